@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import KairanCore
+
+/// Every failure a client sees: `{"error": {"code": "...", "message": "..."}}`.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+    public var field: String?
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", message: "a valid bearer token is required")
+    public static let notFound = APIError(.notFound, code: "not_found", message: "no such resource")
+
+    public static func forbidden(_ reason: String) -> APIError { APIError(.forbidden, code: "forbidden", message: reason) }
+    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message: message) }
+
+    public static func validation(_ error: ValidationError) -> APIError {
+        APIError(.unprocessableContent, code: error.code, message: error.message, field: error.field)
+    }
+
+    /// The policy's answer as an error, or nothing when allowed.
+    public static func check(_ decision: Decision) throws {
+        if case .deny(let reason) = decision { throw APIError.forbidden(reason) }
+    }
+
+    struct Body: Encodable {
+        struct Detail: Encodable {
+            let code: String
+            let message: String
+            let field: String?
+        }
+        let error: Detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        makeResponse()
+    }
+
+    func makeResponse() -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.contentLength] = String(data.count)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

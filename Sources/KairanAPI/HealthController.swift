@@ -1,0 +1,66 @@
+import Hummingbird
+import KairanStore
+import Metrics
+import NIOCore
+import Prometheus
+
+/// Liveness, readiness and metrics for the town's monitoring.
+struct HealthController {
+    let dependencies: APIDependencies
+
+    struct Status: ResponseEncodable {
+        let status: String
+    }
+
+    func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
+        routes.get("/healthz") { _, _ in Status(status: "ok") }
+        routes.get("/readyz", use: ready)
+        routes.get("/metrics", use: metrics)
+    }
+
+    @Sendable func ready(_ request: Request, context: KairanRequestContext) async throws -> Status {
+        do {
+            // A pool with no free connection would hang: bound the wait.
+            let database = dependencies.database
+            let logger = context.logger
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { () async throws -> Void in
+                    try await database.withConnection { connection -> Void in
+                        try await connection.query("SELECT 1", logger: logger)
+                    }
+                }
+                group.addTask { () async throws -> Void in
+                    try await Task.sleep(for: .seconds(3))
+                    throw CancellationError()
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            return Status(status: "ready")
+        } catch {
+            throw APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is not reachable")
+        }
+    }
+
+    @Sendable func metrics(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        var bytes: [UInt8] = []
+        KairanMetrics.registry.emit(into: &bytes)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+}
+
+/// The process-wide Prometheus registry behind swift-metrics.
+public enum KairanMetrics {
+    public static let registry = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Void = {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }()
+
+    /// Installs the registry as swift-metrics' backend. Safe to call more than once.
+    public static func bootstrap() { _ = bootstrapped }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Turns every error into the JSON error body, so a client never sees an HTML page or an
+/// empty 500, including for unknown routes and framework-level failures (413, 404).
+public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return error.makeResponse()
+        } catch let error as ValidationError {
+            return APIError.validation(error).makeResponse()
+        } catch let error as any HTTPResponseError {
+            return Self.translate(error).makeResponse()
+        } catch {
+            // Only the error's kind goes to the log: its description may quote user input.
+            context.logger.error("unhandled error", metadata: Self.safeMetadata(for: error))
+            return APIError(.internalServerError, code: "internal", message: "the server could not complete the request").makeResponse()
+        }
+    }
+
+    /// What may be logged about an unexpected error: its type, and for database errors the
+    /// SQLSTATE and constraint. Never the server's message or detail, which can quote values.
+    static func safeMetadata(for error: any Error) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["error_type": "\(type(of: error))"]
+        if let error = error as? PSQLError {
+            metadata["psql_code"] = "\(error.code)"
+            if let sqlState = error.serverInfo?[.sqlState] { metadata["sqlstate"] = "\(sqlState)" }
+            if let constraint = error.serverInfo?[.constraintName] { metadata["constraint"] = "\(constraint)" }
+            if let routine = error.serverInfo?[.routine] { metadata["pg_routine"] = "\(routine)" }
+        }
+        return metadata
+    }
+
+    static func translate(_ error: any HTTPResponseError) -> APIError {
+        let status = error.status
+        let message = (error as? HTTPError)?.body
+        var translated: APIError
+        switch status.code {
+        case 400: translated = APIError(status, code: "bad_request", message: message ?? "the request is malformed")
+        case 401: translated = .unauthenticated
+        case 403: translated = APIError(status, code: "forbidden", message: message ?? "not allowed")
+        case 404: translated = APIError(status, code: "not_found", message: "no such route or resource")
+        case 405: translated = APIError(status, code: "method_not_allowed", message: message ?? "method not allowed on this route")
+        case 413: translated = APIError(status, code: "payload_too_large", message: "request body exceeds \(Limits.maxJSONBodyBytes) bytes")
+        case 415: translated = APIError(status, code: "unsupported_media_type", message: message ?? "unsupported content type")
+        default: translated = APIError(status, code: "http_\(status.code)", message: message ?? status.reasonPhrase)
+        }
+        if let httpError = error as? HTTPError { translated.headers = httpError.headers }
+        return translated
+    }
+}
+
+/// One log line per request: id, method, route template, status, duration. Never the raw
+/// path or query (tickets and tokens travel there), never bodies or addresses.
+public struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var response = try await next(request, context)
+        response.headers[.init("X-Request-Id")!] = context.id
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        context.logger.info("request", metadata: [
+            "method": "\(request.method.rawValue)",
+            "route": "\(context.endpointPath ?? "unmatched")",
+            "status": "\(response.status.code)",
+            "duration_ms": "\(String(format: "%.1f", milliseconds))",
+        ])
+        return response
+    }
+}
+
+/// Decodes JSON bodies strictly: `application/json` only (415), at most the context's upload
+/// size (413), and a 400 that names the offending field.
+public struct StrictJSONDecoder: RequestDecoder {
+    public init() {}
+
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        guard let contentType = request.headers[.contentType].flatMap(MediaType.init(from:)),
+              contentType.isType(.applicationJson)
+        else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the body as application/json")
+        }
+        let limit = context.maxUploadSize
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds \(limit) bytes")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds \(limit) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError.badRequest(Self.describe(error))
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context.codingPath)
+            return "field '\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)' is required"
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "field '\(path(context.codingPath))' must be \(Self.typeName(type))"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "body is not valid JSON" : "field '\(path(context.codingPath))' is invalid"
+        @unknown default:
+            return "body could not be decoded"
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is Int32.Type: return "an integer"
+        case is Bool.Type: return "a boolean"
+        case is Double.Type: return "a number"
+        default: return "of type \(type)"
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import HummingbirdBcrypt
+import NIOPosix
+
+/// bcrypt on NIO's blocking-work pool: one hash takes a quarter of a second of CPU and must
+/// not stall the event loops or Swift's cooperative threads.
+public struct PasswordHasher: Sendable {
+    public static let minimumCost: UInt8 = 12
+    public let cost: UInt8
+
+    public init(cost: UInt8 = PasswordHasher.minimumCost) {
+        precondition(cost >= Self.minimumCost, "bcrypt cost must be at least \(Self.minimumCost)")
+        self.cost = cost
+    }
+
+    public func hash(_ password: String) async throws -> String {
+        let cost = self.cost
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+    }
+
+    public func verify(_ password: String, against hash: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+    }
+
+    /// Checked against when the account does not exist, so a wrong address costs the same
+    /// time as a wrong password and the two cannot be told apart.
+    public func verifyAgainstDummy(_ password: String) async throws {
+        _ = try await verify(password, against: Self.dummyHash)
+    }
+
+    // A hash of a random string nobody knows, made once per process.
+    private static let dummyHash: String = Bcrypt.hash(SessionTokenAlphabet.random(length: 24), cost: PasswordHasher.minimumCost)
+}
+
+enum SessionTokenAlphabet {
+    static func random(length: Int) -> String {
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<length).map { _ in letters.randomElement(using: &generator)! })
+    }
+}

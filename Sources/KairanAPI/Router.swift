@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import KairanStore
+
+/// What the routes need from the outside world.
+public struct APIDependencies: Sendable {
+    public let database: Database
+    public let clock: any WallClock
+    public let passwordHasher: PasswordHasher
+    /// How long a login lasts, in seconds.
+    public let sessionLifetime: TimeInterval
+
+    public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval) {
+        self.database = database
+        self.clock = clock
+        self.passwordHasher = passwordHasher
+        self.sessionLifetime = sessionLifetime
+    }
+}
+
+/// Builds the HTTP router. Returns the routes it registered too, so a test can hold them
+/// against `openapi.yaml`. Without `includeAPI` (a worker process) only the health and
+/// metrics routes are served.
+public func buildRouter(
+    _ dependencies: APIDependencies, includeAPI: Bool = true
+) -> (Router<KairanRequestContext>, [RouteRegistry<KairanRequestContext>.Route]) {
+    KairanMetrics.bootstrap()
+    let router = Router(context: KairanRequestContext.self)
+    // Outermost first: the log line sees the final status, including translated errors.
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: JSONErrorMiddleware())
+    router.add(middleware: AuthenticationMiddleware(dependencies: dependencies))
+
+    let routes = RouteRegistry(router: router)
+    HealthController(dependencies: dependencies).addRoutes(to: routes)
+    if includeAPI {
+        AccountsController(dependencies: dependencies).addRoutes(to: routes)
+        SessionsController(dependencies: dependencies).addRoutes(to: routes)
+        AdminController(dependencies: dependencies).addRoutes(to: routes)
+    }
+    routes.finish()
+    return (router, routes.routes)
+}

@@ -1,0 +1,58 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import ServiceLifecycle
+
+/// Periodic housekeeping that any number of worker processes may run at once: each pass
+/// claims its rows with SKIP LOCKED, so two workers never fight over the same rows.
+public struct MaintenanceWorker: Service {
+    let database: Database
+    let clock: any WallClock
+    let interval: Duration
+    let logger: Logger
+    /// Ended sessions are kept this long (seconds) so an audit can still see them.
+    let sessionRetention: TimeInterval
+
+    public init(database: Database, clock: any WallClock, interval: Duration = .seconds(300),
+                sessionRetention: TimeInterval = 7 * 24 * 3600, logger: Logger) {
+        self.database = database
+        self.clock = clock
+        self.interval = interval
+        self.sessionRetention = sessionRetention
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    await runOnce()
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: nothing is half-done, each pass is its own transaction.
+        }
+    }
+
+    /// One pass. Public so tests can drive it without waiting for the timer.
+    @discardableResult
+    public func runOnce() async -> Int {
+        let cutoff = clock.now().addingTimeInterval(-sessionRetention)
+        var total = 0
+        do {
+            while true {
+                let deleted = try await database.withTransaction { connection in
+                    try await SessionStore.deleteEnded(before: cutoff, limit: 1000, on: connection, logger: logger)
+                }
+                total += deleted
+                if deleted < 1000 { break }
+            }
+            if total > 0 { logger.info("deleted ended sessions", metadata: ["count": "\(total)"]) }
+        } catch {
+            logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+        }
+        return total
+    }
+}

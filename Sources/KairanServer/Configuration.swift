@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import KairanStore
+import Logging
+
+/// Which parts of Kairan a process runs. One binary; a deployment picks per process.
+enum ServerRole: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// HTTP API, WebSocket gateway and background workers in one process.
+    case all
+    /// HTTP API (and WebSocket) only.
+    case api
+    /// Background workers only; still answers /healthz, /readyz and /metrics.
+    case worker
+
+    var servesAPI: Bool { self != .worker }
+    var runsWorkers: Bool { self != .api }
+}
+
+/// Options every subcommand shares. Each falls back to an environment variable, then to a
+/// default, so containers configure with variables and people with flags.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: "PostgreSQL URL, e.g. postgres://kairan:secret@db:5432/kairan?sslmode=require (env KAIRAN_DATABASE_URL). Without one, kairan runs a private cluster under the data folder.")
+    var databaseURL: String?
+
+    @Option(name: .customLong("data-dir"), help: "Folder for the embedded PostgreSQL cluster and the development mail folder (env KAIRAN_DATA_DIR; default ./.kairan).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("schema-dir"), help: "Folder holding the numbered migration files (env KAIRAN_SCHEMA_DIR; default ./schema, then the source checkout).")
+    var schemaDirectory: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env KAIRAN_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var resolvedDatabaseURL: String? {
+        let value = databaseURL ?? environment["KAIRAN_DATABASE_URL"]
+        return value?.isEmpty == true ? nil : value
+    }
+
+    var resolvedDataDirectory: String { dataDirectory ?? environment["KAIRAN_DATA_DIR"] ?? "./.kairan" }
+    var resolvedSchemaDirectory: String? { schemaDirectory ?? environment["KAIRAN_SCHEMA_DIR"] }
+
+    func makeLogger(label: String = "kairan") throws -> Logger {
+        let text = logLevel ?? environment["KAIRAN_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: text) else {
+            throw ValidationError("log level '\(text)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
+
+struct ServeOptions: ParsableArguments {
+    @Option(name: .customLong("host"), help: "Address to listen on (env KAIRAN_HTTP_HOST; default 127.0.0.1, use 0.0.0.0 in containers).")
+    var host: String?
+
+    @Option(name: .customLong("port"), help: "HTTP port (env KAIRAN_HTTP_PORT; default 8080).")
+    var port: Int?
+
+    @Option(name: .customLong("role"), help: "What this process runs: all (default), api or worker (env KAIRAN_ROLE).")
+    var role: ServerRole?
+
+    @Option(name: .customLong("session-hours"), help: "How long a login lasts, in hours (env KAIRAN_SESSION_HOURS; default 720 = 30 days).")
+    var sessionHours: Int?
+
+    @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
+    var noMigrate = false
+}
+
+/// Everything `buildApplication` needs, resolved from flags, environment and defaults.
+struct ServerConfiguration: Sendable {
+    var host = "127.0.0.1"
+    var port = 8080
+    var role = ServerRole.all
+    var database: DatabaseURL
+    var sessionLifetime: TimeInterval = 720 * 3600
+
+    init(database: DatabaseURL) {
+        self.database = database
+    }
+
+    init(serve: ServeOptions, database: DatabaseURL, environment: [String: String]) throws {
+        self.database = database
+        host = serve.host ?? environment["KAIRAN_HTTP_HOST"] ?? host
+        if let port = try serve.port ?? environment["KAIRAN_HTTP_PORT"].map({ text in
+            guard let value = Int(text) else { throw ValidationError("KAIRAN_HTTP_PORT must be a number") }
+            return value
+        }) {
+            guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
+            self.port = port
+        }
+        if let role = try serve.role ?? environment["KAIRAN_ROLE"].map({ text in
+            guard let value = ServerRole(rawValue: text) else { throw ValidationError("KAIRAN_ROLE must be all, api or worker") }
+            return value
+        }) {
+            self.role = role
+        }
+        if let hours = try serve.sessionHours ?? environment["KAIRAN_SESSION_HOURS"].map({ text in
+            guard let value = Int(text) else { throw ValidationError("KAIRAN_SESSION_HOURS must be a number") }
+            return value
+        }) {
+            guard (1...24 * 365).contains(hours) else { throw ValidationError("session lifetime must be between 1 hour and 1 year") }
+            sessionLifetime = TimeInterval(hours) * 3600
+        }
+    }
+}

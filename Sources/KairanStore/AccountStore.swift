@@ -1,0 +1,104 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+public struct AccountRecord: Sendable, Equatable {
+    public let id: AccountID
+    public let email: String
+    public let displayName: String
+    public let passwordHash: String
+    public let createdAt: Date
+    public let roles: Set<Role>
+}
+
+public enum AccountStoreError: Error, Equatable {
+    case emailTaken
+}
+
+/// SQL for accounts and their town-wide roles. Every function takes the connection it runs
+/// on, so callers compose them into one transaction.
+public enum AccountStore {
+    public static func insert(
+        email: EmailAddress, passwordHash: String, displayName: String, roles: Set<Role>, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> AccountRecord {
+        let rows = try await connection.query("""
+            INSERT INTO accounts (email, email_key, password_hash, display_name, created_at)
+            VALUES (\(email.raw), \(email.comparisonKey), \(passwordHash), \(displayName), \(now))
+            ON CONFLICT (email_key) DO NOTHING
+            RETURNING id
+            """, logger: logger)
+        var id: AccountID?
+        for try await value in rows.decode(AccountID.self) { id = value }
+        guard let id else { throw AccountStoreError.emailTaken }
+        let roleCodes = roles.map(\.rawValue)
+        try await connection.query("""
+            INSERT INTO account_roles (account_id, role, granted_at)
+            SELECT \(id), unnest(\(roleCodes)::text[]), \(now)
+            """, logger: logger)
+        return AccountRecord(id: id, email: email.raw, displayName: displayName, passwordHash: passwordHash, createdAt: now, roles: roles)
+    }
+
+    public static func find(emailKey: String, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
+        try await fetch(where: "a.email_key = $1 AND a.disabled_at IS NULL", bind: emailKey, on: connection, logger: logger)
+    }
+
+    public static func find(id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
+        try await fetch(where: "a.id = $1", bind: id, on: connection, logger: logger)
+    }
+
+    private static func fetch(
+        where condition: String, bind: some PostgresEncodable & Sendable, on connection: PostgresConnection, logger: Logger
+    ) async throws -> AccountRecord? {
+        var bindings = PostgresBindings()
+        try bindings.append(bind)
+        // `condition` is one of the two literals above, never input.
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT a.id, a.email, a.display_name, a.password_hash, a.created_at,
+                   coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}')
+            FROM accounts a LEFT JOIN account_roles r ON r.account_id = a.id
+            WHERE \(condition)
+            GROUP BY a.id
+            """, binds: bindings)
+        for try await (id, email, name, hash, createdAt, roles) in try await connection.query(query, logger: logger)
+            .decode((AccountID, String, String, String, Date, [String]).self) {
+            return AccountRecord(id: id, email: email, displayName: name, passwordHash: hash, createdAt: createdAt,
+                                 roles: Set(roles.compactMap(Role.init(rawValue:))))
+        }
+        return nil
+    }
+
+    public static func roles(of id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Set<Role> {
+        var roles = Set<Role>()
+        for try await code in try await connection.query("SELECT role FROM account_roles WHERE account_id = \(id)", logger: logger).decode(String.self) {
+            if let role = Role(rawValue: code) { roles.insert(role) }
+        }
+        return roles
+    }
+
+    /// Returns false when the account does not exist.
+    public static func grant(
+        _ role: Role, to id: AccountID, by grantor: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let rows = try await connection.query("""
+            INSERT INTO account_roles (account_id, role, granted_at, granted_by)
+            SELECT id, \(role.rawValue), \(now), \(grantor) FROM accounts WHERE id = \(id)
+            ON CONFLICT (account_id, role) DO UPDATE SET granted_at = account_roles.granted_at
+            RETURNING account_id
+            """, logger: logger)
+        for try await _ in rows.decode(AccountID.self) { return true }
+        return false
+    }
+
+    public static func revoke(_ role: Role, from id: AccountID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("DELETE FROM account_roles WHERE account_id = \(id) AND role = \(role.rawValue)", logger: logger)
+    }
+
+    public static func exists(id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query("SELECT 1 FROM accounts WHERE id = \(id)", logger: logger).decode(Int.self) {
+            return true
+        }
+        return false
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// Parses `postgres://user:password@host:port/database?sslmode=...` into a client configuration.
+///
+/// A Unix socket is named with `?host=/path/to/socket/dir` (libpq's convention), so the same
+/// URL works for `psql` and for `kairan`.
+public struct DatabaseURL: Sendable, Equatable {
+    public enum TLSMode: String, Sendable { case disable, prefer, require }
+
+    public var username: String
+    public var password: String?
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var socketDirectory: String?
+    public var tls: TLSMode
+
+    public init(username: String, password: String? = nil, host: String = "127.0.0.1", port: Int = 5432,
+                database: String, socketDirectory: String? = nil, tls: TLSMode = .disable) {
+        self.username = username
+        self.password = password
+        self.host = host
+        self.port = port
+        self.database = database
+        self.socketDirectory = socketDirectory
+        self.tls = tls
+    }
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(string: String) throws {
+        guard let components = URLComponents(string: string),
+              let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme)
+        else {
+            throw ParseError(description: "database URL must look like postgres://user:password@host:5432/database")
+        }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        self.username = components.percentEncodedUser?.removingPercentEncoding ?? "postgres"
+        self.password = components.percentEncodedPassword?.removingPercentEncoding
+        self.host = components.host?.isEmpty == false ? components.host! : "127.0.0.1"
+        self.port = components.port ?? 5432
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        guard !path.isEmpty else { throw ParseError(description: "database URL must name a database (…/kairan)") }
+        self.database = path
+        if let socketHost = query["host"], socketHost.hasPrefix("/") {
+            self.socketDirectory = socketHost
+        } else {
+            self.socketDirectory = nil
+        }
+        switch query["sslmode"] ?? "disable" {
+        case "disable", "allow": self.tls = .disable
+        case "prefer": self.tls = .prefer
+        case "require", "verify-ca", "verify-full": self.tls = .require
+        case let other: throw ParseError(description: "unsupported sslmode '\(other)'")
+        }
+    }
+
+    /// The same server, another database (tests clone databases from a template).
+    public func with(database: String) -> DatabaseURL {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    /// A form safe to log: no password.
+    public var redacted: String {
+        if let socketDirectory { return "postgres://\(username)@/\(database)?host=\(socketDirectory)" }
+        return "postgres://\(username)@\(host):\(port)/\(database)"
+    }
+
+    public func clientConfiguration() throws -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        if let socketDirectory {
+            configuration = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: username, password: password, database: database)
+        } else {
+            let tlsConfig: PostgresClient.Configuration.TLS
+            switch tls {
+            case .disable: tlsConfig = .disable
+            case .prefer: tlsConfig = .prefer(.makeClientConfiguration())
+            case .require: tlsConfig = .require(.makeClientConfiguration())
+            }
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfig)
+        }
+        configuration.options.minimumConnections = 0
+        return configuration
+    }
+}
+
+extension DatabaseURL {
+    /// A single connection's configuration, for one-off work outside the pool (migrations,
+    /// creating databases).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        if let socketDirectory {
+            return .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: username, password: password, database: database)
+        }
+        let tlsConfig: PostgresConnection.Configuration.TLS
+        switch tls {
+        case .disable: tlsConfig = .disable
+        case .prefer: tlsConfig = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tlsConfig = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        return .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfig)
+    }
+
+    /// Opens one connection, runs `body`, closes it.
+    public func withSingleConnection<T: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(), id: 1, logger: logger)
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Crypto
+import Foundation
+import KairanCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A bearer token as handed to the client once. Only its SHA-256 is stored.
+public struct SessionToken: Sendable {
+    public let value: String
+
+    /// 32 bytes from the system's CSPRNG, base64url, prefixed so leaked tokens are recognisable
+    /// by secret scanners.
+    public static func generate() -> SessionToken {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let encoded = Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return SessionToken(value: "kai_" + encoded)
+    }
+
+    public init(value: String) { self.value = value }
+
+    /// SHA-256 of the token, as a `bytea` bind (a `[UInt8]` would bind as an array).
+    public var hash: ByteBuffer { ByteBuffer(bytes: SHA256.hash(data: Array(value.utf8))) }
+}
+
+public struct SessionRecord: Sendable, Equatable {
+    public let id: Int64
+    public let accountID: AccountID
+    public let expiresAt: Date
+}
+
+public struct ActiveSession: Sendable, Equatable {
+    public let id: Int64
+    public let accountID: AccountID
+    public let expiresAt: Date
+    public let roles: Set<Role>
+}
+
+public enum SessionStore {
+    public static func insert(
+        token: SessionToken, accountID: AccountID, now: Date, expiresAt: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SessionRecord {
+        let hash = token.hash
+        for try await id in try await connection.query("""
+            INSERT INTO sessions (account_id, token_hash, created_at, expires_at)
+            VALUES (\(accountID), \(hash), \(now), \(expiresAt)) RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return SessionRecord(id: id, accountID: accountID, expiresAt: expiresAt)
+        }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    /// The live session for a token, with its account's roles: not revoked, not expired at
+    /// `now`, account not disabled. One query, since every authenticated request runs it.
+    public static func findActive(token: SessionToken, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> ActiveSession? {
+        let hash = token.hash
+        for try await (id, accountID, expiresAt, roles) in try await connection.query("""
+            SELECT s.id, s.account_id, s.expires_at,
+                   ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id)
+            FROM sessions s JOIN accounts a ON a.id = s.account_id
+            WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
+            """, logger: logger).decode((Int64, AccountID, Date, [String]).self) {
+            return ActiveSession(id: id, accountID: accountID, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))))
+        }
+        return nil
+    }
+
+    public static func revoke(id: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
+    }
+
+    /// Deletes sessions that ended (expired or revoked) before `cutoff`, at most `limit` at a
+    /// time so a large backlog never holds one long transaction. Returns how many went.
+    public static func deleteEnded(before cutoff: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            WITH doomed AS (
+                SELECT id FROM sessions
+                WHERE expires_at < \(cutoff) OR revoked_at < \(cutoff)
+                LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            )
+            DELETE FROM sessions s USING doomed WHERE s.id = doomed.id RETURNING s.id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows.decode(Int64.self) { count += 1 }
+        return count
+    }
+}
