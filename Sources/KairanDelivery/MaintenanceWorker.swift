@@ -26,9 +26,11 @@ public struct MaintenanceWorker: Service {
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
+                // Sleep first: housekeeping is never urgent, and the database pool starts
+                // alongside this service, not necessarily before it.
                 while !Task.isCancelled {
-                    await runOnce()
                     try await Task.sleep(for: interval)
+                    await runOnce()
                 }
             }
         } catch is CancellationError {
@@ -51,7 +53,7 @@ public struct MaintenanceWorker: Service {
             }
             if total > 0 { logger.info("deleted ended sessions", metadata: ["count": "\(total)"]) }
         } catch {
-            logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+            logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(200))"])
         }
         return total
     }

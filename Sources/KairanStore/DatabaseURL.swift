@@ -67,6 +67,22 @@ public struct DatabaseURL: Sendable, Equatable {
         return copy
     }
 
+    /// The URL text, password included: for handing to child processes, never for logs.
+    public var urlString: String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = username
+        components.password = password
+        components.host = socketDirectory == nil ? host : ""
+        components.port = port
+        components.path = "/" + database
+        var query: [URLQueryItem] = []
+        if let socketDirectory { query.append(URLQueryItem(name: "host", value: socketDirectory)) }
+        if tls != .disable { query.append(URLQueryItem(name: "sslmode", value: tls.rawValue)) }
+        components.queryItems = query.isEmpty ? nil : query
+        return components.string ?? ""
+    }
+
     /// A form safe to log: no password.
     public var redacted: String {
         if let socketDirectory { return "postgres://\(username)@/\(database)?host=\(socketDirectory)" }

@@ -1,0 +1,43 @@
+import Foundation
+import KairanAPI
+import KairanStore
+import PostgresNIO
+import Testing
+
+/// `openapi.yaml` must describe exactly the routes the server registers.
+@Suite struct OpenAPITests {
+    /// (method, path) pairs under `paths:`, read from the file's fixed layout: paths at two
+    /// spaces of indent, operations at four.
+    static func specifiedOperations() throws -> Set<String> {
+        let text = try String(contentsOf: TestDatabase.repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        var operations = Set<String>()
+        var inPaths = false
+        var currentPath: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !line.hasPrefix(" ") && !line.isEmpty { inPaths = line == "paths:" ; continue }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") {
+                currentPath = String(line.dropFirst(2).dropLast())
+            } else if let currentPath, line.hasPrefix("    "), !line.hasPrefix("     ") {
+                let key = line.trimmingCharacters(in: .whitespaces).dropLast()
+                if ["get", "post", "put", "patch", "delete"].contains(String(key)) {
+                    operations.insert("\(key.uppercased()) \(currentPath)")
+                }
+            }
+        }
+        return operations
+    }
+
+    @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() throws {
+        // The routes are read without serving anything: a client that is never run is enough.
+        let client = PostgresClient(configuration: .init(host: "127.0.0.1", username: "unused", password: nil, database: nil, tls: .disable))
+        let dependencies = APIDependencies(database: Database(client: client, logger: TestDatabase.logger), clock: TestClock(),
+                                           passwordHasher: PasswordHasher(), sessionLifetime: 3600)
+        let (_, routes) = buildRouter(dependencies)
+        let registered = Set(routes.map(\.description))
+        let specified = try Self.specifiedOperations()
+        #expect(registered.count > 5)
+        #expect(registered.subtracting(specified).isEmpty, "routes missing from openapi.yaml: \(registered.subtracting(specified).sorted())")
+        #expect(specified.subtracting(registered).isEmpty, "openapi.yaml documents routes the server lacks: \(specified.subtracting(registered).sorted())")
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairanCore
+import KairanStore
+import Testing
+
+@testable import KairanServer
+
+/// Builds the real application (the same `buildApplication` as `kairan serve`) on a fresh
+/// database and hands the test a client that talks to its router.
+func withApp(
+    clock: TestClock = TestClock(),
+    configure: (inout ServerConfiguration) -> Void = { _ in },
+    _ test: @escaping @Sendable (any TestClientProtocol, DatabaseURL) async throws -> Void
+) async throws {
+    try await TestDatabase.withFreshDatabase { url in
+        var configuration = ServerConfiguration(database: url)
+        configure(&configuration)
+        let app = try buildApplication(configuration, clock: clock, logger: TestDatabase.logger)
+        try await app.test(.router) { client in
+            try await test(client, url)
+        }
+    }
+}
+
+extension TestClientProtocol {
+    /// Sends a request with an optional JSON body and bearer token.
+    @discardableResult
+    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, token: String? = nil) async throws -> TestResponse {
+        var headers: HTTPFields = [:]
+        if json != nil { headers[.contentType] = "application/json" }
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+
+    /// Registers an account and logs in. Returns the token.
+    func registerAndLogin(email: String, password: String = "correct horse battery", name: String = "テスト 住民") async throws -> String {
+        let created = try await send(.post, "/v1/accounts", json: jsonObject(["email": email, "password": password, "displayName": name]))
+        try #require(created.status == .created, "registering \(email): \(created.text)")
+        return try await login(email: email, password: password)
+    }
+
+    func login(email: String, password: String) async throws -> String {
+        let response = try await send(.post, "/v1/sessions", json: jsonObject(["email": email, "password": password]))
+        try #require(response.status == .created, "login: \(response.text)")
+        return try #require(response.json()["token"] as? String)
+    }
+}
+
+extension TestResponse {
+    func json() throws -> [String: Any] {
+        let data = Data(body.readableBytesView)
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "body is not a JSON object: \(String(decoding: data, as: UTF8.self))")
+    }
+
+    /// The `{"error": {"code", "message"}}` body every failure carries.
+    func errorCode() throws -> String {
+        #expect(headers[.contentType]?.hasPrefix("application/json") == true, "error without JSON content type")
+        let error = try #require(json()["error"] as? [String: Any], "no error object in body: \(text)")
+        #expect((error["message"] as? String)?.isEmpty == false, "error without message")
+        return try #require(error["code"] as? String)
+    }
+
+    var text: String { String(buffer: body) }
+}
+
+func jsonObject(_ object: [String: Any]) -> String {
+    String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+}
