@@ -29,7 +29,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     /// The policy's answer as an error, or nothing when allowed.
     public static func check(_ decision: Decision) throws {
-        if case .deny(let reason) = decision { throw APIError.forbidden(reason) }
+        switch decision {
+        case .allow: return
+        case .deny(let reason): throw APIError.forbidden(reason)
+        case .hidden: throw APIError.notFound
+        }
     }
 
     struct Body: Encodable {

@@ -101,7 +101,9 @@ public struct StrictJSONDecoder: RequestDecoder {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds \(limit) bytes")
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw APIError.badRequest(Self.describe(error))
         }

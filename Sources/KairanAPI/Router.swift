@@ -39,6 +39,8 @@ public func buildRouter(
         AccountsController(dependencies: dependencies).addRoutes(to: routes)
         SessionsController(dependencies: dependencies).addRoutes(to: routes)
         AdminController(dependencies: dependencies).addRoutes(to: routes)
+        GroupsController(dependencies: dependencies).addRoutes(to: routes)
+        ThreadsController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()
     return (router, routes.routes)

@@ -12,6 +12,9 @@ public enum Decision: Sendable, Equatable {
     case allow
     /// Refused; `reason` is safe to show the actor.
     case deny(reason: String)
+    /// Refused, and the resource's existence is not revealed either (a private group to a
+    /// non-member answers exactly as a group that does not exist).
+    case hidden
 }
 
 public enum Policy {
@@ -31,6 +34,44 @@ public enum Policy {
                 return .deny(reason: "an administrator cannot revoke their own administrator role")
             }
             return .allow
+        }
+    }
+}
+
+extension Policy {
+    /// Group permissions. Town moderators and admins read and moderate every group (the
+    /// town answers for what is posted), but only members participate.
+    public static func decide(_ actor: Actor, _ action: GroupAction, in group: GroupStanding) -> Decision {
+        let isMember = group.role != nil && !group.banned
+        let canSee = isMember || group.visibility == .public || actor.isTownModerator
+        switch action {
+        case .read:
+            if canSee { return .allow }
+            return .hidden
+        case .participate:
+            guard canSee else { return .hidden }
+            if group.banned { return .deny(reason: "you are banned from this group") }
+            return isMember ? .allow : .deny(reason: "join the group to post")
+        case .join:
+            // An invitation is how a private group becomes visible to a non-member.
+            guard canSee || group.invited else { return .hidden }
+            if group.banned { return .deny(reason: "you are banned from this group") }
+            if isMember { return .deny(reason: "you are already a member") }
+            if group.joinPolicy == .invite && !group.invited { return .deny(reason: "this group is by invitation only") }
+            return .allow
+        case .leave:
+            guard canSee else { return .hidden }
+            return group.role != nil ? .allow : .deny(reason: "you are not a member")
+        case .moderate:
+            guard canSee else { return .hidden }
+            if actor.isTownModerator { return .allow }
+            if let role = group.role, !group.banned, role >= .moderator { return .allow }
+            return .deny(reason: "only the group's moderators may do this")
+        case .administer:
+            guard canSee else { return .hidden }
+            if actor.isTownAdmin { return .allow }
+            if group.role == .owner && !group.banned { return .allow }
+            return .deny(reason: "only the group's owners may do this")
         }
     }
 }

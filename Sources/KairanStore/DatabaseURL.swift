@@ -124,6 +124,7 @@ extension DatabaseURL {
     }
 
     /// Opens one connection, runs `body`, closes it.
+    @discardableResult
     public func withSingleConnection<T: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(), id: 1, logger: logger)
         do {

@@ -1,0 +1,74 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+/// The append-only event log behind live delivery. Writers append in the same transaction
+/// as the change they describe; `NOTIFY` wakes listeners on commit, carrying only the
+/// stream name; listeners read the rows themselves.
+public enum EventStore {
+    /// The LISTEN/NOTIFY channel every instance listens on.
+    public static let channel = "kairan_events"
+
+    public struct StoredEvent: Sendable, Equatable {
+        public let stream: String
+        public let offset: Int64
+        public let kind: String
+        /// The event's JSON object, as text.
+        public let payload: String
+        public let createdAt: Date
+    }
+
+    public static func groupStream(_ id: GroupID) -> String { "group:\(id)" }
+    public static func threadStream(_ id: ThreadID) -> String { "thread:\(id)" }
+    public static func userStream(_ id: AccountID) -> String { "user:\(id)" }
+
+    /// Appends one event and schedules the wake-up. Returns the event's offset.
+    @discardableResult
+    public static func append(
+        _ stream: String, kind: String, payload: some Encodable, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(payload), as: UTF8.self)
+        var offset: Int64 = 0
+        // The upsert takes the head row's lock until commit: appends to one stream are
+        // serialised, so offsets are gap-free and commit in order.
+        for try await value in try await connection.query("""
+            INSERT INTO stream_heads (stream, last_offset) VALUES (\(stream), 1)
+            ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
+            RETURNING last_offset
+            """, logger: logger).decode(Int64.self) {
+            offset = value
+        }
+        try await connection.query("""
+            INSERT INTO events (stream, seq, kind, payload, created_at)
+            VALUES (\(stream), \(offset), \(kind), \(json)::jsonb, \(now))
+            """, logger: logger)
+        try await connection.query("SELECT pg_notify(\(channel), \(stream))", logger: logger)
+        return offset
+    }
+
+    /// Events of `stream` after `offset`, oldest first.
+    public static func read(
+        _ stream: String, after offset: Int64, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        for try await (seq, kind, payload, createdAt) in try await connection.query("""
+            SELECT seq, kind, payload::text, created_at FROM events
+            WHERE stream = \(stream) AND seq > \(offset) ORDER BY seq LIMIT \(limit)
+            """, logger: logger).decode((Int64, String, String, Date).self) {
+            events.append(StoredEvent(stream: stream, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
+        }
+        return events
+    }
+
+    /// The newest offset of a stream (0 when it has none).
+    public static func head(_ stream: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        for try await value in try await connection.query("SELECT last_offset FROM stream_heads WHERE stream = \(stream)", logger: logger).decode(Int64.self) {
+            return value
+        }
+        return 0
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+public struct ThreadRecord: Sendable, Equatable {
+    public let id: ThreadID
+    public let groupID: GroupID
+    public let title: String
+    public let createdBy: AccountID?
+    public let createdAt: Date
+    public let pinned: Bool
+    public let locked: Bool
+    public let lastPostAt: Date
+    public let postCount: Int
+    /// For the reader asking; 0 when not a member.
+    public let unreadCount: Int
+}
+
+public struct PostRecord: Sendable, Equatable {
+    public let id: PostID
+    public let threadID: ThreadID
+    public let groupID: GroupID
+    public let authorID: AccountID?
+    public let authorName: String?
+    /// nil once deleted.
+    public let body: String?
+    public let replyToID: PostID?
+    public let createdAt: Date
+    public let editedAt: Date?
+    public let deletedAt: Date?
+    public let reactions: [String: Int]
+}
+
+/// SQL for threads, posts, edits, reactions, read state and search.
+public enum ThreadStore {
+    public static func insertThread(
+        group: GroupID, title: String, author: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ThreadID {
+        for try await id in try await connection.query("""
+            INSERT INTO threads (group_id, title, created_by, created_at, last_post_at)
+            VALUES (\(group), \(title), \(author), \(now), \(now)) RETURNING id
+            """, logger: logger).decode(ThreadID.self) {
+            return id
+        }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    static let threadColumns = """
+        t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, t.last_post_at,
+        (SELECT count(*) FROM posts p WHERE p.thread_id = t.id)::int,
+        CASE WHEN $1::bigint IS NULL THEN 0 ELSE (
+            SELECT count(*) FROM posts p
+            WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.author_id IS DISTINCT FROM $1
+              AND p.id > coalesce((SELECT r.last_read_post_id FROM thread_reads r WHERE r.thread_id = t.id AND r.account_id = $1), 0)
+        )::int END
+        """
+    typealias ThreadRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int)
+
+    static func thread(_ row: ThreadRow) -> ThreadRecord {
+        ThreadRecord(id: row.0, groupID: row.1, title: row.2, createdBy: row.3, createdAt: row.4, pinned: row.5, locked: row.6,
+                     lastPostAt: row.7, postCount: row.8, unreadCount: row.9)
+    }
+
+    /// `reader`: the member whose unread counts to compute (nil: none).
+    public static func findThread(_ id: ThreadID, reader: AccountID?, on connection: PostgresConnection, logger: Logger) async throws -> ThreadRecord? {
+        let query = PostgresQuery(unsafeSQL: "SELECT \(threadColumns) FROM threads t WHERE t.id = $2", binds: try bindings(reader, id))
+        for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
+            return thread(row)
+        }
+        return nil
+    }
+
+    /// Threads of a group, newest first, keyset-paged by id. `pinnedOnly` lists the pinned ones.
+    public static func threads(
+        group: GroupID, reader: AccountID?, pinnedOnly: Bool, before: ThreadID?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [ThreadRecord] {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(threadColumns) FROM threads t
+            WHERE t.group_id = $2 AND (NOT $3 OR t.pinned) AND ($4::bigint IS NULL OR t.id < $4)
+            ORDER BY t.id DESC LIMIT $5
+            """, binds: try bindings(reader, group, pinnedOnly, before, limit))
+        var threads: [ThreadRecord] = []
+        for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
+            threads.append(thread(row))
+        }
+        return threads
+    }
+
+    public static func setFlags(thread: ThreadID, pinned: Bool?, locked: Bool?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE threads SET pinned = coalesce(\(pinned), pinned), locked = coalesce(\(locked), locked) WHERE id = \(thread)
+            """, logger: logger)
+    }
+
+    // MARK: - Posts
+
+    public static func insertPost(
+        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> PostID {
+        var id: PostID = 0
+        for try await value in try await connection.query("""
+            INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
+            VALUES (\(thread), \(group), \(author), \(body), \(replyTo), \(now)) RETURNING id
+            """, logger: logger).decode(PostID.self) {
+            id = value
+        }
+        try await connection.query("UPDATE threads SET last_post_at = \(now) WHERE id = \(thread)", logger: logger)
+        return id
+    }
+
+    static let postColumns = """
+        p.id, p.thread_id, p.group_id, p.author_id, a.display_name, p.body, p.reply_to_id, p.created_at, p.edited_at, p.deleted_at,
+        coalesce((SELECT jsonb_object_agg(reaction, n)::text FROM (
+            SELECT reaction, count(*) AS n FROM post_reactions x WHERE x.post_id = p.id GROUP BY reaction) counts), '{}')
+        """
+    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String)
+
+    static func post(_ row: PostRow) -> PostRecord {
+        let reactions = (try? JSONDecoder().decode([String: Int].self, from: Data(row.10.utf8))) ?? [:]
+        return PostRecord(id: row.0, threadID: row.1, groupID: row.2, authorID: row.3, authorName: row.4, body: row.5, replyToID: row.6,
+                          createdAt: row.7, editedAt: row.8, deletedAt: row.9, reactions: reactions)
+    }
+
+    public static func findPost(_ id: PostID, on connection: PostgresConnection, logger: Logger) async throws -> PostRecord? {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = $1
+            """, binds: try bindings(id))
+        for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
+            return post(row)
+        }
+        return nil
+    }
+
+    /// Posts of a thread, newest first, keyset-paged by id: ids only grow, so a page never
+    /// shifts when others post meanwhile.
+    public static func posts(
+        thread: ThreadID, before: PostID?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [PostRecord] {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
+            WHERE p.thread_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
+            ORDER BY p.id DESC LIMIT $3
+            """, binds: try bindings(thread, before, limit))
+        var posts: [PostRecord] = []
+        for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
+            posts.append(post(row))
+        }
+        return posts
+    }
+
+    /// Replaces a post's text, keeping the old one in the edit history.
+    public static func edit(post: PostID, body: String, by editor: AccountID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO post_edits (post_id, body, edited_at, edited_by)
+            SELECT id, body, \(now), \(editor) FROM posts WHERE id = \(post) AND body IS NOT NULL
+            """, logger: logger)
+        try await connection.query("UPDATE posts SET body = \(body), edited_at = \(now) WHERE id = \(post)", logger: logger)
+    }
+
+    public static func edits(post: PostID, on connection: PostgresConnection, logger: Logger) async throws -> [(body: String, editedAt: Date)] {
+        var edits: [(String, Date)] = []
+        for try await row in try await connection.query(
+            "SELECT body, edited_at FROM post_edits WHERE post_id = \(post) ORDER BY id", logger: logger
+        ).decode((String, Date).self) {
+            edits.append(row)
+        }
+        return edits.map { (body: $0.0, editedAt: $0.1) }
+    }
+
+    /// Soft delete: the row stays (replies and pages keep their shape), the text and its
+    /// history go.
+    public static func delete(post: PostID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE posts SET body = NULL, deleted_at = \(now) WHERE id = \(post) AND deleted_at IS NULL", logger: logger)
+        try await connection.query("DELETE FROM post_edits WHERE post_id = \(post)", logger: logger)
+        try await connection.query("DELETE FROM post_reactions WHERE post_id = \(post)", logger: logger)
+    }
+
+    // MARK: - Reactions and read state
+
+    /// Returns whether anything changed.
+    public static func setReaction(
+        post: PostID, account: AccountID, reaction: Reaction, on: Bool, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let rows: PostgresRowSequence
+        if on {
+            rows = try await connection.query("""
+                INSERT INTO post_reactions (post_id, account_id, reaction, created_at) VALUES (\(post), \(account), \(reaction.rawValue), \(now))
+                ON CONFLICT DO NOTHING RETURNING post_id
+                """, logger: logger)
+        } else {
+            rows = try await connection.query("""
+                DELETE FROM post_reactions WHERE post_id = \(post) AND account_id = \(account) AND reaction = \(reaction.rawValue)
+                RETURNING post_id
+                """, logger: logger)
+        }
+        for try await _ in rows.decode(PostID.self) { return true }
+        return false
+    }
+
+    /// Moves the read marker forward (never back).
+    public static func markRead(thread: ThreadID, account: AccountID, upTo post: PostID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) VALUES (\(thread), \(account), \(post))
+            ON CONFLICT (account_id, thread_id) DO UPDATE
+            SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
+            """, logger: logger)
+    }
+
+    // MARK: - Search
+
+    /// Posts of a group containing `text` (case-insensitive substring; works for Japanese),
+    /// newest first, keyset-paged by id.
+    public static func search(
+        group: GroupID, text: String, before: PostID?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [PostRecord] {
+        let pattern = "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_") + "%"
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
+            WHERE p.group_id = $1 AND p.deleted_at IS NULL AND p.body ILIKE $2 AND ($3::bigint IS NULL OR p.id < $3)
+            ORDER BY p.id DESC LIMIT $4
+            """, binds: try bindings(group, pattern, before, limit))
+        var posts: [PostRecord] = []
+        for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
+            posts.append(post(row))
+        }
+        return posts
+    }
+}
