@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -44,8 +45,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // KairanGateway (WebSocket sessions, LISTEN/NOTIFY) arrives with the live-stream issue:
-        // SwiftPM cannot build an empty target.
+        // Live delivery: the stream hub, subscriptions, LISTEN/NOTIFY listener. No WebSocket
+        // library here: the socket side lives in KairanAPI's stream route.
+        .target(
+            name: "KairanGateway",
+            dependencies: [
+                "KairanCore",
+                "KairanStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Background workers: today the maintenance worker; the fan-out core and mail arrive with their issue.
         .target(
             name: "KairanDelivery",
@@ -65,7 +78,10 @@ let package = Package(
             dependencies: [
                 "KairanCore",
                 "KairanStore",
+                "KairanGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -77,8 +93,9 @@ let package = Package(
         .executableTarget(
             name: "KairanServer",
             dependencies: [
-                "KairanCore", "KairanStore", "KairanAPI", "KairanDelivery",
+                "KairanCore", "KairanStore", "KairanAPI", "KairanGateway", "KairanDelivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -91,10 +108,13 @@ let package = Package(
         .testTarget(
             name: "KairanTests",
             dependencies: [
-                "KairanCore", "KairanStore", "KairanAPI", "KairanDelivery", "KairanServer",
+                "KairanCore", "KairanStore", "KairanAPI", "KairanGateway", "KairanDelivery", "KairanServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

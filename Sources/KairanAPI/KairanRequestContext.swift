@@ -1,14 +1,22 @@
 import Hummingbird
+import HummingbirdWebSocket
 import KairanCore
+import NIOCore
 
 /// Per-request state: the framework's core storage plus who is calling.
-public struct KairanRequestContext: RequestContext {
+public struct KairanRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<KairanRequestContext>
+    /// The connection, so the stream can drop a client whose socket has stopped draining
+    /// (no close frame can get through a full socket).
+    public let channel: any Channel
     /// Set by `AuthenticationMiddleware` when a valid bearer token came with the request.
     public var session: AuthenticatedSession?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.webSocket = .init()
+        self.channel = source.channel
     }
 
     public var maxUploadSize: Int { Limits.maxJSONBodyBytes }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanGateway
 import KairanStore
 
 /// What the routes need from the outside world.
@@ -10,12 +11,25 @@ public struct APIDependencies: Sendable {
     public let passwordHasher: PasswordHasher
     /// How long a login lasts, in seconds.
     public let sessionLifetime: TimeInterval
+    /// Live delivery; nil in a process that serves no API (worker role).
+    public let streamHub: StreamHub?
+    /// Origins whose pages may open the WebSocket stream (requests without Origin, from
+    /// native apps and servers, are not browser pages and need no entry).
+    public let allowedOrigins: Set<String>
+    /// Frames a stream client may fall behind before it is disconnected.
+    public let streamQueueCapacity: Int
 
-    public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval) {
+    public init(
+        database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
+        streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueCapacity: Int = 1024
+    ) {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
         self.sessionLifetime = sessionLifetime
+        self.streamHub = streamHub
+        self.allowedOrigins = allowedOrigins
+        self.streamQueueCapacity = streamQueueCapacity
     }
 }
 
@@ -41,6 +55,7 @@ public func buildRouter(
         AdminController(dependencies: dependencies).addRoutes(to: routes)
         GroupsController(dependencies: dependencies).addRoutes(to: routes)
         ThreadsController(dependencies: dependencies).addRoutes(to: routes)
+        StreamController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()
     return (router, routes.routes)

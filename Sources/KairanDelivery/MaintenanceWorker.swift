@@ -13,13 +13,17 @@ public struct MaintenanceWorker: Service {
     let logger: Logger
     /// Ended sessions are kept this long (seconds) so an audit can still see them.
     let sessionRetention: TimeInterval
+    /// Live-stream events are kept this long for reconnecting clients; older gaps are
+    /// refetched over REST.
+    let eventRetention: TimeInterval
 
     public init(database: Database, clock: any WallClock, interval: Duration = .seconds(300),
-                sessionRetention: TimeInterval = 7 * 24 * 3600, logger: Logger) {
+                sessionRetention: TimeInterval = 7 * 24 * 3600, eventRetention: TimeInterval = 7 * 24 * 3600, logger: Logger) {
         self.database = database
         self.clock = clock
         self.interval = interval
         self.sessionRetention = sessionRetention
+        self.eventRetention = eventRetention
         self.logger = logger
     }
 
@@ -38,20 +42,29 @@ public struct MaintenanceWorker: Service {
         }
     }
 
-    /// One pass. Public so tests can drive it without waiting for the timer.
+    /// One pass. Public so tests can drive it without waiting for the timer. Returns the
+    /// number of sessions deleted.
     @discardableResult
     public func runOnce() async -> Int {
-        let cutoff = clock.now().addingTimeInterval(-sessionRetention)
+        let now = clock.now()
+        let sessionCutoff = now.addingTimeInterval(-sessionRetention)
+        let eventCutoff = now.addingTimeInterval(-eventRetention)
         var total = 0
         do {
             while true {
                 let deleted = try await database.withTransaction { connection in
-                    try await SessionStore.deleteEnded(before: cutoff, limit: 1000, on: connection, logger: logger)
+                    try await SessionStore.deleteEnded(before: sessionCutoff, limit: 1000, on: connection, logger: logger)
                 }
                 total += deleted
                 if deleted < 1000 { break }
             }
             if total > 0 { logger.info("deleted ended sessions", metadata: ["count": "\(total)"]) }
+            while try await database.withTransaction({ connection in
+                try await EventStore.deleteOlder(than: eventCutoff, limit: 5000, on: connection, logger: logger)
+            }) == 5000 {}
+            try await database.withTransaction { connection in
+                try await StreamTicketStore.deleteEnded(before: now, on: connection, logger: logger)
+            }
         } catch {
             logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(200))"])
         }

@@ -1,7 +1,9 @@
 import Hummingbird
+import HummingbirdWebSocket
 import KairanAPI
 import KairanCore
 import KairanDelivery
+import KairanGateway
 import KairanStore
 import Logging
 import PostgresNIO
@@ -16,17 +18,32 @@ func buildApplication(
 ) throws -> some ApplicationProtocol {
     let client = PostgresClient(configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
     let database = Database(client: client, logger: logger)
+    let hub = configuration.role.servesAPI ? StreamHub(database: database, clock: clock, logger: logger) : nil
     let dependencies = APIDependencies(
-        database: database, clock: clock, passwordHasher: PasswordHasher(), sessionLifetime: configuration.sessionLifetime)
+        database: database, clock: clock, passwordHasher: PasswordHasher(), sessionLifetime: configuration.sessionLifetime,
+        streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueCapacity: configuration.streamQueueCapacity)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
 
     var services: [any Service] = [client]
+    if let hub {
+        services.append(NotificationListener(url: configuration.database, hub: hub, logger: logger))
+    }
     if configuration.role.runsWorkers {
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
     }
     return Application(
         router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: router,
+            configuration: .init(
+                // Client messages are small requests; a larger frame closes with 1009.
+                maxFrameSize: 4096,
+                // Heartbeat: a peer that does not answer pings within the period is dropped.
+                autoPing: .enabled(timePeriod: .seconds(30)),
+                closeTimeout: .seconds(5)
+            )
+        ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairan"),
         services: services,
         logger: logger

@@ -66,6 +66,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("session-hours"), help: "How long a login lasts, in hours (env KAIRAN_SESSION_HOURS; default 720 = 30 days).")
     var sessionHours: Int?
 
+    @Option(name: .customLong("allowed-origin"), help: "An origin whose web pages may open the WebSocket stream, e.g. https://kairan.town.example.jp; repeat for more (env KAIRAN_ALLOWED_ORIGINS, comma-separated).")
+    var allowedOrigins: [String] = []
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
     var noMigrate = false
 }
@@ -77,6 +80,9 @@ struct ServerConfiguration: Sendable {
     var role = ServerRole.all
     var database: DatabaseURL
     var sessionLifetime: TimeInterval = 720 * 3600
+    var allowedOrigins: Set<String> = []
+    /// Frames a WebSocket client may fall behind before it is cut off.
+    var streamQueueCapacity = 1024
 
     init(database: DatabaseURL) {
         self.database = database
@@ -98,6 +104,10 @@ struct ServerConfiguration: Sendable {
         }) {
             self.role = role
         }
+        let origins = serve.allowedOrigins.isEmpty
+            ? (environment["KAIRAN_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            : serve.allowedOrigins
+        allowedOrigins = Set(origins.filter { !$0.isEmpty })
         if let hours = try serve.sessionHours ?? environment["KAIRAN_SESSION_HOURS"].map({ text in
             guard let value = Int(text) else { throw ValidationError("KAIRAN_SESSION_HOURS must be a number") }
             return value

@@ -64,6 +64,20 @@ public enum EventStore {
         return events
     }
 
+    /// Retention: deletes events created before `cutoff`, at most `limit` per call. Stream
+    /// heads stay, so offsets keep growing and a client asking for deleted events is told
+    /// there is a gap.
+    public static func deleteOlder(than cutoff: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        var count = 0
+        for try await _ in try await connection.query("""
+            DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE created_at < \(cutoff) LIMIT \(limit))
+            RETURNING seq
+            """, logger: logger).decode(Int64.self) {
+            count += 1
+        }
+        return count
+    }
+
     /// The newest offset of a stream (0 when it has none).
     public static func head(_ stream: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         for try await value in try await connection.query("SELECT last_offset FROM stream_heads WHERE stream = \(stream)", logger: logger).decode(Int64.self) {

@@ -1,5 +1,6 @@
 import Foundation
 import KairanAPI
+import KairanGateway
 import KairanStore
 import PostgresNIO
 import Testing
@@ -31,8 +32,9 @@ import Testing
     @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() throws {
         // The routes are read without serving anything: a client that is never run is enough.
         let client = PostgresClient(configuration: .init(host: "127.0.0.1", username: "unused", password: nil, database: nil, tls: .disable))
-        let dependencies = APIDependencies(database: Database(client: client, logger: TestDatabase.logger), clock: TestClock(),
-                                           passwordHasher: PasswordHasher(), sessionLifetime: 3600)
+        let database = Database(client: client, logger: TestDatabase.logger)
+        let dependencies = APIDependencies(database: database, clock: TestClock(), passwordHasher: PasswordHasher(), sessionLifetime: 3600,
+                                           streamHub: StreamHub(database: database, clock: TestClock(), logger: TestDatabase.logger))
         let (_, routes) = buildRouter(dependencies)
         let registered = Set(routes.map(\.description))
         let specified = try Self.specifiedOperations()

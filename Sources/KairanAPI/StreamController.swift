@@ -1,0 +1,229 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import KairanCore
+import KairanGateway
+import KairanStore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The live stream: `GET /v1/stream` upgraded to a WebSocket.
+///
+/// Authenticated at the handshake (bearer header, or `?ticket=` from
+/// `POST /v1/stream/tickets` for browsers), `Origin` checked against the allow-list, and
+/// refused with a JSON error before any upgrade. Then a small JSON protocol:
+///
+///     → {"type":"subscribe","stream":"thread:7","after":41}   (after: last offset seen; optional)
+///     ← {"type":"event","stream":"thread:7","offset":42,"kind":"post.created","data":{…}}   (replayed, then live)
+///     ← {"type":"subscribed","stream":"thread:7","offset":42}
+///     ← {"type":"gap","stream":"thread:7","offset":97}        (missed events are gone: refetch over REST)
+///     → {"type":"unsubscribe","stream":"thread:7"}
+///     ← {"type":"error","code":"forbidden","message":"…","stream":"group:3"}   (the socket stays open)
+///     ← {"type":"revoked","stream":"group:3"}                 (membership ended)
+struct StreamController {
+    let dependencies: APIDependencies
+
+    /// Largest message a client may send; larger closes the socket with 1009.
+    static let maxInboundMessageBytes = 4096
+    static let ticketLifetime: TimeInterval = 60
+
+    func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
+        routes.post("/v1/stream/tickets", use: createTicket)
+        guard let hub = dependencies.streamHub else { return }
+        routes.group()
+            .add(middleware: StreamTicketMiddleware(dependencies: dependencies))
+            .ws("/v1/stream", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
+                try await Self.serve(inbound: inbound, outbound: outbound, context: context, hub: hub,
+                                     queueCapacity: dependencies.streamQueueCapacity)
+            }
+    }
+
+    struct Ticket: ResponseEncodable {
+        let ticket: String
+        let expiresAt: Date
+    }
+
+    @Sendable func createTicket(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<Ticket> {
+        let actor = try context.requireActor()
+        let ticket = SessionToken.generate()
+        let now = dependencies.clock.now()
+        let expiresAt = now.addingTimeInterval(Self.ticketLifetime)
+        try await dependencies.database.withTransaction { connection in
+            try await StreamTicketStore.insert(ticket, account: actor.accountID, now: now, expiresAt: expiresAt, on: connection, logger: context.logger)
+        }
+        return EditedResponse(status: .created, response: Ticket(ticket: ticket.value, expiresAt: expiresAt))
+    }
+
+    @Sendable func shouldUpgrade(_ request: Request, context: KairanRequestContext) async throws -> RouterShouldUpgrade {
+        guard Self.originAllowed(request, allowList: dependencies.allowedOrigins) else {
+            throw APIError(.forbidden, code: "origin_not_allowed", message: "this origin may not open the stream")
+        }
+        _ = try context.requireActor()
+        guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+            throw APIError(.upgradeRequired, code: "upgrade_required", message: "open this URL with a WebSocket client")
+        }
+        return .upgrade([:])
+    }
+
+    /// Cross-site WebSocket hijacking guard. A browser always sends the page's origin
+    /// (http or https); pages from the allow-list and from this server itself may connect.
+    /// Native clients send no Origin, or their own `ws://` URL, which no browser page can.
+    static func originAllowed(_ request: Request, allowList: Set<String>) -> Bool {
+        let host = request.head.authority ?? ""
+        for origin in request.headers[values: .origin].map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if allowList.contains(origin) || origin.hasPrefix("ws://") || origin.hasPrefix("wss://") { continue }
+            if !host.isEmpty && (origin == "http://\(host)" || origin == "https://\(host)") { continue }
+            return false
+        }
+        return true
+    }
+
+    // MARK: - One connection
+
+    static func serve(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<KairanRequestContext>,
+        hub: StreamHub, queueCapacity: Int
+    ) async throws {
+        guard let session = context.requestContext.session else {
+            try await outbound.close(.policyViolation, reason: "not authenticated")
+            return
+        }
+        let subscriber = StreamSubscriber(actor: session.actor, capacity: queueCapacity)
+        let logger = context.logger
+        subscriber.enqueue(#"{"type":"ready","accountId":\#(session.actor.accountID)}"#)
+        defer { subscriber.finish() }
+        do {
+            // A server shutting down closes its streams; clients reconnect and catch up.
+            try await cancelWhenGracefulShutdown {
+                try await pump(inbound: inbound, outbound: outbound, subscriber: subscriber, hub: hub, channel: context.requestContext.channel)
+            }
+        } catch is SlowConsumer {
+            logger.info("stream client too slow; disconnecting", metadata: ["account_id": "\(session.actor.accountID)"])
+            await hub.remove(subscriber)
+            return
+        } catch is CancellationError {
+            await hub.remove(subscriber)
+            try? await outbound.close(.goingAway, reason: "server restarting; reconnect with your last offsets")
+            return
+        }
+        await hub.remove(subscriber)
+    }
+
+    /// Runs the writer, the slow-consumer watchdog and the reader until one of them ends.
+    static func pump(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, subscriber: StreamSubscriber, hub: StreamHub,
+        channel: any Channel
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Writer: drains the subscriber's bounded queue at the socket's pace.
+            group.addTask {
+                for await frame in subscriber.frames {
+                    if subscriber.overflowed { break }
+                    try await outbound.write(.text(frame))
+                    subscriber.didWrite()
+                }
+            }
+            // Watchdog: a client too slow to read is cut off, even while a write is stuck.
+            group.addTask {
+                for await _ in subscriber.overflowSignal {
+                    // The client stopped reading and its socket is full: a close frame could
+                    // not get through, so the connection is dropped (the client sees it end
+                    // and reconnects with its offsets). Stuck writes fail with it.
+                    channel.close(promise: nil)
+                    throw SlowConsumer()
+                }
+            }
+            // Reader: the client's requests.
+            group.addTask {
+                for try await message in inbound.messages(maxSize: maxInboundMessageBytes) {
+                    await handle(message, subscriber: subscriber, hub: hub)
+                }
+            }
+            // Whichever ends first ends the connection.
+            try await group.next()
+            group.cancelAll()
+            if subscriber.overflowed { throw SlowConsumer() }
+        }
+    }
+
+    struct SlowConsumer: Error {}
+
+    struct ClientMessage: Decodable {
+        let type: String
+        let stream: String?
+        let after: Int64?
+    }
+
+    static func handle(_ message: WebSocketMessage, subscriber: StreamSubscriber, hub: StreamHub) async {
+        guard case .text(let text) = message,
+              let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8)) else {
+            subscriber.enqueue(errorFrame("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}"))
+            return
+        }
+        switch request.type {
+        case "subscribe", "unsubscribe":
+            guard let name = request.stream, let stream = StreamName(name) else {
+                subscriber.enqueue(errorFrame("bad_stream", "stream must be group:<id>, thread:<id> or user:<id>"))
+                return
+            }
+            if request.type == "unsubscribe" {
+                await hub.unsubscribe(subscriber, from: stream)
+                subscriber.enqueue(#"{"type":"unsubscribed","stream":"\#(stream)"}"#)
+                return
+            }
+            if let after = request.after, after < 0 {
+                subscriber.enqueue(errorFrame("bad_offset", "after must be 0 or more", stream: stream))
+                return
+            }
+            switch await hub.subscribe(subscriber, to: stream, after: request.after) {
+            case .subscribed(let offset):
+                subscriber.enqueue(#"{"type":"subscribed","stream":"\#(stream)","offset":\#(offset)}"#)
+            case .gap(let offset):
+                subscriber.enqueue(#"{"type":"gap","stream":"\#(stream)","offset":\#(offset)}"#)
+                subscriber.enqueue(#"{"type":"subscribed","stream":"\#(stream)","offset":\#(offset)}"#)
+            case .denied(let reason):
+                subscriber.enqueue(errorFrame("forbidden", reason, stream: stream))
+            case .notFound:
+                subscriber.enqueue(errorFrame("not_found", "no such stream", stream: stream))
+            case .tooManySubscriptions:
+                subscriber.enqueue(errorFrame("too_many_subscriptions", "at most \(hub.maxSubscriptionsPerClient) streams per connection", stream: stream))
+            }
+        default:
+            subscriber.enqueue(errorFrame("bad_message", "type must be subscribe or unsubscribe"))
+        }
+    }
+
+    static func errorFrame(_ code: String, _ message: String, stream: StreamName? = nil) -> String {
+        struct Frame: Encodable {
+            let type = "error"
+            let code: String
+            let message: String
+            let stream: String?
+        }
+        let data = (try? JSONEncoder().encode(Frame(code: code, message: message, stream: stream?.description))) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Spends a `?ticket=` on the stream route, for browsers that cannot send headers there.
+struct StreamTicketMiddleware: RouterMiddleware {
+    typealias Context = KairanRequestContext
+    let dependencies: APIDependencies
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard context.session == nil, let text = request.uri.queryParameters["ticket"] else {
+            return try await next(request, context)
+        }
+        guard text.count <= 100 else { throw APIError(.unauthorized, code: "invalid_ticket", message: "the ticket is malformed") }
+        let now = dependencies.clock.now()
+        guard let (account, roles) = try await dependencies.database.withTransaction({ connection in
+            try await StreamTicketStore.spend(SessionToken(value: String(text)), now: now, on: connection, logger: context.logger)
+        }) else {
+            throw APIError(.unauthorized, code: "invalid_ticket", message: "the ticket is unknown, used or expired; ask for a new one")
+        }
+        var context = context
+        context.session = AuthenticatedSession(sessionID: 0, actor: Actor(accountID: account, roles: roles))
+        return try await next(request, context)
+    }
+}

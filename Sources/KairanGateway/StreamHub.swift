@@ -1,0 +1,285 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import Metrics
+
+/// Delivers committed events to this process's subscribers.
+///
+/// The event log in PostgreSQL is the source; a NOTIFY (from any instance) only says
+/// "stream X has something new". The hub then reads past the last offset it dispatched for
+/// X, encodes each event once, and queues the same frame for every live subscriber of X.
+/// Each subscription has its own cursor, so a client that reconnects with `after` gets
+/// exactly what it missed, in order, and then the live events, with no gap or duplicate.
+public actor StreamHub {
+    public enum SubscribeOutcome: Sendable, Equatable {
+        /// Live from `offset` on (everything up to it has been queued).
+        case subscribed(offset: Int64)
+        /// The requested events are gone (retention) or too many to replay: the client must
+        /// refetch over REST; live delivery continues from `offset`.
+        case gap(offset: Int64)
+        case denied(String)
+        case notFound
+        case tooManySubscriptions
+    }
+
+    struct Subscription {
+        var cursor: Int64
+        var live: Bool
+        let group: GroupID?
+    }
+
+    struct StreamState {
+        /// The last offset this hub read and dispatched.
+        var offset: Int64
+        var subscriptions: [StreamSubscriber: Subscription] = [:]
+        var fetching = false
+        var dirty = false
+    }
+
+    let database: Database
+    let authorizer: StreamAuthorizer
+    let logger: Logger
+    /// Longest replay on subscribe; further behind is a gap (refetch over REST).
+    public nonisolated let maxReplay: Int
+    public nonisolated let maxSubscriptionsPerClient: Int
+    private var streams: [String: StreamState] = [:]
+    private var bySubscriber: [StreamSubscriber: Set<String>] = [:]
+    /// Groups some local subscription depends on (a group stream or a thread in it), with
+    /// the offset of the group's stream read so far: membership changes there re-check
+    /// those subscriptions even when nobody here subscribes to the group stream itself.
+    private var watchedGroups: [GroupID: (offset: Int64, subscriptions: Int)] = [:]
+
+    private let framesSent = Counter(label: "kairan_ws_frames_queued_total")
+    private let readErrors = Counter(label: "kairan_ws_event_read_errors_total")
+
+    public init(database: Database, clock: any WallClock, logger: Logger, maxReplay: Int = 500, maxSubscriptionsPerClient: Int = 100) {
+        self.database = database
+        self.authorizer = StreamAuthorizer(database: database, clock: clock)
+        self.logger = logger
+        self.maxReplay = maxReplay
+        self.maxSubscriptionsPerClient = maxSubscriptionsPerClient
+    }
+
+    public var subscriberCount: Int { bySubscriber.count }
+
+    // MARK: - Subscribing
+
+    public func subscribe(_ subscriber: StreamSubscriber, to stream: StreamName, after: Int64?) async -> SubscribeOutcome {
+        let name = stream.description
+        if bySubscriber[subscriber]?.contains(name) == true {
+            return .subscribed(offset: streams[name]?.subscriptions[subscriber]?.cursor ?? 0)
+        }
+        guard (bySubscriber[subscriber]?.count ?? 0) < maxSubscriptionsPerClient else { return .tooManySubscriptions }
+        let verdict: StreamAuthorizer.Verdict
+        let head: Int64
+        do {
+            verdict = try await authorizer.check(subscriber.actor, stream, logger: logger)
+            head = try await database.withConnection { try await EventStore.head(name, on: $0, logger: logger) }
+        } catch {
+            logger.warning("subscribe failed", metadata: ["stream": "\(name)", "error_type": "\(type(of: error))"])
+            return .denied("the server could not check this subscription; try again")
+        }
+        let group: GroupID?
+        switch verdict {
+        case .allowed(let value): group = value
+        case .denied(let reason): return .denied(reason)
+        case .notFound: return .notFound
+        }
+
+        if let group {
+            if let watched = watchedGroups[group] {
+                watchedGroups[group] = (watched.offset, watched.subscriptions + 1)
+            } else {
+                let groupHead = (try? await database.withConnection { connection in
+                    try await EventStore.head(EventStore.groupStream(group), on: connection, logger: logger)
+                }) ?? 0
+                watchedGroups[group] = (groupHead, (watchedGroups[group]?.subscriptions ?? 0) + 1)
+            }
+        }
+        var start = min(after ?? head, head)
+        var gap = false
+        if head - start > Int64(maxReplay) {
+            start = head
+            gap = true
+        }
+        if streams[name] == nil { streams[name] = StreamState(offset: head) }
+        streams[name]!.offset = max(streams[name]!.offset, head)
+        streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, live: false, group: group)
+        bySubscriber[subscriber, default: []].insert(name)
+
+        // Replay from the log until this subscription has caught up with what the hub has
+        // dispatched; only then does it go live. Check and switch happen without suspending,
+        // so no event can fall between replay and live delivery.
+        while true {
+            guard let subscription = streams[name]?.subscriptions[subscriber] else { return .subscribed(offset: start) }
+            if subscription.cursor >= streams[name]!.offset {
+                streams[name]!.subscriptions[subscriber]!.live = true
+                break
+            }
+            let events: [EventStore.StoredEvent]
+            do {
+                events = try await database.withConnection { connection in
+                    try await EventStore.read(name, after: subscription.cursor, limit: 200, on: connection, logger: logger)
+                }
+            } catch {
+                readErrors.increment()
+                unsubscribe(subscriber, from: stream)
+                return .denied("the server could not read this stream; try again")
+            }
+            guard streams[name]?.subscriptions[subscriber] != nil else { return .subscribed(offset: start) }
+            if events.first.map({ $0.offset > subscription.cursor + 1 }) ?? true {
+                // Some of what the client missed was deleted by retention: it refetches over
+                // REST, and live delivery starts from the hub's offset.
+                gap = true
+                streams[name]!.subscriptions[subscriber]!.cursor = streams[name]!.offset
+                continue
+            }
+            for event in events { deliver(event, frame: Self.frame(for: event), to: subscriber, in: name) }
+        }
+        let offset = streams[name]?.subscriptions[subscriber]?.cursor ?? start
+        return gap ? .gap(offset: offset) : .subscribed(offset: offset)
+    }
+
+    public func unsubscribe(_ subscriber: StreamSubscriber, from stream: StreamName) {
+        drop(subscriber, from: stream.description)
+        bySubscriber[subscriber]?.remove(stream.description)
+    }
+
+    /// Forgets a disconnected client.
+    public func remove(_ subscriber: StreamSubscriber) {
+        for name in bySubscriber[subscriber] ?? [] { drop(subscriber, from: name) }
+        bySubscriber[subscriber] = nil
+    }
+
+    private func drop(_ subscriber: StreamSubscriber, from name: String) {
+        guard let subscription = streams[name]?.subscriptions.removeValue(forKey: subscriber) else { return }
+        if streams[name]?.subscriptions.isEmpty == true { streams[name] = nil }
+        if let group = subscription.group, let watched = watchedGroups[group] {
+            watchedGroups[group] = watched.subscriptions > 1 ? (watched.offset, watched.subscriptions - 1) : nil
+        }
+    }
+
+    // MARK: - Waking
+
+    /// Something was committed to `stream` (a NOTIFY arrived).
+    public func wake(_ name: String) async {
+        if streams[name] == nil, case .group(let group)? = StreamName(name), watchedGroups[group] != nil {
+            await watchMembership(of: group)
+            return
+        }
+        guard streams[name] != nil else { return }
+        if streams[name]!.fetching {
+            streams[name]!.dirty = true
+            return
+        }
+        streams[name]!.fetching = true
+        defer { streams[name]?.fetching = false }
+        while let state = streams[name] {
+            streams[name]!.dirty = false
+            let events: [EventStore.StoredEvent]
+            do {
+                events = try await database.withConnection { connection in
+                    try await EventStore.read(name, after: state.offset, limit: Self.readBatch, on: connection, logger: logger)
+                }
+            } catch {
+                readErrors.increment()
+                logger.warning("reading events failed; the next notification retries", metadata: ["stream": "\(name)"])
+                return
+            }
+            guard streams[name] != nil else { return }
+            logger.debug("wake read", metadata: ["stream": "\(name)", "after": "\(state.offset)", "count": "\(events.count)", "last": "\(events.last?.offset ?? -1)"])
+            for event in events where event.offset > streams[name]!.offset {
+                let frame = Self.frame(for: event)
+                for (subscriber, subscription) in streams[name]!.subscriptions where subscription.live {
+                    deliver(event, frame: frame, to: subscriber, in: name)
+                }
+                streams[name]!.offset = event.offset
+                if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
+                if case .group(let group)? = StreamName(name), let watched = watchedGroups[group], watched.offset < event.offset {
+                    watchedGroups[group] = (event.offset, watched.subscriptions)
+                }
+            }
+            if events.count < Self.readBatch && !(streams[name]?.dirty ?? false) { return }
+        }
+    }
+
+    /// After the notification connection was lost: every stream may have missed wake-ups.
+    public func wakeAll() async {
+        for name in streams.keys { await wake(name) }
+    }
+
+    private func deliver(_ event: EventStore.StoredEvent, frame: String, to subscriber: StreamSubscriber, in name: String) {
+        guard let cursor = streams[name]?.subscriptions[subscriber]?.cursor, event.offset > cursor else { return }
+        streams[name]!.subscriptions[subscriber]!.cursor = event.offset
+        if subscriber.enqueue(frame) {
+            framesSent.increment()
+        } else {
+            // Too far behind: the connection's writer closes the socket; stop feeding it.
+            remove(subscriber)
+        }
+    }
+
+    // MARK: - Membership changes
+
+    /// Events read per query when woken. Well under a client's queue capacity, so a burst
+    /// never overflows a client that keeps up.
+    static let readBatch = 100
+
+    static let membershipKinds: Set<String> = ["member.removed", "member.banned", "member.left", "group.updated"]
+
+    private struct MembershipPayload: Decodable {
+        let groupId: GroupID?
+        let accountId: AccountID?
+        let id: GroupID?
+    }
+
+    /// Reads a watched group's stream for membership changes only.
+    private func watchMembership(of group: GroupID) async {
+        guard let watched = watchedGroups[group] else { return }
+        let name = EventStore.groupStream(group)
+        guard let events = try? await database.withConnection({ connection in
+            try await EventStore.read(name, after: watched.offset, limit: Self.readBatch, on: connection, logger: logger)
+        }) else { return }
+        for event in events {
+            guard let current = watchedGroups[group], event.offset > current.offset else { continue }
+            watchedGroups[group] = (event.offset, current.subscriptions)
+            if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
+        }
+        if events.count == Self.readBatch { await watchMembership(of: group) }
+    }
+
+    /// Someone left or was removed, or the group's visibility changed: subscriptions that
+    /// the policy no longer allows are revoked.
+    private func scheduleRecheck(after event: EventStore.StoredEvent) {
+        guard let payload = try? JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8)),
+              let group = payload.groupId ?? payload.id else { return }
+        let account = event.kind == "group.updated" ? nil : payload.accountId
+        Task { await self.recheck(group: group, account: account) }
+    }
+
+    func recheck(group: GroupID, account: AccountID?) async {
+        var affected: [(StreamSubscriber, String)] = []
+        for (name, state) in streams {
+            for (subscriber, subscription) in state.subscriptions
+            where subscription.group == group && (account == nil || subscriber.actor.accountID == account) {
+                affected.append((subscriber, name))
+            }
+        }
+        for (subscriber, name) in affected {
+            guard let stream = StreamName(name) else { continue }
+            let verdict = try? await authorizer.check(subscriber.actor, stream, logger: logger)
+            if case .allowed = verdict { continue }
+            unsubscribe(subscriber, from: stream)
+            subscriber.enqueue(#"{"type":"revoked","stream":"\#(name)"}"#)
+        }
+    }
+
+    // MARK: - Frames
+
+    /// The wire form of an event, built once and shared by every recipient. `payload` is
+    /// JSON produced by PostgreSQL from our own encoder; stream and kind are identifiers.
+    static func frame(for event: EventStore.StoredEvent) -> String {
+        #"{"type":"event","stream":"\#(event.stream)","offset":\#(event.offset),"kind":"\#(event.kind)","data":\#(event.payload)}"#
+    }
+}

@@ -1,0 +1,272 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HummingbirdWSClient
+import KairanDelivery
+import KairanStore
+import NIOWebSocket
+import Testing
+
+@testable import KairanServer
+
+/// The live stream over real WebSocket connections on loopback.
+@Suite struct StreamTests {
+    @Test func aPostArrivesLiveWithItsOffset() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+
+            let stream = StreamClient()
+            let connection = Task { try await stream.run(port: port, token: owner.token) }
+            defer { stream.finish(); connection.cancel() }
+            stream.subscribe("thread:\(thread)")
+            let subscribed = try await stream.waitForSubscribed("thread:\(thread)")
+            #expect(subscribed["type"] as? String == "subscribed")
+            #expect(subscribed["offset"] as? Int == 1, "the first post is already in the log")
+            #expect(stream.received.first?["type"] as? String == "ready")
+
+            try await client.post("今日の集まりは中止です", in: thread, by: owner)
+            let events = try await stream.wait(for: "the post") { _ in !stream.events().isEmpty }.filter { $0["type"] as? String == "event" }
+            #expect(events.count == 1)
+            #expect(events.first?["offset"] as? Int == 2)
+            #expect(events.first?["kind"] as? String == "post.created")
+            #expect((events.first?["data"] as? [String: Any])?["body"] as? String == "今日の集まりは中止です")
+        }
+    }
+
+    @Test func reconnectingWithOffsetsReplaysExactlyWhatWasMissed() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+
+            let first = StreamClient()
+            let firstConnection = Task { try await first.run(port: port, token: owner.token) }
+            first.subscribe("thread:\(thread)")
+            let lastSeen = try #require(try await first.waitForSubscribed("thread:\(thread)")["offset"] as? Int)
+            first.finish()
+            _ = try? await firstConnection.value
+
+            var missed: [Int] = []
+            for n in 1...50 { missed.append(try await client.post("見逃した投稿 \(n)", in: thread, by: owner)) }
+
+            let second = StreamClient()
+            let secondConnection = Task { try await second.run(port: port, token: owner.token) }
+            defer { second.finish(); secondConnection.cancel() }
+            second.subscribe("thread:\(thread)", after: lastSeen)
+            let subscribed = try await second.waitForSubscribed("thread:\(thread)")
+            #expect(subscribed["offset"] as? Int == lastSeen + 50)
+            let replayed = second.events("thread:\(thread)")
+            #expect(replayed.compactMap { $0["offset"] as? Int } == Array((lastSeen + 1)...(lastSeen + 50)), "in order, no gap, no duplicate")
+            #expect(replayed.compactMap { ($0["data"] as? [String: Any])?["id"] as? Int } == missed)
+
+            // Then live, continuing the same sequence.
+            try await client.post("ライブ", in: thread, by: owner)
+            let all = try await second.wait(for: "live event") { _ in second.events().count == 51 }
+            #expect(all.filter { $0["type"] as? String == "event" }.last?["offset"] as? Int == lastSeen + 51)
+        }
+    }
+
+    @Test func aClientOnInstanceBReceivesAPostMadeThroughInstanceA() async throws {
+        try await TestDatabase.withFreshDatabase { url in
+            try await serveLive(url: url) { a in
+                try await serveLive(url: url) { b in
+                    let owner = try await a.resident("owner@example.jp")
+                    let group = try await a.createGroup(by: owner)
+                    let (thread, _) = try await a.createThread(in: group, by: owner)
+
+                    let stream = StreamClient()
+                    let connection = Task { try await stream.run(port: try #require(b.port), token: owner.token) }
+                    defer { stream.finish(); connection.cancel() }
+                    stream.subscribe("group:\(group)")
+                    _ = try await stream.waitForSubscribed("group:\(group)")
+
+                    try await a.post("A から投稿", in: thread, by: owner)
+                    let events = try await stream.wait(for: "cross-instance event") { _ in !stream.events().isEmpty }
+                        .filter { $0["type"] as? String == "event" }
+                    #expect((events.first?["data"] as? [String: Any])?["body"] as? String == "A から投稿")
+                }
+            }
+        }
+    }
+
+    @Test func forbiddenSubscriptionsAreRefusedAndTheSocketStays() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let outsider = try await client.resident("outsider@example.jp")
+            let secret = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
+
+            let stream = StreamClient()
+            let connection = Task { try await stream.run(port: port, token: outsider.token) }
+            defer { stream.finish(); connection.cancel() }
+            stream.subscribe("group:\(secret)")
+            let refused = try await stream.waitForSubscribed("group:\(secret)")
+            #expect(refused["type"] as? String == "error")
+            #expect(refused["code"] as? String == "not_found")
+            stream.subscribe("user:\(owner.id)")
+            #expect(try await stream.waitForSubscribed("user:\(owner.id)")["code"] as? String == "forbidden")
+            stream.sendRaw("not json")
+            try await stream.wait(for: "bad_message") { $0.contains { $0["code"] as? String == "bad_message" } }
+            // Still open and serving:
+            stream.subscribe("user:\(outsider.id)")
+            #expect(try await stream.waitForSubscribed("user:\(outsider.id)")["type"] as? String == "subscribed")
+        }
+    }
+
+    @Test func handshakeRefusesMissingCredentialsForeignOriginsAndSpentTickets() async throws {
+        try await withLiveApp(configure: { $0.allowedOrigins = ["https://kairan.town.example.jp"] }) { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+
+            await #expect(throws: WebSocketClientError.self) { try await StreamClient().run(port: port) }
+            await #expect(throws: WebSocketClientError.self) {
+                try await StreamClient().run(port: port, token: owner.token, origin: "https://evil.example.com")
+            }
+            await #expect(throws: WebSocketClientError.self) { try await StreamClient().run(port: port, path: "/v1/stream?ticket=kai_forged") }
+
+            // A refused upgrade is a bare 400 (hummingbird-websocket's answer to a failed
+            // upgrade); the same request without Upgrade headers shows the reason as JSON.
+            let anonymous = try await client.execute(uri: "/v1/stream", method: .get, headers: [:], body: nil)
+            #expect(anonymous.status == .unauthorized)
+            #expect(try anonymous.errorCode() == "unauthenticated")
+            let foreign = try await client.execute(uri: "/v1/stream", method: .get,
+                                                   headers: [.origin: "https://evil.example.com", .authorization: "Bearer \(owner.token)"], body: nil)
+            #expect(foreign.status == .forbidden)
+            #expect(try foreign.errorCode() == "origin_not_allowed")
+            let plain = try await client.execute(uri: "/v1/stream", method: .get, headers: [.authorization: "Bearer \(owner.token)"], body: nil)
+            #expect(plain.status == .upgradeRequired)
+
+            // A browser on an allowed origin uses a one-time ticket.
+            let ticketResponse = try await client.send(.post, "/v1/stream/tickets", token: owner.token)
+            #expect(ticketResponse.status == .created)
+            let ticket = try #require(ticketResponse.json()["ticket"] as? String)
+            let browser = StreamClient()
+            let connection = Task { try await browser.run(port: port, path: "/v1/stream?ticket=\(ticket)", origin: "https://kairan.town.example.jp") }
+            try await browser.wait(for: "ready") { $0.first?["type"] as? String == "ready" }
+            #expect(browser.received.first?["accountId"] as? Int == owner.id)
+            browser.finish()
+            _ = try? await connection.value
+            await #expect(throws: WebSocketClientError.self, "a ticket works once") {
+                try await StreamClient().run(port: port, path: "/v1/stream?ticket=\(ticket)", origin: "https://kairan.town.example.jp")
+            }
+        }
+    }
+
+    @Test func anOversizedClientMessageClosesWith1009() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let stream = StreamClient()
+            let connection = Task { try await stream.run(port: port, token: owner.token) }
+            try await stream.wait(for: "ready") { !$0.isEmpty }
+            stream.sendRaw(String(repeating: "x", count: 10_000))
+            _ = try? await connection.value
+            #expect(stream.closeCode.withLock { $0 } == .messageTooLarge)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aSlowConsumerIsCutOffWhileAFastOneGetsEverything() async throws {
+        try await withLiveApp(configure: { $0.streamQueueCapacity = 32 }) { client, url in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+
+            let fast = StreamClient()
+            let slow = StreamClient()
+            let fastConnection = Task { try await fast.run(port: port, token: owner.token) }
+            let slowConnection = Task { try await slow.run(port: port, token: owner.token) }
+            defer { fast.finish(); fastConnection.cancel(); slow.finish(); slowConnection.cancel() }
+            fast.subscribe("thread:\(thread)")
+            slow.subscribe("thread:\(thread)")
+            _ = try await fast.waitForSubscribed("thread:\(thread)")
+            _ = try await slow.waitForSubscribed("thread:\(thread)")
+            slow.reading.withLock { $0 = false }
+
+            // About 10 MB of events, more than the loopback socket buffers hold, so the slow
+            // client's queue overflows. Written straight to the log (this tests the gateway,
+            // not the REST routes), one per transaction, each with its NOTIFY.
+            struct Big: Encodable { let body: String }
+            let payload = Big(body: String(repeating: "お知らせ", count: 4000))
+            let count = 200
+            try await TestDatabase.withClient(url) { database in
+                for _ in 1...count {
+                    try await database.withTransaction { connection in
+                        try await EventStore.append("thread:\(thread)", kind: "post.created", payload: payload, now: Date(), on: connection, logger: TestDatabase.logger)
+                    }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+
+            try await fast.wait(for: "all events on the fast client") { _ in fast.eventCount == count }
+            let offsets = fast.events().compactMap { $0["offset"] as? Int }
+            #expect(offsets == Array(2...(count + 1)), "the fast client gets every event in order")
+
+            // The slow client was dropped: reading again, it finds the connection ended
+            // before all events.
+            slow.reading.withLock { $0 = true }
+            _ = try? await slowConnection.value
+            #expect(slow.eventCount < count, "the slow client was cut off")
+        }
+    }
+}
+
+@Suite struct StreamRetentionTests {
+    @Test func askingForDeletedEventsIsAGap() async throws {
+        let clock = TestClock()
+        try await withLiveApp(clock: clock) { client, url in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            try await client.post("古い投稿", in: thread, by: owner)
+            clock.advance(by: 8 * 24 * 3600)
+            try await client.post("新しい投稿", in: thread, by: owner)
+            // Retention removes the two events older than seven days.
+            try await TestDatabase.withClient(url) { database in
+                _ = await MaintenanceWorker(database: database, clock: clock, logger: TestDatabase.logger).runOnce()
+            }
+
+            let stream = StreamClient()
+            let connection = Task { try await stream.run(port: port, token: owner.token) }
+            defer { stream.finish(); connection.cancel() }
+            stream.subscribe("thread:\(thread)", after: 0)
+            let subscribed = try await stream.waitForSubscribed("thread:\(thread)")
+            #expect(subscribed["offset"] as? Int == 3)
+            let kinds = stream.received.compactMap { $0["type"] as? String }
+            #expect(kinds == ["ready", "gap", "subscribed"], "the client is told to refetch; nothing stale is replayed")
+        }
+    }
+}
+
+@Suite struct StreamRevocationTests {
+    @Test func aRemovedMemberStopsReceivingAPrivateGroup() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let member = try await client.resident("member@example.jp")
+            let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
+            #expect(try await client.send(.post, "/v1/groups/\(group)/invitations", json: jsonObject(["accountId": member.id]), token: owner.token).status == .noContent)
+            #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: member.token).status == .ok)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+
+            let stream = StreamClient()
+            let connection = Task { try await stream.run(port: port, token: member.token) }
+            defer { stream.finish(); connection.cancel() }
+            stream.subscribe("thread:\(thread)")
+            #expect(try await stream.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
+
+            #expect(try await client.send(.delete, "/v1/groups/\(group)/members/\(member.id)", token: owner.token).status == .noContent)
+            try await stream.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
+            try await client.post("メンバー以外には見せない", in: thread, by: owner)
+            // Give a wrongly delivered event time to arrive, then check none did.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!stream.events().contains { ($0["data"] as? [String: Any])?["body"] as? String == "メンバー以外には見せない" })
+        }
+    }
+}
