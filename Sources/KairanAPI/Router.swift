@@ -55,6 +55,7 @@ public func buildRouter(
         AdminController(dependencies: dependencies).addRoutes(to: routes)
         GroupsController(dependencies: dependencies).addRoutes(to: routes)
         ThreadsController(dependencies: dependencies).addRoutes(to: routes)
+        NotificationsController(dependencies: dependencies).addRoutes(to: routes)
         StreamController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()

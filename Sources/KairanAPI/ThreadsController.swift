@@ -82,6 +82,7 @@ struct ThreadsController {
                   let post = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw APIError.notFound }
             try await EventStore.append(EventStore.groupStream(groupID), kind: "thread.created", payload: ThreadResponse(thread), now: now, on: connection, logger: logger)
             try await announce("post.created", post: postID, now: now, on: connection, logger: logger)
+            try await NotificationsController.notifyMentions(of: post, now: now, on: connection, logger: logger)
             return CreatedThread(thread: ThreadResponse(thread), post: PostResponse(post))
         }
         return EditedResponse(status: .created, response: created)
@@ -184,6 +185,7 @@ struct ThreadsController {
             try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: connection, logger: logger)
             try await announce("post.created", post: postID, now: now, on: connection, logger: logger)
             guard let post = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw APIError.notFound }
+            try await NotificationsController.notifyMentions(of: post, now: now, on: connection, logger: logger)
             return PostResponse(post)
         }
         return EditedResponse(status: .created, response: post)

@@ -270,3 +270,36 @@ import Testing
         }
     }
 }
+
+@Suite struct StreamListenerTests {
+    @Test func aDroppedListenConnectionReconnectsAndCatchesUp() async throws {
+        try await withLiveApp { client, url in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            let stream = StreamClient()
+            let connection = Task { try await stream.run(port: port, token: owner.token) }
+            defer { stream.finish(); connection.cancel() }
+            stream.subscribe("thread:\(thread)")
+            _ = try await stream.waitForSubscribed("thread:\(thread)")
+
+            // Cut the server's LISTEN connection, as a database restart or network fault would,
+            // and commit while it is gone: that NOTIFY reaches nobody.
+            let logger = TestDatabase.logger
+            let terminated = try await url.withSingleConnection(logger: logger) { connection in
+                var count = 0
+                for try await _ in try await connection.query("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()
+                    """, logger: logger).decode(Bool.self) { count += 1 }
+                return count
+            }
+            #expect(terminated == 1)
+            try await client.post("切断中の投稿", in: thread, by: owner)
+            let events = try await stream.wait(for: "the post made while the listener was down") { _ in stream.eventCount == 1 }
+                .filter { $0["type"] as? String == "event" }
+            #expect((events.first?["data"] as? [String: Any])?["body"] as? String == "切断中の投稿")
+        }
+    }
+}

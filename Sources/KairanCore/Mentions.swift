@@ -1,0 +1,39 @@
+/// `@name` mentions in a post.
+///
+/// Display names are not unique handles and Japanese names often contain a space
+/// ("山田 太郎"), so a mention is `@` followed by the name written without spaces
+/// (`@山田太郎`), compared against members' display names with their spaces removed.
+public enum Mentions {
+    public static let maxPerPost = 20
+
+    /// The distinct names mentioned, in order of first appearance, at most `maxPerPost`.
+    public static func names(in body: String) -> [String] {
+        var names: [String] = []
+        var current: String?
+        func finish() {
+            if let name = current, !name.isEmpty, !names.contains(name), names.count < maxPerPost { names.append(name) }
+            current = nil
+        }
+        var previous: Character?
+        for character in body {
+            defer { previous = character }
+            if character == "@" || character == "＠" {
+                finish()
+                // `name@example.jp` is a mail address, not a mention.
+                let afterWord = previous.map { $0.isASCII && ($0.isLetter || $0.isNumber) } ?? false
+                current = afterWord ? nil : ""
+            } else if current != nil {
+                if character.isWhitespace || terminators.contains(character) {
+                    finish()
+                } else {
+                    current!.append(character)
+                }
+            }
+        }
+        finish()
+        return names
+    }
+
+    /// Punctuation that ends a name: `@山田太郎、明日…` mentions 山田太郎.
+    static let terminators: Set<Character> = ["、", "。", ",", ".", "!", "！", "?", "？", "(", ")", "（", "）", "「", "」", ":", "：", ";", "；"]
+}

@@ -1,0 +1,69 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+public struct NotificationRecord: Sendable {
+    public let id: Int64
+    public let kind: String
+    /// JSON object, as text.
+    public let payload: String
+    public let createdAt: Date
+    public let readAt: Date?
+}
+
+public enum NotificationStore {
+    /// Members of `group` (other than `author`) whose display name, spaces removed, is one
+    /// of `names`.
+    public static func mentionedMembers(
+        group: GroupID, names: [String], excluding author: AccountID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [AccountID] {
+        guard !names.isEmpty else { return [] }
+        var ids: [AccountID] = []
+        for try await id in try await connection.query("""
+            SELECT m.account_id FROM group_members m JOIN accounts a ON a.id = m.account_id
+            WHERE m.group_id = \(group) AND m.account_id <> \(author)
+              AND regexp_replace(a.display_name, '[[:space:]\u{3000}]', '', 'g') = ANY(\(names))
+            ORDER BY m.account_id
+            """, logger: logger).decode(AccountID.self) {
+            ids.append(id)
+        }
+        return ids
+    }
+
+    public static func insert(
+        account: AccountID, kind: String, payloadJSON: String, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
+        for try await id in try await connection.query("""
+            INSERT INTO notifications (account_id, kind, payload, created_at) VALUES (\(account), \(kind), \(payloadJSON)::jsonb, \(now))
+            RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return id
+        }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    public static func list(
+        account: AccountID, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [NotificationRecord] {
+        var records: [NotificationRecord] = []
+        for try await (id, kind, payload, createdAt, readAt) in try await connection.query("""
+            SELECT id, kind, payload::text, created_at, read_at FROM notifications
+            WHERE account_id = \(account) AND (\(before)::bigint IS NULL OR id < \(before))
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger).decode((Int64, String, String, Date, Date?).self) {
+            records.append(NotificationRecord(id: id, kind: kind, payload: payload, createdAt: createdAt, readAt: readAt))
+        }
+        return records
+    }
+
+    /// Returns false when the notification is not the account's.
+    public static func markRead(id: Int64, account: AccountID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query("""
+            UPDATE notifications SET read_at = coalesce(read_at, \(now)) WHERE id = \(id) AND account_id = \(account) RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return true
+        }
+        return false
+    }
+}
