@@ -42,3 +42,25 @@ free_port() {
   done
   echo "error: no free port found" >&2; return 1
 }
+
+# start_postgres WORKDIR [extra server options] — a throwaway cluster on a Unix socket in
+# WORKDIR/pg, as the postgres user when run as root. Sets PGBIN, PG_URL; stop_postgres WORKDIR.
+start_postgres() {
+  local work=$1; shift
+  PGBIN=$(pg_bindir)
+  mkdir -p "$work/pg"
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+    chown postgres: "$work/pg"
+  fi
+  as_pg_user "$PGBIN/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --lc-collate=C --lc-ctype=C.UTF-8 --no-sync --no-instructions >/dev/null
+  as_pg_user "$PGBIN/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -o "-c max_connections=300 -c listen_addresses= -k $work/pg $*" start >/dev/null
+  PG_URL="postgres://postgres@/postgres?host=$work/pg"
+}
+
+stop_postgres() {
+  [ -f "$1/pg/data/postmaster.pid" ] && as_pg_user "$PGBIN/pg_ctl" -D "$1/pg/data" -m immediate -w stop >/dev/null 2>&1
+  return 0
+}
+
+as_pg_user() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

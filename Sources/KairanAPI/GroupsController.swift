@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import KairanCore
 import KairanStore
+import Logging
+import PostgresNIO
 
 /// Groups and membership: create, list, join (open / approval / invite), leave, remove,
 /// roles, requests, invitations and bans. Every route asks `Policy` through `authorize`.
@@ -129,6 +131,15 @@ struct GroupsController {
         let role: GroupRole?
     }
 
+    /// Appends a membership event to the group's stream (the gateway re-checks live
+    /// subscriptions on the ones that end a membership).
+    private func announceMember(
+        _ kind: String, group: GroupID, account: AccountID, role: GroupRole?, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await EventStore.append(EventStore.groupStream(group), kind: kind, payload: MemberEvent(groupId: group, accountId: account, role: role),
+                                    now: now, on: connection, logger: logger)
+    }
+
     @Sendable func join(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<MembershipStatus> {
         let actor = try context.requireActor()
         let id = try context.parameters.require("groupID", as: GroupID.self)
@@ -142,8 +153,7 @@ struct GroupsController {
                 return false
             }
             try await GroupStore.addMember(group: id, account: actor.accountID, role: .member, now: now, on: connection, logger: context.logger)
-            try await EventStore.append(EventStore.groupStream(id), kind: "member.joined",
-                                        payload: MemberEvent(groupId: id, accountId: actor.accountID, role: .member), now: now, on: connection, logger: context.logger)
+            try await announceMember("member.joined", group: id, account: actor.accountID, role: .member, now: now, on: connection, logger: context.logger)
             return true
         }
         return joined
@@ -162,8 +172,7 @@ struct GroupsController {
                 throw APIError(.conflict, code: "last_owner", message: "the last owner cannot leave; make another member an owner first")
             }
             try await GroupStore.removeMember(group: id, account: actor.accountID, on: connection, logger: context.logger)
-            try await EventStore.append(EventStore.groupStream(id), kind: "member.left",
-                                        payload: MemberEvent(groupId: id, accountId: actor.accountID, role: nil), now: now, on: connection, logger: context.logger)
+            try await announceMember("member.left", group: id, account: actor.accountID, role: nil, now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }
@@ -209,8 +218,7 @@ struct GroupsController {
                 }
             }
             try await GroupStore.removeMember(group: id, account: target, on: connection, logger: context.logger)
-            try await EventStore.append(EventStore.groupStream(id), kind: "member.removed",
-                                        payload: MemberEvent(groupId: id, accountId: target, role: nil), now: now, on: connection, logger: context.logger)
+            try await announceMember("member.removed", group: id, account: target, role: nil, now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }
@@ -233,8 +241,7 @@ struct GroupsController {
                 throw APIError(.conflict, code: "last_owner", message: "the group must keep at least one owner")
             }
             _ = try await GroupStore.setRole(group: id, account: target, role: role, on: connection, logger: context.logger)
-            try await EventStore.append(EventStore.groupStream(id), kind: "member.role_changed",
-                                        payload: MemberEvent(groupId: id, accountId: target, role: role), now: now, on: connection, logger: context.logger)
+            try await announceMember("member.role_changed", group: id, account: target, role: role, now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }
@@ -280,8 +287,7 @@ struct GroupsController {
                 throw APIError.notFound
             }
             try await GroupStore.addMember(group: id, account: target, role: .member, now: now, on: connection, logger: context.logger)
-            try await EventStore.append(EventStore.groupStream(id), kind: "member.joined",
-                                        payload: MemberEvent(groupId: id, accountId: target, role: .member), now: now, on: connection, logger: context.logger)
+            try await announceMember("member.joined", group: id, account: target, role: .member, now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }
@@ -343,8 +349,7 @@ struct GroupsController {
             }
             try await GroupStore.ban(group: id, account: target, by: actor.accountID, reason: reason, expiresAt: input?.expiresAt, now: now,
                                      on: connection, logger: context.logger)
-            try await EventStore.append(EventStore.groupStream(id), kind: "member.banned",
-                                        payload: MemberEvent(groupId: id, accountId: target, role: nil), now: now, on: connection, logger: context.logger)
+            try await announceMember("member.banned", group: id, account: target, role: nil, now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }

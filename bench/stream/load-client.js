@@ -1,0 +1,103 @@
+// Broadcast load client for `scripts/bench stream`: opens N WebSocket clients against a
+// server (Kairan, or the Node.js peer), subscribes them all to one stream, then triggers K
+// posts over HTTP one after another and measures, per post, the time until the LAST client
+// has it. Also reads the server's RSS and CPU time from /proc around the phases.
+'use strict';
+const WebSocket = require('ws');
+const http = require('http');
+const fs = require('fs');
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+const clients = parseInt(args.clients || '1000', 10);
+const posts = parseInt(args.posts || '20', 10);
+const pid = parseInt(args.pid, 10);
+const clkTck = parseInt(args.clktck || '100', 10);
+const stream = args.stream;
+const headers = args.token ? { Authorization: `Bearer ${args.token}` } : {};
+
+function rssKB() {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return parseInt(/VmRSS:\s+(\d+)/.exec(status)[1], 10);
+}
+function cpuSeconds() {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (parseInt(fields[11], 10) + parseInt(fields[12], 10)) / clkTck; // utime + stime
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function trigger(n) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ body: `ベンチマーク投稿 ${n}` });
+    const url = new URL(args.trigger);
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode < 300 ? resolve() : reject(new Error(`trigger answered ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function main() {
+  const baselineRSS = rssKB();
+  const sockets = [];
+  let round = -1;
+  let received = 0;
+  let lastArrival = 0n;
+  let subscribed = 0;
+  // Spread client addresses so 10,000 connections do not exhaust one address's ports.
+  for (let i = 0; i < clients; i += 250) {
+    const batch = [];
+    for (let j = i; j < Math.min(clients, i + 250); j++) {
+      batch.push(new Promise((resolve, reject) => {
+        const ws = new WebSocket(args.url, { headers, localAddress: `127.0.0.${2 + (j % 8)}`, perMessageDeflate: false });
+        ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', stream })));
+        ws.on('message', (data) => {
+          const text = data.toString();
+          if (text.startsWith('{"type":"subscribed"')) { subscribed++; resolve(); return; }
+          if (text.startsWith('{"type":"event"')) {
+            if (round >= 0) { received++; lastArrival = process.hrtime.bigint(); }
+          }
+        });
+        ws.on('error', reject);
+        sockets.push(ws);
+      }));
+    }
+    await Promise.all(batch);
+  }
+  await sleep(2000);
+  const idleRSS = rssKB();
+
+  const latencies = [];
+  let busyNanos = 0n;
+  const cpuBefore = cpuSeconds();
+  for (round = 0; round < posts; round++) {
+    received = 0;
+    const start = process.hrtime.bigint();
+    await trigger(round);
+    const deadline = Date.now() + 30000;
+    while (received < clients) {
+      if (Date.now() > deadline) throw new Error(`round ${round}: only ${received}/${clients} clients got the post`);
+      await new Promise((r) => setImmediate(r));
+    }
+    latencies.push(Number(lastArrival - start) / 1e6);
+    busyNanos += lastArrival - start;
+    await sleep(100);
+  }
+  const cpuAfter = cpuSeconds();
+  latencies.sort((a, b) => a - b);
+  const pick = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  const frames = clients * posts;
+  console.log(JSON.stringify({
+    clients, posts, subscribed,
+    p50_ms: +pick(0.5).toFixed(1), p95_ms: +pick(0.95).toFixed(1),
+    frames_per_s: Math.round(frames / (Number(busyNanos) / 1e9)),
+    cpu_us_per_frame: +(((cpuAfter - cpuBefore) * 1e6) / frames).toFixed(2),
+    rss_kb_per_idle_socket: +((idleRSS - baselineRSS) / clients).toFixed(2),
+  }));
+  for (const ws of sockets) ws.terminate();
+}
+
+main().catch((error) => { console.error(error.message); process.exit(1); });
