@@ -16,12 +16,12 @@ public struct APIDependencies: Sendable {
     /// Origins whose pages may open the WebSocket stream (requests without Origin, from
     /// native apps and servers, are not browser pages and need no entry).
     public let allowedOrigins: Set<String>
-    /// Frames a stream client may fall behind before it is disconnected.
-    public let streamQueueCapacity: Int
+    /// Bytes a stream client may leave unread before it is disconnected.
+    public let streamQueueLimitBytes: Int
 
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
-        streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueCapacity: Int = 1024
+        streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20
     ) {
         self.database = database
         self.clock = clock
@@ -29,7 +29,7 @@ public struct APIDependencies: Sendable {
         self.sessionLifetime = sessionLifetime
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
-        self.streamQueueCapacity = streamQueueCapacity
+        self.streamQueueLimitBytes = streamQueueLimitBytes
     }
 }
 

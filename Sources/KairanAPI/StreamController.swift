@@ -5,7 +5,9 @@ import KairanCore
 import KairanGateway
 import KairanStore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOWebSocket
 import ServiceLifecycle
 
 /// The live stream: `GET /v1/stream` upgraded to a WebSocket.
@@ -35,7 +37,7 @@ struct StreamController {
             .add(middleware: StreamTicketMiddleware(dependencies: dependencies))
             .ws("/v1/stream", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
                 try await Self.serve(inbound: inbound, outbound: outbound, context: context, hub: hub,
-                                     queueCapacity: dependencies.streamQueueCapacity)
+                                     queueLimitBytes: dependencies.streamQueueLimitBytes)
             }
     }
 
@@ -83,71 +85,34 @@ struct StreamController {
 
     static func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<KairanRequestContext>,
-        hub: StreamHub, queueCapacity: Int
+        hub: StreamHub, queueLimitBytes: Int
     ) async throws {
         guard let session = context.requestContext.session else {
             try await outbound.close(.policyViolation, reason: "not authenticated")
             return
         }
-        let subscriber = StreamSubscriber(actor: session.actor, capacity: queueCapacity)
-        let logger = context.logger
-        subscriber.enqueue(#"{"type":"ready","accountId":\#(session.actor.accountID)}"#)
-        defer { subscriber.finish() }
+        // Frames go straight to the channel on its event loop (see `broadcast`); this task
+        // only reads the client's requests. No writer task per socket.
+        let connection = WebSocketStreamConnection(channel: context.requestContext.channel, limitBytes: queueLimitBytes)
+        let subscriber = StreamSubscriber(actor: session.actor, connection: connection)
+        subscriber.send(#"{"type":"ready","accountId":\#(session.actor.accountID)}"#)
         do {
             // A server shutting down closes its streams; clients reconnect and catch up.
             try await cancelWhenGracefulShutdown {
-                try await pump(inbound: inbound, outbound: outbound, subscriber: subscriber, hub: hub, channel: context.requestContext.channel)
+                for try await message in inbound.messages(maxSize: maxInboundMessageBytes) {
+                    await handle(message, subscriber: subscriber, hub: hub)
+                }
             }
-        } catch is SlowConsumer {
-            logger.info("stream client too slow; disconnecting", metadata: ["account_id": "\(session.actor.accountID)"])
-            await hub.remove(subscriber)
-            return
         } catch is CancellationError {
             await hub.remove(subscriber)
             try? await outbound.close(.goingAway, reason: "server restarting; reconnect with your last offsets")
             return
         }
         await hub.remove(subscriber)
-    }
-
-    /// Runs the writer, the slow-consumer watchdog and the reader until one of them ends.
-    static func pump(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, subscriber: StreamSubscriber, hub: StreamHub,
-        channel: any Channel
-    ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            // Writer: drains the subscriber's bounded queue at the socket's pace.
-            group.addTask {
-                for await frame in subscriber.frames {
-                    if subscriber.overflowed { break }
-                    try await outbound.write(.text(frame))
-                    subscriber.didWrite()
-                }
-            }
-            // Watchdog: a client too slow to read is cut off, even while a write is stuck.
-            group.addTask {
-                for await _ in subscriber.overflowSignal {
-                    // The client stopped reading and its socket is full: a close frame could
-                    // not get through, so the connection is dropped (the client sees it end
-                    // and reconnects with its offsets). Stuck writes fail with it.
-                    channel.close(promise: nil)
-                    throw SlowConsumer()
-                }
-            }
-            // Reader: the client's requests.
-            group.addTask {
-                for try await message in inbound.messages(maxSize: maxInboundMessageBytes) {
-                    await handle(message, subscriber: subscriber, hub: hub)
-                }
-            }
-            // Whichever ends first ends the connection.
-            try await group.next()
-            group.cancelAll()
-            if subscriber.overflowed { throw SlowConsumer() }
+        if connection.droppedAsSlow {
+            context.logger.info("stream client too slow; disconnected", metadata: ["account_id": "\(session.actor.accountID)"])
         }
     }
-
-    struct SlowConsumer: Error {}
 
     struct ClientMessage: Decodable {
         let type: String
@@ -158,39 +123,37 @@ struct StreamController {
     static func handle(_ message: WebSocketMessage, subscriber: StreamSubscriber, hub: StreamHub) async {
         guard case .text(let text) = message,
               let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8)) else {
-            subscriber.enqueue(errorFrame("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}"))
+            subscriber.send(errorFrame("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}"))
             return
         }
         switch request.type {
         case "subscribe", "unsubscribe":
             guard let name = request.stream, let stream = StreamName(name) else {
-                subscriber.enqueue(errorFrame("bad_stream", "stream must be group:<id>, thread:<id> or user:<id>"))
+                subscriber.send(errorFrame("bad_stream", "stream must be group:<id>, thread:<id> or user:<id>"))
                 return
             }
             if request.type == "unsubscribe" {
                 await hub.unsubscribe(subscriber, from: stream)
-                subscriber.enqueue(#"{"type":"unsubscribed","stream":"\#(stream)"}"#)
+                subscriber.send(#"{"type":"unsubscribed","stream":"\#(stream)"}"#)
                 return
             }
             if let after = request.after, after < 0 {
-                subscriber.enqueue(errorFrame("bad_offset", "after must be 0 or more", stream: stream))
+                subscriber.send(errorFrame("bad_offset", "after must be 0 or more", stream: stream))
                 return
             }
+            // On success the hub itself sends `subscribed` (and `gap`), in order with the events.
             switch await hub.subscribe(subscriber, to: stream, after: request.after) {
-            case .subscribed(let offset):
-                subscriber.enqueue(#"{"type":"subscribed","stream":"\#(stream)","offset":\#(offset)}"#)
-            case .gap(let offset):
-                subscriber.enqueue(#"{"type":"gap","stream":"\#(stream)","offset":\#(offset)}"#)
-                subscriber.enqueue(#"{"type":"subscribed","stream":"\#(stream)","offset":\#(offset)}"#)
+            case .subscribed, .gap:
+                break
             case .denied(let reason):
-                subscriber.enqueue(errorFrame("forbidden", reason, stream: stream))
+                subscriber.send(errorFrame("forbidden", reason, stream: stream))
             case .notFound:
-                subscriber.enqueue(errorFrame("not_found", "no such stream", stream: stream))
+                subscriber.send(errorFrame("not_found", "no such stream", stream: stream))
             case .tooManySubscriptions:
-                subscriber.enqueue(errorFrame("too_many_subscriptions", "at most \(hub.maxSubscriptionsPerClient) streams per connection", stream: stream))
+                subscriber.send(errorFrame("too_many_subscriptions", "at most \(hub.maxSubscriptionsPerClient) streams per connection", stream: stream))
             }
         default:
-            subscriber.enqueue(errorFrame("bad_message", "type must be subscribe or unsubscribe"))
+            subscriber.send(errorFrame("bad_message", "type must be subscribe or unsubscribe"))
         }
     }
 
@@ -225,5 +188,69 @@ struct StreamTicketMiddleware: RouterMiddleware {
         var context = context
         context.session = AuthenticatedSession(sessionID: 0, actor: Actor(accountID: account, roles: roles))
         return try await next(request, context)
+    }
+}
+
+/// A WebSocket as the hub writes to it. Frames are encoded once per broadcast and written
+/// below NIO's frame encoder (server frames are unmasked, so every socket gets the same
+/// bytes). The socket's own backpressure decides: a client with more than `limitBytes`
+/// waiting in its outbound buffer is disconnected (no close frame could get through its
+/// full socket), so a slow reader never grows the server's memory or delays anyone.
+final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
+    // @unchecked: `encoderContext` and `dropped` are touched only on the channel's event loop.
+    let channel: any Channel
+    let limitBytes: Int
+    private var encoderContext: ChannelHandlerContext?
+    private var dropped = false
+    private let droppedFlag = NIOLockedValueBox(false)
+
+    init(channel: any Channel, limitBytes: Int) {
+        self.channel = channel
+        self.limitBytes = limitBytes
+    }
+
+    var eventLoop: any EventLoop { channel.eventLoop }
+    var droppedAsSlow: Bool { droppedFlag.withLockedValue { $0 } }
+
+    func encode(_ text: ByteBuffer) -> ByteBuffer {
+        let length = text.readableBytes
+        var frame = ByteBufferAllocator().buffer(capacity: length + 10)
+        frame.writeInteger(UInt8(0x81))  // FIN, text
+        if length < 126 {
+            frame.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(length))
+        } else {
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(length))
+        }
+        var payload = text
+        frame.writeBuffer(&payload)
+        return frame
+    }
+
+    func writeOnLoop(_ encoded: ByteBuffer) {
+        guard !dropped else { return }
+        // `isWritable` is a cheap flag (false past NIO's high watermark); only then is the
+        // exact backlog looked up.
+        if !channel.isWritable, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > limitBytes {
+            dropped = true
+            droppedFlag.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+            return
+        }
+        if encoderContext == nil {
+            encoderContext = try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        }
+        guard let encoderContext else {
+            // Not a WebSocket pipeline any more (closing): nothing to write to.
+            return
+        }
+        encoderContext.write(NIOAny(encoded), promise: nil)
+    }
+
+    func flushOnLoop() {
+        if !dropped { encoderContext?.flush() }
     }
 }

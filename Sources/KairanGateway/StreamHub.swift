@@ -3,6 +3,7 @@ import KairanCore
 import KairanStore
 import Logging
 import Metrics
+import NIOCore
 
 /// Delivers committed events to this process's subscribers.
 ///
@@ -33,8 +34,17 @@ public actor StreamHub {
         /// The last offset this hub read and dispatched.
         var offset: Int64
         var subscriptions: [StreamSubscriber: Subscription] = [:]
+        /// The live subscribers' connections, grouped by event loop, kept up to date as
+        /// subscriptions come and go, so a broadcast costs one hop per loop and no per-socket
+        /// bookkeeping. A live subscription's cursor is the stream's `offset`.
+        var liveByLoop: [ObjectIdentifier: LoopBatch] = [:]
         var fetching = false
         var dirty = false
+    }
+
+    struct LoopBatch {
+        let loop: any EventLoop
+        var connections: [ObjectIdentifier: any StreamConnection] = [:]
     }
 
     let database: Database
@@ -68,7 +78,7 @@ public actor StreamHub {
     public func subscribe(_ subscriber: StreamSubscriber, to stream: StreamName, after: Int64?) async -> SubscribeOutcome {
         let name = stream.description
         if bySubscriber[subscriber]?.contains(name) == true {
-            return .subscribed(offset: streams[name]?.subscriptions[subscriber]?.cursor ?? 0)
+            return .subscribed(offset: streams[name]?.offset ?? 0)
         }
         guard (bySubscriber[subscriber]?.count ?? 0) < maxSubscriptionsPerClient else { return .tooManySubscriptions }
         let verdict: StreamAuthorizer.Verdict
@@ -110,11 +120,17 @@ public actor StreamHub {
 
         // Replay from the log until this subscription has caught up with what the hub has
         // dispatched; only then does it go live. Check and switch happen without suspending,
-        // so no event can fall between replay and live delivery.
+        // so no event can fall between replay and live delivery; the acknowledgement is
+        // sent at that same moment, so it precedes every live event.
         while true {
             guard let subscription = streams[name]?.subscriptions[subscriber] else { return .subscribed(offset: start) }
             if subscription.cursor >= streams[name]!.offset {
                 streams[name]!.subscriptions[subscriber]!.live = true
+                let loop = subscriber.connection.eventLoop
+                streams[name]!.liveByLoop[ObjectIdentifier(loop), default: LoopBatch(loop: loop)]
+                    .connections[ObjectIdentifier(subscriber.connection)] = subscriber.connection
+                if gap { subscriber.send(#"{"type":"gap","stream":"\#(name)","offset":\#(subscription.cursor)}"#) }
+                subscriber.send(#"{"type":"subscribed","stream":"\#(name)","offset":\#(subscription.cursor)}"#)
                 break
             }
             let events: [EventStore.StoredEvent]
@@ -135,9 +151,12 @@ public actor StreamHub {
                 streams[name]!.subscriptions[subscriber]!.cursor = streams[name]!.offset
                 continue
             }
-            for event in events { deliver(event, frame: Self.frame(for: event), to: subscriber, in: name) }
+            for event in events where event.offset > streams[name]!.subscriptions[subscriber]!.cursor {
+                streams[name]!.subscriptions[subscriber]!.cursor = event.offset
+                subscriber.send(Self.frame(for: event))
+            }
         }
-        let offset = streams[name]?.subscriptions[subscriber]?.cursor ?? start
+        let offset = streams[name]?.offset ?? start
         return gap ? .gap(offset: offset) : .subscribed(offset: offset)
     }
 
@@ -154,6 +173,11 @@ public actor StreamHub {
 
     private func drop(_ subscriber: StreamSubscriber, from name: String) {
         guard let subscription = streams[name]?.subscriptions.removeValue(forKey: subscriber) else { return }
+        if subscription.live {
+            let loop = ObjectIdentifier(subscriber.connection.eventLoop)
+            streams[name]!.liveByLoop[loop]?.connections[ObjectIdentifier(subscriber.connection)] = nil
+            if streams[name]!.liveByLoop[loop]?.connections.isEmpty == true { streams[name]!.liveByLoop[loop] = nil }
+        }
         if streams[name]?.subscriptions.isEmpty == true { streams[name] = nil }
         if let group = subscription.group, let watched = watchedGroups[group] {
             watchedGroups[group] = watched.subscriptions > 1 ? (watched.offset, watched.subscriptions - 1) : nil
@@ -190,10 +214,9 @@ public actor StreamHub {
             guard streams[name] != nil else { return }
             logger.debug("wake read", metadata: ["stream": "\(name)", "after": "\(state.offset)", "count": "\(events.count)", "last": "\(events.last?.offset ?? -1)"])
             for event in events where event.offset > streams[name]!.offset {
-                let frame = Self.frame(for: event)
-                for (subscriber, subscription) in streams[name]!.subscriptions where subscription.live {
-                    deliver(event, frame: frame, to: subscriber, in: name)
-                }
+                let batches = streams[name]!.liveByLoop
+                broadcast(Self.frame(for: event), to: batches.values)
+                framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
                 streams[name]!.offset = event.offset
                 if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
                 if case .group(let group)? = StreamName(name), let watched = watchedGroups[group], watched.offset < event.offset {
@@ -207,17 +230,6 @@ public actor StreamHub {
     /// After the notification connection was lost: every stream may have missed wake-ups.
     public func wakeAll() async {
         for name in streams.keys { await wake(name) }
-    }
-
-    private func deliver(_ event: EventStore.StoredEvent, frame: String, to subscriber: StreamSubscriber, in name: String) {
-        guard let cursor = streams[name]?.subscriptions[subscriber]?.cursor, event.offset > cursor else { return }
-        streams[name]!.subscriptions[subscriber]!.cursor = event.offset
-        if subscriber.enqueue(frame) {
-            framesSent.increment()
-        } else {
-            // Too far behind: the connection's writer closes the socket; stop feeding it.
-            remove(subscriber)
-        }
     }
 
     // MARK: - Membership changes
@@ -271,7 +283,7 @@ public actor StreamHub {
             let verdict = try? await authorizer.check(subscriber.actor, stream, logger: logger)
             if case .allowed = verdict { continue }
             unsubscribe(subscriber, from: stream)
-            subscriber.enqueue(#"{"type":"revoked","stream":"\#(name)"}"#)
+            subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
         }
     }
 
@@ -279,7 +291,7 @@ public actor StreamHub {
 
     /// The wire form of an event, built once and shared by every recipient. `payload` is
     /// JSON produced by PostgreSQL from our own encoder; stream and kind are identifiers.
-    static func frame(for event: EventStore.StoredEvent) -> String {
-        #"{"type":"event","stream":"\#(event.stream)","offset":\#(event.offset),"kind":"\#(event.kind)","data":\#(event.payload)}"#
+    static func frame(for event: EventStore.StoredEvent) -> ByteBuffer {
+        ByteBuffer(string: #"{"type":"event","stream":"\#(event.stream)","offset":\#(event.offset),"kind":"\#(event.kind)","data":\#(event.payload)}"#)
     }
 }

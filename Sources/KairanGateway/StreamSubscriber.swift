@@ -1,77 +1,59 @@
 import Foundation
 import KairanCore
-import Synchronization
+import NIOCore
 
-/// One connected client, as the hub sees it: an account and a bounded outbound queue.
-///
-/// The hub enqueues frames without waiting; the connection's writer task drains the queue
-/// at the pace the socket accepts. A client that falls `capacity` frames behind is cut off
-/// (the writer closes the socket) instead of growing the server's memory, and never slows
-/// the delivery to anyone else.
+/// The socket side of a subscriber, implemented by the WebSocket route. Its methods ending
+/// in `OnLoop` run on `eventLoop` only.
+public protocol StreamConnection: AnyObject, Sendable {
+    var eventLoop: any EventLoop { get }
+    /// The wire form of one text message (done once per broadcast, shared by every socket).
+    func encode(_ text: ByteBuffer) -> ByteBuffer
+    /// Queues one encoded frame without flushing. A client whose socket stopped draining is
+    /// disconnected here instead of letting the queue grow.
+    func writeOnLoop(_ encoded: ByteBuffer)
+    func flushOnLoop()
+}
+
+/// One connected client, as the hub sees it: who it is and where its frames go.
 public final class StreamSubscriber: Sendable, Hashable {
     public let actor: Actor
-    public let capacity: Int
-    public let frames: AsyncStream<String>
-    private let continuation: AsyncStream<String>.Continuation
-    /// Yields once when the client falls too far behind, so the connection can be cut even
-    /// while its writer is stuck on a full socket.
-    public let overflowSignal: AsyncStream<Void>
-    private let overflowContinuation: AsyncStream<Void>.Continuation
-    private let state: Mutex<State>
+    public let connection: any StreamConnection
 
-    struct State {
-        var queued = 0
-        var overflowed = false
-    }
-
-    public init(actor: Actor, capacity: Int) {
+    public init(actor: Actor, connection: any StreamConnection) {
         self.actor = actor
-        self.capacity = capacity
-        (frames, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
-        (overflowSignal, overflowContinuation) = AsyncStream.makeStream(of: Void.self)
-        state = Mutex(State())
+        self.connection = connection
     }
 
-    /// Queues a frame. Returns false (and ends the stream) when the client is too far behind.
-    @discardableResult
-    public func enqueue(_ frame: String) -> Bool {
-        enum Outcome { case accepted, overflowedNow, alreadyOverflowed }
-        let outcome = state.withLock { state -> Outcome in
-            guard !state.overflowed else { return .alreadyOverflowed }
-            if state.queued >= capacity {
-                state.overflowed = true
-                return .overflowedNow
-            }
-            state.queued += 1
-            return .accepted
+    /// Sends one frame to this client alone (replies, replays). Frames keep their order:
+    /// everything for a connection is written on its event loop, in submission order.
+    public func send(_ text: String) {
+        send(ByteBuffer(string: text))
+    }
+
+    public func send(_ text: ByteBuffer) {
+        let connection = self.connection
+        let encoded = connection.encode(text)
+        connection.eventLoop.execute {
+            connection.writeOnLoop(encoded)
+            connection.flushOnLoop()
         }
-        switch outcome {
-        case .accepted:
-            continuation.yield(frame)
-            return true
-        case .overflowedNow:
-            continuation.finish()
-            overflowContinuation.yield()
-            overflowContinuation.finish()
-            return false
-        case .alreadyOverflowed:
-            return false
-        }
-    }
-
-    /// The writer took one frame off the queue.
-    public func didWrite() {
-        state.withLock { $0.queued -= 1 }
-    }
-
-    public var overflowed: Bool { state.withLock { $0.overflowed } }
-
-    /// No more frames (the connection is closing).
-    public func finish() {
-        continuation.finish()
-        overflowContinuation.finish()
     }
 
     public static func == (lhs: StreamSubscriber, rhs: StreamSubscriber) -> Bool { lhs === rhs }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
+/// Writes one frame to every live connection of a stream with one hop to each event loop
+/// (not one task or hop per socket): the frame is encoded once, each loop writes the same
+/// bytes to its sockets and then flushes each once.
+func broadcast(_ text: ByteBuffer, to batches: some Collection<StreamHub.LoopBatch>) {
+    guard let first = batches.first?.connections.values.first else { return }
+    let frame = first.encode(text)
+    for batch in batches {
+        let connections = batch.connections
+        batch.loop.execute {
+            for connection in connections.values { connection.writeOnLoop(frame) }
+            for connection in connections.values { connection.flushOnLoop() }
+        }
+    }
 }

@@ -21,7 +21,7 @@ func buildApplication(
     let hub = configuration.role.servesAPI ? StreamHub(database: database, clock: clock, logger: logger) : nil
     let dependencies = APIDependencies(
         database: database, clock: clock, passwordHasher: PasswordHasher(), sessionLifetime: configuration.sessionLifetime,
-        streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueCapacity: configuration.streamQueueCapacity)
+        streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
 

@@ -81,8 +81,8 @@ struct ServerConfiguration: Sendable {
     var database: DatabaseURL
     var sessionLifetime: TimeInterval = 720 * 3600
     var allowedOrigins: Set<String> = []
-    /// Frames a WebSocket client may fall behind before it is cut off.
-    var streamQueueCapacity = 1024
+    /// Bytes a WebSocket client may leave unread before it is cut off.
+    var streamQueueLimitBytes = 4 << 20
 
     init(database: DatabaseURL) {
         self.database = database

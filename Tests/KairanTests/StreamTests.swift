@@ -171,7 +171,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aSlowConsumerIsCutOffWhileAFastOneGetsEverything() async throws {
-        try await withLiveApp(configure: { $0.streamQueueCapacity = 32 }) { client, url in
+        try await withLiveApp(configure: { $0.streamQueueLimitBytes = 1 << 20 }) { client, url in
             let port = try #require(client.port)
             let owner = try await client.resident("owner@example.jp")
             let group = try await client.createGroup(by: owner)
