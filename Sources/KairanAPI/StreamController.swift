@@ -194,8 +194,8 @@ struct StreamTicketMiddleware: RouterMiddleware {
 /// A WebSocket as the hub writes to it. Frames are encoded once per broadcast and written
 /// below NIO's frame encoder (server frames are unmasked, so every socket gets the same
 /// bytes). The socket's own backpressure decides: a client with more than `limitBytes`
-/// waiting in its outbound buffer is disconnected (no close frame could get through its
-/// full socket), so a slow reader never grows the server's memory or delays anyone.
+/// waiting in its outbound buffer is closed with 1013, so a slow reader never grows the
+/// server's memory or delays anyone.
 final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
     // @unchecked: `encoderContext` and `dropped` are touched only on the channel's event loop.
     let channel: any Channel
@@ -235,19 +235,39 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
         // `isWritable` is a cheap flag (false past NIO's high watermark); only then is the
         // exact backlog looked up.
         if !channel.isWritable, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > limitBytes {
-            dropped = true
-            droppedFlag.withLockedValue { $0 = true }
-            channel.close(promise: nil)
+            dropSlowClient()
             return
         }
+        guard let encoder = encoderContextOnLoop() else { return }
+        encoder.write(NIOAny(encoded), promise: nil)
+    }
+
+    /// Stops writing to a client that fell too far behind: a close frame (1013, try again
+    /// later) goes after what is already queued, for a client that catches up; if it has
+    /// not drained within a few seconds the connection is dropped. Either way nothing more
+    /// is queued for it.
+    private func dropSlowClient() {
+        dropped = true
+        droppedFlag.withLockedValue { $0 = true }
+        if let encoder = encoderContextOnLoop() {
+            var close = ByteBuffer()
+            close.writeInteger(UInt8(0x88))  // FIN, close
+            let reason = "client too slow; reconnect with your last offsets"
+            close.writeInteger(UInt8(2 + reason.utf8.count))
+            close.writeInteger(UInt16(1013))
+            close.writeString(reason)
+            encoder.writeAndFlush(NIOAny(close), promise: nil)
+        }
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+    }
+
+    private func encoderContextOnLoop() -> ChannelHandlerContext? {
         if encoderContext == nil {
+            // Nil once the pipeline is no longer a WebSocket one (closing): nothing to write to.
             encoderContext = try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         }
-        guard let encoderContext else {
-            // Not a WebSocket pipeline any more (closing): nothing to write to.
-            return
-        }
-        encoderContext.write(NIOAny(encoded), promise: nil)
+        return encoderContext
     }
 
     func flushOnLoop() {

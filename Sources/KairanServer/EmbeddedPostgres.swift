@@ -36,7 +36,10 @@ struct EmbeddedPostgres {
     var socketDirectory: String {
         let preferred = root.appendingPathComponent("run").path
         if preferred.utf8.count + 14 < 100 { return preferred }
-        return "/tmp/kairan-pg-\(getuid())-\(UInt32(truncatingIfNeeded: preferred.hashValue & 0xffff_ffff))"
+        // A stable digest of the path (Swift's hashValue changes per process), so every
+        // kairan on this data folder finds the same socket.
+        let digest = preferred.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+        return "/tmp/kairan-pg-\(getuid())-\(String(digest, radix: 16))"
     }
 
     init(dataFolder: String, logger: Logger) throws {
