@@ -107,36 +107,49 @@ public actor StreamHub {
                 watchedGroups[group] = (groupHead, (watchedGroups[group]?.subscriptions ?? 0) + 1)
             }
         }
-        var start = min(after ?? head, head)
+        // The hub's offset for a stream it already follows is authoritative: events past it
+        // reach live subscribers through `wake`. Only a new stream starts at the log's head.
+        if streams[name] == nil { streams[name] = StreamState(offset: head) }
+        var start = min(after ?? streams[name]!.offset, head)
+        if start > streams[name]!.offset {
+            // The client has seen more than this hub has dispatched (another instance served
+            // it): let the hub catch up first, so nothing is sent twice.
+            await wake(name)
+            for _ in 0..<100 where (streams[name]?.offset ?? start) < start {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            guard streams[name] != nil else { return .subscribed(offset: start) }
+            start = min(start, streams[name]!.offset)
+        }
         var gap = false
-        if head - start > Int64(maxReplay) {
-            start = head
+        if streams[name]!.offset - start > Int64(maxReplay) {
+            start = streams[name]!.offset
             gap = true
         }
-        if streams[name] == nil { streams[name] = StreamState(offset: head) }
-        streams[name]!.offset = max(streams[name]!.offset, head)
         streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, live: false, group: group)
         bySubscriber[subscriber, default: []].insert(name)
 
-        // Replay from the log until this subscription has caught up with what the hub has
-        // dispatched; only then does it go live. Check and switch happen without suspending,
-        // so no event can fall between replay and live delivery; the acknowledgement is
-        // sent at that same moment, so it precedes every live event.
+        // Replay from the log up to what the hub has dispatched, until the cursor meets the
+        // hub's offset; only then does the subscription go live. Check and switch happen
+        // without suspending, so no event can fall between replay and live delivery, and
+        // none comes twice; the acknowledgement is sent at that same moment, so it precedes
+        // every live event.
         while true {
             guard let subscription = streams[name]?.subscriptions[subscriber] else { return .subscribed(offset: start) }
-            if subscription.cursor >= streams[name]!.offset {
+            let target = streams[name]!.offset
+            if subscription.cursor >= target {
                 streams[name]!.subscriptions[subscriber]!.live = true
                 let loop = subscriber.connection.eventLoop
                 streams[name]!.liveByLoop[ObjectIdentifier(loop), default: LoopBatch(loop: loop)]
                     .connections[ObjectIdentifier(subscriber.connection)] = subscriber.connection
-                if gap { subscriber.send(#"{"type":"gap","stream":"\#(name)","offset":\#(subscription.cursor)}"#) }
-                subscriber.send(#"{"type":"subscribed","stream":"\#(name)","offset":\#(subscription.cursor)}"#)
+                if gap { subscriber.send(#"{"type":"gap","stream":"\#(name)","offset":\#(target)}"#) }
+                subscriber.send(#"{"type":"subscribed","stream":"\#(name)","offset":\#(target)}"#)
                 break
             }
             let events: [EventStore.StoredEvent]
             do {
                 events = try await database.withConnection { connection in
-                    try await EventStore.read(name, after: subscription.cursor, limit: 200, on: connection, logger: logger)
+                    try await EventStore.read(name, after: subscription.cursor, through: target, limit: 200, on: connection, logger: logger)
                 }
             } catch {
                 readErrors.increment()
@@ -148,7 +161,7 @@ public actor StreamHub {
                 // Some of what the client missed was deleted by retention: it refetches over
                 // REST, and live delivery starts from the hub's offset.
                 gap = true
-                streams[name]!.subscriptions[subscriber]!.cursor = streams[name]!.offset
+                streams[name]!.subscriptions[subscriber]!.cursor = target
                 continue
             }
             for event in events where event.offset > streams[name]!.subscriptions[subscriber]!.cursor {

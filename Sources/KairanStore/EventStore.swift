@@ -50,14 +50,15 @@ public enum EventStore {
         return offset
     }
 
-    /// Events of `stream` after `offset`, oldest first.
+    /// Events of `stream` after `offset` (and up to `through`, when given), oldest first.
     public static func read(
-        _ stream: String, after offset: Int64, limit: Int, on connection: PostgresConnection, logger: Logger
+        _ stream: String, after offset: Int64, through last: Int64? = nil, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [StoredEvent] {
         var events: [StoredEvent] = []
         for try await (seq, kind, payload, createdAt) in try await connection.query("""
             SELECT seq, kind, payload::text, created_at FROM events
-            WHERE stream = \(stream) AND seq > \(offset) ORDER BY seq LIMIT \(limit)
+            WHERE stream = \(stream) AND seq > \(offset) AND (\(last)::bigint IS NULL OR seq <= \(last))
+            ORDER BY seq LIMIT \(limit)
             """, logger: logger).decode((Int64, String, String, Date).self) {
             events.append(StoredEvent(stream: stream, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
         }

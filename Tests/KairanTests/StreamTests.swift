@@ -70,6 +70,34 @@ import Testing
         }
     }
 
+    @Test func aLateSubscriberCatchesUpWhileAnotherIsLiveWithoutGapsOrDuplicates() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            let live = StreamClient()
+            let liveConnection = Task { try await live.run(port: port, token: owner.token) }
+            defer { live.finish(); liveConnection.cancel() }
+            live.subscribe("thread:\(thread)")
+            _ = try await live.waitForSubscribed("thread:\(thread)")
+
+            // Posts stream in while a second client subscribes from offset 1 mid-way.
+            let late = StreamClient()
+            let lateConnection = Task { try await late.run(port: port, token: owner.token) }
+            defer { late.finish(); lateConnection.cancel() }
+            for n in 1...40 {
+                try await client.post("投稿 \(n)", in: thread, by: owner)
+                if n == 20 { late.subscribe("thread:\(thread)", after: 1) }
+            }
+            try await live.wait(for: "40 live events") { _ in live.eventCount == 40 }
+            try await late.wait(for: "40 events on the late client") { _ in late.eventCount == 40 }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(live.events().compactMap { $0["offset"] as? Int } == Array(2...41))
+            #expect(late.events().compactMap { $0["offset"] as? Int } == Array(2...41), "replay then live: no gap, no duplicate")
+        }
+    }
+
     @Test func aClientOnInstanceBReceivesAPostMadeThroughInstanceA() async throws {
         try await TestDatabase.withFreshDatabase { url in
             try await serveLive(url: url) { a in
