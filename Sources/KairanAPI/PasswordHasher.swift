@@ -1,4 +1,5 @@
 import HummingbirdBcrypt
+import KairanStore
 import NIOPosix
 
 /// bcrypt on NIO's blocking-work pool: one hash takes a quarter of a second of CPU and must
@@ -28,13 +29,5 @@ public struct PasswordHasher: Sendable {
     }
 
     // A hash of a random string nobody knows, made once per process.
-    private static let dummyHash: String = Bcrypt.hash(SessionTokenAlphabet.random(length: 24), cost: PasswordHasher.minimumCost)
-}
-
-enum SessionTokenAlphabet {
-    static func random(length: Int) -> String {
-        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in letters.randomElement(using: &generator)! })
-    }
+    private static let dummyHash: String = Bcrypt.hash(SessionToken.generate().value, cost: PasswordHasher.minimumCost)
 }

@@ -73,8 +73,3 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 }
-
-/// Redacts anything that might be a mail address for log output.
-public func redactedEmail(_ input: String) -> String {
-    (try? EmailAddress(input))?.redacted ?? "<invalid>"
-}

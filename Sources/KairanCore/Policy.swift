@@ -3,7 +3,6 @@
 public enum Action: Sendable, Equatable {
     case readOwnAccount
     case endOwnSession
-    case listAccounts
     case grantTownRole(Role, to: AccountID)
     case revokeTownRole(Role, from: AccountID)
 }
@@ -22,8 +21,6 @@ public enum Policy {
         switch action {
         case .readOwnAccount, .endOwnSession:
             return .allow
-        case .listAccounts:
-            return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may list accounts")
         case .grantTownRole(let role, _), .revokeTownRole(let role, _):
             guard actor.isTownAdmin else { return .deny(reason: "only a town administrator may change town roles") }
             guard Role.grantableTownWide.contains(role) else {

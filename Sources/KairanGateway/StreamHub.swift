@@ -71,8 +71,6 @@ public actor StreamHub {
         self.maxSubscriptionsPerClient = maxSubscriptionsPerClient
     }
 
-    public var subscriberCount: Int { bySubscriber.count }
-
     // MARK: - Subscribing
 
     public func subscribe(_ subscriber: StreamSubscriber, to stream: StreamName, after: Int64?) async -> SubscribeOutcome {

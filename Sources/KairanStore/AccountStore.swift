@@ -69,14 +69,6 @@ public enum AccountStore {
         return nil
     }
 
-    public static func roles(of id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Set<Role> {
-        var roles = Set<Role>()
-        for try await code in try await connection.query("SELECT role FROM account_roles WHERE account_id = \(id)", logger: logger).decode(String.self) {
-            if let role = Role(rawValue: code) { roles.insert(role) }
-        }
-        return roles
-    }
-
     /// Returns false when the account does not exist.
     public static func grant(
         _ role: Role, to id: AccountID, by grantor: AccountID, now: Date, on connection: PostgresConnection, logger: Logger

@@ -27,9 +27,8 @@ import Testing
             #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: yamada.token).status == .ok)
             let (thread, _) = try await client.createThread(in: group, by: author)
 
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: yamada.token) }
-            defer { stream.finish(); connection.cancel() }
+            let stream = StreamClient.open(port: port, token: yamada.token)
+            defer { stream.close() }
             stream.subscribe("user:\(yamada.id)")
             _ = try await stream.waitForSubscribed("user:\(yamada.id)")
 

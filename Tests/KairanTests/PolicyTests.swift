@@ -34,10 +34,4 @@ import Testing
         #expect(Policy.decide(Self.admin, .revokeTownRole(.townAdmin, from: Self.admin.accountID)) != .allow)
         #expect(Policy.decide(Self.admin, .revokeTownRole(.townModerator, from: Self.admin.accountID)) == .allow)
     }
-
-    @Test func onlyAdminsListAccounts() {
-        #expect(Policy.decide(Self.admin, .listAccounts) == .allow)
-        #expect(Policy.decide(Self.moderator, .listAccounts) != .allow)
-        #expect(Policy.decide(Self.resident, .listAccounts) != .allow)
-    }
 }

@@ -18,9 +18,8 @@ import Testing
             let group = try await client.createGroup(by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
 
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: owner.token) }
-            defer { stream.finish(); connection.cancel() }
+            let stream = StreamClient.open(port: port, token: owner.token)
+            defer { stream.close() }
             stream.subscribe("thread:\(thread)")
             let subscribed = try await stream.waitForSubscribed("thread:\(thread)")
             #expect(subscribed["type"] as? String == "subscribed")
@@ -43,19 +42,17 @@ import Testing
             let group = try await client.createGroup(by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
 
-            let first = StreamClient()
-            let firstConnection = Task { try await first.run(port: port, token: owner.token) }
+            let first = StreamClient.open(port: port, token: owner.token)
             first.subscribe("thread:\(thread)")
             let lastSeen = try #require(try await first.waitForSubscribed("thread:\(thread)")["offset"] as? Int)
             first.finish()
-            _ = try? await firstConnection.value
+            await first.ended()
 
             var missed: [Int] = []
             for n in 1...50 { missed.append(try await client.post("見逃した投稿 \(n)", in: thread, by: owner)) }
 
-            let second = StreamClient()
-            let secondConnection = Task { try await second.run(port: port, token: owner.token) }
-            defer { second.finish(); secondConnection.cancel() }
+            let second = StreamClient.open(port: port, token: owner.token)
+            defer { second.close() }
             second.subscribe("thread:\(thread)", after: lastSeen)
             let subscribed = try await second.waitForSubscribed("thread:\(thread)")
             #expect(subscribed["offset"] as? Int == lastSeen + 50)
@@ -76,16 +73,14 @@ import Testing
             let owner = try await client.resident("owner@example.jp")
             let group = try await client.createGroup(by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
-            let live = StreamClient()
-            let liveConnection = Task { try await live.run(port: port, token: owner.token) }
-            defer { live.finish(); liveConnection.cancel() }
+            let live = StreamClient.open(port: port, token: owner.token)
+            defer { live.close() }
             live.subscribe("thread:\(thread)")
             _ = try await live.waitForSubscribed("thread:\(thread)")
 
             // Posts stream in while a second client subscribes from offset 1 mid-way.
-            let late = StreamClient()
-            let lateConnection = Task { try await late.run(port: port, token: owner.token) }
-            defer { late.finish(); lateConnection.cancel() }
+            let late = StreamClient.open(port: port, token: owner.token)
+            defer { late.close() }
             for n in 1...40 {
                 try await client.post("投稿 \(n)", in: thread, by: owner)
                 if n == 20 { late.subscribe("thread:\(thread)", after: 1) }
@@ -106,9 +101,8 @@ import Testing
                     let group = try await a.createGroup(by: owner)
                     let (thread, _) = try await a.createThread(in: group, by: owner)
 
-                    let stream = StreamClient()
-                    let connection = Task { try await stream.run(port: try #require(b.port), token: owner.token) }
-                    defer { stream.finish(); connection.cancel() }
+                    let stream = StreamClient.open(port: try #require(b.port), token: owner.token)
+                    defer { stream.close() }
                     stream.subscribe("group:\(group)")
                     _ = try await stream.waitForSubscribed("group:\(group)")
 
@@ -128,9 +122,8 @@ import Testing
             let outsider = try await client.resident("outsider@example.jp")
             let secret = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
 
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: outsider.token) }
-            defer { stream.finish(); connection.cancel() }
+            let stream = StreamClient.open(port: port, token: outsider.token)
+            defer { stream.close() }
             stream.subscribe("group:\(secret)")
             let refused = try await stream.waitForSubscribed("group:\(secret)")
             #expect(refused["type"] as? String == "error")
@@ -172,12 +165,11 @@ import Testing
             let ticketResponse = try await client.send(.post, "/v1/stream/tickets", token: owner.token)
             #expect(ticketResponse.status == .created)
             let ticket = try #require(ticketResponse.json()["ticket"] as? String)
-            let browser = StreamClient()
-            let connection = Task { try await browser.run(port: port, path: "/v1/stream?ticket=\(ticket)", origin: "https://kairan.town.example.jp") }
+            let browser = StreamClient.open(port: port, path: "/v1/stream?ticket=\(ticket)", origin: "https://kairan.town.example.jp")
             try await browser.wait(for: "ready") { $0.first?["type"] as? String == "ready" }
             #expect(browser.received.first?["accountId"] as? Int == owner.id)
             browser.finish()
-            _ = try? await connection.value
+            await browser.ended()
             await #expect(throws: WebSocketClientError.self, "a ticket works once") {
                 try await StreamClient().run(port: port, path: "/v1/stream?ticket=\(ticket)", origin: "https://kairan.town.example.jp")
             }
@@ -188,11 +180,10 @@ import Testing
         try await withLiveApp { client, _ in
             let port = try #require(client.port)
             let owner = try await client.resident("owner@example.jp")
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: owner.token) }
+            let stream = StreamClient.open(port: port, token: owner.token)
             try await stream.wait(for: "ready") { !$0.isEmpty }
             stream.sendRaw(String(repeating: "x", count: 10_000))
-            _ = try? await connection.value
+            await stream.ended()
             #expect(stream.closeCode.withLock { $0 } == .messageTooLarge)
         }
     }
@@ -205,11 +196,9 @@ import Testing
             let group = try await client.createGroup(by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
 
-            let fast = StreamClient()
-            let slow = StreamClient()
-            let fastConnection = Task { try await fast.run(port: port, token: owner.token) }
-            let slowConnection = Task { try await slow.run(port: port, token: owner.token) }
-            defer { fast.finish(); fastConnection.cancel(); slow.finish(); slowConnection.cancel() }
+            let fast = StreamClient.open(port: port, token: owner.token)
+            let slow = StreamClient.open(port: port, token: owner.token)
+            defer { fast.close(); slow.close() }
             fast.subscribe("thread:\(thread)")
             slow.subscribe("thread:\(thread)")
             _ = try await fast.waitForSubscribed("thread:\(thread)")
@@ -238,7 +227,7 @@ import Testing
             // The slow client was cut off: reading again, it finds the close frame (1013) after
             // the events already on their way, and not all events.
             slow.reading.withLock { $0 = true }
-            _ = try? await slowConnection.value
+            await slow.ended()
             #expect(slow.eventCount < count, "the slow client was cut off")
             #expect(slow.closeCode.withLock { $0 } == WebSocketErrorCode(codeNumber: 1013))
         }
@@ -261,9 +250,8 @@ import Testing
                 _ = await MaintenanceWorker(database: database, clock: clock, logger: TestDatabase.logger).runOnce()
             }
 
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: owner.token) }
-            defer { stream.finish(); connection.cancel() }
+            let stream = StreamClient.open(port: port, token: owner.token)
+            defer { stream.close() }
             stream.subscribe("thread:\(thread)", after: 0)
             let subscribed = try await stream.waitForSubscribed("thread:\(thread)")
             #expect(subscribed["offset"] as? Int == 3)
@@ -284,9 +272,8 @@ import Testing
             #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: member.token).status == .ok)
             let (thread, _) = try await client.createThread(in: group, by: owner)
 
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: member.token) }
-            defer { stream.finish(); connection.cancel() }
+            let stream = StreamClient.open(port: port, token: member.token)
+            defer { stream.close() }
             stream.subscribe("thread:\(thread)")
             #expect(try await stream.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
 
@@ -307,9 +294,8 @@ import Testing
             let owner = try await client.resident("owner@example.jp")
             let group = try await client.createGroup(by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
-            let stream = StreamClient()
-            let connection = Task { try await stream.run(port: port, token: owner.token) }
-            defer { stream.finish(); connection.cancel() }
+            let stream = StreamClient.open(port: port, token: owner.token)
+            defer { stream.close() }
             stream.subscribe("thread:\(thread)")
             _ = try await stream.waitForSubscribed("thread:\(thread)")
 
@@ -333,6 +319,44 @@ import Testing
             let events = try await stream.wait(for: "the post made while the listener was down") { _ in stream.eventCount == 1 }
                 .filter { $0["type"] as? String == "event" }
             #expect((events.first?["data"] as? [String: Any])?["body"] as? String == "切断中の投稿")
+        }
+    }
+}
+
+@Suite struct StreamSubscriptionLifecycleTests {
+    @Test func afterUnsubscribingNoMoreEventsArrive() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            let stream = StreamClient.open(port: port, token: owner.token)
+            defer { stream.close() }
+            stream.subscribe("thread:\(thread)")
+            _ = try await stream.waitForSubscribed("thread:\(thread)")
+            try await client.post("一件目", in: thread, by: owner)
+            try await stream.wait(for: "the first post") { _ in stream.eventCount == 1 }
+
+            stream.sendRaw(jsonObject(["type": "unsubscribe", "stream": "thread:\(thread)"]))
+            try await stream.wait(for: "unsubscribed") { $0.contains { $0["type"] as? String == "unsubscribed" } }
+            try await client.post("二件目", in: thread, by: owner)
+            // Give a wrongly delivered event time to arrive, then check none did.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(stream.eventCount == 1)
+        }
+    }
+
+    @Test func aTicketExpiresAfterSixtySeconds() async throws {
+        let clock = TestClock()
+        try await withLiveApp(clock: clock) { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let ticket = try #require(try await client.send(.post, "/v1/stream/tickets", token: owner.token).json()["ticket"] as? String)
+            clock.advance(by: 61)
+            await #expect(throws: WebSocketClientError.self) { try await StreamClient().run(port: port, path: "/v1/stream?ticket=\(ticket)") }
+            let refused = try await client.execute(uri: "/v1/stream?ticket=\(ticket)", method: .get, headers: [:], body: nil)
+            #expect(refused.status == .unauthorized)
+            #expect(try refused.errorCode() == "invalid_ticket")
         }
     }
 }

@@ -48,6 +48,27 @@ final class StreamClient: Sendable {
     let closeCode: Mutex<WebSocketErrorCode?> = Mutex(nil)
     let failure: Mutex<String?> = Mutex(nil)
 
+    private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
+
+    /// Connects in the background; `close()` ends the connection, `ended()` waits for it.
+    static func open(port: Int, path: String = "/v1/stream", token: String? = nil, origin: String? = nil) -> StreamClient {
+        let client = StreamClient()
+        let task = Task { try await client.run(port: port, path: path, token: token, origin: origin) }
+        client.task.withLock { $0 = task }
+        return client
+    }
+
+    /// Closes from the client side (normal closure) and stops waiting.
+    func close() {
+        finish()
+        task.withLock { $0?.cancel() }
+    }
+
+    /// Waits until the connection is over, however it ended.
+    func ended() async {
+        _ = try? await task.withLock { $0 }?.value
+    }
+
     init(reading: Bool = true) {
         (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
         (outgoing, send) = AsyncStream.makeStream(of: String.self)
