@@ -18,11 +18,14 @@ public struct APIDependencies: Sendable {
     public let allowedOrigins: Set<String>
     /// Bytes a stream client may leave unread before it is disconnected.
     public let streamQueueLimitBytes: Int
+    public let alerts: AlertSettings
 
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
-        streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20
+        streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
+        alerts: AlertSettings = AlertSettings()
     ) {
+        self.alerts = alerts
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
@@ -57,6 +60,9 @@ public func buildRouter(
         ThreadsController(dependencies: dependencies).addRoutes(to: routes)
         NotificationsController(dependencies: dependencies).addRoutes(to: routes)
         StreamController(dependencies: dependencies).addRoutes(to: routes)
+        AlertsController(dependencies: dependencies).addRoutes(to: routes)
+        AlertSubscribersController(dependencies: dependencies).addRoutes(to: routes)
+        MailPagesController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()
     return (router, routes.routes)

@@ -6,9 +6,11 @@ public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
     case groupModerator = "group_moderator"
     case townModerator = "town_moderator"
     case townAdmin = "town_admin"
+    /// Town staff who compose and send alert mail.
+    case alertSender = "alert_sender"
 
     /// Roles a town admin may grant or revoke town-wide through the API.
-    public static let grantableTownWide: Set<Role> = [.townModerator, .townAdmin]
+    public static let grantableTownWide: Set<Role> = [.townModerator, .townAdmin, .alertSender]
 
     public static func < (lhs: Role, rhs: Role) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -29,4 +31,5 @@ public struct Actor: Sendable, Equatable {
 
     public var isTownAdmin: Bool { roles.contains(.townAdmin) }
     public var isTownModerator: Bool { roles.contains(.townModerator) || roles.contains(.townAdmin) }
+    public var isAlertSender: Bool { roles.contains(.alertSender) || roles.contains(.townAdmin) }
 }

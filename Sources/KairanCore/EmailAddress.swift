@@ -56,7 +56,7 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func isValidDomain(_ domain: String) -> Bool {
+    public static func isValidDomain(_ domain: String) -> Bool {
         guard !domain.isEmpty, domain.utf8.count <= 253 else { return false }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2 else { return false }

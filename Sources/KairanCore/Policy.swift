@@ -5,6 +5,10 @@ public enum Action: Sendable, Equatable {
     case endOwnSession
     case grantTownRole(Role, to: AccountID)
     case revokeTownRole(Role, from: AccountID)
+    /// Compose, send, cancel and follow alert mail; see and register subscribers.
+    case sendAlerts
+    /// Edit the alert categories (and which are mandatory) and the areas.
+    case configureAlerts
 }
 
 public enum Decision: Sendable, Equatable {
@@ -31,6 +35,11 @@ public enum Policy {
                 return .deny(reason: "an administrator cannot revoke their own administrator role")
             }
             return .allow
+        case .sendAlerts:
+            // Subscribers' addresses are personal data: only the staff who send alerts see them.
+            return actor.isAlertSender ? .allow : .deny(reason: "only town alert staff may do this")
+        case .configureAlerts:
+            return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may change alert categories and areas")
         }
     }
 }

@@ -21,7 +21,8 @@ func buildApplication(
     let hub = configuration.role.servesAPI ? StreamHub(database: database, clock: clock, logger: logger) : nil
     let dependencies = APIDependencies(
         database: database, clock: clock, passwordHasher: PasswordHasher(), sessionLifetime: configuration.sessionLifetime,
-        streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes)
+        streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
+        alerts: configuration.mail.alerts)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
 
@@ -31,6 +32,7 @@ func buildApplication(
     }
     if configuration.role.runsWorkers {
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
+        services.append(try makeMailWorker(configuration.mail, database: database, clock: clock, logger: logger))
     }
     return Application(
         router: router,
@@ -48,4 +50,14 @@ func buildApplication(
         services: services,
         logger: logger
     )
+}
+
+func makeMailWorker(_ mail: MailConfiguration, database: Database, clock: any WallClock, logger: Logger) throws -> MailDeliveryWorker {
+    let transport: any MailTransport
+    switch mail.destination {
+    case .relay(let relay): transport = try SMTPRelayTransport(relay, logger: logger)
+    case .maildir(let path): transport = try MaildirTransport(directory: path)
+    }
+    return MailDeliveryWorker(database: database, transport: transport, identity: mail.identity, configuration: mail.delivery,
+                              clock: clock, logger: logger)
 }

@@ -83,13 +83,16 @@ struct ServerConfiguration: Sendable {
     var allowedOrigins: Set<String> = []
     /// Bytes a WebSocket client may leave unread before it is cut off.
     var streamQueueLimitBytes = 4 << 20
+    var mail: MailConfiguration
 
-    init(database: DatabaseURL) {
+    init(database: DatabaseURL, mail: MailConfiguration) {
         self.database = database
+        self.mail = mail
     }
 
-    init(serve: ServeOptions, database: DatabaseURL, environment: [String: String]) throws {
+    init(serve: ServeOptions, mail mailOptions: MailOptions, dataDirectory: String, database: DatabaseURL, environment: [String: String]) throws {
         self.database = database
+        self.mail = MailConfiguration(maildir: dataDirectory + "/maildir", publicURL: "http://127.0.0.1:8080")
         host = serve.host ?? environment["KAIRAN_HTTP_HOST"] ?? host
         if let port = try serve.port ?? environment["KAIRAN_HTTP_PORT"].map({ text in
             guard let value = Int(text) else { throw ValidationError("KAIRAN_HTTP_PORT must be a number") }
@@ -115,5 +118,7 @@ struct ServerConfiguration: Sendable {
             guard (1...24 * 365).contains(hours) else { throw ValidationError("session lifetime must be between 1 hour and 1 year") }
             sessionLifetime = TimeInterval(hours) * 3600
         }
+        let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)
     }
 }

@@ -25,16 +25,18 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var serve: ServeOptions
+    @OptionGroup var mail: MailOptions
 
     func run() async throws {
         let logger = try common.makeLogger()
         KairanMetrics.bootstrap()
         try await withDatabase(common, logger: logger) { url in
             if !serve.noMigrate { try await applyMigrations(common, url: url, logger: logger) }
-            let configuration = try ServerConfiguration(serve: serve, database: url, environment: common.environment)
+            let configuration = try ServerConfiguration(serve: serve, mail: mail, dataDirectory: common.resolvedDataDirectory,
+                                                        database: url, environment: common.environment)
             logger.info("starting", metadata: [
                 "role": "\(configuration.role.rawValue)", "database": "\(url.redacted)",
-                "url": "http://\(configuration.host):\(configuration.port)",
+                "url": "http://\(configuration.host):\(configuration.port)", "mail": "\(configuration.mail.destinationDescription)",
             ])
             let app = try buildApplication(configuration, logger: logger)
             try await app.runService()
@@ -72,6 +74,7 @@ struct UserCommand: AsyncParsableCommand {
         @Option(name: .customLong("display-name"), help: "The name other residents see.") var displayName: String
         @Flag(help: "Make the account a town administrator.") var admin = false
         @Flag(help: "Make the account a town moderator.") var moderator = false
+        @Flag(name: .customLong("alert-sender"), help: "Let the account send alert mail.") var alertSender = false
 
         func run() async throws {
             let logger = try common.makeLogger()
@@ -84,6 +87,7 @@ struct UserCommand: AsyncParsableCommand {
             var roles: Set<Role> = [.resident]
             if admin { roles.insert(.townAdmin) }
             if moderator { roles.insert(.townModerator) }
+            if alertSender { roles.insert(.alertSender) }
             let hash = try await PasswordHasher().hash(password)
             try await withDatabase(common, logger: logger) { url in
                 try await applyMigrations(common, url: url, logger: logger)

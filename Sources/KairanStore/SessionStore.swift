@@ -6,17 +6,24 @@ import NIOCore
 import PostgresNIO
 
 /// A bearer token as handed to the client once. Only its SHA-256 is stored.
+/// Secrets for bearer tokens and mail links.
+public enum RandomToken {
+    /// `byteCount` bytes from the system's CSPRNG, base64url without padding.
+    public static func urlSafe(byteCount: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
 public struct SessionToken: Sendable {
     public let value: String
 
     /// 32 bytes from the system's CSPRNG, base64url, prefixed so leaked tokens are recognisable
     /// by secret scanners.
     public static func generate() -> SessionToken {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let encoded = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        return SessionToken(value: "kai_" + encoded)
+        SessionToken(value: "kai_" + RandomToken.urlSafe(byteCount: 32))
     }
 
     public init(value: String) { self.value = value }

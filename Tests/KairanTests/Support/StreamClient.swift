@@ -28,7 +28,7 @@ func serveLive(
     url: DatabaseURL, clock: TestClock = TestClock(), configure: (inout ServerConfiguration) -> Void = { _ in },
     _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
-    var configuration = ServerConfiguration(database: url)
+    var configuration = ServerConfiguration.testing(url)
     configuration.port = 0
     configure(&configuration)
     let app = try buildApplication(configuration, clock: clock, logger: TestDatabase.logger)

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import KairanCore
+import KairanDelivery
 import KairanStore
 import Testing
 
@@ -15,7 +16,7 @@ func withApp(
     _ test: @escaping @Sendable (any TestClientProtocol, DatabaseURL) async throws -> Void
 ) async throws {
     try await TestDatabase.withFreshDatabase { url in
-        var configuration = ServerConfiguration(database: url)
+        var configuration = ServerConfiguration.testing(url)
         configure(&configuration)
         let app = try buildApplication(configuration, clock: clock, logger: TestDatabase.logger)
         try await app.test(.router) { client in
@@ -67,4 +68,26 @@ extension TestResponse {
 
 func jsonObject(_ object: [String: Any]) -> String {
     String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+}
+
+extension ServerConfiguration {
+    /// The test configuration: mail goes to the suite's smtp-sink (a real SMTP server) when
+    /// scripts/test started one, else to a throwaway Maildir.
+    static func testing(_ url: DatabaseURL) -> ServerConfiguration {
+        var mail = MailConfiguration(maildir: FileManager.default.temporaryDirectory.appendingPathComponent("kairan-test-maildir").path,
+                                     publicURL: "http://127.0.0.1:8080")
+        if let sink = TestSMTP.sink {
+            mail.destination = .relay(SMTPRelayConfiguration(host: sink.host, port: sink.port, heloName: "kairan.localhost", maxConnections: 4))
+        }
+        return ServerConfiguration(database: url, mail: mail)
+    }
+}
+
+enum TestSMTP {
+    /// smtp-sink started by scripts/test (KAIRAN_TEST_SMTP=host:port).
+    static var sink: (host: String, port: Int)? {
+        guard let text = ProcessInfo.processInfo.environment["KAIRAN_TEST_SMTP"], let colon = text.lastIndex(of: ":"),
+              let port = Int(text[text.index(after: colon)...]) else { return nil }
+        return (String(text[..<colon]), port)
+    }
 }

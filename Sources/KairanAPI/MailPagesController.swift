@@ -1,0 +1,203 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import KairanStore
+
+/// The pages a subscriber reaches from a link in a mail, on any phone (feature phones
+/// included: plain HTML forms, no script). Unsubscribing takes a POST: link scanners that
+/// open every URL in a mail must never unsubscribe anyone.
+struct MailPagesController {
+    let dependencies: APIDependencies
+    var database: Database { dependencies.database }
+
+    func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
+        routes.get("/u/{token}", use: unsubscribePage)
+        routes.post("/u/{token}", use: unsubscribe)
+        routes.get("/m/s/{token}", use: settingsPage)
+        routes.post("/m/s/{token}", use: saveSettings)
+    }
+
+    private func subscriber(_ context: KairanRequestContext) async throws -> SubscriberRecord? {
+        guard let token = context.parameters.get("token"), token.count <= 64 else { return nil }
+        return try await database.withConnection { connection in
+            try await AlertStore.subscriber(token: token, on: connection, logger: context.logger)
+        }
+    }
+
+    @Sendable func unsubscribePage(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let subscriber = try await subscriber(context) else { return HTMLPage.notFound }
+        if subscriber.status == "unsubscribed" {
+            return HTMLPage(title: "配信停止", body: "<p>このアドレスへの配信はすでに停止しています。</p>").response()
+        }
+        return HTMLPage(title: "配信停止の確認", body: """
+            <p>\(HTMLPage.escape(subscriber.email)) へのメール配信を停止しますか？</p>
+            <form method="post" action="/u/\(HTMLPage.escape(subscriber.manageToken))">
+            <input type="hidden" name="List-Unsubscribe" value="One-Click">
+            <input type="submit" value="配信を停止する">
+            </form>
+            """).response()
+    }
+
+    /// RFC 8058 one-click (the mail client posts `List-Unsubscribe=One-Click`) and the
+    /// confirmation page's button, which posts the same field.
+    @Sendable func unsubscribe(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        let form = try await Form.read(request, context: context)
+        guard form["List-Unsubscribe"] == "One-Click" else {
+            return HTMLPage(title: "配信停止", body: "<p>リクエストが正しくありません。</p>").response(status: .badRequest)
+        }
+        guard let subscriber = try await subscriber(context) else { return HTMLPage.notFound }
+        let now = dependencies.clock.now()
+        _ = try await database.withTransaction { connection in
+            try await AlertStore.unsubscribe(subscriber: subscriber.id, now: now, on: connection, logger: context.logger)
+        }
+        context.logger.info("alert subscriber unsubscribed", metadata: ["subscriber_id": "\(subscriber.id)"])
+        return HTMLPage(title: "配信停止", body: "<p>配信を停止しました。ご利用ありがとうございました。</p>").response()
+    }
+
+    @Sendable func settingsPage(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let subscriber = try await subscriber(context) else { return HTMLPage.notFound }
+        return try await settingsResponse(subscriber, notice: nil, context: context)
+    }
+
+    private func settingsResponse(_ subscriber: SubscriberRecord, notice: String?, context: KairanRequestContext) async throws -> Response {
+        guard subscriber.status == "active" else {
+            return HTMLPage(title: "配信設定", body: "<p>このアドレスへの配信は停止しています。再開するには、もう一度空メールを送って登録してください。</p>").response()
+        }
+        let (categories, areas) = try await database.withConnection { connection in
+            (try await AlertStore.categories(on: connection, logger: context.logger), try await AlertStore.areas(on: connection, logger: context.logger))
+        }
+        let token = HTMLPage.escape(subscriber.manageToken)
+        var html = notice.map { "<p><strong>\(HTMLPage.escape($0))</strong></p>" } ?? ""
+        html += "<form method=\"post\" action=\"/m/s/\(token)\"><h2>受け取る情報</h2>"
+        for category in categories where !category.archived {
+            if category.mandatory {
+                html += "<p>\(HTMLPage.escape(category.name))（緊急情報のため必ず配信されます）</p>"
+            } else {
+                let checked = subscriber.categoryCodes.contains(category.code) ? " checked" : ""
+                html += "<p><label><input type=\"checkbox\" name=\"category\" value=\"\(HTMLPage.escape(category.code))\"\(checked)> \(HTMLPage.escape(category.name))</label></p>"
+            }
+        }
+        let liveAreas = areas.filter { !$0.archived }
+        if !liveAreas.isEmpty {
+            html += "<h2>地区</h2><p>選ばない場合は町内すべての情報が届きます。</p>"
+            for area in liveAreas {
+                let checked = subscriber.areaCodes.contains(area.code) ? " checked" : ""
+                html += "<p><label><input type=\"checkbox\" name=\"area\" value=\"\(HTMLPage.escape(area.code))\"\(checked)> \(HTMLPage.escape(area.name))</label></p>"
+            }
+        }
+        html += "<h2>受信する時間帯</h2><p>緊急の情報は時間帯にかかわらず届きます。</p>"
+        html += "<p>" + hourSelect("start", selected: subscriber.windowStart) + " から " + hourSelect("end", selected: subscriber.windowEnd) + " まで</p>"
+        let jis = subscriber.charset == "iso-2022-jp"
+        html += """
+            <h2>文字コード</h2>
+            <p><label><input type="radio" name="charset" value="utf-8"\(jis ? "" : " checked")> 標準（スマートフォン）</label></p>
+            <p><label><input type="radio" name="charset" value="iso-2022-jp"\(jis ? " checked" : "")> 携帯電話（ISO-2022-JP）</label></p>
+            <p><input type="submit" value="保存する"></p></form>
+            <p><a href="/u/\(token)">配信を停止する</a></p>
+            """
+        return HTMLPage(title: "配信設定", body: html).response()
+    }
+
+    private func hourSelect(_ name: String, selected: Int?) -> String {
+        var html = "<select name=\"\(name)\"><option value=\"\">指定なし</option>"
+        for hour in 0..<24 {
+            let minutes = hour * 60
+            html += "<option value=\"\(minutes)\"\(selected == minutes ? " selected" : "")>\(hour):00</option>"
+        }
+        return html + "</select>"
+    }
+
+    @Sendable func saveSettings(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let subscriber = try await subscriber(context), subscriber.status == "active" else { return HTMLPage.notFound }
+        let form = try await Form.read(request, context: context)
+        let charset = form["charset"] ?? subscriber.charset
+        guard ["utf-8", "iso-2022-jp"].contains(charset) else {
+            return HTMLPage(title: "配信設定", body: "<p>文字コードが正しくありません。</p>").response(status: .unprocessableContent)
+        }
+        let start = form["start"].flatMap(Int.init).flatMap { (0..<1440).contains($0) ? $0 : nil }
+        let end = form["end"].flatMap(Int.init).flatMap { (0..<1440).contains($0) ? $0 : nil }
+        let bothTimes = start != nil && end != nil && start != end
+        let preferences = AlertStore.Preferences(
+            charset: charset, windowStart: bothTimes ? start : nil, windowEnd: bothTimes ? end : nil,
+            categoryCodes: Array(form.all("category").prefix(50)), areaCodes: Array(form.all("area").prefix(100)))
+        let updated = try await database.withTransaction { connection in
+            try await AlertStore.setPreferences(subscriber: subscriber.id, preferences, on: connection, logger: context.logger)
+            return try await AlertStore.subscriber(id: subscriber.id, on: connection, logger: context.logger)
+        }
+        guard let updated else { return HTMLPage.notFound }
+        return try await settingsResponse(updated, notice: "設定を保存しました。", context: context)
+    }
+}
+
+/// A minimal page in the town's voice, readable on a feature phone.
+struct HTMLPage {
+    let title: String
+    let body: String
+
+    static let notFound = HTMLPage(title: "ページが見つかりません", body: "<p>このリンクは無効か、期限が切れています。</p>").response(status: .notFound)
+
+    func response(status: HTTPResponse.Status = .ok) -> Response {
+        let html = """
+            <!DOCTYPE html>
+            <html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+            <meta name="referrer" content="no-referrer"><title>\(Self.escape(title))</title></head>
+            <body><h1>\(Self.escape(title))</h1>
+            \(body)
+            </body></html>
+            """
+        var headers: HTTPFields = [:]
+        headers[.contentType] = "text/html; charset=utf-8"
+        // The URL carries the subscriber's secret: keep it out of caches and other sites.
+        headers[.cacheControl] = "no-store"
+        headers[.init("Content-Security-Policy")!] = "default-src 'none'; form-action 'self'; frame-ancestors 'none'"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func escape(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&#39;"
+            default: result.append(character)
+            }
+        }
+        return result
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body (or a multipart one's simple fields, as
+/// some mail clients send for RFC 8058).
+struct Form {
+    private var fields: [(String, String)] = []
+
+    subscript(name: String) -> String? { fields.first { $0.0 == name }?.1 }
+    func all(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
+
+    static func read(_ request: Request, context: KairanRequestContext) async throws -> Form {
+        let buffer = try await request.body.collect(upTo: 16 * 1024)
+        let text = String(buffer: buffer)
+        var form = Form()
+        if let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data") {
+            // name="X"\r\n\r\nvalue\r\n-- ; enough for the one-click field.
+            for part in text.components(separatedBy: "Content-Disposition: form-data; name=\"").dropFirst() {
+                guard let nameEnd = part.firstIndex(of: "\""), let valueStart = part.range(of: "\r\n\r\n") else { continue }
+                let value = part[valueStart.upperBound...].prefix { $0 != "\r" && $0 != "\n" }
+                form.fields.append((String(part[..<nameEnd]), String(value)))
+            }
+            return form
+        }
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            form.fields.append((decode(parts[0]), parts.count > 1 ? decode(parts[1]) : ""))
+        }
+        return form
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import KairanCore
+
+/// The character set a resident's mail is written in. Feature phones (garake) on the old
+/// carrier gateways only read ISO-2022-JP; everything else gets UTF-8.
+public enum MailCharset: String, Sendable, Codable, CaseIterable {
+    case utf8 = "utf-8"
+    case iso2022jp = "iso-2022-jp"
+}
+
+/// One plain-text message to one recipient, before rendering.
+public struct OutgoingMail: Sendable {
+    public var fromAddress: EmailAddress
+    /// Display name of the sender, e.g. "〇〇町 防災メール"; may be empty.
+    public var fromName: String
+    public var to: EmailAddress
+    public var subject: String
+    /// Plain text with any line endings.
+    public var body: String
+    public var charset: MailCharset
+    /// Without angle brackets, e.g. "d123.m45@mail.town.example.jp".
+    public var messageID: String
+    public var date: Date
+    /// Per-recipient HTTPS one-click unsubscribe URL (RFC 8058).
+    public var listUnsubscribeURL: String?
+    /// e.g. "bousai.mail.town.example.jp" (RFC 2919).
+    public var listID: String?
+
+    public init(fromAddress: EmailAddress, fromName: String, to: EmailAddress, subject: String, body: String,
+                charset: MailCharset, messageID: String, date: Date,
+                listUnsubscribeURL: String? = nil, listID: String? = nil) {
+        self.fromAddress = fromAddress
+        self.fromName = fromName
+        self.to = to
+        self.subject = subject
+        self.body = body
+        self.charset = charset
+        self.messageID = messageID
+        self.date = date
+        self.listUnsubscribeURL = listUnsubscribeURL
+        self.listID = listID
+    }
+}
+
+/// Renders an `OutgoingMail` to the bytes of an RFC 5322 / MIME message. Pure and
+/// deterministic: the same mail always gives the same bytes (no locale, no clock, no random).
+public enum MailRenderer {
+    /// The message as sent in the SMTP DATA phase, BEFORE dot-stuffing: header lines and
+    /// body lines each ending in CRLF, no terminating ".". `eightBitAllowed` is whether the
+    /// server offered 8BITMIME.
+    ///
+    /// If the C library has no ISO-2022-JP converter, an ISO-2022-JP mail is rendered as UTF-8
+    /// rather than not at all: an alert that some handsets show garbled beats one never sent.
+    public static func render(_ mail: OutgoingMail, eightBitAllowed: Bool) -> [UInt8] {
+        let encoder = mail.charset == .iso2022jp ? ISO2022JPEncoder() : nil
+        let charset: MailCharset = encoder == nil ? .utf8 : .iso2022jp
+        let lines = bodyLines(mail.body)
+        let body: (transferEncoding: String, bytes: [UInt8])
+        if let encoder {
+            body = iso2022jpBody(lines, encoder: encoder)
+        } else {
+            body = utf8Body(lines, eightBitAllowed: eightBitAllowed)
+        }
+
+        var headers = [
+            "Date: " + rfc5322Date(mail.date),
+            HeaderEncoding.fromField(name: mail.fromName, address: mail.fromAddress, charset: charset, encoder: encoder),
+            "To: " + HeaderEncoding.addrSpec(mail.to),
+            HeaderEncoding.subjectField(mail.subject, charset: charset, encoder: encoder),
+        ]
+        let messageID = headerToken(mail.messageID, maxLength: 900)
+        if !messageID.isEmpty { headers.append("Message-ID: <\(messageID)>") }
+        headers += [
+            "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=" + (charset == .utf8 ? "UTF-8" : "ISO-2022-JP"),
+            "Content-Transfer-Encoding: " + body.transferEncoding,
+        ]
+        if let listID = mail.listID.map({ headerToken($0, maxLength: 255) }), !listID.isEmpty {
+            headers.append("List-Id: <\(listID)>")
+        }
+        if let url = mail.listUnsubscribeURL.map({ headerToken($0, maxLength: .max) }), !url.isEmpty {
+            // RFC 2369 lets a long URL be broken with folding white space that readers ignore;
+            // a per-recipient token never gets near this, but no input may make a line > 998.
+            let pieces = stride(from: 0, to: url.utf8.count, by: 900).map { start in
+                String(decoding: Array(url.utf8).dropFirst(start).prefix(900), as: UTF8.self)
+            }
+            headers.append("List-Unsubscribe: <" + pieces.joined(separator: HeaderEncoding.fold) + ">")
+            headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        }
+
+        var out: [UInt8] = []
+        out.reserveCapacity(1024 + body.bytes.count)
+        for header in headers {
+            out += header.utf8
+            out += crlf
+        }
+        out += crlf
+        out += body.bytes
+        return out
+    }
+
+    static let crlf: [UInt8] = [0x0D, 0x0A]
+
+    /// Caller-supplied identifiers (message id, list id, URL) are machine-made, but they still
+    /// go into headers: keep only visible ASCII other than angle brackets, so none of them can
+    /// break a line or close its `<...>` early.
+    static func headerToken(_ value: String, maxLength: Int) -> String {
+        let bytes = value.utf8.filter { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }
+        return String(decoding: bytes.prefix(maxLength), as: UTF8.self)
+    }
+
+    /// The body's lines as UTF-8, without terminators. CRLF, lone CR and lone LF all end a
+    /// line; a final line break does not start another line, and an empty body is one empty line.
+    static func bodyLines(_ body: String) -> [[UInt8]] {
+        var lines: [[UInt8]] = []
+        var current: [UInt8] = []
+        var afterCR = false
+        for byte in body.utf8 {
+            if byte == 0x0A, afterCR { afterCR = false; continue }
+            afterCR = byte == 0x0D
+            if byte == 0x0D || byte == 0x0A {
+                lines.append(current)
+                current = []
+            } else {
+                current.append(byte)
+            }
+        }
+        if !current.isEmpty || lines.isEmpty { lines.append(current) }
+        return lines
+    }
+
+    /// 7bit for short ASCII lines, 8bit when the server takes it and every line fits SMTP's
+    /// 998 octets, base64 otherwise (a NUL also forces base64: 7bit/8bit data may not hold one).
+    static func utf8Body(_ lines: [[UInt8]], eightBitAllowed: Bool) -> (transferEncoding: String, bytes: [UInt8]) {
+        let fits = lines.allSatisfy { $0.count <= HeaderEncoding.hardLimit && !$0.contains(0) }
+        let ascii = lines.allSatisfy { $0.allSatisfy { $0 < 0x80 } }
+        let joined = Array(lines.map { $0 + crlf }.joined())
+        if fits, ascii { return ("7bit", joined) }
+        if fits, eightBitAllowed { return ("8bit", joined) }
+        return ("base64", base64Lines(joined))
+    }
+
+    /// RFC 1468: 7bit, every line back in ASCII state before its CRLF, so a phone that loses
+    /// one line (or shows lines separately) still decodes the next. A line that is over 998
+    /// octets once encoded makes the whole body base64 (charset unchanged).
+    static func iso2022jpBody(_ lines: [[UInt8]], encoder: ISO2022JPEncoder) -> (transferEncoding: String, bytes: [UInt8]) {
+        let encoded = lines.map { ISO2022JPEncoder.bytes(encoder.units(String(decoding: $0, as: UTF8.self))) }
+        let joined = Array(encoded.map { $0 + crlf }.joined())
+        if encoded.allSatisfy({ $0.count <= HeaderEncoding.hardLimit }) { return ("7bit", joined) }
+        return ("base64", base64Lines(joined))
+    }
+
+    /// Base64 in lines of 76 characters, each ending in CRLF (RFC 2045 6.8).
+    static func base64Lines(_ bytes: [UInt8]) -> [UInt8] {
+        let text = Array(Data(bytes).base64EncodedString().utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + text.count / 38 + 2)
+        var start = 0
+        while start < text.count {
+            let end = min(start + 76, text.count)
+            out += text[start..<end]
+            out += crlf
+            start = end
+        }
+        return out
+    }
+
+    /// RFC 5322 date in Japan time, e.g. `Wed, 25 Nov 2026 17:34:47 +0900`. Computed by hand
+    /// so no locale, time zone database or formatter cache can change a byte.
+    static func rfc5322Date(_ date: Date) -> String {
+        let raw = date.timeIntervalSince1970
+        // Keep to years 0001...9999 so the integer conversion below can never trap.
+        let seconds = raw.isFinite ? Int64(min(max(raw, -62_135_596_800), 253_402_300_799).rounded(.down)) : 0
+        let local = seconds + 9 * 3600
+        let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
+        let secondOfDay = local - days * 86_400
+        // Days to civil date (proleptic Gregorian), after Howard Hinnant's `civil_from_days`.
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = Int(((days % 7) + 11) % 7)  // 1970-01-01 was a Thursday; 0 = Sunday
+        let dayNames = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(dayNames[weekday]), \(pad(day, 2)) \(monthNames[Int(month - 1)]) \(pad(year, 4)) "
+            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2)) +0900"
+    }
+}

@@ -1,0 +1,86 @@
+import Crypto
+import Foundation
+import KairanCore
+import KairanStore
+
+/// Who the mail is from and where its links point.
+public struct MailIdentity: Sendable {
+    public var fromAddress: EmailAddress
+    /// The domain in Message-IDs and VERP return paths (bounces come back here).
+    public var mailDomain: String
+    /// Base of the links in mail, e.g. https://kairan.town.example.jp
+    public var publicURL: String
+
+    public init(fromAddress: EmailAddress, mailDomain: String, publicURL: String) {
+        self.fromAddress = fromAddress
+        self.mailDomain = mailDomain
+        self.publicURL = publicURL
+    }
+}
+
+/// Turns a claimed delivery job into the bytes of one mail, and names its return path.
+public struct MailComposer: Sendable {
+    public let fromAddress: EmailAddress
+    /// The domain in Message-IDs and VERP return paths (bounces come back here).
+    public let mailDomain: String
+    /// Base of the links in mail, e.g. https://kairan.town.example.jp
+    public let publicURL: String
+    /// Key bytes (SymmetricKey itself is not Sendable).
+    let verpKey: [UInt8]
+
+    public init(identity: MailIdentity, verpSecret: String) {
+        self.fromAddress = identity.fromAddress
+        self.mailDomain = identity.mailDomain
+        self.publicURL = identity.publicURL.hasSuffix("/") ? String(identity.publicURL.dropLast()) : identity.publicURL
+        self.verpKey = Array(verpSecret.utf8)
+    }
+
+    /// With the database's VERP key.
+    public static func load(identity: MailIdentity, database: Database) async throws -> MailComposer {
+        let secret = try await database.withConnection { connection in
+            try await DeliveryStore.verpSecret(on: connection, logger: database.logger)
+        }
+        return MailComposer(identity: identity, verpSecret: secret)
+    }
+
+    /// `bounce+<job>-<tag>@domain`: a bounce names its job, and the tag (a keyed hash)
+    /// stops anyone from marking other people's jobs bounced by forging reports.
+    public func returnPath(deliveryID: Int64) -> String {
+        "bounce+\(deliveryID)-\(tag(deliveryID))@\(mailDomain)"
+    }
+
+    func tag(_ deliveryID: Int64) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(deliveryID)".utf8), using: SymmetricKey(data: verpKey))
+        return mac.prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The job id of a VERP local part (`bounce+12-abcdef012345`), when its tag is genuine.
+    public func deliveryID(fromReturnPathLocalPart local: String) -> Int64? {
+        guard local.lowercased().hasPrefix("bounce+") else { return nil }
+        let rest = local.dropFirst("bounce+".count)
+        let parts = rest.split(separator: "-")
+        guard parts.count == 2, let id = Int64(parts[0]), id > 0, parts[1].lowercased() == tag(id) else { return nil }
+        return id
+    }
+
+    public func unsubscribeURL(token: String) -> String { "\(publicURL)/u/\(token)" }
+    public func settingsURL(token: String) -> String { "\(publicURL)/m/s/\(token)" }
+
+    /// Stable per job: a retried job is recognisably the same message.
+    public func messageID(for job: ClaimedDelivery) -> String { "kairan.\(job.messageID).\(job.id)@\(mailDomain)" }
+
+    public func render(_ job: ClaimedDelivery, recipient: EmailAddress, eightBitAllowed: Bool) -> [UInt8] {
+        var body = job.body
+        var unsubscribe: String?
+        if let token = job.unsubscribeToken {
+            // Feature phones show no List-Unsubscribe button: the link is in the text too.
+            body += "\n\n--\n配信設定の変更・配信停止:\n\(settingsURL(token: token))\n"
+            unsubscribe = unsubscribeURL(token: token)
+        }
+        let mail = OutgoingMail(
+            fromAddress: fromAddress, fromName: job.fromName, to: recipient, subject: job.subject, body: body,
+            charset: MailCharset(rawValue: job.charset) ?? .utf8, messageID: messageID(for: job), date: job.createdAt,
+            listUnsubscribeURL: unsubscribe, listID: job.listID)
+        return MailRenderer.render(mail, eightBitAllowed: eightBitAllowed)
+    }
+}

@@ -1,0 +1,370 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import Metrics
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Tunables of the mail delivery worker.
+public struct MailDeliveryConfiguration: Sendable {
+    /// Names this process in leases (host and pid by default).
+    public var workerID: String
+    public var batchSize = 500
+    /// Batches claimed and sent side by side, so claiming overlaps sending.
+    public var concurrentBatches = 2
+    /// How long a claimed job is ours; a worker killed mid-send loses its jobs to another
+    /// worker after this.
+    public var lease: TimeInterval = 120
+    public var maxAttempts = 8
+    /// First retry delay (urgent messages use a quarter of it); doubles per attempt.
+    public var retryBase: TimeInterval = 60
+    public var retryCap: TimeInterval = 3600
+    /// How long a 421 pauses its destination domain.
+    public var domainPause: TimeInterval = 300
+    /// Permanent refusals before an address is suppressed.
+    public var hardBounceLimit = 3
+    public var policies = DomainPolicies.japaneseCarrierDefaults
+    /// Longest idle sleep; a NOTIFY wakes the worker sooner.
+    public var pollInterval: Duration = .seconds(5)
+
+    public init(workerID: String) {
+        self.workerID = workerID
+    }
+}
+
+/// Claims due mail jobs, sends them through the transport within each domain's limits, and
+/// records what the relay answered. Any number of these may run against one database.
+public final class MailDeliveryWorker: Service, Sendable {
+    let database: Database
+    let transport: any MailTransport
+    let identity: MailIdentity
+    /// Needs the database's VERP key: loaded on first use.
+    private let loadedComposer = Mutex<MailComposer?>(nil)
+    let configuration: MailDeliveryConfiguration
+    let clock: any WallClock
+    let logger: Logger
+    let gate: DomainGate
+    let metrics: DeliveryMetrics
+    /// Wakes the run loop early (a NOTIFY arrived).
+    let wake: AsyncStream<Void>.Continuation
+    private let wakes: Mutex<AsyncStream<Void>?>
+
+    public init(database: Database, transport: any MailTransport, identity: MailIdentity, configuration: MailDeliveryConfiguration,
+                clock: any WallClock, logger: Logger) {
+        self.database = database
+        self.transport = transport
+        self.identity = identity
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.gate = DomainGate()
+        self.metrics = DeliveryMetrics(policies: configuration.policies)
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wake = continuation
+        self.wakes = Mutex(stream)
+    }
+
+    func composer() async throws -> MailComposer {
+        if let composer = loadedComposer.withLock({ $0 }) { return composer }
+        let composer = try await MailComposer.load(identity: identity, database: database)
+        loadedComposer.withLock { $0 = composer }
+        return composer
+    }
+
+    /// Lets the run loop go round now instead of at the next poll.
+    public func poke() { wake.yield() }
+
+    public func run() async throws {
+        guard let wakes = wakes.withLock({ value -> AsyncStream<Void>? in
+            let stream = value
+            value = nil
+            return stream
+        }) else { return }
+        try await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.listenForWork() }
+                var iterator = wakes.makeAsyncIterator()
+                while !Task.isCancelled {
+                    await self.drain()
+                    await self.housekeeping()
+                    // Sleep until poked or the poll interval passes.
+                    let poll = Task {
+                        try? await Task.sleep(for: self.configuration.pollInterval)
+                        self.wake.yield()
+                    }
+                    _ = await iterator.next()
+                    poll.cancel()
+                }
+                group.cancelAll()
+            }
+        }
+        await transport.shutdown()
+    }
+
+    /// One LISTEN connection: publishers NOTIFY on commit, so a fresh alert starts going
+    /// out at once rather than at the next poll.
+    private func listenForWork() async {
+        var backoff: Duration = .milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                try await database.client.withConnection { connection in
+                    let notifications = try await connection.listen(DeliveryStore.channel)
+                    self.wake.yield()
+                    backoff = .milliseconds(200)
+                    for try await _ in notifications { self.wake.yield() }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("delivery LISTEN connection lost; reconnecting", metadata: ["error_type": "\(type(of: error))"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(10))
+        }
+    }
+
+    /// Claims and sends until nothing is due. Public so tests (with their own clock) can run
+    /// a pass without the timer. Returns the number of jobs processed.
+    @discardableResult
+    public func drain() async -> Int {
+        await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<max(1, configuration.concurrentBatches) {
+                group.addTask { await self.batchLoop() }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
+    private func batchLoop() async -> Int {
+        var total = 0
+        let composer: MailComposer
+        do {
+            composer = try await self.composer()
+        } catch {
+            logger.warning("cannot read the VERP key yet; will retry", metadata: ["error_type": "\(type(of: error))"])
+            return 0
+        }
+        while !Task.isCancelled {
+            let now = clock.now()
+            let claimed: [ClaimedDelivery]
+            do {
+                claimed = try await database.withTransaction { connection in
+                    let paused = try await DeliveryStore.pausedDomains(now: now, on: connection, logger: logger)
+                    return try await DeliveryStore.claim(
+                        worker: configuration.workerID, limit: configuration.batchSize, lease: configuration.lease, now: now,
+                        excludingDomains: paused, on: connection, logger: logger)
+                }
+            } catch {
+                logger.warning("claiming deliveries failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+                return total
+            }
+            if claimed.isEmpty { return total }
+            metrics.inFlight(claimed.count)
+            let outcomes = await send(claimed, composer: composer)
+            await record(outcomes, claimed: claimed)
+            metrics.inFlight(-claimed.count)
+            total += claimed.count
+        }
+        return total
+    }
+
+    /// Sends one batch: per domain, sessions of at most the domain's message cap, at most
+    /// the domain's session count at once.
+    func send(_ jobs: [ClaimedDelivery], composer: MailComposer) async -> [Int64: JobResult] {
+        let byDomain = Dictionary(grouping: jobs, by: \.domain)
+        let results = Results()
+        await withDiscardingTaskGroup { group in
+            for (domain, domainJobs) in byDomain {
+                let policy = configuration.policies.policy(for: domain)
+                let queue = JobQueue(domainJobs)
+                let sessions = min(policy.maxSessions, (domainJobs.count + policy.messagesPerSession - 1) / policy.messagesPerSession)
+                for _ in 0..<max(1, sessions) {
+                    group.addTask {
+                        await self.runSessions(domain: domain, policy: policy, queue: queue, results: results, composer: composer)
+                    }
+                }
+            }
+        }
+        return results.all
+    }
+
+    struct JobResult: Sendable {
+        let outcome: DeliveryOutcome
+        /// A permanent refusal of the address (counts towards suppression).
+        let hardBounce: Bool
+    }
+
+    final class Results: Sendable {
+        private let values = Mutex<[Int64: JobResult]>([:])
+        func set(_ id: Int64, _ outcome: DeliveryOutcome, hardBounce: Bool = false) {
+            values.withLock { $0[id] = JobResult(outcome: outcome, hardBounce: hardBounce) }
+        }
+        var all: [Int64: JobResult] { values.withLock { $0 } }
+    }
+
+    private func runSessions(domain: String, policy: DomainPolicy, queue: JobQueue, results: Results, composer: MailComposer) async {
+        while !queue.isEmpty {
+            await gate.acquire(domain, limit: policy.maxSessions)
+            let session: any MailSession
+            do {
+                session = try await transport.checkout()
+            } catch {
+                // The relay is unreachable: every job left in this domain waits for a retry.
+                let reply = "451 relay unreachable (\(type(of: error)))"
+                while let job = queue.next() { results.set(job.id, retryOrDead(job, reply: reply)) }
+                await gate.release(domain)
+                return
+            }
+            var sent = 0
+            var reusable = true
+            while sent < policy.messagesPerSession, let job = queue.next() {
+                sent += 1
+                guard let recipient = try? EmailAddress(job.address) else {
+                    results.set(job.id, .failed(reply: "550 address is not valid"))
+                    continue
+                }
+                let message = composer.render(job, recipient: recipient, eightBitAllowed: session.eightBitAllowed)
+                let result: MailSendResult
+                do {
+                    result = try await session.send(deliveryID: job.id, reversePath: composer.returnPath(deliveryID: job.id),
+                                                    recipient: recipient, message: message)
+                } catch {
+                    // We cannot know whether the relay took it: retry (a duplicate beats a loss).
+                    results.set(job.id, retryOrDead(job, reply: "451 connection lost: \(error)"))
+                    reusable = false
+                    break
+                }
+                switch result {
+                case .accepted(let reply):
+                    results.set(job.id, .sent(reply: reply))
+                case .temporary(let code, let reply):
+                    results.set(job.id, retryOrDead(job, reply: reply))
+                    if code == 421 {
+                        // The relay is shedding this domain: stop, pause it for every worker.
+                        await pause(domain, reply: reply)
+                        reusable = false
+                        while let rest = queue.next() { results.set(rest.id, .release) }
+                    }
+                case .permanent(_, let reply):
+                    results.set(job.id, .failed(reply: reply), hardBounce: true)
+                }
+                if !reusable { break }
+            }
+            // A session that reached the domain's cap is closed, so the next one is new.
+            await transport.checkin(session, reusable: reusable && sent < policy.messagesPerSession)
+            await gate.release(domain)
+        }
+    }
+
+    func retryOrDead(_ job: ClaimedDelivery, reply: String) -> DeliveryOutcome {
+        if job.attempts >= configuration.maxAttempts { return .dead(reply: reply) }
+        let base = job.urgent ? configuration.retryBase / 4 : configuration.retryBase
+        let delay = min(configuration.retryCap, base * pow(2, Double(job.attempts - 1)))
+        // Full jitter on the upper half: retries from one failed burst do not arrive together.
+        let jittered = delay * Double.random(in: 0.5...1.0)
+        return .retry(reply: reply, retryAt: clock.now().addingTimeInterval(jittered))
+    }
+
+    private func pause(_ domain: String, reply: String) async {
+        let until = clock.now().addingTimeInterval(configuration.domainPause)
+        logger.warning("relay answered 421; pausing domain", metadata: ["domain": "\(domain)", "seconds": "\(Int(configuration.domainPause))"])
+        do {
+            try await database.withTransaction { connection in
+                try await DeliveryStore.pauseDomain(domain, until: until, reason: reply, on: connection, logger: logger)
+            }
+        } catch {
+            logger.warning("could not record domain pause", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+
+    private func record(_ results: [Int64: JobResult], claimed: [ClaimedDelivery]) async {
+        var outcomes: [(id: Int64, outcome: DeliveryOutcome)] = []
+        outcomes.reserveCapacity(claimed.count)
+        var bounceKeys: [String] = [], bounceReplies: [String] = []
+        for job in claimed {
+            // A job no session reached (cancelled mid-batch) goes back untouched.
+            let result = results[job.id] ?? JobResult(outcome: .release, hardBounce: false)
+            let outcome = result.outcome
+            outcomes.append((job.id, outcome))
+            metrics.count(outcome, domain: job.domain)
+            if result.hardBounce, case .failed(let reply) = outcome, let address = try? EmailAddress(job.address) {
+                bounceKeys.append(address.comparisonKey)
+                bounceReplies.append(reply)
+            }
+        }
+        let now = clock.now()
+        // Retried until it lands: the jobs were sent, and losing the record would send them twice.
+        for attempt in 1... {
+            do {
+                let suppressed = try await database.withTransaction { connection in
+                    try await DeliveryStore.record(outcomes, now: now, on: connection, logger: logger)
+                    return try await DeliveryStore.recordHardBounces(
+                        emailKeys: bounceKeys, reply: bounceReplies, limit: configuration.hardBounceLimit, now: now,
+                        on: connection, logger: logger)
+                }
+                if !suppressed.isEmpty { logger.info("addresses suppressed after hard bounces", metadata: ["count": "\(suppressed.count)"]) }
+                return
+            } catch {
+                logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
+                if attempt >= 10 || Task.isCancelled { return }
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
+    }
+
+    /// Missed urgent deadlines and the backlog gauge.
+    public func housekeeping() async {
+        let now = clock.now()
+        do {
+            let missed = try await database.withTransaction { connection in
+                try await DeliveryStore.reportMissedDeadlines(now: now, on: connection, logger: logger)
+            }
+            for (message, outstanding) in missed {
+                logger.error("urgent message missed its delivery deadline", metadata: ["message_id": "\(message)", "outstanding": "\(outstanding)"])
+                metrics.deadlineMissed()
+            }
+            let queued = try await database.withConnection { connection in
+                try await DeliveryStore.queuedByDomain(on: connection, logger: logger)
+            }
+            metrics.queued(queued)
+        } catch {
+            logger.warning("delivery housekeeping failed", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+}
+
+/// The jobs of one domain in one batch, taken one at a time by that domain's sessions.
+final class JobQueue: Sendable {
+    private let state: Mutex<(jobs: [ClaimedDelivery], next: Int)>
+    init(_ jobs: [ClaimedDelivery]) { state = Mutex((jobs, 0)) }
+    func next() -> ClaimedDelivery? {
+        state.withLock { state in
+            guard state.next < state.jobs.count else { return nil }
+            defer { state.next += 1 }
+            return state.jobs[state.next]
+        }
+    }
+    var isEmpty: Bool { state.withLock { $0.next >= $0.jobs.count } }
+}
+
+/// Counts sessions per destination domain across all of this worker's batches.
+actor DomainGate {
+    private var active: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    func acquire(_ domain: String, limit: Int) async {
+        while active[domain, default: 0] >= limit {
+            await withCheckedContinuation { waiters[domain, default: []].append($0) }
+        }
+        active[domain, default: 0] += 1
+    }
+
+    func release(_ domain: String) {
+        active[domain, default: 1] -= 1
+        if var queue = waiters[domain], !queue.isEmpty {
+            queue.removeFirst().resume()
+            waiters[domain] = queue
+        }
+    }
+}

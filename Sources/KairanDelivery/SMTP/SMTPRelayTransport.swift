@@ -1,0 +1,163 @@
+import KairanCore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// The town's MTA that Kairan hands every message to. Mail goes nowhere else.
+public struct SMTPRelayConfiguration: Sendable {
+    public enum Security: String, Sendable, CaseIterable {
+        /// Plain SMTP: for a relay on the same host or a private network only.
+        case none
+        /// RFC 3207 STARTTLS after EHLO; refuses to continue without it.
+        case startTLS = "starttls"
+        /// TLS from the first byte (submissions, port 465).
+        case implicitTLS = "tls"
+    }
+
+    public var host: String
+    public var port: Int
+    public var security: Security
+    public var username: String?
+    public var password: String?
+    /// Extra CA certificates (PEM file) to trust, e.g. the town's private CA.
+    public var caFile: String?
+    /// The name we give in EHLO.
+    public var heloName: String
+    public var maxConnections: Int
+    public var connectTimeout: TimeAmount = .seconds(10)
+    public var commandTimeout: TimeAmount = .seconds(60)
+
+    public init(host: String, port: Int, security: Security = .none, username: String? = nil, password: String? = nil,
+                caFile: String? = nil, heloName: String, maxConnections: Int = 20) {
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self.password = password
+        self.caFile = caFile
+        self.heloName = heloName
+        self.maxConnections = maxConnections
+    }
+}
+
+final class SMTPRelaySession: MailSession {
+    let connection: SMTPConnection
+    init(_ connection: SMTPConnection) { self.connection = connection }
+    var eightBitAllowed: Bool { connection.capabilities.eightBitMIME }
+    func send(deliveryID: Int64, reversePath: String, recipient: EmailAddress, message: [UInt8]) async throws -> MailSendResult {
+        try await connection.send(reversePath: reversePath, recipient: recipient, message: message, eightBit: true)
+    }
+}
+
+/// A bounded pool of persistent SMTP sessions with the relay.
+public final class SMTPRelayTransport: MailTransport {
+    let configuration: SMTPRelayConfiguration
+    let tlsContext: NIOSSLContext?
+    let group: any EventLoopGroup
+    let pool: SessionPool<SMTPRelaySession>
+
+    public init(_ configuration: SMTPRelayConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) throws {
+        self.configuration = configuration
+        self.group = group
+        if configuration.security != .none {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = configuration.caFile {
+                tls.additionalTrustRoots = [.file(caFile)]
+            }
+            tlsContext = try NIOSSLContext(configuration: tls)
+        } else {
+            tlsContext = nil
+        }
+        let configuration = configuration
+        let tlsContext = tlsContext
+        pool = SessionPool(limit: configuration.maxConnections, logger: logger) {
+            SMTPRelaySession(try await SMTPConnection.open(configuration, tlsContext: tlsContext, group: group))
+        } isUsable: { session in
+            session.connection.isActive
+        } close: { session in
+            await session.connection.quit()
+        }
+    }
+
+    public var maxSessions: Int { configuration.maxConnections }
+
+    public func checkout() async throws -> any MailSession { try await pool.checkout() }
+
+    public func checkin(_ session: any MailSession, reusable: Bool) async {
+        guard let session = session as? SMTPRelaySession else { return }
+        await pool.checkin(session, reusable: reusable)
+    }
+
+    public func shutdown() async { await pool.shutdown() }
+}
+
+/// At most `limit` sessions open; idle ones are reused, waiting callers are served in order.
+actor SessionPool<Session: AnyObject & Sendable> {
+    private let limit: Int
+    private let logger: Logger
+    private let open: @Sendable () async throws -> Session
+    private let isUsable: @Sendable (Session) -> Bool
+    private let close: @Sendable (Session) async -> Void
+    private var idle: [Session] = []
+    private var openCount = 0
+    private var waiters: [CheckedContinuation<Void, any Error>] = []
+    private var closed = false
+
+    init(limit: Int, logger: Logger, open: @escaping @Sendable () async throws -> Session,
+         isUsable: @escaping @Sendable (Session) -> Bool, close: @escaping @Sendable (Session) async -> Void) {
+        self.limit = max(1, limit)
+        self.logger = logger
+        self.open = open
+        self.isUsable = isUsable
+        self.close = close
+    }
+
+    struct PoolClosed: Error {}
+
+    func checkout() async throws -> Session {
+        while true {
+            guard !closed else { throw PoolClosed() }
+            while let session = idle.popLast() {
+                if isUsable(session) { return session }
+                openCount -= 1
+                Task { await close(session) }
+            }
+            if openCount < limit {
+                openCount += 1
+                do {
+                    return try await open()
+                } catch {
+                    openCount -= 1
+                    wakeOne()
+                    throw error
+                }
+            }
+            try await withCheckedThrowingContinuation { waiters.append($0) }
+        }
+    }
+
+    func checkin(_ session: Session, reusable: Bool) async {
+        if reusable && !closed && isUsable(session) {
+            idle.append(session)
+        } else {
+            openCount -= 1
+            await close(session)
+        }
+        wakeOne()
+    }
+
+    private func wakeOne() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+
+    func shutdown() async {
+        closed = true
+        for waiter in waiters { waiter.resume(throwing: PoolClosed()) }
+        waiters = []
+        let sessions = idle
+        idle = []
+        openCount -= sessions.count
+        for session in sessions { await close(session) }
+    }
+}

@@ -1,0 +1,339 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+/// A delivery job a worker holds a lease on, with what it needs to render the mail.
+public struct ClaimedDelivery: Sendable {
+    public let id: Int64
+    public let messageID: Int64
+    public let address: String
+    public let domain: String
+    public let charset: String
+    public let unsubscribeToken: String?
+    /// Attempts including this one.
+    public let attempts: Int
+    public let urgent: Bool
+    public let fromName: String
+    public let subject: String
+    public let body: String
+    public let listID: String?
+    public let createdAt: Date
+}
+
+/// How one claimed job ended, as recorded.
+public enum DeliveryOutcome: Sendable {
+    case sent(reply: String)
+    /// Temporary failure: back to the queue, due again at `retryAt`.
+    case retry(reply: String, retryAt: Date)
+    /// Permanent refusal (5xx).
+    case failed(reply: String)
+    /// Temporary failures until the last attempt.
+    case dead(reply: String)
+    /// Never tried (the session ended first, or the domain was paused): back to the queue
+    /// without using up an attempt.
+    case release
+}
+
+public struct DeliveryCounts: Sendable, Equatable, Codable {
+    public var queued = 0
+    public var retrying = 0
+    public var sending = 0
+    public var sent = 0
+    public var failed = 0
+    public var bounced = 0
+    public var cancelled = 0
+    public init() {}
+}
+
+/// The fan-out core's persistence: messages, their delivery jobs, claiming with leases.
+public enum DeliveryStore {
+    /// Wakes workers when due work is committed (payload: nothing; they claim from the table).
+    public static let channel = "kairan_deliveries"
+
+    /// Inserts the message unless one with the same idempotency key exists. Returns its id
+    /// and whether this call created it.
+    public static func createMessage(
+        kind: String, idempotencyKey: String?, urgent: Bool, fromName: String, subject: String, body: String,
+        listID: String?, deadline: Date?, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (id: Int64, created: Bool) {
+        for try await id in try await connection.query("""
+            INSERT INTO outbox_messages (kind, idempotency_key, urgent, from_name, subject, body, list_id, created_at, deadline_at)
+            VALUES (\(kind), \(idempotencyKey), \(urgent), \(fromName), \(subject), \(body), \(listID), \(now), \(deadline))
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return (id, true)
+        }
+        guard let idempotencyKey else { preconditionFailure("INSERT without a key always inserts") }
+        for try await id in try await connection.query(
+            "SELECT id FROM outbox_messages WHERE idempotency_key = \(idempotencyKey)", logger: logger
+        ).decode(Int64.self) {
+            return (id, false)
+        }
+        preconditionFailure("conflicting idempotency key vanished inside the transaction")
+    }
+
+    /// One recipient of a generic enqueue.
+    public struct Recipient: Sendable {
+        public let key: String
+        public let address: EmailAddress
+        public let charset: String
+        public let unsubscribeToken: String?
+        public init(key: String, address: EmailAddress, charset: String = "utf-8", unsubscribeToken: String? = nil) {
+            self.key = key
+            self.address = address
+            self.charset = charset
+            self.unsubscribeToken = unsubscribeToken
+        }
+    }
+
+    /// Enqueues mail jobs for `recipients` in one statement (`INSERT … SELECT unnest`),
+    /// skipping suppressed addresses and recipients that already have a job for this
+    /// message. Returns how many jobs were created.
+    @discardableResult
+    public static func enqueueMail(
+        message: Int64, recipients: [Recipient], urgent: Bool, dueAt: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        guard !recipients.isEmpty else { return 0 }
+        let keys = recipients.map(\.key)
+        let addresses = recipients.map(\.address.raw)
+        let emailKeys = recipients.map(\.address.comparisonKey)
+        let domains = recipients.map { $0.address.domain.lowercased() }
+        let charsets = recipients.map(\.charset)
+        let tokens = recipients.map { $0.unsubscribeToken ?? "" }
+        let priority: Int16 = urgent ? 1 : 0
+        var count = 0
+        for try await n in try await connection.query("""
+            WITH inserted AS (
+                INSERT INTO deliveries (message_id, recipient, channel, address, domain, charset, unsubscribe_token, priority, due_at)
+                SELECT \(message), r.key, 'mail', r.address, r.domain, r.charset, nullif(r.token, ''), \(priority), \(dueAt)
+                FROM unnest(\(keys)::text[], \(addresses)::text[], \(emailKeys)::text[], \(domains)::text[], \(charsets)::text[], \(tokens)::text[])
+                     AS r(key, address, email_key, domain, charset, token)
+                WHERE NOT EXISTS (SELECT 1 FROM mail_address_status m WHERE m.email_key = r.email_key AND m.suppressed_at IS NOT NULL)
+                ON CONFLICT (message_id, recipient, channel) DO NOTHING
+                RETURNING 1
+            )
+            SELECT count(*)::int FROM inserted
+            """, logger: logger).decode(Int.self) {
+            count = n
+        }
+        try await notifyWorkers(on: connection, logger: logger)
+        return count
+    }
+
+    /// Wakes the workers on commit.
+    public static func notifyWorkers(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(channel), '')", logger: logger)
+    }
+
+    /// Claims up to `limit` due jobs — and jobs whose worker's lease ran out — for `worker`,
+    /// urgent first. SKIP LOCKED lets any number of workers claim side by side.
+    public static func claim(
+        worker: String, limit: Int, lease: TimeInterval, now: Date, excludingDomains paused: [String],
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> [ClaimedDelivery] {
+        let leaseUntil = now.addingTimeInterval(lease)
+        var claimed: [ClaimedDelivery] = []
+        claimed.reserveCapacity(limit)
+        let rows = try await connection.query("""
+            WITH rescued AS (
+                SELECT id FROM deliveries
+                WHERE state = 'sending' AND lease_expires_at < \(now)
+                ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            ), fresh AS (
+                SELECT id FROM deliveries
+                WHERE state = 'queued' AND due_at <= \(now) AND domain <> ALL(\(paused)::text[])
+                ORDER BY priority DESC, due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            ), due AS (
+                -- FOR UPDATE cannot sit inside a UNION, so each half locks in its own CTE.
+                SELECT id FROM rescued UNION ALL SELECT id FROM fresh
+            ), updated AS (
+                UPDATE deliveries d
+                SET state = 'sending', lease_owner = \(worker), lease_expires_at = \(leaseUntil),
+                    attempts = d.attempts + 1, last_attempt_at = \(now)
+                FROM (SELECT id FROM due LIMIT \(limit)) AS c WHERE d.id = c.id
+                RETURNING d.id, d.message_id, d.address, d.domain, d.charset, d.unsubscribe_token, d.attempts, d.priority
+            )
+            SELECT u.id, u.message_id, u.address, u.domain, u.charset, u.unsubscribe_token, u.attempts,
+                   m.urgent, m.from_name, m.subject, m.body, m.list_id, m.created_at
+            FROM updated u JOIN outbox_messages m ON m.id = u.message_id
+            ORDER BY u.priority DESC, u.id
+            """, logger: logger)
+        for try await (id, messageID, address, domain, charset, token, attempts, urgent, fromName, subject, body, listID, createdAt)
+            in rows.decode((Int64, Int64, String, String, String, String?, Int32, Bool, String, String, String, String?, Date).self) {
+            claimed.append(ClaimedDelivery(
+                id: id, messageID: messageID, address: address, domain: domain, charset: charset, unsubscribeToken: token,
+                attempts: Int(attempts), urgent: urgent, fromName: fromName, subject: subject, body: body, listID: listID,
+                createdAt: createdAt))
+        }
+        return claimed
+    }
+
+    /// Records outcomes in a handful of statements, whatever the batch size.
+    public static func record(
+        _ outcomes: [(id: Int64, outcome: DeliveryOutcome)], now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        var sentIDs: [Int64] = [], sentReplies: [String] = []
+        var retryIDs: [Int64] = [], retryReplies: [String] = [], retryAt: [Date] = []
+        var finalIDs: [Int64] = [], finalStates: [String] = [], finalReplies: [String] = []
+        var released: [Int64] = []
+        for (id, outcome) in outcomes {
+            switch outcome {
+            case .sent(let reply): sentIDs.append(id); sentReplies.append(clip(reply))
+            case .retry(let reply, let at): retryIDs.append(id); retryReplies.append(clip(reply)); retryAt.append(at)
+            case .failed(let reply): finalIDs.append(id); finalStates.append("failed"); finalReplies.append(clip(reply))
+            case .dead(let reply): finalIDs.append(id); finalStates.append("dead"); finalReplies.append(clip(reply))
+            case .release: released.append(id)
+            }
+        }
+        if !sentIDs.isEmpty {
+            try await connection.query("""
+                UPDATE deliveries d SET state = 'sent', sent_at = \(now), last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
+                FROM unnest(\(sentIDs)::bigint[], \(sentReplies)::text[]) AS r(id, reply) WHERE d.id = r.id
+                """, logger: logger)
+        }
+        if !retryIDs.isEmpty {
+            try await connection.query("""
+                UPDATE deliveries d SET state = 'queued', due_at = r.at, last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
+                FROM unnest(\(retryIDs)::bigint[], \(retryReplies)::text[], \(retryAt)::timestamptz[]) AS r(id, reply, at)
+                WHERE d.id = r.id AND d.state = 'sending'
+                """, logger: logger)
+        }
+        if !finalIDs.isEmpty {
+            try await connection.query("""
+                UPDATE deliveries d SET state = r.state, last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
+                FROM unnest(\(finalIDs)::bigint[], \(finalStates)::text[], \(finalReplies)::text[]) AS r(id, state, reply)
+                WHERE d.id = r.id AND d.state = 'sending'
+                """, logger: logger)
+        }
+        if !released.isEmpty {
+            try await connection.query("""
+                UPDATE deliveries SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ANY(\(released)::bigint[]) AND state = 'sending'
+                """, logger: logger)
+        }
+    }
+
+    /// Counts a permanent refusal against each address; at `limit` the address is suppressed
+    /// (and the alert subscriber with it marked). Returns the keys suppressed by this call.
+    public static func recordHardBounces(
+        emailKeys: [String], reply: [String], limit: Int, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String] {
+        guard !emailKeys.isEmpty else { return [] }
+        try await connection.query("""
+            INSERT INTO mail_address_status AS s (email_key, hard_bounces, last_bounce_at, last_reply)
+            SELECT k, count(*), \(now), max(r) FROM unnest(\(emailKeys)::text[], \(reply.map(clip))::text[]) AS b(k, r) GROUP BY k
+            ON CONFLICT (email_key) DO UPDATE
+            SET hard_bounces = s.hard_bounces + excluded.hard_bounces, last_bounce_at = excluded.last_bounce_at,
+                last_reply = excluded.last_reply
+            """, logger: logger)
+        var suppressed: [String] = []
+        for try await key in try await connection.query("""
+            UPDATE mail_address_status SET suppressed_at = \(now)
+            WHERE email_key = ANY(\(emailKeys)::text[]) AND suppressed_at IS NULL AND hard_bounces >= \(limit)
+            RETURNING email_key
+            """, logger: logger).decode(String.self) {
+            suppressed.append(key)
+        }
+        if !suppressed.isEmpty {
+            try await connection.query("""
+                UPDATE alert_subscribers SET status = 'suppressed', suppressed_at = \(now)
+                WHERE email_key = ANY(\(suppressed)::text[]) AND status = 'active'
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE deliveries d SET state = 'cancelled', last_reply = 'address suppressed after hard bounces'
+                FROM alert_subscribers s
+                WHERE s.email_key = ANY(\(suppressed)::text[]) AND d.recipient = 'subscriber:' || s.id AND d.state = 'queued'
+                """, logger: logger)
+        }
+        return suppressed
+    }
+
+    public static func pauseDomain(_ domain: String, until: Date, reason: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO mail_domain_pauses (domain, paused_until, reason) VALUES (\(domain), \(until), \(clip(reason)))
+            ON CONFLICT (domain) DO UPDATE SET paused_until = greatest(mail_domain_pauses.paused_until, excluded.paused_until), reason = excluded.reason
+            """, logger: logger)
+    }
+
+    public static func pausedDomains(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        var domains: [String] = []
+        for try await domain in try await connection.query(
+            "SELECT domain FROM mail_domain_pauses WHERE paused_until > \(now)", logger: logger
+        ).decode(String.self) {
+            domains.append(domain)
+        }
+        return domains
+    }
+
+    /// The earliest time a queued job becomes due, so an idle worker knows how long to sleep.
+    public static func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        for try await date in try await connection.query("""
+            SELECT least((SELECT min(due_at) FROM deliveries WHERE state = 'queued'),
+                         (SELECT min(lease_expires_at) FROM deliveries WHERE state = 'sending'))
+            """, logger: logger).decode(Date?.self) {
+            return date
+        }
+        return nil
+    }
+
+    public static func counts(message: Int64, on connection: PostgresConnection, logger: Logger) async throws -> DeliveryCounts {
+        var counts = DeliveryCounts()
+        for try await (state, retrying, n) in try await connection.query("""
+            SELECT state, attempts > 0 AND state = 'queued', count(*)::int FROM deliveries WHERE message_id = \(message) GROUP BY 1, 2
+            """, logger: logger).decode((String, Bool, Int).self) {
+            switch state {
+            case "queued": if retrying { counts.retrying += n } else { counts.queued += n }
+            case "sending": counts.sending += n
+            case "sent": counts.sent += n
+            case "failed", "dead": counts.failed += n
+            case "bounced": counts.bounced += n
+            case "cancelled": counts.cancelled += n
+            default: break
+            }
+        }
+        return counts
+    }
+
+    /// Urgent messages past their deadline with jobs still not done, not reported yet. Marks
+    /// them reported and returns (message id, jobs outstanding).
+    public static func reportMissedDeadlines(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(Int64, Int)] {
+        var missed: [(Int64, Int)] = []
+        for try await (id, outstanding) in try await connection.query("""
+            WITH late AS (
+                SELECT m.id, (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('queued', 'sending')) AS outstanding
+                FROM outbox_messages m
+                WHERE m.deadline_at IS NOT NULL AND m.deadline_at < \(now) AND m.deadline_reported_at IS NULL
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE outbox_messages m SET deadline_reported_at = \(now) FROM late
+            WHERE m.id = late.id
+            RETURNING m.id, late.outstanding
+            """, logger: logger).decode((Int64, Int).self) where outstanding > 0 {
+            missed.append((id, outstanding))
+        }
+        return missed
+    }
+
+    /// Queued jobs per destination domain (for the backlog gauge).
+    public static func queuedByDomain(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        for try await (domain, n) in try await connection.query(
+            "SELECT domain, count(*)::int FROM deliveries WHERE state = 'queued' GROUP BY domain", logger: logger
+        ).decode((String, Int).self) {
+            result[domain] = n
+        }
+        return result
+    }
+
+    /// The key of VERP tags, made once per database by its migration.
+    public static func verpSecret(on connection: PostgresConnection, logger: Logger) async throws -> String {
+        for try await value in try await connection.query("SELECT value FROM server_secrets WHERE name = 'verp'", logger: logger).decode(String.self) {
+            return value
+        }
+        preconditionFailure("migration 0005 inserts the VERP secret")
+    }
+
+    /// Server replies are kept for the record, bounded.
+    static func clip(_ reply: String) -> String { String(reply.prefix(500)) }
+}
