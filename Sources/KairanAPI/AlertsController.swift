@@ -12,8 +12,10 @@ public struct AlertSettings: Sendable {
     /// Urgent alerts undelivered this long after their send time are reported.
     public var urgentDeadline: TimeInterval
     public var timing: AlertStore.Timing
-    /// The mail domain: List-Id is `<category>.alerts.<domain>`.
+    /// The mail domain: List-Id is `<category>.alerts.<domain>`; the registration
+    /// address is `<entryLocalPart>@<domain>`.
     public var mailDomain: String
+    public var entryLocalPart: String = "touroku"
 
     public init(fromName: String = "回覧板 防災・防犯メール", urgentDeadline: TimeInterval = 900,
                 timing: AlertStore.Timing = .init(), mailDomain: String = "kairan.localhost") {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import KairanCore
 import KairanStore
 
@@ -15,9 +16,11 @@ struct MailPagesController {
         routes.post("/u/{token}", use: unsubscribe)
         routes.get("/m/s/{token}", use: settingsPage)
         routes.post("/m/s/{token}", use: saveSettings)
+        routes.post("/m/s/{token}/change", use: startAddressChange)
+        routes.get("/m/c/{token}", use: confirm)
     }
 
-    private func subscriber(_ context: KairanRequestContext) async throws -> SubscriberRecord? {
+    func subscriber(_ context: KairanRequestContext) async throws -> SubscriberRecord? {
         guard let token = context.parameters.get("token"), token.count <= 64 else { return nil }
         return try await database.withConnection { connection in
             try await AlertStore.subscriber(token: token, on: connection, logger: context.logger)
@@ -59,7 +62,7 @@ struct MailPagesController {
         return try await settingsResponse(subscriber, notice: nil, context: context)
     }
 
-    private func settingsResponse(_ subscriber: SubscriberRecord, notice: String?, context: KairanRequestContext) async throws -> Response {
+    func settingsResponse(_ subscriber: SubscriberRecord, notice: String?, context: KairanRequestContext) async throws -> Response {
         guard subscriber.status == "active" else {
             return HTMLPage(title: "配信設定", body: "<p>このアドレスへの配信は停止しています。再開するには、もう一度空メールを送って登録してください。</p>").response()
         }
@@ -93,6 +96,7 @@ struct MailPagesController {
             <p><label><input type="radio" name="charset" value="utf-8"\(jis ? "" : " checked")> 標準（スマートフォン）</label></p>
             <p><label><input type="radio" name="charset" value="iso-2022-jp"\(jis ? " checked" : "")> 携帯電話（ISO-2022-JP）</label></p>
             <p><input type="submit" value="保存する"></p></form>
+            <form method="post" action="/m/s/\(token)/change"><p><input type="submit" value="メールアドレスを変更する"></p></form>
             <p><a href="/u/\(token)">配信を停止する</a></p>
             """
         return HTMLPage(title: "配信設定", body: html).response()
@@ -126,6 +130,71 @@ struct MailPagesController {
         }
         guard let updated else { return HTMLPage.notFound }
         return try await settingsResponse(updated, notice: "設定を保存しました。", context: context)
+    }
+}
+
+extension MailPagesController {
+    /// Opening the link in the confirmation mail completes the registration (double
+    /// opt-in: the address has proved it reads its mail) or the address change.
+    @Sendable func confirm(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let token = context.parameters.get("token"), token.count <= 64 else { return HTMLPage.notFound }
+        let now = dependencies.clock.now()
+        enum Outcome { case subscribed(SubscriberRecord), changed(SubscriberRecord), taken, used(SubscriberRecord?), invalid }
+        let outcome: Outcome = try await database.withTransaction { connection in
+            switch try await RegistrationStore.consume(token: token, now: now, on: connection, logger: context.logger) {
+            case .unknown, .expired:
+                return .invalid
+            case .alreadyUsed(let registration):
+                guard let id = registration.subscriberID else { return .used(nil) }
+                return .used(try await AlertStore.subscriber(id: id, on: connection, logger: context.logger))
+            case .confirmed(let registration):
+                let address = try EmailAddress(registration.email)
+                if registration.purpose == "change", let id = registration.subscriberID {
+                    guard try await RegistrationStore.changeAddress(subscriber: id, to: address, on: connection, logger: context.logger),
+                          let record = try await AlertStore.subscriber(id: id, on: connection, logger: context.logger) else { return .taken }
+                    return .changed(record)
+                }
+                let carrier = EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased())
+                let record = try await AlertStore.subscribe(
+                    address, preferences: AlertStore.Preferences(charset: carrier ? "iso-2022-jp" : "utf-8"),
+                    token: RandomToken.urlSafe(byteCount: 24), now: now, on: connection, logger: context.logger)
+                try await RegistrationStore.setSubscriber(registration: registration.id, subscriber: record.id, on: connection, logger: context.logger)
+                return .subscribed(record)
+            }
+        }
+        switch outcome {
+        case .subscribed(let record):
+            context.logger.info("alert subscriber confirmed", metadata: ["subscriber_id": "\(record.id)"])
+            return try await settingsResponse(record, notice: "登録が完了しました。受け取る情報を選んで保存してください。", context: context)
+        case .changed(let record):
+            context.logger.info("alert subscriber changed address", metadata: ["subscriber_id": "\(record.id)"])
+            return try await settingsResponse(record, notice: "メールアドレスを変更しました。", context: context)
+        case .used(let record?) where record.status == "active":
+            return try await settingsResponse(record, notice: "この手続きは完了しています。", context: context)
+        case .used:
+            return HTMLPage(title: "手続き済み", body: "<p>このリンクは使用済みです。</p>").response()
+        case .taken:
+            return HTMLPage(title: "変更できません", body: "<p>このメールアドレスはすでに登録されています。</p>").response(status: .conflict)
+        case .invalid:
+            return HTMLPage.notFound
+        }
+    }
+
+    /// Gives the subscriber an address to send an empty mail to from their new address.
+    @Sendable func startAddressChange(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let subscriber = try await subscriber(context), subscriber.status == "active" else { return HTMLPage.notFound }
+        let now = dependencies.clock.now()
+        let code = String(RandomToken.urlSafe(byteCount: 16).lowercased().filter { $0.isLetter || $0.isNumber }.prefix(16))
+        try await database.withTransaction { connection in
+            try await RegistrationStore.createChangeCode(subscriber: subscriber.id, code: code, now: now, expires: now.addingTimeInterval(24 * 3600),
+                                                         on: connection, logger: context.logger)
+        }
+        let address = "\(dependencies.alerts.entryLocalPart)+\(code)@\(dependencies.alerts.mailDomain)"
+        return HTMLPage(title: "メールアドレスの変更", body: """
+            <p>新しいメールアドレスから、次のアドレスへ空メールを送ってください（24時間有効）。</p>
+            <p><a href="mailto:\(HTMLPage.escape(address))">\(HTMLPage.escape(address))</a></p>
+            <p>届いた確認メールのURLを開くと変更が完了します。</p>
+            """).response()
     }
 }
 
@@ -179,7 +248,12 @@ struct Form {
     func all(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
 
     static func read(_ request: Request, context: KairanRequestContext) async throws -> Form {
-        let buffer = try await request.body.collect(upTo: 16 * 1024)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 16 * 1024)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "form body exceeds 16384 bytes")
+        }
         let text = String(buffer: buffer)
         var form = Form()
         if let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data") {

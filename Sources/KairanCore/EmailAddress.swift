@@ -40,6 +40,12 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
         localPart.hasPrefix(".") || localPart.hasSuffix(".") || localPart.contains("..")
     }
 
+    /// Mobile carriers' mail domains (docomo, au, SoftBank, Y!mobile and older brands).
+    public static let japaneseCarrierDomains: Set<String> = [
+        "docomo.ne.jp", "ezweb.ne.jp", "au.com", "softbank.ne.jp", "i.softbank.jp", "ymobile.ne.jp", "y-mobile.ne.jp",
+        "emobile.ne.jp", "willcom.com", "pdx.ne.jp", "disney.ne.jp",
+    ]
+
     /// A form safe for logs: never the full address (APPI).
     public var redacted: String {
         "\(localPart.prefix(1))***@\(domain.lowercased())"

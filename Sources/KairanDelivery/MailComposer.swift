@@ -65,6 +65,7 @@ public struct MailComposer: Sendable {
 
     public func unsubscribeURL(token: String) -> String { "\(publicURL)/u/\(token)" }
     public func settingsURL(token: String) -> String { "\(publicURL)/m/s/\(token)" }
+    public func confirmURL(token: String) -> String { "\(publicURL)/m/c/\(token)" }
 
     /// Stable per job: a retried job is recognisably the same message.
     public func messageID(for job: ClaimedDelivery) -> String { "kairan.\(job.messageID).\(job.id)@\(mailDomain)" }

@@ -38,6 +38,8 @@ public struct MailDeliveryConfiguration: Sendable {
 /// records what the relay answered. Any number of these may run against one database.
 public final class MailDeliveryWorker: Service, Sendable {
     let database: Database
+    /// For the LISTEN connection (a dedicated one, outside the pool); nil: poll only.
+    let listenURL: DatabaseURL?
     let transport: any MailTransport
     let identity: MailIdentity
     /// Needs the database's VERP key: loaded on first use.
@@ -51,9 +53,10 @@ public final class MailDeliveryWorker: Service, Sendable {
     let wake: AsyncStream<Void>.Continuation
     private let wakes: Mutex<AsyncStream<Void>?>
 
-    public init(database: Database, transport: any MailTransport, identity: MailIdentity, configuration: MailDeliveryConfiguration,
-                clock: any WallClock, logger: Logger) {
+    public init(database: Database, listenURL: DatabaseURL? = nil, transport: any MailTransport, identity: MailIdentity,
+                configuration: MailDeliveryConfiguration, clock: any WallClock, logger: Logger) {
         self.database = database
+        self.listenURL = listenURL
         self.transport = transport
         self.identity = identity
         self.configuration = configuration
@@ -106,13 +109,15 @@ public final class MailDeliveryWorker: Service, Sendable {
     /// One LISTEN connection: publishers NOTIFY on commit, so a fresh alert starts going
     /// out at once rather than at the next poll.
     private func listenForWork() async {
+        guard let listenURL else { return }
         var backoff: Duration = .milliseconds(200)
         while !Task.isCancelled {
             do {
-                try await database.client.withConnection { connection in
-                    let notifications = try await connection.listen(DeliveryStore.channel)
+                let connection = try await PostgresConnection.connect(configuration: listenURL.connectionConfiguration(), id: 1, logger: logger)
+                backoff = .milliseconds(200)
+                defer { Task { try? await connection.close() } }
+                try await connection.listen(on: DeliveryStore.channel) { notifications in
                     self.wake.yield()
-                    backoff = .milliseconds(200)
                     for try await _ in notifications { self.wake.yield() }
                 }
             } catch {
@@ -142,7 +147,8 @@ public final class MailDeliveryWorker: Service, Sendable {
         do {
             composer = try await self.composer()
         } catch {
-            logger.warning("cannot read the VERP key yet; will retry", metadata: ["error_type": "\(type(of: error))"])
+            // The database pool starts alongside this service; the next pass tries again.
+            logger.debug("cannot read the VERP key yet; will retry", metadata: ["error_type": "\(type(of: error))"])
             return 0
         }
         while !Task.isCancelled {
@@ -161,12 +167,33 @@ public final class MailDeliveryWorker: Service, Sendable {
             }
             if claimed.isEmpty { return total }
             metrics.inFlight(claimed.count)
+            let renewal = renewLeases(on: claimed.map(\.id))
             let outcomes = await send(claimed, composer: composer)
+            renewal.cancel()
             await record(outcomes, claimed: claimed)
             metrics.inFlight(-claimed.count)
             total += claimed.count
         }
         return total
+    }
+
+    /// Keeps the batch's lease alive while it is being sent (every third of the lease).
+    private func renewLeases(on ids: [Int64]) -> Task<Void, Never> {
+        Task {
+            let interval = Duration.milliseconds(Int64(configuration.lease * 1000 / 3))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                let until = clock.now().addingTimeInterval(configuration.lease)
+                do {
+                    try await database.withConnection { connection in
+                        try await DeliveryStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: connection, logger: logger)
+                    }
+                } catch {
+                    logger.warning("could not renew a delivery lease", metadata: ["error_type": "\(type(of: error))"])
+                }
+            }
+        }
     }
 
     /// Sends one batch: per domain, sessions of at most the domain's message cap, at most
@@ -328,6 +355,8 @@ public final class MailDeliveryWorker: Service, Sendable {
                 try await DeliveryStore.queuedByDomain(on: connection, logger: logger)
             }
             metrics.queued(queued)
+        } catch is CancellationError {
+            return
         } catch {
             logger.warning("delivery housekeeping failed", metadata: ["error_type": "\(type(of: error))"])
         }

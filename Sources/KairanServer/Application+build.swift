@@ -20,7 +20,7 @@ func buildApplication(
     let database = Database(client: client, logger: logger)
     let hub = configuration.role.servesAPI ? StreamHub(database: database, clock: clock, logger: logger) : nil
     let dependencies = APIDependencies(
-        database: database, clock: clock, passwordHasher: PasswordHasher(), sessionLifetime: configuration.sessionLifetime,
+        database: database, clock: clock, passwordHasher: configuration.passwordHasher, sessionLifetime: configuration.sessionLifetime,
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
         alerts: configuration.mail.alerts)
 
@@ -32,7 +32,10 @@ func buildApplication(
     }
     if configuration.role.runsWorkers {
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
-        services.append(try makeMailWorker(configuration.mail, database: database, clock: clock, logger: logger))
+        services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))
+        if let inbound = configuration.mail.inbound {
+            services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))
+        }
     }
     return Application(
         router: router,
@@ -52,12 +55,12 @@ func buildApplication(
     )
 }
 
-func makeMailWorker(_ mail: MailConfiguration, database: Database, clock: any WallClock, logger: Logger) throws -> MailDeliveryWorker {
+func makeMailWorker(_ mail: MailConfiguration, database: Database, listenURL: DatabaseURL?, clock: any WallClock, logger: Logger) throws -> MailDeliveryWorker {
     let transport: any MailTransport
     switch mail.destination {
     case .relay(let relay): transport = try SMTPRelayTransport(relay, logger: logger)
     case .maildir(let path): transport = try MaildirTransport(directory: path)
     }
-    return MailDeliveryWorker(database: database, transport: transport, identity: mail.identity, configuration: mail.delivery,
+    return MailDeliveryWorker(database: database, listenURL: listenURL, transport: transport, identity: mail.identity, configuration: mail.delivery,
                               clock: clock, logger: logger)
 }

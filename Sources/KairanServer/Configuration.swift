@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KairanAPI
 import KairanStore
 import Logging
 
@@ -84,6 +85,8 @@ struct ServerConfiguration: Sendable {
     /// Bytes a WebSocket client may leave unread before it is cut off.
     var streamQueueLimitBytes = 4 << 20
     var mail: MailConfiguration
+    /// Always PasswordHasher() in `kairan`; the test suite sets a cheaper one.
+    var passwordHasher = PasswordHasher()
 
     init(database: DatabaseURL, mail: MailConfiguration) {
         self.database = database

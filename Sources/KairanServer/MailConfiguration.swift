@@ -37,6 +37,18 @@ struct MailOptions: ParsableArguments {
     @Option(name: .customLong("domain-policy"), help: "Per-domain limit as domain=MESSAGES/SESSIONS, e.g. docomo.ne.jp=100/4; * for every other domain. Repeatable (env KAIRAN_MAIL_DOMAIN_POLICIES, comma-separated).")
     var domainPolicies: [String] = []
 
+    @Option(name: .customLong("inbound-smtp"), help: "Where the inbound SMTP listener (空メール registration, bounce reports) listens, host:port, or off (env KAIRAN_INBOUND_SMTP; default 127.0.0.1:2525). Runs in the worker role.")
+    var inbound: String?
+
+    @Option(name: .customLong("entry-local-part"), help: "Local part of the registration address: residents send an empty mail to <this>@<mail domain> (env KAIRAN_ENTRY_LOCAL_PART; default touroku).")
+    var entryLocalPart: String?
+
+    @Option(name: .customLong("delivery-lease"), help: "Seconds a worker holds claimed mail jobs; a killed worker's jobs are resent after this (env KAIRAN_DELIVERY_LEASE; default 120).")
+    var deliveryLease: Int?
+
+    @Option(name: .customLong("hard-bounce-limit"), help: "Permanent failures (5xx or bounce reports) before an address is suppressed (env KAIRAN_HARD_BOUNCE_LIMIT; default 3).")
+    var hardBounceLimit: Int?
+
     @Option(name: .customLong("maildir"), help: "Maildir for mail when no relay is set (env KAIRAN_MAILDIR; default <data dir>/maildir).")
     var maildir: String?
 }
@@ -52,6 +64,8 @@ struct MailConfiguration: Sendable {
     var identity: MailIdentity
     var alerts = AlertSettings()
     var delivery: MailDeliveryConfiguration
+    /// The inbound listener; nil when switched off.
+    var inbound: InboundMailConfiguration?
 
     /// Development defaults: the Maildir, a .localhost domain, links to the local server.
     init(maildir: String, publicURL: String) {
@@ -82,6 +96,29 @@ struct MailConfiguration: Sendable {
         alerts.mailDomain = domain
         if let name = value(options.mailFromName, "KAIRAN_MAIL_FROM_NAME") { alerts.fromName = name }
 
+        if let limit = try options.hardBounceLimit ?? environment["KAIRAN_HARD_BOUNCE_LIMIT"].map({ text in
+            guard let n = Int(text) else { throw ValidationError("KAIRAN_HARD_BOUNCE_LIMIT must be a number") }
+            return n
+        }) {
+            guard (1...100).contains(limit) else { throw ValidationError("--hard-bounce-limit must be between 1 and 100") }
+            delivery.hardBounceLimit = limit
+        }
+
+        let inboundText = value(options.inbound, "KAIRAN_INBOUND_SMTP") ?? "127.0.0.1:2525"
+        if inboundText != "off" {
+            guard let colon = inboundText.lastIndex(of: ":"), let port = Int(inboundText[inboundText.index(after: colon)...]), (0...65535).contains(port) else {
+                throw ValidationError("--inbound-smtp must be host:port or off")
+            }
+            let entry = value(options.entryLocalPart, "KAIRAN_ENTRY_LOCAL_PART") ?? "touroku"
+            guard entry.range(of: "^[a-z0-9][a-z0-9._-]{0,30}$", options: .regularExpression) != nil else {
+                throw ValidationError("--entry-local-part must be lower-case letters, digits, '.', '_' or '-'")
+            }
+            inbound = InboundMailConfiguration(host: String(inboundText[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
+                                               port: port, entryLocalPart: entry, fromName: alerts.fromName,
+                                               hardBounceLimit: delivery.hardBounceLimit)
+            alerts.entryLocalPart = entry
+        }
+
         var policies = DomainPolicies.japaneseCarrierDefaults
         let policyTexts = options.domainPolicies.isEmpty
             ? (environment["KAIRAN_MAIL_DOMAIN_POLICIES"] ?? "").split(separator: ",").map(String.init)
@@ -90,6 +127,13 @@ struct MailConfiguration: Sendable {
             do { try policies.apply(text) } catch { throw ValidationError(error.description) }
         }
         delivery.policies = policies
+        if let lease = try options.deliveryLease ?? environment["KAIRAN_DELIVERY_LEASE"].map({ text in
+            guard let n = Int(text) else { throw ValidationError("KAIRAN_DELIVERY_LEASE must be a number") }
+            return n
+        }) {
+            guard (5...3600).contains(lease) else { throw ValidationError("--delivery-lease must be between 5 and 3600 seconds") }
+            delivery.lease = TimeInterval(lease)
+        }
 
         if let relay = value(options.relay, "KAIRAN_SMTP_RELAY") {
             guard let colon = relay.lastIndex(of: ":"), let port = Int(relay[relay.index(after: colon)...]), (1...65535).contains(port) else {

@@ -71,12 +71,12 @@ public enum AlertStore {
     ) async throws -> AlertCategoryRecord? {
         for try await (id, code, name, mandatory, position, archived) in try await connection.query("""
             INSERT INTO alert_categories AS c (code, name, mandatory, position, archived_at)
-            SELECT \(code), \(name), coalesce(\(mandatory), false), coalesce(\(position.map(Int32.init)), 100), CASE WHEN \(archived) THEN \(now) END
-            WHERE \(name)::text IS NOT NULL OR EXISTS (SELECT 1 FROM alert_categories WHERE code = \(code))
+            SELECT \(code)::text, \(name)::text, coalesce(\(mandatory)::boolean, false), coalesce(\(position.map(Int32.init))::int, 100), CASE WHEN \(archived)::boolean THEN \(now) END
+            WHERE \(name)::text IS NOT NULL OR EXISTS (SELECT 1 FROM alert_categories WHERE code = \(code)::text)
             ON CONFLICT (code) DO UPDATE SET
-                name = coalesce(\(name), c.name), mandatory = coalesce(\(mandatory), c.mandatory),
-                position = coalesce(\(position.map(Int32.init)), c.position),
-                archived_at = CASE WHEN \(archived) IS NULL THEN c.archived_at WHEN \(archived) THEN coalesce(c.archived_at, \(now)) END
+                name = coalesce(\(name)::text, c.name), mandatory = coalesce(\(mandatory)::boolean, c.mandatory),
+                position = coalesce(\(position.map(Int32.init))::int, c.position),
+                archived_at = CASE WHEN \(archived)::boolean IS NULL THEN c.archived_at WHEN \(archived)::boolean THEN coalesce(c.archived_at, \(now)) END
             RETURNING id, code, name, mandatory, position, archived_at IS NOT NULL
             """, logger: logger).decode((Int64, String, String, Bool, Int32, Bool).self) {
             return AlertCategoryRecord(id: id, code: code, name: name, mandatory: mandatory, position: Int(position), archived: archived)
@@ -99,11 +99,11 @@ public enum AlertStore {
     ) async throws -> AlertAreaRecord? {
         for try await (id, code, name, position, archived) in try await connection.query("""
             INSERT INTO alert_areas AS a (code, name, position, archived_at)
-            SELECT \(code), \(name), coalesce(\(position.map(Int32.init)), 100), CASE WHEN \(archived) THEN \(now) END
-            WHERE \(name)::text IS NOT NULL OR EXISTS (SELECT 1 FROM alert_areas WHERE code = \(code))
+            SELECT \(code)::text, \(name)::text, coalesce(\(position.map(Int32.init))::int, 100), CASE WHEN \(archived)::boolean THEN \(now) END
+            WHERE \(name)::text IS NOT NULL OR EXISTS (SELECT 1 FROM alert_areas WHERE code = \(code)::text)
             ON CONFLICT (code) DO UPDATE SET
-                name = coalesce(\(name), a.name), position = coalesce(\(position.map(Int32.init)), a.position),
-                archived_at = CASE WHEN \(archived) IS NULL THEN a.archived_at WHEN \(archived) THEN coalesce(a.archived_at, \(now)) END
+                name = coalesce(\(name)::text, a.name), position = coalesce(\(position.map(Int32.init))::int, a.position),
+                archived_at = CASE WHEN \(archived)::boolean IS NULL THEN a.archived_at WHEN \(archived)::boolean THEN coalesce(a.archived_at, \(now)) END
             RETURNING id, code, name, position, archived_at IS NOT NULL
             """, logger: logger).decode((Int64, String, String, Int32, Bool).self) {
             return AlertAreaRecord(id: id, code: code, name: name, position: Int(position), archived: archived)
@@ -284,7 +284,7 @@ public enum AlertStore {
                 INSERT INTO deliveries (message_id, recipient, channel, address, domain, charset, unsubscribe_token, priority, due_at)
                 SELECT \(message), 'subscriber:' || s.id, 'mail', s.email, s.domain, s.charset, s.manage_token, \(priority),
                        kairan_delivery_due(\(draft.sendAt), \(draft.urgent), s.window_start, s.window_end, \(draft.scheduled),
-                                           \(timing.avoidTopOfHourSeconds), \(timing.spreadSeconds), \(timing.zone), s.id)
+                                           \(timing.avoidTopOfHourSeconds)::int, \(timing.spreadSeconds)::int, \(timing.zone)::text, s.id)
                 FROM alert_subscribers s
                 WHERE s.status = 'active'
                   AND (\(draft.category.mandatory) OR EXISTS (

@@ -169,6 +169,17 @@ public enum DeliveryStore {
         return claimed
     }
 
+    /// Extends the lease on jobs this worker still holds, so a long batch (a throttled
+    /// domain, a slow relay) is not taken over by another worker while it is being sent.
+    public static func renewLease(
+        ids: [Int64], worker: String, until: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE deliveries SET lease_expires_at = \(until)
+            WHERE id = ANY(\(ids)::bigint[]) AND state = 'sending' AND lease_owner = \(worker)
+            """, logger: logger)
+    }
+
     /// Records outcomes in a handful of statements, whatever the batch size.
     public static func record(
         _ outcomes: [(id: Int64, outcome: DeliveryOutcome)], now: Date, on connection: PostgresConnection, logger: Logger

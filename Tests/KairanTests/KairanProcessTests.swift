@@ -55,6 +55,13 @@ import Glibc
                 return roles
             }
             #expect(roles == ["resident", "town_admin"])
+            // The real binary hashes at the production cost (the suite itself uses a cheaper one).
+            let hash = try await url.withSingleConnection(logger: logger) { connection in
+                var hash = ""
+                for try await value in try await connection.query("SELECT password_hash FROM accounts", logger: logger).decode(String.self) { hash = value }
+                return hash
+            }
+            #expect(hash.hasPrefix("$2b$12$"), "bcrypt cost 12: \(hash.prefix(7))")
         }
     }
 
@@ -68,7 +75,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
         let port = try freeTCPPort()
         let server = try KairanProcess(
-            ["serve", "--data-dir", dataDirectory.path, "--port", "\(port)"],
+            ["serve", "--data-dir", dataDirectory.path, "--port", "\(port)", "--inbound-smtp", "127.0.0.1:0"],
             environment: ["KAIRAN_DATABASE_URL": ""])
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {

@@ -308,13 +308,13 @@ import Testing
                     var count = 0
                     for try await _ in try await connection.query("""
                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                        WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()
+                        WHERE datname = current_database() AND query ILIKE 'LISTEN%kairan_events%' AND pid <> pg_backend_pid()
                         """, logger: logger).decode(Bool.self) { count += 1 }
                     return count
                 }
                 if terminated == 0 { try await Task.sleep(for: .milliseconds(100)) }
             }
-            #expect(terminated == 1, "the server's one LISTEN connection")
+            #expect(terminated == 1, "the server's one LISTEN connection for stream events")
             try await client.post("切断中の投稿", in: thread, by: owner)
             let events = try await stream.wait(for: "the post made while the listener was down") { _ in stream.eventCount == 1 }
                 .filter { $0["type"] as? String == "event" }

@@ -1,4 +1,6 @@
 import Foundation
+import KairanStore
+import PostgresNIO
 import HummingbirdTesting
 import Testing
 
@@ -46,5 +48,16 @@ extension TestClientProtocol {
 extension TestResponse {
     func items(_ key: String = "items") throws -> [[String: Any]] {
         try #require(json()[key] as? [[String: Any]], "no \(key) in \(text)")
+    }
+}
+
+/// Grants a town role directly in the database, as `kairan user create --admin` does.
+func grantRole(_ role: String, to email: String, in url: DatabaseURL) async throws {
+    let logger = TestDatabase.logger
+    try await url.withSingleConnection(logger: logger) { connection in
+        try await connection.query("""
+            INSERT INTO account_roles (account_id, role, granted_at)
+            SELECT id, \(role), now() FROM accounts WHERE email = \(email)
+            """, logger: logger)
     }
 }

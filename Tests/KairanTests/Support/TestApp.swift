@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KairanAPI
 import KairanCore
 import KairanDelivery
 import KairanStore
@@ -79,7 +80,9 @@ extension ServerConfiguration {
         if let sink = TestSMTP.sink {
             mail.destination = .relay(SMTPRelayConfiguration(host: sink.host, port: sink.port, heloName: "kairan.localhost", maxConnections: 4))
         }
-        return ServerConfiguration(database: url, mail: mail)
+        var configuration = ServerConfiguration(database: url, mail: mail)
+        configuration.passwordHasher = PasswordHasher(testSuiteCost: 4)
+        return configuration
     }
 }
 

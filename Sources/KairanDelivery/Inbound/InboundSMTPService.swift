@@ -1,0 +1,138 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The inbound SMTP listener on its own port: 空メール to the registration address, address
+/// changes, and bounce reports to VERP addresses. Everything else is refused at RCPT, so
+/// it is no open relay and keeps no mail it has no use for.
+public final class InboundSMTPService: Service, Sendable {
+    let configuration: InboundMailConfiguration
+    let identity: MailIdentity
+    let database: Database
+    let clock: any WallClock
+    let logger: Logger
+    let limits = InboundSMTPSession.Limits()
+    /// The bound port (useful when configured as 0), once listening.
+    public let boundPort: AsyncStream<Int>
+    private let boundPortContinuation: AsyncStream<Int>.Continuation
+
+    public init(configuration: InboundMailConfiguration, identity: MailIdentity, database: Database, clock: any WallClock, logger: Logger) {
+        self.configuration = configuration
+        self.identity = identity
+        self.database = database
+        self.clock = clock
+        self.logger = logger
+        (boundPort, boundPortContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func run() async throws {
+        let composer = try await loadComposer()
+        let processor = InboundMailProcessor(database: database, composer: composer, configuration: configuration, clock: clock, logger: logger)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // A client that goes quiet for 5 minutes is dropped (RFC 5321 §4.5.3.2).
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .minutes(5)))
+                    try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        if let port = server.channel.localAddress?.port { boundPortContinuation.yield(port) }
+        logger.info("inbound SMTP listening", metadata: ["address": "\(configuration.host):\(server.channel.localAddress?.port ?? configuration.port)",
+                                                         "entry": "\(configuration.entryLocalPart)@\(identity.mailDomain)"])
+        // On shutdown, open sessions are cut too: a sending server retries what it could not
+        // finish, and nothing half-received was acknowledged.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection, processor: processor) }
+                        }
+                    }
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown.
+        }
+    }
+
+    private func loadComposer() async throws -> MailComposer {
+        var delay: Duration = .milliseconds(200)
+        while true {
+            do {
+                return try await MailComposer.load(identity: identity, database: database)
+            } catch {
+                // The database pool starts alongside this service; wait for it.
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, processor: InboundMailProcessor) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var session = InboundSMTPSession(domain: identity.mailDomain, limits: limits) { local, domain in
+                    processor.classify(localPart: local, domain: domain)
+                }
+                try await outbound.write(ByteBuffer(string: session.greeting + "\r\n"))
+                var pending = ByteBuffer()
+                for try await chunk in inbound {
+                    var chunk = chunk
+                    pending.writeBuffer(&chunk)
+                    var replies = ""
+                    while let lf = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                        let line = pending.readString(length: lf - pending.readerIndex) ?? ""
+                        pending.moveReaderIndex(forwardBy: 1)
+                        switch session.receive(line) {
+                        case .none:
+                            continue
+                        case .reply(let text):
+                            replies += text + "\r\n"
+                        case .close(let text):
+                            try await outbound.write(ByteBuffer(string: replies + text + "\r\n"))
+                            return
+                        case .deliver(let message):
+                            do {
+                                try await processor.process(message)
+                                replies += "250 2.0.0 accepted\r\n"
+                            } catch {
+                                logger.warning("inbound message not stored; asking the sender to retry", metadata: ["error_type": "\(type(of: error))"])
+                                replies += "451 4.3.0 temporary failure, try again later\r\n"
+                            }
+                        }
+                    }
+                    pending.discardReadBytes()
+                    // A line longer than any SMTP line, with no end in sight.
+                    if pending.readableBytes > limits.maxLine * 1024 {
+                        try await outbound.write(ByteBuffer(string: replies + "500 5.5.2 line too long, closing\r\n"))
+                        return
+                    }
+                    // Replies go out together: a pipelining client gets them in one write.
+                    if !replies.isEmpty { try await outbound.write(ByteBuffer(string: replies)) }
+                }
+            }
+        } catch {
+            logger.debug("inbound SMTP connection ended", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+}
+
+/// Closes a connection when IdleStateHandler reports it idle.
+final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}

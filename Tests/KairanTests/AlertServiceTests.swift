@@ -1,0 +1,257 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairanCore
+import KairanDelivery
+import KairanStore
+import PostgresNIO
+import Testing
+
+@testable import KairanServer
+
+/// The town's alert mail service through its API, delivered by a real worker to a real
+/// SMTP server on loopback.
+@Suite struct AlertServiceTests {
+    struct Town {
+        let client: any TestClientProtocol
+        let url: DatabaseURL
+        let clock: TestClock
+        let staff: String
+        let admin: String
+        let resident: String
+    }
+
+    /// An app without background workers (the test runs the worker itself), a town admin,
+    /// an alert sender and a plain resident.
+    func withTown(_ body: @escaping @Sendable (Town) async throws -> Void) async throws {
+        let clock = TestClock()
+        try await withApp(clock: clock, configure: { $0.role = .api }) { client, url in
+            let admin = try await client.registerAndLogin(email: "admin@town.example.jp")
+            try await grantRole("town_admin", to: "admin@town.example.jp", in: url)
+            let staff = try await client.registerAndLogin(email: "bousai@town.example.jp")
+            try await grantRole("alert_sender", to: "bousai@town.example.jp", in: url)
+            let resident = try await client.registerAndLogin(email: "resident@example.jp")
+            try await body(Town(client: client, url: url, clock: clock, staff: staff, admin: admin, resident: resident))
+        }
+    }
+
+    func subscribe(_ town: Town, _ email: String, categories: [String]? = nil, areas: [String]? = nil, window: (String, String)? = nil,
+                   charset: String? = nil) async throws {
+        var body: [String: Any] = ["email": email]
+        if let categories { body["categories"] = categories }
+        if let areas { body["areas"] = areas }
+        if let window { body["receiveWindow"] = ["start": window.0, "end": window.1] }
+        if let charset { body["charset"] = charset }
+        let response = try await town.client.send(.post, "/v1/alert-subscribers", json: jsonObject(body), token: town.staff)
+        try #require(response.status == .created, "subscribe \(email): \(response.text)")
+    }
+
+    func sendAlert(_ town: Town, category: String, areas: [String] = [], urgent: Bool = true, subject: String = "不審者情報",
+                   body: String = "本日16時ごろ、北小学校付近で不審者が目撃されました。", sendAt: Date? = nil, key: String? = nil) async throws -> TestResponse {
+        var json: [String: Any] = ["category": category, "areas": areas, "urgent": urgent, "subject": subject, "body": body]
+        if let sendAt { json["sendAt"] = sendAt.formatted(.iso8601) }
+        var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(town.staff)"]
+        if let key { headers[.init("Idempotency-Key")!] = key }
+        return try await town.client.execute(uri: "/v1/alerts", method: .post, headers: headers, body: ByteBuffer(string: jsonObject(json)))
+    }
+
+    func deliver(_ town: Town, to server: ScriptedSMTPServer) async throws -> Int {
+        try await TestDatabase.withClient(town.url) { database in
+            let harness = try DeliveryHarness(database: database, clock: town.clock, relay: DeliveryHarness.relay(server))
+            let count = await harness.worker.drain()
+            await harness.transport.shutdown()
+            return count
+        }
+    }
+
+    func query<T: PostgresDecodable & Sendable>(_ town: Town, _ sql: PostgresQuery, as type: T.Type) async throws -> [T] {
+        try await town.url.withSingleConnection(logger: TestDatabase.logger) { connection in
+            var values: [T] = []
+            for try await value in try await connection.query(sql, logger: TestDatabase.logger).decode(T.self) { values.append(value) }
+            return values
+        }
+    }
+
+    @Test func staffSendAnAlertToTheMatchingSubscribersAndFollowItToTheEnd() async throws {
+        let server = ScriptedSMTPServer()
+        try await server.start()
+        try await withTown { town in
+            for (code, name) in [("kita", "北地区"), ("minami", "南地区")] {
+                let response = try await town.client.send(.put, "/v1/alert-areas/\(code)", json: jsonObject(["name": name]), token: town.admin)
+                #expect(response.status == .ok, "\(response.text)")
+            }
+            try await subscribe(town, "all@example.jp")
+            try await subscribe(town, "taro..kita@docomo.ne.jp", areas: ["kita"])
+            try await subscribe(town, "minami@example.jp", areas: ["minami"])
+            try await subscribe(town, "school-only@example.jp", categories: ["school"])
+
+            let created = try await sendAlert(town, category: "crime", areas: ["kita"])
+            #expect(created.status == .created, "\(created.text)")
+            let alert = try created.json()
+            let id = try #require(alert["id"] as? Int)
+            #expect(alert["recipients"] as? Int == 2)
+            #expect(alert["subject"] as? String == "【防犯】不審者情報")
+            #expect((alert["progress"] as? [String: Any])?["queued"] as? Int == 2)
+
+            #expect(try await deliver(town, to: server) == 2)
+            let progress = try #require(try await town.client.send(.get, "/v1/alerts/\(id)", token: town.staff).json()["progress"] as? [String: Any])
+            #expect(progress["sent"] as? Int == 2)
+            #expect(progress["queued"] as? Int == 0)
+
+            let recipients = Set(server.transactions.flatMap(\.recipients))
+            #expect(recipients == ["RCPT TO:<all@example.jp>", "RCPT TO:<\"taro..kita\"@docomo.ne.jp>"])
+            for transaction in server.transactions {
+                #expect(transaction.data.contains("List-Unsubscribe: <https://kairan.town.example.jp/u/"))
+                #expect(transaction.data.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+                #expect(transaction.data.contains("List-Id: <crime.alerts.kairan.localhost>"))
+            }
+
+            let csv = try await town.client.send(.get, "/v1/alerts/\(id)/deliveries.csv", token: town.staff)
+            #expect(csv.status == .ok)
+            #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")
+            let lines = csv.text.split(separator: "\r\n")
+            #expect(lines.first == "delivery_id,address,state,attempts,last_attempt_at,sent_at,last_reply")
+            #expect(lines.count == 3)
+            #expect(lines.dropFirst().allSatisfy { $0.contains(",sent,1,") })
+            #expect(lines.contains { $0.contains("taro..kita@docomo.ne.jp") })
+        }
+        await server.stop()
+    }
+
+    @Test func theSameIdempotencyKeyGivesTheSameAlertAndNoNewMail() async throws {
+        try await withTown { town in
+            try await subscribe(town, "a@example.jp")
+            let first = try await sendAlert(town, category: "disaster", key: "evac-2026-11-25-1")
+            #expect(first.status == .created)
+            let again = try await sendAlert(town, category: "disaster", key: "evac-2026-11-25-1")
+            #expect(again.status == .ok)
+            #expect(try again.json()["id"] as? Int == first.json()["id"] as? Int)
+            #expect(try await query(town, "SELECT count(*)::int FROM deliveries", as: Int.self) == [1])
+            let badKey = try await sendAlert(town, category: "disaster", key: String(repeating: "k", count: 101))
+            #expect(badKey.status == .badRequest)
+        }
+    }
+
+    @Test func aMandatoryCategoryReachesEverySubscriberAndCannotBeOptedOut() async throws {
+        try await withTown { town in
+            try await subscribe(town, "no-optional@example.jp", categories: [])
+            let token = try #require(try await query(town, "SELECT manage_token FROM alert_subscribers", as: String.self).first)
+
+            // Unticking every box on the settings page keeps the mandatory category.
+            let page = try await town.client.execute(uri: "/m/s/\(token)", method: .get, headers: [:], body: nil)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("防災（緊急情報のため必ず配信されます）"))
+            #expect(!page.text.contains("value=\"disaster\""), "no checkbox to opt out of 防災")
+            let saved = try await town.client.execute(uri: "/m/s/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                      body: ByteBuffer(string: "charset=utf-8&category=disaster"))
+            #expect(saved.status == .ok)
+
+            #expect(try await sendAlert(town, category: "disaster").json()["recipients"] as? Int == 1)
+            #expect(try await sendAlert(town, category: "crime").json()["recipients"] as? Int == 0)
+        }
+    }
+
+    @Test func oneClickUnsubscribeWorksAndAPlainGETUnsubscribesNobody() async throws {
+        try await withTown { town in
+            try await subscribe(town, "leaving@example.jp")
+            let token = try #require(try await query(town, "SELECT manage_token FROM alert_subscribers", as: String.self).first)
+            // A scheduled alert is queued for them.
+            let later = town.clock.now().addingTimeInterval(3 * 3600)
+            #expect(try await sendAlert(town, category: "town", urgent: false, sendAt: later).status == .created)
+
+            let page = try await town.client.execute(uri: "/u/\(token)", method: .get, headers: [:], body: nil)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("name=\"List-Unsubscribe\" value=\"One-Click\""))
+            #expect(try await query(town, "SELECT status FROM alert_subscribers", as: String.self) == ["active"], "a link scanner's GET changes nothing")
+
+            let wrong = try await town.client.execute(uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                      body: ByteBuffer(string: "something=else"))
+            #expect(wrong.status == .badRequest)
+            let oneClick = try await town.client.execute(uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                         body: ByteBuffer(string: "List-Unsubscribe=One-Click"))
+            #expect(oneClick.status == .ok)
+            #expect(try await query(town, "SELECT status FROM alert_subscribers", as: String.self) == ["unsubscribed"])
+            #expect(try await query(town, "SELECT state FROM deliveries", as: String.self) == ["cancelled"], "the queued mail is withdrawn")
+            #expect(try await sendAlert(town, category: "disaster").json()["recipients"] as? Int == 0)
+
+            let unknown = try await town.client.execute(uri: "/u/not-a-token", method: .get, headers: [:], body: nil)
+            #expect(unknown.status == .notFound)
+        }
+    }
+
+    @Test func nonUrgentMailWaitsForTheReceiveWindowAndUrgentMailDoesNot() async throws {
+        try await withTown { town in
+            // The test clock starts at 23:13 in Japan.
+            try await subscribe(town, "sleeper@example.jp", window: ("07:00", "21:00"))
+            _ = try await sendAlert(town, category: "town", urgent: false)
+            _ = try await sendAlert(town, category: "disaster", urgent: true)
+            let due = try await query(town, "SELECT due_at FROM deliveries ORDER BY id", as: Date.self)
+            let now = town.clock.now()
+            #expect(due.count == 2)
+            #expect(due[1] == now, "urgent: at once")
+            let japan = TimeZone(identifier: "Asia/Tokyo")!
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = japan
+            let parts = calendar.dateComponents([.day, .hour, .minute], from: due[0])
+            #expect(parts.hour == 7 && (5..<20).contains(parts.minute ?? 0), "next 07:xx, off the top of the hour: \(parts)")
+            #expect(due[0] > now && due[0] < now.addingTimeInterval(9 * 3600))
+        }
+    }
+
+    @Test func scheduledAlertsAvoidTheTopOfTheHourAndCanBeCancelled() async throws {
+        try await withTown { town in
+            try await subscribe(town, "a@example.jp")
+            try await subscribe(town, "b@example.jp")
+            // Tomorrow 10:00 in Japan.
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "Asia/Tokyo")!
+            let tomorrow = calendar.date(byAdding: .day, value: 1, to: town.clock.now())!
+            let tenOClock = calendar.date(bySettingHour: 10, minute: 0, second: 0, of: tomorrow)!
+            let created = try await sendAlert(town, category: "town", urgent: false, sendAt: tenOClock)
+            #expect(created.status == .created)
+            for due in try await query(town, "SELECT due_at FROM deliveries", as: Date.self) {
+                #expect(due >= tenOClock.addingTimeInterval(300) && due < tenOClock.addingTimeInterval(1200), "\(due)")
+            }
+            let id = try #require(created.json()["id"] as? Int)
+            let cancelled = try await town.client.send(.post, "/v1/alerts/\(id)/cancel", token: town.staff)
+            #expect(cancelled.status == .ok)
+            #expect(try cancelled.json()["cancelled"] as? Bool == true)
+            #expect((try cancelled.json()["progress"] as? [String: Any])?["cancelled"] as? Int == 2)
+        }
+    }
+
+    @Test func onlyAlertStaffSendAndOnlyAdminsConfigure() async throws {
+        try await withTown { town in
+            let body = jsonObject(["category": "crime", "urgent": true, "subject": "s", "body": "b"])
+            #expect(try await town.client.send(.post, "/v1/alerts", json: body).status == .unauthorized)
+            let forbidden = try await town.client.send(.post, "/v1/alerts", json: body, token: town.resident)
+            #expect(forbidden.status == .forbidden)
+            #expect(try forbidden.errorCode() == "forbidden")
+            #expect(try await town.client.send(.get, "/v1/alert-subscribers", token: town.resident).status == .forbidden)
+            #expect(try await town.client.send(.get, "/v1/alerts", token: town.resident).status == .forbidden)
+            let categoryEdit = try await town.client.send(.put, "/v1/alert-categories/crime", json: jsonObject(["mandatory": true]), token: town.staff)
+            #expect(categoryEdit.status == .forbidden)
+            let adminEdit = try await town.client.send(.put, "/v1/alert-categories/weather", json: jsonObject(["name": "気象", "mandatory": true]), token: town.admin)
+            #expect(adminEdit.status == .ok)
+            #expect(try adminEdit.json()["mandatory"] as? Bool == true)
+            #expect(try await town.client.send(.get, "/v1/alert-categories", token: town.resident).status == .ok)
+        }
+    }
+
+    @Test func badAlertsAreRefusedWithTheFieldNamed() async throws {
+        try await withTown { town in
+            let injected = try await sendAlert(town, category: "crime", subject: "火事\r\nBcc: victim@example.com")
+            #expect(injected.status == .unprocessableContent)
+            #expect(try injected.errorCode() == "invalid_characters")
+            let unknown = try await sendAlert(town, category: "weather")
+            #expect(try unknown.errorCode() == "unknown_category")
+            let long = try await sendAlert(town, category: "crime", body: String(repeating: "あ", count: 4001))
+            #expect(try long.errorCode() == "too_long")
+            let area = try await sendAlert(town, category: "crime", areas: ["nowhere"])
+            #expect(try area.errorCode() == "unknown_area")
+            let past = try await sendAlert(town, category: "crime", sendAt: town.clock.now().addingTimeInterval(-3600))
+            #expect(try past.errorCode() == "out_of_range")
+            #expect(try await query(town, "SELECT count(*)::int FROM outbox_messages", as: Int.self) == [0])
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import KairanCore
+import KairanStore
+import PostgresNIO
+import Testing
+
+/// Nothing promised is lost when a worker dies: a real `kairan` worker process is killed
+/// with SIGKILL in the middle of a 10,000-recipient alert, a new one finishes the job.
+@Suite struct DeliveryCrashTests {
+    @Test func aWorkerKilledMidSendLosesNobody() async throws {
+        let recipients = 10_000
+        let sink = ScriptedSMTPServer()
+        try await sink.start()
+        try await TestDatabase.withFreshDatabase { url in
+            // 10,000 subscribers and one urgent alert to all of them, enqueued as the API does.
+            let logger = TestDatabase.logger
+            try await url.withSingleConnection(logger: logger) { connection in
+                try await connection.query("""
+                    INSERT INTO alert_subscribers (email, email_key, domain, manage_token, created_at, confirmed_at)
+                    SELECT 'user' || n || '@' || d, 'user' || n || '@' || d, d, 'token-' || n, now(), now()
+                    FROM generate_series(1, \(recipients)) AS n,
+                         LATERAL (SELECT (ARRAY['docomo.ne.jp', 'ezweb.ne.jp', 'softbank.ne.jp', 'example.jp'])[1 + n % 4] AS d) AS domains
+                    """, logger: logger)
+                try await connection.withTransaction(logger: logger) { connection in
+                    let category = try #require(try await AlertStore.categories(on: connection, logger: logger).first { $0.code == "disaster" })
+                    let message = try await DeliveryStore.createMessage(
+                        kind: "alert", idempotencyKey: nil, urgent: true, fromName: "〇〇町 防災メール", subject: "【防災】避難指示", body: "避難してください。",
+                        listID: nil, deadline: nil, now: Date(), on: connection, logger: logger)
+                    let draft = AlertStore.AlertDraft(category: category, areaIDs: [], urgent: true, sendAt: Date(), scheduled: false, deadline: nil)
+                    let count = try await AlertStore.enqueueAlert(message: message.id, draft: draft, timing: .init(), on: connection, logger: logger)
+                    #expect(count == recipients)
+                }
+            }
+
+            func startWorker() throws -> KairanProcess {
+                try KairanProcess(["serve", "--role", "worker", "--port", "\(try freeTCPPort())", "--inbound-smtp", "off",
+                                   "--smtp-relay", "127.0.0.1:\(sink.port)", "--delivery-lease", "5", "--log-level", "warning"],
+                                  environment: ["KAIRAN_DATABASE_URL": url.urlString])
+            }
+
+            let first = try startWorker()
+            let deadline = Date().addingTimeInterval(120)
+            while sink.transactions.count < 1500 && Date() < deadline && first.process.isRunning {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            kill(first.process.processIdentifier, SIGKILL)
+            _ = await first.exitCode()
+            let acceptedAtKill = sink.transactions.count
+            #expect(acceptedAtKill >= 1500 && acceptedAtKill < recipients, "killed mid-send (\(acceptedAtKill) accepted): \(first.output.suffix(2000))")
+            // Jobs claimed and not recorded at the kill: the only ones that may be sent twice.
+            let inFlight = try await url.withSingleConnection(logger: logger) { connection in
+                var count = 0
+                for try await n in try await connection.query("SELECT count(*)::int FROM deliveries WHERE state = 'sending'", logger: logger).decode(Int.self) {
+                    count = n
+                }
+                return count
+            }
+            #expect(inFlight > 0)
+
+            let second = try startWorker()
+            let finish = Date().addingTimeInterval(180)
+            var remaining = recipients
+            while Date() < finish {
+                remaining = try await url.withSingleConnection(logger: logger) { connection in
+                    var count = 0
+                    for try await n in try await connection.query("SELECT count(*)::int FROM deliveries WHERE state <> 'sent'", logger: logger).decode(Int.self) {
+                        count = n
+                    }
+                    return count
+                }
+                if remaining == 0 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            second.terminate()
+            #expect(await second.exitCode() == 0, "worker exits cleanly on SIGTERM")
+            #expect(remaining == 0, "every job sent: \(second.output.suffix(2000))")
+
+            let accepted = sink.transactions.flatMap(\.recipients)
+            let distinct = Set(accepted)
+            #expect(distinct.count == recipients, "every recipient reached the sink")
+            #expect(accepted.count - distinct.count <= inFlight, "duplicates (\(accepted.count - distinct.count)) at most the \(inFlight) jobs in flight at the kill")
+            #expect(!first.output.contains("user1@") && !second.output.contains("user1@"), "no addresses in logs")
+        }
+        await sink.stop()
+    }
+}
