@@ -13,7 +13,7 @@ public struct MailDeliveryConfiguration: Sendable {
     public var workerID: String
     public var batchSize = 500
     /// Batches claimed and sent side by side, so claiming overlaps sending.
-    public var concurrentBatches = 2
+    public var concurrentBatches = 4
     /// How long a claimed job is ours; a worker killed mid-send loses its jobs to another
     /// worker after this.
     public var lease: TimeInterval = 120

@@ -198,43 +198,95 @@ final class SMTPConnection: Sendable {
         if capabilities.maxSize != nil { envelope.writeString(" SIZE=\(message.count)") }
         envelope.writeString("\r\nRCPT TO:\(Self.path(recipient))\r\nDATA\r\n")
 
-        var replies: [SMTPReply] = []
         if capabilities.pipelining {
-            var futures = try await Self.pipeline(channel, handler, envelope, replies: first ? 3 : 4, timeout: commandTimeout)
-            if !first {
-                let rset = try await futures.removeFirst().get()
-                if rset.code == 421 { return .temporary(code: 421, rset.description) }
-            }
-            for future in futures {
-                let reply = try await future.get()
-                // 421: the server is closing the session; no further replies will come.
-                if reply.code == 421 { return .temporary(code: 421, reply.description) }
-                replies.append(reply)
-            }
-        } else {
-            // One command at a time, stopping at the first refusal.
-            var lines = String(buffer: envelope).split(separator: "\r\n", omittingEmptySubsequences: true).map { String($0) + "\r\n" }
-            if !first { _ = try await exchange(ByteBuffer(string: lines.removeFirst()), replies: 1) }
-            for line in lines {
-                let reply = try await exchange(ByteBuffer(string: line), replies: 1)[0]
-                if reply.code == 421 { return .temporary(code: 421, reply.description) }
-                replies.append(reply)
-                if !reply.isPositive { break }
-            }
+            let data = Self.dotStuffed(message, allocator: channel.allocator)
+            return try await pipelinedTransaction(envelope: envelope, replies: first ? 3 : 4, afterRSET: !first, data: data).get()
         }
-        let refused = replies.first { !$0.isPositive }
+        // One command at a time, stopping at the first refusal.
+        var replies: [SMTPReply] = []
+        var lines = String(buffer: envelope).split(separator: "\r\n", omittingEmptySubsequences: true).map { String($0) + "\r\n" }
+        if !first {
+            let rset = try await exchange(ByteBuffer(string: lines.removeFirst()), replies: 1)[0]
+            if rset.code == 421 { return .temporary(code: 421, rset.description) }
+        }
+        for line in lines {
+            let reply = try await exchange(ByteBuffer(string: line), replies: 1)[0]
+            if reply.code == 421 { return .temporary(code: 421, reply.description) }
+            replies.append(reply)
+            if !reply.isPositive { break }
+        }
+        switch Self.conclude(replies) {
+        case .finished(let result):
+            return result
+        case .endEmptyData(let result):
+            _ = try await exchange(ByteBuffer(string: ".\r\n"), replies: 1)
+            return result
+        case .sendData:
+            return Self.result(try await exchange(Self.dotStuffed(message, allocator: channel.allocator), replies: 1)[0])
+        }
+    }
+
+    enum EnvelopeOutcome {
+        case finished(MailSendResult)
+        /// A relay that said 354 although the envelope failed: end the empty transaction so
+        /// the session stays usable, then report the refusal.
+        case endEmptyData(MailSendResult)
+        case sendData
+    }
+
+    /// What the replies to MAIL, RCPT and DATA mean for the transaction.
+    static func conclude(_ replies: [SMTPReply]) -> EnvelopeOutcome {
         let dataReply = replies.count == 3 ? replies[2] : nil
-        if let refused {
-            if dataReply?.code == 354 {
-                // A relay that said 354 although the envelope failed: end the empty
-                // transaction so the session stays usable.
-                _ = try await exchange(ByteBuffer(string: ".\r\n"), replies: 1)
-            }
-            return Self.result(refused)
+        if let refused = replies.first(where: { !$0.isPositive }) {
+            return dataReply?.code == 354 ? .endEmptyData(result(refused)) : .finished(result(refused))
         }
-        guard dataReply?.code == 354 else { return Self.result(dataReply ?? SMTPReply(code: 451, lines: ["no DATA reply"])) }
-        let reply = try await exchange(Self.dotStuffed(message, allocator: channel.allocator), replies: 1)[0]
-        return Self.result(reply)
+        guard dataReply?.code == 354 else { return .finished(result(dataReply ?? SMTPReply(code: 451, lines: ["no DATA reply"]))) }
+        return .sendData
+    }
+
+    /// The whole pipelined transaction as one chain on the channel's event loop: one hop in,
+    /// one hop out, however many replies (each hop between a task and the event loop costs
+    /// a thread wake-up, and at thousands of messages a second those dominate).
+    private func pipelinedTransaction(envelope: ByteBuffer, replies count: Int, afterRSET: Bool, data: ByteBuffer) -> EventLoopFuture<MailSendResult> {
+        let channel = self.channel
+        let handler = self.handler
+        let timeout = commandTimeout
+        let eventLoop = channel.eventLoop
+        return eventLoop.flatSubmit {
+            let timer = eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            func expectReply() -> EventLoopFuture<SMTPReply> {
+                let promise = eventLoop.makePromise(of: SMTPReply.self)
+                handler.value.expect(promise)
+                return promise.futureResult
+            }
+            let futures = (0..<count).map { _ in expectReply() }
+            channel.writeAndFlush(envelope, promise: nil)
+            // Replies in order; a 421 ends it there, since the server is hanging up and the
+            // replies after it never come.
+            func collect(_ index: Int, _ replies: [SMTPReply]) -> EventLoopFuture<(replies: [SMTPReply], closing: SMTPReply?)> {
+                guard index < futures.count else { return eventLoop.makeSucceededFuture((replies, nil)) }
+                return futures[index].flatMap { reply in
+                    if reply.code == 421 { return eventLoop.makeSucceededFuture((replies, reply)) }
+                    return collect(index + 1, replies + [reply])
+                }
+            }
+            return collect(0, []).flatMap { collected -> EventLoopFuture<MailSendResult> in
+                if let closing = collected.closing { return eventLoop.makeSucceededFuture(.temporary(code: 421, closing.description)) }
+                let envelopeReplies = afterRSET ? Array(collected.replies.dropFirst()) : collected.replies
+                switch Self.conclude(envelopeReplies) {
+                case .finished(let result):
+                    return eventLoop.makeSucceededFuture(result)
+                case .endEmptyData(let result):
+                    let reply = expectReply()
+                    channel.writeAndFlush(ByteBuffer(string: ".\r\n"), promise: nil)
+                    return reply.map { _ in result }
+                case .sendData:
+                    let reply = expectReply()
+                    channel.writeAndFlush(data, promise: nil)
+                    return reply.map(Self.result)
+                }
+            }.always { _ in timer.cancel() }
+        }
     }
 
     static func result(_ reply: SMTPReply) -> MailSendResult {
