@@ -98,6 +98,9 @@ import Testing
             #expect(progress["sent"] as? Int == 2)
             #expect(progress["queued"] as? Int == 0)
 
+            let metrics = try await town.client.send(.get, "/metrics")
+            #expect(metrics.text.contains(#"kairan_deliveries_sent_total{channel="mail",domain="docomo.ne.jp"}"#), "sent per channel and carrier domain")
+            #expect(metrics.text.contains(#"kairan_deliveries_sent_total{channel="mail",domain="other"}"#))
             let recipients = Set(server.transactions.flatMap(\.recipients))
             #expect(recipients == ["RCPT TO:<all@example.jp>", "RCPT TO:<\"taro..kita\"@docomo.ne.jp>"])
             for transaction in server.transactions {
