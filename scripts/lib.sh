@@ -54,7 +54,7 @@ start_postgres() {
     chown postgres: "$work/pg"
   fi
   as_pg_user "$PGBIN/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --lc-collate=C --lc-ctype=C.UTF-8 --no-sync --no-instructions >/dev/null
-  as_pg_user "$PGBIN/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -o "-c max_connections=300 -c listen_addresses= -k $work/pg $*" start >/dev/null
+  as_pg_user "$PGBIN/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -o "-c max_connections=500 -c listen_addresses= -k $work/pg $*" start >/dev/null
   PG_URL="postgres://postgres@/postgres?host=$work/pg"
 }
 

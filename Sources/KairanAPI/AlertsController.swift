@@ -66,6 +66,8 @@ struct AlertsController {
         let createdAt: Date
         let cancelled: Bool
         let deadline: Date?
+        /// Urgent, and not every recipient's mail was accepted by the deadline.
+        let deadlineMissed: Bool
         let recipients: Int
         let progress: DeliveryCounts
 
@@ -80,6 +82,7 @@ struct AlertsController {
             createdAt = record.createdAt
             cancelled = record.cancelledAt != nil
             deadline = record.deadlineAt
+            deadlineMissed = record.deadlineMissed
             recipients = record.recipientCount
             self.progress = progress
         }

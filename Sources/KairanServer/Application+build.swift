@@ -16,7 +16,7 @@ func buildApplication(
     clock: any WallClock = SystemWallClock(),
     logger: Logger
 ) throws -> some ApplicationProtocol {
-    let client = PostgresClient(configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
+    let client = PostgresClient(configuration: try configuration.database.clientConfiguration(maximumConnections: configuration.databasePoolSize), backgroundLogger: logger)
     let database = Database(client: client, logger: logger)
     let hub = configuration.role.servesAPI ? StreamHub(database: database, clock: clock, logger: logger) : nil
     let dependencies = APIDependencies(

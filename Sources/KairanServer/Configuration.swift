@@ -85,6 +85,8 @@ struct ServerConfiguration: Sendable {
     /// Bytes a WebSocket client may leave unread before it is cut off.
     var streamQueueLimitBytes = 4 << 20
     var mail: MailConfiguration
+    /// Pooled PostgreSQL connections per process.
+    var databasePoolSize = 20
     /// Always PasswordHasher() in `kairan`; the test suite sets a cheaper one.
     var passwordHasher = PasswordHasher()
 

@@ -47,6 +47,8 @@ public struct AlertRecord: Sendable {
     public let createdAt: Date
     public let cancelledAt: Date?
     public let deadlineAt: Date?
+    /// Urgent and still not fully delivered when its deadline passed (reported by a worker).
+    public let deadlineMissed: Bool
     public let recipientCount: Int
 }
 
@@ -318,13 +320,14 @@ public enum AlertStore {
 
     static let alertColumns = """
         a.id, a.message_id, c.code, ARRAY(SELECT ar.code FROM alert_areas ar WHERE ar.id = ANY(a.area_ids) ORDER BY ar.position, ar.id),
-        m.urgent, m.subject, m.body, a.send_at, a.created_at, a.cancelled_at, m.deadline_at, a.recipient_count
+        m.urgent, m.subject, m.body, a.send_at, a.created_at, a.cancelled_at, m.deadline_at, a.recipient_count,
+        m.deadline_reported_at IS NOT NULL
         """
-    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32)
+    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool)
 
     static func alert(_ row: AlertRow) -> AlertRecord {
         AlertRecord(id: row.0, messageID: row.1, categoryCode: row.2, areaCodes: row.3, urgent: row.4, subject: row.5, body: row.6,
-                    sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, recipientCount: Int(row.11))
+                    sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11))
     }
 
     public static func alert(id: Int64?, message: Int64? = nil, on connection: PostgresConnection, logger: Logger) async throws -> AlertRecord? {

@@ -89,7 +89,7 @@ public struct DatabaseURL: Sendable, Equatable {
         return "postgres://\(username)@\(host):\(port)/\(database)"
     }
 
-    public func clientConfiguration() throws -> PostgresClient.Configuration {
+    public func clientConfiguration(maximumConnections: Int = 20) throws -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         if let socketDirectory {
             configuration = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: username, password: password, database: database)
@@ -103,6 +103,7 @@ public struct DatabaseURL: Sendable, Equatable {
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfig)
         }
         configuration.options.minimumConnections = 0
+        configuration.options.maximumConnections = maximumConnections
         return configuration
     }
 }

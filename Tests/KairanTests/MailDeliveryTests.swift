@@ -229,6 +229,96 @@ import Testing
         }
     }
 
+    @Test func implicitTLSAndAuthLoginWithTheRelay() async throws {
+        let certificate = try SelfSignedCertificate.make()
+        var script = ScriptedSMTPServer.Script()
+        script.implicitTLS = try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: certificate.keyPath, format: .pem))))
+        script.credentials = ("kairan", "s3cret-pass")
+        script.authMechanisms = "LOGIN"
+        try await withServer(script) { server in
+            var relay = DeliveryHarness.relay(server)
+            relay.host = "localhost"
+            relay.security = .implicitTLS
+            relay.caFile = certificate.certificatePath
+            relay.username = "kairan"
+            relay.password = "s3cret-pass"
+            try await TestDatabase.withFreshDatabase { url in
+                try await TestDatabase.withClient(url) { database in
+                    let harness = try DeliveryHarness(database: database, clock: TestClock(), relay: relay)
+                    let message = try await harness.publish(to: ["a@example.jp"])
+                    #expect(await harness.worker.drain() == 1)
+                    #expect(try await harness.deliveries(message: message).map(\.state) == ["sent"])
+                    await harness.transport.shutdown()
+                }
+            }
+            #expect(server.authenticatedSessions == 1)
+            #expect(server.commands.contains("AUTH LOGIN"))
+        }
+    }
+
+    @Test func twoWorkersOnOneDatabaseShareTheWorkAndSendEachJobOnce() async throws {
+        try await withServer { server in
+            try await TestDatabase.withFreshDatabase { url in
+                try await TestDatabase.withClient(url) { database in
+                    let clock = TestClock()
+                    let first = try DeliveryHarness(database: database, clock: clock, relay: DeliveryHarness.relay(server)) {
+                        $0.workerID = "worker-a"; $0.batchSize = 20
+                    }
+                    let second = try DeliveryHarness(database: database, clock: clock, relay: DeliveryHarness.relay(server)) {
+                        $0.workerID = "worker-b"; $0.batchSize = 20
+                    }
+                    let message = try await first.publish(to: (1...400).map { "resident\($0)@example.jp" })
+                    async let a = first.worker.drain()
+                    async let b = second.worker.drain()
+                    let (sentByA, sentByB) = await (a, b)
+                    #expect(sentByA + sentByB == 400)
+                    #expect(sentByA > 0 && sentByB > 0, "both took a share: \(sentByA) / \(sentByB)")
+                    #expect(try await first.deliveries(message: message).allSatisfy { $0.state == "sent" })
+                    await first.transport.shutdown()
+                    await second.transport.shutdown()
+                }
+            }
+            let recipients = server.transactions.flatMap(\.recipients)
+            #expect(recipients.count == 400 && Set(recipients).count == 400, "each job sent exactly once")
+        }
+    }
+
+    @Test func anUrgentMessageStillUndeliveredAtItsDeadlineIsReported() async throws {
+        var script = ScriptedSMTPServer.Script()
+        script.recipientReplies = ["stuck": "451 4.4.1 try again later"]
+        try await withServer(script) { server in
+            try await withHarness(server) { harness in
+                let now = harness.clock.now()
+                let message = try await harness.database.withTransaction { connection in
+                    let message = try await DeliveryStore.createMessage(
+                        kind: "test", idempotencyKey: nil, urgent: true, fromName: "町", subject: "避難指示", body: "避難してください",
+                        listID: nil, deadline: now.addingTimeInterval(900), now: now, on: connection, logger: TestDatabase.logger)
+                    try await DeliveryStore.enqueueMail(message: message.id, recipients: [.init(key: "r:1", address: try EmailAddress("stuck@example.jp"))],
+                                                        urgent: true, dueAt: now, on: connection, logger: TestDatabase.logger)
+                    return message.id
+                }
+                await harness.worker.drain()
+                await harness.worker.housekeeping()
+                func reported() async throws -> Bool {
+                    try await harness.database.withConnection { connection in
+                        var value = false
+                        for try await flag in try await connection.query(
+                            "SELECT deadline_reported_at IS NOT NULL FROM outbox_messages WHERE id = \(message)", logger: TestDatabase.logger
+                        ).decode(Bool.self) { value = flag }
+                        return value
+                    }
+                }
+                #expect(try await reported() == false, "not before the deadline")
+                harness.clock.advance(by: 901)
+                await harness.worker.housekeeping()
+                #expect(try await reported() == true)
+                #expect(try await harness.deliveries(message: message).first?.state == "queued", "reported, still retried, not dropped")
+            }
+        }
+    }
+
     @Test func maildirGetsOneFilePerJobWhenNoRelayIsConfigured() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kairan-maildir-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }

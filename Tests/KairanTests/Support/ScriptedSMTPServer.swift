@@ -25,6 +25,10 @@ final class ScriptedSMTPServer: Sendable {
         var credentials: (user: String, password: String)?
         /// Offer STARTTLS with this context.
         var tls: NIOSSLContext?
+        /// TLS from the first byte (port 465 style) with this context.
+        var implicitTLS: NIOSSLContext?
+        /// AUTH mechanisms offered when credentials are required.
+        var authMechanisms = "PLAIN LOGIN"
         /// Replies given once and then forgotten (a key is consumed on first use).
         var once: Set<String> = []
     }
@@ -56,10 +60,14 @@ final class ScriptedSMTPServer: Sendable {
     var tlsSessions: Int { state.withLock { $0.tlsSessions } }
 
     func start() async throws {
+        let implicitTLS = script.implicitTLS
         let bound = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let implicitTLS {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: implicitTLS))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
                     try channel.pipeline.syncOperations.addHandler(Session(server: self))
                 }
@@ -97,6 +105,7 @@ final class ScriptedSMTPServer: Sendable {
         var dataLines: [String] = []
         var commandsThisRead = 0
         var authStage: Int = 0
+        var loginUser = ""
         var authenticated = false
         var sessionNumber = 0
 
@@ -145,19 +154,24 @@ final class ScriptedSMTPServer: Sendable {
             }
             commandsThisRead += 1
             server.record { $0.commands.append(line) }
-            if authStage == 1 { authStage = 2; send(context, "334 UGFzc3dvcmQ6"); return }
+            if authStage == 1 { authStage = 2; loginUser = line; send(context, "334 UGFzc3dvcmQ6"); return }
             if authStage == 2 {
                 authStage = 0
-                authenticated = true
-                server.record { $0.authenticated += 1 }
-                send(context, "235 2.7.0 ok")
+                let decoded = { (text: String) in Data(base64Encoded: text).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+                if let credentials = server.script.credentials, decoded(loginUser) == credentials.user, decoded(line) == credentials.password {
+                    authenticated = true
+                    server.record { $0.authenticated += 1 }
+                    send(context, "235 2.7.0 ok")
+                } else {
+                    send(context, "535 5.7.8 bad credentials")
+                }
                 return
             }
             let upper = line.uppercased()
             switch true {
             case upper.hasPrefix("EHLO"):
                 var lines = ["250-scripted.test"] + server.script.extensions.map { "250-" + $0 }
-                if server.script.credentials != nil { lines.append("250-AUTH PLAIN LOGIN") }
+                if server.script.credentials != nil { lines.append("250-AUTH " + server.script.authMechanisms) }
                 if server.script.tls != nil && !context.pipeline.syncOperations.hasTLS { lines.append("250-STARTTLS") }
                 lines[lines.count - 1] = "250 " + lines[lines.count - 1].dropFirst(4)
                 send(context, lines.joined(separator: "\r\n"))

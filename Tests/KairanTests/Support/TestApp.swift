@@ -82,6 +82,10 @@ extension ServerConfiguration {
         }
         var configuration = ServerConfiguration(database: url, mail: mail)
         configuration.passwordHasher = PasswordHasher(testSuiteCost: 4)
+        // Dozens of apps run side by side against one PostgreSQL: small pools, one claiming
+        // lane, so the suite stays well inside max_connections.
+        configuration.databasePoolSize = 6
+        configuration.mail.delivery.concurrentBatches = 1
         return configuration
     }
 }

@@ -57,8 +57,13 @@ enum TestDatabase {
         created options: String, server: DatabaseURL, _ body: (DatabaseURL) async throws -> T
     ) async throws -> T {
         let name = uniqueName("kt")
-        try await server.withSingleConnection(logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) \(options)"), logger: logger)
+        do {
+            try await server.withSingleConnection(logger: logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) \(options)"), logger: logger)
+            }
+        } catch let error as PSQLError {
+            // Test set-up only: the server's own words say what went wrong.
+            throw TestSetupError("creating test database \(name): \(String(reflecting: error))")
         }
         do {
             let result = try await body(server.with(database: name))
@@ -72,7 +77,7 @@ enum TestDatabase {
 
     /// Runs `body` with a pooled client on `url`, the way the server uses the database.
     static func withClient<T: Sendable>(_ url: DatabaseURL, _ body: (Database) async throws -> T) async throws -> T {
-        let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: logger)
+        let client = PostgresClient(configuration: try url.clientConfiguration(maximumConnections: 6), backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
