@@ -170,7 +170,9 @@ public final class MailDeliveryWorker: Service, Sendable {
             let renewal = renewLeases(on: claimed.map(\.id))
             let outcomes = await send(claimed, composer: composer)
             renewal.cancel()
-            await record(outcomes, claimed: claimed)
+            // Recorded even when shutdown has begun: these messages went out, and an
+            // unrecorded one would be sent again after the lease.
+            await Task { await self.record(outcomes, claimed: claimed) }.value
             metrics.inFlight(-claimed.count)
             total += claimed.count
         }
@@ -334,7 +336,7 @@ public final class MailDeliveryWorker: Service, Sendable {
                 return
             } catch {
                 logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
-                if attempt >= 10 || Task.isCancelled { return }
+                if attempt >= 10 { return }
                 try? await Task.sleep(for: .milliseconds(200 * attempt))
             }
         }
