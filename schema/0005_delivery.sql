@@ -28,7 +28,10 @@ CREATE TABLE outbox_messages (
     created_at      timestamptz NOT NULL,
     -- Urgent messages: anything undelivered after this is reported (log, metric, progress).
     deadline_at     timestamptz,
-    deadline_reported_at timestamptz
+    -- Set once the deadline has passed and been checked; missed when a job was still
+    -- undelivered then, or was delivered after it.
+    deadline_reported_at timestamptz,
+    deadline_missed boolean NOT NULL DEFAULT false
 );
 
 -- One row per (message, recipient, channel). States:
@@ -181,12 +184,14 @@ CREATE TABLE alert_subscriber_categories (
     category_id   bigint NOT NULL REFERENCES alert_categories (id) ON DELETE CASCADE,
     PRIMARY KEY (category_id, subscriber_id)
 );
+CREATE INDEX alert_subscriber_categories_subscriber_idx ON alert_subscriber_categories (subscriber_id);
 
 CREATE TABLE alert_subscriber_areas (
     subscriber_id bigint NOT NULL REFERENCES alert_subscribers (id) ON DELETE CASCADE,
     area_id       bigint NOT NULL REFERENCES alert_areas (id) ON DELETE CASCADE,
     PRIMARY KEY (area_id, subscriber_id)
 );
+CREATE INDEX alert_subscriber_areas_subscriber_idx ON alert_subscriber_areas (subscriber_id);
 
 CREATE TABLE alerts (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -157,7 +157,7 @@ extension MailPagesController {
                 let carrier = EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased())
                 let record = try await AlertStore.subscribe(
                     address, preferences: AlertStore.Preferences(charset: carrier ? "iso-2022-jp" : "utf-8"),
-                    token: RandomToken.urlSafe(byteCount: 24), now: now, on: connection, logger: context.logger)
+                    token: RandomToken.urlSafe(byteCount: 24), keepActivePreferences: true, now: now, on: connection, logger: context.logger)
                 try await RegistrationStore.setSubscriber(registration: registration.id, subscriber: record.id, on: connection, logger: context.logger)
                 return .subscribed(record)
             }

@@ -63,6 +63,7 @@ public func buildRouter(
         AlertsController(dependencies: dependencies).addRoutes(to: routes)
         AlertSubscribersController(dependencies: dependencies).addRoutes(to: routes)
         MailPagesController(dependencies: dependencies).addRoutes(to: routes)
+        OrganizationsController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()
     return (router, routes.routes)

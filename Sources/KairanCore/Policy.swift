@@ -9,6 +9,8 @@ public enum Action: Sendable, Equatable {
     case sendAlerts
     /// Edit the alert categories (and which are mandatory) and the areas.
     case configureAlerts
+    /// Create a school, nursery, facility or the town office, with its first admin.
+    case createOrganization
 }
 
 public enum Decision: Sendable, Equatable {
@@ -40,6 +42,8 @@ public enum Policy {
             return actor.isAlertSender ? .allow : .deny(reason: "only town alert staff may do this")
         case .configureAlerts:
             return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may change alert categories and areas")
+        case .createOrganization:
+            return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may create organizations")
         }
     }
 }

@@ -31,7 +31,7 @@ final class DeliveryMetrics: Sendable {
         case .sent: counter("kairan_deliveries_sent_total", domain: domain).increment()
         case .retry: counter("kairan_deliveries_retried_total", domain: domain).increment()
         case .failed, .dead: counter("kairan_deliveries_failed_total", domain: domain).increment()
-        case .release: break
+        case .release, .postpone: break
         }
     }
 

@@ -21,6 +21,8 @@ public struct MailDeliveryConfiguration: Sendable {
     /// First retry delay (urgent messages use a quarter of it); doubles per attempt.
     public var retryBase: TimeInterval = 60
     public var retryCap: TimeInterval = 3600
+    /// How long jobs wait when the relay cannot be reached at all.
+    public var relayRetryDelay: TimeInterval = 15
     /// How long a 421 pauses its destination domain.
     public var domainPause: TimeInterval = 300
     /// Permanent refusals before an address is suppressed.
@@ -88,6 +90,13 @@ public final class MailDeliveryWorker: Service, Sendable {
         try await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listenForWork() }
+                // Deadlines are checked on their own beat: a long send must not hide one.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(15))
+                        await self.housekeeping()
+                    }
+                }
                 var iterator = wakes.makeAsyncIterator()
                 while !Task.isCancelled {
                     await self.drain()
@@ -169,10 +178,11 @@ public final class MailDeliveryWorker: Service, Sendable {
             metrics.inFlight(claimed.count)
             let renewal = renewLeases(on: claimed.map(\.id))
             let outcomes = await send(claimed, composer: composer)
-            renewal.cancel()
             // Recorded even when shutdown has begun: these messages went out, and an
-            // unrecorded one would be sent again after the lease.
+            // unrecorded one would be sent again after the lease. The lease is renewed until
+            // the record lands.
             await Task { await self.record(outcomes, claimed: claimed) }.value
+            renewal.cancel()
             metrics.inFlight(-claimed.count)
             total += claimed.count
         }
@@ -239,9 +249,11 @@ public final class MailDeliveryWorker: Service, Sendable {
             do {
                 session = try await transport.checkout()
             } catch {
-                // The relay is unreachable: every job left in this domain waits for a retry.
+                // The relay is unreachable: nothing was tried, so no attempt is used up; every
+                // job left in this domain waits a little and goes again.
                 let reply = "451 relay unreachable (\(type(of: error)))"
-                while let job = queue.next() { results.set(job.id, retryOrDead(job, reply: reply)) }
+                let until = clock.now().addingTimeInterval(configuration.relayRetryDelay)
+                while let job = queue.next() { results.set(job.id, .postpone(reply: reply, until: until)) }
                 await gate.release(domain)
                 return
             }
@@ -249,6 +261,11 @@ public final class MailDeliveryWorker: Service, Sendable {
             var reusable = true
             while sent < policy.messagesPerSession, let job = queue.next() {
                 sent += 1
+                // A job rescued again and again (its workers keep dying on it) stops here.
+                if job.attempts > configuration.maxAttempts {
+                    results.set(job.id, .dead(reply: "451 abandoned after \(job.attempts - 1) attempts without an answer"))
+                    continue
+                }
                 guard let recipient = try? EmailAddress(job.address) else {
                     results.set(job.id, .failed(reply: "550 address is not valid"))
                     continue
@@ -276,6 +293,8 @@ public final class MailDeliveryWorker: Service, Sendable {
                         while let rest = queue.next() { results.set(rest.id, .release) }
                     }
                 case .permanent(_, let reply):
+                    results.set(job.id, .failed(reply: reply))
+                case .recipientRefused(_, let reply):
                     results.set(job.id, .failed(reply: reply), hardBounce: true)
                 }
                 if !reusable { break }
@@ -327,7 +346,7 @@ public final class MailDeliveryWorker: Service, Sendable {
         for attempt in 1... {
             do {
                 let suppressed = try await database.withTransaction { connection in
-                    try await DeliveryStore.record(outcomes, now: now, on: connection, logger: logger)
+                    try await DeliveryStore.record(outcomes, worker: configuration.workerID, now: now, on: connection, logger: logger)
                     return try await DeliveryStore.recordHardBounces(
                         emailKeys: bounceKeys, reply: bounceReplies, limit: configuration.hardBounceLimit, now: now,
                         on: connection, logger: logger)
@@ -336,8 +355,8 @@ public final class MailDeliveryWorker: Service, Sendable {
                 return
             } catch {
                 logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
-                if attempt >= 10 { return }
-                try? await Task.sleep(for: .milliseconds(200 * attempt))
+                // Keep trying through a database restart: giving up would resend the batch.
+                try? await Task.sleep(for: .milliseconds(min(200 * attempt, 5000)))
             }
         }
     }

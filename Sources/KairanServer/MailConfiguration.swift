@@ -46,7 +46,7 @@ struct MailOptions: ParsableArguments {
     @Option(name: .customLong("delivery-lease"), help: "Seconds a worker holds claimed mail jobs; a killed worker's jobs are resent after this (env KAIRAN_DELIVERY_LEASE; default 120).")
     var deliveryLease: Int?
 
-    @Option(name: .customLong("hard-bounce-limit"), help: "Permanent failures (5xx or bounce reports) before an address is suppressed (env KAIRAN_HARD_BOUNCE_LIMIT; default 3).")
+    @Option(name: .customLong("hard-bounce-limit"), help: "Refusals of an address (5xx to RCPT, failed bounce reports) before it is suppressed (env KAIRAN_HARD_BOUNCE_LIMIT; default 3).")
     var hardBounceLimit: Int?
 
     @Option(name: .customLong("maildir"), help: "Maildir for mail when no relay is set (env KAIRAN_MAILDIR; default <data dir>/maildir).")

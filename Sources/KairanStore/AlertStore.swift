@@ -148,10 +148,19 @@ public enum AlertStore {
     }
 
     /// Subscribes `address` (creating the subscriber, or reactivating and resetting an
-    /// unsubscribed or suppressed one: a new opt-in is a new consent).
+    /// unsubscribed or suppressed one: a new opt-in is a new consent). With
+    /// `keepActivePreferences`, an already active subscriber keeps their settings (a second
+    /// empty mail must not undo them).
     public static func subscribe(
-        _ address: EmailAddress, preferences: Preferences, token: String, now: Date, on connection: PostgresConnection, logger: Logger
+        _ address: EmailAddress, preferences: Preferences, token: String, keepActivePreferences: Bool = false, now: Date,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> SubscriberRecord {
+        var wasActive = false
+        for try await status in try await connection.query(
+            "SELECT status FROM alert_subscribers WHERE email_key = \(address.comparisonKey) FOR UPDATE", logger: logger
+        ).decode(String.self) {
+            wasActive = status == "active"
+        }
         var id: Int64 = 0
         for try await value in try await connection.query("""
             INSERT INTO alert_subscribers AS s (email, email_key, domain, charset, manage_token, created_at, confirmed_at)
@@ -164,7 +173,9 @@ public enum AlertStore {
         }
         // A fresh consent clears the bounce record that suppressed the address.
         try await connection.query("DELETE FROM mail_address_status WHERE email_key = \(address.comparisonKey)", logger: logger)
-        try await setPreferences(subscriber: id, preferences, on: connection, logger: logger)
+        if !(wasActive && keepActivePreferences) {
+            try await setPreferences(subscriber: id, preferences, on: connection, logger: logger)
+        }
         guard let record = try await subscriber(id: id, on: connection, logger: logger) else { preconditionFailure("subscriber vanished") }
         return record
     }
@@ -321,7 +332,7 @@ public enum AlertStore {
     static let alertColumns = """
         a.id, a.message_id, c.code, ARRAY(SELECT ar.code FROM alert_areas ar WHERE ar.id = ANY(a.area_ids) ORDER BY ar.position, ar.id),
         m.urgent, m.subject, m.body, a.send_at, a.created_at, a.cancelled_at, m.deadline_at, a.recipient_count,
-        m.deadline_reported_at IS NOT NULL
+        m.deadline_missed
         """
     typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool)
 

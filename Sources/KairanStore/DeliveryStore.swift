@@ -33,6 +33,10 @@ public enum DeliveryOutcome: Sendable {
     /// Never tried (the session ended first, or the domain was paused): back to the queue
     /// without using up an attempt.
     case release
+    /// Never tried because the relay could not be reached: back to the queue until `until`,
+    /// without using up an attempt (an outage of the town's MTA must not dead-letter an
+    /// evacuation notice).
+    case postpone(reply: String, until: Date)
 }
 
 public struct DeliveryCounts: Sendable, Equatable, Codable {
@@ -138,7 +142,7 @@ public enum DeliveryStore {
         let rows = try await connection.query("""
             WITH rescued AS (
                 SELECT id FROM deliveries
-                WHERE state = 'sending' AND lease_expires_at < \(now)
+                WHERE state = 'sending' AND lease_expires_at < \(now) AND domain <> ALL(\(paused)::text[])
                 ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             ), fresh AS (
                 SELECT id FROM deliveries
@@ -181,13 +185,17 @@ public enum DeliveryStore {
     }
 
     /// Records outcomes in a handful of statements, whatever the batch size.
+    ///
+    /// Only rows this worker still holds are touched: a job another worker has rescued in
+    /// the meantime, or one a bounce report already marked, keeps its newer state.
     public static func record(
-        _ outcomes: [(id: Int64, outcome: DeliveryOutcome)], now: Date, on connection: PostgresConnection, logger: Logger
+        _ outcomes: [(id: Int64, outcome: DeliveryOutcome)], worker: String, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws {
         var sentIDs: [Int64] = [], sentReplies: [String] = []
         var retryIDs: [Int64] = [], retryReplies: [String] = [], retryAt: [Date] = []
         var finalIDs: [Int64] = [], finalStates: [String] = [], finalReplies: [String] = []
         var released: [Int64] = []
+        var postponedIDs: [Int64] = [], postponedReplies: [String] = [], postponedUntil: [Date] = []
         for (id, outcome) in outcomes {
             switch outcome {
             case .sent(let reply): sentIDs.append(id); sentReplies.append(clip(reply))
@@ -195,32 +203,42 @@ public enum DeliveryStore {
             case .failed(let reply): finalIDs.append(id); finalStates.append("failed"); finalReplies.append(clip(reply))
             case .dead(let reply): finalIDs.append(id); finalStates.append("dead"); finalReplies.append(clip(reply))
             case .release: released.append(id)
+            case .postpone(let reply, let until): postponedIDs.append(id); postponedReplies.append(clip(reply)); postponedUntil.append(until)
             }
         }
         if !sentIDs.isEmpty {
             try await connection.query("""
                 UPDATE deliveries d SET state = 'sent', sent_at = \(now), last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
-                FROM unnest(\(sentIDs)::bigint[], \(sentReplies)::text[]) AS r(id, reply) WHERE d.id = r.id
+                FROM unnest(\(sentIDs)::bigint[], \(sentReplies)::text[]) AS r(id, reply)
+                WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
                 """, logger: logger)
         }
         if !retryIDs.isEmpty {
             try await connection.query("""
                 UPDATE deliveries d SET state = 'queued', due_at = r.at, last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
                 FROM unnest(\(retryIDs)::bigint[], \(retryReplies)::text[], \(retryAt)::timestamptz[]) AS r(id, reply, at)
-                WHERE d.id = r.id AND d.state = 'sending'
+                WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
                 """, logger: logger)
         }
         if !finalIDs.isEmpty {
             try await connection.query("""
                 UPDATE deliveries d SET state = r.state, last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
                 FROM unnest(\(finalIDs)::bigint[], \(finalStates)::text[], \(finalReplies)::text[]) AS r(id, state, reply)
-                WHERE d.id = r.id AND d.state = 'sending'
+                WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
                 """, logger: logger)
         }
         if !released.isEmpty {
             try await connection.query("""
                 UPDATE deliveries SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL
-                WHERE id = ANY(\(released)::bigint[]) AND state = 'sending'
+                WHERE id = ANY(\(released)::bigint[]) AND state = 'sending' AND lease_owner = \(worker)
+                """, logger: logger)
+        }
+        if !postponedIDs.isEmpty {
+            try await connection.query("""
+                UPDATE deliveries d SET state = 'queued', attempts = greatest(d.attempts - 1, 0), due_at = r.until, last_reply = r.reply,
+                    lease_owner = NULL, lease_expires_at = NULL
+                FROM unnest(\(postponedIDs)::bigint[], \(postponedReplies)::text[], \(postponedUntil)::timestamptz[]) AS r(id, reply, until)
+                WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
                 """, logger: logger)
         }
     }
@@ -306,21 +324,24 @@ public enum DeliveryStore {
         return counts
     }
 
-    /// Urgent messages past their deadline with jobs still not done, not reported yet. Marks
-    /// them reported and returns (message id, jobs outstanding).
+    /// Urgent messages whose deadline has passed and that were not checked yet: marks them
+    /// checked, and missed when a job was still undelivered at the deadline or went out
+    /// after it. Returns the missed ones as (message id, jobs outstanding).
     public static func reportMissedDeadlines(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(Int64, Int)] {
         var missed: [(Int64, Int)] = []
-        for try await (id, outstanding) in try await connection.query("""
-            WITH late AS (
-                SELECT m.id, (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('queued', 'sending')) AS outstanding
+        for try await (id, outstanding, late) in try await connection.query("""
+            WITH due AS (
+                SELECT m.id,
+                       (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('queued', 'sending')) AS outstanding,
+                       (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.sent_at > m.deadline_at) AS late
                 FROM outbox_messages m
                 WHERE m.deadline_at IS NOT NULL AND m.deadline_at < \(now) AND m.deadline_reported_at IS NULL
                 FOR UPDATE SKIP LOCKED
             )
-            UPDATE outbox_messages m SET deadline_reported_at = \(now) FROM late
-            WHERE m.id = late.id
-            RETURNING m.id, late.outstanding
-            """, logger: logger).decode((Int64, Int).self) where outstanding > 0 {
+            UPDATE outbox_messages m SET deadline_reported_at = \(now), deadline_missed = (due.outstanding > 0 OR due.late > 0)
+            FROM due WHERE m.id = due.id
+            RETURNING m.id, due.outstanding, due.late
+            """, logger: logger).decode((Int64, Int, Int).self) where outstanding > 0 || late > 0 {
             missed.append((id, outstanding))
         }
         return missed

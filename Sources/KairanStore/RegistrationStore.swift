@@ -34,6 +34,16 @@ public enum RegistrationStore {
         return false
     }
 
+    /// Confirmation requests accepted since `since`, all addresses together.
+    public static func count(since: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        for try await n in try await connection.query(
+            "SELECT count(*)::int FROM mail_registrations WHERE created_at > \(since)", logger: logger
+        ).decode(Int.self) {
+            return n
+        }
+        return 0
+    }
+
     @discardableResult
     public static func create(
         purpose: String, address: EmailAddress, subscriberID: Int64?, token: String, now: Date, expires: Date,
@@ -55,8 +65,8 @@ public enum RegistrationStore {
             SELECT id, purpose, email, subscriber_id, expires_at, used_at FROM mail_registrations WHERE token_hash = \(hash(token)) FOR UPDATE
             """, logger: logger).decode((Int64, String, String, Int64?, Date, Date?).self) {
             let record = RegistrationRecord(id: id, purpose: purpose, email: email, subscriberID: subscriber)
-            if used != nil { return .alreadyUsed(record) }
             if expires <= now { return .expired }
+            if used != nil { return .alreadyUsed(record) }
             try await connection.query("UPDATE mail_registrations SET used_at = \(now) WHERE id = \(id)", logger: logger)
             return .confirmed(record)
         }

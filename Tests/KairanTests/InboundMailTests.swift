@@ -125,11 +125,11 @@ import Testing
     @Test func onlyOurAddressesAreAccepted() async throws {
         try await withInbound { setup in
             let elsewhere = try await sendInbound(setup, from: "a@example.jp", to: "someone@example.com")
-            #expect(elsewhere == .permanent(code: 550, "550 5.1.1 no such mailbox here"), "no open relay")
+            #expect(elsewhere == .recipientRefused(code: 550, "550 5.1.1 no such mailbox here"), "no open relay")
             let unknown = try await sendInbound(setup, from: "a@example.jp", to: "info@mail.town.example.jp")
-            guard case .permanent(550, _) = unknown else { Issue.record("unknown local part accepted: \(unknown)"); return }
+            guard case .recipientRefused(550, _) = unknown else { Issue.record("unknown local part accepted: \(unknown)"); return }
             let forged = try await sendInbound(setup, from: "", to: "bounce+1-000000000000@mail.town.example.jp")
-            guard case .permanent(550, _) = forged else { Issue.record("forged VERP tag accepted: \(forged)"); return }
+            guard case .recipientRefused(550, _) = forged else { Issue.record("forged VERP tag accepted: \(forged)"); return }
         }
     }
 

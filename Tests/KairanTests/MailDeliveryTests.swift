@@ -152,6 +152,22 @@ import Testing
         }
     }
 
+    @Test func aRefusalOfTheMessageRatherThanTheRecipientIsNoBounce() async throws {
+        var script = ScriptedSMTPServer.Script()
+        script.dataReplies = ["fine": "554 5.6.0 message content rejected"]
+        try await withServer(script) { server in
+            try await withHarness(server, configure: { $0.hardBounceLimit = 1 }) { harness in
+                let message = try await harness.publish(to: ["fine@docomo.ne.jp"])
+                await harness.worker.drain()
+                let row = try #require(try await harness.deliveries(message: message).first)
+                #expect(row.state == "failed" && row.lastReply == "554 5.6.0 message content rejected")
+                // Not the address's fault: it is not suppressed, the next message gets a job.
+                let next = try await harness.publish(to: ["fine@docomo.ne.jp"])
+                #expect(try await harness.deliveries(message: next).count == 1)
+            }
+        }
+    }
+
     @Test func docomoSessionsCarryAtMostTheirCap() async throws {
         try await withServer { server in
             try await withHarness(server, configure: { configuration in

@@ -18,6 +18,9 @@ public struct InboundMailConfiguration: Sendable {
     public var fromName: String
     /// Permanent bounces before an address is suppressed.
     public var hardBounceLimit: Int
+    /// Confirmation mails per minute, all senders together: forged empty mails cannot turn
+    /// the town's MTA into a backscatter source or bury an alert under replies.
+    public var maxRepliesPerMinute = 60
 
     public init(host: String = "127.0.0.1", port: Int = 2525, entryLocalPart: String = "touroku", replyWindow: TimeInterval = 600,
                 linkLifetime: TimeInterval = 24 * 3600, fromName: String = "回覧板 防災・防犯メール", hardBounceLimit: Int = 3) {
@@ -98,6 +101,10 @@ public struct InboundMailProcessor: Sendable {
         let sent = try await database.withTransaction { connection -> Bool in
             guard try await !RegistrationStore.repliedRecently(emailKey: address.comparisonKey, since: now.addingTimeInterval(-configuration.replyWindow),
                                                              on: connection, logger: logger) else { return false }
+            guard try await RegistrationStore.count(since: now.addingTimeInterval(-60), on: connection, logger: logger) < configuration.maxRepliesPerMinute else {
+                logger.warning("registration replies over the per-minute limit; this one is dropped")
+                return false
+            }
             let id = try await RegistrationStore.create(purpose: purpose, address: address, subscriberID: subscriber, token: token, now: now,
                                                         expires: now.addingTimeInterval(configuration.linkLifetime), on: connection, logger: logger)
             let hours = Int(configuration.linkLifetime / 3600)
@@ -113,12 +120,12 @@ public struct InboundMailProcessor: Sendable {
                 お心当たりのない場合は、このメールを削除してください。手続きは行われません。
                 """
             let message = try await DeliveryStore.createMessage(
-                kind: "registration", idempotencyKey: "registration:\(id)", urgent: true, fromName: configuration.fromName, subject: subject,
+                kind: "registration", idempotencyKey: "registration:\(id)", urgent: false, fromName: configuration.fromName, subject: subject,
                 body: body, listID: nil, deadline: nil, now: now, on: connection, logger: logger)
             try await DeliveryStore.enqueueMail(
                 message: message.id,
                 recipients: [DeliveryStore.Recipient(key: "registration:\(id)", address: address, charset: MailCharset.preferred(for: address).rawValue)],
-                urgent: true, dueAt: now, on: connection, logger: logger)
+                urgent: false, dueAt: now, on: connection, logger: logger)
             return true
         }
         logger.info(sent ? "registration confirmation queued" : "registration reply suppressed (one per window)",

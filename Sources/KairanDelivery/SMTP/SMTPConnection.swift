@@ -36,6 +36,11 @@ public enum MailSendResult: Sendable, Equatable {
     case accepted(String)
     case temporary(code: Int, String)
     case permanent(code: Int, String)
+    /// A permanent refusal of the recipient itself at RCPT (user unknown and the like): the
+    /// only synchronous refusal that says something about the address. A 5xx at MAIL or
+    /// DATA is about the sender, the relay or the message, and must not count against
+    /// every resident's address.
+    case recipientRefused(code: Int, String)
 }
 
 /// One SMTP session with the relay: EHLO, optional STARTTLS and AUTH, then any number of
@@ -215,7 +220,7 @@ final class SMTPConnection: Sendable {
             replies.append(reply)
             if !reply.isPositive { break }
         }
-        switch Self.conclude(replies) {
+        switch try Self.conclude(replies) {
         case .finished(let result):
             return result
         case .endEmptyData(let result):
@@ -234,13 +239,19 @@ final class SMTPConnection: Sendable {
         case sendData
     }
 
-    /// What the replies to MAIL, RCPT and DATA mean for the transaction.
-    static func conclude(_ replies: [SMTPReply]) -> EnvelopeOutcome {
+    /// What the replies to MAIL, RCPT and DATA mean for the transaction. Throws when DATA
+    /// got a positive reply other than 354: the replies are out of step with the commands,
+    /// and nothing on this session can be trusted any more.
+    static func conclude(_ replies: [SMTPReply]) throws -> EnvelopeOutcome {
         let dataReply = replies.count == 3 ? replies[2] : nil
-        if let refused = replies.first(where: { !$0.isPositive }) {
-            return dataReply?.code == 354 ? .endEmptyData(result(refused)) : .finished(result(refused))
+        if let index = replies.firstIndex(where: { !$0.isPositive }) {
+            let refused = replies[index]
+            let outcome = index == 1 && refused.isPermanent
+                ? MailSendResult.recipientRefused(code: refused.code, refused.description) : result(refused)
+            return dataReply?.code == 354 ? .endEmptyData(outcome) : .finished(outcome)
         }
-        guard dataReply?.code == 354 else { return .finished(result(dataReply ?? SMTPReply(code: 451, lines: ["no DATA reply"]))) }
+        guard let dataReply else { return .finished(.temporary(code: 451, "451 no reply to DATA")) }
+        guard dataReply.code == 354 else { throw SMTPProtocolError.unexpectedReply(stage: "DATA", dataReply) }
         return .sendData
     }
 
@@ -273,7 +284,14 @@ final class SMTPConnection: Sendable {
             return collect(0, []).flatMap { collected -> EventLoopFuture<MailSendResult> in
                 if let closing = collected.closing { return eventLoop.makeSucceededFuture(.temporary(code: 421, closing.description)) }
                 let envelopeReplies = afterRSET ? Array(collected.replies.dropFirst()) : collected.replies
-                switch Self.conclude(envelopeReplies) {
+                let outcome: EnvelopeOutcome
+                do {
+                    outcome = try Self.conclude(envelopeReplies)
+                } catch {
+                    channel.close(promise: nil)
+                    return eventLoop.makeFailedFuture(error)
+                }
+                switch outcome {
                 case .finished(let result):
                     return eventLoop.makeSucceededFuture(result)
                 case .endEmptyData(let result):

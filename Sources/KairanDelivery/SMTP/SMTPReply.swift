@@ -87,11 +87,13 @@ final class SMTPClientHandler: ChannelInboundHandler {
     typealias InboundIn = SMTPReply
 
     private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
-    /// Replies that came before anyone asked (the greeting).
+    /// Replies that came before anyone asked: only the greeting may.
     private var unclaimed = CircularBuffer<SMTPReply>()
+    private var anyExpected = false
     private var failure: (any Error)?
 
     func expect(_ promise: EventLoopPromise<SMTPReply>) {
+        anyExpected = true
         if let failure {
             promise.fail(failure)
         } else if let reply = unclaimed.popFirst() {
@@ -105,9 +107,11 @@ final class SMTPClientHandler: ChannelInboundHandler {
         let reply = unwrapInboundIn(data)
         if let promise = waiting.popFirst() {
             promise.succeed(reply)
-        } else if unclaimed.count < 4 {
+        } else if !anyExpected && unclaimed.isEmpty {
             unclaimed.append(reply)
         } else {
+            // A reply nobody asked for (an injected one, or an idle session's 421) would
+            // shift every later reply onto the wrong command: the session is done.
             fail(SMTPProtocolError.tooManyUnsolicitedReplies)
             context.close(promise: nil)
         }

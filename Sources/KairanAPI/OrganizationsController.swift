@@ -1,0 +1,406 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import KairanStore
+import Logging
+import PostgresNIO
+
+/// Schools, nurseries, facilities and the town office: their staff, classes, children and
+/// guardians. Every route asks `Policy` with the caller's standing in the organization, so
+/// staff of one school get 404 for everything of another.
+struct OrganizationsController {
+    let dependencies: APIDependencies
+    var database: Database { dependencies.database }
+
+    static let linkCodeLifetime: TimeInterval = 30 * 24 * 3600
+
+    func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
+        routes.post("/v1/organizations", use: create)
+        routes.get("/v1/organizations", use: list)
+        routes.get("/v1/organizations/{organizationID}", use: show)
+        routes.patch("/v1/organizations/{organizationID}", use: update)
+        routes.get("/v1/organizations/{organizationID}/staff", use: staff)
+        routes.put("/v1/organizations/{organizationID}/staff/{accountID}", use: setStaff)
+        routes.delete("/v1/organizations/{organizationID}/staff/{accountID}", use: removeStaff)
+        routes.get("/v1/organizations/{organizationID}/classes", use: classes)
+        routes.post("/v1/organizations/{organizationID}/classes", use: createClass)
+        routes.get("/v1/organizations/{organizationID}/children", use: children)
+        routes.post("/v1/organizations/{organizationID}/children", use: createChild)
+        routes.get("/v1/organizations/{organizationID}/children/{childID}/guardians", use: guardians)
+        routes.post("/v1/organizations/{organizationID}/children/{childID}/guardians", use: addGuardian)
+        routes.post("/v1/organizations/{organizationID}/children/{childID}/link-codes", use: createLinkCode)
+        routes.get("/v1/me/children", use: myChildren)
+        routes.post("/v1/me/children", use: linkChild)
+    }
+
+    // MARK: - Responses
+
+    struct OrganizationResponse: ResponseEncodable, Sendable {
+        let id: OrganizationID
+        let kind: OrganizationKind
+        let name: String
+        let quietHours: QuietHours?
+        let requiresApproval: Bool
+        let createdAt: Date
+        /// The caller's role there, if staff.
+        let myRole: OrganizationRole?
+
+        init(_ record: OrganizationRecord, myRole: OrganizationRole?) {
+            id = record.id; kind = record.kind; name = record.name; requiresApproval = record.requiresApproval
+            createdAt = record.createdAt; self.myRole = myRole
+            quietHours = QuietHours(start: record.quietStart, end: record.quietEnd)
+        }
+    }
+
+    /// "HH:MM" local times; normal notices wait while it is quiet.
+    struct QuietHours: Codable, Sendable {
+        let start: String
+        let end: String
+
+        init?(start: Int?, end: Int?) {
+            guard let start, let end else { return nil }
+            self.start = String(format: "%02d:%02d", start / 60, start % 60)
+            self.end = String(format: "%02d:%02d", end / 60, end % 60)
+        }
+
+        static func minutes(_ text: String, field: String) throws -> Int {
+            let parts = text.split(separator: ":")
+            guard parts.count == 2, parts[1].count == 2, let hours = Int(parts[0]), let minutes = Int(parts[1]),
+                  (0...23).contains(hours), (0...59).contains(minutes) else {
+                throw APIError.validation(ValidationError(field: field, code: "invalid_time", message: "\(field) must be a time such as 21:00"))
+            }
+            return hours * 60 + minutes
+        }
+    }
+
+    struct Items<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
+        let items: [Item]
+    }
+
+    struct StaffResponse: Encodable, Sendable {
+        let accountId: AccountID
+        let displayName: String
+        let role: OrganizationRole
+    }
+
+    struct ClassResponse: ResponseEncodable, Sendable {
+        let id: ClassID
+        let name: String
+        let grade: Int?
+    }
+
+    struct ChildResponse: ResponseEncodable, Sendable {
+        let id: ChildID
+        let organizationId: OrganizationID
+        let organizationName: String
+        let classId: ClassID?
+        let className: String?
+        let name: String
+        init(_ record: ChildRecord) {
+            id = record.id; organizationId = record.organizationID; organizationName = record.organizationName
+            classId = record.classID; className = record.className; name = record.name
+        }
+    }
+
+    struct GuardianResponse: ResponseEncodable, Sendable {
+        let id: GuardianID
+        let name: String
+        let email: String?
+        let phone: String?
+        let delivery: GuardianDelivery
+        let hasAccount: Bool
+        init(_ record: GuardianRecord) {
+            id = record.id; name = record.name; email = record.email; phone = record.phone; delivery = record.delivery
+            hasAccount = record.accountID != nil
+        }
+    }
+
+    // MARK: - Authorization
+
+    /// Loads the organization and asks the policy; 404 for anyone who may not know it exists.
+    private func authorize(_ action: OrganizationAction, _ context: KairanRequestContext) async throws -> (OrganizationRecord, OrganizationStanding, Actor) {
+        let actor = try context.requireActor()
+        let id = try context.parameters.require("organizationID", as: OrganizationID.self)
+        let loaded = try await database.withConnection { connection in
+            try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: context.logger)
+        }
+        guard let (record, standing) = loaded else { throw APIError.notFound }
+        try APIError.check(Policy.decide(actor, action, in: standing))
+        return (record, standing, actor)
+    }
+
+    /// A child of this organization, or 404.
+    private func child(_ organization: OrganizationID, _ context: KairanRequestContext) async throws -> ChildRecord {
+        let id = try context.parameters.require("childID", as: ChildID.self)
+        let record = try await database.withConnection { connection in
+            try await OrganizationStore.child(id: id, organization: organization, on: connection, logger: context.logger)
+        }
+        guard let record else { throw APIError.notFound }
+        return record
+    }
+
+    // MARK: - Organizations
+
+    struct CreateOrganization: Decodable {
+        let kind: OrganizationKind
+        let name: String
+        /// The first org admin.
+        let adminAccountId: AccountID
+    }
+
+    @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<OrganizationResponse> {
+        let actor = try context.requireActor()
+        try APIError.check(Policy.decide(actor, .createOrganization))
+        let input = try await request.decode(as: CreateOrganization.self, context: context)
+        let name = try Content.text(input.name, field: "name", max: 100)
+        let now = dependencies.clock.now()
+        let record = try await database.withTransaction { connection in
+            guard try await AccountStore.exists(id: input.adminAccountId, on: connection, logger: context.logger) else {
+                throw APIError.validation(ValidationError(field: "adminAccountId", code: "unknown_account", message: "no account with that id"))
+            }
+            return try await OrganizationStore.insert(kind: input.kind, name: name, admin: input.adminAccountId, now: now, on: connection, logger: context.logger)
+        }
+        context.logger.info("organization created", metadata: ["organization_id": "\(record.id)"])
+        return EditedResponse(status: .created, response: OrganizationResponse(record, myRole: input.adminAccountId == actor.accountID ? .orgAdmin : nil))
+    }
+
+    @Sendable func list(_ request: Request, context: KairanRequestContext) async throws -> Items<OrganizationResponse> {
+        let actor = try context.requireActor()
+        let records = try await database.withConnection { connection in
+            try await OrganizationStore.list(for: actor.accountID, all: actor.isTownAdmin, on: connection, logger: context.logger)
+        }
+        return Items(items: records.map { OrganizationResponse($0, myRole: nil) })
+    }
+
+    @Sendable func show(_ request: Request, context: KairanRequestContext) async throws -> OrganizationResponse {
+        let (record, standing, _) = try await authorize(.read, context)
+        return OrganizationResponse(record, myRole: standing.role)
+    }
+
+    struct UpdateOrganization: Decodable {
+        let name: String?
+        let requiresApproval: Bool?
+        /// Absent: unchanged; null: no quiet hours; an object: set.
+        let quietHours: QuietHours??
+
+        enum CodingKeys: String, CodingKey { case name, requiresApproval, quietHours }
+        struct QuietHours: Decodable { let start: String; let end: String }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decodeIfPresent(String.self, forKey: .name)
+            requiresApproval = try container.decodeIfPresent(Bool.self, forKey: .requiresApproval)
+            if container.contains(.quietHours) {
+                quietHours = .some(try container.decodeNil(forKey: .quietHours) ? nil : try container.decode(QuietHours.self, forKey: .quietHours))
+            } else {
+                quietHours = nil
+            }
+        }
+    }
+
+    @Sendable func update(_ request: Request, context: KairanRequestContext) async throws -> OrganizationResponse {
+        let (record, standing, actor) = try await authorize(.administer, context)
+        let input = try await request.decode(as: UpdateOrganization.self, context: context)
+        let name = try input.name.map { try Content.text($0, field: "name", max: 100) }
+        let quiet: (Int, Int)?? = try input.quietHours.map { hours in
+            try hours.map { (try QuietHours.minutes($0.start, field: "quietHours.start"), try QuietHours.minutes($0.end, field: "quietHours.end")) }
+        }
+        let updated = try await database.withTransaction { connection in
+            try await OrganizationStore.update(record.id, name: name, quietHours: quiet, requiresApproval: input.requiresApproval, on: connection, logger: context.logger)
+            return try await OrganizationStore.standing(organization: record.id, account: actor.accountID, on: connection, logger: context.logger)?.0
+        }
+        guard let updated else { throw APIError.notFound }
+        return OrganizationResponse(updated, myRole: standing.role)
+    }
+
+    // MARK: - Staff
+
+    @Sendable func staff(_ request: Request, context: KairanRequestContext) async throws -> Items<StaffResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let staff = try await database.withConnection { connection in
+            try await OrganizationStore.staff(organization: record.id, on: connection, logger: context.logger)
+        }
+        return Items(items: staff.map { StaffResponse(accountId: $0.accountID, displayName: $0.displayName, role: $0.role) })
+    }
+
+    struct SetStaff: Decodable {
+        let role: OrganizationRole
+    }
+
+    @Sendable func setStaff(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let (record, _, _) = try await authorize(.administer, context)
+        let account = try context.parameters.require("accountID", as: AccountID.self)
+        let input = try await request.decode(as: SetStaff.self, context: context)
+        let now = dependencies.clock.now()
+        try await database.withTransaction { connection in
+            guard try await AccountStore.exists(id: account, on: connection, logger: context.logger) else { throw APIError.notFound }
+            if input.role == .staff {
+                // The organization must keep an administrator.
+                try await connection.query("SELECT 1 FROM organizations WHERE id = \(record.id) FOR UPDATE", logger: context.logger)
+                let staff = try await OrganizationStore.staff(organization: record.id, on: connection, logger: context.logger)
+                let admins = staff.filter { $0.role == .orgAdmin }
+                if admins.count == 1 && admins[0].accountID == account {
+                    throw APIError(.conflict, code: "last_admin", message: "the organization's last administrator cannot be made staff")
+                }
+            }
+            try await OrganizationStore.setStaff(organization: record.id, account: account, role: input.role, now: now, on: connection, logger: context.logger)
+        }
+        return .noContent
+    }
+
+    @Sendable func removeStaff(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let (record, _, _) = try await authorize(.administer, context)
+        let account = try context.parameters.require("accountID", as: AccountID.self)
+        let removed = try await database.withTransaction { connection in
+            try await OrganizationStore.removeStaff(organization: record.id, account: account, on: connection, logger: context.logger)
+        }
+        guard removed else {
+            throw APIError(.conflict, code: "last_admin_or_not_staff", message: "not staff here, or the organization's last administrator")
+        }
+        return .noContent
+    }
+
+    // MARK: - Classes and children
+
+    @Sendable func classes(_ request: Request, context: KairanRequestContext) async throws -> Items<ClassResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let classes = try await database.withConnection { connection in
+            try await OrganizationStore.classes(organization: record.id, on: connection, logger: context.logger)
+        }
+        return Items(items: classes.map { ClassResponse(id: $0.id, name: $0.name, grade: $0.grade) })
+    }
+
+    struct CreateClass: Decodable {
+        let name: String
+        let grade: Int?
+    }
+
+    @Sendable func createClass(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<ClassResponse> {
+        let (record, _, _) = try await authorize(.administer, context)
+        let input = try await request.decode(as: CreateClass.self, context: context)
+        let name = try Content.text(input.name, field: "name", max: 50)
+        if let grade = input.grade, !(0...12).contains(grade) {
+            throw APIError.validation(ValidationError(field: "grade", code: "out_of_range", message: "grade must be between 0 and 12"))
+        }
+        let created = try await database.withTransaction { connection in
+            try await OrganizationStore.insertClass(organization: record.id, name: name, grade: input.grade, on: connection, logger: context.logger)
+        }
+        guard let created else { throw APIError(.conflict, code: "class_exists", message: "a class with this name exists") }
+        return EditedResponse(status: .created, response: ClassResponse(id: created.id, name: created.name, grade: created.grade))
+    }
+
+    @Sendable func children(_ request: Request, context: KairanRequestContext) async throws -> Items<ChildResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let classID = try request.cursor("classId")
+        let children = try await database.withConnection { connection in
+            try await OrganizationStore.children(organization: record.id, classID: classID, on: connection, logger: context.logger)
+        }
+        return Items(items: children.map(ChildResponse.init))
+    }
+
+    struct CreateChild: Decodable {
+        let name: String
+        let classId: ClassID?
+    }
+
+    @Sendable func createChild(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<ChildResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let input = try await request.decode(as: CreateChild.self, context: context)
+        let name = try Content.text(input.name, field: "name", max: 50)
+        let now = dependencies.clock.now()
+        let child = try await database.withTransaction { connection in
+            try await OrganizationStore.insertChild(organization: record.id, classID: input.classId, name: name, now: now, on: connection, logger: context.logger)
+        }
+        guard let child else {
+            throw APIError.validation(ValidationError(field: "classId", code: "unknown_class", message: "no such class in this organization"))
+        }
+        return EditedResponse(status: .created, response: ChildResponse(child))
+    }
+
+    // MARK: - Guardians
+
+    @Sendable func guardians(_ request: Request, context: KairanRequestContext) async throws -> Items<GuardianResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let child = try await child(record.id, context)
+        let guardians = try await database.withConnection { connection in
+            try await OrganizationStore.guardians(ofChild: child.id, on: connection, logger: context.logger)
+        }
+        return Items(items: guardians.map(GuardianResponse.init))
+    }
+
+    struct AddGuardian: Decodable {
+        let name: String
+        let email: String
+        let phone: String?
+    }
+
+    /// A guardian without an app account: notices reach them by mail.
+    @Sendable func addGuardian(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<GuardianResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let child = try await child(record.id, context)
+        let input = try await request.decode(as: AddGuardian.self, context: context)
+        let name = try Content.text(input.name, field: "name", max: 50)
+        let phone = try input.phone.map { try Content.text($0, field: "phone", max: 30) }
+        let email: EmailAddress
+        do throws(ValidationError) { email = try EmailAddress(input.email) } catch { throw APIError.validation(error) }
+        let now = dependencies.clock.now()
+        let guardian = try await database.withTransaction { connection in
+            try await OrganizationStore.addGuardian(child: child.id, name: name, email: email, phone: phone, now: now, on: connection, logger: context.logger)
+        }
+        return EditedResponse(status: .created, response: GuardianResponse(guardian))
+    }
+
+    struct LinkCodeResponse: ResponseEncodable, Sendable {
+        let code: String
+        let expiresAt: Date
+    }
+
+    /// A one-time code for the family: a guardian's account enters it to link to the child.
+    @Sendable func createLinkCode(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<LinkCodeResponse> {
+        let (record, _, _) = try await authorize(.manageChildren, context)
+        let child = try await child(record.id, context)
+        let now = dependencies.clock.now()
+        let expires = now.addingTimeInterval(Self.linkCodeLifetime)
+        // Easy to type from paper: 12 letters and digits without look-alikes.
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        let code = String((0..<12).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+        try await database.withTransaction { connection in
+            try await OrganizationStore.createLinkCode(child: child.id, code: code, now: now, expires: expires, on: connection, logger: context.logger)
+        }
+        return EditedResponse(status: .created, response: LinkCodeResponse(code: code, expiresAt: expires))
+    }
+
+    @Sendable func myChildren(_ request: Request, context: KairanRequestContext) async throws -> Items<ChildResponse> {
+        let actor = try context.requireActor()
+        let children = try await database.withConnection { connection in
+            try await OrganizationStore.children(ofGuardian: actor.accountID, on: connection, logger: context.logger)
+        }
+        return Items(items: children.map(ChildResponse.init))
+    }
+
+    struct LinkChild: Decodable {
+        let code: String
+    }
+
+    @Sendable func linkChild(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<ChildResponse> {
+        let actor = try context.requireActor()
+        let input = try await request.decode(as: LinkChild.self, context: context)
+        let code = input.code.uppercased().filter { !$0.isWhitespace && $0 != "-" }
+        guard code.count == 12 else { throw APIError.validation(ValidationError(field: "code", code: "invalid_code", message: "the code has 12 characters")) }
+        let now = dependencies.clock.now()
+        let result = try await database.withTransaction { connection -> OrganizationStore.LinkResult in
+            guard let account = try await AccountStore.find(id: actor.accountID, on: connection, logger: context.logger) else { throw APIError.unauthenticated }
+            return try await OrganizationStore.redeemLinkCode(code, account: actor.accountID, displayName: account.displayName, now: now,
+                                                               on: connection, logger: context.logger)
+        }
+        switch result {
+        case .linked(let child):
+            return EditedResponse(status: .created, response: ChildResponse(child))
+        case .invalidCode:
+            throw APIError.validation(ValidationError(field: "code", code: "invalid_code", message: "the code is wrong, used or expired"))
+        case .householdConflict:
+            throw APIError(.conflict, code: "household_conflict", message: "this child belongs to another household; ask the school to link your households")
+        }
+    }
+}

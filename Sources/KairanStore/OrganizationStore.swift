@@ -1,0 +1,334 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+public struct OrganizationRecord: Sendable, Equatable {
+    public let id: OrganizationID
+    public let kind: OrganizationKind
+    public let name: String
+    public let quietStart: Int?
+    public let quietEnd: Int?
+    public let requiresApproval: Bool
+    public let createdAt: Date
+}
+
+public struct StaffRecord: Sendable, Equatable {
+    public let accountID: AccountID
+    public let displayName: String
+    public let role: OrganizationRole
+}
+
+public struct ClassRecord: Sendable, Equatable {
+    public let id: ClassID
+    public let name: String
+    public let grade: Int?
+}
+
+public struct ChildRecord: Sendable, Equatable {
+    public let id: ChildID
+    public let organizationID: OrganizationID
+    public let organizationName: String
+    public let classID: ClassID?
+    public let className: String?
+    public let name: String
+    public let householdID: Int64?
+}
+
+public struct GuardianRecord: Sendable, Equatable {
+    public let id: GuardianID
+    public let householdID: Int64
+    public let accountID: AccountID?
+    public let name: String
+    public let email: String?
+    public let phone: String?
+    public let delivery: GuardianDelivery
+}
+
+/// Organizations, their staff and classes, the children enrolled and their households.
+public enum OrganizationStore {
+    static let columns = "o.id, o.kind, o.name, o.quiet_start, o.quiet_end, o.requires_approval, o.created_at"
+    typealias Row = (Int64, String, String, Int16?, Int16?, Bool, Date)
+
+    static func record(_ row: Row) -> OrganizationRecord {
+        OrganizationRecord(id: row.0, kind: OrganizationKind(rawValue: row.1) ?? .facility, name: row.2, quietStart: row.3.map(Int.init),
+                           quietEnd: row.4.map(Int.init), requiresApproval: row.5, createdAt: row.6)
+    }
+
+    public static func insert(
+        kind: OrganizationKind, name: String, admin: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> OrganizationRecord {
+        var id: OrganizationID = 0
+        for try await value in try await connection.query("""
+            INSERT INTO organizations (kind, name, created_at) VALUES (\(kind.rawValue), \(name), \(now)) RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            id = value
+        }
+        try await setStaff(organization: id, account: admin, role: .orgAdmin, now: now, on: connection, logger: logger)
+        return OrganizationRecord(id: id, kind: kind, name: name, quietStart: nil, quietEnd: nil, requiresApproval: false, createdAt: now)
+    }
+
+    /// The organization and where `account` stands in it, in one query.
+    public static func standing(
+        organization id: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (OrganizationRecord, OrganizationStanding)? {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(columns),
+                   (SELECT role FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = $2),
+                   EXISTS (SELECT 1 FROM guardians g JOIN children c ON c.household_id = g.household_id
+                           WHERE g.account_id = $2 AND c.organization_id = o.id)
+            FROM organizations o WHERE o.id = $1
+            """, binds: try bindings(id, account))
+        for try await row in try await connection.query(query, logger: logger).decode((Int64, String, String, Int16?, Int16?, Bool, Date, String?, Bool).self) {
+            let record = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6))
+            return (record, OrganizationStanding(role: row.7.flatMap(OrganizationRole.init(rawValue:)), isGuardian: row.8))
+        }
+        return nil
+    }
+
+    /// The organizations `account` works at or has children in; every one for town admins.
+    public static func list(for account: AccountID, all: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [OrganizationRecord] {
+        var result: [OrganizationRecord] = []
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(columns) FROM organizations o
+            WHERE $2 OR EXISTS (SELECT 1 FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = $1)
+               OR EXISTS (SELECT 1 FROM guardians g JOIN children c ON c.household_id = g.household_id
+                          WHERE g.account_id = $1 AND c.organization_id = o.id)
+            ORDER BY o.id LIMIT 500
+            """, binds: try bindings(account, all))
+        for try await row in try await connection.query(query, logger: logger).decode(Row.self) { result.append(record(row)) }
+        return result
+    }
+
+    public static func update(
+        _ id: OrganizationID, name: String?, quietHours: (Int, Int)??, requiresApproval: Bool?, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let clearQuiet = quietHours.map { $0 == nil } ?? false
+        let start = (quietHours ?? nil).map { Int16($0.0) }
+        let end = (quietHours ?? nil).map { Int16($0.1) }
+        try await connection.query("""
+            UPDATE organizations SET
+                name = coalesce(\(name)::text, name),
+                quiet_start = CASE WHEN \(clearQuiet) THEN NULL ELSE coalesce(\(start)::smallint, quiet_start) END,
+                quiet_end = CASE WHEN \(clearQuiet) THEN NULL ELSE coalesce(\(end)::smallint, quiet_end) END,
+                requires_approval = coalesce(\(requiresApproval)::boolean, requires_approval)
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    public static func setStaff(
+        organization: OrganizationID, account: AccountID, role: OrganizationRole, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO organization_staff (organization_id, account_id, role, added_at) VALUES (\(organization), \(account), \(role.rawValue), \(now))
+            ON CONFLICT (organization_id, account_id) DO UPDATE SET role = excluded.role
+            """, logger: logger)
+    }
+
+    /// Removes a staff member. False when they were the last admin (the organization must
+    /// keep one) or not staff at all.
+    public static func removeStaff(organization: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        // Lock the organization so two admins cannot remove each other at once.
+        try await connection.query("SELECT 1 FROM organizations WHERE id = \(organization) FOR UPDATE", logger: logger)
+        var admins = 0
+        var role: String?
+        for try await (account_, r) in try await connection.query(
+            "SELECT account_id, role FROM organization_staff WHERE organization_id = \(organization)", logger: logger
+        ).decode((Int64, String).self) {
+            if r == "org_admin" { admins += 1 }
+            if account_ == account { role = r }
+        }
+        guard let role, !(role == "org_admin" && admins == 1) else { return false }
+        try await connection.query("DELETE FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)", logger: logger)
+        return true
+    }
+
+    public static func staff(organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [StaffRecord] {
+        var result: [StaffRecord] = []
+        for try await (id, name, role) in try await connection.query("""
+            SELECT s.account_id, a.display_name, s.role FROM organization_staff s JOIN accounts a ON a.id = s.account_id
+            WHERE s.organization_id = \(organization) ORDER BY s.role DESC, a.id
+            """, logger: logger).decode((Int64, String, String).self) {
+            result.append(StaffRecord(accountID: id, displayName: name, role: OrganizationRole(rawValue: role) ?? .staff))
+        }
+        return result
+    }
+
+    /// Nil when the name is taken in this organization.
+    public static func insertClass(
+        organization: OrganizationID, name: String, grade: Int?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ClassRecord? {
+        for try await id in try await connection.query("""
+            INSERT INTO classes (organization_id, name, grade) VALUES (\(organization), \(name), \(grade.map(Int16.init)))
+            ON CONFLICT (organization_id, name) DO NOTHING RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return ClassRecord(id: id, name: name, grade: grade)
+        }
+        return nil
+    }
+
+    public static func classes(organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ClassRecord] {
+        var result: [ClassRecord] = []
+        for try await (id, name, grade) in try await connection.query("""
+            SELECT id, name, grade FROM classes WHERE organization_id = \(organization) ORDER BY grade NULLS LAST, name
+            """, logger: logger).decode((Int64, String, Int16?).self) {
+            result.append(ClassRecord(id: id, name: name, grade: grade.map(Int.init)))
+        }
+        return result
+    }
+
+    static let childColumns = "c.id, c.organization_id, o.name, c.class_id, cl.name, c.name, c.household_id"
+    static let childJoins = "FROM children c JOIN organizations o ON o.id = c.organization_id LEFT JOIN classes cl ON cl.id = c.class_id"
+    typealias ChildRow = (Int64, Int64, String, Int64?, String?, String, Int64?)
+
+    static func child(_ row: ChildRow) -> ChildRecord {
+        ChildRecord(id: row.0, organizationID: row.1, organizationName: row.2, classID: row.3, className: row.4, name: row.5, householdID: row.6)
+    }
+
+    /// Nil when the class is not this organization's.
+    public static func insertChild(
+        organization: OrganizationID, classID: ClassID?, name: String, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ChildRecord? {
+        var id: Int64?
+        for try await value in try await connection.query("""
+            INSERT INTO children (organization_id, class_id, name, created_at)
+            SELECT \(organization), \(classID), \(name), \(now)
+            WHERE \(classID)::bigint IS NULL OR EXISTS (SELECT 1 FROM classes WHERE id = \(classID) AND organization_id = \(organization))
+            RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            id = value
+        }
+        guard let id else { return nil }
+        return try await child(id: id, organization: organization, on: connection, logger: logger)
+    }
+
+    public static func child(id: ChildID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> ChildRecord? {
+        let query = PostgresQuery(unsafeSQL: "SELECT \(childColumns) \(childJoins) WHERE c.id = $1 AND c.organization_id = $2", binds: try bindings(id, organization))
+        for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { return child(row) }
+        return nil
+    }
+
+    public static func children(organization: OrganizationID, classID: ClassID?, on connection: PostgresConnection, logger: Logger) async throws -> [ChildRecord] {
+        var result: [ChildRecord] = []
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(childColumns) \(childJoins) WHERE c.organization_id = $1 AND ($2::bigint IS NULL OR c.class_id = $2)
+            ORDER BY cl.grade NULLS LAST, cl.name, c.name LIMIT 2000
+            """, binds: try bindings(organization, classID))
+        for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { result.append(child(row)) }
+        return result
+    }
+
+    /// The children of the household `account` is a guardian in, across organizations.
+    public static func children(ofGuardian account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [ChildRecord] {
+        var result: [ChildRecord] = []
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(childColumns) \(childJoins) JOIN guardians g ON g.household_id = c.household_id
+            WHERE g.account_id = $1 ORDER BY c.organization_id, c.name
+            """, binds: try bindings(account))
+        for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { result.append(child(row)) }
+        return result
+    }
+
+    static let guardianColumns = "g.id, g.household_id, g.account_id, g.name, g.email, g.phone, g.delivery"
+    typealias GuardianRow = (Int64, Int64, Int64?, String, String?, String?, String)
+
+    static func guardian(_ row: GuardianRow) -> GuardianRecord {
+        GuardianRecord(id: row.0, householdID: row.1, accountID: row.2, name: row.3, email: row.4, phone: row.5,
+                       delivery: GuardianDelivery(rawValue: row.6) ?? .mail)
+    }
+
+    /// The child's household, created on first need.
+    static func household(of child: ChildID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        for try await existing in try await connection.query(
+            "SELECT household_id FROM children WHERE id = \(child) FOR UPDATE", logger: logger
+        ).decode(Int64?.self) {
+            if let existing { return existing }
+        }
+        var id: Int64 = 0
+        for try await value in try await connection.query("INSERT INTO households (created_at) VALUES (\(now)) RETURNING id", logger: logger).decode(Int64.self) {
+            id = value
+        }
+        try await connection.query("UPDATE children SET household_id = \(id) WHERE id = \(child)", logger: logger)
+        return id
+    }
+
+    /// A guardian registered by staff, without an app account (mail only).
+    public static func addGuardian(
+        child: ChildID, name: String, email: EmailAddress, phone: String?, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> GuardianRecord {
+        let household = try await household(of: child, now: now, on: connection, logger: logger)
+        let query = PostgresQuery(unsafeSQL: """
+            INSERT INTO guardians AS g (household_id, name, email, phone, delivery, created_at) VALUES ($1, $2, $3, $4, 'mail', $5)
+            RETURNING \(guardianColumns)
+            """, binds: try bindings(household, name, email.raw, phone, now))
+        for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { return guardian(row) }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    public static func guardians(ofChild child: ChildID, on connection: PostgresConnection, logger: Logger) async throws -> [GuardianRecord] {
+        var result: [GuardianRecord] = []
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(guardianColumns) FROM guardians g JOIN children c ON c.household_id = g.household_id WHERE c.id = $1 ORDER BY g.id
+            """, binds: try bindings(child))
+        for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { result.append(guardian(row)) }
+        return result
+    }
+
+    public static func createLinkCode(child: ChildID, code: String, now: Date, expires: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO child_link_codes (code_hash, child_id, created_at, expires_at) VALUES (\(RegistrationStore.hash(code)), \(child), \(now), \(expires))
+            """, logger: logger)
+    }
+
+    public enum LinkResult: Sendable, Equatable {
+        case linked(ChildRecord)
+        case invalidCode
+        /// The account's household and the child's are different households.
+        case householdConflict
+    }
+
+    /// Links the account (as a guardian) to the child of a one-time code: the guardian joins
+    /// the child's household, or brings the child into theirs.
+    public static func redeemLinkCode(
+        _ code: String, account: AccountID, displayName: String, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> LinkResult {
+        var childID: Int64?
+        for try await id in try await connection.query("""
+            UPDATE child_link_codes SET used_at = \(now)
+            WHERE code_hash = \(RegistrationStore.hash(code)) AND used_at IS NULL AND expires_at > \(now)
+            RETURNING child_id
+            """, logger: logger).decode(Int64.self) {
+            childID = id
+        }
+        guard let childID else { return .invalidCode }
+        var childHousehold: Int64?
+        var organization: Int64 = 0
+        for try await (household, org) in try await connection.query(
+            "SELECT household_id, organization_id FROM children WHERE id = \(childID) FOR UPDATE", logger: logger
+        ).decode((Int64?, Int64).self) {
+            childHousehold = household
+            organization = org
+        }
+        var guardianHousehold: Int64?
+        for try await household in try await connection.query(
+            "SELECT household_id FROM guardians WHERE account_id = \(account)", logger: logger
+        ).decode(Int64.self) {
+            guardianHousehold = household
+        }
+        switch (guardianHousehold, childHousehold) {
+        case let (mine?, theirs?) where mine != theirs:
+            return .householdConflict
+        case (let mine?, nil):
+            try await connection.query("UPDATE children SET household_id = \(mine) WHERE id = \(childID)", logger: logger)
+        case (nil, _):
+            let household = try await household(of: childID, now: now, on: connection, logger: logger)
+            try await connection.query("""
+                INSERT INTO guardians (household_id, account_id, name, delivery, created_at) VALUES (\(household), \(account), \(displayName), 'app', \(now))
+                """, logger: logger)
+        default:
+            break
+        }
+        guard let child = try await child(id: childID, organization: organization, on: connection, logger: logger) else { return .invalidCode }
+        return .linked(child)
+    }
+}
