@@ -33,7 +33,7 @@ struct MailPagesController {
             return HTMLPage(title: "配信停止", body: "<p>このアドレスへの配信はすでに停止しています。</p>").response()
         }
         return HTMLPage(title: "配信停止の確認", body: """
-            <p>\(HTMLPage.escape(subscriber.email)) へのメール配信を停止しますか？</p>
+            <p>\(HTMLPage.escape((try? EmailAddress(subscriber.email))?.redacted ?? "このアドレス")) へのメール配信を停止しますか？</p>
             <form method="post" action="/u/\(HTMLPage.escape(subscriber.manageToken))">
             <input type="hidden" name="List-Unsubscribe" value="One-Click">
             <input type="submit" value="配信を停止する">

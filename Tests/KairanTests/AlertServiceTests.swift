@@ -165,6 +165,7 @@ import Testing
             let page = try await town.client.execute(uri: "/u/\(token)", method: .get, headers: [:], body: nil)
             #expect(page.status == .ok)
             #expect(page.text.contains("name=\"List-Unsubscribe\" value=\"One-Click\""))
+            #expect(page.text.contains("l***@example.jp") && !page.text.contains("leaving@"), "a forwarded mail does not show the whole address")
             #expect(try await query(town, "SELECT status FROM alert_subscribers", as: String.self) == ["active"], "a link scanner's GET changes nothing")
 
             let wrong = try await town.client.execute(uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
