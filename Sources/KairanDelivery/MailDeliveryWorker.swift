@@ -257,10 +257,9 @@ public final class MailDeliveryWorker: Service, Sendable {
                 await gate.release(domain)
                 return
             }
-            var sent = 0
             var reusable = true
-            while sent < policy.messagesPerSession, let job = queue.next() {
-                sent += 1
+            while session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
+                session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.
                 if job.attempts > configuration.maxAttempts {
                     results.set(job.id, .dead(reply: "451 abandoned after \(job.attempts - 1) attempts without an answer"))
@@ -300,7 +299,7 @@ public final class MailDeliveryWorker: Service, Sendable {
                 if !reusable { break }
             }
             // A session that reached the domain's cap is closed, so the next one is new.
-            await transport.checkin(session, reusable: reusable && sent < policy.messagesPerSession)
+            await transport.checkin(session, reusable: reusable && session.messagesSent(to: domain) < policy.messagesPerSession)
             await gate.release(domain)
         }
     }

@@ -184,6 +184,23 @@ import Testing
         }
     }
 
+    @Test func aPooledSessionReusedAcrossBatchesStillCarriesAtMostTheCap() async throws {
+        try await withServer { server in
+            try await withHarness(server, configure: { configuration in
+                configuration.batchSize = 60
+                configuration.concurrentBatches = 1
+                configuration.policies.byDomain["docomo.ne.jp"] = DomainPolicy(messagesPerSession: 100, maxSessions: 1)
+            }) { harness in
+                try await harness.publish(to: (1...250).map { "user\($0)@docomo.ne.jp" })
+                #expect(await harness.worker.drain() == 250)
+                let perSession = Dictionary(grouping: server.transactions, by: \.session).mapValues(\.count)
+                #expect(perSession.values.reduce(0, +) == 250)
+                #expect(perSession.values.allSatisfy { $0 <= 100 }, "\(perSession)")
+                #expect(perSession.values.contains(100), "sessions are reused up to the cap: \(perSession)")
+            }
+        }
+    }
+
     @Test func aJobWhoseWorkerDiedIsRescuedAfterItsLease() async throws {
         try await withServer { server in
             try await withHarness(server, configure: { $0.lease = 120 }) { harness in

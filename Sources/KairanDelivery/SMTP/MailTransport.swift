@@ -8,6 +8,10 @@ public protocol MailSession: AnyObject, Sendable {
     /// One message to one recipient. Throws only when the session itself broke (the
     /// caller cannot know whether the message arrived).
     func send(deliveryID: Int64, reversePath: String, recipient: EmailAddress, message: [UInt8]) async throws -> MailSendResult
+    /// Messages this session has carried to `domain` over its whole life (a pooled session
+    /// is reused across batches; carriers count per SMTP session).
+    func messagesSent(to domain: String) -> Int
+    func noteSent(to domain: String)
 }
 
 /// Where mail goes. Sessions are checked out, used by one task at a time, and checked in.

@@ -15,6 +15,9 @@ public final class MaildirTransport: MailTransport, MailSession {
 
     public var maxSessions: Int { 4 }
     public var eightBitAllowed: Bool { true }
+    /// Files have no sessions: no per-session cap applies.
+    public func messagesSent(to domain: String) -> Int { 0 }
+    public func noteSent(to domain: String) {}
     public func checkout() async throws -> any MailSession { self }
     public func checkin(_ session: any MailSession, reusable: Bool) async {}
     public func shutdown() async {}

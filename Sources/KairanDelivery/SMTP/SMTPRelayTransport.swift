@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// The town's MTA that Kairan hands every message to. Mail goes nowhere else.
 public struct SMTPRelayConfiguration: Sendable {
@@ -43,7 +44,10 @@ public struct SMTPRelayConfiguration: Sendable {
 
 final class SMTPRelaySession: MailSession {
     let connection: SMTPConnection
+    private let counts = Mutex<[String: Int]>([:])
     init(_ connection: SMTPConnection) { self.connection = connection }
+    func messagesSent(to domain: String) -> Int { counts.withLock { $0[domain, default: 0] } }
+    func noteSent(to domain: String) { counts.withLock { $0[domain, default: 0] += 1 } }
     var eightBitAllowed: Bool { connection.capabilities.eightBitMIME }
     func send(deliveryID: Int64, reversePath: String, recipient: EmailAddress, message: [UInt8]) async throws -> MailSendResult {
         try await connection.send(reversePath: reversePath, recipient: recipient, message: message, eightBit: true)
