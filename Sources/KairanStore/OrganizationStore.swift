@@ -274,6 +274,23 @@ public enum OrganizationStore {
         return result
     }
 
+    /// The guardian record of an account, if it is linked to a household.
+    public static func guardian(account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> GuardianRecord? {
+        let query = PostgresQuery(unsafeSQL: "SELECT \(guardianColumns) FROM guardians g WHERE g.account_id = $1", binds: try bindings(account))
+        for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { return guardian(row) }
+        return nil
+    }
+
+    /// How a guardian with an account wants notices, and the address for mail.
+    public static func setDelivery(
+        account: AccountID, delivery: GuardianDelivery, email: EmailAddress?, phone: String?, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE guardians SET delivery = \(delivery.rawValue), email = coalesce(\(email?.raw)::text, email), phone = coalesce(\(phone)::text, phone)
+            WHERE account_id = \(account)
+            """, logger: logger)
+    }
+
     public static func createLinkCode(child: ChildID, code: String, now: Date, expires: Date, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO child_link_codes (code_hash, child_id, created_at, expires_at) VALUES (\(RegistrationStore.hash(code)), \(child), \(now), \(expires))

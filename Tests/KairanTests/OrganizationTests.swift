@@ -99,6 +99,27 @@ import Testing
         }
     }
 
+    @Test func aGuardianChoosesAppMailOrBoth() async throws {
+        try await withTown { client, townAdmin in
+            let school = try await makeSchool(client, townAdmin: townAdmin, name: "西小学校", prefix: "west")
+            let parent = try await client.resident("parent@example.jp", name: "鈴木 母")
+            #expect(try await client.send(.get, "/v1/me/guardian", token: parent.token).status == .notFound, "not a guardian yet")
+            _ = try await client.send(.post, "/v1/me/children", json: jsonObject(["code": try await linkCode(client, school: school)]), token: parent.token)
+            let initial = try await client.send(.get, "/v1/me/guardian", token: parent.token)
+            #expect(try initial.json()["delivery"] as? String == "app")
+            let both = try await client.send(.put, "/v1/me/guardian", json: jsonObject(["delivery": "both"]), token: parent.token)
+            #expect(try both.json()["delivery"] as? String == "both")
+            #expect(try both.json()["email"] as? String == "parent@example.jp", "the account's address by default")
+            let carrier = try await client.send(.put, "/v1/me/guardian", json: jsonObject(["delivery": "mail", "email": "haha..suzuki@docomo.ne.jp"]), token: parent.token)
+            #expect(try carrier.json()["email"] as? String == "haha..suzuki@docomo.ne.jp")
+            let bad = try await client.send(.put, "/v1/me/guardian", json: jsonObject(["delivery": "pigeon"]), token: parent.token)
+            #expect(bad.status == .badRequest)
+            // The school sees the choice.
+            let guardians = try await client.send(.get, "/v1/organizations/\(school.id)/children/\(school.childID)/guardians", token: school.teacher.token).items()
+            #expect(guardians.first?["delivery"] as? String == "mail")
+        }
+    }
+
     @Test func staffRegisterAGuardianWithMailOnly() async throws {
         try await withTown { client, townAdmin in
             let school = try await makeSchool(client, townAdmin: townAdmin, name: "北保育所", prefix: "hoiku")

@@ -146,7 +146,9 @@ final class StreamClient: Sendable {
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             let frames = received
-            if condition(frames) { return frames }
+            // Conditions may look at the client's live state rather than this snapshot:
+            // return what has arrived by now, which includes everything they saw.
+            if condition(frames) { return received }
             try await Task.sleep(for: .milliseconds(20))
         }
         Issue.record("timed out waiting for \(what); got \(received.count) frames: \(received.suffix(3)); connection error: \(failure.withLock { $0 } ?? "none")")
