@@ -40,10 +40,6 @@ struct AlertSubscribersController {
         }
     }
 
-    struct Items<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
-        let items: [Item]
-    }
-
     @Sendable func categories(_ request: Request, context: KairanRequestContext) async throws -> Items<CategoryResponse> {
         _ = try context.requireActor()
         let records = try await database.withConnection { try await AlertStore.categories(on: $0, logger: context.logger) }
@@ -122,36 +118,15 @@ struct AlertSubscribersController {
         let email: String
         let status: String
         let charset: String
-        let receiveWindow: ReceiveWindow?
+        /// Nil when mail may come at any hour.
+        let receiveWindow: TimeWindow?
         let categories: [String]
         let areas: [String]
         let createdAt: Date
         init(_ record: SubscriberRecord) {
             id = record.id; email = record.email; status = record.status; charset = record.charset
-            receiveWindow = ReceiveWindow(start: record.windowStart, end: record.windowEnd)
+            receiveWindow = TimeWindow(start: record.windowStart, end: record.windowEnd)
             categories = record.categoryCodes; areas = record.areaCodes; createdAt = record.createdAt
-        }
-    }
-
-    /// "HH:MM" local times; nil when mail may come at any hour.
-    struct ReceiveWindow: Codable, Sendable {
-        let start: String
-        let end: String
-
-        init?(start: Int?, end: Int?) {
-            guard let start, let end else { return nil }
-            self.start = String(format: "%02d:%02d", start / 60, start % 60)
-            self.end = String(format: "%02d:%02d", end / 60, end % 60)
-        }
-
-        /// Minutes after midnight, or a 422 naming the field.
-        static func minutes(_ text: String, field: String) throws -> Int {
-            let parts = text.split(separator: ":")
-            guard parts.count == 2, parts[1].count == 2, let hours = Int(parts[0]), let minutes = Int(parts[1]),
-                  (0...23).contains(hours), (0...59).contains(minutes) else {
-                throw APIError.validation(ValidationError(field: field, code: "invalid_time", message: "\(field) must be a time such as 07:00"))
-            }
-            return hours * 60 + minutes
         }
     }
 
@@ -182,11 +157,7 @@ struct AlertSubscribersController {
         let charset: String?
         let categories: [String]?
         let areas: [String]?
-        let receiveWindow: WindowInput?
-        struct WindowInput: Decodable {
-            let start: String
-            let end: String
-        }
+        let receiveWindow: TimeWindow?
     }
 
     /// Registers a resident who consented on paper at the town office (no mail round trip).
@@ -197,7 +168,7 @@ struct AlertSubscribersController {
         let address: EmailAddress
         do throws(ValidationError) { address = try EmailAddress(input.email) } catch { throw APIError.validation(error) }
         let preferences = try Self.preferences(charset: input.charset, categories: input.categories, areas: input.areas,
-                                               windowStart: input.receiveWindow?.start, windowEnd: input.receiveWindow?.end)
+                                               window: try input.receiveWindow?.minutes(field: "receiveWindow"))
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection in
             try await AlertStore.subscribe(address, preferences: preferences, token: RandomToken.urlSafe(byteCount: 24), now: now, on: connection, logger: context.logger)
@@ -206,7 +177,7 @@ struct AlertSubscribersController {
         return EditedResponse(status: .created, response: SubscriberResponse(record))
     }
 
-    static func preferences(charset: String?, categories: [String]?, areas: [String]?, windowStart: String?, windowEnd: String?) throws -> AlertStore.Preferences {
+    static func preferences(charset: String?, categories: [String]?, areas: [String]?, window: (start: Int, end: Int)?) throws -> AlertStore.Preferences {
         let charset = charset ?? "utf-8"
         guard ["utf-8", "iso-2022-jp"].contains(charset) else {
             throw APIError.validation(ValidationError(field: "charset", code: "invalid_charset", message: "charset must be utf-8 or iso-2022-jp"))
@@ -214,12 +185,7 @@ struct AlertSubscribersController {
         guard (categories?.count ?? 0) <= 50, (areas?.count ?? 0) <= 100 else {
             throw APIError.validation(ValidationError(field: "categories", code: "too_many", message: "too many categories or areas"))
         }
-        var start: Int?, end: Int?
-        if let windowStart, let windowEnd {
-            start = try ReceiveWindow.minutes(windowStart, field: "receiveWindow.start")
-            end = try ReceiveWindow.minutes(windowEnd, field: "receiveWindow.end")
-        }
-        return AlertStore.Preferences(charset: charset, windowStart: start, windowEnd: end, categoryCodes: categories, areaCodes: areas ?? [])
+        return AlertStore.Preferences(charset: charset, windowStart: window?.start, windowEnd: window?.end, categoryCodes: categories, areaCodes: areas ?? [])
     }
 
     @Sendable func removeSubscriber(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {

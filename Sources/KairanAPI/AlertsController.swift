@@ -161,11 +161,9 @@ struct AlertsController {
         let before = try request.cursor("before")
         let limit = try request.pageLimit()
         let items = try await database.withConnection { connection in
-            var items: [AlertResponse] = []
-            for record in try await AlertStore.alerts(before: before, limit: limit, on: connection, logger: context.logger) {
-                items.append(AlertResponse(record, progress: try await DeliveryStore.counts(message: record.messageID, on: connection, logger: context.logger)))
-            }
-            return items
+            let records = try await AlertStore.alerts(before: before, limit: limit, on: connection, logger: context.logger)
+            let counts = try await DeliveryStore.counts(messages: records.map(\.messageID), on: connection, logger: context.logger)
+            return records.map { AlertResponse($0, progress: counts[$0.messageID] ?? DeliveryCounts()) }
         }
         return Page(items: items, nextBefore: items.count == limit ? items.last?.id : nil)
     }

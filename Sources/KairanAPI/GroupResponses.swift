@@ -119,12 +119,6 @@ struct PostResponse: ResponseEncodable, Sendable {
     }
 }
 
-/// A keyset page: pass `nextBefore` as `?before=` for the next one; null at the end.
-struct Page<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
-    let items: [Item]
-    let nextBefore: Int64?
-}
-
 extension Request {
     /// An integer cursor from the query string; 400 when present but not an integer.
     func cursor(_ name: String) throws -> Int64? {

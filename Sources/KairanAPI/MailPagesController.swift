@@ -260,7 +260,8 @@ struct Form {
             // name="X"\r\n\r\nvalue\r\n-- ; enough for the one-click field.
             for part in text.components(separatedBy: "Content-Disposition: form-data; name=\"").dropFirst() {
                 guard let nameEnd = part.firstIndex(of: "\""), let valueStart = part.range(of: "\r\n\r\n") else { continue }
-                let value = part[valueStart.upperBound...].prefix { $0 != "\r" && $0 != "\n" }
+                // "\r\n" is one Character: test for newlines, not for "\r" or "\n".
+                let value = part[valueStart.upperBound...].prefix { !$0.isNewline }
                 form.fields.append((String(part[..<nameEnd]), String(value)))
             }
             return form

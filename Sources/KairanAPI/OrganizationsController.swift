@@ -41,7 +41,8 @@ struct OrganizationsController {
         let id: OrganizationID
         let kind: OrganizationKind
         let name: String
-        let quietHours: QuietHours?
+        /// Normal notices wait while it is quiet; nil: never quiet.
+        let quietHours: TimeWindow?
         let requiresApproval: Bool
         let createdAt: Date
         /// The caller's role there, if staff.
@@ -50,33 +51,8 @@ struct OrganizationsController {
         init(_ record: OrganizationRecord, myRole: OrganizationRole?) {
             id = record.id; kind = record.kind; name = record.name; requiresApproval = record.requiresApproval
             createdAt = record.createdAt; self.myRole = myRole
-            quietHours = QuietHours(start: record.quietStart, end: record.quietEnd)
+            quietHours = TimeWindow(start: record.quietStart, end: record.quietEnd)
         }
-    }
-
-    /// "HH:MM" local times; normal notices wait while it is quiet.
-    struct QuietHours: Codable, Sendable {
-        let start: String
-        let end: String
-
-        init?(start: Int?, end: Int?) {
-            guard let start, let end else { return nil }
-            self.start = String(format: "%02d:%02d", start / 60, start % 60)
-            self.end = String(format: "%02d:%02d", end / 60, end % 60)
-        }
-
-        static func minutes(_ text: String, field: String) throws -> Int {
-            let parts = text.split(separator: ":")
-            guard parts.count == 2, parts[1].count == 2, let hours = Int(parts[0]), let minutes = Int(parts[1]),
-                  (0...23).contains(hours), (0...59).contains(minutes) else {
-                throw APIError.validation(ValidationError(field: field, code: "invalid_time", message: "\(field) must be a time such as 21:00"))
-            }
-            return hours * 60 + minutes
-        }
-    }
-
-    struct Items<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
-        let items: [Item]
     }
 
     struct StaffResponse: Encodable, Sendable {
@@ -183,17 +159,16 @@ struct OrganizationsController {
         let name: String?
         let requiresApproval: Bool?
         /// Absent: unchanged; null: no quiet hours; an object: set.
-        let quietHours: QuietHours??
+        let quietHours: TimeWindow??
 
         enum CodingKeys: String, CodingKey { case name, requiresApproval, quietHours }
-        struct QuietHours: Decodable { let start: String; let end: String }
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             name = try container.decodeIfPresent(String.self, forKey: .name)
             requiresApproval = try container.decodeIfPresent(Bool.self, forKey: .requiresApproval)
             if container.contains(.quietHours) {
-                quietHours = .some(try container.decodeNil(forKey: .quietHours) ? nil : try container.decode(QuietHours.self, forKey: .quietHours))
+                quietHours = .some(try container.decodeNil(forKey: .quietHours) ? nil : try container.decode(TimeWindow.self, forKey: .quietHours))
             } else {
                 quietHours = nil
             }
@@ -205,7 +180,7 @@ struct OrganizationsController {
         let input = try await request.decode(as: UpdateOrganization.self, context: context)
         let name = try input.name.map { try Content.text($0, field: "name", max: 100) }
         let quiet: (Int, Int)?? = try input.quietHours.map { hours in
-            try hours.map { (try QuietHours.minutes($0.start, field: "quietHours.start"), try QuietHours.minutes($0.end, field: "quietHours.end")) }
+            try hours.map { try $0.minutes(field: "quietHours") }
         }
         let updated = try await database.withTransaction { connection in
             try await OrganizationStore.update(record.id, name: name, quietHours: quiet, requiresApproval: input.requiresApproval, on: connection, logger: context.logger)
@@ -236,16 +211,10 @@ struct OrganizationsController {
         let now = dependencies.clock.now()
         try await database.withTransaction { connection in
             guard try await AccountStore.exists(id: account, on: connection, logger: context.logger) else { throw APIError.notFound }
-            if input.role == .staff {
-                // The organization must keep an administrator.
-                try await connection.query("SELECT 1 FROM organizations WHERE id = \(record.id) FOR UPDATE", logger: context.logger)
-                let staff = try await OrganizationStore.staff(organization: record.id, on: connection, logger: context.logger)
-                let admins = staff.filter { $0.role == .orgAdmin }
-                if admins.count == 1 && admins[0].accountID == account {
-                    throw APIError(.conflict, code: "last_admin", message: "the organization's last administrator cannot be made staff")
-                }
+            guard try await OrganizationStore.changeStaff(organization: record.id, account: account, role: input.role, now: now,
+                                                          on: connection, logger: context.logger) else {
+                throw APIError(.conflict, code: "last_admin", message: "the organization's last administrator cannot be made staff")
             }
-            try await OrganizationStore.setStaff(organization: record.id, account: account, role: input.role, now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }

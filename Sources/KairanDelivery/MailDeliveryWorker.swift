@@ -119,22 +119,10 @@ public final class MailDeliveryWorker: Service, Sendable {
     /// out at once rather than at the next poll.
     private func listenForWork() async {
         guard let listenURL else { return }
-        var backoff: Duration = .milliseconds(200)
-        while !Task.isCancelled {
-            do {
-                let connection = try await PostgresConnection.connect(configuration: listenURL.connectionConfiguration(), id: 1, logger: logger)
-                backoff = .milliseconds(200)
-                defer { Task { try? await connection.close() } }
-                try await connection.listen(on: DeliveryStore.channel) { notifications in
-                    self.wake.yield()
-                    for try await _ in notifications { self.wake.yield() }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("delivery LISTEN connection lost; reconnecting", metadata: ["error_type": "\(type(of: error))"])
-            }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(10))
+        await listenURL.listenUntilCancelled(on: DeliveryStore.channel, logger: logger) {
+            self.wake.yield()
+        } onNotification: { _ in
+            self.wake.yield()
         }
     }
 
@@ -164,11 +152,11 @@ public final class MailDeliveryWorker: Service, Sendable {
             let now = clock.now()
             let claimed: [ClaimedDelivery]
             do {
-                claimed = try await database.withTransaction { connection in
-                    let paused = try await DeliveryStore.pausedDomains(now: now, on: connection, logger: logger)
-                    return try await DeliveryStore.claim(
+                // One statement: it commits on its own.
+                claimed = try await database.withConnection { connection in
+                    try await DeliveryStore.claim(
                         worker: configuration.workerID, limit: configuration.batchSize, lease: configuration.lease, now: now,
-                        excludingDomains: paused, on: connection, logger: logger)
+                        on: connection, logger: logger)
                 }
             } catch {
                 logger.warning("claiming deliveries failed; will retry", metadata: ["error_type": "\(type(of: error))"])

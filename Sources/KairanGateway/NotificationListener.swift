@@ -20,25 +20,10 @@ public struct NotificationListener: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var backoff: Duration = .milliseconds(200)
-            while !Task.isCancelled {
-                do {
-                    let connection = try await PostgresConnection.connect(configuration: url.connectionConfiguration(), id: 0, logger: logger)
-                    backoff = .milliseconds(200)
-                    defer { Task { try? await connection.close() } }
-                    try await connection.listen(on: EventStore.channel) { notifications in
-                        // Listening now: anything committed while we were away is read once.
-                        await hub.wakeAll()
-                        for try await notification in notifications {
-                            await hub.wake(notification.payload)
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { return }
-                    logger.warning("event listener connection lost; reconnecting", metadata: ["error_type": "\(type(of: error))"])
-                }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+            await url.listenUntilCancelled(on: EventStore.channel, logger: logger) {
+                await hub.wakeAll()
+            } onNotification: { stream in
+                await hub.wake(stream)
             }
         }
     }

@@ -99,11 +99,7 @@ struct ServerConfiguration: Sendable {
         self.database = database
         self.mail = MailConfiguration(maildir: dataDirectory + "/maildir", publicURL: "http://127.0.0.1:8080")
         host = serve.host ?? environment["KAIRAN_HTTP_HOST"] ?? host
-        if let port = try serve.port ?? environment["KAIRAN_HTTP_PORT"].map({ text in
-            guard let value = Int(text) else { throw ValidationError("KAIRAN_HTTP_PORT must be a number") }
-            return value
-        }) {
-            guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
+        if let port = try integerSetting(serve.port, "--port", "KAIRAN_HTTP_PORT", environment, in: 0...65535) {
             self.port = port
         }
         if let role = try serve.role ?? environment["KAIRAN_ROLE"].map({ text in
@@ -116,14 +112,21 @@ struct ServerConfiguration: Sendable {
             ? (environment["KAIRAN_ALLOWED_ORIGINS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             : serve.allowedOrigins
         allowedOrigins = Set(origins.filter { !$0.isEmpty })
-        if let hours = try serve.sessionHours ?? environment["KAIRAN_SESSION_HOURS"].map({ text in
-            guard let value = Int(text) else { throw ValidationError("KAIRAN_SESSION_HOURS must be a number") }
-            return value
-        }) {
-            guard (1...24 * 365).contains(hours) else { throw ValidationError("session lifetime must be between 1 hour and 1 year") }
+        if let hours = try integerSetting(serve.sessionHours, "--session-hours", "KAIRAN_SESSION_HOURS", environment, in: 1...(24 * 365)) {
             sessionLifetime = TimeInterval(hours) * 3600
         }
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)
     }
+}
+
+/// A whole-number setting: the flag, else the environment variable, else nil; anything
+/// else than a number within `range` is an error naming both.
+func integerSetting(_ flag: Int?, _ flagName: String, _ variable: String, _ environment: [String: String], in range: ClosedRange<Int>) throws -> Int? {
+    guard let value = try flag ?? environment[variable].map({ text in
+        guard let value = Int(text) else { throw ValidationError("\(variable) must be a number") }
+        return value
+    }) else { return nil }
+    guard range.contains(value) else { throw ValidationError("\(flagName) (\(variable)) must be between \(range.lowerBound) and \(range.upperBound)") }
+    return value
 }

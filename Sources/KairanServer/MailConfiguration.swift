@@ -96,11 +96,7 @@ struct MailConfiguration: Sendable {
         alerts.mailDomain = domain
         if let name = value(options.mailFromName, "KAIRAN_MAIL_FROM_NAME") { alerts.fromName = name }
 
-        if let limit = try options.hardBounceLimit ?? environment["KAIRAN_HARD_BOUNCE_LIMIT"].map({ text in
-            guard let n = Int(text) else { throw ValidationError("KAIRAN_HARD_BOUNCE_LIMIT must be a number") }
-            return n
-        }) {
-            guard (1...100).contains(limit) else { throw ValidationError("--hard-bounce-limit must be between 1 and 100") }
+        if let limit = try integerSetting(options.hardBounceLimit, "--hard-bounce-limit", "KAIRAN_HARD_BOUNCE_LIMIT", environment, in: 1...100) {
             delivery.hardBounceLimit = limit
         }
 
@@ -127,11 +123,7 @@ struct MailConfiguration: Sendable {
             do { try policies.apply(text) } catch { throw ValidationError(error.description) }
         }
         delivery.policies = policies
-        if let lease = try options.deliveryLease ?? environment["KAIRAN_DELIVERY_LEASE"].map({ text in
-            guard let n = Int(text) else { throw ValidationError("KAIRAN_DELIVERY_LEASE must be a number") }
-            return n
-        }) {
-            guard (5...3600).contains(lease) else { throw ValidationError("--delivery-lease must be between 5 and 3600 seconds") }
+        if let lease = try integerSetting(options.deliveryLease, "--delivery-lease", "KAIRAN_DELIVERY_LEASE", environment, in: 5...3600) {
             delivery.lease = TimeInterval(lease)
         }
 
@@ -154,11 +146,7 @@ struct MailConfiguration: Sendable {
             var relayConfiguration = SMTPRelayConfiguration(
                 host: host, port: port, security: security, username: username, password: password,
                 caFile: value(options.caFile, "KAIRAN_SMTP_CA_FILE"), heloName: domain)
-            if let connections = try options.connections ?? environment["KAIRAN_SMTP_CONNECTIONS"].map({ text in
-                guard let n = Int(text) else { throw ValidationError("KAIRAN_SMTP_CONNECTIONS must be a number") }
-                return n
-            }) {
-                guard (1...500).contains(connections) else { throw ValidationError("--smtp-connections must be between 1 and 500") }
+            if let connections = try integerSetting(options.connections, "--smtp-connections", "KAIRAN_SMTP_CONNECTIONS", environment, in: 1...500) {
                 relayConfiguration.maxConnections = connections
             }
             destination = .relay(relayConfiguration)

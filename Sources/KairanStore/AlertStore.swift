@@ -200,19 +200,19 @@ public enum AlertStore {
     }
 
     public static func subscriber(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
-        for try await row in try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT \(subscriberColumns) FROM alert_subscribers s WHERE s.id = $1", binds: try bindings(id)), logger: logger
-        ).decode(SubscriberRow.self) {
-            return subscriber(row)
-        }
-        return nil
+        try await subscriber(where: "s.id = $1", try bindings(id), on: connection, logger: logger)
     }
 
+    /// By the secret in the subscriber's mail links.
     public static func subscriber(token: String, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
-        for try await row in try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT \(subscriberColumns) FROM alert_subscribers s WHERE s.manage_token = $1", binds: try bindings(token)),
-            logger: logger
-        ).decode(SubscriberRow.self) {
+        try await subscriber(where: "s.manage_token = $1", try bindings(token), on: connection, logger: logger)
+    }
+
+    private static func subscriber(
+        where condition: String, _ binds: PostgresBindings, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SubscriberRecord? {
+        let query = PostgresQuery(unsafeSQL: "SELECT \(subscriberColumns) FROM alert_subscribers s WHERE \(condition)", binds: binds)
+        for try await row in try await connection.query(query, logger: logger).decode(SubscriberRow.self) {
             return subscriber(row)
         }
         return nil

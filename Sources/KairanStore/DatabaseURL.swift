@@ -138,3 +138,32 @@ extension DatabaseURL {
         }
     }
 }
+
+extension DatabaseURL {
+    /// LISTENs on `channel` on a connection of its own (outside the pool) until the task is
+    /// cancelled, reconnecting with backoff when the connection drops. `onListening` runs
+    /// each time listening starts: anything committed while nobody listened must be caught
+    /// up from the tables, since NOTIFY is only a wake-up. `onNotification` gets each payload.
+    public func listenUntilCancelled(
+        on channel: String, logger: Logger,
+        onListening: @escaping @Sendable () async -> Void, onNotification: @escaping @Sendable (String) async -> Void
+    ) async {
+        var backoff: Duration = .milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(), id: 0, logger: logger)
+                backoff = .milliseconds(200)
+                defer { Task { try? await connection.close() } }
+                try await connection.listen(on: channel) { notifications in
+                    await onListening()
+                    for try await notification in notifications { await onNotification(notification.payload) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("LISTEN connection lost; reconnecting", metadata: ["channel": "\(channel)", "error_type": "\(type(of: error))"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+}

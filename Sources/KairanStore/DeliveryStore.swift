@@ -131,22 +131,25 @@ public enum DeliveryStore {
     }
 
     /// Claims up to `limit` due jobs — and jobs whose worker's lease ran out — for `worker`,
-    /// urgent first. SKIP LOCKED lets any number of workers claim side by side.
+    /// urgent first, skipping destination domains a 421 has paused. SKIP LOCKED lets any
+    /// number of workers claim side by side.
     public static func claim(
-        worker: String, limit: Int, lease: TimeInterval, now: Date, excludingDomains paused: [String],
+        worker: String, limit: Int, lease: TimeInterval, now: Date,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [ClaimedDelivery] {
         let leaseUntil = now.addingTimeInterval(lease)
         var claimed: [ClaimedDelivery] = []
         claimed.reserveCapacity(limit)
         let rows = try await connection.query("""
-            WITH rescued AS (
+            WITH paused AS (
+                SELECT domain FROM mail_domain_pauses WHERE paused_until > \(now)
+            ), rescued AS (
                 SELECT id FROM deliveries
-                WHERE state = 'sending' AND lease_expires_at < \(now) AND domain <> ALL(\(paused)::text[])
+                WHERE state = 'sending' AND lease_expires_at < \(now) AND domain NOT IN (SELECT domain FROM paused)
                 ORDER BY lease_expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             ), fresh AS (
                 SELECT id FROM deliveries
-                WHERE state = 'queued' AND due_at <= \(now) AND domain <> ALL(\(paused)::text[])
+                WHERE state = 'queued' AND due_at <= \(now) AND domain NOT IN (SELECT domain FROM paused)
                 ORDER BY priority DESC, due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             ), due AS (
                 -- FOR UPDATE cannot sit inside a UNION, so each half locks in its own CTE.
@@ -285,43 +288,29 @@ public enum DeliveryStore {
             """, logger: logger)
     }
 
-    public static func pausedDomains(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        var domains: [String] = []
-        for try await domain in try await connection.query(
-            "SELECT domain FROM mail_domain_pauses WHERE paused_until > \(now)", logger: logger
-        ).decode(String.self) {
-            domains.append(domain)
-        }
-        return domains
-    }
-
-    /// The earliest time a queued job becomes due, so an idle worker knows how long to sleep.
-    public static func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
-        for try await date in try await connection.query("""
-            SELECT least((SELECT min(due_at) FROM deliveries WHERE state = 'queued'),
-                         (SELECT min(lease_expires_at) FROM deliveries WHERE state = 'sending'))
-            """, logger: logger).decode(Date?.self) {
-            return date
-        }
-        return nil
-    }
-
     public static func counts(message: Int64, on connection: PostgresConnection, logger: Logger) async throws -> DeliveryCounts {
-        var counts = DeliveryCounts()
-        for try await (state, retrying, n) in try await connection.query("""
-            SELECT state, attempts > 0 AND state = 'queued', count(*)::int FROM deliveries WHERE message_id = \(message) GROUP BY 1, 2
-            """, logger: logger).decode((String, Bool, Int).self) {
+        try await counts(messages: [message], on: connection, logger: logger)[message] ?? DeliveryCounts()
+    }
+
+    /// Progress of several messages in one query (a page of alerts).
+    public static func counts(messages: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: DeliveryCounts] {
+        var result: [Int64: DeliveryCounts] = [:]
+        for message in messages { result[message] = DeliveryCounts() }
+        for try await (message, state, retrying, n) in try await connection.query("""
+            SELECT message_id, state, attempts > 0 AND state = 'queued', count(*)::int FROM deliveries
+            WHERE message_id = ANY(\(messages)::bigint[]) GROUP BY 1, 2, 3
+            """, logger: logger).decode((Int64, String, Bool, Int).self) {
             switch state {
-            case "queued": if retrying { counts.retrying += n } else { counts.queued += n }
-            case "sending": counts.sending += n
-            case "sent": counts.sent += n
-            case "failed", "dead": counts.failed += n
-            case "bounced": counts.bounced += n
-            case "cancelled": counts.cancelled += n
+            case "queued": if retrying { result[message]?.retrying += n } else { result[message]?.queued += n }
+            case "sending": result[message]?.sending += n
+            case "sent": result[message]?.sent += n
+            case "failed", "dead": result[message]?.failed += n
+            case "bounced": result[message]?.bounced += n
+            case "cancelled": result[message]?.cancelled += n
             default: break
             }
         }
-        return counts
+        return result
     }
 
     /// Urgent messages whose deadline has passed and that were not checked yet: marks them

@@ -116,7 +116,7 @@ public enum OrganizationStore {
             """, logger: logger)
     }
 
-    public static func setStaff(
+    static func setStaff(
         organization: OrganizationID, account: AccountID, role: OrganizationRole, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws {
         try await connection.query("""
@@ -125,20 +125,38 @@ public enum OrganizationStore {
             """, logger: logger)
     }
 
-    /// Removes a staff member. False when they were the last admin (the organization must
-    /// keep one) or not staff at all.
-    public static func removeStaff(organization: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        // Lock the organization so two admins cannot remove each other at once.
+    /// Locks the organization (so two admins cannot demote or remove each other at once)
+    /// and returns `account`'s role there and whether it is the only administrator.
+    static func lockedStanding(
+        of account: AccountID, in organization: OrganizationID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (role: OrganizationRole?, onlyAdmin: Bool) {
         try await connection.query("SELECT 1 FROM organizations WHERE id = \(organization) FOR UPDATE", logger: logger)
         var admins = 0
-        var role: String?
-        for try await (account_, r) in try await connection.query(
+        var role: OrganizationRole?
+        for try await (member, value) in try await connection.query(
             "SELECT account_id, role FROM organization_staff WHERE organization_id = \(organization)", logger: logger
         ).decode((Int64, String).self) {
-            if r == "org_admin" { admins += 1 }
-            if account_ == account { role = r }
+            if value == OrganizationRole.orgAdmin.rawValue { admins += 1 }
+            if member == account { role = OrganizationRole(rawValue: value) }
         }
-        guard let role, !(role == "org_admin" && admins == 1) else { return false }
+        return (role, role == .orgAdmin && admins == 1)
+    }
+
+    /// Adds a staff member or changes their role. False when that would demote the
+    /// organization's last administrator: it must always keep one.
+    public static func changeStaff(
+        organization: OrganizationID, account: AccountID, role: OrganizationRole, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let current = try await lockedStanding(of: account, in: organization, on: connection, logger: logger)
+        if current.onlyAdmin && role != .orgAdmin { return false }
+        try await setStaff(organization: organization, account: account, role: role, now: now, on: connection, logger: logger)
+        return true
+    }
+
+    /// Removes a staff member. False when they were the last admin or not staff at all.
+    public static func removeStaff(organization: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let current = try await lockedStanding(of: account, in: organization, on: connection, logger: logger)
+        guard current.role != nil, !current.onlyAdmin else { return false }
         try await connection.query("DELETE FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)", logger: logger)
         return true
     }
@@ -293,7 +311,7 @@ public enum OrganizationStore {
 
     public static func createLinkCode(child: ChildID, code: String, now: Date, expires: Date, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            INSERT INTO child_link_codes (code_hash, child_id, created_at, expires_at) VALUES (\(RegistrationStore.hash(code)), \(child), \(now), \(expires))
+            INSERT INTO child_link_codes (code_hash, child_id, created_at, expires_at) VALUES (\(RandomToken.hash(code)), \(child), \(now), \(expires))
             """, logger: logger)
     }
 
@@ -312,7 +330,7 @@ public enum OrganizationStore {
         var childID: Int64?
         for try await id in try await connection.query("""
             UPDATE child_link_codes SET used_at = \(now)
-            WHERE code_hash = \(RegistrationStore.hash(code)) AND used_at IS NULL AND expires_at > \(now)
+            WHERE code_hash = \(RandomToken.hash(code)) AND used_at IS NULL AND expires_at > \(now)
             RETURNING child_id
             """, logger: logger).decode(Int64.self) {
             childID = id

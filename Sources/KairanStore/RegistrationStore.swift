@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import KairanCore
 import Logging
@@ -22,8 +21,6 @@ public enum RegistrationLookup: Sendable, Equatable {
 
 /// Empty-mail registration, address changes and bounce reports.
 public enum RegistrationStore {
-    public static func hash(_ token: String) -> ByteBuffer { ByteBuffer(bytes: SHA256.hash(data: Array(token.utf8))) }
-
     /// Whether a confirmation went to this address since `since` (one reply per window).
     public static func repliedRecently(emailKey: String, since: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         for try await _ in try await connection.query("""
@@ -51,7 +48,7 @@ public enum RegistrationStore {
     ) async throws -> Int64 {
         for try await id in try await connection.query("""
             INSERT INTO mail_registrations (token_hash, purpose, email, email_key, subscriber_id, created_at, expires_at)
-            VALUES (\(hash(token)), \(purpose), \(address.raw), \(address.comparisonKey), \(subscriberID), \(now), \(expires))
+            VALUES (\(RandomToken.hash(token)), \(purpose), \(address.raw), \(address.comparisonKey), \(subscriberID), \(now), \(expires))
             RETURNING id
             """, logger: logger).decode(Int64.self) {
             return id
@@ -62,7 +59,7 @@ public enum RegistrationStore {
     /// Consumes the link's token: single use, until it expires.
     public static func consume(token: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> RegistrationLookup {
         for try await (id, purpose, email, subscriber, expires, used) in try await connection.query("""
-            SELECT id, purpose, email, subscriber_id, expires_at, used_at FROM mail_registrations WHERE token_hash = \(hash(token)) FOR UPDATE
+            SELECT id, purpose, email, subscriber_id, expires_at, used_at FROM mail_registrations WHERE token_hash = \(RandomToken.hash(token)) FOR UPDATE
             """, logger: logger).decode((Int64, String, String, Int64?, Date, Date?).self) {
             let record = RegistrationRecord(id: id, purpose: purpose, email: email, subscriberID: subscriber)
             if expires <= now { return .expired }

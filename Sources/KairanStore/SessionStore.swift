@@ -9,6 +9,10 @@ import PostgresNIO
 /// Secrets for bearer tokens and mail links.
 public enum RandomToken {
     /// `byteCount` bytes from the system's CSPRNG, base64url without padding.
+    /// SHA-256 of a secret, as a `bytea` bind (a `[UInt8]` would bind as an array). Only
+    /// this is stored: a copy of the table does not give anyone the secret.
+    public static func hash(_ secret: String) -> ByteBuffer { ByteBuffer(bytes: SHA256.hash(data: Array(secret.utf8))) }
+
     public static func urlSafe(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
@@ -28,8 +32,8 @@ public struct SessionToken: Sendable {
 
     public init(value: String) { self.value = value }
 
-    /// SHA-256 of the token, as a `bytea` bind (a `[UInt8]` would bind as an array).
-    public var hash: ByteBuffer { ByteBuffer(bytes: SHA256.hash(data: Array(value.utf8))) }
+    /// What is stored of the token.
+    public var hash: ByteBuffer { RandomToken.hash(value) }
 }
 
 public struct SessionRecord: Sendable, Equatable {

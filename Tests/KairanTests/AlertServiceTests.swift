@@ -7,6 +7,7 @@ import KairanStore
 import PostgresNIO
 import Testing
 
+@testable import KairanAPI
 @testable import KairanServer
 
 /// The town's alert mail service through its API, delivered by a real worker to a real
@@ -109,6 +110,9 @@ import Testing
                 #expect(transaction.data.contains("List-Id: <crime.alerts.kairan.localhost>"))
             }
 
+            let listed = try await town.client.send(.get, "/v1/alerts", token: town.staff).items()
+            #expect(listed.count == 1 && (listed[0]["progress"] as? [String: Any])?["sent"] as? Int == 2, "the list shows progress too")
+
             let csv = try await town.client.send(.get, "/v1/alerts/\(id)/deliveries.csv", token: town.staff)
             #expect(csv.status == .ok)
             #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")
@@ -168,6 +172,9 @@ import Testing
             #expect(page.text.contains("l***@example.jp") && !page.text.contains("leaving@"), "a forwarded mail does not show the whole address")
             #expect(try await query(town, "SELECT status FROM alert_subscribers", as: String.self) == ["active"], "a link scanner's GET changes nothing")
 
+            let oversized = try await town.client.execute(uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                          body: ByteBuffer(string: "List-Unsubscribe=One-Click&x=" + String(repeating: "a", count: 17 * 1024)))
+            #expect(oversized.status == .contentTooLarge)
             let wrong = try await town.client.execute(uri: "/u/\(token)", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                                       body: ByteBuffer(string: "something=else"))
             #expect(wrong.status == .badRequest)
@@ -181,6 +188,25 @@ import Testing
             let unknown = try await town.client.execute(uri: "/u/not-a-token", method: .get, headers: [:], body: nil)
             #expect(unknown.status == .notFound)
         }
+    }
+
+    @Test func oneClickAlsoWorksAsMultipartFormData() async throws {
+        try await withTown { town in
+            try await subscribe(town, "gmail-user@example.jp")
+            let token = try #require(try await query(town, "SELECT manage_token FROM alert_subscribers", as: String.self).first)
+            let body = "--b1\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b1--\r\n"
+            let response = try await town.client.execute(uri: "/u/\(token)", method: .post, headers: [.contentType: "multipart/form-data; boundary=b1"],
+                                                         body: ByteBuffer(string: body))
+            #expect(response.status == .ok)
+            #expect(try await query(town, "SELECT status FROM alert_subscribers", as: String.self) == ["unsubscribed"])
+        }
+    }
+
+    @Test func csvFieldsCannotRunAsSpreadsheetFormulas() {
+        #expect(CSV.field("=HYPERLINK(\"http://evil\")") == "\"'=HYPERLINK(\"\"http://evil\"\")\"")
+        #expect(CSV.field("+81 90") == "'+81 90")
+        #expect(CSV.field("a,b") == "\"a,b\"")
+        #expect(CSV.field("250 2.0.0 ok") == "250 2.0.0 ok")
     }
 
     @Test func nonUrgentMailWaitsForTheReceiveWindowAndUrgentMailDoesNot() async throws {

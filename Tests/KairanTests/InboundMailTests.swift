@@ -22,7 +22,7 @@ import Testing
         let sink: ScriptedSMTPServer
     }
 
-    func withInbound(_ body: @escaping @Sendable (Setup) async throws -> Void) async throws {
+    func withInbound(maxRepliesPerMinute: Int = 60, _ body: @escaping @Sendable (Setup) async throws -> Void) async throws {
         let clock = TestClock()
         let sink = ScriptedSMTPServer()
         try await sink.start()
@@ -32,7 +32,9 @@ import Testing
             configuration.mail.alerts.mailDomain = DeliveryHarness.identity.mailDomain
         }) { client, url in
             try await TestDatabase.withClient(url) { database in
-                let service = InboundSMTPService(configuration: InboundMailConfiguration(host: "127.0.0.1", port: 0), identity: DeliveryHarness.identity,
+                var configuration = InboundMailConfiguration(host: "127.0.0.1", port: 0)
+                configuration.maxRepliesPerMinute = maxRepliesPerMinute
+                let service = InboundSMTPService(configuration: configuration, identity: DeliveryHarness.identity,
                                                  database: database, clock: clock, logger: TestDatabase.logger)
                 let running = Task { try await service.run() }
                 var ports = service.boundPort.makeAsyncIterator()
@@ -109,6 +111,19 @@ import Testing
             #expect(again.text.contains("この手続きは完了しています"))
             let unknown = try await setup.client.execute(uri: "/m/c/nonsense", method: .get, headers: [:], body: nil)
             #expect(unknown.status == .notFound)
+        }
+    }
+
+    @Test func confirmationRepliesAreCappedPerMinuteForAllSendersTogether() async throws {
+        try await withInbound(maxRepliesPerMinute: 2) { setup in
+            for sender in ["a@example.jp", "b@example.jp", "c@example.jp"] {
+                // Accepted either way: a sender learns nothing from the cap.
+                #expect(try await sendInbound(setup, from: sender, to: "touroku@mail.town.example.jp") == .accepted("250 2.0.0 accepted"))
+            }
+            #expect(try await deliverOutbox(setup).flatMap(\.recipients) == ["RCPT TO:<a@example.jp>", "RCPT TO:<b@example.jp>"])
+            setup.clock.advance(by: 61)
+            _ = try await sendInbound(setup, from: "c@example.jp", to: "touroku@mail.town.example.jp")
+            #expect(try await deliverOutbox(setup).flatMap(\.recipients) == ["RCPT TO:<c@example.jp>"], "a minute later it goes")
         }
     }
 

@@ -114,6 +114,27 @@ import Testing
         }
     }
 
+    @Test func anUnreachableRelayPostponesWithoutUsingAttempts() async throws {
+        try await TestDatabase.withFreshDatabase { url in
+            try await TestDatabase.withClient(url) { database in
+                // Nothing listens on this port.
+                let closed = SMTPRelayConfiguration(host: "127.0.0.1", port: try freeTCPPort(), heloName: "kairan.test")
+                let harness = try DeliveryHarness(database: database, clock: TestClock(), relay: closed) { $0.maxAttempts = 2 }
+                let message = try await harness.publish(to: ["a@example.jp"])
+                for _ in 0..<4 {
+                    await harness.worker.drain()
+                    harness.clock.advance(by: 16)
+                }
+                let row = try #require(try await harness.deliveries(message: message).first)
+                #expect(row.state == "queued", "an outage of the relay does not dead-letter anyone")
+                #expect(row.attempts == 0)
+                #expect(row.lastReply?.hasPrefix("451 relay unreachable") == true)
+                #expect(row.dueAt > harness.clock.now().addingTimeInterval(-16), "waits about 15 s before the next try")
+                await harness.transport.shutdown()
+            }
+        }
+    }
+
     @Test func lastTemporaryFailureIsDead() async throws {
         var script = ScriptedSMTPServer.Script()
         script.recipientReplies = ["never": "451 4.3.0 local problem"]
@@ -207,7 +228,7 @@ import Testing
                 let message = try await harness.publish(to: ["a@example.jp", "b@example.jp"])
                 // A worker claims both and dies before sending.
                 let claimed = try await harness.database.withTransaction { connection in
-                    try await DeliveryStore.claim(worker: "killed", limit: 10, lease: 120, now: harness.clock.now(), excludingDomains: [],
+                    try await DeliveryStore.claim(worker: "killed", limit: 10, lease: 120, now: harness.clock.now(),
                                                   on: connection, logger: TestDatabase.logger)
                 }
                 #expect(claimed.count == 2)
@@ -234,9 +255,7 @@ import Testing
     @Test func startTLSAndAuthPlainWithTheRelay() async throws {
         let certificate = try SelfSignedCertificate.make()
         var script = ScriptedSMTPServer.Script()
-        script.tls = try NIOSSLContext(configuration: .makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: certificate.keyPath, format: .pem))))
+        script.tls = try certificate.serverContext()
         script.credentials = ("kairan", "s3cret-pass")
         try await withServer(script) { server in
             var relay = DeliveryHarness.relay(server)
@@ -265,9 +284,7 @@ import Testing
     @Test func implicitTLSAndAuthLoginWithTheRelay() async throws {
         let certificate = try SelfSignedCertificate.make()
         var script = ScriptedSMTPServer.Script()
-        script.implicitTLS = try NIOSSLContext(configuration: .makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.certificatePath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: certificate.keyPath, format: .pem))))
+        script.implicitTLS = try certificate.serverContext()
         script.credentials = ("kairan", "s3cret-pass")
         script.authMechanisms = "LOGIN"
         try await withServer(script) { server in
@@ -404,4 +421,11 @@ struct SelfSignedCertificate {
     }
 
     struct CertificateError: Error {}
+
+    /// A server-side TLS context presenting this certificate.
+    func serverContext() throws -> NIOSSLContext {
+        try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))))
+    }
 }

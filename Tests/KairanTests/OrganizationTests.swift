@@ -120,6 +120,21 @@ import Testing
         }
     }
 
+    @Test func quietHoursAreSetAndClearedByTheOrgAdmin() async throws {
+        try await withTown { client, townAdmin in
+            let school = try await makeSchool(client, townAdmin: townAdmin, name: "静小学校", prefix: "quiet")
+            let path = "/v1/organizations/\(school.id)"
+            let set = try await client.send(.patch, path, json: jsonObject(["quietHours": ["start": "21:00", "end": "07:00"]]), token: school.admin.token)
+            #expect((try set.json()["quietHours"] as? [String: String]) == ["start": "21:00", "end": "07:00"])
+            let renamed = try await client.send(.patch, path, json: jsonObject(["name": "静か小学校"]), token: school.admin.token)
+            #expect((try renamed.json()["quietHours"] as? [String: String])?["start"] == "21:00", "absent: unchanged")
+            let bad = try await client.send(.patch, path, json: jsonObject(["quietHours": ["start": "25:00", "end": "07:00"]]), token: school.admin.token)
+            #expect(try bad.errorCode() == "invalid_time")
+            let cleared = try await client.send(.patch, path, json: #"{"quietHours": null}"#, token: school.admin.token)
+            #expect(try cleared.json()["quietHours"] == nil, "null: no quiet hours")
+        }
+    }
+
     @Test func staffRegisterAGuardianWithMailOnly() async throws {
         try await withTown { client, townAdmin in
             let school = try await makeSchool(client, townAdmin: townAdmin, name: "北保育所", prefix: "hoiku")
