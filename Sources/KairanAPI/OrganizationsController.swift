@@ -24,6 +24,8 @@ struct OrganizationsController {
         routes.delete("/v1/organizations/{organizationID}/staff/{accountID}", use: removeStaff)
         routes.get("/v1/organizations/{organizationID}/classes", use: classes)
         routes.post("/v1/organizations/{organizationID}/classes", use: createClass)
+        routes.put("/v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}", use: addTeacher)
+        routes.delete("/v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}", use: removeTeacher)
         routes.get("/v1/organizations/{organizationID}/children", use: children)
         routes.post("/v1/organizations/{organizationID}/children", use: createChild)
         routes.get("/v1/organizations/{organizationID}/children/{childID}/guardians", use: guardians)
@@ -44,12 +46,17 @@ struct OrganizationsController {
         /// Normal notices wait while it is quiet; nil: never quiet.
         let quietHours: TimeWindow?
         let requiresApproval: Bool
+        /// Urgent notices: unconfirmed households are escalated after this many minutes.
+        let escalateAfterMinutes: Int
+        /// Reason categories offered on absence reports.
+        let absenceReasons: [String]
         let createdAt: Date
         /// The caller's role there, if staff.
         let myRole: OrganizationRole?
 
         init(_ record: OrganizationRecord, myRole: OrganizationRole?) {
             id = record.id; kind = record.kind; name = record.name; requiresApproval = record.requiresApproval
+            escalateAfterMinutes = record.escalateAfterMinutes; absenceReasons = record.absenceReasons
             createdAt = record.createdAt; self.myRole = myRole
             quietHours = TimeWindow(start: record.quietStart, end: record.quietEnd)
         }
@@ -59,12 +66,19 @@ struct OrganizationsController {
         let accountId: AccountID
         let displayName: String
         let role: OrganizationRole
+        /// May send an urgent notice without approval (with a recorded reason).
+        let maySkipApproval: Bool
     }
 
     struct ClassResponse: ResponseEncodable, Sendable {
         let id: ClassID
         let name: String
         let grade: Int?
+        /// Staff who receive the class's absence reports.
+        let teacherIds: [AccountID]
+        init(_ record: ClassRecord) {
+            id = record.id; name = record.name; grade = record.grade; teacherIds = record.teachers
+        }
     }
 
     struct ChildResponse: ResponseEncodable, Sendable {
@@ -97,14 +111,7 @@ struct OrganizationsController {
 
     /// Loads the organization and asks the policy; 404 for anyone who may not know it exists.
     private func authorize(_ action: OrganizationAction, _ context: KairanRequestContext) async throws -> (OrganizationRecord, OrganizationStanding, Actor) {
-        let actor = try context.requireActor()
-        let id = try context.parameters.require("organizationID", as: OrganizationID.self)
-        let loaded = try await database.withConnection { connection in
-            try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: context.logger)
-        }
-        guard let (record, standing) = loaded else { throw APIError.notFound }
-        try APIError.check(Policy.decide(actor, action, in: standing))
-        return (record, standing, actor)
+        try await authorizeOrganization(action, context, database: database)
     }
 
     /// A child of this organization, or 404.
@@ -158,15 +165,19 @@ struct OrganizationsController {
     struct UpdateOrganization: Decodable {
         let name: String?
         let requiresApproval: Bool?
+        let escalateAfterMinutes: Int?
+        let absenceReasons: [String]?
         /// Absent: unchanged; null: no quiet hours; an object: set.
         let quietHours: TimeWindow??
 
-        enum CodingKeys: String, CodingKey { case name, requiresApproval, quietHours }
+        enum CodingKeys: String, CodingKey { case name, requiresApproval, quietHours, escalateAfterMinutes, absenceReasons }
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             name = try container.decodeIfPresent(String.self, forKey: .name)
             requiresApproval = try container.decodeIfPresent(Bool.self, forKey: .requiresApproval)
+            escalateAfterMinutes = try container.decodeIfPresent(Int.self, forKey: .escalateAfterMinutes)
+            absenceReasons = try container.decodeIfPresent([String].self, forKey: .absenceReasons)
             if container.contains(.quietHours) {
                 quietHours = .some(try container.decodeNil(forKey: .quietHours) ? nil : try container.decode(TimeWindow.self, forKey: .quietHours))
             } else {
@@ -182,8 +193,19 @@ struct OrganizationsController {
         let quiet: (Int, Int)?? = try input.quietHours.map { hours in
             try hours.map { try $0.minutes(field: "quietHours") }
         }
+        if let minutes = input.escalateAfterMinutes, !(1...1440).contains(minutes) {
+            throw APIError.validation(ValidationError(field: "escalateAfterMinutes", code: "out_of_range", message: "escalateAfterMinutes must be between 1 and 1440"))
+        }
+        let reasons = try input.absenceReasons.map { reasons in
+            guard (1...20).contains(reasons.count) else {
+                throw APIError.validation(ValidationError(field: "absenceReasons", code: "out_of_range", message: "between 1 and 20 reasons"))
+            }
+            return try reasons.map { try Content.text($0, field: "absenceReasons", max: 30) }
+        }
         let updated = try await database.withTransaction { connection in
-            try await OrganizationStore.update(record.id, name: name, quietHours: quiet, requiresApproval: input.requiresApproval, on: connection, logger: context.logger)
+            try await OrganizationStore.update(record.id, name: name, quietHours: quiet, requiresApproval: input.requiresApproval,
+                                               escalateAfterMinutes: input.escalateAfterMinutes, absenceReasons: reasons,
+                                               on: connection, logger: context.logger)
             return try await OrganizationStore.standing(organization: record.id, account: actor.accountID, on: connection, logger: context.logger)?.0
         }
         guard let updated else { throw APIError.notFound }
@@ -197,11 +219,15 @@ struct OrganizationsController {
         let staff = try await database.withConnection { connection in
             try await OrganizationStore.staff(organization: record.id, on: connection, logger: context.logger)
         }
-        return Items(items: staff.map { StaffResponse(accountId: $0.accountID, displayName: $0.displayName, role: $0.role) })
+        return Items(items: staff.map {
+            StaffResponse(accountId: $0.accountID, displayName: $0.displayName, role: $0.role, maySkipApproval: $0.maySkipApproval)
+        })
     }
 
     struct SetStaff: Decodable {
         let role: OrganizationRole
+        /// Absent: unchanged (false for new staff).
+        let maySkipApproval: Bool?
     }
 
     @Sendable func setStaff(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
@@ -211,10 +237,14 @@ struct OrganizationsController {
         let now = dependencies.clock.now()
         try await database.withTransaction { connection in
             guard try await AccountStore.exists(id: account, on: connection, logger: context.logger) else { throw APIError.notFound }
-            guard try await OrganizationStore.changeStaff(organization: record.id, account: account, role: input.role, now: now,
+            guard try await OrganizationStore.changeStaff(organization: record.id, account: account, role: input.role,
+                                                          maySkipApproval: input.maySkipApproval, now: now,
                                                           on: connection, logger: context.logger) else {
                 throw APIError(.conflict, code: "last_admin", message: "the organization's last administrator cannot be made staff")
             }
+            // A demoted admin loses the approval queue's stream.
+            try await EventStore.append(EventStore.organizationStream(record.id), kind: "staff.changed",
+                                        payload: StaffEvent(accountId: account), now: now, on: connection, logger: context.logger)
         }
         return .noContent
     }
@@ -222,8 +252,20 @@ struct OrganizationsController {
     @Sendable func removeStaff(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
         let (record, _, _) = try await authorize(.administer, context)
         let account = try context.parameters.require("accountID", as: AccountID.self)
+        let now = dependencies.clock.now()
         let removed = try await database.withTransaction { connection in
-            try await OrganizationStore.removeStaff(organization: record.id, account: account, on: connection, logger: context.logger)
+            let taught = try await OrganizationStore.classesTaught(by: account, organization: record.id, on: connection, logger: context.logger)
+            guard try await OrganizationStore.removeStaff(organization: record.id, account: account, on: connection, logger: context.logger) else {
+                return false
+            }
+            // Live subscriptions of the removed account are re-checked (and revoked).
+            try await EventStore.append(EventStore.organizationStream(record.id), kind: "staff.removed",
+                                        payload: StaffEvent(accountId: account), now: now, on: connection, logger: context.logger)
+            for classID in taught {
+                try await EventStore.append(EventStore.classStream(classID), kind: "teacher.removed",
+                                            payload: StaffEvent(accountId: account), now: now, on: connection, logger: context.logger)
+            }
+            return true
         }
         guard removed else {
             throw APIError(.conflict, code: "last_admin_or_not_staff", message: "not staff here, or the organization's last administrator")
@@ -238,7 +280,7 @@ struct OrganizationsController {
         let classes = try await database.withConnection { connection in
             try await OrganizationStore.classes(organization: record.id, on: connection, logger: context.logger)
         }
-        return Items(items: classes.map { ClassResponse(id: $0.id, name: $0.name, grade: $0.grade) })
+        return Items(items: classes.map(ClassResponse.init))
     }
 
     struct CreateClass: Decodable {
@@ -257,7 +299,39 @@ struct OrganizationsController {
             try await OrganizationStore.insertClass(organization: record.id, name: name, grade: input.grade, on: connection, logger: context.logger)
         }
         guard let created else { throw APIError(.conflict, code: "class_exists", message: "a class with this name exists") }
-        return EditedResponse(status: .created, response: ClassResponse(id: created.id, name: created.name, grade: created.grade))
+        return EditedResponse(status: .created, response: ClassResponse(created))
+    }
+
+    struct StaffEvent: Encodable {
+        let accountId: AccountID
+    }
+
+    /// 担任: a staff member receives the class's absence reports.
+    @Sendable func addTeacher(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let (record, _, _) = try await authorize(.administer, context)
+        let classID = try context.parameters.require("classID", as: ClassID.self)
+        let account = try context.parameters.require("accountID", as: AccountID.self)
+        let added = try await database.withTransaction { connection in
+            try await OrganizationStore.addTeacher(account: account, toClass: classID, organization: record.id, on: connection, logger: context.logger)
+        }
+        guard added else { throw APIError(.notFound, code: "not_found", message: "no such class here, or the account is not staff here") }
+        return .noContent
+    }
+
+    @Sendable func removeTeacher(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let (record, _, _) = try await authorize(.administer, context)
+        let classID = try context.parameters.require("classID", as: ClassID.self)
+        let account = try context.parameters.require("accountID", as: AccountID.self)
+        let now = dependencies.clock.now()
+        let removed = try await database.withTransaction { connection in
+            guard try await OrganizationStore.removeTeacher(account: account, fromClass: classID, organization: record.id,
+                                                            on: connection, logger: context.logger) else { return false }
+            try await EventStore.append(EventStore.classStream(classID), kind: "teacher.removed",
+                                        payload: StaffEvent(accountId: account), now: now, on: connection, logger: context.logger)
+            return true
+        }
+        guard removed else { throw APIError.notFound }
+        return .noContent
     }
 
     @Sendable func children(_ request: Request, context: KairanRequestContext) async throws -> Items<ChildResponse> {
@@ -272,6 +346,9 @@ struct OrganizationsController {
     struct CreateChild: Decodable {
         let name: String
         let classId: ClassID?
+        /// A brother or sister already enrolled here: the new child joins their household,
+        /// so the family's guardians get each notice once.
+        let siblingOf: ChildID?
     }
 
     @Sendable func createChild(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<ChildResponse> {
@@ -279,8 +356,16 @@ struct OrganizationsController {
         let input = try await request.decode(as: CreateChild.self, context: context)
         let name = try Content.text(input.name, field: "name", max: 50)
         let now = dependencies.clock.now()
-        let child = try await database.withTransaction { connection in
-            try await OrganizationStore.insertChild(organization: record.id, classID: input.classId, name: name, now: now, on: connection, logger: context.logger)
+        let child = try await database.withTransaction { connection -> ChildRecord? in
+            var household: Int64?
+            if let sibling = input.siblingOf {
+                guard try await OrganizationStore.child(id: sibling, organization: record.id, on: connection, logger: context.logger) != nil else {
+                    throw APIError.validation(ValidationError(field: "siblingOf", code: "unknown_child", message: "no such child in this organization"))
+                }
+                household = try await OrganizationStore.household(of: sibling, now: now, on: connection, logger: context.logger)
+            }
+            return try await OrganizationStore.insertChild(organization: record.id, classID: input.classId, name: name, household: household,
+                                                           now: now, on: connection, logger: context.logger)
         }
         guard let child else {
             throw APIError.validation(ValidationError(field: "classId", code: "unknown_class", message: "no such class in this organization"))
@@ -419,4 +504,19 @@ struct OrganizationsController {
             throw APIError(.conflict, code: "household_conflict", message: "this child belongs to another household; ask the school to link your households")
         }
     }
+}
+
+/// Loads the organization named by the route and asks the policy; 404 for anyone who may
+/// not know it exists. Every organization route (and the notice routes) goes through it.
+func authorizeOrganization(
+    _ action: OrganizationAction, _ context: KairanRequestContext, database: Database
+) async throws -> (OrganizationRecord, OrganizationStanding, Actor) {
+    let actor = try context.requireActor()
+    let id = try context.parameters.require("organizationID", as: OrganizationID.self)
+    let loaded = try await database.withConnection { connection in
+        try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: context.logger)
+    }
+    guard let (record, standing) = loaded else { throw APIError.notFound }
+    try APIError.check(Policy.decide(actor, action, in: standing))
+    return (record, standing, actor)
 }

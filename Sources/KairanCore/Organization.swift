@@ -47,6 +47,11 @@ public enum OrganizationAction: Sendable, Equatable {
     case manageChildren
     /// Settings and staff: the organization's admins (and town admins, who appoint them).
     case administer
+    /// Notices: drafting, sending, dashboards, answers, absence reports: the organization's staff.
+    case sendNotices
+    /// The approval queue: the organization's own admins only (a town admin is not the
+    /// school's 管理職).
+    case approveNotices
 }
 
 extension Policy {
@@ -59,11 +64,13 @@ extension Policy {
         switch action {
         case .read:
             return .allow
-        case .manageChildren:
+        case .manageChildren, .sendNotices:
             return organization.role != nil ? .allow : .deny(reason: "only the organization's staff may do this")
         case .administer:
             if organization.role == .orgAdmin || actor.isTownAdmin { return .allow }
             return .deny(reason: "only the organization's administrators may do this")
+        case .approveNotices:
+            return organization.role == .orgAdmin ? .allow : .deny(reason: "only the organization's administrators may approve notices")
         }
     }
 }

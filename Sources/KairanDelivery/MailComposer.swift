@@ -66,6 +66,7 @@ public struct MailComposer: Sendable {
     public func unsubscribeURL(token: String) -> String { "\(publicURL)/u/\(token)" }
     public func settingsURL(token: String) -> String { "\(publicURL)/m/s/\(token)" }
     public func confirmURL(token: String) -> String { "\(publicURL)/m/c/\(token)" }
+    public func noticeURL(token: String) -> String { "\(publicURL)/n/\(token)" }
 
     /// Stable per job: a retried job is recognisably the same message.
     public func messageID(for job: ClaimedDelivery) -> String { "kairan.\(job.messageID).\(job.id)@\(mailDomain)" }
@@ -73,6 +74,10 @@ public struct MailComposer: Sendable {
     public func render(_ job: ClaimedDelivery, recipient: EmailAddress, eightBitAllowed: Bool) -> [UInt8] {
         var body = job.body
         var unsubscribe: String?
+        if let link = job.linkToken {
+            // A notice: the guardian's own page to read, confirm (既読確認) and answer.
+            body += "\n\n確認・回答はこちら:\n\(noticeURL(token: link))\n"
+        }
         if let token = job.unsubscribeToken {
             // Feature phones show no List-Unsubscribe button: the link is in the text too.
             body += "\n\n--\n配信設定の変更・配信停止:\n\(settingsURL(token: token))\n"

@@ -4,13 +4,14 @@ import KairanStore
 import Logging
 
 /// Who may subscribe to which stream: the same policy as the REST routes (reading a group
-/// or a thread), and one's own notifications only.
+/// or a thread; an organization's staff and admins), and one's own notifications only.
 public struct StreamAuthorizer: Sendable {
     public enum Verdict: Sendable, Equatable {
-        /// Allowed; `group` is the group whose membership changes re-check the subscription.
-        case allowed(group: GroupID?)
+        /// Allowed; `watch` is the stream whose membership events (a member removed, a
+        /// staff member removed, a teacher taken off a class) re-check the subscription.
+        case allowed(watch: String?)
         case denied(String)
-        /// Unknown, or hidden from this actor (a private group).
+        /// Unknown, or hidden from this actor (a private group, another school's class).
         case notFound
     }
 
@@ -27,7 +28,22 @@ public struct StreamAuthorizer: Sendable {
         let groupID: GroupID
         switch stream {
         case .user(let id):
-            return id == actor.accountID ? .allowed(group: nil) : .denied("only your own notifications")
+            return id == actor.accountID ? .allowed(watch: nil) : .denied("only your own notifications")
+        case .organization(let id):
+            return try await checkOrganization(id, .approveNotices, actor, watch: stream.description, logger: logger)
+        case .notice(let id):
+            guard let organization = try await database.withConnection({ connection in
+                try await NoticeStore.organization(ofNotice: id, on: connection, logger: logger)
+            }) else { return .notFound }
+            return try await checkOrganization(organization, .sendNotices, actor, watch: EventStore.organizationStream(organization), logger: logger)
+        case .schoolClass(let id):
+            guard let (organization, teaches) = try await database.withConnection({ connection in
+                try await OrganizationStore.teacher(account: actor.accountID, ofClass: id, on: connection, logger: logger)
+            }) else { return .notFound }
+            // Absence reports go to the class's own teachers only.
+            let verdict = try await checkOrganization(organization, .sendNotices, actor, watch: stream.description, logger: logger)
+            guard case .allowed = verdict else { return verdict }
+            return teaches ? verdict : .denied("only the class's teachers")
         case .group(let id):
             groupID = id
         case .thread(let id):
@@ -40,7 +56,20 @@ public struct StreamAuthorizer: Sendable {
             try await GroupStore.standing(group: groupID, account: actor.accountID, now: now, on: connection, logger: logger)
         }) else { return .notFound }
         switch Policy.decide(actor, .read, in: standing) {
-        case .allow: return .allowed(group: groupID)
+        case .allow: return .allowed(watch: EventStore.groupStream(groupID))
+        case .deny(let reason): return .denied(reason)
+        case .hidden: return .notFound
+        }
+    }
+
+    private func checkOrganization(
+        _ id: OrganizationID, _ action: OrganizationAction, _ actor: Actor, watch: String, logger: Logger
+    ) async throws -> Verdict {
+        guard let (_, standing) = try await database.withConnection({ connection in
+            try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: logger)
+        }) else { return .notFound }
+        switch Policy.decide(actor, action, in: standing) {
+        case .allow: return .allowed(watch: watch)
         case .deny(let reason): return .denied(reason)
         case .hidden: return .notFound
         }

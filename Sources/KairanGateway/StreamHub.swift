@@ -27,7 +27,8 @@ public actor StreamHub {
     struct Subscription {
         var cursor: Int64
         var live: Bool
-        let group: GroupID?
+        /// The stream whose membership events re-check this subscription.
+        let watch: String?
     }
 
     struct StreamState {
@@ -55,10 +56,11 @@ public actor StreamHub {
     public nonisolated let maxSubscriptionsPerClient: Int
     private var streams: [String: StreamState] = [:]
     private var bySubscriber: [StreamSubscriber: Set<String>] = [:]
-    /// Groups some local subscription depends on (a group stream or a thread in it), with
-    /// the offset of the group's stream read so far: membership changes there re-check
-    /// those subscriptions even when nobody here subscribes to the group stream itself.
-    private var watchedGroups: [GroupID: (offset: Int64, subscriptions: Int)] = [:]
+    /// Streams whose membership events some local subscription depends on (a group's for
+    /// the group and its threads, an organization's for its notices), with the offset read
+    /// so far: membership changes there re-check those subscriptions even when nobody here
+    /// subscribes to the watched stream itself.
+    private var watched: [String: (offset: Int64, subscriptions: Int)] = [:]
 
     private let framesSent = Counter(label: "kairan_ws_frames_queued_total")
     private let readErrors = Counter(label: "kairan_ws_event_read_errors_total")
@@ -88,21 +90,21 @@ public actor StreamHub {
             logger.warning("subscribe failed", metadata: ["stream": "\(name)", "error_type": "\(type(of: error))"])
             return .denied("the server could not check this subscription; try again")
         }
-        let group: GroupID?
+        let watch: String?
         switch verdict {
-        case .allowed(let value): group = value
+        case .allowed(let value): watch = value
         case .denied(let reason): return .denied(reason)
         case .notFound: return .notFound
         }
 
-        if let group {
-            if let watched = watchedGroups[group] {
-                watchedGroups[group] = (watched.offset, watched.subscriptions + 1)
+        if let watch {
+            if let current = watched[watch] {
+                watched[watch] = (current.offset, current.subscriptions + 1)
             } else {
-                let groupHead = (try? await database.withConnection { connection in
-                    try await EventStore.head(EventStore.groupStream(group), on: connection, logger: logger)
+                let watchHead = (try? await database.withConnection { connection in
+                    try await EventStore.head(watch, on: connection, logger: logger)
                 }) ?? 0
-                watchedGroups[group] = (groupHead, (watchedGroups[group]?.subscriptions ?? 0) + 1)
+                watched[watch] = (watchHead, (watched[watch]?.subscriptions ?? 0) + 1)
             }
         }
         // The hub's offset for a stream it already follows is authoritative: events past it
@@ -124,7 +126,7 @@ public actor StreamHub {
             start = streams[name]!.offset
             gap = true
         }
-        streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, live: false, group: group)
+        streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, live: false, watch: watch)
         bySubscriber[subscriber, default: []].insert(name)
 
         // Replay from the log up to what the hub has dispatched, until the cursor meets the
@@ -190,8 +192,8 @@ public actor StreamHub {
             if streams[name]!.liveByLoop[loop]?.connections.isEmpty == true { streams[name]!.liveByLoop[loop] = nil }
         }
         if streams[name]?.subscriptions.isEmpty == true { streams[name] = nil }
-        if let group = subscription.group, let watched = watchedGroups[group] {
-            watchedGroups[group] = watched.subscriptions > 1 ? (watched.offset, watched.subscriptions - 1) : nil
+        if let watch = subscription.watch, let current = watched[watch] {
+            watched[watch] = current.subscriptions > 1 ? (current.offset, current.subscriptions - 1) : nil
         }
     }
 
@@ -199,8 +201,8 @@ public actor StreamHub {
 
     /// Something was committed to `stream` (a NOTIFY arrived).
     public func wake(_ name: String) async {
-        if streams[name] == nil, case .group(let group)? = StreamName(name), watchedGroups[group] != nil {
-            await watchMembership(of: group)
+        if streams[name] == nil, watched[name] != nil {
+            await watchMembership(of: name)
             return
         }
         guard streams[name] != nil else { return }
@@ -230,8 +232,8 @@ public actor StreamHub {
                 framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
                 streams[name]!.offset = event.offset
                 if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
-                if case .group(let group)? = StreamName(name), let watched = watchedGroups[group], watched.offset < event.offset {
-                    watchedGroups[group] = (event.offset, watched.subscriptions)
+                if let current = watched[name], current.offset < event.offset {
+                    watched[name] = (event.offset, current.subscriptions)
                 }
             }
             if events.count < Self.readBatch && !(streams[name]?.dirty ?? false) { return }
@@ -249,43 +251,43 @@ public actor StreamHub {
     /// never overflows a client that keeps up.
     static let readBatch = 100
 
-    static let membershipKinds: Set<String> = ["member.removed", "member.banned", "member.left", "group.updated"]
+    static let membershipKinds: Set<String> = [
+        "member.removed", "member.banned", "member.left", "group.updated", "staff.removed", "staff.changed", "teacher.removed",
+    ]
 
     private struct MembershipPayload: Decodable {
-        let groupId: GroupID?
         let accountId: AccountID?
-        let id: GroupID?
     }
 
-    /// Reads a watched group's stream for membership changes only.
-    private func watchMembership(of group: GroupID) async {
-        guard let watched = watchedGroups[group] else { return }
-        let name = EventStore.groupStream(group)
+    /// Reads a watched stream for membership changes only.
+    private func watchMembership(of name: String) async {
+        guard let current = watched[name] else { return }
         guard let events = try? await database.withConnection({ connection in
-            try await EventStore.read(name, after: watched.offset, limit: Self.readBatch, on: connection, logger: logger)
+            try await EventStore.read(name, after: current.offset, limit: Self.readBatch, on: connection, logger: logger)
         }) else { return }
         for event in events {
-            guard let current = watchedGroups[group], event.offset > current.offset else { continue }
-            watchedGroups[group] = (event.offset, current.subscriptions)
+            guard let current = watched[name], event.offset > current.offset else { continue }
+            watched[name] = (event.offset, current.subscriptions)
             if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
         }
-        if events.count == Self.readBatch { await watchMembership(of: group) }
+        if events.count == Self.readBatch { await watchMembership(of: name) }
     }
 
     /// Someone left or was removed, or the group's visibility changed: subscriptions that
     /// the policy no longer allows are revoked.
     private func scheduleRecheck(after event: EventStore.StoredEvent) {
-        guard let payload = try? JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8)),
-              let group = payload.groupId ?? payload.id else { return }
-        let account = event.kind == "group.updated" ? nil : payload.accountId
-        Task { await self.recheck(group: group, account: account) }
+        let payload = try? JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8))
+        let account = event.kind == "group.updated" ? nil : payload?.accountId
+        if event.kind != "group.updated" && account == nil { return }
+        let watch = event.stream
+        Task { await self.recheck(watch: watch, account: account) }
     }
 
-    func recheck(group: GroupID, account: AccountID?) async {
+    func recheck(watch: String, account: AccountID?) async {
         var affected: [(StreamSubscriber, String)] = []
         for (name, state) in streams {
             for (subscriber, subscription) in state.subscriptions
-            where subscription.group == group && (account == nil || subscriber.actor.accountID == account) {
+            where subscription.watch == watch && (account == nil || subscriber.actor.accountID == account) {
                 affected.append((subscriber, name))
             }
         }

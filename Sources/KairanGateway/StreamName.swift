@@ -1,11 +1,17 @@
 import KairanCore
 
-/// A stream a client can subscribe to: a group's activity, one thread, or one person's
-/// notifications. Written `group:42`, `thread:7`, `user:9` on the wire and in the event log.
+/// A stream a client can subscribe to: a group's activity, one thread, one person's
+/// notifications, an organization's approval queue (its admins), a class's absence reports
+/// (its teachers) or one notice's confirmations (the organization's staff). Written
+/// `group:42`, `thread:7`, `user:9`, `org:3`, `class:5`, `notice:11` on the wire and in the
+/// event log.
 public enum StreamName: Hashable, Sendable, CustomStringConvertible {
     case group(GroupID)
     case thread(ThreadID)
     case user(AccountID)
+    case organization(OrganizationID)
+    case schoolClass(ClassID)
+    case notice(NoticeID)
 
     public init?(_ text: String) {
         guard text.utf8.count <= 40, let colon = text.firstIndex(of: ":"),
@@ -14,6 +20,9 @@ public enum StreamName: Hashable, Sendable, CustomStringConvertible {
         case "group": self = .group(id)
         case "thread": self = .thread(id)
         case "user": self = .user(id)
+        case "org": self = .organization(id)
+        case "class": self = .schoolClass(id)
+        case "notice": self = .notice(id)
         default: return nil
         }
     }
@@ -23,6 +32,9 @@ public enum StreamName: Hashable, Sendable, CustomStringConvertible {
         case .group(let id): return "group:\(id)"
         case .thread(let id): return "thread:\(id)"
         case .user(let id): return "user:\(id)"
+        case .organization(let id): return "org:\(id)"
+        case .schoolClass(let id): return "class:\(id)"
+        case .notice(let id): return "notice:\(id)"
         }
     }
 }

@@ -32,6 +32,7 @@ func buildApplication(
     }
     if configuration.role.runsWorkers {
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
+        services.append(NoticeScheduler(database: database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
         services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))
         if let inbound = configuration.mail.inbound {
             services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))

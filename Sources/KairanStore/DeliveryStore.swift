@@ -11,6 +11,8 @@ public struct ClaimedDelivery: Sendable {
     public let domain: String
     public let charset: String
     public let unsubscribeToken: String?
+    /// A notice's per-guardian link (confirm, answer).
+    public let linkToken: String?
     /// Attempts including this one.
     public let attempts: Int
     public let urgent: Bool
@@ -83,11 +85,13 @@ public enum DeliveryStore {
         public let address: EmailAddress
         public let charset: String
         public let unsubscribeToken: String?
-        public init(key: String, address: EmailAddress, charset: String = "utf-8", unsubscribeToken: String? = nil) {
+        public let linkToken: String?
+        public init(key: String, address: EmailAddress, charset: String = "utf-8", unsubscribeToken: String? = nil, linkToken: String? = nil) {
             self.key = key
             self.address = address
             self.charset = charset
             self.unsubscribeToken = unsubscribeToken
+            self.linkToken = linkToken
         }
     }
 
@@ -105,14 +109,16 @@ public enum DeliveryStore {
         let domains = recipients.map { $0.address.domain.lowercased() }
         let charsets = recipients.map(\.charset)
         let tokens = recipients.map { $0.unsubscribeToken ?? "" }
+        let links = recipients.map { $0.linkToken ?? "" }
         let priority: Int16 = urgent ? 1 : 0
         var count = 0
         for try await n in try await connection.query("""
             WITH inserted AS (
-                INSERT INTO deliveries (message_id, recipient, channel, address, domain, charset, unsubscribe_token, priority, due_at)
-                SELECT \(message), r.key, 'mail', r.address, r.domain, r.charset, nullif(r.token, ''), \(priority), \(dueAt)
-                FROM unnest(\(keys)::text[], \(addresses)::text[], \(emailKeys)::text[], \(domains)::text[], \(charsets)::text[], \(tokens)::text[])
-                     AS r(key, address, email_key, domain, charset, token)
+                INSERT INTO deliveries (message_id, recipient, channel, address, domain, charset, unsubscribe_token, link_token, priority, due_at)
+                SELECT \(message), r.key, 'mail', r.address, r.domain, r.charset, nullif(r.token, ''), nullif(r.link, ''), \(priority), \(dueAt)
+                FROM unnest(\(keys)::text[], \(addresses)::text[], \(emailKeys)::text[], \(domains)::text[], \(charsets)::text[], \(tokens)::text[],
+                            \(links)::text[])
+                     AS r(key, address, email_key, domain, charset, token, link)
                 WHERE NOT EXISTS (SELECT 1 FROM mail_address_status m WHERE m.email_key = r.email_key AND m.suppressed_at IS NOT NULL)
                 ON CONFLICT (message_id, recipient, channel) DO NOTHING
                 RETURNING 1
@@ -159,17 +165,17 @@ public enum DeliveryStore {
                 SET state = 'sending', lease_owner = \(worker), lease_expires_at = \(leaseUntil),
                     attempts = d.attempts + 1, last_attempt_at = \(now)
                 FROM (SELECT id FROM due LIMIT \(limit)) AS c WHERE d.id = c.id
-                RETURNING d.id, d.message_id, d.address, d.domain, d.charset, d.unsubscribe_token, d.attempts, d.priority
+                RETURNING d.id, d.message_id, d.address, d.domain, d.charset, d.unsubscribe_token, d.link_token, d.attempts, d.priority
             )
-            SELECT u.id, u.message_id, u.address, u.domain, u.charset, u.unsubscribe_token, u.attempts,
+            SELECT u.id, u.message_id, u.address, u.domain, u.charset, u.unsubscribe_token, u.link_token, u.attempts,
                    m.urgent, m.from_name, m.subject, m.body, m.list_id, m.created_at
             FROM updated u JOIN outbox_messages m ON m.id = u.message_id
             ORDER BY u.priority DESC, u.id
             """, logger: logger)
-        for try await (id, messageID, address, domain, charset, token, attempts, urgent, fromName, subject, body, listID, createdAt)
-            in rows.decode((Int64, Int64, String, String, String, String?, Int32, Bool, String, String, String, String?, Date).self) {
+        for try await (id, messageID, address, domain, charset, token, link, attempts, urgent, fromName, subject, body, listID, createdAt)
+            in rows.decode((Int64, Int64, String, String, String, String?, String?, Int32, Bool, String, String, String, String?, Date).self) {
             claimed.append(ClaimedDelivery(
-                id: id, messageID: messageID, address: address, domain: domain, charset: charset, unsubscribeToken: token,
+                id: id, messageID: messageID, address: address, domain: domain, charset: charset, unsubscribeToken: token, linkToken: link,
                 attempts: Int(attempts), urgent: urgent, fromName: fromName, subject: subject, body: body, listID: listID,
                 createdAt: createdAt))
         }

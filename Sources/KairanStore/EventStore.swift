@@ -22,16 +22,45 @@ public enum EventStore {
     public static func groupStream(_ id: GroupID) -> String { "group:\(id)" }
     public static func threadStream(_ id: ThreadID) -> String { "thread:\(id)" }
     public static func userStream(_ id: AccountID) -> String { "user:\(id)" }
+    public static func organizationStream(_ id: OrganizationID) -> String { "org:\(id)" }
+    public static func classStream(_ id: ClassID) -> String { "class:\(id)" }
+    public static func noticeStream(_ id: NoticeID) -> String { "notice:\(id)" }
+
+    static func json(_ payload: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(payload), as: UTF8.self)
+    }
+
+    /// Appends the same event to many streams in two statements, whatever their number
+    /// (a notice reaching every connected guardian's own stream).
+    public static func appendToEach(
+        _ streams: [String], kind: String, payload: some Encodable, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard !streams.isEmpty else { return }
+        let json = try json(payload)
+        // Sorted, so concurrent writers lock the head rows in one order and cannot deadlock.
+        let sorted = Array(Set(streams)).sorted()
+        try await connection.query("""
+            WITH heads AS (
+                INSERT INTO stream_heads (stream, last_offset)
+                SELECT s, 1 FROM unnest(\(sorted)::text[]) AS s ORDER BY s
+                ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
+                RETURNING stream, last_offset
+            )
+            INSERT INTO events (stream, seq, kind, payload, created_at)
+            SELECT stream, last_offset, \(kind), \(json)::jsonb, \(now) FROM heads
+            """, logger: logger)
+        try await connection.query("SELECT pg_notify(\(channel), s) FROM unnest(\(sorted)::text[]) AS s", logger: logger)
+    }
 
     /// Appends one event and schedules the wake-up. Returns the event's offset.
     @discardableResult
     public static func append(
         _ stream: String, kind: String, payload: some Encodable, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int64 {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = .sortedKeys
-        let json = String(decoding: try encoder.encode(payload), as: UTF8.self)
+        let json = try json(payload)
         var offset: Int64 = 0
         // The upsert takes the head row's lock until commit: appends to one stream are
         // serialised, so offsets are gap-free and commit in order.

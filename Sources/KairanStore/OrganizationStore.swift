@@ -11,18 +11,22 @@ public struct OrganizationRecord: Sendable, Equatable {
     public let quietEnd: Int?
     public let requiresApproval: Bool
     public let createdAt: Date
+    public let escalateAfterMinutes: Int
+    public let absenceReasons: [String]
 }
 
 public struct StaffRecord: Sendable, Equatable {
     public let accountID: AccountID
     public let displayName: String
     public let role: OrganizationRole
+    public let maySkipApproval: Bool
 }
 
 public struct ClassRecord: Sendable, Equatable {
     public let id: ClassID
     public let name: String
     public let grade: Int?
+    public var teachers: [AccountID] = []
 }
 
 public struct ChildRecord: Sendable, Equatable {
@@ -47,12 +51,13 @@ public struct GuardianRecord: Sendable, Equatable {
 
 /// Organizations, their staff and classes, the children enrolled and their households.
 public enum OrganizationStore {
-    static let columns = "o.id, o.kind, o.name, o.quiet_start, o.quiet_end, o.requires_approval, o.created_at"
-    typealias Row = (Int64, String, String, Int16?, Int16?, Bool, Date)
+    static let columns = "o.id, o.kind, o.name, o.quiet_start, o.quiet_end, o.requires_approval, o.created_at, o.escalate_after_minutes, o.absence_reasons"
+    typealias Row = (Int64, String, String, Int16?, Int16?, Bool, Date, Int16, [String])
 
     static func record(_ row: Row) -> OrganizationRecord {
         OrganizationRecord(id: row.0, kind: OrganizationKind(rawValue: row.1) ?? .facility, name: row.2, quietStart: row.3.map(Int.init),
-                           quietEnd: row.4.map(Int.init), requiresApproval: row.5, createdAt: row.6)
+                           quietEnd: row.4.map(Int.init), requiresApproval: row.5, createdAt: row.6,
+                           escalateAfterMinutes: Int(row.7), absenceReasons: row.8)
     }
 
     public static func insert(
@@ -64,8 +69,17 @@ public enum OrganizationStore {
             """, logger: logger).decode(Int64.self) {
             id = value
         }
-        try await setStaff(organization: id, account: admin, role: .orgAdmin, now: now, on: connection, logger: logger)
-        return OrganizationRecord(id: id, kind: kind, name: name, quietStart: nil, quietEnd: nil, requiresApproval: false, createdAt: now)
+        try await setStaff(organization: id, account: admin, role: .orgAdmin, maySkipApproval: nil, now: now, on: connection, logger: logger)
+        guard let (record, _) = try await standing(organization: id, account: admin, on: connection, logger: logger) else {
+            preconditionFailure("inserted in this transaction")
+        }
+        return record
+    }
+
+    public static func find(_ id: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> OrganizationRecord? {
+        let query = PostgresQuery(unsafeSQL: "SELECT \(columns) FROM organizations o WHERE o.id = $1", binds: try bindings(id))
+        for try await row in try await connection.query(query, logger: logger).decode(Row.self) { return record(row) }
+        return nil
     }
 
     /// The organization and where `account` stands in it, in one query.
@@ -79,9 +93,9 @@ public enum OrganizationStore {
                            WHERE g.account_id = $2 AND c.organization_id = o.id)
             FROM organizations o WHERE o.id = $1
             """, binds: try bindings(id, account))
-        for try await row in try await connection.query(query, logger: logger).decode((Int64, String, String, Int16?, Int16?, Bool, Date, String?, Bool).self) {
-            let record = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6))
-            return (record, OrganizationStanding(role: row.7.flatMap(OrganizationRole.init(rawValue:)), isGuardian: row.8))
+        for try await row in try await connection.query(query, logger: logger).decode((Int64, String, String, Int16?, Int16?, Bool, Date, Int16, [String], String?, Bool).self) {
+            let record = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
+            return (record, OrganizationStanding(role: row.9.flatMap(OrganizationRole.init(rawValue:)), isGuardian: row.10))
         }
         return nil
     }
@@ -101,8 +115,10 @@ public enum OrganizationStore {
     }
 
     public static func update(
-        _ id: OrganizationID, name: String?, quietHours: (Int, Int)??, requiresApproval: Bool?, on connection: PostgresConnection, logger: Logger
+        _ id: OrganizationID, name: String?, quietHours: (Int, Int)??, requiresApproval: Bool?, escalateAfterMinutes: Int? = nil,
+        absenceReasons: [String]? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws {
+        let escalate = escalateAfterMinutes.map(Int16.init)
         let clearQuiet = quietHours.map { $0 == nil } ?? false
         let start = (quietHours ?? nil).map { Int16($0.0) }
         let end = (quietHours ?? nil).map { Int16($0.1) }
@@ -111,17 +127,22 @@ public enum OrganizationStore {
                 name = coalesce(\(name)::text, name),
                 quiet_start = CASE WHEN \(clearQuiet) THEN NULL ELSE coalesce(\(start)::smallint, quiet_start) END,
                 quiet_end = CASE WHEN \(clearQuiet) THEN NULL ELSE coalesce(\(end)::smallint, quiet_end) END,
-                requires_approval = coalesce(\(requiresApproval)::boolean, requires_approval)
+                requires_approval = coalesce(\(requiresApproval)::boolean, requires_approval),
+                escalate_after_minutes = coalesce(\(escalate)::smallint, escalate_after_minutes),
+                absence_reasons = coalesce(\(absenceReasons)::text[], absence_reasons)
             WHERE id = \(id)
             """, logger: logger)
     }
 
     static func setStaff(
-        organization: OrganizationID, account: AccountID, role: OrganizationRole, now: Date, on connection: PostgresConnection, logger: Logger
+        organization: OrganizationID, account: AccountID, role: OrganizationRole, maySkipApproval: Bool?, now: Date,
+        on connection: PostgresConnection, logger: Logger
     ) async throws {
         try await connection.query("""
-            INSERT INTO organization_staff (organization_id, account_id, role, added_at) VALUES (\(organization), \(account), \(role.rawValue), \(now))
-            ON CONFLICT (organization_id, account_id) DO UPDATE SET role = excluded.role
+            INSERT INTO organization_staff (organization_id, account_id, role, added_at, may_skip_approval)
+            VALUES (\(organization), \(account), \(role.rawValue), \(now), coalesce(\(maySkipApproval)::boolean, false))
+            ON CONFLICT (organization_id, account_id) DO UPDATE
+            SET role = excluded.role, may_skip_approval = coalesce(\(maySkipApproval)::boolean, organization_staff.may_skip_approval)
             """, logger: logger)
     }
 
@@ -145,11 +166,13 @@ public enum OrganizationStore {
     /// Adds a staff member or changes their role. False when that would demote the
     /// organization's last administrator: it must always keep one.
     public static func changeStaff(
-        organization: OrganizationID, account: AccountID, role: OrganizationRole, now: Date, on connection: PostgresConnection, logger: Logger
+        organization: OrganizationID, account: AccountID, role: OrganizationRole, maySkipApproval: Bool? = nil, now: Date,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         let current = try await lockedStanding(of: account, in: organization, on: connection, logger: logger)
         if current.onlyAdmin && role != .orgAdmin { return false }
-        try await setStaff(organization: organization, account: account, role: role, now: now, on: connection, logger: logger)
+        try await setStaff(organization: organization, account: account, role: role, maySkipApproval: maySkipApproval, now: now,
+                           on: connection, logger: logger)
         return true
     }
 
@@ -158,16 +181,20 @@ public enum OrganizationStore {
         let current = try await lockedStanding(of: account, in: organization, on: connection, logger: logger)
         guard current.role != nil, !current.onlyAdmin else { return false }
         try await connection.query("DELETE FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)", logger: logger)
+        try await connection.query("""
+            DELETE FROM class_teachers t USING classes c
+            WHERE t.class_id = c.id AND c.organization_id = \(organization) AND t.account_id = \(account)
+            """, logger: logger)
         return true
     }
 
     public static func staff(organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [StaffRecord] {
         var result: [StaffRecord] = []
-        for try await (id, name, role) in try await connection.query("""
-            SELECT s.account_id, a.display_name, s.role FROM organization_staff s JOIN accounts a ON a.id = s.account_id
+        for try await (id, name, role, maySkip) in try await connection.query("""
+            SELECT s.account_id, a.display_name, s.role, s.may_skip_approval FROM organization_staff s JOIN accounts a ON a.id = s.account_id
             WHERE s.organization_id = \(organization) ORDER BY s.role DESC, a.id
-            """, logger: logger).decode((Int64, String, String).self) {
-            result.append(StaffRecord(accountID: id, displayName: name, role: OrganizationRole(rawValue: role) ?? .staff))
+            """, logger: logger).decode((Int64, String, String, Bool).self) {
+            result.append(StaffRecord(accountID: id, displayName: name, role: OrganizationRole(rawValue: role) ?? .staff, maySkipApproval: maySkip))
         }
         return result
     }
@@ -187,12 +214,62 @@ public enum OrganizationStore {
 
     public static func classes(organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ClassRecord] {
         var result: [ClassRecord] = []
-        for try await (id, name, grade) in try await connection.query("""
-            SELECT id, name, grade FROM classes WHERE organization_id = \(organization) ORDER BY grade NULLS LAST, name
-            """, logger: logger).decode((Int64, String, Int16?).self) {
-            result.append(ClassRecord(id: id, name: name, grade: grade.map(Int.init)))
+        for try await (id, name, grade, teachers) in try await connection.query("""
+            SELECT c.id, c.name, c.grade, coalesce(array_agg(t.account_id ORDER BY t.account_id) FILTER (WHERE t.account_id IS NOT NULL), '{}')
+            FROM classes c LEFT JOIN class_teachers t ON t.class_id = c.id
+            WHERE c.organization_id = \(organization) GROUP BY c.id ORDER BY c.grade NULLS LAST, c.name
+            """, logger: logger).decode((Int64, String, Int16?, [Int64]).self) {
+            result.append(ClassRecord(id: id, name: name, grade: grade.map(Int.init), teachers: teachers))
         }
         return result
+    }
+
+    /// The class's organization and whether `account` teaches it; nil for an unknown class.
+    public static func teacher(account: AccountID, ofClass id: ClassID, on connection: PostgresConnection, logger: Logger) async throws -> (OrganizationID, Bool)? {
+        for try await row in try await connection.query("""
+            SELECT c.organization_id, EXISTS (SELECT 1 FROM class_teachers t WHERE t.class_id = c.id AND t.account_id = \(account))
+            FROM classes c WHERE c.id = \(id)
+            """, logger: logger).decode((Int64, Bool).self) {
+            return row
+        }
+        return nil
+    }
+
+    /// The classes `account` teaches in an organization.
+    public static func classesTaught(by account: AccountID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ClassID] {
+        var result: [ClassID] = []
+        for try await id in try await connection.query("""
+            SELECT t.class_id FROM class_teachers t JOIN classes c ON c.id = t.class_id
+            WHERE t.account_id = \(account) AND c.organization_id = \(organization) ORDER BY 1
+            """, logger: logger).decode(Int64.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    /// Makes a staff member one of the class's teachers. False when the class is not this
+    /// organization's or the account is not its staff.
+    public static func addTeacher(account: AccountID, toClass id: ClassID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query("""
+            INSERT INTO class_teachers (class_id, account_id)
+            SELECT c.id, s.account_id FROM classes c JOIN organization_staff s ON s.organization_id = c.organization_id
+            WHERE c.id = \(id) AND c.organization_id = \(organization) AND s.account_id = \(account)
+            ON CONFLICT DO NOTHING RETURNING 1
+            """, logger: logger).decode(Int.self) {
+            return true
+        }
+        return try await teacher(account: account, ofClass: id, on: connection, logger: logger).map { $0.0 == organization && $0.1 } ?? false
+    }
+
+    public static func removeTeacher(account: AccountID, fromClass id: ClassID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query("""
+            DELETE FROM class_teachers t USING classes c
+            WHERE t.class_id = c.id AND c.id = \(id) AND c.organization_id = \(organization) AND t.account_id = \(account)
+            RETURNING 1
+            """, logger: logger).decode(Int.self) {
+            return true
+        }
+        return false
     }
 
     static let childColumns = "c.id, c.organization_id, o.name, c.class_id, cl.name, c.name, c.household_id"
@@ -205,12 +282,13 @@ public enum OrganizationStore {
 
     /// Nil when the class is not this organization's.
     public static func insertChild(
-        organization: OrganizationID, classID: ClassID?, name: String, now: Date, on connection: PostgresConnection, logger: Logger
+        organization: OrganizationID, classID: ClassID?, name: String, household: Int64? = nil, now: Date,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> ChildRecord? {
         var id: Int64?
         for try await value in try await connection.query("""
-            INSERT INTO children (organization_id, class_id, name, created_at)
-            SELECT \(organization), \(classID), \(name), \(now)
+            INSERT INTO children (organization_id, class_id, name, household_id, created_at)
+            SELECT \(organization), \(classID), \(name), \(household), \(now)
             WHERE \(classID)::bigint IS NULL OR EXISTS (SELECT 1 FROM classes WHERE id = \(classID) AND organization_id = \(organization))
             RETURNING id
             """, logger: logger).decode(Int64.self) {
@@ -256,7 +334,7 @@ public enum OrganizationStore {
     }
 
     /// The child's household, created on first need.
-    static func household(of child: ChildID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+    public static func household(of child: ChildID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         for try await existing in try await connection.query(
             "SELECT household_id FROM children WHERE id = \(child) FOR UPDATE", logger: logger
         ).decode(Int64?.self) {

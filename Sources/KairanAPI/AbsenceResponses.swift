@@ -1,0 +1,4 @@
+import Hummingbird
+import KairanStore
+
+extension AbsenceRecord: ResponseEncodable {}

@@ -1,0 +1,188 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+/// What a guardian's app receives live on their own stream (`user:<id>`) when a notice is
+/// published. The same payload for every guardian: who their children are is theirs to
+/// look up (`GET /v1/me/notices/{id}`).
+public struct NoticeReceivedEvent: Codable, Sendable {
+    public let noticeId: NoticeID
+    public let organizationId: OrganizationID
+    public let organizationName: String
+    public let urgent: Bool
+    public let title: String
+    public let body: String
+    public let hasForm: Bool
+    public let sentAt: Date
+}
+
+/// Progress on a notice's confirmations, sent live to the staff dashboard (`notice:<id>`).
+public struct NoticeProgressEvent: Codable, Sendable {
+    public let noticeId: NoticeID
+    public let householdId: Int64?
+    public let guardianId: GuardianID?
+    public let households: Int
+    public let confirmedHouseholds: Int
+    public let openedGuardians: Int
+
+    public init(noticeId: NoticeID, householdId: Int64?, guardianId: GuardianID?, households: Int, confirmedHouseholds: Int, openedGuardians: Int) {
+        self.noticeId = noticeId
+        self.householdId = householdId
+        self.guardianId = guardianId
+        self.households = households
+        self.confirmedHouseholds = confirmedHouseholds
+        self.openedGuardians = openedGuardians
+    }
+}
+
+public struct PublishResult: Sendable, Equatable {
+    public let guardians: Int
+    public let households: Int
+    public let mailJobs: Int
+    public let liveRecipients: Int
+}
+
+extension NoticeStore {
+    /// Publishes a notice in the caller's transaction: snapshots the children it is for,
+    /// writes one recipient row per guardian (however many of their children it concerns),
+    /// the outbox message and its mail jobs, and the live events — all or nothing.
+    ///
+    /// Normal notices follow each guardian's choice (app, mail, both). Urgent ones go to
+    /// every channel the guardian has: the app if they have an account, mail if an address
+    /// is recorded.
+    public static func publish(
+        _ notice: NoticeRecord, organizationName: String, escalateAfterMinutes: Int, urgentDeadline: TimeInterval, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> PublishResult {
+        let grades = notice.targets.grades.map(Int16.init)
+        try await connection.query("""
+            INSERT INTO notice_children (notice_id, child_id, household_id)
+            SELECT \(notice.id), c.id, c.household_id FROM children c LEFT JOIN classes cl ON cl.id = c.class_id
+            WHERE c.organization_id = \(notice.organizationID) AND c.household_id IS NOT NULL
+              AND (\(notice.targets.all)
+                   OR c.class_id = ANY(\(notice.targets.classes)::bigint[])
+                   OR cl.grade = ANY(\(grades)::smallint[])
+                   OR EXISTS (SELECT 1 FROM notice_list_children lc
+                              WHERE lc.child_id = c.id AND lc.list_id = ANY(\(notice.targets.lists)::bigint[])))
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
+        try await connection.query("""
+            INSERT INTO notice_recipients (notice_id, guardian_id, household_id, account_id, via_app, via_mail, link_token)
+            SELECT \(notice.id), g.id, g.household_id, g.account_id,
+                   g.account_id IS NOT NULL AND (g.delivery <> 'mail' OR \(notice.urgent) OR g.email IS NULL),
+                   g.email IS NOT NULL AND (g.delivery <> 'app' OR \(notice.urgent) OR g.account_id IS NULL),
+                   replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')
+            FROM guardians g
+            WHERE g.household_id IN (SELECT household_id FROM notice_children WHERE notice_id = \(notice.id))
+            """, logger: logger)
+
+        var mail: [DeliveryStore.Recipient] = []
+        var live: [String] = []
+        var guardians = 0
+        var households = Set<Int64>()
+        for try await (guardian, household, account, viaApp, viaMail, email, token) in try await connection.query("""
+            SELECT r.guardian_id, r.household_id, r.account_id, r.via_app, r.via_mail, g.email, r.link_token
+            FROM notice_recipients r JOIN guardians g ON g.id = r.guardian_id WHERE r.notice_id = \(notice.id)
+            """, logger: logger).decode((Int64, Int64, Int64?, Bool, Bool, String?, String).self) {
+            guardians += 1
+            households.insert(household)
+            if viaApp, let account { live.append(EventStore.userStream(account)) }
+            if viaMail, let email, let address = try? EmailAddress(email) {
+                mail.append(DeliveryStore.Recipient(key: "guardian:\(guardian)", address: address, charset: charset(for: address), linkToken: token))
+            }
+        }
+
+        let subject = notice.urgent ? "【緊急】" + notice.title : notice.title
+        let (message, _) = try await DeliveryStore.createMessage(
+            kind: "notice", idempotencyKey: "notice:\(notice.id)", urgent: notice.urgent, fromName: organizationName, subject: subject,
+            body: mailBody(notice, organizationName: organizationName), listID: nil,
+            deadline: notice.urgent ? now.addingTimeInterval(urgentDeadline) : nil, now: now, on: connection, logger: logger)
+        let mailJobs = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: notice.urgent, dueAt: now,
+                                                           on: connection, logger: logger)
+        let event = NoticeReceivedEvent(noticeId: notice.id, organizationId: notice.organizationID, organizationName: organizationName,
+                                        urgent: notice.urgent, title: notice.title, body: notice.body, hasForm: notice.form != nil, sentAt: now)
+        try await EventStore.appendToEach(live, kind: "notice.received", payload: event, now: now, on: connection, logger: logger)
+
+        let escalateAt: Date? = notice.urgent ? now.addingTimeInterval(TimeInterval(escalateAfterMinutes * 60)) : nil
+        try await connection.query("""
+            UPDATE notices SET state = 'sent', sent_at = \(now), message_id = \(message), escalate_at = \(escalateAt), updated_at = \(now)
+            WHERE id = \(notice.id)
+            """, logger: logger)
+        try await EventStore.append(
+            EventStore.noticeStream(notice.id), kind: "notice.sent",
+            payload: NoticeProgressEvent(noticeId: notice.id, householdId: nil, guardianId: nil, households: households.count,
+                                         confirmedHouseholds: 0, openedGuardians: 0),
+            now: now, on: connection, logger: logger)
+        return PublishResult(guardians: guardians, households: households.count, mailJobs: mailJobs, liveRecipients: live.count)
+    }
+
+    /// Carrier handsets show ISO-2022-JP reliably; everyone else gets UTF-8.
+    static func charset(for address: EmailAddress) -> String {
+        EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased()) ? "iso-2022-jp" : "utf-8"
+    }
+
+    static func mailBody(_ notice: NoticeRecord, organizationName: String) -> String {
+        var body = notice.body
+        if notice.form != nil { body += "\n\n※ このお知らせには回答が必要です。下のリンクから回答してください。" }
+        if notice.urgent { body += "\n\n※ 緊急のお知らせです。下のリンクから確認を押してください。" }
+        return "\(organizationName)からのお知らせ\n\n" + body
+    }
+
+    /// Scheduled notices due for publishing, locked for this transaction (other instances
+    /// skip them).
+    public static func claimDue(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(columns) FROM notices n WHERE n.state = 'scheduled' AND n.release_at <= $1
+            ORDER BY n.release_at LIMIT $2 FOR UPDATE SKIP LOCKED
+            """, binds: try bindings(now, limit))
+        return try await records(query, on: connection, logger: logger)
+    }
+
+    // MARK: - Escalation
+
+    /// Urgent notices whose escalation time has come, locked for this transaction.
+    public static func claimEscalations(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(columns) FROM notices n
+            WHERE n.escalated_at IS NULL AND n.escalate_at IS NOT NULL AND n.escalate_at <= $1 AND n.state = 'sent'
+            ORDER BY n.escalate_at LIMIT $2 FOR UPDATE SKIP LOCKED
+            """, binds: try bindings(now, limit))
+        return try await records(query, on: connection, logger: logger)
+    }
+
+    /// Re-sends the notice by mail to every guardian address of the households that have not
+    /// confirmed, and records the escalation. Returns (unconfirmed households, mails queued).
+    public static func escalate(
+        _ notice: NoticeRecord, organizationName: String, urgentDeadline: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (households: Int, mails: Int) {
+        var mail: [DeliveryStore.Recipient] = []
+        var households = Set<Int64>()
+        for try await (guardian, household, email, token) in try await connection.query("""
+            SELECT r.guardian_id, r.household_id, g.email, r.link_token
+            FROM notice_recipients r JOIN guardians g ON g.id = r.guardian_id
+            WHERE r.notice_id = \(notice.id) AND r.household_id IN (
+                SELECT household_id FROM notice_recipients WHERE notice_id = \(notice.id)
+                GROUP BY household_id HAVING bool_and(confirmed_at IS NULL))
+            """, logger: logger).decode((Int64, Int64, String?, String).self) {
+            households.insert(household)
+            if let email, let address = try? EmailAddress(email) {
+                mail.append(DeliveryStore.Recipient(key: "guardian:\(guardian)", address: address, charset: charset(for: address), linkToken: token))
+            }
+        }
+        var queued = 0
+        var messageID: Int64?
+        if !mail.isEmpty {
+            let (message, _) = try await DeliveryStore.createMessage(
+                kind: "notice_escalation", idempotencyKey: "notice-escalation:\(notice.id)", urgent: true, fromName: organizationName,
+                subject: "【再送・要確認】" + notice.title, body: mailBody(notice, organizationName: organizationName), listID: nil,
+                deadline: now.addingTimeInterval(urgentDeadline), now: now, on: connection, logger: logger)
+            queued = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: true, dueAt: now, on: connection, logger: logger)
+            messageID = message
+        }
+        try await connection.query("""
+            UPDATE notices SET escalated_at = \(now), escalation_message_id = \(messageID), updated_at = \(now) WHERE id = \(notice.id)
+            """, logger: logger)
+        return (households.count, queued)
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+/// A notice's optional reply form: one question.
+public struct ReplyForm: Codable, Sendable, Equatable {
+    public let kind: ReplyFormKind
+    public let question: String
+    /// Choices for `single` and `multiple`; empty for `text`.
+    public let options: [String]
+    /// Guardians may change their answer until then; nil: until the notice is withdrawn.
+    public let deadline: Date?
+
+    public init(kind: ReplyFormKind, question: String, options: [String], deadline: Date?) {
+        self.kind = kind
+        self.question = question
+        self.options = options
+        self.deadline = deadline
+    }
+}
+
+/// The channels a notice goes to: the whole organization, grades, classes, custom lists.
+public struct NoticeTargets: Codable, Sendable, Equatable {
+    public var all: Bool
+    public var grades: [Int]
+    public var classes: [ClassID]
+    public var lists: [NoticeListID]
+
+    public init(all: Bool, grades: [Int], classes: [ClassID], lists: [NoticeListID]) {
+        self.all = all
+        self.grades = grades
+        self.classes = classes
+        self.lists = lists
+    }
+
+    /// Every part is optional on the wire: `{"classes": [3]}` is enough.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        all = try container.decodeIfPresent(Bool.self, forKey: .all) ?? false
+        grades = try container.decodeIfPresent([Int].self, forKey: .grades) ?? []
+        classes = try container.decodeIfPresent([ClassID].self, forKey: .classes) ?? []
+        lists = try container.decodeIfPresent([NoticeListID].self, forKey: .lists) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey { case all, grades, classes, lists }
+
+    public var isEmpty: Bool { !all && grades.isEmpty && classes.isEmpty && lists.isEmpty }
+}
+
+public struct NoticeRecord: Sendable, Equatable {
+    public let id: NoticeID
+    public let organizationID: OrganizationID
+    public let authorID: AccountID
+    public let urgent: Bool
+    public let title: String
+    public let body: String
+    public let targets: NoticeTargets
+    public let form: ReplyForm?
+    public let state: NoticeState
+    public let sendAt: Date
+    public let releaseAt: Date
+    public let skipReason: String?
+    public let messageID: Int64?
+    public let escalateAt: Date?
+    public let escalatedAt: Date?
+    public let createdAt: Date
+    public let sentAt: Date?
+}
+
+/// Notices: drafts, the approval queue, publishing through the fan-out core, and the
+/// confirmations, answers and escalations that follow.
+public enum NoticeStore {
+    static let columns = """
+        n.id, n.organization_id, n.author_id, n.urgent, n.title, n.body, n.target_all, n.target_grades, n.target_classes, n.target_lists, \
+        n.form_kind, n.form_question, n.form_options, n.reply_deadline, n.state, n.send_at, n.release_at, n.skip_reason, n.message_id, \
+        n.escalate_at, n.escalated_at, n.created_at, n.sent_at
+        """
+    typealias Row = (Int64, Int64, Int64, Bool, String, String, Bool, [Int16], [Int64], [Int64],
+                     String?, String?, [String], Date?, String, Date, Date, String?, Int64?, Date?, Date?, Date, Date?)
+
+    static func record(_ r: Row) -> NoticeRecord {
+        let form = r.10.flatMap(ReplyFormKind.init(rawValue:)).map { kind in
+            ReplyForm(kind: kind, question: r.11 ?? "", options: r.12, deadline: r.13)
+        }
+        return NoticeRecord(
+            id: r.0, organizationID: r.1, authorID: r.2, urgent: r.3, title: r.4, body: r.5,
+            targets: NoticeTargets(all: r.6, grades: r.7.map(Int.init), classes: r.8, lists: r.9), form: form,
+            state: NoticeState(rawValue: r.14) ?? .cancelled, sendAt: r.15, releaseAt: r.16, skipReason: r.17, messageID: r.18,
+            escalateAt: r.19, escalatedAt: r.20, createdAt: r.21, sentAt: r.22)
+    }
+
+    static func records(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
+        var result: [NoticeRecord] = []
+        for try await row in try await connection.query(query, logger: logger).decode(Row.self) { result.append(record(row)) }
+        return result
+    }
+
+    public static func organization(ofNotice id: NoticeID, on connection: PostgresConnection, logger: Logger) async throws -> OrganizationID? {
+        for try await value in try await connection.query("SELECT organization_id FROM notices WHERE id = \(id)", logger: logger).decode(Int64.self) {
+            return value
+        }
+        return nil
+    }
+
+    /// True when every class and list named belongs to the organization.
+    public static func targetsBelong(_ targets: NoticeTargets, to organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await ok in try await connection.query("""
+            SELECT (SELECT count(*) FROM classes WHERE organization_id = \(organization) AND id = ANY(\(targets.classes)::bigint[]))
+                       = cardinality(ARRAY(SELECT DISTINCT unnest(\(targets.classes)::bigint[])))
+               AND (SELECT count(*) FROM notice_lists WHERE organization_id = \(organization) AND id = ANY(\(targets.lists)::bigint[]))
+                       = cardinality(ARRAY(SELECT DISTINCT unnest(\(targets.lists)::bigint[])))
+            """, logger: logger).decode(Bool.self) {
+            return ok
+        }
+        return false
+    }
+
+    public static func insert(
+        organization: OrganizationID, author: AccountID, urgent: Bool, title: String, body: String, targets: NoticeTargets, form: ReplyForm?,
+        state: NoticeState, sendAt: Date, releaseAt: Date, skipReason: String?, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> NoticeRecord {
+        let grades = targets.grades.map(Int16.init)
+        let query: PostgresQuery = """
+            INSERT INTO notices (organization_id, author_id, urgent, title, body, target_all, target_grades, target_classes, target_lists,
+                                 form_kind, form_question, form_options, reply_deadline, state, send_at, release_at, skip_reason, created_at, updated_at)
+            VALUES (\(organization), \(author), \(urgent), \(title), \(body), \(targets.all), \(grades)::smallint[], \(targets.classes)::bigint[],
+                    \(targets.lists)::bigint[], \(form?.kind.rawValue), \(form?.question), \(form?.options ?? [])::text[], \(form?.deadline),
+                    \(state.rawValue), \(sendAt), \(releaseAt), \(skipReason), \(now), \(now))
+            RETURNING id
+            """
+        var id: NoticeID = 0
+        for try await value in try await connection.query(query, logger: logger).decode(Int64.self) { id = value }
+        guard let record = try await find(id, organization: organization, on: connection, logger: logger) else {
+            preconditionFailure("inserted in this transaction")
+        }
+        return record
+    }
+
+    /// The notice if it is this organization's; `lock` takes its row lock for a state change.
+    public static func find(
+        _ id: NoticeID, organization: OrganizationID, lock: Bool = false, on connection: PostgresConnection, logger: Logger
+    ) async throws -> NoticeRecord? {
+        let suffix = lock ? " FOR UPDATE" : ""
+        let query = PostgresQuery(unsafeSQL: "SELECT \(columns) FROM notices n WHERE n.id = $1 AND n.organization_id = $2\(suffix)",
+                                  binds: try bindings(id, organization))
+        return try await records(query, on: connection, logger: logger).first
+    }
+
+    /// A page of an organization's notices, newest first, optionally in one state.
+    public static func list(
+        organization: OrganizationID, state: NoticeState?, before: NoticeID?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [NoticeRecord] {
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(columns) FROM notices n
+            WHERE n.organization_id = $1 AND ($2::text IS NULL OR n.state = $2) AND ($3::bigint IS NULL OR n.id < $3)
+            ORDER BY n.id DESC LIMIT $4
+            """, binds: try bindings(organization, state?.rawValue, before, limit))
+        return try await records(query, on: connection, logger: logger)
+    }
+
+    /// Changes state (and the release time, and the text when an approver edits it).
+    public static func update(
+        _ id: NoticeID, state: NoticeState, releaseAt: Date? = nil, title: String? = nil, body: String? = nil, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE notices SET state = \(state.rawValue), release_at = coalesce(\(releaseAt)::timestamptz, release_at),
+                title = coalesce(\(title)::text, title), body = coalesce(\(body)::text, body), updated_at = \(now)
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    // MARK: - Approval audit trail
+
+    public struct ApprovalEntry: Sendable {
+        public let id: Int64
+        public let actorID: AccountID
+        public let actorName: String
+        public let action: ApprovalAction
+        public let comment: String?
+        public let at: Date
+    }
+
+    public static func log(
+        _ action: ApprovalAction, notice: NoticeID, organization: OrganizationID, actor: AccountID, comment: String?, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO notice_approval_log (notice_id, organization_id, actor_id, action, comment, at)
+            VALUES (\(notice), \(organization), \(actor), \(action.rawValue), \(comment), \(now))
+            """, logger: logger)
+    }
+
+    public static func approvalLog(notice: NoticeID, on connection: PostgresConnection, logger: Logger) async throws -> [ApprovalEntry] {
+        var result: [ApprovalEntry] = []
+        for try await (id, actor, name, action, comment, at) in try await connection.query("""
+            SELECT l.id, l.actor_id, a.display_name, l.action, l.comment, l.at
+            FROM notice_approval_log l JOIN accounts a ON a.id = l.actor_id WHERE l.notice_id = \(notice) ORDER BY l.id
+            """, logger: logger).decode((Int64, Int64, String, String, String?, Date).self) {
+            result.append(ApprovalEntry(id: id, actorID: actor, actorName: name, action: ApprovalAction(rawValue: action) ?? .submitted,
+                                        comment: comment, at: at))
+        }
+        return result
+    }
+
+    /// Whether `account` is staff the organization allows to skip approval for urgent notices.
+    public static func maySkipApproval(account: AccountID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await value in try await connection.query("""
+            SELECT may_skip_approval FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)
+            """, logger: logger).decode(Bool.self) {
+            return value
+        }
+        return false
+    }
+}
