@@ -77,10 +77,14 @@ struct NoticesController {
         let (organization, _, _) = try await authorizeOrganization(.sendNotices, context, database: database)
         let id = try context.parameters.require("listID", as: NoticeListID.self)
         let input = try await request.decode(as: ListInput.self, context: context)
+        let name = try input.name.map { try Content.text($0, field: "name", max: 50) }
         let children = try Self.childIDs(input.childIds)
         return ListResponse(try await database.withTransaction { connection -> NoticeListRecord in
             guard try await !NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger).isEmpty else {
                 throw APIError.notFound
+            }
+            if let name, try await !NoticeListStore.rename(list: id, to: name, on: connection, logger: context.logger) {
+                throw APIError(.conflict, code: "list_exists", message: "a list with this name exists")
             }
             guard try await NoticeListStore.setChildren(list: id, organization: organization.id, children: children, on: connection, logger: context.logger) else {
                 throw APIError.validation(ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here"))

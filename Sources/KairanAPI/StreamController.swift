@@ -129,7 +129,7 @@ struct StreamController {
         switch request.type {
         case "subscribe", "unsubscribe":
             guard let name = request.stream, let stream = StreamName(name) else {
-                subscriber.send(errorFrame("bad_stream", "stream must be group:<id>, thread:<id> or user:<id>"))
+                subscriber.send(errorFrame("bad_stream", "stream must be group:<id>, thread:<id>, user:<id>, org:<id>, class:<id> or notice:<id>"))
                 return
             }
             if request.type == "unsubscribe" {

@@ -3,6 +3,7 @@ import KairanStore
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// One LISTEN connection per process. Each notification names a stream; the hub reads the
 /// rows itself. When the connection drops, it reconnects and wakes every stream, so
@@ -19,12 +20,42 @@ public struct NotificationListener: Service {
     }
 
     public func run() async throws {
+        // Notifications are collected while the hub is busy and handed over together: a
+        // transaction that wrote to hundreds of streams (a notice to every guardian) costs
+        // one read, not hundreds.
+        let pending = PendingStreams()
+        let (signals, signal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await cancelWhenGracefulShutdown {
-            await url.listenUntilCancelled(on: EventStore.channel, logger: logger) {
-                await hub.wakeAll()
-            } onNotification: { stream in
-                await hub.wake(stream)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in signals {
+                        let names = pending.take()
+                        if names.count == 1 { await hub.wake(names[0]) } else if !names.isEmpty { await hub.wake(names) }
+                    }
+                }
+                await url.listenUntilCancelled(on: EventStore.channel, logger: logger) {
+                    await hub.wakeAll()
+                } onNotification: { stream in
+                    pending.add(stream)
+                    signal.yield()
+                }
+                signal.finish()
+                await group.waitForAll()
             }
+        }
+    }
+}
+
+/// Stream names notified but not yet handed to the hub.
+private final class PendingStreams: Sendable {
+    private let names = Mutex<[String]>([])
+
+    func add(_ name: String) { names.withLock { $0.append(name) } }
+
+    func take() -> [String] {
+        names.withLock { names in
+            defer { names.removeAll(keepingCapacity: true) }
+            return names
         }
     }
 }

@@ -240,6 +240,57 @@ public actor StreamHub {
         }
     }
 
+    /// Several streams were committed to at once (a notice reaching hundreds of guardians'
+    /// own streams): the new events of all of them are read in one query instead of one
+    /// query per stream, then dispatched exactly as `wake` would. Streams already being
+    /// read, watched-only streams and streams with more than one batch pending take the
+    /// one-stream path.
+    public func wake(_ names: some Collection<String>) async {
+        var batch: [(String, Int64)] = []
+        for name in Set(names) {
+            if let state = streams[name], !state.fetching {
+                batch.append((name, state.offset))
+            } else {
+                await wake(name)
+            }
+        }
+        guard batch.count > 1 else {
+            for (name, _) in batch { await wake(name) }
+            return
+        }
+        for (name, _) in batch { streams[name]?.fetching = true }
+        let events: [EventStore.StoredEvent]
+        do {
+            events = try await database.withConnection { connection in
+                try await EventStore.read(batch, limitEach: Self.readBatch, on: connection, logger: logger)
+            }
+        } catch {
+            for (name, _) in batch { streams[name]?.fetching = false }
+            readErrors.increment()
+            logger.warning("reading events failed; the next notification retries", metadata: ["streams": "\(batch.count)"])
+            return
+        }
+        var read: [String: Int] = [:]
+        for event in events {
+            read[event.stream, default: 0] += 1
+            guard let state = streams[event.stream], event.offset > state.offset else { continue }
+            let batches = state.liveByLoop
+            broadcast(Self.frame(for: event), to: batches.values)
+            framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
+            streams[event.stream]!.offset = event.offset
+            if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
+            if let current = watched[event.stream], current.offset < event.offset {
+                watched[event.stream] = (event.offset, current.subscriptions)
+            }
+        }
+        for (name, _) in batch {
+            streams[name]?.fetching = false
+            // More than one batch waiting, or a notification arrived meanwhile: the
+            // one-stream loop reads on until it has everything.
+            if (read[name] ?? 0) >= Self.readBatch || streams[name]?.dirty == true { await wake(name) }
+        }
+    }
+
     /// After the notification connection was lost: every stream may have missed wake-ups.
     public func wakeAll() async {
         for name in streams.keys { await wake(name) }

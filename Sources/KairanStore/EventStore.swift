@@ -94,6 +94,27 @@ public enum EventStore {
         return events
     }
 
+    /// New events of several streams in one query: for each (stream, offset), up to
+    /// `limitEach` events after the offset, oldest first per stream.
+    public static func read(
+        _ cursors: [(stream: String, after: Int64)], limitEach: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        let names = cursors.map(\.stream), offsets = cursors.map(\.after)
+        for try await (stream, seq, kind, payload, createdAt) in try await connection.query("""
+            SELECT c.stream, e.seq, e.kind, e.payload::text, e.created_at
+            FROM unnest(\(names)::text[], \(offsets)::bigint[]) AS c(stream, after)
+            CROSS JOIN LATERAL (
+                SELECT seq, kind, payload, created_at FROM events
+                WHERE stream = c.stream AND seq > c.after ORDER BY seq LIMIT \(limitEach)
+            ) e
+            ORDER BY c.stream, e.seq
+            """, logger: logger).decode((String, Int64, String, String, Date).self) {
+            events.append(StoredEvent(stream: stream, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
+        }
+        return events
+    }
+
     /// Retention: deletes events created before `cutoff`, at most `limit` per call. Stream
     /// heads stay, so offsets keep growing and a client asking for deleted events is told
     /// there is a gap.
