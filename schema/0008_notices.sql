@@ -67,6 +67,11 @@ CREATE TABLE notices (
     escalate_at       timestamptz,
     escalated_at      timestamptz,
     escalation_message_id bigint REFERENCES outbox_messages (id),
+    -- Raised by every edit: an approver approves the revision they read.
+    revision          integer NOT NULL DEFAULT 1,
+    -- Publishing or escalating that failed and was postponed (the scheduler backs off
+    -- per notice, so one bad notice never holds up the others).
+    scheduler_failures smallint NOT NULL DEFAULT 0,
     created_at        timestamptz NOT NULL,
     updated_at        timestamptz NOT NULL,
     sent_at           timestamptz,

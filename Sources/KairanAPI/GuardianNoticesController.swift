@@ -10,6 +10,8 @@ import PostgresNIO
 enum NoticeActions {
     /// Marks the notice opened (first time only) and tells the dashboard.
     static func open(_ recipient: NoticeRecipientRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        guard recipient.openedAt == nil else { return }
+        try await NoticeStore.lockForCounting(recipient.noticeID, on: connection, logger: logger)
         guard try await NoticeRecipientStore.markOpened(notice: recipient.noticeID, guardian: recipient.guardianID, now: now,
                                                         on: connection, logger: logger) else { return }
         try await progress(recipient, kind: "notice.opened", now: now, on: connection, logger: logger)
@@ -17,6 +19,8 @@ enum NoticeActions {
 
     /// Confirms for this guardian (the household counts as confirmed) and tells the dashboard.
     static func confirm(_ recipient: NoticeRecipientRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        guard recipient.confirmedAt == nil else { return }
+        try await NoticeStore.lockForCounting(recipient.noticeID, on: connection, logger: logger)
         guard try await NoticeRecipientStore.confirm(notice: recipient.noticeID, guardian: recipient.guardianID, now: now,
                                                      on: connection, logger: logger) else { return }
         try await progress(recipient, kind: "notice.confirmed", now: now, on: connection, logger: logger)

@@ -68,7 +68,10 @@ struct NoticesController {
             guard try await NoticeListStore.setChildren(list: id, organization: organization.id, children: children, on: connection, logger: context.logger) else {
                 throw APIError.validation(ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here"))
             }
-            return try await NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger)[0]
+            guard let list = try await NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger).first else {
+                throw APIError.notFound
+            }
+            return list
         }
         return EditedResponse(status: .created, response: ListResponse(created))
     }
@@ -80,16 +83,23 @@ struct NoticesController {
         let name = try input.name.map { try Content.text($0, field: "name", max: 50) }
         let children = try Self.childIDs(input.childIds)
         return ListResponse(try await database.withTransaction { connection -> NoticeListRecord in
-            guard try await !NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger).isEmpty else {
+            guard try await NoticeListStore.lock(list: id, organization: organization.id, on: connection, logger: context.logger) else {
                 throw APIError.notFound
             }
-            if let name, try await !NoticeListStore.rename(list: id, to: name, on: connection, logger: context.logger) {
-                throw APIError(.conflict, code: "list_exists", message: "a list with this name exists")
+            if let name {
+                do {
+                    try await NoticeListStore.rename(list: id, to: name, on: connection, logger: context.logger)
+                } catch where Database.isUniqueViolation(error) {
+                    throw APIError(.conflict, code: "list_exists", message: "a list with this name exists")
+                }
             }
             guard try await NoticeListStore.setChildren(list: id, organization: organization.id, children: children, on: connection, logger: context.logger) else {
                 throw APIError.validation(ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here"))
             }
-            return try await NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger)[0]
+            guard let list = try await NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger).first else {
+                throw APIError.notFound
+            }
+            return list
         })
     }
 
@@ -130,6 +140,8 @@ struct NoticesController {
         let sentAt: Date?
         let escalateAt: Date?
         let escalatedAt: Date?
+        /// Raised by every edit; pass it to `approve` to approve exactly what was read.
+        let revision: Int
         /// The approval trail (detail view only).
         let approvalLog: [ApprovalEntryResponse]?
 
@@ -137,7 +149,7 @@ struct NoticesController {
             id = record.id; organizationId = record.organizationID; authorId = record.authorID; urgent = record.urgent
             title = record.title; body = record.body; targets = record.targets; form = record.form; state = record.state
             sendAt = record.sendAt; releaseAt = record.releaseAt; skipReason = record.skipReason; createdAt = record.createdAt
-            sentAt = record.sentAt; escalateAt = record.escalateAt; escalatedAt = record.escalatedAt
+            sentAt = record.sentAt; escalateAt = record.escalateAt; escalatedAt = record.escalatedAt; revision = record.revision
             approvalLog = log?.map(ApprovalEntryResponse.init)
         }
     }
@@ -193,6 +205,11 @@ struct NoticesController {
             throw APIError.validation(ValidationError(field: "skipApprovalReason", code: "not_urgent", message: "only an urgent notice may skip approval"))
         }
 
+        let releaseAt = release(sendAt, urgent: urgent, organization: organization)
+        if let deadline = form?.deadline, deadline <= releaseAt {
+            throw APIError.validation(ValidationError(field: "form.deadline", code: "deadline_before_release",
+                                                      message: "the reply deadline must be after the notice goes out (\(releaseAt.formatted(.iso8601)))"))
+        }
         let record = try await database.withTransaction { connection -> NoticeRecord in
             guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: connection, logger: context.logger) else {
                 throw APIError.validation(ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's"))
@@ -209,7 +226,7 @@ struct NoticesController {
             }
             let notice = try await NoticeStore.insert(
                 organization: organization.id, author: actor.accountID, urgent: urgent, title: title, body: body, targets: targets, form: form,
-                state: state, sendAt: sendAt, releaseAt: release(sendAt, urgent: urgent, organization: organization), skipReason: logged?.0 == .skipped ? skipReason : nil,
+                state: state, sendAt: sendAt, releaseAt: releaseAt, skipReason: logged?.0 == .skipped ? skipReason : nil,
                 now: now, on: connection, logger: context.logger)
             if let (action, comment) = logged {
                 try await NoticeStore.log(action, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: comment,
@@ -329,9 +346,18 @@ struct NoticesController {
             guard [.pendingApproval, .returned, .scheduled].contains(notice.state) else {
                 throw APIError(.conflict, code: "already_sent", message: "a notice that has gone out or was cancelled cannot be edited")
             }
+            // In an organization that requires approval, what staff change goes back to the
+            // queue: an approved notice edited afterwards must not go out unreviewed.
             let resubmit = notice.state == .returned
+                || (organization.requiresApproval && standing.role != .orgAdmin && notice.state == .scheduled)
+            let changed = (title.map { $0 != notice.title } ?? false) || (body.map { $0 != notice.body } ?? false)
+            guard changed || resubmit else { return notice }
             try await NoticeStore.update(notice.id, state: resubmit ? .pendingApproval : notice.state, title: title, body: body, now: now,
                                          on: connection, logger: context.logger)
+            if changed {
+                try await NoticeStore.log(.edited, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: nil,
+                                          now: now, on: connection, logger: context.logger)
+            }
             if resubmit {
                 try await NoticeStore.log(.resubmitted, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: nil,
                                           now: now, on: connection, logger: context.logger)
@@ -371,6 +397,8 @@ struct NoticesController {
         let title: String?
         let body: String?
         let comment: String?
+        /// The revision the approver read; 409 if the notice was edited since.
+        let revision: Int?
     }
 
     @Sendable func approve(_ request: Request, context: KairanRequestContext) async throws -> NoticeResponse {
@@ -385,6 +413,9 @@ struct NoticesController {
             guard notice.state == .pendingApproval else {
                 throw APIError(.conflict, code: "not_pending", message: "only a notice waiting for approval can be approved")
             }
+            if let revision = input.revision, revision != notice.revision {
+                throw APIError(.conflict, code: "changed_since_read", message: "the notice was edited after you read it; read it again")
+            }
             let edited = (title.map { $0 != notice.title } ?? false) || (body.map { $0 != notice.body } ?? false)
             if edited {
                 try await NoticeStore.log(.edited, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: nil,
@@ -395,6 +426,10 @@ struct NoticesController {
             // Quiet hours are judged again at approval: approving at night a notice drafted
             // in the afternoon must not wake anyone.
             let releaseAt = release(max(notice.sendAt, now), urgent: notice.urgent, organization: organization)
+            if let deadline = notice.form?.deadline, deadline <= releaseAt {
+                throw APIError(.conflict, code: "deadline_before_release",
+                               message: "the reply deadline would pass before the notice goes out; return it so the author can change it")
+            }
             try await NoticeStore.update(notice.id, state: .scheduled, releaseAt: releaseAt, title: title, body: body, now: now,
                                          on: connection, logger: context.logger)
             let event = ApprovalEvent(noticeId: notice.id, title: title ?? notice.title, authorId: notice.authorID, state: .scheduled, comment: comment)

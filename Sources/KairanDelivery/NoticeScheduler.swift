@@ -3,6 +3,7 @@ import KairanCore
 import KairanStore
 import Logging
 import Metrics
+import PostgresNIO
 import ServiceLifecycle
 
 /// Publishes notices whose time has come (scheduled ones, and normal ones held over quiet
@@ -45,46 +46,70 @@ public struct NoticeScheduler: Service {
     @discardableResult
     public func tick() async -> (published: Int, escalated: Int) {
         var counts = (published: 0, escalated: 0)
-        do {
-            while let done = try await publishNext() { counts.published += done }
-            while let done = try await escalateNext() { counts.escalated += done }
-        } catch {
-            logger.warning("notice pass failed; will retry", metadata: ["error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(200))"])
+        for escalation in [false, true] {
+            while true {
+                let now = clock.now()
+                let ids: [NoticeID]
+                do {
+                    ids = try await database.withConnection { connection in
+                        escalation ? try await NoticeStore.escalationIDs(now: now, limit: 50, on: connection, logger: logger)
+                                   : try await NoticeStore.dueIDs(now: now, limit: 50, on: connection, logger: logger)
+                    }
+                } catch {
+                    logger.warning("notice pass failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+                    return counts
+                }
+                var handled = 0
+                for id in ids where await handle(id, escalation: escalation, now: now) {
+                    handled += 1
+                    if escalation { counts.escalated += 1 } else { counts.published += 1 }
+                }
+                // Nothing left, or only notices another worker holds or that failed and
+                // were postponed: the next pass looks again.
+                if handled == 0 { break }
+            }
         }
         return counts
     }
 
-    /// Publishes one due notice; nil when none is due.
-    private func publishNext() async throws -> Int? {
-        let now = clock.now()
-        return try await database.withTransaction { connection -> Int? in
-            guard let notice = try await NoticeStore.claimDue(now: now, limit: 1, on: connection, logger: logger).first else { return nil }
-            guard let organization = try await OrganizationStore.find(notice.organizationID, on: connection, logger: logger) else { return 0 }
-            let result = try await NoticeStore.publish(notice, organizationName: organization.name, escalateAfterMinutes: organization.escalateAfterMinutes,
-                                                       urgentDeadline: urgentDeadline, now: now, on: connection, logger: logger)
-            published.increment()
-            logger.info("scheduled notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)", "mail_jobs": "\(result.mailJobs)"])
-            return 1
+    /// Publishes or escalates one notice in its own transaction. A failure postpones that
+    /// notice alone (with a growing pause), so the next pass goes on with the others.
+    private func handle(_ id: NoticeID, escalation: Bool, now: Date) async -> Bool {
+        do {
+            return try await database.withTransaction { connection -> Bool in
+                guard let notice = try await NoticeStore.lockDue(id, escalation: escalation, now: now, on: connection, logger: logger),
+                      let organization = try await OrganizationStore.find(notice.organizationID, on: connection, logger: logger) else { return false }
+                if escalation {
+                    try await escalate(notice, organization: organization, now: now, on: connection)
+                } else {
+                    let result = try await NoticeStore.publish(
+                        notice, organizationName: organization.name, escalateAfterMinutes: organization.escalateAfterMinutes,
+                        urgentDeadline: urgentDeadline, now: now, on: connection, logger: logger)
+                    published.increment()
+                    logger.info("scheduled notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)", "mail_jobs": "\(result.mailJobs)"])
+                }
+                return true
+            }
+        } catch {
+            logger.error("notice could not be handled; postponed", metadata: [
+                "notice_id": "\(id)", "escalation": "\(escalation)", "error_type": "\(type(of: error))"])
+            try? await database.withTransaction { connection in
+                try await NoticeStore.postponeAfterFailure(id, escalation: escalation, now: now, on: connection, logger: logger)
+            }
+            return false
         }
     }
 
-    /// Escalates one urgent notice; nil when none is due.
-    private func escalateNext() async throws -> Int? {
-        let now = clock.now()
-        return try await database.withTransaction { connection -> Int? in
-            guard let notice = try await NoticeStore.claimEscalations(now: now, limit: 1, on: connection, logger: logger).first else { return nil }
-            let name = try await OrganizationStore.find(notice.organizationID, on: connection, logger: logger)?.name ?? ""
-            let (households, mails) = try await NoticeStore.escalate(notice, organizationName: name, urgentDeadline: urgentDeadline, now: now,
-                                                                     on: connection, logger: logger)
-            let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: nil, on: connection, logger: logger)
-            try await EventStore.append(
-                EventStore.noticeStream(notice.id), kind: "notice.escalated",
-                payload: NoticeProgressEvent(noticeId: notice.id, householdId: nil, guardianId: nil, households: counts.households,
-                                             confirmedHouseholds: counts.confirmedHouseholds, openedGuardians: counts.opened),
-                now: now, on: connection, logger: logger)
-            escalated.increment()
-            logger.info("urgent notice escalated", metadata: ["notice_id": "\(notice.id)", "unconfirmed_households": "\(households)", "mails": "\(mails)"])
-            return 1
-        }
+    private func escalate(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on connection: PostgresConnection) async throws {
+        let (households, mails) = try await NoticeStore.escalate(notice, organizationName: organization.name, urgentDeadline: urgentDeadline, now: now,
+                                                                 on: connection, logger: logger)
+        let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: nil, on: connection, logger: logger)
+        try await EventStore.append(
+            EventStore.noticeStream(notice.id), kind: "notice.escalated",
+            payload: NoticeProgressEvent(noticeId: notice.id, householdId: nil, guardianId: nil, households: counts.households,
+                                         confirmedHouseholds: counts.confirmedHouseholds, openedGuardians: counts.opened),
+            now: now, on: connection, logger: logger)
+        escalated.increment()
+        logger.info("urgent notice escalated", metadata: ["notice_id": "\(notice.id)", "unconfirmed_households": "\(households)", "mails": "\(mails)"])
     }
 }

@@ -246,28 +246,38 @@ public actor StreamHub {
     /// read, watched-only streams and streams with more than one batch pending take the
     /// one-stream path.
     public func wake(_ names: some Collection<String>) async {
+        // Partitioned and marked without suspending, so no one-stream read can start on a
+        // batched stream while the batch is being read.
         var batch: [(String, Int64)] = []
+        var others: [String] = []
         for name in Set(names) {
             if let state = streams[name], !state.fetching {
                 batch.append((name, state.offset))
             } else {
-                await wake(name)
+                others.append(name)
             }
         }
-        guard batch.count > 1 else {
-            for (name, _) in batch { await wake(name) }
+        if batch.count == 1 { others.append(batch.removeFirst().0) }
+        for (name, _) in batch {
+            streams[name]?.fetching = true
+            streams[name]?.dirty = false
+        }
+        guard !batch.isEmpty else {
+            for name in others { await wake(name) }
             return
         }
-        for (name, _) in batch { streams[name]?.fetching = true }
         let events: [EventStore.StoredEvent]
         do {
             events = try await database.withConnection { connection in
                 try await EventStore.read(batch, limitEach: Self.readBatch, on: connection, logger: logger)
             }
         } catch {
-            for (name, _) in batch { streams[name]?.fetching = false }
+            // Each stream tries again on its own: a failed batch must not strand hundreds
+            // of guardians' streams until their next notification.
             readErrors.increment()
-            logger.warning("reading events failed; the next notification retries", metadata: ["streams": "\(batch.count)"])
+            logger.warning("reading events failed; retrying stream by stream", metadata: ["streams": "\(batch.count)"])
+            for (name, _) in batch { streams[name]?.fetching = false }
+            for name in batch.map(\.0) + others { await wake(name) }
             return
         }
         var read: [String: Int] = [:]
@@ -289,6 +299,7 @@ public actor StreamHub {
             // one-stream loop reads on until it has everything.
             if (read[name] ?? 0) >= Self.readBatch || streams[name]?.dirty == true { await wake(name) }
         }
+        for name in others { await wake(name) }
     }
 
     /// After the notification connection was lost: every stream may have missed wake-ups.

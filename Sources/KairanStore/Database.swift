@@ -27,11 +27,27 @@ public struct Database: Sendable {
     public func withTransaction<T>(
         isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        do {
-            return try await client.withTransaction(logger: logger, isolation: isolation, body)
-        } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError { throw closureError }
-            throw error
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withTransaction(logger: logger, isolation: isolation, body)
+            } catch let error as PostgresTransactionError {
+                let cause = error.closureError ?? error
+                // A deadlock aborts one of the transactions involved and nothing of it is
+                // kept, so running it again is safe (two publishers whose stream locks
+                // crossed, for instance).
+                if attempt < 3, let server = cause as? PSQLError, server.serverInfo?[.sqlState] == "40P01" {
+                    logger.warning("deadlock; transaction retried", metadata: ["attempt": "\(attempt)"])
+                    attempt += 1
+                    continue
+                }
+                throw cause
+            }
         }
+    }
+
+    /// True for a unique-constraint violation (two writers racing for the same name).
+    public static func isUniqueViolation(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
     }
 }

@@ -54,16 +54,19 @@ public enum NoticeListStore {
         return result
     }
 
-    /// False when another list of the organization has the name.
-    public static func rename(list: NoticeListID, to name: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await taken in try await connection.query("""
-            SELECT EXISTS (SELECT 1 FROM notice_lists o JOIN notice_lists l ON l.organization_id = o.organization_id
-                           WHERE l.id = \(list) AND o.id <> l.id AND o.name = \(name))
-            """, logger: logger).decode(Bool.self) where taken {
-            return false
+    /// Locks the list if it is this organization's.
+    public static func lock(list: NoticeListID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query("""
+            SELECT 1 FROM notice_lists WHERE id = \(list) AND organization_id = \(organization) FOR UPDATE
+            """, logger: logger).decode(Int.self) {
+            return true
         }
+        return false
+    }
+
+    /// Throws a unique violation when another list of the organization has the name.
+    public static func rename(list: NoticeListID, to name: String, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("UPDATE notice_lists SET name = \(name) WHERE id = \(list)", logger: logger)
-        return true
     }
 
     public static func delete(list: NoticeListID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {

@@ -129,27 +129,7 @@ extension NoticeStore {
         return "\(organizationName)からのお知らせ\n\n" + body
     }
 
-    /// Scheduled notices due for publishing, locked for this transaction (other instances
-    /// skip them).
-    public static func claimDue(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(columns) FROM notices n WHERE n.state = 'scheduled' AND n.release_at <= $1
-            ORDER BY n.release_at LIMIT $2 FOR UPDATE SKIP LOCKED
-            """, binds: try bindings(now, limit))
-        return try await records(query, on: connection, logger: logger)
-    }
-
     // MARK: - Escalation
-
-    /// Urgent notices whose escalation time has come, locked for this transaction.
-    public static func claimEscalations(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(columns) FROM notices n
-            WHERE n.escalated_at IS NULL AND n.escalate_at IS NOT NULL AND n.escalate_at <= $1 AND n.state = 'sent'
-            ORDER BY n.escalate_at LIMIT $2 FOR UPDATE SKIP LOCKED
-            """, binds: try bindings(now, limit))
-        return try await records(query, on: connection, logger: logger)
-    }
 
     /// Re-sends the notice by mail to every guardian address of the households that have not
     /// confirmed, and records the escalation. Returns (unconfirmed households, mails queued).

@@ -66,6 +66,8 @@ public struct NoticeRecord: Sendable, Equatable {
     public let escalatedAt: Date?
     public let createdAt: Date
     public let sentAt: Date?
+    /// Raised by every edit.
+    public let revision: Int
 }
 
 /// Notices: drafts, the approval queue, publishing through the fan-out core, and the
@@ -74,10 +76,10 @@ public enum NoticeStore {
     static let columns = """
         n.id, n.organization_id, n.author_id, n.urgent, n.title, n.body, n.target_all, n.target_grades, n.target_classes, n.target_lists, \
         n.form_kind, n.form_question, n.form_options, n.reply_deadline, n.state, n.send_at, n.release_at, n.skip_reason, n.message_id, \
-        n.escalate_at, n.escalated_at, n.created_at, n.sent_at
+        n.escalate_at, n.escalated_at, n.created_at, n.sent_at, n.revision
         """
     typealias Row = (Int64, Int64, Int64, Bool, String, String, Bool, [Int16], [Int64], [Int64],
-                     String?, String?, [String], Date?, String, Date, Date, String?, Int64?, Date?, Date?, Date, Date?)
+                     String?, String?, [String], Date?, String, Date, Date, String?, Int64?, Date?, Date?, Date, Date?, Int32)
 
     static func record(_ r: Row) -> NoticeRecord {
         let form = r.10.flatMap(ReplyFormKind.init(rawValue:)).map { kind in
@@ -87,7 +89,7 @@ public enum NoticeStore {
             id: r.0, organizationID: r.1, authorID: r.2, urgent: r.3, title: r.4, body: r.5,
             targets: NoticeTargets(all: r.6, grades: r.7.map(Int.init), classes: r.8, lists: r.9), form: form,
             state: NoticeState(rawValue: r.14) ?? .cancelled, sendAt: r.15, releaseAt: r.16, skipReason: r.17, messageID: r.18,
-            escalateAt: r.19, escalatedAt: r.20, createdAt: r.21, sentAt: r.22)
+            escalateAt: r.19, escalatedAt: r.20, createdAt: r.21, sentAt: r.22, revision: Int(r.23))
     }
 
     static func records(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
@@ -166,7 +168,8 @@ public enum NoticeStore {
     ) async throws {
         try await connection.query("""
             UPDATE notices SET state = \(state.rawValue), release_at = coalesce(\(releaseAt)::timestamptz, release_at),
-                title = coalesce(\(title)::text, title), body = coalesce(\(body)::text, body), updated_at = \(now)
+                title = coalesce(\(title)::text, title), body = coalesce(\(body)::text, body), updated_at = \(now),
+                revision = revision + CASE WHEN \(title)::text IS NULL AND \(body)::text IS NULL THEN 0 ELSE 1 END
             WHERE id = \(id)
             """, logger: logger)
     }
@@ -202,6 +205,58 @@ public enum NoticeStore {
                                         comment: comment, at: at))
         }
         return result
+    }
+
+    /// Due scheduled notices (ids only; each is then locked and published on its own).
+    public static func dueIDs(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeID] {
+        var ids: [NoticeID] = []
+        for try await id in try await connection.query("""
+            SELECT id FROM notices WHERE state = 'scheduled' AND release_at <= \(now) ORDER BY release_at LIMIT \(limit)
+            """, logger: logger).decode(Int64.self) {
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// Urgent notices due for escalation (ids only).
+    public static func escalationIDs(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeID] {
+        var ids: [NoticeID] = []
+        for try await id in try await connection.query("""
+            SELECT id FROM notices
+            WHERE escalated_at IS NULL AND escalate_at IS NOT NULL AND escalate_at <= \(now) AND state = 'sent'
+            ORDER BY escalate_at LIMIT \(limit)
+            """, logger: logger).decode(Int64.self) {
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// Locks one notice for the scheduler if it is still in the expected state and due;
+    /// nil when another worker has it or it changed.
+    public static func lockDue(_ id: NoticeID, escalation: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord? {
+        let condition = escalation
+            ? "n.escalated_at IS NULL AND n.escalate_at <= $2 AND n.state = 'sent'"
+            : "n.state = 'scheduled' AND n.release_at <= $2"
+        let query = PostgresQuery(unsafeSQL: "SELECT \(columns) FROM notices n WHERE n.id = $1 AND \(condition) FOR UPDATE SKIP LOCKED",
+                                  binds: try bindings(id, now))
+        return try await records(query, on: connection, logger: logger).first
+    }
+
+    /// A scheduler failure: the notice is tried again after a growing pause (1, 2, 4 … 60
+    /// minutes), and the others go ahead meanwhile.
+    public static func postponeAfterFailure(_ id: NoticeID, escalation: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE notices SET scheduler_failures = scheduler_failures + 1,
+                release_at = CASE WHEN \(!escalation) THEN \(now) + least(interval '1 minute' * power(2, scheduler_failures), interval '60 minutes') ELSE release_at END,
+                escalate_at = CASE WHEN \(escalation) THEN \(now) + least(interval '1 minute' * power(2, scheduler_failures), interval '60 minutes') ELSE escalate_at END
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    /// Locks the notice row: confirmations of one notice are counted one after another, so
+    /// the live dashboard's figures only ever grow.
+    public static func lockForCounting(_ id: NoticeID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT 1 FROM notices WHERE id = \(id) FOR NO KEY UPDATE", logger: logger)
     }
 
     /// Whether `account` is staff the organization allows to skip approval for urgent notices.

@@ -144,6 +144,44 @@ import Testing
         }
     }
 
+    @Test func aScheduledNoticeGoesOutAtItsTimeAndACancelledOneNever() async throws {
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let mother = try await town.client.resident("mother@example.jp")
+            try await town.link(mother, to: try await town.enrol(school, "山田 太郎", in: "1-1"), at: school)
+            let at = town.clock.now().addingTimeInterval(3600).formatted(.iso8601)
+            let scheduled = try await town.post(school, by: school.teacher.token, ["title": "授業参観のお知らせ", "sendAt": at]).json()
+            #expect(scheduled["state"] as? String == "scheduled")
+            let withdrawn = try #require(try await town.post(school, by: school.teacher.token, ["title": "取り消す連絡", "sendAt": at]).json()["id"] as? Int)
+            let cancelled = try await town.client.send(.post, "/v1/organizations/\(school.id)/notices/\(withdrawn)/cancel", token: school.teacher.token)
+            #expect(try cancelled.json()["state"] as? String == "cancelled")
+            let tooLate = try await town.client.send(.patch, "/v1/organizations/\(school.id)/notices/\(withdrawn)", json: jsonObject(["title": "x"]), token: school.teacher.token)
+            #expect(try tooLate.errorCode() == "already_sent")
+
+            #expect(try await town.tick().published == 0)
+            #expect(try await town.client.send(.get, "/v1/me/notices", token: mother.token).items().isEmpty)
+            town.clock.advance(by: 3600)
+            #expect(try await town.tick().published == 1)
+            #expect(try await town.tick().published == 0, "published once")
+            let mine = try await town.client.send(.get, "/v1/me/notices", token: mother.token).items()
+            #expect(mine.compactMap { $0["title"] as? String } == ["授業参観のお知らせ"])
+            let sent = try await town.client.send(.post, "/v1/organizations/\(school.id)/notices/\(try #require(scheduled["id"] as? Int))/cancel",
+                                                  token: school.teacher.token)
+            #expect(try sent.errorCode() == "already_sent", "a notice that went out cannot be withdrawn")
+
+            // Bad input: a clear 422 naming the field, nothing stored.
+            let noChannel = try await town.post(school, by: school.teacher.token, ["title": "宛先なし", "targets": [String: Any]()])
+            #expect(try noChannel.errorCode() == "required")
+            let foreignClass = try await town.post(school, by: school.teacher.token, ["title": "他校のクラス", "targets": ["classes": [999_999]]])
+            #expect(try foreignClass.errorCode() == "unknown_channel")
+            let longTitle = try await town.post(school, by: school.teacher.token, ["title": String(repeating: "長", count: 101)])
+            #expect(try longTitle.errorCode() == "too_long")
+            let oneOption = try await town.post(school, by: school.teacher.token, ["title": "出欠", "form": ["kind": "single", "question": "参加?", "options": ["はい"]]])
+            #expect(try oneOption.errorCode() == "out_of_range")
+            #expect(try await town.query("SELECT count(*)::int FROM notices", as: Int.self) == [2])
+        }
+    }
+
     @Test func confirmationByMailLinkCountsForTheHouseholdAndEscalationReachesOnlyTheUnconfirmed() async throws {
         let server = ScriptedSMTPServer()
         try await server.start()
@@ -252,6 +290,19 @@ import Testing
                                                     json: jsonObject(["title": "学級通信 第1号（日付訂正）"]), token: school.teacher.token)
             #expect(try edited.json()["state"] as? String == "pending_approval")
 
+            // An approved notice edited before it goes out returns to the queue, and an
+            // approver who read an older revision is told so.
+            let later = town.clock.now().addingTimeInterval(3600).formatted(.iso8601)
+            let third = try #require(try await town.post(school, by: school.teacher.token, ["title": "保護者会", "sendAt": later]).json()["id"] as? Int)
+            let read = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(third)", token: school.admin.token).json()
+            let revision = try #require(read["revision"] as? Int)
+            let ok = try await town.client.send(.post, "/v1/organizations/\(school.id)/notices/\(third)/approve", json: jsonObject(["revision": revision]), token: school.admin.token)
+            #expect(try ok.json()["state"] as? String == "scheduled")
+            let sneaky = try await town.client.send(.patch, "/v1/organizations/\(school.id)/notices/\(third)", json: jsonObject(["body": "書き換えた本文"]), token: school.teacher.token)
+            #expect(try sneaky.json()["state"] as? String == "pending_approval", "back in the queue")
+            let stale = try await town.client.send(.post, "/v1/organizations/\(school.id)/notices/\(third)/approve", json: jsonObject(["revision": revision]), token: school.admin.token)
+            #expect(try stale.errorCode() == "changed_since_read")
+
             // Skipping approval: only staff the school allows, only urgent, with a reason.
             let refused = try await town.post(school, by: school.teacher.token, ["title": "不審者", "urgent": true, "skipApprovalReason": "下校時刻が迫っている"])
             #expect(try refused.errorCode() == "may_not_skip_approval")
@@ -264,7 +315,7 @@ import Testing
 
             let log = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(returned)", token: school.admin.token).json()
             let actions = try #require(log["approvalLog"] as? [[String: Any]]).compactMap { $0["action"] as? String }
-            #expect(actions == ["submitted", "returned", "resubmitted"])
+            #expect(actions == ["submitted", "returned", "edited", "resubmitted"])
             let secondLog = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(second)", token: school.admin.token).json()
             #expect(try #require(secondLog["approvalLog"] as? [[String: Any]]).compactMap { $0["action"] as? String } == ["submitted", "edited", "approved"])
             let skipID = try #require(skipped.json()["id"] as? Int)
