@@ -79,6 +79,8 @@ struct PostResponse: ResponseEncodable, Sendable {
     let editedAt: Date?
     let deleted: Bool
     let reactions: [String: Int]
+    /// "hidden" (only its author and moderators see it) or "removed"; absent when visible.
+    let moderation: PostModeration?
 
     init(_ post: PostRecord) {
         id = post.id
@@ -96,10 +98,11 @@ struct PostResponse: ResponseEncodable, Sendable {
         editedAt = post.editedAt
         deleted = post.deletedAt != nil
         reactions = post.reactions
+        moderation = post.moderation == .visible ? nil : post.moderation
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, threadId, groupId, author, body, replyTo, createdAt, edited, editedAt, deleted, reactions
+        case id, threadId, groupId, author, body, replyTo, createdAt, edited, editedAt, deleted, reactions, moderation
     }
 
     /// Written by hand so a deleted post says `"body": null` rather than leaving the key out.
@@ -116,6 +119,7 @@ struct PostResponse: ResponseEncodable, Sendable {
         try container.encode(editedAt, forKey: .editedAt)
         try container.encode(deleted, forKey: .deleted)
         try container.encode(reactions, forKey: .reactions)
+        try container.encodeIfPresent(moderation, forKey: .moderation)
     }
 }
 

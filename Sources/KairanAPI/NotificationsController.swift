@@ -22,6 +22,24 @@ struct NotificationsController {
         var author: PostResponse.Author?
         /// The start of the text, so a phone can show it without another request.
         var excerpt: String?
+        /// Moderation: the queue item, a flag's outcome ("kept" or "removed"), the reason
+        /// moderators gave, a suspension's scope ("group" or "town") and end (ISO 8601).
+        var itemId: ModerationItemID?
+        var outcome: String?
+        var reason: String?
+        var scope: String?
+        var until: String?
+    }
+
+    /// Writes a notification and pushes it on the person's stream, in the caller's transaction.
+    static func notify(_ account: AccountID, kind: String, _ payload: Payload, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(payload), as: UTF8.self)
+        let id = try await NotificationStore.insert(account: account, kind: kind, payloadJSON: json, now: now, on: connection, logger: logger)
+        try await EventStore.append(EventStore.userStream(account), kind: "notification.created",
+                                    payload: NotificationResponse(id: id, kind: kind, createdAt: now, read: false, data: payload),
+                                    now: now, on: connection, logger: logger)
     }
 
     struct NotificationResponse: ResponseEncodable, Sendable {

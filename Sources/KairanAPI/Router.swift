@@ -68,6 +68,7 @@ public func buildRouter(
         GuardianNoticesController(dependencies: dependencies).addRoutes(to: routes)
         AbsencesController(dependencies: dependencies).addRoutes(to: routes)
         NoticePagesController(dependencies: dependencies).addRoutes(to: routes)
+        ModerationController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()
     return (router, routes.routes)

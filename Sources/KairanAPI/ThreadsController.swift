@@ -41,7 +41,20 @@ struct ThreadsController {
     ) async throws -> (PostRecord, GroupStanding) {
         guard let post = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw APIError.notFound }
         let (_, standing) = try await authorize(action, group: post.groupID, actor: actor, now: now, on: connection, logger: logger)
+        // A post moderation hid or removed is not there for anyone but its author (hidden
+        // only) and the moderators.
+        if post.moderation != .visible, Policy.decide(actor, .moderate, in: standing) != .allow,
+           !(post.moderation == .hidden && post.authorID == actor.accountID) {
+            throw APIError.notFound
+        }
         return (post, standing)
+    }
+
+    /// Suspended from this group or from the whole town: no posting until it ends.
+    static func ensureNotSuspended(_ actor: Actor, group: GroupID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: connection, logger: logger) {
+            throw APIError(.forbidden, code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
+        }
     }
 
     /// Appends a post event to both its thread's and its group's stream.
@@ -74,6 +87,7 @@ struct ThreadsController {
         let logger = context.logger
         let created = try await database.withTransaction { connection in
             _ = try await authorize(.participate, group: groupID, actor: actor, now: now, on: connection, logger: logger)
+            try await Self.ensureNotSuspended(actor, group: groupID, now: now, on: connection, logger: logger)
             let threadID = try await ThreadStore.insertThread(group: groupID, title: title, author: actor.accountID, now: now, on: connection, logger: logger)
             let postID = try await ThreadStore.insertPost(thread: threadID, group: groupID, author: actor.accountID, body: body, replyTo: nil,
                                                           now: now, on: connection, logger: logger)
@@ -152,8 +166,10 @@ struct ThreadsController {
         let limit = try request.pageLimit()
         let now = dependencies.clock.now()
         let posts = try await database.withConnection { connection in
-            _ = try await authorizeThread(.read, thread: id, actor: actor, now: now, on: connection, logger: context.logger)
-            return try await ThreadStore.posts(thread: id, before: before, limit: limit, on: connection, logger: context.logger)
+            let (_, standing) = try await authorizeThread(.read, thread: id, actor: actor, now: now, on: connection, logger: context.logger)
+            return try await ThreadStore.posts(thread: id, before: before, limit: limit, viewer: actor.accountID,
+                                               moderator: Policy.decide(actor, .moderate, in: standing) == .allow,
+                                               on: connection, logger: context.logger)
         }
         return Page(items: posts.map(PostResponse.init), nextBefore: posts.count == limit ? posts.last?.id : nil)
     }
@@ -172,6 +188,7 @@ struct ThreadsController {
         let logger = context.logger
         let post = try await database.withTransaction { connection in
             let (thread, standing) = try await authorizeThread(.participate, thread: threadID, actor: actor, now: now, on: connection, logger: logger)
+            try await Self.ensureNotSuspended(actor, group: thread.groupID, now: now, on: connection, logger: logger)
             if thread.locked, Policy.decide(actor, .moderate, in: standing) != .allow {
                 throw APIError(.conflict, code: "thread_locked", message: "this thread is locked")
             }
@@ -204,6 +221,7 @@ struct ThreadsController {
         return try await database.withTransaction { connection in
             let (post, _) = try await authorizePost(.participate, post: id, actor: actor, now: now, on: connection, logger: logger)
             guard post.authorID == actor.accountID else { throw APIError.forbidden("only the author may edit a post") }
+            try await Self.ensureNotSuspended(actor, group: post.groupID, now: now, on: connection, logger: logger)
             guard post.deletedAt == nil else { throw APIError(.conflict, code: "post_deleted", message: "a deleted post cannot be edited") }
             try await ThreadStore.edit(post: id, body: body, by: actor.accountID, now: now, on: connection, logger: logger)
             try await announce("post.edited", post: id, now: now, on: connection, logger: logger)

@@ -30,6 +30,8 @@ public struct PostRecord: Sendable, Equatable {
     public let editedAt: Date?
     public let deletedAt: Date?
     public let reactions: [String: Int]
+    /// Hidden (its author and moderators see it) or removed by moderation.
+    public let moderation: PostModeration
 }
 
 /// SQL for threads, posts, edits, reactions, read state and search.
@@ -113,14 +115,16 @@ public enum ThreadStore {
     static let postColumns = """
         p.id, p.thread_id, p.group_id, p.author_id, a.display_name, p.body, p.reply_to_id, p.created_at, p.edited_at, p.deleted_at,
         coalesce((SELECT jsonb_object_agg(reaction, n)::text FROM (
-            SELECT reaction, count(*) AS n FROM post_reactions x WHERE x.post_id = p.id GROUP BY reaction) counts), '{}')
+            SELECT reaction, count(*) AS n FROM post_reactions x WHERE x.post_id = p.id GROUP BY reaction) counts), '{}'),
+        p.moderation
         """
-    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String)
+    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String)
 
     static func post(_ row: PostRow) -> PostRecord {
         let reactions = (try? JSONDecoder().decode([String: Int].self, from: Data(row.10.utf8))) ?? [:]
         return PostRecord(id: row.0, threadID: row.1, groupID: row.2, authorID: row.3, authorName: row.4, body: row.5, replyToID: row.6,
-                          createdAt: row.7, editedAt: row.8, deletedAt: row.9, reactions: reactions)
+                          createdAt: row.7, editedAt: row.8, deletedAt: row.9, reactions: reactions,
+                          moderation: PostModeration(rawValue: row.11) ?? .visible)
     }
 
     public static func findPost(_ id: PostID, on connection: PostgresConnection, logger: Logger) async throws -> PostRecord? {
@@ -135,14 +139,18 @@ public enum ThreadStore {
 
     /// Posts of a thread, newest first, keyset-paged by id: ids only grow, so a page never
     /// shifts when others post meanwhile.
+    ///
+    /// Posts moderation hid are shown only to their author and to moderators; posts it
+    /// removed only to moderators (as empty placeholders).
     public static func posts(
-        thread: ThreadID, before: PostID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool, on connection: PostgresConnection, logger: Logger
     ) async throws -> [PostRecord] {
         let query = PostgresQuery(unsafeSQL: """
             SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
             WHERE p.thread_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
+              AND (p.moderation = 'visible' OR $4 OR (p.moderation = 'hidden' AND p.author_id = $5))
             ORDER BY p.id DESC LIMIT $3
-            """, binds: try bindings(thread, before, limit))
+            """, binds: try bindings(thread, before, limit, moderator, viewer))
         var posts: [PostRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
             posts.append(post(row))
@@ -219,7 +227,7 @@ public enum ThreadStore {
             .replacingOccurrences(of: "_", with: "\\_") + "%"
         let query = PostgresQuery(unsafeSQL: """
             SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
-            WHERE p.group_id = $1 AND p.deleted_at IS NULL AND p.body ILIKE $2 AND ($3::bigint IS NULL OR p.id < $3)
+            WHERE p.group_id = $1 AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.body ILIKE $2 AND ($3::bigint IS NULL OR p.id < $3)
             ORDER BY p.id DESC LIMIT $4
             """, binds: try bindings(group, pattern, before, limit))
         var posts: [PostRecord] = []

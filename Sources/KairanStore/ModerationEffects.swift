@@ -1,0 +1,113 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+public struct AppealRecord: Sendable, Equatable, Codable {
+    public let id: AppealID
+    public let itemId: ModerationItemID
+    public let authorId: AccountID
+    public let text: String
+    public let state: String
+    public let createdAt: Date
+    public let decidedAt: Date?
+    public let decisionReason: String?
+}
+
+/// What moderation does to posts (hide, remove, restore) and the appeals against it.
+public enum ModerationEffects {
+    /// Sets a post's moderation state. Removing also takes the text out of the post (the
+    /// queue item keeps a copy for the appeal); restoring puts it back.
+    public static func setPost(
+        _ post: PostID, to state: PostModeration, restoreBody: String? = nil, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        switch state {
+        case .visible:
+            try await connection.query("""
+                UPDATE posts SET moderation = 'visible', body = coalesce(\(restoreBody)::text, body),
+                    deleted_at = CASE WHEN \(restoreBody)::text IS NULL THEN deleted_at ELSE NULL END
+                WHERE id = \(post)
+                """, logger: logger)
+        case .hidden:
+            try await connection.query("UPDATE posts SET moderation = 'hidden' WHERE id = \(post)", logger: logger)
+        case .removed:
+            try await connection.query("""
+                UPDATE posts SET moderation = 'removed', body = NULL, deleted_at = coalesce(deleted_at, \(now)) WHERE id = \(post)
+                """, logger: logger)
+            try await connection.query("DELETE FROM post_edits WHERE post_id = \(post)", logger: logger)
+        }
+    }
+
+    /// Takes a hidden or removed post's text out of everything that could show it again:
+    /// the live streams' stored events (a reconnecting client replays those) and the mention
+    /// notifications that quote it (the notification rows and their stream events).
+    public static func scrub(post: PostRecord, on connection: PostgresConnection, logger: Logger) async throws {
+        let placeholder = #"{"moderated": true}"#
+        try await connection.query("""
+            UPDATE events SET payload = jsonb_build_object('id', \(post.id), 'threadId', \(post.threadID), 'groupId', \(post.groupID)) || \(placeholder)::jsonb
+            WHERE stream IN (\("thread:\(post.threadID)"), \("group:\(post.groupID)"))
+              AND kind IN ('post.created', 'post.edited', 'reaction.changed', 'post.restored') AND (payload->>'id')::bigint = \(post.id)
+            """, logger: logger)
+        var mentioned: [AccountID] = []
+        for try await account in try await connection.query("""
+            DELETE FROM notifications WHERE kind = 'mention' AND (payload->>'postId')::bigint = \(post.id) RETURNING account_id
+            """, logger: logger).decode(Int64.self) {
+            mentioned.append(account)
+        }
+        guard !mentioned.isEmpty else { return }
+        let streams = Array(Set(mentioned)).map { "user:\($0)" }
+        try await connection.query("""
+            UPDATE events SET payload = jsonb_build_object('kind', 'mention', 'data', jsonb_build_object('postId', \(post.id))) || \(placeholder)::jsonb
+            WHERE stream = ANY(\(streams)::text[]) AND kind = 'notification.created' AND (payload->'data'->>'postId')::bigint = \(post.id)
+            """, logger: logger)
+    }
+
+    // MARK: - Appeals
+
+    /// Nil when the item already has an appeal (one only).
+    public static func insertAppeal(item: ModerationItemID, author: AccountID, text: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> AppealRecord? {
+        var id: AppealID?
+        for try await value in try await connection.query("""
+            INSERT INTO moderation_appeals (item_id, author_id, text, created_at) VALUES (\(item), \(author), \(text), \(now))
+            ON CONFLICT (item_id) DO NOTHING RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            id = value
+        }
+        guard let id else { return nil }
+        return try await appeal(id, on: connection, logger: logger)
+    }
+
+    static let appealSelect = "SELECT id, item_id, author_id, text, state, created_at, decided_at, decision_reason FROM moderation_appeals"
+
+    static func appeals(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [AppealRecord] {
+        var result: [AppealRecord] = []
+        for try await r in try await connection.query(query, logger: logger).decode((Int64, Int64, Int64, String, String, Date, Date?, String?).self) {
+            result.append(AppealRecord(id: r.0, itemId: r.1, authorId: r.2, text: r.3, state: r.4, createdAt: r.5, decidedAt: r.6, decisionReason: r.7))
+        }
+        return result
+    }
+
+    public static func appeal(_ id: AppealID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> AppealRecord? {
+        try await appeals(PostgresQuery(unsafeSQL: appealSelect + " WHERE id = $1" + (lock ? " FOR UPDATE" : ""), binds: try bindings(id)),
+                          on: connection, logger: logger).first
+    }
+
+    public static func appeals(itemID: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> AppealRecord? {
+        try await appeals(PostgresQuery(unsafeSQL: appealSelect + " WHERE item_id = $1", binds: try bindings(itemID)), on: connection, logger: logger).first
+    }
+
+    public static func appeals(state: String?, before: AppealID?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AppealRecord] {
+        try await appeals(PostgresQuery(unsafeSQL: appealSelect + """
+             WHERE ($1::text IS NULL OR state = $1) AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3
+            """, binds: try bindings(state, before, limit)), on: connection, logger: logger)
+    }
+
+    public static func decideAppeal(
+        _ id: AppealID, state: String, by moderator: AccountID, reason: String, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE moderation_appeals SET state = \(state), decided_by = \(moderator), decided_at = \(now), decision_reason = \(reason)
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+}

@@ -1,0 +1,280 @@
+import Foundation
+import KairanCore
+import Logging
+import PostgresNIO
+
+public struct ModerationSettings: Sendable, Equatable, Codable {
+    /// A queue item whose score reaches this hides its post pending review.
+    public var autoHideScore: Double
+    /// Accounts younger than this many days are new.
+    public var newAccountDays: Int
+
+    public init(autoHideScore: Double, newAccountDays: Int) {
+        self.autoHideScore = autoHideScore
+        self.newAccountDays = newAccountDays
+    }
+}
+
+public struct ModerationItemRecord: Sendable, Equatable {
+    public let id: ModerationItemID
+    public let postID: PostID
+    public let threadID: ThreadID
+    public let groupID: GroupID
+    public let groupName: String
+    public let authorID: AccountID?
+    public let postBody: String
+    public let postModeration: PostModeration
+    public let state: ModerationItemState
+    public let score: Double
+    public let autoHidden: Bool
+    /// Flags per reason.
+    public let reasons: [String: Int]
+    public let createdAt: Date
+    public let updatedAt: Date
+    public let decidedAt: Date?
+}
+
+public struct FlagRecord: Sendable, Equatable {
+    public let accountID: AccountID
+    public let displayName: String
+    public let reason: FlagReason
+    public let note: String
+    public let weight: Double
+    public let createdAt: Date
+}
+
+/// Flags, the queue, suspensions and the log.
+public enum ModerationStore {
+    public static func settings(on connection: PostgresConnection, logger: Logger) async throws -> ModerationSettings {
+        for try await (score, days) in try await connection.query(
+            "SELECT auto_hide_score::float8, new_account_days FROM moderation_settings", logger: logger
+        ).decode((Double, Int32).self) {
+            return ModerationSettings(autoHideScore: score, newAccountDays: Int(days))
+        }
+        preconditionFailure("migration 0009 inserts the settings row")
+    }
+
+    public static func update(_ settings: ModerationSettings, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE moderation_settings SET auto_hide_score = \(settings.autoHideScore)::numeric, new_account_days = \(settings.newAccountDays)::int
+            """, logger: logger)
+    }
+
+    /// Whether the account is new, and how its past flags were judged.
+    public static func flaggerHistory(
+        account: AccountID, settings: ModerationSettings, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (isNew: Bool, upheld: Int, rejected: Int) {
+        for try await (createdAt, upheld, rejected) in try await connection.query("""
+            SELECT a.created_at,
+                   (SELECT count(*)::int FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
+                    WHERE f.account_id = a.id AND i.state = 'removed'),
+                   (SELECT count(*)::int FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
+                    WHERE f.account_id = a.id AND i.state IN ('kept', 'ignored'))
+            FROM accounts a WHERE a.id = \(account)
+            """, logger: logger).decode((Date, Int, Int).self) {
+            let isNew = now.timeIntervalSince(createdAt) < Double(settings.newAccountDays) * 86400
+            return (isNew, upheld, rejected)
+        }
+        return (true, 0, 0)
+    }
+
+    /// Opens the post's queue item, or finds and locks the open one. Returns its id, state
+    /// and whether this call created it.
+    public static func openItem(post: PostRecord, body: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> (ModerationItemID, ModerationItemState, Bool) {
+        for try await (id, state, created) in try await connection.query("""
+            INSERT INTO moderation_items (post_id, group_id, author_id, post_body, created_at, updated_at)
+            VALUES (\(post.id), \(post.groupID), \(post.authorID), \(body), \(now), \(now))
+            ON CONFLICT (post_id) DO UPDATE SET updated_at = excluded.updated_at, post_body = excluded.post_body
+            RETURNING id, state, xmax = 0
+            """, logger: logger).decode((Int64, String, Bool).self) {
+            return (id, ModerationItemState(rawValue: state) ?? .pending, created)
+        }
+        preconditionFailure("INSERT … ON CONFLICT DO UPDATE returns a row")
+    }
+
+    /// Records one flag and adds its weight. Nil when this account already flagged the post;
+    /// else the item's new score.
+    public static func addFlag(
+        item: ModerationItemID, post: PostID, account: AccountID, reason: FlagReason, note: String, weight: Double, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Double? {
+        var inserted = false
+        for try await _ in try await connection.query("""
+            INSERT INTO moderation_flags (item_id, post_id, account_id, reason, note, weight, created_at)
+            VALUES (\(item), \(post), \(account), \(reason.rawValue), \(note), \(weight)::numeric, \(now))
+            ON CONFLICT (post_id, account_id) DO NOTHING RETURNING 1
+            """, logger: logger).decode(Int.self) {
+            inserted = true
+        }
+        guard inserted else { return nil }
+        for try await score in try await connection.query("""
+            UPDATE moderation_items SET score = score + \(weight)::numeric WHERE id = \(item) RETURNING score::float8
+            """, logger: logger).decode(Double.self) {
+            return score
+        }
+        return nil
+    }
+
+    public static func setAutoHidden(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE moderation_items SET auto_hidden = true WHERE id = \(item)", logger: logger)
+    }
+
+    static let itemSelect = """
+        SELECT i.id, i.post_id, p.thread_id, i.group_id, g.name, i.author_id, i.post_body, p.moderation, i.state, i.score::float8, i.auto_hidden,
+               coalesce((SELECT jsonb_object_agg(reason, n)::text FROM (
+                   SELECT reason, count(*) AS n FROM moderation_flags f WHERE f.item_id = i.id GROUP BY reason) r), '{}'),
+               i.created_at, i.updated_at, i.decided_at
+        FROM moderation_items i JOIN posts p ON p.id = i.post_id JOIN groups g ON g.id = i.group_id
+        """
+    typealias ItemRow = (Int64, Int64, Int64, Int64, String, Int64?, String, String, String, Double, Bool, String, Date, Date, Date?)
+
+    static func item(_ r: ItemRow) -> ModerationItemRecord {
+        let reasons = (try? JSONDecoder().decode([String: Int].self, from: Data(r.11.utf8))) ?? [:]
+        return ModerationItemRecord(
+            id: r.0, postID: r.1, threadID: r.2, groupID: r.3, groupName: r.4, authorID: r.5, postBody: r.6,
+            postModeration: PostModeration(rawValue: r.7) ?? .visible, state: ModerationItemState(rawValue: r.8) ?? .pending, score: r.9,
+            autoHidden: r.10, reasons: reasons, createdAt: r.12, updatedAt: r.13, decidedAt: r.14)
+    }
+
+    public static func item(_ id: ModerationItemID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ModerationItemRecord? {
+        let query = PostgresQuery(unsafeSQL: itemSelect + " WHERE i.id = $1" + (lock ? " FOR UPDATE OF i" : ""), binds: try bindings(id))
+        for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { return item(row) }
+        return nil
+    }
+
+    /// A page of the queue, newest first. `groups` limits it to the groups a moderator
+    /// moderates (nil: every group, for the town's moderators).
+    public static func items(
+        groups: [GroupID]?, state: ModerationItemState?, reason: FlagReason?, group: GroupID?, before: ModerationItemID?, limit: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> [ModerationItemRecord] {
+        let query = PostgresQuery(unsafeSQL: itemSelect + """
+             WHERE ($1::bigint[] IS NULL OR i.group_id = ANY($1::bigint[])) AND ($2::text IS NULL OR i.state = $2)
+               AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM moderation_flags f WHERE f.item_id = i.id AND f.reason = $3))
+               AND ($4::bigint IS NULL OR i.group_id = $4) AND ($5::bigint IS NULL OR i.id < $5)
+            ORDER BY i.id DESC LIMIT $6
+            """, binds: try bindings(groups, state?.rawValue, reason?.rawValue, group, before, limit))
+        var result: [ModerationItemRecord] = []
+        for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { result.append(item(row)) }
+        return result
+    }
+
+    public static func flags(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> [FlagRecord] {
+        var result: [FlagRecord] = []
+        for try await (account, name, reason, note, weight, at) in try await connection.query("""
+            SELECT f.account_id, a.display_name, f.reason, f.note, f.weight::float8, f.created_at
+            FROM moderation_flags f JOIN accounts a ON a.id = f.account_id WHERE f.item_id = \(item) ORDER BY f.id
+            """, logger: logger).decode((Int64, String, String, String, Double, Date).self) {
+            result.append(FlagRecord(accountID: account, displayName: name, reason: FlagReason(rawValue: reason) ?? .other, note: note,
+                                     weight: weight, createdAt: at))
+        }
+        return result
+    }
+
+    /// The groups an account moderates (owner or moderator, not banned).
+    public static func moderatedGroups(account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [GroupID] {
+        var result: [GroupID] = []
+        for try await id in try await connection.query("""
+            SELECT m.group_id FROM group_members m
+            WHERE m.account_id = \(account) AND m.role IN ('owner', 'moderator')
+              AND NOT EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = m.group_id AND b.account_id = m.account_id)
+            """, logger: logger).decode(Int64.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    /// Who is told live when an item enters a queue: the group's moderators (unless
+    /// `townOnly`) and the town's moderators and admins.
+    public static func moderators(ofGroup group: GroupID, townOnly: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [AccountID] {
+        var result: [AccountID] = []
+        for try await id in try await connection.query("""
+            SELECT account_id FROM group_members WHERE group_id = \(group) AND role IN ('owner', 'moderator') AND NOT \(townOnly)
+            UNION
+            SELECT account_id FROM account_roles WHERE role IN ('town_moderator', 'town_admin')
+            """, logger: logger).decode(Int64.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    public static func setState(_ item: ModerationItemID, _ state: ModerationItemState, decided: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE moderation_items SET state = \(state.rawValue), updated_at = \(now),
+                decided_at = CASE WHEN \(decided) THEN \(now) ELSE decided_at END
+            WHERE id = \(item)
+            """, logger: logger)
+    }
+
+    /// The accounts that flagged the item (each is told the outcome).
+    public static func reporters(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> [AccountID] {
+        var result: [AccountID] = []
+        for try await id in try await connection.query("SELECT account_id FROM moderation_flags WHERE item_id = \(item)", logger: logger).decode(Int64.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    // MARK: - Suspensions
+
+    public static func suspend(
+        account: AccountID, group: GroupID?, until: Date, reason: String, by moderator: AccountID, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO suspensions (account_id, group_id, until, reason, created_by, created_at)
+            VALUES (\(account), \(group), \(until), \(reason), \(moderator), \(now))
+            """, logger: logger)
+    }
+
+    /// The end of the longest suspension in force for posting in `group` (the group's own
+    /// or the town's), if any.
+    public static func suspendedUntil(account: AccountID, group: GroupID?, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        for try await until in try await connection.query("""
+            SELECT max(until) FROM suspensions
+            WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group))
+            """, logger: logger).decode(Date?.self) {
+            return until
+        }
+        return nil
+    }
+
+    // MARK: - The log
+
+    public struct LogEntry: Sendable, Equatable, Codable {
+        public let id: Int64
+        public let itemId: ModerationItemID?
+        public let postId: PostID?
+        public let groupId: GroupID?
+        /// Nil: the system (an automatic hide).
+        public let actorId: AccountID?
+        public let action: String
+        public let reason: String
+        public let subjectId: AccountID?
+        public let detail: String
+        public let at: Date
+    }
+
+    public static func log(
+        _ action: String, item: ModerationItemID?, post: PostID?, group: GroupID?, actor: AccountID?, reason: String,
+        subject: AccountID? = nil, detail: String = "", now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO moderation_log (item_id, post_id, group_id, actor_id, action, reason, subject_id, detail, at)
+            VALUES (\(item), \(post), \(group), \(actor), \(action), \(reason), \(subject), \(detail), \(now))
+            """, logger: logger)
+    }
+
+    public static func logEntries(item: ModerationItemID? = nil, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [LogEntry] {
+        var result: [LogEntry] = []
+        for try await r in try await connection.query("""
+            SELECT id, item_id, post_id, group_id, actor_id, action, reason, subject_id, detail, at FROM moderation_log
+            WHERE (\(item)::bigint IS NULL OR item_id = \(item)) AND (\(before)::bigint IS NULL OR id < \(before))
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger).decode((Int64, Int64?, Int64?, Int64?, Int64?, String, String, Int64?, String, Date).self) {
+            result.append(LogEntry(id: r.0, itemId: r.1, postId: r.2, groupId: r.3, actorId: r.4, action: r.5, reason: r.6, subjectId: r.7,
+                                   detail: r.8, at: r.9))
+        }
+        return result
+    }
+}
