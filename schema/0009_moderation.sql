@@ -3,9 +3,14 @@
 
 -- What moderation did to a post. 'hidden': only its author and moderators see it (the text
 -- is kept, a keep or a reversed appeal restores it); 'removed': the text is gone from the
--- post (a copy stays with the queue item for the appeal and the log).
+-- post (a copy stays with the queue item for the appeal and the log); 'held': waiting for a
+-- moderator's approval (a watched word, or a new account in a group that asks for it),
+-- seen only by its author and moderators.
 ALTER TABLE posts ADD COLUMN moderation text NOT NULL DEFAULT 'visible'
-    CHECK (moderation IN ('visible', 'hidden', 'removed'));
+    CHECK (moderation IN ('visible', 'hidden', 'removed', 'held'));
+
+-- Groups that want new accounts' posts approved first.
+ALTER TABLE groups ADD COLUMN approve_new_accounts boolean NOT NULL DEFAULT false;
 
 -- Town-wide settings, one row; town admins change them.
 CREATE TABLE moderation_settings (
@@ -13,7 +18,10 @@ CREATE TABLE moderation_settings (
     -- A queue item whose score reaches this hides its post pending review.
     auto_hide_score     numeric(6, 2) NOT NULL DEFAULT 3 CHECK (auto_hide_score > 0),
     -- Accounts younger than this are new (their flags weigh less; the sandbox applies).
-    new_account_days    integer NOT NULL DEFAULT 7 CHECK (new_account_days BETWEEN 0 AND 365)
+    new_account_days    integer NOT NULL DEFAULT 7 CHECK (new_account_days BETWEEN 0 AND 365),
+    -- The sandbox: a new account's posts per hour and links per post.
+    new_account_posts_per_hour integer NOT NULL DEFAULT 5 CHECK (new_account_posts_per_hour BETWEEN 1 AND 1000),
+    new_account_max_links      integer NOT NULL DEFAULT 2 CHECK (new_account_max_links BETWEEN 0 AND 100)
 );
 INSERT INTO moderation_settings DEFAULT VALUES;
 
@@ -27,6 +35,8 @@ CREATE TABLE moderation_items (
     -- The post's text when the item was opened: what moderators judge and appeals restore.
     post_body     text NOT NULL,
     state         text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'kept', 'removed', 'ignored', 'escalated')),
+    -- Why it is in the queue: residents' flags, a watched word, or a post held for approval.
+    source        text NOT NULL DEFAULT 'flags' CHECK (source IN ('flags', 'watched_word', 'approval')),
     score         numeric(8, 2) NOT NULL DEFAULT 0,
     auto_hidden   boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL,
@@ -99,3 +109,28 @@ CREATE TRIGGER moderation_log_append_only BEFORE UPDATE OR DELETE ON moderation_
 CREATE TRIGGER moderation_log_no_truncate BEFORE TRUNCATE ON moderation_log
     FOR EACH STATEMENT EXECUTE FUNCTION kairan_append_only();
 CREATE INDEX moderation_log_item_idx ON moderation_log (item_id, id);
+
+-- Watched words, managed by the town's moderators. Matched against posts after NFKC
+-- normalisation, case folding and hiragana→katakana folding (the stored `normalized`
+-- form), so ｂａｄ, BAD and bad, or ﾊﾞｶ, ばか and バカ, are one word. A pattern may use `*`
+-- for any run of characters.
+CREATE TABLE watched_words (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pattern     text NOT NULL CHECK (char_length(pattern) BETWEEN 1 AND 100),
+    normalized  text NOT NULL UNIQUE CHECK (char_length(normalized) BETWEEN 1 AND 200),
+    -- block: refused; hold: kept back until a moderator approves; flag: posted and queued.
+    action      text NOT NULL CHECK (action IN ('block', 'hold', 'flag')),
+    created_by  bigint REFERENCES accounts (id) ON DELETE SET NULL,
+    created_at  timestamptz NOT NULL
+);
+
+-- Fixed-window counters for rate limits (posting, flagging, joining), shared by every
+-- instance. Old windows are deleted by the maintenance worker.
+CREATE TABLE rate_counters (
+    account_id   bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    action       text NOT NULL,
+    window_start timestamptz NOT NULL,
+    count        integer NOT NULL,
+    PRIMARY KEY (account_id, action, window_start)
+);
+CREATE INDEX rate_counters_window_idx ON rate_counters (window_start);

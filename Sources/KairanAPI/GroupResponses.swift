@@ -15,6 +15,8 @@ struct GroupResponse: ResponseEncodable, Sendable {
     let area: String?
     let visibility: GroupVisibility
     let joinPolicy: JoinPolicy
+    /// New accounts' posts wait for a moderator's approval.
+    let approveNewAccounts: Bool
     let createdAt: Date
     let myRole: GroupRole?
     let memberCount: Int?
@@ -28,6 +30,7 @@ struct GroupResponse: ResponseEncodable, Sendable {
         area = group.area
         visibility = group.visibility
         joinPolicy = group.joinPolicy
+        approveNewAccounts = group.approveNewAccounts
         createdAt = group.createdAt
         self.myRole = myRole
         self.memberCount = memberCount

@@ -90,6 +90,8 @@ struct GroupsController {
         let area: String?
         let visibility: GroupVisibility?
         let joinPolicy: JoinPolicy?
+        /// New accounts' posts wait for a moderator's approval.
+        let approveNewAccounts: Bool?
     }
 
     @Sendable func update(_ request: Request, context: KairanRequestContext) async throws -> GroupResponse {
@@ -107,6 +109,7 @@ struct GroupsController {
             if let area = input.area { group.area = area.isEmpty ? nil : try Content.text(area, field: "area", max: Content.areaMax) }
             if let visibility = input.visibility { group.visibility = visibility }
             if let joinPolicy = input.joinPolicy { group.joinPolicy = joinPolicy }
+            if let approve = input.approveNewAccounts { group.approveNewAccounts = approve }
             try await GroupStore.update(group, on: connection, logger: context.logger)
             try await EventStore.append(EventStore.groupStream(id), kind: "group.updated", payload: GroupResponse(group, myRole: nil),
                                         now: now, on: connection, logger: context.logger)
@@ -148,6 +151,9 @@ struct GroupsController {
         let now = dependencies.clock.now()
         let joined = try await database.withTransaction { connection in
             let (_, standing) = try await authorize(.join, group: id, actor: actor, now: now, lock: true, on: connection, logger: context.logger)
+            let settings = try await ModerationStore.settings(on: connection, logger: context.logger)
+            let isNew = try await ModerationStore.isNewAccount(actor.accountID, settings: settings, now: now, on: connection, logger: context.logger)
+            try await APIError.checkRate(.join, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: context.logger)
             if standing.joinPolicy == .approval && !standing.invited {
                 try await GroupStore.requestToJoin(group: id, account: actor.accountID, message: message, now: now, on: connection, logger: context.logger)
                 return false

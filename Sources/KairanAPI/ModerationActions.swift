@@ -37,6 +37,10 @@ extension ModerationController {
                     try await ModerationEffects.setPost(post.id, to: .visible, restoreBody: item.postModeration == .removed ? item.postBody : nil,
                                                         now: now, on: connection, logger: logger)
                     try await announce("post.restored", post: post, now: now, on: connection, logger: logger)
+                    if item.postModeration == .held, let approved = try await ThreadStore.findPost(post.id, on: connection, logger: logger) {
+                        // Approved: now it may mention people.
+                        try await NotificationsController.notifyMentions(of: approved, now: now, on: connection, logger: logger)
+                    }
                 }
                 try await close(item, as: input.action == .keep ? .kept : .ignored, reason: reason, now: now, on: connection, logger: logger)
             case .hide, .delete:
@@ -251,35 +255,60 @@ extension ModerationController {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    struct SettingsBody: ResponseEncodable, Decodable, Sendable {
+    /// Absent fields keep their value.
+    struct SettingsInput: Decodable {
+        let autoHideScore: Double?
+        let newAccountDays: Int?
+        let newAccountPostsPerHour: Int?
+        let newAccountMaxLinks: Int?
+    }
+
+    struct SettingsBody: ResponseEncodable, Sendable {
         let autoHideScore: Double
         let newAccountDays: Int
+        let newAccountPostsPerHour: Int
+        let newAccountMaxLinks: Int
+        init(_ settings: ModerationSettings) {
+            autoHideScore = settings.autoHideScore; newAccountDays = settings.newAccountDays
+            newAccountPostsPerHour = settings.newAccountPostsPerHour; newAccountMaxLinks = settings.newAccountMaxLinks
+        }
     }
 
     @Sendable func settings(_ request: Request, context: KairanRequestContext) async throws -> SettingsBody {
         let actor = try context.requireActor()
         try APIError.check(Policy.decideTownModeration(actor))
         let settings = try await database.withConnection { try await ModerationStore.settings(on: $0, logger: context.logger) }
-        return SettingsBody(autoHideScore: settings.autoHideScore, newAccountDays: settings.newAccountDays)
+        return SettingsBody(settings)
     }
 
     @Sendable func updateSettings(_ request: Request, context: KairanRequestContext) async throws -> SettingsBody {
         let actor = try context.requireActor()
         guard actor.isTownAdmin else { throw APIError.forbidden("only a town administrator may change moderation settings") }
-        let input = try await request.decode(as: SettingsBody.self, context: context)
+        let patch = try await request.decode(as: SettingsInput.self, context: context)
+        let current = try await database.withConnection { try await ModerationStore.settings(on: $0, logger: context.logger) }
+        let input = SettingsBody(ModerationSettings(
+            autoHideScore: patch.autoHideScore ?? current.autoHideScore, newAccountDays: patch.newAccountDays ?? current.newAccountDays,
+            newAccountPostsPerHour: patch.newAccountPostsPerHour ?? current.newAccountPostsPerHour,
+            newAccountMaxLinks: patch.newAccountMaxLinks ?? current.newAccountMaxLinks))
         guard (0.25...100).contains(input.autoHideScore) else {
             throw APIError.validation(ValidationError(field: "autoHideScore", code: "out_of_range", message: "autoHideScore must be between 0.25 and 100"))
         }
         guard (0...365).contains(input.newAccountDays) else {
             throw APIError.validation(ValidationError(field: "newAccountDays", code: "out_of_range", message: "newAccountDays must be between 0 and 365"))
         }
+        guard (1...1000).contains(input.newAccountPostsPerHour), (0...100).contains(input.newAccountMaxLinks) else {
+            throw APIError.validation(ValidationError(field: "newAccountPostsPerHour", code: "out_of_range",
+                                                      message: "newAccountPostsPerHour is 1–1000 and newAccountMaxLinks 0–100"))
+        }
         let now = dependencies.clock.now()
         try await database.withTransaction { connection in
-            try await ModerationStore.update(ModerationSettings(autoHideScore: input.autoHideScore, newAccountDays: input.newAccountDays),
+            try await ModerationStore.update(ModerationSettings(autoHideScore: input.autoHideScore, newAccountDays: input.newAccountDays,
+                                                                newAccountPostsPerHour: input.newAccountPostsPerHour, newAccountMaxLinks: input.newAccountMaxLinks),
                                              on: connection, logger: context.logger)
             try await ModerationStore.log("settings", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: "autoHideScore=\(input.autoHideScore) newAccountDays=\(input.newAccountDays)", now: now,
-                                          on: connection, logger: context.logger)
+                                          detail: "autoHideScore=\(input.autoHideScore) newAccountDays=\(input.newAccountDays) "
+                                              + "newAccountPostsPerHour=\(input.newAccountPostsPerHour) newAccountMaxLinks=\(input.newAccountMaxLinks)",
+                                          now: now, on: connection, logger: context.logger)
         }
         return input
     }

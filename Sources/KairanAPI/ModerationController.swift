@@ -25,6 +25,11 @@ struct ModerationController {
         routes.get("/v1/moderation/log.csv", use: exportLog)
         routes.get("/v1/moderation/settings", use: settings)
         routes.put("/v1/moderation/settings", use: updateSettings)
+        routes.get("/v1/moderation/watched-words", use: watchedWords)
+        routes.post("/v1/moderation/watched-words", use: addWatchedWord)
+        routes.delete("/v1/moderation/watched-words/{wordID}", use: deleteWatchedWord)
+        routes.get("/v1/moderation/watched-words.csv", use: exportWatchedWords)
+        routes.post("/v1/moderation/watched-words.csv", use: importWatchedWords)
     }
 
     // MARK: - Flags
@@ -65,6 +70,7 @@ struct ModerationController {
             guard post.authorID != actor.accountID else { throw APIError.forbidden("you cannot flag your own post") }
             let settings = try await ModerationStore.settings(on: connection, logger: logger)
             let history = try await ModerationStore.flaggerHistory(account: actor.accountID, settings: settings, now: now, on: connection, logger: logger)
+            try await APIError.checkRate(.flag, actor: actor, isNewAccount: history.isNew, settings: settings, now: now, on: connection, logger: logger)
             let weight = FlagWeight.weight(isNewAccount: history.isNew, upheld: history.upheld, rejected: history.rejected)
             let (itemID, state, created) = try await ModerationStore.openItem(post: post, body: body, now: now, on: connection, logger: logger)
             guard let score = try await ModerationStore.addFlag(item: itemID, post: post.id, account: actor.accountID, reason: input.reason, note: note,

@@ -44,7 +44,7 @@ struct ThreadsController {
         // A post moderation hid or removed is not there for anyone but its author (hidden
         // only) and the moderators.
         if post.moderation != .visible, Policy.decide(actor, .moderate, in: standing) != .allow,
-           !(post.moderation == .hidden && post.authorID == actor.accountID) {
+           !(post.moderation.authorOnly && post.authorID == actor.accountID) {
             throw APIError.notFound
         }
         return (post, standing)
@@ -86,17 +86,23 @@ struct ThreadsController {
         let now = dependencies.clock.now()
         let logger = context.logger
         let created = try await database.withTransaction { connection in
-            _ = try await authorize(.participate, group: groupID, actor: actor, now: now, on: connection, logger: logger)
-            try await Self.ensureNotSuspended(actor, group: groupID, now: now, on: connection, logger: logger)
+            let (_, standing) = try await authorize(.participate, group: groupID, actor: actor, now: now, on: connection, logger: logger)
+            // The title is checked with the text: a held thread's title must not show either.
+            let disposition = try await PostGate.check(actor, group: groupID, standing: standing, body: title + "\n" + body, isEdit: false, now: now,
+                                                       on: connection, logger: logger)
             let threadID = try await ThreadStore.insertThread(group: groupID, title: title, author: actor.accountID, now: now, on: connection, logger: logger)
             let postID = try await ThreadStore.insertPost(thread: threadID, group: groupID, author: actor.accountID, body: body, replyTo: nil,
                                                           now: now, on: connection, logger: logger)
             try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: connection, logger: logger)
+            guard let written = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw APIError.notFound }
+            let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: connection, logger: logger)
             guard let thread = try await ThreadStore.findThread(threadID, reader: actor.accountID, on: connection, logger: logger),
                   let post = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw APIError.notFound }
-            try await EventStore.append(EventStore.groupStream(groupID), kind: "thread.created", payload: ThreadResponse(thread), now: now, on: connection, logger: logger)
-            try await announce("post.created", post: postID, now: now, on: connection, logger: logger)
-            try await NotificationsController.notifyMentions(of: post, now: now, on: connection, logger: logger)
+            if shown {
+                try await EventStore.append(EventStore.groupStream(groupID), kind: "thread.created", payload: ThreadResponse(thread), now: now, on: connection, logger: logger)
+                try await announce("post.created", post: postID, now: now, on: connection, logger: logger)
+                try await NotificationsController.notifyMentions(of: post, now: now, on: connection, logger: logger)
+            }
             return CreatedThread(thread: ThreadResponse(thread), post: PostResponse(post))
         }
         return EditedResponse(status: .created, response: created)
@@ -188,7 +194,8 @@ struct ThreadsController {
         let logger = context.logger
         let post = try await database.withTransaction { connection in
             let (thread, standing) = try await authorizeThread(.participate, thread: threadID, actor: actor, now: now, on: connection, logger: logger)
-            try await Self.ensureNotSuspended(actor, group: thread.groupID, now: now, on: connection, logger: logger)
+            let disposition = try await PostGate.check(actor, group: thread.groupID, standing: standing, body: body, isEdit: false, now: now,
+                                                       on: connection, logger: logger)
             if thread.locked, Policy.decide(actor, .moderate, in: standing) != .allow {
                 throw APIError(.conflict, code: "thread_locked", message: "this thread is locked")
             }
@@ -200,9 +207,13 @@ struct ThreadsController {
             let postID = try await ThreadStore.insertPost(thread: threadID, group: thread.groupID, author: actor.accountID, body: body,
                                                           replyTo: input.replyTo, now: now, on: connection, logger: logger)
             try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: connection, logger: logger)
-            try await announce("post.created", post: postID, now: now, on: connection, logger: logger)
+            guard let written = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw APIError.notFound }
+            let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: connection, logger: logger)
             guard let post = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw APIError.notFound }
-            try await NotificationsController.notifyMentions(of: post, now: now, on: connection, logger: logger)
+            if shown {
+                try await announce("post.created", post: postID, now: now, on: connection, logger: logger)
+                try await NotificationsController.notifyMentions(of: post, now: now, on: connection, logger: logger)
+            }
             return PostResponse(post)
         }
         return EditedResponse(status: .created, response: post)
@@ -219,12 +230,17 @@ struct ThreadsController {
         let now = dependencies.clock.now()
         let logger = context.logger
         return try await database.withTransaction { connection in
-            let (post, _) = try await authorizePost(.participate, post: id, actor: actor, now: now, on: connection, logger: logger)
+            let (post, standing) = try await authorizePost(.participate, post: id, actor: actor, now: now, on: connection, logger: logger)
             guard post.authorID == actor.accountID else { throw APIError.forbidden("only the author may edit a post") }
-            try await Self.ensureNotSuspended(actor, group: post.groupID, now: now, on: connection, logger: logger)
             guard post.deletedAt == nil else { throw APIError(.conflict, code: "post_deleted", message: "a deleted post cannot be edited") }
+            let disposition = try await PostGate.check(actor, group: post.groupID, standing: standing, body: body, isEdit: true, now: now,
+                                                       on: connection, logger: logger)
             try await ThreadStore.edit(post: id, body: body, by: actor.accountID, now: now, on: connection, logger: logger)
-            try await announce("post.edited", post: id, now: now, on: connection, logger: logger)
+            guard let written = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw APIError.notFound }
+            // An edit of a post moderation holds or hid stays out of sight.
+            if try await PostGate.apply(disposition, post: written, isEdit: true, now: now, on: connection, logger: logger), written.moderation == .visible {
+                try await announce("post.edited", post: id, now: now, on: connection, logger: logger)
+            }
             guard let edited = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw APIError.notFound }
             return PostResponse(edited)
         }
@@ -285,7 +301,9 @@ struct ThreadsController {
         try await database.withTransaction { connection in
             let (post, _) = try await authorizePost(.participate, post: id, actor: actor, now: now, on: connection, logger: logger)
             guard post.deletedAt == nil else { throw APIError(.conflict, code: "post_deleted", message: "a deleted post cannot take reactions") }
-            if try await ThreadStore.setReaction(post: id, account: actor.accountID, reaction: reaction, on: on, now: now, on: connection, logger: logger) {
+            // A post moderation hid or holds carries its text: it is not announced.
+            if try await ThreadStore.setReaction(post: id, account: actor.accountID, reaction: reaction, on: on, now: now, on: connection, logger: logger),
+               post.moderation == .visible {
                 try await announce("reaction.changed", post: id, now: now, on: connection, logger: logger)
             }
         }

@@ -44,6 +44,12 @@ public enum ModerationActionKind: String, Codable, CaseIterable, Sendable {
 /// What a post's moderation state is.
 public enum PostModeration: String, Codable, Sendable {
     case visible, hidden, removed
+    /// Waiting for a moderator's approval (a watched word, or a new account's post in a
+    /// group that asks for approval).
+    case held
+
+    /// Seen by its author (and moderators) but nobody else.
+    public var authorOnly: Bool { self == .hidden || self == .held }
 }
 
 /// How much one flag counts toward hiding a post.

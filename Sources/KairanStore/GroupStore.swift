@@ -12,6 +12,8 @@ public struct GroupRecord: Sendable, Equatable {
     public var visibility: GroupVisibility
     public var joinPolicy: JoinPolicy
     public let createdAt: Date
+    /// New accounts' posts wait for a moderator's approval (the sandbox).
+    public var approveNewAccounts: Bool = false
 }
 
 /// A group as one account sees it in a list.
@@ -40,13 +42,13 @@ public struct JoinRequestRecord: Sendable, Equatable {
 
 /// SQL for groups and their membership.
 public enum GroupStore {
-    static let groupColumns = "g.id, g.kind, g.name, g.description, g.area, g.visibility, g.join_policy, g.created_at"
-    typealias GroupRow = (GroupID, String, String, String, String?, String, String, Date)
+    static let groupColumns = "g.id, g.kind, g.name, g.description, g.area, g.visibility, g.join_policy, g.created_at, g.approve_new_accounts"
+    typealias GroupRow = (GroupID, String, String, String, String?, String, String, Date, Bool)
 
     static func record(_ row: GroupRow) -> GroupRecord {
         GroupRecord(id: row.0, kind: GroupKind(rawValue: row.1) ?? .community, name: row.2, description: row.3, area: row.4,
                     visibility: GroupVisibility(rawValue: row.5) ?? .private, joinPolicy: JoinPolicy(rawValue: row.6) ?? .invite,
-                    createdAt: row.7)
+                    createdAt: row.7, approveNewAccounts: row.8)
     }
 
     /// Creates the group with its creator as owner.
@@ -81,10 +83,10 @@ public enum GroupStore {
             FROM groups g WHERE g.id = $1 \(lock ? "FOR UPDATE" : "")
             """, binds: try bindings(id, account, now))
         for try await row in try await connection.query(query, logger: logger)
-            .decode((GroupID, String, String, String, String?, String, String, Date, String?, Bool, Bool).self) {
-            let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7))
+            .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self) {
+            let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
             let standing = GroupStanding(visibility: group.visibility, joinPolicy: group.joinPolicy,
-                                         role: row.8.flatMap(GroupRole.init(rawValue:)), banned: row.9, invited: row.10)
+                                         role: row.9.flatMap(GroupRole.init(rawValue:)), banned: row.10, invited: row.11)
             return (group, standing)
         }
         return nil
@@ -93,7 +95,8 @@ public enum GroupStore {
     public static func update(_ group: GroupRecord, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             UPDATE groups SET kind = \(group.kind.rawValue), name = \(group.name), description = \(group.description),
-                area = \(group.area), visibility = \(group.visibility.rawValue), join_policy = \(group.joinPolicy.rawValue)
+                area = \(group.area), visibility = \(group.visibility.rawValue), join_policy = \(group.joinPolicy.rawValue),
+                approve_new_accounts = \(group.approveNewAccounts)
             WHERE id = \(group.id)
             """, logger: logger)
     }
@@ -110,7 +113,7 @@ public enum GroupStore {
                    CASE WHEN m.role IS NULL THEN 0 ELSE (
                        SELECT count(*) FROM posts p
                        LEFT JOIN thread_reads r ON r.thread_id = p.thread_id AND r.account_id = $1
-                       WHERE p.group_id = g.id AND p.deleted_at IS NULL AND p.id > coalesce(r.last_read_post_id, 0)
+                       WHERE p.group_id = g.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.id > coalesce(r.last_read_post_id, 0)
                          AND p.author_id IS DISTINCT FROM $1
                    )::int END
             FROM groups g
@@ -124,9 +127,9 @@ public enum GroupStore {
             """, binds: try bindings(account, seesAll, kind?.rawValue, area, memberOnly, before, limit))
         var listings: [GroupListing] = []
         for try await row in try await connection.query(query, logger: logger)
-            .decode((GroupID, String, String, String, String?, String, String, Date, String?, Int, Int).self) {
-            listings.append(GroupListing(group: record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7)),
-                                         role: row.8.flatMap(GroupRole.init(rawValue:)), memberCount: row.9, unreadCount: row.10))
+            .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Int, Int).self) {
+            listings.append(GroupListing(group: record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8)),
+                                         role: row.9.flatMap(GroupRole.init(rawValue:)), memberCount: row.10, unreadCount: row.11))
         }
         return listings
     }

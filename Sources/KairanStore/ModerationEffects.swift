@@ -28,8 +28,8 @@ public enum ModerationEffects {
                     deleted_at = CASE WHEN \(restoreBody)::text IS NULL THEN deleted_at ELSE NULL END
                 WHERE id = \(post)
                 """, logger: logger)
-        case .hidden:
-            try await connection.query("UPDATE posts SET moderation = 'hidden' WHERE id = \(post)", logger: logger)
+        case .hidden, .held:
+            try await connection.query("UPDATE posts SET moderation = \(state.rawValue) WHERE id = \(post)", logger: logger)
         case .removed:
             try await connection.query("""
                 UPDATE posts SET moderation = 'removed', body = NULL, deleted_at = coalesce(deleted_at, \(now)) WHERE id = \(post)

@@ -8,10 +8,15 @@ public struct ModerationSettings: Sendable, Equatable, Codable {
     public var autoHideScore: Double
     /// Accounts younger than this many days are new.
     public var newAccountDays: Int
+    /// The sandbox: a new account's posts per hour, and links per post.
+    public var newAccountPostsPerHour: Int
+    public var newAccountMaxLinks: Int
 
-    public init(autoHideScore: Double, newAccountDays: Int) {
+    public init(autoHideScore: Double, newAccountDays: Int, newAccountPostsPerHour: Int = 5, newAccountMaxLinks: Int = 2) {
         self.autoHideScore = autoHideScore
         self.newAccountDays = newAccountDays
+        self.newAccountPostsPerHour = newAccountPostsPerHour
+        self.newAccountMaxLinks = newAccountMaxLinks
     }
 }
 
@@ -46,17 +51,18 @@ public struct FlagRecord: Sendable, Equatable {
 /// Flags, the queue, suspensions and the log.
 public enum ModerationStore {
     public static func settings(on connection: PostgresConnection, logger: Logger) async throws -> ModerationSettings {
-        for try await (score, days) in try await connection.query(
-            "SELECT auto_hide_score::float8, new_account_days FROM moderation_settings", logger: logger
-        ).decode((Double, Int32).self) {
-            return ModerationSettings(autoHideScore: score, newAccountDays: Int(days))
+        for try await (score, days, posts, links) in try await connection.query(
+            "SELECT auto_hide_score::float8, new_account_days, new_account_posts_per_hour, new_account_max_links FROM moderation_settings", logger: logger
+        ).decode((Double, Int32, Int32, Int32).self) {
+            return ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts), newAccountMaxLinks: Int(links))
         }
         preconditionFailure("migration 0009 inserts the settings row")
     }
 
     public static func update(_ settings: ModerationSettings, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            UPDATE moderation_settings SET auto_hide_score = \(settings.autoHideScore)::numeric, new_account_days = \(settings.newAccountDays)::int
+            UPDATE moderation_settings SET auto_hide_score = \(settings.autoHideScore)::numeric, new_account_days = \(settings.newAccountDays)::int,
+                new_account_posts_per_hour = \(settings.newAccountPostsPerHour)::int, new_account_max_links = \(settings.newAccountMaxLinks)::int
             """, logger: logger)
     }
 
@@ -80,10 +86,12 @@ public enum ModerationStore {
 
     /// Opens the post's queue item, or finds and locks the open one. Returns its id, state
     /// and whether this call created it.
-    public static func openItem(post: PostRecord, body: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> (ModerationItemID, ModerationItemState, Bool) {
+    public static func openItem(
+        post: PostRecord, body: String, source: String = "flags", now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (ModerationItemID, ModerationItemState, Bool) {
         for try await (id, state, created) in try await connection.query("""
-            INSERT INTO moderation_items (post_id, group_id, author_id, post_body, created_at, updated_at)
-            VALUES (\(post.id), \(post.groupID), \(post.authorID), \(body), \(now), \(now))
+            INSERT INTO moderation_items (post_id, group_id, author_id, post_body, source, created_at, updated_at)
+            VALUES (\(post.id), \(post.groupID), \(post.authorID), \(body), \(source), \(now), \(now))
             ON CONFLICT (post_id) DO UPDATE SET updated_at = excluded.updated_at, post_body = excluded.post_body
             RETURNING id, state, xmax = 0
             """, logger: logger).decode((Int64, String, Bool).self) {
@@ -213,6 +221,73 @@ public enum ModerationStore {
             result.append(id)
         }
         return result
+    }
+
+    /// Whether the account is still new (the sandbox applies).
+    public static func isNewAccount(_ account: AccountID, settings: ModerationSettings, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await createdAt in try await connection.query("SELECT created_at FROM accounts WHERE id = \(account)", logger: logger).decode(Date.self) {
+            return now.timeIntervalSince(createdAt) < Double(settings.newAccountDays) * 86400
+        }
+        return true
+    }
+
+    /// Counts one use of a rate-limited action in a fixed window shared by every instance.
+    /// Returns the seconds until the window ends when the limit is already used up (the use
+    /// is then not counted: the caller refuses it and its transaction rolls back).
+    public static func hit(
+        _ action: RateLimitedAction, account: AccountID, limit: RateLimit, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int? {
+        let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / limit.window).rounded(.down) * limit.window)
+        for try await count in try await connection.query("""
+            INSERT INTO rate_counters (account_id, action, window_start, count) VALUES (\(account), \(action.rawValue), \(start), 1)
+            ON CONFLICT (account_id, action, window_start) DO UPDATE SET count = rate_counters.count + 1
+            RETURNING count
+            """, logger: logger).decode(Int32.self) where Int(count) > limit.count {
+            return max(1, Int(start.addingTimeInterval(limit.window).timeIntervalSince(now).rounded(.up)))
+        }
+        return nil
+    }
+
+    public static func deleteRateCounters(before cutoff: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("DELETE FROM rate_counters WHERE window_start < \(cutoff)", logger: logger)
+    }
+
+    // MARK: - Watched words
+
+    public static func watchedWords(on connection: PostgresConnection, logger: Logger) async throws -> [WatchedWord] {
+        var result: [WatchedWord] = []
+        for try await (id, pattern, normalized, action) in try await connection.query(
+            "SELECT id, pattern, normalized, action FROM watched_words ORDER BY id LIMIT 10000", logger: logger
+        ).decode((Int64, String, String, String).self) {
+            result.append(WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag))
+        }
+        return result
+    }
+
+    /// Adds a word or changes its action (the same normalized form is one word).
+    @discardableResult
+    public static func upsertWatchedWord(
+        pattern: String, action: WatchedWordAction, by account: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> WatchedWord {
+        let normalized = WatchedWords.normalize(pattern)
+        for try await id in try await connection.query("""
+            INSERT INTO watched_words (pattern, normalized, action, created_by, created_at)
+            VALUES (\(pattern), \(normalized), \(action.rawValue), \(account), \(now))
+            ON CONFLICT (normalized) DO UPDATE SET pattern = excluded.pattern, action = excluded.action
+            RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: action)
+        }
+        preconditionFailure("upsert returns a row")
+    }
+
+    public static func deleteWatchedWord(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
+        for try await (id, pattern, normalized, action) in try await connection.query(
+            "DELETE FROM watched_words WHERE id = \(id) RETURNING id, pattern, normalized, action", logger: logger
+        ).decode((Int64, String, String, String).self) {
+            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag)
+        }
+        return nil
     }
 
     // MARK: - Suspensions

@@ -53,7 +53,7 @@ public enum ThreadStore {
         (SELECT count(*) FROM posts p WHERE p.thread_id = t.id)::int,
         CASE WHEN $1::bigint IS NULL THEN 0 ELSE (
             SELECT count(*) FROM posts p
-            WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.author_id IS DISTINCT FROM $1
+            WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.author_id IS DISTINCT FROM $1
               AND p.id > coalesce((SELECT r.last_read_post_id FROM thread_reads r WHERE r.thread_id = t.id AND r.account_id = $1), 0)
         )::int END
         """
@@ -80,6 +80,9 @@ public enum ThreadStore {
         let query = PostgresQuery(unsafeSQL: """
             SELECT \(threadColumns) FROM threads t
             WHERE t.group_id = $2 AND (NOT $3 OR t.pinned) AND ($4::bigint IS NULL OR t.id < $4)
+              -- A thread whose only posts moderation holds, hid or removed is not listed
+              -- (its title may be what was held), except to whoever started it.
+              AND (t.created_by = $1 OR EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'))
             ORDER BY t.id DESC LIMIT $5
             """, binds: try bindings(reader, group, pinnedOnly, before, limit))
         var threads: [ThreadRecord] = []
@@ -140,15 +143,15 @@ public enum ThreadStore {
     /// Posts of a thread, newest first, keyset-paged by id: ids only grow, so a page never
     /// shifts when others post meanwhile.
     ///
-    /// Posts moderation hid are shown only to their author and to moderators; posts it
-    /// removed only to moderators (as empty placeholders).
+    /// Posts moderation hid or holds for approval are shown only to their author and to
+    /// moderators; posts it removed only to moderators (as empty placeholders).
     public static func posts(
         thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool, on connection: PostgresConnection, logger: Logger
     ) async throws -> [PostRecord] {
         let query = PostgresQuery(unsafeSQL: """
             SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
             WHERE p.thread_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
-              AND (p.moderation = 'visible' OR $4 OR (p.moderation = 'hidden' AND p.author_id = $5))
+              AND (p.moderation = 'visible' OR $4 OR (p.moderation IN ('hidden', 'held') AND p.author_id = $5))
             ORDER BY p.id DESC LIMIT $3
             """, binds: try bindings(thread, before, limit, moderator, viewer))
         var posts: [PostRecord] = []

@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import KairanStore
+import Logging
+import PostgresNIO
+
+extension APIError {
+    /// 429 with Retry-After (seconds).
+    static func rateLimited(_ action: RateLimitedAction, retryAfter: Int) -> APIError {
+        var error = APIError(.tooManyRequests, code: "rate_limited", message: "too many \(action.rawValue) requests; try again in \(retryAfter) s")
+        error.headers[.retryAfter] = String(retryAfter)
+        return error
+    }
+
+    /// Counts one use of `action` against the actor's limit; 429 when it is used up.
+    static func checkRate(
+        _ action: RateLimitedAction, actor: Actor, isNewAccount: Bool, settings: ModerationSettings, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard let limit = Sandbox.limit(for: action, actor: actor, isNewAccount: isNewAccount, newAccountPostsPerHour: settings.newAccountPostsPerHour),
+              let retry = try await ModerationStore.hit(action, account: actor.accountID, limit: limit, now: now, on: connection, logger: logger)
+        else { return }
+        throw rateLimited(action, retryAfter: retry)
+    }
+}
+
+/// What every new or edited post passes before it is written: suspensions, the posting
+/// rate, the new-account sandbox and the watched words.
+enum PostGate {
+    enum Disposition: Sendable {
+        case publish
+        /// Kept back for a moderator's approval, seen only by its author meanwhile.
+        case hold(source: String, reason: String)
+        /// Published, and queued for a moderator to look at.
+        case flag(WatchedWord)
+    }
+
+    static func check(
+        _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Disposition {
+        try await ThreadsController.ensureNotSuspended(actor, group: group, now: now, on: connection, logger: logger)
+        let settings = try await ModerationStore.settings(on: connection, logger: logger)
+        let isNew = try await ModerationStore.isNewAccount(actor.accountID, settings: settings, now: now, on: connection, logger: logger)
+        let moderator = Policy.decide(actor, .moderate, in: standing) == .allow
+        if !isEdit {
+            try await APIError.checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: logger)
+        }
+        if isNew && !moderator && Sandbox.linkCount(in: body) > settings.newAccountMaxLinks {
+            throw APIError(.unprocessableContent, code: "too_many_links",
+                           message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
+        }
+        if let word = WatchedWords.check(body, against: try await ModerationStore.watchedWords(on: connection, logger: logger)) {
+            switch word.action {
+            case .block:
+                throw APIError(.unprocessableContent, code: "blocked_word",
+                               message: "this post contains 「\(word.pattern)」, which the town does not allow; please rewrite it", field: "body")
+            case .hold:
+                return .hold(source: "watched_word", reason: "watched word: \(word.pattern)")
+            case .flag:
+                return .flag(word)
+            }
+        }
+        if isNew && !moderator && !isEdit {
+            for try await approve in try await connection.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)", logger: logger)
+                .decode(Bool.self) where approve {
+                return .hold(source: "approval", reason: "new account in a group that approves new accounts' posts")
+            }
+        }
+        return .publish
+    }
+
+    /// Applies the disposition to the written post. Returns whether the post may be shown
+    /// (announced live, mentions notified) now.
+    static func apply(_ disposition: Disposition, post: PostRecord, isEdit: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let body = post.body ?? ""
+        switch disposition {
+        case .publish:
+            return true
+        case .hold(let source, let reason):
+            try await ModerationEffects.setPost(post.id, to: .held, now: now, on: connection, logger: logger)
+            if isEdit { try await ModerationEffects.scrub(post: post, on: connection, logger: logger) }
+            let (item, state, _) = try await ModerationStore.openItem(post: post, body: body, source: source, now: now, on: connection, logger: logger)
+            if state != .pending && state != .escalated {
+                try await ModerationStore.setState(item, .pending, decided: false, now: now, on: connection, logger: logger)
+            }
+            try await ModerationStore.log("hold", item: item, post: post.id, group: post.groupID, actor: nil, reason: reason, now: now,
+                                          on: connection, logger: logger)
+            try await notifyModerators(item: item, post: post, now: now, on: connection, logger: logger)
+            return false
+        case .flag(let word):
+            let (item, _, created) = try await ModerationStore.openItem(post: post, body: body, source: "watched_word", now: now, on: connection, logger: logger)
+            try await ModerationStore.log("watched_word", item: item, post: post.id, group: post.groupID, actor: nil, reason: word.pattern, now: now,
+                                          on: connection, logger: logger)
+            if created { try await notifyModerators(item: item, post: post, now: now, on: connection, logger: logger) }
+            return true
+        }
+    }
+
+    static func notifyModerators(item: ModerationItemID, post: PostRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        let moderators = try await ModerationStore.moderators(ofGroup: post.groupID, townOnly: false, on: connection, logger: logger)
+        try await EventStore.appendToEach(moderators.map(EventStore.userStream), kind: "moderation.item",
+                                          payload: ModerationController.QueueEvent(itemId: item, groupId: post.groupID, postId: post.id,
+                                                                                   state: .pending, autoHidden: false),
+                                          now: now, on: connection, logger: logger)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairanCore
+import KairanStore
+import Testing
+
+@testable import KairanServer
+
+/// Watched words, the new-account sandbox and rate limits.
+@Suite struct ModerationPreventionTests {
+    @Test func normalizationMakesWidthCaseAndKanaVariantsOneWord() {
+        #expect(WatchedWords.normalize("ｂａｄ") == WatchedWords.normalize("BAD"))
+        #expect(WatchedWords.normalize("ﾊﾞｶ") == "バカ")
+        #expect(WatchedWords.normalize("ばか") == "バカ")
+        #expect(WatchedWords.matches(WatchedWords.normalize("死*ね"), in: WatchedWords.normalize("しんでしまえ、ｼﾈ")) == false)
+        #expect(WatchedWords.matches(WatchedWords.normalize("死*ね"), in: WatchedWords.normalize("死んでくれね")))
+        let words = [WatchedWord(id: 1, pattern: "spam", normalized: "spam", action: .flag),
+                     WatchedWord(id: 2, pattern: "バカ", normalized: "バカ", action: .block)]
+        #expect(WatchedWords.check("ＳＰＡＭ and ﾊﾞｶ", against: words)?.action == .block, "the strongest action wins")
+        #expect(WatchedWords.check("nothing here", against: words) == nil)
+        #expect(Sandbox.linkCount(in: "see https://a.example and http://b.example or www.c.example, https://www.d.example") == 4)
+    }
+
+    func withGroup(
+        _ body: @escaping @Sendable (any TestClientProtocol, TestClock, Resident, Resident, Resident, Int, Int) async throws -> Void
+    ) async throws {
+        let clock = TestClock()
+        try await withApp(clock: clock, configure: { $0.role = .api }) { client, url in
+            let moderator = try await client.resident("moderator@town.example.jp")
+            try await grantRole("town_admin", to: "moderator@town.example.jp", in: url)
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner, title: "雑談", body: "どうぞ")
+            // Old enough not to be new (7 days), young enough for the login to last (30 days).
+            clock.advance(by: 10 * 86400)
+            let member = try await client.resident("member@example.jp")
+            let join = try await client.send(.post, "/v1/groups/\(group)/join", json: "{}", token: member.token)
+            try #require(join.status == .ok, "\(join.text)")
+            try await body(client, clock, moderator, owner, member, group, thread)
+        }
+    }
+
+    func post(_ client: any TestClientProtocol, _ text: String, in thread: Int, by resident: Resident) async throws -> TestResponse {
+        try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": text]), token: resident.token)
+    }
+
+    @Test func watchedWordsBlockHoldAndFlagWhateverTheWidth() async throws {
+        try await withGroup { client, clock, moderator, owner, member, group, thread in
+            for (pattern, action) in [("ばか", "block"), ("ＳＡＬＥ", "hold"), ("ｸﾚｰﾑ", "flag")] {
+                let added = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": pattern, "action": action]), token: moderator.token)
+                #expect(added.status == .created, "\(added.text)")
+            }
+            #expect(try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": "x", "action": "block"]), token: owner.token).status == .forbidden)
+            clock.advance(by: 8 * 86400) // the member is no longer new: only the words apply
+
+            // block: refused with a clear message, in any width or script.
+            for text in ["ﾊﾞｶじゃないの", "お前はバカだ", "ばかばかしい"] {
+                let refused = try await post(client, text, in: thread, by: member)
+                #expect(try refused.errorCode() == "blocked_word", "\(text)")
+                #expect(try (refused.json()["error"] as? [String: Any])?["message"] as? String ?? "" != "")
+            }
+            // hold: only the author (and moderators) see it until it is approved.
+            let held = try await post(client, "週末 sale やります", in: thread, by: member)
+            #expect(held.status == .created)
+            let heldID = try #require(try held.json()["id"] as? Int)
+            #expect(try held.json()["moderation"] as? String == "held")
+            let ownerView = try await client.send(.get, "/v1/threads/\(thread)/posts", token: owner.token).items()
+            #expect(ownerView.contains { $0["id"] as? Int == heldID }, "the owner moderates the group and sees it")
+            let stranger = try await client.resident("stranger@example.jp")
+            #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: stranger.token).items().contains { $0["id"] as? Int == heldID } == false)
+            #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: member.token).items().contains { $0["id"] as? Int == heldID })
+            let queue = try await client.send(.get, "/v1/moderation/items?state=pending", token: owner.token).items()
+            let heldItem = try #require(queue.first { $0["postId"] as? Int == heldID })
+            let approve = try await client.send(.post, "/v1/moderation/items/\(try #require(heldItem["id"] as? Int))/actions",
+                                                json: jsonObject(["action": "keep", "reason": "問題なし"]), token: owner.token)
+            #expect(approve.status == .ok, "\(approve.text)")
+            #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: stranger.token).items().contains { $0["id"] as? Int == heldID })
+
+            // flag: posted for everyone, and in the queue.
+            let flagged = try await post(client, "クレームを入れたい", in: thread, by: member)
+            let flaggedID = try #require(try flagged.json()["id"] as? Int)
+            #expect(try flagged.json()["moderation"] == nil)
+            #expect(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().contains { $0["postId"] as? Int == flaggedID })
+            _ = group
+
+            // CSV: export, then import into the same list (formula-looking patterns survive the round trip).
+            let csv = try await client.send(.get, "/v1/moderation/watched-words.csv", token: moderator.token)
+            #expect(csv.text.hasPrefix("pattern,action\r\n"))
+            #expect(csv.text.contains("ばか,block"))
+            let imported = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
+                                                    headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
+                                                    body: ByteBuffer(string: "pattern,action\r\n\"=1+1\",flag\r\nspam,hold\r\nＳＰＡＭ,block\r\n"))
+            #expect(imported.status == .ok, "\(String(buffer: imported.body))")
+            let words = try await client.send(.get, "/v1/moderation/watched-words", token: moderator.token).items()
+            #expect(words.count == 5, "ＳＰＡＭ is spam: one word, its action changed")
+            #expect(words.contains { $0["pattern"] as? String == "ＳＰＡＭ" && $0["action"] as? String == "block" })
+            let bad = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
+                                               headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
+                                               body: ByteBuffer(string: "word,explode\r\n"))
+            #expect(bad.status == .unprocessableContent)
+            let export = try await client.send(.get, "/v1/moderation/watched-words.csv", token: moderator.token)
+            #expect(export.text.contains("'=1+1,flag"), "formulas defused on the way out")
+        }
+    }
+
+    @Test func newAccountsAreSandboxedAndEveryoneIsRateLimited() async throws {
+        try await withGroup { client, clock, moderator, owner, member, group, thread in
+            // The sandbox as shipped (the test database relaxes the posting rate).
+            let settings = try await client.send(.put, "/v1/moderation/settings", json: jsonObject(["newAccountPostsPerHour": 5]), token: moderator.token)
+            #expect(try settings.json()["newAccountPostsPerHour"] as? Int == 5)
+            // The member is new (joined just now, after the group's creation).
+            let links = try await post(client, "https://a.example https://b.example https://c.example", in: thread, by: member)
+            #expect(try links.errorCode() == "too_many_links")
+            for index in 1...5 {
+                #expect(try await post(client, "投稿 \(index)", in: thread, by: member).status == .created)
+            }
+            let limited = try await post(client, "投稿 6", in: thread, by: member)
+            #expect(limited.status == .tooManyRequests)
+            #expect(try limited.errorCode() == "rate_limited")
+            let retry = try #require(limited.headers[.retryAfter].flatMap { Int($0) })
+            #expect(retry > 0 && retry <= 3600)
+            clock.advance(by: TimeInterval(retry))
+            #expect(try await post(client, "投稿 7", in: thread, by: member).status == .created, "the window has passed")
+
+            // A group that asks for it: new accounts' posts wait for approval.
+            #expect(try await client.send(.patch, "/v1/groups/\(group)", json: jsonObject(["approveNewAccounts": true]), token: owner.token).status == .ok)
+            let waiting = try await post(client, "はじめまして", in: thread, by: member)
+            #expect(try waiting.json()["moderation"] as? String == "held")
+            clock.advance(by: 8 * 86400)
+            #expect(try await post(client, "一週間たちました", in: thread, by: member).json()["moderation"] == nil, "no longer new")
+
+            // Flags and joins are limited too; the town's moderators are not.
+            let flagger = try await client.resident("flagger@example.jp")
+            var last: TestResponse?
+            for index in 0..<6 {
+                let target = try await post(client, "対象 \(index)", in: thread, by: owner)
+                let targetID = try #require(try target.json()["id"] as? Int)
+                last = try await client.send(.post, "/v1/posts/\(targetID)/flags", json: jsonObject(["reason": "spam"]), token: flagger.token)
+            }
+            #expect(last?.status == .tooManyRequests, "a new account flags at most 5 times an hour")
+            #expect(last?.headers[.retryAfter] != nil)
+            _ = moderator
+        }
+    }
+}
