@@ -39,6 +39,11 @@ CREATE TABLE moderation_items (
     source        text NOT NULL DEFAULT 'flags' CHECK (source IN ('flags', 'watched_word', 'approval')),
     score         numeric(8, 2) NOT NULL DEFAULT 0,
     auto_hidden   boolean NOT NULL DEFAULT false,
+    -- Escalated, appealed, or acted on by the town's moderators: from then on only they act.
+    town_handled  boolean NOT NULL DEFAULT false,
+    -- False when the author had deleted the post before moderation removed it: a keep or a
+    -- reversed appeal must not bring back what its author took down.
+    restorable    boolean NOT NULL DEFAULT true,
     created_at    timestamptz NOT NULL,
     updated_at    timestamptz NOT NULL,
     decided_at    timestamptz

@@ -27,24 +27,35 @@ extension ModerationController {
         let logger = context.logger
         let itemID = try await database.withTransaction { connection -> ModerationItemID in
             let (item, standing) = try await loadItem(context, actor: actor, lock: true, on: connection)
-            try APIError.check(Policy.decideModeration(actor, item: item.state, groupStanding: standing))
+            try APIError.check(Policy.decideModeration(actor, townHandled: item.townHandled || item.state == .escalated,
+                                                       isAuthor: item.authorID == actor.accountID, groupStanding: standing))
             guard let post = try await ThreadStore.findPost(item.postID, on: connection, logger: logger) else { throw APIError.notFound }
             var subject: AccountID?
             var detail = ""
             switch input.action {
             case .keep, .ignore:
                 if item.postModeration != .visible {
-                    try await ModerationEffects.setPost(post.id, to: .visible, restoreBody: item.postModeration == .removed ? item.postBody : nil,
+                    try await ModerationEffects.setPost(post.id, to: .visible,
+                                                        restoreBody: item.postModeration == .removed && item.restorable ? item.postBody : nil,
                                                         now: now, on: connection, logger: logger)
                     try await announce("post.restored", post: post, now: now, on: connection, logger: logger)
                     if item.postModeration == .held, let approved = try await ThreadStore.findPost(post.id, on: connection, logger: logger) {
-                        // Approved: now it may mention people.
+                        // Approved: now it may mention people, and a thread it opened appears.
                         try await NotificationsController.notifyMentions(of: approved, now: now, on: connection, logger: logger)
+                        if try await ThreadStore.isOpeningPost(post.id, thread: post.threadID, on: connection, logger: logger),
+                           let thread = try await ThreadStore.findThread(post.threadID, reader: nil, on: connection, logger: logger) {
+                            try await EventStore.append(EventStore.groupStream(post.groupID), kind: "thread.created", payload: ThreadResponse(thread),
+                                                        now: now, on: connection, logger: logger)
+                        }
                     }
                 }
                 try await close(item, as: input.action == .keep ? .kept : .ignored, reason: reason, now: now, on: connection, logger: logger)
             case .hide, .delete:
                 let target: PostModeration = input.action == .hide ? .hidden : .removed
+                if target == .removed && post.deletedAt != nil && item.postModeration != .removed {
+                    // Its author had already taken it down: a later keep must not bring it back.
+                    try await ModerationStore.setRestorable(item.id, false, on: connection, logger: logger)
+                }
                 if item.postModeration != target {
                     try await ModerationEffects.setPost(post.id, to: target, now: now, on: connection, logger: logger)
                     try await ModerationEffects.scrub(post: post, on: connection, logger: logger)
@@ -70,6 +81,10 @@ extension ModerationController {
                     throw APIError.validation(ValidationError(field: "scope", code: "invalid_scope", message: "scope is group or town"))
                 }
                 if town && !actor.isTownModerator { throw APIError.forbidden("only the town's moderators may suspend from the whole town") }
+                if let role = try await GroupStore.standing(group: item.groupID, account: author, now: now, on: connection, logger: logger)?.1.role,
+                   role >= .moderator {
+                    try APIError.check(Policy.decide(actor, .administer, in: standing))
+                }
                 let until = now.addingTimeInterval(TimeInterval(hours) * 3600)
                 try await ModerationStore.suspend(account: author, group: town ? nil : item.groupID, until: until, reason: reason, by: actor.accountID,
                                                   now: now, on: connection, logger: logger)
@@ -101,12 +116,14 @@ extension ModerationController {
                     throw APIError(.conflict, code: "already_town", message: "the town's moderators decide it themselves")
                 }
                 try await ModerationStore.setState(item.id, .escalated, decided: false, now: now, on: connection, logger: logger)
+                try await ModerationStore.setTownHandled(item.id, on: connection, logger: logger)
                 let moderators = try await ModerationStore.moderators(ofGroup: item.groupID, townOnly: true, on: connection, logger: logger)
                 try await EventStore.appendToEach(moderators.map(EventStore.userStream), kind: "moderation.item",
                                                   payload: QueueEvent(itemId: item.id, groupId: item.groupID, postId: item.postID, state: .escalated,
                                                                       autoHidden: item.autoHidden),
                                                   now: now, on: connection, logger: logger)
             }
+            if actor.isTownModerator { try await ModerationStore.setTownHandled(item.id, on: connection, logger: logger) }
             try await ModerationStore.log(input.action.rawValue, item: item.id, post: item.postID, group: item.groupID, actor: actor.accountID,
                                           reason: reason, subject: subject, detail: detail, now: now, on: connection, logger: logger)
             return item.id
@@ -147,8 +164,9 @@ extension ModerationController {
             guard let appeal = try await ModerationEffects.insertAppeal(item: item.id, author: actor.accountID, text: text, now: now, on: connection, logger: logger) else {
                 throw APIError(.conflict, code: "already_appealed", message: "a removal can be appealed once")
             }
+            try await ModerationStore.setTownHandled(item.id, on: connection, logger: logger)
             try await ModerationStore.log("appeal", item: item.id, post: item.postID, group: item.groupID, actor: actor.accountID, reason: "",
-                                          detail: String(text.prefix(200)), now: now, on: connection, logger: logger)
+                                          now: now, on: connection, logger: logger)
             struct AppealEvent: Encodable { let appealId: AppealID; let itemId: ModerationItemID }
             let moderators = try await ModerationStore.moderators(ofGroup: item.groupID, townOnly: true, on: connection, logger: logger)
             try await EventStore.appendToEach(moderators.map(EventStore.userStream), kind: "moderation.appeal",
@@ -192,11 +210,15 @@ extension ModerationController {
             guard let appeal = try await ModerationEffects.appeal(id, lock: true, on: connection, logger: logger),
                   let item = try await ModerationStore.item(appeal.itemId, lock: true, on: connection, logger: logger) else { throw APIError.notFound }
             guard appeal.state == "pending" else { throw APIError(.conflict, code: "already_decided", message: "this appeal was decided") }
+            guard item.state == .removed else {
+                throw APIError(.conflict, code: "not_removed", message: "the post is no longer removed; decide the queue item instead")
+            }
             let reverse = input.decision == "reverse"
             try await ModerationEffects.decideAppeal(id, state: reverse ? "reversed" : "upheld", by: actor.accountID, reason: reason, now: now,
                                                      on: connection, logger: logger)
             if reverse, let post = try await ThreadStore.findPost(item.postID, on: connection, logger: logger) {
-                try await ModerationEffects.setPost(post.id, to: .visible, restoreBody: item.postModeration == .removed ? item.postBody : nil,
+                try await ModerationEffects.setPost(post.id, to: .visible,
+                                                    restoreBody: item.postModeration == .removed && item.restorable ? item.postBody : nil,
                                                     now: now, on: connection, logger: logger)
                 try await announce("post.restored", post: post, now: now, on: connection, logger: logger)
                 try await close(item, as: .kept, reason: reason, now: now, on: connection, logger: logger)

@@ -77,16 +77,21 @@ struct ModerationController {
                                                                 weight: weight, now: now, on: connection, logger: logger) else {
                 throw APIError(.conflict, code: "already_flagged", message: "you have already flagged this post")
             }
+            // The note stays with the flag (deleted with the item), not in the permanent log:
+            // it may quote the very personal information it reports.
             try await ModerationStore.log("flag", item: itemID, post: post.id, group: post.groupID, actor: actor.accountID,
-                                          reason: input.reason.rawValue, detail: note, now: now, on: connection, logger: logger)
+                                          reason: input.reason.rawValue, now: now, on: connection, logger: logger)
             // A decided item records later flags but is not reopened: a kept post cannot be
             // hidden again by the same crowd.
             guard state == .pending || state == .escalated else { return }
             var autoHidden = false
-            if score >= settings.autoHideScore {
+            // Re-read under the item's lock: a moderator may have acted meanwhile, and only the
+            // flag that crosses the threshold hides the post.
+            if score >= settings.autoHideScore,
+               try await ThreadStore.findPost(post.id, on: connection, logger: logger)?.moderation == .visible,
+               try await ModerationStore.setAutoHidden(item: itemID, on: connection, logger: logger) {
                 autoHidden = true
                 try await ModerationEffects.setPost(post.id, to: .hidden, now: now, on: connection, logger: logger)
-                try await ModerationStore.setAutoHidden(item: itemID, on: connection, logger: logger)
                 try await ModerationEffects.scrub(post: post, on: connection, logger: logger)
                 try await announce("post.hidden", post: post, now: now, on: connection, logger: logger)
                 try await ModerationStore.log("auto_hide", item: itemID, post: post.id, group: post.groupID, actor: nil,
@@ -208,7 +213,9 @@ struct ModerationController {
                 scope = try await ModerationStore.moderatedGroups(account: actor.accountID, on: connection, logger: context.logger)
                 guard !(scope?.isEmpty ?? true) else { throw APIError.forbidden("only moderators have a queue") }
             }
+            // A group moderator's own posts are judged by the town's moderators, not by them.
             return try await ModerationStore.items(groups: scope, state: state, reason: reason, group: group, before: before, limit: limit,
+                                                   excludingAuthor: actor.isTownModerator ? nil : actor.accountID,
                                                    on: connection, logger: context.logger)
         }
         return Page(items: items.map { ItemResponse($0) }, nextBefore: items.count == limit ? items.last?.id : nil)
@@ -220,7 +227,10 @@ struct ModerationController {
         guard let item = try await ModerationStore.item(id, lock: lock, on: connection, logger: context.logger),
               let (_, standing) = try await GroupStore.standing(group: item.groupID, account: actor.accountID, now: dependencies.clock.now(),
                                                                 on: connection, logger: context.logger),
-              Policy.decide(actor, .moderate, in: standing) == .allow else { throw APIError.notFound }
+              Policy.decide(actor, .moderate, in: standing) == .allow,
+              // Nobody but the town's moderators sees the queue item of their own post (who
+              // flagged it, and how it is judged).
+              item.authorID != actor.accountID || actor.isTownModerator else { throw APIError.notFound }
         return (item, standing)
     }
 

@@ -62,7 +62,8 @@ enum PostGate {
                 return .flag(word)
             }
         }
-        if isNew && !moderator && !isEdit {
+        // Edits too: a post approved as "hello" must not turn into spam unreviewed.
+        if isNew && !moderator {
             for try await approve in try await connection.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)", logger: logger)
                 .decode(Bool.self) where approve {
                 return .hold(source: "approval", reason: "new account in a group that approves new accounts' posts")

@@ -33,6 +33,12 @@ struct ThreadsController {
     ) async throws -> (ThreadRecord, GroupStanding) {
         guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, on: connection, logger: logger) else { throw APIError.notFound }
         let (_, standing) = try await authorize(action, group: thread.groupID, actor: actor, now: now, on: connection, logger: logger)
+        // A thread whose posts moderation holds, hid or removed (its title may be what was
+        // held) is there only for whoever started it and the moderators.
+        if thread.createdBy != actor.accountID, Policy.decide(actor, .moderate, in: standing) != .allow,
+           try await !ThreadStore.hasVisiblePost(thread: id, on: connection, logger: logger) {
+            throw APIError.notFound
+        }
         return (thread, standing)
     }
 
@@ -59,7 +65,10 @@ struct ThreadsController {
 
     /// Appends a post event to both its thread's and its group's stream.
     private func announce(_ kind: String, post id: PostID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        guard let post = try await ThreadStore.findPost(id, on: connection, logger: logger) else { return }
+        // FOR SHARE: a hide waits for this transaction, and its scrub then sees this event;
+        // a hide that committed first is seen here, and nothing is announced.
+        guard try await ThreadStore.lockVisible(post: id, on: connection, logger: logger),
+              let post = try await ThreadStore.findPost(id, on: connection, logger: logger) else { return }
         let payload = PostResponse(post)
         try await EventStore.append(EventStore.threadStream(post.threadID), kind: kind, payload: payload, now: now, on: connection, logger: logger)
         try await EventStore.append(EventStore.groupStream(post.groupID), kind: kind, payload: payload, now: now, on: connection, logger: logger)
@@ -233,9 +242,13 @@ struct ThreadsController {
             let (post, standing) = try await authorizePost(.participate, post: id, actor: actor, now: now, on: connection, logger: logger)
             guard post.authorID == actor.accountID else { throw APIError.forbidden("only the author may edit a post") }
             guard post.deletedAt == nil else { throw APIError(.conflict, code: "post_deleted", message: "a deleted post cannot be edited") }
+            guard post.moderation == .visible else {
+                throw APIError(.conflict, code: "under_review", message: "a post moderation holds or hid cannot be edited")
+            }
             let disposition = try await PostGate.check(actor, group: post.groupID, standing: standing, body: body, isEdit: true, now: now,
                                                        on: connection, logger: logger)
             try await ThreadStore.edit(post: id, body: body, by: actor.accountID, now: now, on: connection, logger: logger)
+            _ = try await ModerationStore.postEdited(id, body: body, now: now, on: connection, logger: logger)
             guard let written = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw APIError.notFound }
             // An edit of a post moderation holds or hid stays out of sight.
             if try await PostGate.apply(disposition, post: written, isEdit: true, now: now, on: connection, logger: logger), written.moderation == .visible {

@@ -10,16 +10,19 @@ public enum Content {
     public static let searchQueryMin = 2
     public static let searchQueryMax = 100
 
-    /// Trims, then checks length (in characters, as people count them) and control characters
+    /// Trims, then checks length (in code points, as the database counts them) and control characters
     /// (newlines and tabs are fine in long text). Returns the text to store; never truncates.
     public static func text(_ value: String, field: String, min: Int = 1, max: Int, multiline: Bool = false) throws(ValidationError) -> String {
         let trimmed = value.trimmingWhitespace()
-        if trimmed.count < min {
+        // Code points, as PostgreSQL's char_length counts them: a letter with a thousand
+        // combining marks is one character to Swift but must not slip past the column's limit.
+        let length = trimmed.unicodeScalars.count
+        if length < min {
             throw ValidationError(field: field, code: min <= 1 ? "required" : "too_short",
                                   message: min <= 1 ? "\(field) must not be empty" : "\(field) must be at least \(min) characters")
         }
-        if trimmed.count > max {
-            throw ValidationError(field: field, code: "too_long", message: "\(field) must be at most \(max) characters (got \(trimmed.count))")
+        if length > max {
+            throw ValidationError(field: field, code: "too_long", message: "\(field) must be at most \(max) characters (got \(length))")
         }
         let allowed: Set<Unicode.Scalar> = multiline ? ["\n", "\t", "\r"] : []
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) {

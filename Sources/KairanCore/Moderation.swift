@@ -64,14 +64,16 @@ public enum FlagWeight {
 }
 
 extension Policy {
-    /// Acting on a queue item. A group's moderators act on their group's items until they
-    /// escalate one; then only the town's moderators act on it. Town moderators act on all.
-    public static func decideModeration(_ actor: Actor, item state: ModerationItemState, groupStanding: GroupStanding) -> Decision {
+    /// Acting on a queue item. A group's moderators act on their group's items until the
+    /// item reaches the town (escalated, appealed, or decided by the town's moderators); from
+    /// then on only the town's moderators act on it, so a group cannot overturn the town.
+    /// Nobody but the town's moderators judges their own post.
+    public static func decideModeration(_ actor: Actor, townHandled: Bool, isAuthor: Bool, groupStanding: GroupStanding) -> Decision {
         switch decide(actor, .moderate, in: groupStanding) {
         case .allow:
-            if state == .escalated && !actor.isTownModerator {
-                return .deny(reason: "this item was escalated to the town's moderators")
-            }
+            if actor.isTownModerator { return .allow }
+            if isAuthor { return .hidden }
+            if townHandled { return .deny(reason: "the town's moderators have this item") }
             return .allow
         case .deny: return .hidden
         case .hidden: return .hidden

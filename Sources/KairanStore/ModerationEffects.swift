@@ -48,6 +48,13 @@ public enum ModerationEffects {
             WHERE stream IN (\("thread:\(post.threadID)"), \("group:\(post.groupID)"))
               AND kind IN ('post.created', 'post.edited', 'reaction.changed', 'post.restored') AND (payload->>'id')::bigint = \(post.id)
             """, logger: logger)
+        // The thread's title goes with its opening post.
+        if try await ThreadStore.isOpeningPost(post.id, thread: post.threadID, on: connection, logger: logger) {
+            try await connection.query("""
+                UPDATE events SET payload = jsonb_build_object('id', \(post.threadID), 'groupId', \(post.groupID)) || \(placeholder)::jsonb
+                WHERE stream = \("group:\(post.groupID)") AND kind IN ('thread.created', 'thread.updated') AND (payload->>'id')::bigint = \(post.threadID)
+                """, logger: logger)
+        }
         var mentioned: [AccountID] = []
         for try await account in try await connection.query("""
             DELETE FROM notifications WHERE kind = 'mention' AND (payload->>'postId')::bigint = \(post.id) RETURNING account_id

@@ -32,6 +32,10 @@ public struct ModerationItemRecord: Sendable, Equatable {
     public let state: ModerationItemState
     public let score: Double
     public let autoHidden: Bool
+    /// Escalated, appealed or decided by the town's moderators: only they act on it now.
+    public let townHandled: Bool
+    /// False when its author had deleted the post before moderation removed it.
+    public let restorable: Bool
     /// Flags per reason.
     public let reasons: [String: Int]
     public let createdAt: Date
@@ -89,10 +93,13 @@ public enum ModerationStore {
     public static func openItem(
         post: PostRecord, body: String, source: String = "flags", now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> (ModerationItemID, ModerationItemState, Bool) {
+        // The upsert takes the item's row lock: flags on one post are counted one after
+        // another, so two at once cannot both cross the threshold.
         for try await (id, state, created) in try await connection.query("""
             INSERT INTO moderation_items (post_id, group_id, author_id, post_body, source, created_at, updated_at)
             VALUES (\(post.id), \(post.groupID), \(post.authorID), \(body), \(source), \(now), \(now))
-            ON CONFLICT (post_id) DO UPDATE SET updated_at = excluded.updated_at, post_body = excluded.post_body
+            ON CONFLICT (post_id) DO UPDATE SET updated_at = excluded.updated_at,
+                post_body = CASE WHEN moderation_items.state IN ('pending', 'escalated') THEN excluded.post_body ELSE moderation_items.post_body END
             RETURNING id, state, xmax = 0
             """, logger: logger).decode((Int64, String, Bool).self) {
             return (id, ModerationItemState(rawValue: state) ?? .pending, created)
@@ -123,25 +130,56 @@ public enum ModerationStore {
         return nil
     }
 
-    public static func setAutoHidden(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE moderation_items SET auto_hidden = true WHERE id = \(item)", logger: logger)
+    /// Marks the item auto-hidden; false when it already was (nothing more to do).
+    public static func setAutoHidden(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query(
+            "UPDATE moderation_items SET auto_hidden = true WHERE id = \(item) AND NOT auto_hidden RETURNING 1", logger: logger
+        ).decode(Int.self) {
+            return true
+        }
+        return false
+    }
+
+    public static func setTownHandled(_ item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE moderation_items SET town_handled = true WHERE id = \(item)", logger: logger)
+    }
+
+    public static func setRestorable(_ item: ModerationItemID, _ restorable: Bool, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE moderation_items SET restorable = \(restorable) WHERE id = \(item)", logger: logger)
+    }
+
+    /// The author edited a post with a queue item: moderators judge the new text, and an item
+    /// they had kept or ignored is open again (the edit may be what is wrong now).
+    public static func postEdited(_ post: PostID, body: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> ModerationItemID? {
+        for try await id in try await connection.query("""
+            UPDATE moderation_items SET post_body = \(body), updated_at = \(now),
+                state = CASE WHEN state IN ('kept', 'ignored') THEN 'pending' ELSE state END,
+                score = CASE WHEN state IN ('kept', 'ignored') THEN 0 ELSE score END,
+                auto_hidden = CASE WHEN state IN ('kept', 'ignored') THEN false ELSE auto_hidden END
+            WHERE post_id = \(post) AND state <> 'removed'
+            RETURNING id
+            """, logger: logger).decode(Int64.self) {
+            return id
+        }
+        return nil
     }
 
     static let itemSelect = """
         SELECT i.id, i.post_id, p.thread_id, i.group_id, g.name, i.author_id, i.post_body, p.moderation, i.state, i.score::float8, i.auto_hidden,
+               i.town_handled, i.restorable,
                coalesce((SELECT jsonb_object_agg(reason, n)::text FROM (
                    SELECT reason, count(*) AS n FROM moderation_flags f WHERE f.item_id = i.id GROUP BY reason) r), '{}'),
                i.created_at, i.updated_at, i.decided_at
         FROM moderation_items i JOIN posts p ON p.id = i.post_id JOIN groups g ON g.id = i.group_id
         """
-    typealias ItemRow = (Int64, Int64, Int64, Int64, String, Int64?, String, String, String, Double, Bool, String, Date, Date, Date?)
+    typealias ItemRow = (Int64, Int64, Int64, Int64, String, Int64?, String, String, String, Double, Bool, Bool, Bool, String, Date, Date, Date?)
 
     static func item(_ r: ItemRow) -> ModerationItemRecord {
-        let reasons = (try? JSONDecoder().decode([String: Int].self, from: Data(r.11.utf8))) ?? [:]
+        let reasons = (try? JSONDecoder().decode([String: Int].self, from: Data(r.13.utf8))) ?? [:]
         return ModerationItemRecord(
             id: r.0, postID: r.1, threadID: r.2, groupID: r.3, groupName: r.4, authorID: r.5, postBody: r.6,
             postModeration: PostModeration(rawValue: r.7) ?? .visible, state: ModerationItemState(rawValue: r.8) ?? .pending, score: r.9,
-            autoHidden: r.10, reasons: reasons, createdAt: r.12, updatedAt: r.13, decidedAt: r.14)
+            autoHidden: r.10, townHandled: r.11, restorable: r.12, reasons: reasons, createdAt: r.14, updatedAt: r.15, decidedAt: r.16)
     }
 
     public static func item(_ id: ModerationItemID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ModerationItemRecord? {
@@ -154,14 +192,15 @@ public enum ModerationStore {
     /// moderates (nil: every group, for the town's moderators).
     public static func items(
         groups: [GroupID]?, state: ModerationItemState?, reason: FlagReason?, group: GroupID?, before: ModerationItemID?, limit: Int,
-        on connection: PostgresConnection, logger: Logger
+        excludingAuthor: AccountID? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws -> [ModerationItemRecord] {
         let query = PostgresQuery(unsafeSQL: itemSelect + """
              WHERE ($1::bigint[] IS NULL OR i.group_id = ANY($1::bigint[])) AND ($2::text IS NULL OR i.state = $2)
                AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM moderation_flags f WHERE f.item_id = i.id AND f.reason = $3))
                AND ($4::bigint IS NULL OR i.group_id = $4) AND ($5::bigint IS NULL OR i.id < $5)
+               AND ($7::bigint IS NULL OR i.author_id IS DISTINCT FROM $7)
             ORDER BY i.id DESC LIMIT $6
-            """, binds: try bindings(groups, state?.rawValue, reason?.rawValue, group, before, limit))
+            """, binds: try bindings(groups, state?.rawValue, reason?.rawValue, group, before, limit, excludingAuthor))
         var result: [ModerationItemRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { result.append(item(row)) }
         return result

@@ -92,6 +92,33 @@ public enum ThreadStore {
         return threads
     }
 
+    public static func hasVisiblePost(thread: ThreadID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await value in try await connection.query(
+            "SELECT EXISTS (SELECT 1 FROM posts WHERE thread_id = \(thread) AND moderation = 'visible')", logger: logger
+        ).decode(Bool.self) {
+            return value
+        }
+        return false
+    }
+
+    /// Takes a share lock on the post and says whether it is visible (see the announcers).
+    public static func lockVisible(post: PostID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await moderation in try await connection.query(
+            "SELECT moderation FROM posts WHERE id = \(post) FOR SHARE", logger: logger
+        ).decode(String.self) {
+            return moderation == PostModeration.visible.rawValue
+        }
+        return false
+    }
+
+    /// Whether the post opened its thread.
+    public static func isOpeningPost(_ post: PostID, thread: ThreadID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await first in try await connection.query("SELECT min(id) FROM posts WHERE thread_id = \(thread)", logger: logger).decode(Int64?.self) {
+            return first == post
+        }
+        return false
+    }
+
     public static func setFlags(thread: ThreadID, pinned: Bool?, locked: Bool?, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             UPDATE threads SET pinned = coalesce(\(pinned), pinned), locked = coalesce(\(locked), locked) WHERE id = \(thread)

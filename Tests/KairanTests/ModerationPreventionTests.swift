@@ -77,6 +77,13 @@ import Testing
             #expect(approve.status == .ok, "\(approve.text)")
             #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: stranger.token).items().contains { $0["id"] as? Int == heldID })
 
+            // A held thread's title is not there for others either.
+            let heldThread = try await client.send(.post, "/v1/groups/\(group)/threads", json: jsonObject(["title": "SALE のお知らせ", "body": "詳細は後で"]), token: member.token)
+            let heldThreadID = try #require((try heldThread.json()["thread"] as? [String: Any])?["id"] as? Int)
+            #expect(try await client.send(.get, "/v1/threads/\(heldThreadID)", token: stranger.token).status == .notFound)
+            #expect(try await client.send(.get, "/v1/threads/\(heldThreadID)", token: member.token).status == .ok)
+            #expect(try await client.send(.get, "/v1/groups/\(group)/threads", token: stranger.token).items().contains { $0["id"] as? Int == heldThreadID } == false)
+
             // flag: posted for everyone, and in the queue.
             let flagged = try await post(client, "クレームを入れたい", in: thread, by: member)
             let flaggedID = try #require(try flagged.json()["id"] as? Int)

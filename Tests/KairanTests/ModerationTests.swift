@@ -97,6 +97,10 @@ import Testing
             #expect(try await postIDs(client, thread: thread, as: author).contains(post), "its author still sees it")
             #expect(try await client.send(.get, "/v1/groups/\(group)/search?q=\("最低".addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!)", token: reader.token).items().isEmpty)
             #expect(try await client.send(.put, "/v1/posts/\(post)/reactions/like", token: reader.token).status == .notFound)
+            let edit = try await client.send(.patch, "/v1/posts/\(post)", json: jsonObject(["body": "言い直します"]), token: author.token)
+            #expect(try edit.errorCode() == "under_review", "a hidden post cannot be rewritten behind the moderators' backs")
+            let combining = "a" + String(repeating: "\u{0301}", count: 600)
+            #expect(try await flag(client, post, by: reader, reason: "other", note: combining).errorCode() == "too_long", "counted as the database counts")
 
             // The owner keeps it: restored for everyone; every reporter learns "kept", not who decided.
             #expect(try await act(client, itemID, "keep", by: owner, extra: ["reason": ""]).errorCode() == "required", "every action takes a reason")
@@ -114,6 +118,12 @@ import Testing
             }
             let history = try #require(try await client.send(.get, "/v1/moderation/items/\(itemID)", token: owner.token).json()["history"] as? [[String: Any]])
             #expect(history.compactMap { $0["action"] as? String }.reversed() == ["flag", "flag", "flag", "flag", "auto_hide", "keep"])
+
+            // Kept, then edited: the item opens again with the new text for the moderators.
+            #expect(try await client.send(.patch, "/v1/posts/\(post)", json: jsonObject(["body": "やっぱり最低だ"]), token: author.token).status == .ok)
+            let reopened = try await client.send(.get, "/v1/moderation/items/\(itemID)", token: owner.token).json()
+            #expect(reopened["state"] as? String == "pending")
+            #expect(reopened["postBody"] as? String == "やっぱり最低だ")
             queue.close()
         }
     }
@@ -162,7 +172,14 @@ import Testing
             #expect(try await act(client, itemID, "delete", by: owner).status == .forbidden)
             let removed = try await act(client, itemID, "delete", by: town.townModerator)
             #expect(try removed.json()["state"] as? String == "removed", "\(removed.text)")
-            #expect(try await client.send(.get, "/v1/me/flags", token: reporter.token).items().first?["outcome"] as? String == "removed")
+            #expect(try await act(client, itemID, "keep", by: owner).status == .forbidden, "the group cannot overturn the town")
+
+            // A moderator's own post is judged by the town, not by the moderator.
+            let ownPost = try await client.post("世話役の投稿", in: thread, by: owner)
+            #expect(try await flag(client, ownPost, by: reporter, reason: "spam").status == .created)
+            #expect(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().contains { $0["postId"] as? Int == ownPost } == false)
+            #expect(try await client.send(.get, "/v1/moderation/items", token: town.townModerator.token).items().contains { $0["postId"] as? Int == ownPost })
+            #expect(try await client.send(.get, "/v1/me/flags", token: reporter.token).items().first { $0["postId"] as? Int == post }?["outcome"] as? String == "removed")
 
             // Removed posts never reappear: not in the list, search, notifications, or a
             // reconnecting client's replay.
@@ -239,7 +256,7 @@ import Testing
             let (_, post) = try await client.createThread(in: group, by: author, title: "t", body: "=HYPERLINK(\"x\")")
             #expect(try await flag(client, post, by: reporter, reason: "other", note: "=cmd|' /C calc'!A0").status == .created)
             let itemID = try #require(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().first?["id"] as? Int)
-            #expect(try await act(client, itemID, "hide", by: owner).status == .ok)
+            #expect(try await act(client, itemID, "hide", by: owner, extra: ["reason": "=SUM(A1)"]).status == .ok)
 
             #expect(try await client.send(.get, "/v1/moderation/log", token: owner.token).status == .forbidden, "the town's moderators and admins only")
             let log = try await client.send(.get, "/v1/moderation/log", token: town.townModerator.token).items()
@@ -249,7 +266,8 @@ import Testing
             let lines = csv.text.split(separator: "\r\n")
             #expect(lines.count == 3)
             #expect(lines.first == "id,at,action,actor_id,item_id,post_id,group_id,subject_id,reason,detail")
-            #expect(csv.text.contains("'=cmd"), "formula-looking fields are defused")
+            #expect(csv.text.contains("'=SUM(A1)"), "formula-looking fields are defused")
+            #expect(!csv.text.contains("cmd|"), "a flag's note stays out of the permanent log")
 
             try await town.url.withSingleConnection(logger: TestDatabase.logger) { connection in
                 await #expect(throws: (any Error).self) {
