@@ -330,13 +330,18 @@ struct NoticesController {
         let body: String?
     }
 
+    /// An author's or approver's changes to the text, each optional.
+    static func validEdit(title: String?, body: String?) throws -> (String?, String?) {
+        (try title.map { try Content.text($0, field: "title", max: 100) },
+         try body.map { try Content.text($0, field: "body", max: 5000, multiline: true) })
+    }
+
     /// The author (or an org admin) edits a notice that has not gone out. A returned notice
     /// goes back into the approval queue.
     @Sendable func edit(_ request: Request, context: KairanRequestContext) async throws -> NoticeResponse {
         let (organization, standing, actor) = try await authorizeOrganization(.sendNotices, context, database: database)
         let input = try await request.decode(as: EditNotice.self, context: context)
-        let title = try input.title.map { try Content.text($0, field: "title", max: 100) }
-        let body = try input.body.map { try Content.text($0, field: "body", max: 5000, multiline: true) }
+        let (title, body) = try Self.validEdit(title: input.title, body: input.body)
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection -> NoticeRecord in
             let notice = try await notice(organization, context, lock: true, on: connection)
@@ -404,8 +409,7 @@ struct NoticesController {
     @Sendable func approve(_ request: Request, context: KairanRequestContext) async throws -> NoticeResponse {
         let (organization, _, actor) = try await authorizeOrganization(.approveNotices, context, database: database)
         let input = try await request.decode(as: ApproveInput.self, context: context)
-        let title = try input.title.map { try Content.text($0, field: "title", max: 100) }
-        let body = try input.body.map { try Content.text($0, field: "body", max: 5000, multiline: true) }
+        let (title, body) = try Self.validEdit(title: input.title, body: input.body)
         let comment = try input.comment.map { try Content.text($0, field: "comment", max: 1000, multiline: true) }
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection -> NoticeRecord in

@@ -28,18 +28,7 @@ public struct MaintenanceWorker: Service {
     }
 
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                // Sleep first: housekeeping is never urgent, and the database pool starts
-                // alongside this service, not necessarily before it.
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
-                    await runOnce()
-                }
-            }
-        } catch is CancellationError {
-            // Graceful shutdown: nothing is half-done, each pass is its own transaction.
-        }
+        await runPeriodically(every: interval) { await runOnce() }
     }
 
     /// One pass. Public so tests can drive it without waiting for the timer. Returns the

@@ -29,16 +29,7 @@ public struct NoticeScheduler: Service {
     }
 
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
-                    await tick()
-                }
-            }
-        } catch is CancellationError {
-            // Graceful shutdown: every notice is handled in its own transaction.
-        }
+        await runPeriodically(every: interval) { await tick() }
     }
 
     /// One pass; public so tests drive it with their own clock. Returns how many notices
