@@ -133,10 +133,13 @@ struct ThreadsController {
         return try await database.withConnection { connection in
             let (_, standing) = try await authorize(.read, group: groupID, actor: actor, now: now, on: connection, logger: context.logger)
             let reader = standing.role == nil ? nil : actor.accountID
+            let moderator = Policy.decide(actor, .moderate, in: standing) == .allow
             let pinned = before == nil
-                ? try await ThreadStore.threads(group: groupID, reader: reader, pinnedOnly: true, before: nil, limit: 20, on: connection, logger: context.logger)
+                ? try await ThreadStore.threads(group: groupID, reader: reader, pinnedOnly: true, before: nil, limit: 20, viewer: actor.accountID,
+                                                moderator: moderator, on: connection, logger: context.logger)
                 : []
             let threads = try await ThreadStore.threads(group: groupID, reader: reader, pinnedOnly: false, before: before, limit: limit,
+                                                        viewer: actor.accountID, moderator: moderator,
                                                         on: connection, logger: context.logger)
             return ThreadPage(pinned: pinned.map(ThreadResponse.init), items: threads.map(ThreadResponse.init),
                               nextBefore: threads.count == limit ? threads.last?.id : nil)
@@ -209,7 +212,9 @@ struct ThreadsController {
                 throw APIError(.conflict, code: "thread_locked", message: "this thread is locked")
             }
             if let replyTo = input.replyTo {
-                guard let target = try await ThreadStore.findPost(replyTo, on: connection, logger: logger), target.threadID == threadID else {
+                // Only to a post the caller can see: a held or hidden one is not there for them.
+                guard let target = try await ThreadStore.findPost(replyTo, on: connection, logger: logger), target.threadID == threadID,
+                      target.moderation == .visible || target.authorID == actor.accountID || Policy.decide(actor, .moderate, in: standing) == .allow else {
                     throw APIError(.unprocessableContent, code: "invalid_reply", message: "replyTo must be a post in this thread", field: "replyTo")
                 }
             }

@@ -27,6 +27,10 @@ extension ModerationController {
         guard pattern.contains(where: { $0 != "*" }) else {
             throw APIError.validation(ValidationError(field: field, code: "invalid_pattern", message: "a pattern needs more than wildcards"))
         }
+        // NFKC can lengthen text (ﷺ becomes 18 characters): the stored form has its own limit.
+        guard WatchedWords.normalize(pattern).unicodeScalars.count <= 200 else {
+            throw APIError.validation(ValidationError(field: field, code: "too_long", message: "the pattern is too long once normalized"))
+        }
         return pattern
     }
 
@@ -46,6 +50,9 @@ extension ModerationController {
         let word = try await database.withTransaction { connection in
             let word = try await ModerationStore.upsertWatchedWord(pattern: pattern, action: input.action, by: actor.accountID, now: now,
                                                                    on: connection, logger: context.logger)
+            if try await ModerationStore.watchedWordCount(on: connection, logger: context.logger) > ModerationStore.maxWatchedWords {
+                throw APIError(.conflict, code: "too_many", message: "the town may watch at most \(ModerationStore.maxWatchedWords) words")
+            }
             try await ModerationStore.log("watched_word_set", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
                                           detail: "\(pattern) → \(input.action.rawValue)", now: now, on: connection, logger: context.logger)
             return word
@@ -113,6 +120,12 @@ extension ModerationController {
         try await database.withTransaction { connection in
             for (pattern, action) in rows {
                 try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, by: actor.accountID, now: now, on: connection, logger: context.logger)
+            }
+            // Every word is enforced and exported: the list has a ceiling rather than a tail
+            // that silently stops counting.
+            if try await ModerationStore.watchedWordCount(on: connection, logger: context.logger) > ModerationStore.maxWatchedWords {
+                throw APIError.validation(ValidationError(field: "body", code: "too_many",
+                                                          message: "the town may watch at most \(ModerationStore.maxWatchedWords) words"))
             }
             try await ModerationStore.log("watched_words_imported", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
                                           detail: "\(rows.count) rows", now: now, on: connection, logger: context.logger)

@@ -293,10 +293,19 @@ public enum ModerationStore {
 
     // MARK: - Watched words
 
+    public static let maxWatchedWords = 10000
+
+    public static func watchedWordCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        for try await count in try await connection.query("SELECT count(*)::int FROM watched_words", logger: logger).decode(Int.self) {
+            return count
+        }
+        return 0
+    }
+
     public static func watchedWords(on connection: PostgresConnection, logger: Logger) async throws -> [WatchedWord] {
         var result: [WatchedWord] = []
         for try await (id, pattern, normalized, action) in try await connection.query(
-            "SELECT id, pattern, normalized, action FROM watched_words ORDER BY id LIMIT 10000", logger: logger
+            "SELECT id, pattern, normalized, action FROM watched_words ORDER BY id LIMIT \(maxWatchedWords)", logger: logger
         ).decode((Int64, String, String, String).self) {
             result.append(WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag))
         }

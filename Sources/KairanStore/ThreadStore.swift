@@ -50,7 +50,7 @@ public enum ThreadStore {
 
     static let threadColumns = """
         t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, t.last_post_at,
-        (SELECT count(*) FROM posts p WHERE p.thread_id = t.id)::int,
+        (SELECT count(*) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible')::int,
         CASE WHEN $1::bigint IS NULL THEN 0 ELSE (
             SELECT count(*) FROM posts p
             WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.author_id IS DISTINCT FROM $1
@@ -75,16 +75,17 @@ public enum ThreadStore {
 
     /// Threads of a group, newest first, keyset-paged by id. `pinnedOnly` lists the pinned ones.
     public static func threads(
-        group: GroupID, reader: AccountID?, pinnedOnly: Bool, before: ThreadID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        group: GroupID, reader: AccountID?, pinnedOnly: Bool, before: ThreadID?, limit: Int, viewer: AccountID? = nil, moderator: Bool = false,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> [ThreadRecord] {
         let query = PostgresQuery(unsafeSQL: """
             SELECT \(threadColumns) FROM threads t
             WHERE t.group_id = $2 AND (NOT $3 OR t.pinned) AND ($4::bigint IS NULL OR t.id < $4)
               -- A thread whose only posts moderation holds, hid or removed is not listed
               -- (its title may be what was held), except to whoever started it.
-              AND (t.created_by = $1 OR EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'))
+              AND ($7 OR t.created_by = $6 OR EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'))
             ORDER BY t.id DESC LIMIT $5
-            """, binds: try bindings(reader, group, pinnedOnly, before, limit))
+            """, binds: try bindings(reader, group, pinnedOnly, before, limit, viewer, moderator))
         var threads: [ThreadRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
             threads.append(thread(row))

@@ -83,6 +83,15 @@ import Testing
             #expect(try await client.send(.get, "/v1/threads/\(heldThreadID)", token: stranger.token).status == .notFound)
             #expect(try await client.send(.get, "/v1/threads/\(heldThreadID)", token: member.token).status == .ok)
             #expect(try await client.send(.get, "/v1/groups/\(group)/threads", token: stranger.token).items().contains { $0["id"] as? Int == heldThreadID } == false)
+            #expect(try await client.send(.get, "/v1/groups/\(group)/threads", token: owner.token).items().contains { $0["id"] as? Int == heldThreadID },
+                    "its moderators see it")
+            #expect(try await client.send(.post, "/v1/groups/\(group)/join", json: "{}", token: stranger.token).status == .ok)
+            let heldAgain = try #require(try await post(client, "sale 第二弾", in: thread, by: member).json()["id"] as? Int)
+            let heldPostReply = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "返信", "replyTo": heldAgain]), token: stranger.token)
+            #expect(try heldPostReply.errorCode() == "invalid_reply", "no reply to a post one cannot see")
+            #expect(try await client.send(.post, "/v1/threads/\(heldThreadID)/posts", json: jsonObject(["body": "x"]), token: stranger.token).status == .notFound)
+            let lengthened = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": String(repeating: "\u{FDFA}", count: 20), "action": "block"]), token: moderator.token)
+            #expect(try lengthened.errorCode() == "too_long")
 
             // flag: posted for everyone, and in the queue.
             let flagged = try await post(client, "クレームを入れたい", in: thread, by: member)
