@@ -81,6 +81,14 @@ enum PostGate {
             return true
         case .hold(let source, let reason):
             try await ModerationEffects.setPost(post.id, to: .held, now: now, on: connection, logger: logger)
+            if !isEdit {
+                // A held post does not move its thread up the list: others must not learn of it.
+                try await connection.query("""
+                    UPDATE threads t SET last_post_at = coalesce(
+                        (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'), t.created_at)
+                    WHERE t.id = \(post.threadID)
+                    """, logger: logger)
+            }
             if isEdit { try await ModerationEffects.scrub(post: post, on: connection, logger: logger) }
             let (item, state, _) = try await ModerationStore.openItem(post: post, body: body, source: source, now: now, on: connection, logger: logger)
             if state != .pending && state != .escalated {

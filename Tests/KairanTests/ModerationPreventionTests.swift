@@ -61,7 +61,10 @@ import Testing
                 #expect(try (refused.json()["error"] as? [String: Any])?["message"] as? String ?? "" != "")
             }
             // hold: only the author (and moderators) see it until it is approved.
+            let before = try #require(try await client.send(.get, "/v1/threads/\(thread)", token: owner.token).json()["lastPostAt"] as? String)
             let held = try await post(client, "週末 sale やります", in: thread, by: member)
+            #expect(try await client.send(.get, "/v1/threads/\(thread)", token: owner.token).json()["lastPostAt"] as? String == before,
+                    "a held post does not move its thread up")
             #expect(held.status == .created)
             let heldID = try #require(try held.json()["id"] as? Int)
             #expect(try held.json()["moderation"] as? String == "held")
