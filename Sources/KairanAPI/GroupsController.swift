@@ -151,8 +151,7 @@ struct GroupsController {
         let now = dependencies.clock.now()
         let joined = try await database.withTransaction { connection in
             let (_, standing) = try await authorize(.join, group: id, actor: actor, now: now, lock: true, on: connection, logger: context.logger)
-            let settings = try await ModerationStore.settings(on: connection, logger: context.logger)
-            let isNew = try await ModerationStore.isNewAccount(actor.accountID, settings: settings, now: now, on: connection, logger: context.logger)
+            let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: connection, logger: context.logger)
             try await APIError.checkRate(.join, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: context.logger)
             if standing.joinPolicy == .approval && !standing.invited {
                 try await GroupStore.requestToJoin(group: id, account: actor.accountID, message: message, now: now, on: connection, logger: context.logger)

@@ -11,28 +11,46 @@ enum NoticeActions {
     /// Marks the notice opened (first time only) and tells the dashboard.
     static func open(_ recipient: NoticeRecipientRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
         guard recipient.openedAt == nil else { return }
-        try await NoticeStore.lockForCounting(recipient.noticeID, on: connection, logger: logger)
-        guard try await NoticeRecipientStore.markOpened(notice: recipient.noticeID, guardian: recipient.guardianID, now: now,
-                                                        on: connection, logger: logger) else { return }
-        try await progress(recipient, kind: "notice.opened", now: now, on: connection, logger: logger)
+        try await progress(recipient, kind: "notice.opened", now: now, on: connection, logger: logger) {
+            try await NoticeRecipientStore.markOpened(notice: recipient.noticeID, guardian: recipient.guardianID, now: now, on: connection, logger: logger)
+        }
     }
 
     /// Confirms for this guardian (the household counts as confirmed) and tells the dashboard.
     static func confirm(_ recipient: NoticeRecipientRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
         guard recipient.confirmedAt == nil else { return }
-        try await NoticeStore.lockForCounting(recipient.noticeID, on: connection, logger: logger)
-        guard try await NoticeRecipientStore.confirm(notice: recipient.noticeID, guardian: recipient.guardianID, now: now,
-                                                     on: connection, logger: logger) else { return }
-        try await progress(recipient, kind: "notice.confirmed", now: now, on: connection, logger: logger)
+        try await progress(recipient, kind: "notice.confirmed", now: now, on: connection, logger: logger) {
+            try await NoticeRecipientStore.confirm(notice: recipient.noticeID, guardian: recipient.guardianID, now: now, on: connection, logger: logger)
+        }
     }
 
-    static func progress(_ recipient: NoticeRecipientRecord, kind: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Runs `update` under the notice's lock and, when it changed something, sends the
+    /// dashboard fresh counts: counted one confirmation after another, they only grow.
+    private static func progress(
+        _ recipient: NoticeRecipientRecord, kind: String, now: Date, on connection: PostgresConnection, logger: Logger,
+        update: () async throws -> Bool
+    ) async throws {
+        try await NoticeStore.lockForCounting(recipient.noticeID, on: connection, logger: logger)
+        guard try await update() else { return }
         let counts = try await NoticeRecipientStore.counts(notice: recipient.noticeID, messageID: nil, on: connection, logger: logger)
         try await EventStore.append(
             EventStore.noticeStream(recipient.noticeID), kind: kind,
             payload: NoticeProgressEvent(noticeId: recipient.noticeID, householdId: recipient.householdID, guardianId: recipient.guardianID,
                                          households: counts.households, confirmedHouseholds: counts.confirmedHouseholds, openedGuardians: counts.opened),
             now: now, on: connection, logger: logger)
+    }
+
+    /// The notice as one guardian sees it: their own open/confirm state, and the answers for
+    /// the children of their household it concerns. Nil when it is gone.
+    static func view(
+        _ recipient: NoticeRecipientRecord, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (notice: NoticeRecord, organizationName: String, recipient: NoticeRecipientRecord, answers: [NoticeAnswerRecord])? {
+        guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: connection, logger: logger),
+              let organization = try await OrganizationStore.find(recipient.organizationID, on: connection, logger: logger),
+              let fresh = try await NoticeRecipientStore.recipient(notice: recipient.noticeID, guardian: recipient.guardianID, on: connection, logger: logger)
+        else { return nil }
+        let answers = try await NoticeRecipientStore.answers(notice: notice.id, household: recipient.householdID, on: connection, logger: logger)
+        return (notice, organization.name, fresh, answers)
     }
 
     /// Checks an answer against the form: one choice, several distinct choices, or text.
@@ -123,12 +141,8 @@ struct GuardianNoticesController {
     }
 
     func detail(_ recipient: NoticeRecipientRecord, on connection: PostgresConnection, logger: Logger) async throws -> MyNoticeResponse {
-        guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: connection, logger: logger),
-              let organization = try await OrganizationStore.find(recipient.organizationID, on: connection, logger: logger),
-              let fresh = try await NoticeRecipientStore.recipient(notice: recipient.noticeID, guardian: recipient.guardianID, on: connection, logger: logger)
-        else { throw APIError.notFound }
-        let answers = try await NoticeRecipientStore.answers(notice: notice.id, household: recipient.householdID, on: connection, logger: logger)
-        return MyNoticeResponse(notice, organizationName: organization.name, recipient: fresh, answers: answers)
+        guard let view = try await NoticeActions.view(recipient, on: connection, logger: logger) else { throw APIError.notFound }
+        return MyNoticeResponse(view.notice, organizationName: view.organizationName, recipient: view.recipient, answers: view.answers)
     }
 
     /// Opening the notice in the app counts as opened (not as confirmed).

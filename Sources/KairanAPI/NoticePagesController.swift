@@ -72,12 +72,7 @@ struct NoticePagesController {
         _ recipient: NoticeRecipientRecord, token: String, message: String?, status: HTTPResponse.Status = .ok, context: KairanRequestContext
     ) async throws -> Response {
         let loaded = try await database.withConnection { connection in
-            guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: connection, logger: context.logger),
-                  let organization = try await OrganizationStore.find(recipient.organizationID, on: connection, logger: context.logger),
-                  let fresh = try await NoticeRecipientStore.recipient(notice: recipient.noticeID, guardian: recipient.guardianID,
-                                                                       on: connection, logger: context.logger) else { return nil as (NoticeRecord, String, NoticeRecipientRecord, [NoticeAnswerRecord])? }
-            let answers = try await NoticeRecipientStore.answers(notice: notice.id, household: recipient.householdID, on: connection, logger: context.logger)
-            return (notice, organization.name, fresh, answers)
+            try await NoticeActions.view(recipient, on: connection, logger: context.logger)
         }
         guard let (notice, organizationName, fresh, answers) = loaded else { return HTMLPage.notFound }
         let action = "/n/" + HTMLPage.escape(token)

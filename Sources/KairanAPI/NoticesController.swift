@@ -65,13 +65,7 @@ struct NoticesController {
             guard let id = try await NoticeListStore.insert(organization: organization.id, name: name, now: now, on: connection, logger: context.logger) else {
                 throw APIError(.conflict, code: "list_exists", message: "a list with this name exists")
             }
-            guard try await NoticeListStore.setChildren(list: id, organization: organization.id, children: children, on: connection, logger: context.logger) else {
-                throw APIError.validation(ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here"))
-            }
-            guard let list = try await NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger).first else {
-                throw APIError.notFound
-            }
-            return list
+            return try await Self.setChildren(id, organization: organization.id, children: children, on: connection, logger: context.logger)
         }
         return EditedResponse(status: .created, response: ListResponse(created))
     }
@@ -93,13 +87,7 @@ struct NoticesController {
                     throw APIError(.conflict, code: "list_exists", message: "a list with this name exists")
                 }
             }
-            guard try await NoticeListStore.setChildren(list: id, organization: organization.id, children: children, on: connection, logger: context.logger) else {
-                throw APIError.validation(ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here"))
-            }
-            guard let list = try await NoticeListStore.lists(organization: organization.id, id: id, on: connection, logger: context.logger).first else {
-                throw APIError.notFound
-            }
-            return list
+            return try await Self.setChildren(id, organization: organization.id, children: children, on: connection, logger: context.logger)
         })
     }
 
@@ -111,6 +99,19 @@ struct NoticesController {
         }
         guard deleted else { throw APIError.notFound }
         return .noContent
+    }
+
+    /// Replaces a list's children (422 when one is not enrolled here) and returns the list.
+    static func setChildren(
+        _ list: NoticeListID, organization: OrganizationID, children: [ChildID], on connection: PostgresConnection, logger: Logger
+    ) async throws -> NoticeListRecord {
+        guard try await NoticeListStore.setChildren(list: list, organization: organization, children: children, on: connection, logger: logger) else {
+            throw APIError.validation(ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here"))
+        }
+        guard let record = try await NoticeListStore.lists(organization: organization, id: list, on: connection, logger: logger).first else {
+            throw APIError.notFound
+        }
+        return record
     }
 
     static func childIDs(_ ids: [ChildID]) throws -> [ChildID] {

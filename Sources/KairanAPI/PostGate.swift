@@ -40,9 +40,10 @@ enum PostGate {
         _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Disposition {
-        try await ThreadsController.ensureNotSuspended(actor, group: group, now: now, on: connection, logger: logger)
-        let settings = try await ModerationStore.settings(on: connection, logger: logger)
-        let isNew = try await ModerationStore.isNewAccount(actor.accountID, settings: settings, now: now, on: connection, logger: logger)
+        if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: connection, logger: logger) {
+            throw APIError(.forbidden, code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
+        }
+        let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: connection, logger: logger)
         let moderator = Policy.decide(actor, .moderate, in: standing) == .allow
         if !isEdit {
             try await APIError.checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: logger)
@@ -51,7 +52,7 @@ enum PostGate {
             throw APIError(.unprocessableContent, code: "too_many_links",
                            message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
         }
-        if let word = WatchedWords.check(body, against: try await ModerationStore.watchedWords(on: connection, logger: logger)) {
+        if let word = try await ModerationStore.watchedWord(in: WatchedWords.normalize(body), on: connection, logger: logger) {
             switch word.action {
             case .block:
                 throw APIError(.unprocessableContent, code: "blocked_word",

@@ -56,13 +56,6 @@ struct ThreadsController {
         return (post, standing)
     }
 
-    /// Suspended from this group or from the whole town: no posting until it ends.
-    static func ensureNotSuspended(_ actor: Actor, group: GroupID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: connection, logger: logger) {
-            throw APIError(.forbidden, code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
-        }
-    }
-
     /// Appends a post event to both its thread's and its group's stream.
     private func announce(_ kind: String, post id: PostID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
         // FOR SHARE: a hide waits for this transaction, and its scrub then sees this event;

@@ -7,15 +7,6 @@ public enum WatchedWordAction: String, Codable, CaseIterable, Sendable {
     case hold
     /// The post goes up and into the moderation queue.
     case flag
-
-    /// The strongest action wins when several words match.
-    var severity: Int {
-        switch self {
-        case .block: return 3
-        case .hold: return 2
-        case .flag: return 1
-        }
-    }
 }
 
 public struct WatchedWord: Sendable, Equatable {
@@ -32,10 +23,16 @@ public struct WatchedWord: Sendable, Equatable {
     }
 }
 
-/// Matching text against watched words the way residents write in Japanese: full-width and
-/// half-width forms, upper and lower case, hiragana and katakana are the same word.
+/// Watched words are matched the way residents write in Japanese: full-width and half-width
+/// forms, upper and lower case, hiragana and katakana are the same word. Both the stored
+/// word and the post are normalized here; the database does the matching
+/// (`ModerationStore.watchedWord(in:)`), so a post never loads the whole list.
 public enum WatchedWords {
-    /// NFKC (ｂａｄ → bad, ﾊﾞｶ → バカ, ① → 1), case folding, and hiragana → katakana.
+    /// NFKC (ｂａｄ → bad, ﾊﾞｶ → バカ, ① → 1), case folding, and hiragana → katakana, composed
+    /// (NFC) at the end. The result is compared byte for byte (by the database, and by the
+    /// unique index on stored words), so it must be composed: Swift's own `==` treats ハ+゛
+    /// and バ as equal, PostgreSQL does not, and Foundation on Linux leaves
+    /// ﾊﾞ decomposed after its compatibility mapping.
     public static func normalize(_ text: String) -> String {
         let folded = text.precomposedStringWithCompatibilityMapping.folding(options: [.caseInsensitive], locale: nil)
         var scalars = String.UnicodeScalarView()
@@ -48,31 +45,7 @@ public enum WatchedWords {
                 scalars.append(scalar)
             }
         }
-        return String(scalars)
-    }
-
-    /// Whether normalized `text` contains the normalized pattern. `*` stands for any run of
-    /// characters; matching is a left-to-right search, linear in the text (no regular
-    /// expressions, so no pattern can make it slow).
-    public static func matches(_ pattern: String, in text: String) -> Bool {
-        let parts = pattern.split(separator: "*", omittingEmptySubsequences: true)
-        guard !parts.isEmpty else { return false }
-        var rest = text[...]
-        for part in parts {
-            guard let range = rest.range(of: part) else { return false }
-            rest = rest[range.upperBound...]
-        }
-        return true
-    }
-
-    /// The strongest action among the words found in `text`, and the word that caused it.
-    public static func check(_ text: String, against words: [WatchedWord]) -> WatchedWord? {
-        let normalized = normalize(text)
-        var found: WatchedWord?
-        for word in words where matches(word.normalized, in: normalized) {
-            if found.map({ word.action.severity > $0.action.severity }) ?? true { found = word }
-        }
-        return found
+        return String(scalars).precomposedStringWithCanonicalMapping
     }
 }
 

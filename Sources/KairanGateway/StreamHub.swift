@@ -226,16 +226,7 @@ public actor StreamHub {
             }
             guard streams[name] != nil else { return }
             logger.debug("wake read", metadata: ["stream": "\(name)", "after": "\(state.offset)", "count": "\(events.count)", "last": "\(events.last?.offset ?? -1)"])
-            for event in events where event.offset > streams[name]!.offset {
-                let batches = streams[name]!.liveByLoop
-                broadcast(Self.frame(for: event), to: batches.values)
-                framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
-                streams[name]!.offset = event.offset
-                if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
-                if let current = watched[name], current.offset < event.offset {
-                    watched[name] = (event.offset, current.subscriptions)
-                }
-            }
+            for event in events { dispatch(event) }
             if events.count < Self.readBatch && !(streams[name]?.dirty ?? false) { return }
         }
     }
@@ -283,15 +274,7 @@ public actor StreamHub {
         var read: [String: Int] = [:]
         for event in events {
             read[event.stream, default: 0] += 1
-            guard let state = streams[event.stream], event.offset > state.offset else { continue }
-            let batches = state.liveByLoop
-            broadcast(Self.frame(for: event), to: batches.values)
-            framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
-            streams[event.stream]!.offset = event.offset
-            if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
-            if let current = watched[event.stream], current.offset < event.offset {
-                watched[event.stream] = (event.offset, current.subscriptions)
-            }
+            dispatch(event)
         }
         for (name, _) in batch {
             streams[name]?.fetching = false
@@ -300,6 +283,20 @@ public actor StreamHub {
             if (read[name] ?? 0) >= Self.readBatch || streams[name]?.dirty == true { await wake(name) }
         }
         for name in others { await wake(name) }
+    }
+
+    /// Sends an event past the hub's offset for its stream to every live subscriber (the
+    /// frame encoded once), and moves the offset on.
+    private func dispatch(_ event: EventStore.StoredEvent) {
+        guard let state = streams[event.stream], event.offset > state.offset else { return }
+        let batches = state.liveByLoop
+        broadcast(Self.frame(for: event), to: batches.values)
+        framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
+        streams[event.stream]!.offset = event.offset
+        if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
+        if let current = watched[event.stream], current.offset < event.offset {
+            watched[event.stream] = (event.offset, current.subscriptions)
+        }
     }
 
     /// After the notification connection was lost: every stream may have missed wake-ups.

@@ -55,12 +55,7 @@ public struct FlagRecord: Sendable, Equatable {
 /// Flags, the queue, suspensions and the log.
 public enum ModerationStore {
     public static func settings(on connection: PostgresConnection, logger: Logger) async throws -> ModerationSettings {
-        for try await (score, days, posts, links) in try await connection.query(
-            "SELECT auto_hide_score::float8, new_account_days, new_account_posts_per_hour, new_account_max_links FROM moderation_settings", logger: logger
-        ).decode((Double, Int32, Int32, Int32).self) {
-            return ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts), newAccountMaxLinks: Int(links))
-        }
-        preconditionFailure("migration 0009 inserts the settings row")
+        try await sandbox(account: nil, now: .distantPast, on: connection, logger: logger).0
     }
 
     public static func update(_ settings: ModerationSettings, on connection: PostgresConnection, logger: Logger) async throws {
@@ -262,12 +257,17 @@ public enum ModerationStore {
         return result
     }
 
-    /// Whether the account is still new (the sandbox applies).
-    public static func isNewAccount(_ account: AccountID, settings: ModerationSettings, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await createdAt in try await connection.query("SELECT created_at FROM accounts WHERE id = \(account)", logger: logger).decode(Date.self) {
-            return now.timeIntervalSince(createdAt) < Double(settings.newAccountDays) * 86400
+    /// The settings, and whether the account is still new (the sandbox applies), in one query.
+    public static func sandbox(account: AccountID?, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> (ModerationSettings, isNew: Bool) {
+        for try await (score, days, posts, links, createdAt) in try await connection.query("""
+            SELECT s.auto_hide_score::float8, s.new_account_days, s.new_account_posts_per_hour, s.new_account_max_links, a.created_at
+            FROM moderation_settings s LEFT JOIN accounts a ON a.id = \(account)::bigint
+            """, logger: logger).decode((Double, Int32, Int32, Int32, Date?).self) {
+            let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts), newAccountMaxLinks: Int(links))
+            let isNew = createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true
+            return (settings, isNew)
         }
-        return true
+        preconditionFailure("migration 0009 inserts the settings row")
     }
 
     /// Counts one use of a rate-limited action in a fixed window shared by every instance.
@@ -300,6 +300,21 @@ public enum ModerationStore {
             return count
         }
         return 0
+    }
+
+    /// The strongest watched word (block, then hold, then flag) in `text`, already normalized.
+    /// `*` in a word stands for any run of characters: the word becomes a LIKE pattern with
+    /// LIKE's own wildcards and escape character escaped first.
+    public static func watchedWord(in normalizedText: String, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
+        for try await (id, pattern, normalized, action) in try await connection.query("""
+            SELECT id, pattern, normalized, action FROM watched_words
+            WHERE \(normalizedText) LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
+            ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
+            LIMIT 1
+            """, logger: logger).decode((Int64, String, String, String).self) {
+            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag)
+        }
+        return nil
     }
 
     public static func watchedWords(on connection: PostgresConnection, logger: Logger) async throws -> [WatchedWord] {

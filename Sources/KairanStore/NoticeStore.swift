@@ -18,6 +18,17 @@ public struct ReplyForm: Codable, Sendable, Equatable {
         self.options = options
         self.deadline = deadline
     }
+
+    /// `options` may be left out (a text answer has none).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try container.decode(ReplyFormKind.self, forKey: .kind)
+        question = try container.decode(String.self, forKey: .question)
+        options = try container.decodeIfPresent([String].self, forKey: .options) ?? []
+        deadline = try container.decodeIfPresent(Date.self, forKey: .deadline)
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, question, options, deadline }
 }
 
 /// The channels a notice goes to: the whole organization, grades, classes, custom lists.

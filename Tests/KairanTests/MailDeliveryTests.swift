@@ -20,11 +20,13 @@ import Testing
         await server.stop()
     }
 
-    func withHarness(_ server: ScriptedSMTPServer, configure: @escaping (inout MailDeliveryConfiguration) -> Void = { _ in },
+    /// `relay`: how to reach `server` when the default (plain, no AUTH) is not it.
+    func withHarness(_ server: ScriptedSMTPServer, relay: SMTPRelayConfiguration? = nil,
+                     configure: @escaping (inout MailDeliveryConfiguration) -> Void = { _ in },
                      _ body: @escaping @Sendable (DeliveryHarness) async throws -> Void) async throws {
         try await TestDatabase.withFreshDatabase { url in
             try await TestDatabase.withClient(url) { database in
-                let harness = try DeliveryHarness(database: database, clock: TestClock(), relay: DeliveryHarness.relay(server), configure: configure)
+                let harness = try DeliveryHarness(database: database, clock: TestClock(), relay: relay ?? DeliveryHarness.relay(server), configure: configure)
                 try await body(harness)
                 await harness.transport.shutdown()
             }
@@ -252,6 +254,15 @@ import Testing
         }
     }
 
+    /// One mail through `relay` to `server`, sent and recorded as sent.
+    func sendOne(through server: ScriptedSMTPServer, relay: SMTPRelayConfiguration) async throws {
+        try await withHarness(server, relay: relay) { harness in
+            let message = try await harness.publish(to: ["a@example.jp"])
+            #expect(await harness.worker.drain() == 1)
+            #expect(try await harness.deliveries(message: message).map(\.state) == ["sent"])
+        }
+    }
+
     @Test func startTLSAndAuthPlainWithTheRelay() async throws {
         let certificate = try SelfSignedCertificate.make()
         var script = ScriptedSMTPServer.Script()
@@ -264,15 +275,7 @@ import Testing
             relay.caFile = certificate.certificatePath
             relay.username = "kairan"
             relay.password = "s3cret-pass"
-            try await TestDatabase.withFreshDatabase { url in
-                try await TestDatabase.withClient(url) { database in
-                    let harness = try DeliveryHarness(database: database, clock: TestClock(), relay: relay)
-                    let message = try await harness.publish(to: ["a@example.jp"])
-                    #expect(await harness.worker.drain() == 1)
-                    #expect(try await harness.deliveries(message: message).map(\.state) == ["sent"])
-                    await harness.transport.shutdown()
-                }
-            }
+            try await sendOne(through: server, relay: relay)
             #expect(server.tlsSessions == 1)
             #expect(server.authenticatedSessions == 1)
             // The password never crossed the wire before TLS.
@@ -294,15 +297,7 @@ import Testing
             relay.caFile = certificate.certificatePath
             relay.username = "kairan"
             relay.password = "s3cret-pass"
-            try await TestDatabase.withFreshDatabase { url in
-                try await TestDatabase.withClient(url) { database in
-                    let harness = try DeliveryHarness(database: database, clock: TestClock(), relay: relay)
-                    let message = try await harness.publish(to: ["a@example.jp"])
-                    #expect(await harness.worker.drain() == 1)
-                    #expect(try await harness.deliveries(message: message).map(\.state) == ["sent"])
-                    await harness.transport.shutdown()
-                }
-            }
+            try await sendOne(through: server, relay: relay)
             #expect(server.authenticatedSessions == 1)
             #expect(server.commands.contains("AUTH LOGIN"))
         }

@@ -11,14 +11,11 @@ import Testing
 @Suite struct ModerationPreventionTests {
     @Test func normalizationMakesWidthCaseAndKanaVariantsOneWord() {
         #expect(WatchedWords.normalize("ｂａｄ") == WatchedWords.normalize("BAD"))
-        #expect(WatchedWords.normalize("ﾊﾞｶ") == "バカ")
-        #expect(WatchedWords.normalize("ばか") == "バカ")
-        #expect(WatchedWords.matches(WatchedWords.normalize("死*ね"), in: WatchedWords.normalize("しんでしまえ、ｼﾈ")) == false)
-        #expect(WatchedWords.matches(WatchedWords.normalize("死*ね"), in: WatchedWords.normalize("死んでくれね")))
-        let words = [WatchedWord(id: 1, pattern: "spam", normalized: "spam", action: .flag),
-                     WatchedWord(id: 2, pattern: "バカ", normalized: "バカ", action: .block)]
-        #expect(WatchedWords.check("ＳＰＡＭ and ﾊﾞｶ", against: words)?.action == .block, "the strongest action wins")
-        #expect(WatchedWords.check("nothing here", against: words) == nil)
+        // Compared as code points: the database compares bytes, where Swift's == would
+        // accept a decomposed バ.
+        for variant in ["ﾊﾞｶ", "ばか", "バカ", "ハ\u{3099}カ", "は\u{3099}か"] {
+            #expect(Array(WatchedWords.normalize(variant).unicodeScalars) == Array("\u{30D0}\u{30AB}".unicodeScalars), "\(variant)")
+        }
         #expect(Sandbox.linkCount(in: "see https://a.example and http://b.example or www.c.example, https://www.d.example") == 4)
     }
 
@@ -52,6 +49,9 @@ import Testing
                 #expect(added.status == .created, "\(added.text)")
             }
             #expect(try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": "x", "action": "block"]), token: owner.token).status == .forbidden)
+            for (pattern, action) in [("死*ね", "block"), ("100%_off", "block")] {
+                #expect(try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": pattern, "action": action]), token: moderator.token).status == .created)
+            }
             clock.advance(by: 8 * 86400) // the member is no longer new: only the words apply
 
             // block: refused with a clear message, in any width or script.
@@ -60,6 +60,14 @@ import Testing
                 #expect(try refused.errorCode() == "blocked_word", "\(text)")
                 #expect(try (refused.json()["error"] as? [String: Any])?["message"] as? String ?? "" != "")
             }
+            // `*` is any run of characters; LIKE's own % and _ are plain characters in a word.
+            #expect(try await post(client, "死んでくれね", in: thread, by: member).errorCode() == "blocked_word")
+            #expect(try await post(client, "しんでしまえ", in: thread, by: member).status == .created, "死 is not し")
+            #expect(try await post(client, "１００％＿ＯＦＦ セール", in: thread, by: member).errorCode() == "blocked_word", "full-width, matched after NFKC")
+            #expect(try await post(client, "100 percent off", in: thread, by: member).status == .created, "% and _ match only themselves")
+            // The strongest action wins: a hold word and a flag word together hold the post.
+            #expect(try await post(client, "ｸﾚｰﾑ覚悟の sale", in: thread, by: member).json()["moderation"] as? String == "held")
+
             // hold: only the author (and moderators) see it until it is approved.
             let before = try #require(try await client.send(.get, "/v1/threads/\(thread)", token: owner.token).json()["lastPostAt"] as? String)
             let held = try await post(client, "週末 sale やります", in: thread, by: member)
@@ -109,10 +117,11 @@ import Testing
             #expect(csv.text.contains("ばか,block"))
             let imported = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
                                                     headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
-                                                    body: ByteBuffer(string: "pattern,action\r\n\"=1+1\",flag\r\nspam,hold\r\nＳＰＡＭ,block\r\n"))
+                                                    body: ByteBuffer(string: "pattern,action\r\n\"=1+1\",flag\r\nspam,hold\r\nＳＰＡＭ,block\r\nﾊﾞｶ,block\r\n"))
             #expect(imported.status == .ok, "\(String(buffer: imported.body))")
             let words = try await client.send(.get, "/v1/moderation/watched-words", token: moderator.token).items()
-            #expect(words.count == 5, "ＳＰＡＭ is spam: one word, its action changed")
+            #expect(words.count == 7, "ＳＰＡＭ is spam and ﾊﾞｶ is ばか: one word each, updated")
+            #expect(words.contains { $0["pattern"] as? String == "ﾊﾞｶ" })
             #expect(words.contains { $0["pattern"] as? String == "ＳＰＡＭ" && $0["action"] as? String == "block" })
             let bad = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
                                                headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
@@ -120,6 +129,28 @@ import Testing
             #expect(bad.status == .unprocessableContent)
             let export = try await client.send(.get, "/v1/moderation/watched-words.csv", token: moderator.token)
             #expect(export.text.contains("'=1+1,flag"), "formulas defused on the way out")
+        }
+    }
+
+    @Test func theWatchedWordListHasACeilingAndSaysSo() async throws {
+        try await withApp(configure: { $0.role = .api }) { client, url in
+            let moderator = try await client.resident("moderator@town.example.jp")
+            try await grantRole("town_moderator", to: "moderator@town.example.jp", in: url)
+            try await url.withSingleConnection(logger: TestDatabase.logger) { connection in
+                try await connection.query("""
+                    INSERT INTO watched_words (pattern, normalized, action, created_at)
+                    SELECT 'w' || n, 'w' || n, 'flag', now() FROM generate_series(1, 10000) AS n
+                    """, logger: TestDatabase.logger)
+            }
+            let one = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": "もう一つ", "action": "flag"]), token: moderator.token)
+            #expect(try one.errorCode() == "too_many")
+            let changed = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": "w1", "action": "block"]), token: moderator.token)
+            #expect(changed.status == .created, "changing a word already watched is not adding one")
+            let imported = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
+                                                    headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
+                                                    body: ByteBuffer(string: "新しい語,hold\r\n"))
+            #expect(try imported.errorCode() == "too_many")
+            #expect(try await client.send(.get, "/v1/moderation/watched-words", token: moderator.token).items().count == 10000)
         }
     }
 

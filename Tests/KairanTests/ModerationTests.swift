@@ -128,6 +128,23 @@ import Testing
         }
     }
 
+    /// A group (owned by `owner`) where `author` started a thread and `reporter` flagged its
+    /// opening post. Returns them with the thread and the queue item.
+    func flaggedThread(
+        _ town: Town, body: String, reason: String, note: String? = nil
+    ) async throws -> (owner: Resident, author: Resident, reporter: Resident, thread: Int, item: Int) {
+        let client = town.client
+        let owner = try await client.resident("owner@example.jp")
+        let author = try await client.resident("author@example.jp")
+        let reporter = try await client.resident("reporter@example.jp")
+        let group = try await client.createGroup(by: owner)
+        for member in [author, reporter] { try await join(client, group, member) }
+        let (thread, post) = try await client.createThread(in: group, by: author, title: "相談", body: body)
+        #expect(try await flag(client, post, by: reporter, reason: reason, note: note).status == .created)
+        let item = try #require(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().first?["id"] as? Int)
+        return (owner, author, reporter, thread, item)
+    }
+
     /// The owner's own stream, where queue events arrive.
     func townStream(_ town: Town, _ resident: Resident) async throws -> StreamClient {
         let stream = StreamClient.open(port: try #require(town.client.port), token: resident.token)
@@ -210,6 +227,8 @@ import Testing
             #expect(try await client.send(.post, "/v1/moderation/appeals/\(appealID)/decision", json: jsonObject(["decision": "reverse", "reason": "確認済み"]), token: owner.token).status == .forbidden)
             let reversed = try await client.send(.post, "/v1/moderation/appeals/\(appealID)/decision", json: jsonObject(["decision": "reverse", "reason": "確認済み"]), token: town.townModerator.token)
             #expect(try reversed.json()["state"] as? String == "reversed", "\(reversed.text)")
+            let again = try await client.send(.post, "/v1/moderation/appeals/\(appealID)/decision", json: jsonObject(["decision": "uphold", "reason": "再考"]), token: town.townModerator.token)
+            #expect(try again.errorCode() == "already_decided")
             let restored = try await client.send(.get, "/v1/threads/\(thread)/posts", token: reader.token).items().first { $0["id"] as? Int == post }
             #expect((restored?["body"] as? String)?.contains(secret) == true)
             townQueue.close()
@@ -219,14 +238,7 @@ import Testing
     @Test func suspensionsStopPostingUntilTheyEnd() async throws {
         try await withTown { town in
             let client = town.client
-            let owner = try await client.resident("owner@example.jp")
-            let author = try await client.resident("author@example.jp")
-            let reporter = try await client.resident("reporter@example.jp")
-            let group = try await client.createGroup(by: owner)
-            for member in [author, reporter] { try await join(client, group, member) }
-            let (thread, post) = try await client.createThread(in: group, by: author, title: "宣伝", body: "格安で売ります")
-            #expect(try await flag(client, post, by: reporter, reason: "spam").status == .created)
-            let itemID = try #require(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().first?["id"] as? Int)
+            let (owner, author, _, thread, itemID) = try await flaggedThread(town, body: "格安で売ります", reason: "spam")
 
             #expect(try await act(client, itemID, "suspend", by: owner).errorCode() == "required", "a suspension needs its length")
             #expect(try await act(client, itemID, "suspend", by: owner, extra: ["durationHours": 24, "scope": "town"]).status == .forbidden)
@@ -248,14 +260,7 @@ import Testing
     @Test func theModerationLogIsAppendOnlyAndExportable() async throws {
         try await withTown { town in
             let client = town.client
-            let owner = try await client.resident("owner@example.jp")
-            let author = try await client.resident("author@example.jp")
-            let reporter = try await client.resident("reporter@example.jp")
-            let group = try await client.createGroup(by: owner)
-            for member in [author, reporter] { try await join(client, group, member) }
-            let (_, post) = try await client.createThread(in: group, by: author, title: "t", body: "=HYPERLINK(\"x\")")
-            #expect(try await flag(client, post, by: reporter, reason: "other", note: "=cmd|' /C calc'!A0").status == .created)
-            let itemID = try #require(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().first?["id"] as? Int)
+            let (owner, _, _, _, itemID) = try await flaggedThread(town, body: "=HYPERLINK(\"x\")", reason: "other", note: "=cmd|' /C calc'!A0")
             #expect(try await act(client, itemID, "hide", by: owner, extra: ["reason": "=SUM(A1)"]).status == .ok)
 
             #expect(try await client.send(.get, "/v1/moderation/log", token: owner.token).status == .forbidden, "the town's moderators and admins only")

@@ -108,6 +108,9 @@ import Testing
             town.clock.advance(by: 3601)
             let late = try await town.client.send(.put, "/v1/me/notices/\(notice)/answers/\(first)", json: jsonObject(["choices": [1]]), token: father.token)
             #expect(try late.errorCode() == "reply_closed")
+            let latePage = try await town.client.execute(uri: link, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                         body: ByteBuffer(string: "action=answer&choice_\(second)=1"))
+            #expect(latePage.status == .conflict && String(buffer: latePage.body).contains("回答の締切を過ぎています"))
             let final = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(notice)/answers", token: school.teacher.token).json()
             #expect((final["tallies"] as? [[String: Any]])?.map { $0["count"] as? Int } == [2, 0])
             live.close()
@@ -124,6 +127,10 @@ import Testing
             try await town.link(mother, to: try await town.enrol(school, "山田 太郎", in: "1-1"), at: school)
             let live = try await town.stream(mother.token, ["user:\(mother.id)"])
 
+            let tooEarly = try await town.post(school, by: school.teacher.token, [
+                "title": "出欠", "form": ["kind": "text", "question": "連絡事項", "deadline": town.clock.now().addingTimeInterval(3600).formatted(.iso8601)],
+            ])
+            #expect(try tooEarly.errorCode() == "deadline_before_release", "the reply would close before the notice goes out at 07:00")
             let normal = try await town.post(school, by: school.teacher.token, ["title": "来週の予定"]).json()
             #expect(normal["state"] as? String == "scheduled")
             let releaseAt = try #require(normal["releaseAt"] as? String)
@@ -168,6 +175,14 @@ import Testing
             let sent = try await town.client.send(.post, "/v1/organizations/\(school.id)/notices/\(try #require(scheduled["id"] as? Int))/cancel",
                                                   token: school.teacher.token)
             #expect(try sent.errorCode() == "already_sent", "a notice that went out cannot be withdrawn")
+
+            // Custom lists: a name another list has is a conflict.
+            let org = "/v1/organizations/\(school.id)/lists"
+            #expect(try await town.client.send(.post, org, json: jsonObject(["name": "バス通学", "childIds": []]), token: school.teacher.token).status == .created)
+            let club = try #require(try await town.client.send(.post, org, json: jsonObject(["name": "科学クラブ", "childIds": []]), token: school.teacher.token).json()["id"] as? Int)
+            #expect(try await town.client.send(.post, org, json: jsonObject(["name": "バス通学", "childIds": []]), token: school.teacher.token).errorCode() == "list_exists")
+            #expect(try await town.client.send(.put, "\(org)/\(club)", json: jsonObject(["name": "バス通学", "childIds": []]), token: school.teacher.token).errorCode() == "list_exists")
+            #expect(try await town.client.send(.put, "\(org)/\(club)", json: jsonObject(["childIds": [999_999]]), token: school.teacher.token).errorCode() == "unknown_child")
 
             // Bad input: a clear 422 naming the field, nothing stored.
             let noChannel = try await town.post(school, by: school.teacher.token, ["title": "宛先なし", "targets": [String: Any]()])
@@ -354,6 +369,12 @@ import Testing
             let wrong = try await town.client.send(.post, "/v1/me/children/\(child)/absences",
                                                    json: jsonObject(["kind": "absent", "day": "2026-11-23", "reason": "寝坊"]), token: mother.token)
             #expect(try wrong.errorCode() == "unknown_reason")
+            let badDay = try await town.client.send(.post, "/v1/me/children/\(child)/absences",
+                                                    json: jsonObject(["kind": "absent", "day": "2026-02-30", "reason": "通院"]), token: mother.token)
+            #expect(try badDay.errorCode() == "invalid_date")
+            let farDay = try await town.client.send(.post, "/v1/me/children/\(child)/absences",
+                                                    json: jsonObject(["kind": "absent", "day": "2027-06-01", "reason": "通院"]), token: mother.token)
+            #expect(try farDay.errorCode() == "out_of_range")
             let reported = try await town.client.send(.post, "/v1/me/children/\(child)/absences",
                                                       json: jsonObject(["kind": "late", "day": "2026-11-23", "reason": "通院", "note": "10時ごろ登校します"]), token: mother.token)
             #expect(reported.status == .created, "\(reported.text)")
