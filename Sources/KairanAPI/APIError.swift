@@ -20,6 +20,20 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", message: "a valid bearer token is required")
     public static let notFound = APIError(.notFound, code: "not_found", message: "no such resource")
 
+    /// The database is away (restarting, frozen, unreachable); nothing was written.
+    public static var databaseUnavailable: APIError {
+        var error = APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is not reachable; try again shortly")
+        error.headers[.retryAfter] = "5"
+        return error
+    }
+
+    /// The request took longer than the server allows; nothing was written.
+    public static var timedOut: APIError {
+        var error = APIError(.serviceUnavailable, code: "timeout", message: "the server could not answer in time; try again shortly")
+        error.headers[.retryAfter] = "5"
+        return error
+    }
+
     public static func forbidden(_ reason: String) -> APIError { APIError(.forbidden, code: "forbidden", message: reason) }
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message: message) }
 

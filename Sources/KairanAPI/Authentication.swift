@@ -25,7 +25,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
             throw Self.invalidToken("the token is unknown, expired or revoked; log in again")
         }
         var context = context
-        context.session = AuthenticatedSession(sessionID: session.id, actor: Actor(accountID: session.accountID, roles: session.roles))
+        context.session = AuthenticatedSession(sessionID: session.id, actor: Actor(accountID: session.accountID, roles: session.roles),
+                                               expiresAt: session.expiresAt)
         context.logger[metadataKey: "account_id"] = "\(session.accountID)"
         return try await next(request, context)
     }

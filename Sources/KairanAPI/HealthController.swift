@@ -25,9 +25,7 @@ struct HealthController {
             let logger = context.logger
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { () async throws -> Void in
-                    try await database.withConnection { connection -> Void in
-                        try await connection.query("SELECT 1", logger: logger)
-                    }
+                    try await database.ping(logger: logger)
                 }
                 group.addTask { () async throws -> Void in
                     try await Task.sleep(for: .seconds(3))

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import KairanCore
@@ -32,4 +33,6 @@ public struct KairanRequestContext: RequestContext, WebSocketRequestContext {
 public struct AuthenticatedSession: Sendable {
     public let sessionID: Int64
     public let actor: Actor
+    /// When the login ends by itself; a stream socket closes then.
+    public let expiresAt: Date
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanStore
 import Logging
 import NIOCore
 import PostgresNIO
@@ -19,6 +20,12 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError.validation(error).makeResponse()
         } catch let error as any HTTPResponseError {
             return Self.translate(error).makeResponse()
+        } catch where Database.isUnavailable(error) {
+            // The database is restarting or unreachable, or the request ran out of time
+            // waiting for it: nothing was written (a transaction cancelled before its
+            // commit rolls back), and the client may try again.
+            context.logger.warning("database unavailable", metadata: Self.safeMetadata(for: error))
+            return APIError.databaseUnavailable.makeResponse()
         } catch {
             // Only the error's kind goes to the log: its description may quote user input.
             context.logger.error("unhandled error", metadata: Self.safeMetadata(for: error))
@@ -55,6 +62,47 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         if let httpError = error as? HTTPError { translated.headers = httpError.headers }
         return translated
+    }
+}
+
+/// Every request is answered within `timeout`, whatever the database does: a request
+/// still running then is cancelled (which abandons its database wait or query, see
+/// `Database.withConnection`) and answered 503 with `Retry-After`.
+///
+/// The handler runs as a child task so the timer can cancel it; the group still waits
+/// for it to end, which cancellation makes prompt, so nothing outlives the request.
+public struct RequestDeadlineMiddleware<Context: RequestContext>: RouterMiddleware {
+    let timeout: Duration
+
+    public init(timeout: Duration) {
+        self.timeout = timeout
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try await withoutActuallyEscaping(next) { next in
+            // The group ends before `handle` returns, so `next` never outlives this call,
+            // and only the one child task calls it.
+            let handler = UnsafeHandler(next: next)
+            let timeout = self.timeout
+            return try await withThrowingTaskGroup(of: Response?.self) { group in
+                group.addTask { try await handler.next(request, context) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let response = result { return response }
+                    context.logger.warning("request ran out of time", metadata: ["timeout": "\(timeout)"])
+                    throw APIError.timedOut
+                }
+                throw APIError.timedOut
+            }
+        }
+    }
+
+    private struct UnsafeHandler: @unchecked Sendable {
+        let next: (Request, Context) async throws -> Response
     }
 }
 

@@ -40,8 +40,7 @@ extension ModerationController {
                                                         now: now, on: connection, logger: logger)
                     try await announce("post.restored", post: post, now: now, on: connection, logger: logger)
                     if item.postModeration == .held, let approved = try await ThreadStore.findPost(post.id, on: connection, logger: logger) {
-                        try await connection.query("UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(post.threadID)",
-                                                   logger: logger)
+                        try await ThreadStore.markVisiblePost(in: post.threadID, at: now, on: connection, logger: logger)
                         // Approved: now it may mention people, and a thread it opened appears.
                         try await NotificationsController.notifyMentions(of: approved, now: now, on: connection, logger: logger)
                         if try await ThreadStore.isOpeningPost(post.id, thread: post.threadID, on: connection, logger: logger),

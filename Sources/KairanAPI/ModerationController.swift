@@ -112,10 +112,7 @@ struct ModerationController {
         let actor = try context.requireActor()
         let rows = try await database.withConnection { connection in
             var rows: [FlagResponse] = []
-            for try await (post, reason, at, state) in try await connection.query("""
-                SELECT f.post_id, f.reason, f.created_at, i.state FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
-                WHERE f.account_id = \(actor.accountID) ORDER BY f.id DESC LIMIT 100
-                """, logger: context.logger).decode((Int64, String, Date, String).self) {
+            for (post, reason, at, state) in try await ModerationStore.flags(by: actor.accountID, limit: 100, on: connection, logger: context.logger) {
                 rows.append(FlagResponse(postId: post, reason: FlagReason(rawValue: reason) ?? .other, createdAt: at,
                                          outcome: Self.outcome(ModerationItemState(rawValue: state) ?? .pending)))
             }

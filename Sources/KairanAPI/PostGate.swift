@@ -65,8 +65,7 @@ enum PostGate {
         }
         // Edits too: a post approved as "hello" must not turn into spam unreviewed.
         if isNew && !moderator {
-            for try await approve in try await connection.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)", logger: logger)
-                .decode(Bool.self) where approve {
+            if try await GroupStore.approvesNewAccounts(group, on: connection, logger: logger) {
                 return .hold(source: "approval", reason: "new account in a group that approves new accounts' posts")
             }
         }
@@ -84,11 +83,7 @@ enum PostGate {
             try await ModerationEffects.setPost(post.id, to: .held, now: now, on: connection, logger: logger)
             if !isEdit {
                 // A held post does not move its thread up the list: others must not learn of it.
-                try await connection.query("""
-                    UPDATE threads t SET last_post_at = coalesce(
-                        (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'), t.created_at)
-                    WHERE t.id = \(post.threadID)
-                    """, logger: logger)
+                try await ThreadStore.recomputeLastPostAt(post.threadID, on: connection, logger: logger)
             }
             if isEdit { try await ModerationEffects.scrub(post: post, on: connection, logger: logger) }
             let (item, state, _) = try await ModerationStore.openItem(post: post, body: body, source: source, now: now, on: connection, logger: logger)

@@ -19,13 +19,17 @@ public struct APIDependencies: Sendable {
     /// Bytes a stream client may leave unread before it is disconnected.
     public let streamQueueLimitBytes: Int
     public let alerts: AlertSettings
+    /// The longest any request may take before it is answered 503 (database waits
+    /// included).
+    public let requestTimeout: Duration
 
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
-        alerts: AlertSettings = AlertSettings()
+        alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10)
     ) {
         self.alerts = alerts
+        self.requestTimeout = requestTimeout
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
@@ -48,6 +52,7 @@ public func buildRouter(
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
+    router.add(middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout))
     router.add(middleware: AuthenticationMiddleware(dependencies: dependencies))
 
     let routes = RouteRegistry(router: router)

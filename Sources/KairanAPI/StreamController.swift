@@ -37,7 +37,7 @@ struct StreamController {
             .add(middleware: StreamTicketMiddleware(dependencies: dependencies))
             .ws("/v1/stream", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
                 try await Self.serve(inbound: inbound, outbound: outbound, context: context, hub: hub,
-                                     queueLimitBytes: dependencies.streamQueueLimitBytes)
+                                     queueLimitBytes: dependencies.streamQueueLimitBytes, now: dependencies.clock.now())
             }
     }
 
@@ -48,11 +48,12 @@ struct StreamController {
 
     @Sendable func createTicket(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<Ticket> {
         let actor = try context.requireActor()
+        guard let session = context.session else { throw APIError.unauthenticated }
         let ticket = SessionToken.generate()
         let now = dependencies.clock.now()
         let expiresAt = now.addingTimeInterval(Self.ticketLifetime)
         try await dependencies.database.withTransaction { connection in
-            try await StreamTicketStore.insert(ticket, account: actor.accountID, now: now, expiresAt: expiresAt, on: connection, logger: context.logger)
+            try await StreamTicketStore.insert(ticket, account: actor.accountID, session: session.sessionID, now: now, expiresAt: expiresAt, on: connection, logger: context.logger)
         }
         return EditedResponse(status: .created, response: Ticket(ticket: ticket.value, expiresAt: expiresAt))
     }
@@ -85,7 +86,7 @@ struct StreamController {
 
     static func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<KairanRequestContext>,
-        hub: StreamHub, queueLimitBytes: Int
+        hub: StreamHub, queueLimitBytes: Int, now: Date
     ) async throws {
         guard let session = context.requestContext.session else {
             try await outbound.close(.policyViolation, reason: "not authenticated")
@@ -94,7 +95,15 @@ struct StreamController {
         // Frames go straight to the channel on its event loop (see `broadcast`); this task
         // only reads the client's requests. No writer task per socket.
         let connection = WebSocketStreamConnection(channel: context.requestContext.channel, limitBytes: queueLimitBytes)
-        let subscriber = StreamSubscriber(actor: session.actor, connection: connection)
+        let subscriber = StreamSubscriber(actor: session.actor, sessionID: session.sessionID, connection: connection)
+        await hub.register(subscriber)
+        // The login ends by itself at its expiry: so does the socket (a logout closes it
+        // through the hub, on every instance).
+        let remaining = max(0, session.expiresAt.timeIntervalSince(now))
+        let expiry = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(min(remaining, 400 * 86400) * 1000))) {
+            connection.closeOnLoop(code: 1008, reason: "session expired; log in again")
+        }
+        defer { expiry.cancel() }
         subscriber.send(#"{"type":"ready","accountId":\#(session.actor.accountID)}"#)
         do {
             // A server shutting down closes its streams; clients reconnect and catch up.
@@ -180,13 +189,14 @@ struct StreamTicketMiddleware: RouterMiddleware {
         }
         guard text.count <= 100 else { throw APIError(.unauthorized, code: "invalid_ticket", message: "the ticket is malformed") }
         let now = dependencies.clock.now()
-        guard let (account, roles) = try await dependencies.database.withTransaction({ connection in
+        guard let session = try await dependencies.database.withTransaction({ connection in
             try await StreamTicketStore.spend(SessionToken(value: String(text)), now: now, on: connection, logger: context.logger)
         }) else {
             throw APIError(.unauthorized, code: "invalid_ticket", message: "the ticket is unknown, used or expired; ask for a new one")
         }
         var context = context
-        context.session = AuthenticatedSession(sessionID: 0, actor: Actor(accountID: account, roles: roles))
+        context.session = AuthenticatedSession(sessionID: session.id, actor: Actor(accountID: session.accountID, roles: session.roles),
+                                               expiresAt: session.expiresAt)
         return try await next(request, context)
     }
 }
@@ -260,6 +270,24 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
         }
         let channel = self.channel
         channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+    }
+
+    func closeOnLoop(code: UInt16, reason: String) {
+        guard !dropped else { return }
+        dropped = true
+        let channel = self.channel
+        guard let encoder = encoderContextOnLoop() else {
+            channel.close(promise: nil)
+            return
+        }
+        var close = ByteBuffer()
+        close.writeInteger(UInt8(0x88))  // FIN, close
+        close.writeInteger(UInt8(2 + reason.utf8.count))
+        close.writeInteger(code)
+        close.writeString(reason)
+        // The client gets the close frame (after what was queued before it), then the TCP
+        // close: a client that ignores the frame cannot keep the socket.
+        encoder.writeAndFlush(NIOAny(close)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func encoderContextOnLoop() -> ChannelHandlerContext? {

@@ -28,8 +28,10 @@ public struct MailDeliveryConfiguration: Sendable {
     /// Permanent refusals before an address is suppressed.
     public var hardBounceLimit = 3
     public var policies = DomainPolicies.japaneseCarrierDefaults
-    /// Longest idle sleep; a NOTIFY wakes the worker sooner.
-    public var pollInterval: Duration = .seconds(5)
+    /// Longest idle sleep. A NOTIFY wakes the worker as soon as work is committed, and it
+    /// sleeps until the earliest retry, lease expiry or domain pause falls due; this timer
+    /// only catches what a lost LISTEN connection missed.
+    public var pollInterval: Duration = .seconds(60)
 
     public init(workerID: String) {
         self.workerID = workerID
@@ -51,6 +53,8 @@ public final class MailDeliveryWorker: Service, Sendable {
     let logger: Logger
     let gate: DomainGate
     let metrics: DeliveryMetrics
+    /// Passes of the run loop (claims attempted), for the idle test.
+    public let passes = PassCounter()
     /// Wakes the run loop early (a NOTIFY arrived).
     let wake: AsyncStream<Void>.Continuation
     private let wakes: Mutex<AsyncStream<Void>?>
@@ -91,28 +95,67 @@ public final class MailDeliveryWorker: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listenForWork() }
                 // Deadlines are checked on their own beat: a long send must not hide one.
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(15))
-                        await self.housekeeping()
-                    }
-                }
+                group.addTask { await self.watchDeadlines() }
                 var iterator = wakes.makeAsyncIterator()
+                var schedule = IdleSchedule(safetyInterval: self.configuration.pollInterval)
+                // The first pass comes with the LISTEN connection (or the timer): the pool
+                // starts alongside this service.
+                let firstWait = self.listenURL == nil ? Duration.milliseconds(100) : self.configuration.pollInterval
+                await waitForWake(&iterator, timeout: firstWait, wake: self.wake)
                 while !Task.isCancelled {
-                    await self.drain()
-                    await self.housekeeping()
-                    // Sleep until poked or the poll interval passes.
-                    let poll = Task {
-                        try? await Task.sleep(for: self.configuration.pollInterval)
-                        self.wake.yield()
-                    }
-                    _ = await iterator.next()
-                    poll.cancel()
+                    self.passes.increment()
+                    let handled = await self.drain()
+                    if handled > 0 { await self.updateBacklogGauge() }
+                    let wait = schedule.wait(handled: handled, nextDue: await self.nextDue(), now: self.clock.now())
+                    if wait > .zero { await waitForWake(&iterator, timeout: wait, wake: self.wake) }
                 }
                 group.cancelAll()
             }
         }
         await transport.shutdown()
+    }
+
+    /// The earliest moment a claim could find something: a queued job's due time (in a
+    /// domain not paused), an expired lease to rescue, a pause ending. Nil when the read
+    /// fails: the safety timer then tries again.
+    private func nextDue() async -> Date? {
+        let now = clock.now()
+        do {
+            return try await database.withConnection { connection in
+                try await DeliveryStore.nextDue(now: now, on: connection, logger: logger)
+            }
+        } catch {
+            if !Task.isCancelled {
+                logger.warning("reading the next due delivery failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+            }
+            return nil
+        }
+    }
+
+    /// Sleeps until the earliest urgent deadline not yet checked (at most a minute, so a
+    /// message published meanwhile is seen), then reports what missed it.
+    private func watchDeadlines() async {
+        while !Task.isCancelled {
+            let now = clock.now()
+            var wait = configuration.pollInterval
+            do {
+                let next = try await database.withConnection { connection in
+                    try await DeliveryStore.nextUnreportedDeadline(on: connection, logger: logger)
+                }
+                if let next {
+                    let seconds = next.timeIntervalSince(now)
+                    if seconds <= 0 {
+                        await reportMissedDeadlines()
+                        continue
+                    }
+                    wait = min(wait, .milliseconds(Int64((seconds * 1000).rounded(.up)) + 5))
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("reading delivery deadlines failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+            }
+            do { try await Task.sleep(for: wait) } catch { return }
+        }
     }
 
     /// One LISTEN connection: publishers NOTIFY on commit, so a fresh alert starts going
@@ -128,18 +171,11 @@ public final class MailDeliveryWorker: Service, Sendable {
 
     /// Claims and sends until nothing is due. Public so tests (with their own clock) can run
     /// a pass without the timer. Returns the number of jobs processed.
+    ///
+    /// One claim first: an idle pass costs one query. Only a full batch (more is likely
+    /// waiting) opens the other lanes, so claiming overlaps sending when there is a backlog.
     @discardableResult
     public func drain() async -> Int {
-        await withTaskGroup(of: Int.self) { group in
-            for _ in 0..<max(1, configuration.concurrentBatches) {
-                group.addTask { await self.batchLoop() }
-            }
-            return await group.reduce(0, +)
-        }
-    }
-
-    private func batchLoop() async -> Int {
-        var total = 0
         let composer: MailComposer
         do {
             composer = try await self.composer()
@@ -148,21 +184,51 @@ public final class MailDeliveryWorker: Service, Sendable {
             logger.debug("cannot read the VERP key yet; will retry", metadata: ["error_type": "\(type(of: error))"])
             return 0
         }
-        while !Task.isCancelled {
-            let now = clock.now()
-            let claimed: [ClaimedDelivery]
-            do {
-                // One statement: it commits on its own.
-                claimed = try await database.withConnection { connection in
-                    try await DeliveryStore.claim(
-                        worker: configuration.workerID, limit: configuration.batchSize, lease: configuration.lease, now: now,
-                        on: connection, logger: logger)
-                }
-            } catch {
+        guard let first = await claimBatch() else { return 0 }
+        if first.count < configuration.batchSize {
+            return await batchLoop(first: first, composer: composer)
+        }
+        return await withTaskGroup(of: Int.self) { group in
+            group.addTask { await self.batchLoop(first: first, composer: composer) }
+            for _ in 1..<max(1, configuration.concurrentBatches) {
+                group.addTask { await self.batchLoop(first: nil, composer: composer) }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
+    /// One claim; nil when nothing was due or the claim failed.
+    private func claimBatch() async -> [ClaimedDelivery]? {
+        let now = clock.now()
+        do {
+            // One statement: it commits on its own.
+            let claimed = try await database.withConnection { connection in
+                try await DeliveryStore.claim(
+                    worker: configuration.workerID, limit: configuration.batchSize, lease: configuration.lease, now: now,
+                    on: connection, logger: logger)
+            }
+            return claimed.isEmpty ? nil : claimed
+        } catch {
+            if !Task.isCancelled {
                 logger.warning("claiming deliveries failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+            }
+            return nil
+        }
+    }
+
+    private func batchLoop(first: [ClaimedDelivery]?, composer: MailComposer) async -> Int {
+        var total = 0
+        var next = first
+        while !Task.isCancelled {
+            let claimed: [ClaimedDelivery]
+            if let first = next {
+                claimed = first
+                next = nil
+            } else if let more = await claimBatch() {
+                claimed = more
+            } else {
                 return total
             }
-            if claimed.isEmpty { return total }
             metrics.inFlight(claimed.count)
             let renewal = renewLeases(on: claimed.map(\.id))
             let outcomes = await send(claimed, composer: composer)
@@ -173,6 +239,8 @@ public final class MailDeliveryWorker: Service, Sendable {
             renewal.cancel()
             metrics.inFlight(-claimed.count)
             total += claimed.count
+            // A partial batch took everything that was due.
+            if claimed.count < configuration.batchSize { return total }
         }
         return total
     }
@@ -348,8 +416,14 @@ public final class MailDeliveryWorker: Service, Sendable {
         }
     }
 
-    /// Missed urgent deadlines and the backlog gauge.
+    /// Missed urgent deadlines and the backlog gauge, as one pass. Public so tests run it
+    /// with their own clock.
     public func housekeeping() async {
+        await reportMissedDeadlines()
+        await updateBacklogGauge()
+    }
+
+    private func reportMissedDeadlines() async {
         let now = clock.now()
         do {
             let missed = try await database.withTransaction { connection in
@@ -359,6 +433,17 @@ public final class MailDeliveryWorker: Service, Sendable {
                 logger.error("urgent message missed its delivery deadline", metadata: ["message_id": "\(message)", "outstanding": "\(outstanding)"])
                 metrics.deadlineMissed()
             }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.warning("checking delivery deadlines failed", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+
+    /// The backlog only changes when work is enqueued (which wakes a pass) or sent, so it is
+    /// read after passes that sent something, not on a timer.
+    private func updateBacklogGauge() async {
+        do {
             let queued = try await database.withConnection { connection in
                 try await DeliveryStore.queuedByDomain(on: connection, logger: logger)
             }
@@ -366,7 +451,7 @@ public final class MailDeliveryWorker: Service, Sendable {
         } catch is CancellationError {
             return
         } catch {
-            logger.warning("delivery housekeeping failed", metadata: ["error_type": "\(type(of: error))"])
+            logger.warning("reading the delivery backlog failed", metadata: ["error_type": "\(type(of: error))"])
         }
     }
 }

@@ -17,7 +17,7 @@ public struct MaintenanceWorker: Service {
     /// refetched over REST.
     let eventRetention: TimeInterval
 
-    public init(database: Database, clock: any WallClock, interval: Duration = .seconds(300),
+    public init(database: Database, clock: any WallClock, interval: Duration = .seconds(900),
                 sessionRetention: TimeInterval = 7 * 24 * 3600, eventRetention: TimeInterval = 7 * 24 * 3600, logger: Logger) {
         self.database = database
         self.clock = clock

@@ -12,16 +12,26 @@ import ServiceLifecycle
 /// transaction, so a crash leaves it to the next pass, never half-published.
 public struct NoticeScheduler: Service {
     let database: Database
+    /// For the LISTEN connection that wakes the scheduler when a notice is scheduled; nil:
+    /// the safety timer alone.
+    let listenURL: DatabaseURL?
     let clock: any WallClock
+    /// Longest sleep: the scheduler sleeps until the earliest release or escalation time,
+    /// and a NOTIFY wakes it when that changes.
     let interval: Duration
     /// Urgent mail undelivered this long after publishing is reported.
     let urgentDeadline: TimeInterval
     let logger: Logger
+    /// Passes of the run loop, for the idle test.
+    public let passes = PassCounter()
     private let published = Counter(label: "kairan_notices_published_total")
     private let escalated = Counter(label: "kairan_notices_escalated_total")
+    private let postponeFailures = Counter(label: "kairan_notice_postpone_failures_total")
 
-    public init(database: Database, clock: any WallClock, interval: Duration = .seconds(5), urgentDeadline: TimeInterval = 900, logger: Logger) {
+    public init(database: Database, listenURL: DatabaseURL? = nil, clock: any WallClock, interval: Duration = .seconds(60),
+                urgentDeadline: TimeInterval = 900, logger: Logger) {
         self.database = database
+        self.listenURL = listenURL
         self.clock = clock
         self.interval = interval
         self.urgentDeadline = urgentDeadline
@@ -29,7 +39,46 @@ public struct NoticeScheduler: Service {
     }
 
     public func run() async throws {
-        await runPeriodically(every: interval) { await tick() }
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // Graceful shutdown cancels the loop; each notice is its own transaction.
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                if let listenURL {
+                    group.addTask {
+                        await listenURL.listenUntilCancelled(on: NoticeStore.schedulerChannel, logger: logger) {
+                            wake.yield()
+                        } onNotification: { _ in
+                            wake.yield()
+                        }
+                    }
+                }
+                var iterator = wakes.makeAsyncIterator()
+                var schedule = IdleSchedule(safetyInterval: interval)
+                // The first pass comes with the LISTEN connection (or the timer): the pool
+                // starts alongside this service.
+                await waitForWake(&iterator, timeout: listenURL == nil ? .seconds(1) : interval, wake: wake)
+                while !Task.isCancelled {
+                    passes.increment()
+                    let counts = await tick()
+                    let wait = schedule.wait(handled: counts.published + counts.escalated, nextDue: await nextDue(), now: clock.now())
+                    if wait > .zero { await waitForWake(&iterator, timeout: wait, wake: wake) }
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func nextDue() async -> Date? {
+        do {
+            return try await database.withConnection { connection in
+                try await NoticeStore.nextDue(on: connection, logger: logger)
+            }
+        } catch {
+            if !Task.isCancelled {
+                logger.warning("reading the next notice due failed; will retry", metadata: ["error_type": "\(type(of: error))"])
+            }
+            return nil
+        }
     }
 
     /// One pass; public so tests drive it with their own clock. Returns how many notices
@@ -84,8 +133,15 @@ public struct NoticeScheduler: Service {
         } catch {
             logger.error("notice could not be handled; postponed", metadata: [
                 "notice_id": "\(id)", "escalation": "\(escalation)", "error_type": "\(type(of: error))"])
-            try? await database.withTransaction { connection in
-                try await NoticeStore.postponeAfterFailure(id, escalation: escalation, now: now, on: connection, logger: logger)
+            do {
+                try await database.withTransaction { connection in
+                    try await NoticeStore.postponeAfterFailure(id, escalation: escalation, now: now, on: connection, logger: logger)
+                }
+            } catch {
+                // The notice stays due: the scheduler backs off between fruitless passes, so
+                // it is tried again without spinning.
+                postponeFailures.increment()
+                logger.error("postponing a failed notice failed too", metadata: ["notice_id": "\(id)", "error_type": "\(type(of: error))"])
             }
             return false
         }

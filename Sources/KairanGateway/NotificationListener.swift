@@ -1,4 +1,5 @@
 import Foundation
+import KairanCore
 import KairanStore
 import Logging
 import PostgresNIO
@@ -11,11 +12,13 @@ import Synchronization
 public struct NotificationListener: Service {
     let url: DatabaseURL
     let hub: StreamHub
+    let clock: any WallClock
     let logger: Logger
 
-    public init(url: DatabaseURL, hub: StreamHub, logger: Logger) {
+    public init(url: DatabaseURL, hub: StreamHub, clock: any WallClock, logger: Logger) {
         self.url = url
         self.hub = hub
+        self.clock = clock
         self.logger = logger
     }
 
@@ -29,14 +32,22 @@ public struct NotificationListener: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await _ in signals {
-                        let names = pending.take()
+                        let (names, endedSessions) = pending.take()
+                        // Session ends first: an event committed after a logout must not
+                        // reach that session's sockets, even when both arrived together.
+                        if !endedSessions.isEmpty { await hub.endSessions(endedSessions) }
                         if names.count == 1 { await hub.wake(names[0]) } else if !names.isEmpty { await hub.wake(names) }
                     }
                 }
                 await url.listenUntilCancelled(on: EventStore.channel, logger: logger) {
+                    await hub.recheckSessions(now: clock.now())
                     await hub.wakeAll()
-                } onNotification: { stream in
-                    pending.add(stream)
+                } onNotification: { payload in
+                    if let session = SessionStore.endedSession(in: payload) {
+                        pending.endSession(session)
+                    } else {
+                        pending.add(payload)
+                    }
                     signal.yield()
                 }
                 signal.finish()
@@ -46,16 +57,21 @@ public struct NotificationListener: Service {
     }
 }
 
-/// Stream names notified but not yet handed to the hub.
+/// Stream names and ended sessions notified but not yet handed to the hub.
 private final class PendingStreams: Sendable {
-    private let names = Mutex<[String]>([])
+    private let state = Mutex<(names: [String], endedSessions: [Int64])>(([], []))
 
-    func add(_ name: String) { names.withLock { $0.append(name) } }
+    func add(_ name: String) { state.withLock { $0.names.append(name) } }
 
-    func take() -> [String] {
-        names.withLock { names in
-            defer { names.removeAll(keepingCapacity: true) }
-            return names
+    func endSession(_ id: Int64) { state.withLock { $0.endedSessions.append(id) } }
+
+    func take() -> (names: [String], endedSessions: [Int64]) {
+        state.withLock { state in
+            defer {
+                state.names.removeAll(keepingCapacity: true)
+                state.endedSessions.removeAll(keepingCapacity: true)
+            }
+            return state
         }
     }
 }

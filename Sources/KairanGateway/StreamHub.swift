@@ -56,6 +56,8 @@ public actor StreamHub {
     public nonisolated let maxSubscriptionsPerClient: Int
     private var streams: [String: StreamState] = [:]
     private var bySubscriber: [StreamSubscriber: Set<String>] = [:]
+    /// Every connected client by the login it came with, subscribed to anything or not.
+    private var bySession: [Int64: Set<StreamSubscriber>] = [:]
     /// Streams whose membership events some local subscription depends on (a group's for
     /// the group and its threads, an organization's for its notices), with the offset read
     /// so far: membership changes there re-check those subscriptions even when nobody here
@@ -64,6 +66,7 @@ public actor StreamHub {
 
     private let framesSent = Counter(label: "kairan_ws_frames_queued_total")
     private let readErrors = Counter(label: "kairan_ws_event_read_errors_total")
+    private let sessionsEnded = Counter(label: "kairan_ws_closed_session_ended_total")
 
     public init(database: Database, clock: any WallClock, logger: Logger, maxReplay: Int = 500, maxSubscriptionsPerClient: Int = 100) {
         self.database = database
@@ -178,10 +181,47 @@ public actor StreamHub {
         bySubscriber[subscriber]?.remove(stream.description)
     }
 
+    /// A client connected: it is closed when its session ends (`endSessions`).
+    public func register(_ subscriber: StreamSubscriber) {
+        bySession[subscriber.sessionID, default: []].insert(subscriber)
+    }
+
     /// Forgets a disconnected client.
     public func remove(_ subscriber: StreamSubscriber) {
         for name in bySubscriber[subscriber] ?? [] { drop(subscriber, from: name) }
         bySubscriber[subscriber] = nil
+        bySession[subscriber.sessionID]?.remove(subscriber)
+        if bySession[subscriber.sessionID]?.isEmpty == true { bySession[subscriber.sessionID] = nil }
+    }
+
+    /// Sessions ended (logout, revocation): their clients are dropped from every stream at
+    /// once, without suspending, so no event dispatched after this reaches them, and their
+    /// sockets are closed with 1008.
+    public func endSessions(_ ids: some Collection<Int64>) {
+        for id in ids {
+            guard let subscribers = bySession.removeValue(forKey: id) else { continue }
+            for subscriber in subscribers {
+                remove(subscriber)
+                subscriber.close(code: 1008, reason: "session ended; log in again")
+            }
+            sessionsEnded.increment(by: subscribers.count)
+        }
+    }
+
+    /// After the notification connection was lost, session ends may have been missed too:
+    /// the sessions of connected clients are checked against the table.
+    public func recheckSessions(now: Date) async {
+        let ids = Array(bySession.keys)
+        guard !ids.isEmpty else { return }
+        do {
+            let ended = try await database.withConnection { connection in
+                try await SessionStore.ended(among: ids, now: now, on: connection, logger: logger)
+            }
+            endSessions(ended)
+        } catch {
+            // Kept open rather than closed on a guess; the next reconnect checks again.
+            logger.warning("could not recheck stream sessions", metadata: ["error_type": "\(type(of: error))"])
+        }
     }
 
     private func drop(_ subscriber: StreamSubscriber, from name: String) {

@@ -12,16 +12,28 @@ public protocol StreamConnection: AnyObject, Sendable {
     /// disconnected here instead of letting the queue grow.
     func writeOnLoop(_ encoded: ByteBuffer)
     func flushOnLoop()
+    /// Sends a close frame with `code` after what is already queued, then closes the
+    /// connection.
+    func closeOnLoop(code: UInt16, reason: String)
 }
 
 /// One connected client, as the hub sees it: who it is and where its frames go.
 public final class StreamSubscriber: Sendable, Hashable {
     public let actor: Actor
+    /// The login the socket was opened with: when it ends, so does the socket.
+    public let sessionID: Int64
     public let connection: any StreamConnection
 
-    public init(actor: Actor, connection: any StreamConnection) {
+    public init(actor: Actor, sessionID: Int64, connection: any StreamConnection) {
         self.actor = actor
+        self.sessionID = sessionID
         self.connection = connection
+    }
+
+    /// Closes the socket after what is already queued for it.
+    public func close(code: UInt16, reason: String) {
+        let connection = self.connection
+        connection.eventLoop.execute { connection.closeOnLoop(code: code, reason: reason) }
     }
 
     /// Sends one frame to this client alone (replies, replays). Frames keep their order:

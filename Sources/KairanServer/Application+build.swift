@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import KairanAPI
 import KairanCore
@@ -22,34 +23,47 @@ func buildApplication(
     let dependencies = APIDependencies(
         database: database, clock: clock, passwordHasher: configuration.passwordHasher, sessionLifetime: configuration.sessionLifetime,
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
-        alerts: configuration.mail.alerts)
+        alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
 
     var services: [any Service] = [client]
     if let hub {
-        services.append(NotificationListener(url: configuration.database, hub: hub, logger: logger))
+        services.append(NotificationListener(url: configuration.database, hub: hub, clock: clock, logger: logger))
     }
     if configuration.role.runsWorkers {
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
-        services.append(NoticeScheduler(database: database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
+        services.append(NoticeScheduler(database: database, listenURL: configuration.database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
         services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))
         if let inbound = configuration.mail.inbound {
             services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))
         }
     }
+    let webSocketResponder = router.buildResponder()
+    let httpLimits = configuration.httpLimits
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: router,
-            configuration: .init(
-                // Client messages are small requests; a larger frame closes with 1009.
-                maxFrameSize: 4096,
-                // Heartbeat: a peer that does not answer pings within the period is dropped.
-                autoPing: .enabled(timePeriod: .seconds(30)),
-                closeTimeout: .seconds(5)
-            )
-        ),
+        server: HTTPServerBuilder { responder in
+            GuardedHTTPChannel(
+                HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    webSocketResponder: webSocketResponder,
+                    configuration: .init(
+                        http1: .init(
+                            // A kept-alive connection that sends nothing (or dribbles a
+                            // request head) for this long is closed.
+                            idleTimeout: .seconds(60),
+                            httpDecoderConfiguration: .init(maxHeaderFieldSize: httpLimits.maxHeadBytes, maxHeaderListSize: httpLimits.maxHeadBytes,
+                                                            maxHeaderFieldCount: 200)),
+                        ws: .init(
+                            // Client messages are small requests; a larger frame closes with 1009.
+                            maxFrameSize: 4096,
+                            // Heartbeat: a peer that does not answer pings within the period is dropped.
+                            autoPing: .enabled(timePeriod: .seconds(30)),
+                            closeTimeout: .seconds(5)
+                        ))),
+                limits: httpLimits)
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairan"),
         services: services,
         logger: logger

@@ -70,6 +70,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("allowed-origin"), help: "An origin whose web pages may open the WebSocket stream, e.g. https://kairan.town.example.jp; repeat for more (env KAIRAN_ALLOWED_ORIGINS, comma-separated).")
     var allowedOrigins: [String] = []
 
+    @Option(name: .customLong("request-timeout"), help: "Seconds any HTTP request may take before it is answered 503, database waits included (env KAIRAN_REQUEST_TIMEOUT; default 10).")
+    var requestTimeout: Int?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
     var noMigrate = false
 }
@@ -87,6 +90,10 @@ struct ServerConfiguration: Sendable {
     var mail: MailConfiguration
     /// Pooled PostgreSQL connections per process.
     var databasePoolSize = 20
+    /// The longest an HTTP request may take before it is answered 503.
+    var requestTimeout: Duration = .seconds(10)
+    /// Bounds on request heads (size, arrival time) and on connections we are done with.
+    var httpLimits = HTTPGuardLimits()
     /// Always PasswordHasher() in `kairan`; the test suite sets a cheaper one.
     var passwordHasher = PasswordHasher()
 
@@ -114,6 +121,9 @@ struct ServerConfiguration: Sendable {
         allowedOrigins = Set(origins.filter { !$0.isEmpty })
         if let hours = try integerSetting(serve.sessionHours, "--session-hours", "KAIRAN_SESSION_HOURS", environment, in: 1...(24 * 365)) {
             sessionLifetime = TimeInterval(hours) * 3600
+        }
+        if let seconds = try integerSetting(serve.requestTimeout, "--request-timeout", "KAIRAN_REQUEST_TIMEOUT", environment, in: 1...300) {
+            requestTimeout = .seconds(seconds)
         }
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)

@@ -120,6 +120,31 @@ struct EmbeddedPostgres {
         throw Failure(description: "the embedded PostgreSQL managed by another kairan did not become ready within 60 s")
     }
 
+    /// Restarts the cluster as an operator would (`pg_ctl restart -m fast`): every session
+    /// is ended, the server is down for a moment, then back.
+    func restart() throws {
+        try run("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-m", "fast", "-w", "-t", "60", "restart"])
+    }
+
+    /// The postmaster and its children (backends, background workers), for tests that
+    /// freeze the whole server.
+    func serverProcessIDs() throws -> [Int32] {
+        let pidFile = try String(contentsOf: dataDirectory.appendingPathComponent("postmaster.pid"), encoding: .utf8)
+        guard let postmaster = pidFile.split(separator: "\n").first.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }) else {
+            throw Failure(description: "postmaster.pid has no process id")
+        }
+        var ids = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after the command name: state, then the parent's id.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { ids.append(pid) }
+        }
+        return ids
+    }
+
     func stop() {
         do {
             try run("pg_ctl", ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"])
@@ -168,10 +193,7 @@ struct EmbeddedPostgres {
     }
 
     private func createDatabaseIfMissing() async throws {
-        try await url.with(database: "postgres").withSingleConnection(logger: logger) { connection in
-            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(Self.databaseName)", logger: logger)
-            for try await _ in rows.decode(Int.self) { return }
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.databaseName)"), logger: logger)
+        if try await url.with(database: "postgres").createDatabaseIfMissing(Self.databaseName, logger: logger) {
             logger.info("created database", metadata: ["database": "\(Self.databaseName)"])
         }
     }

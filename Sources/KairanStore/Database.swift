@@ -1,6 +1,14 @@
 import Logging
 import PostgresNIO
 
+/// Carries a value out of `withTaskCancellationHandler`, which does not pass `sending`
+/// results through: the value goes from our caller's closure back to our caller, and
+/// nothing else holds it.
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// The pooled PostgreSQL client plus the logger queries report to.
 ///
 /// Persistence functions take a `PostgresConnection`, never this type, so the caller decides
@@ -16,33 +24,96 @@ public struct Database: Sendable {
 
     /// Runs `body` on a pooled connection, on the caller's isolation (so an actor may call it
     /// with a closure that touches its own state).
+    ///
+    /// Cancellation is honoured at every step: waiting for a connection ends at once, and a
+    /// query already sent is abandoned by closing its connection (PostgreSQL rolls back what
+    /// it had open). That is what bounds a request when the database is frozen: without it a
+    /// query sent to a stopped server waits for as long as the server is stopped.
     public func withConnection<T>(
         isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await client.withConnection(isolation: isolation, body)
+        try await client.withConnection(isolation: isolation) { connection in
+            // The result only passes through: `body` made it for our caller.
+            let result = try await withTaskCancellationHandler {
+                UnsafeTransfer(try await body(connection))
+            } onCancel: {
+                connection.close().whenComplete { _ in }
+            }
+            return result.value
+        }
     }
 
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.
     /// The closure's own error is rethrown as is, so callers can match on their error types.
+    /// A task cancelled before the commit (its request ran out of time) rolls back: a client
+    /// told 503 must not find the write done.
+    ///
+    /// BEGIN, the body and COMMIT all run under the cancellation handler that closes the
+    /// connection (PostgresClient's own `withTransaction` sends BEGIN and COMMIT outside any
+    /// handler of ours, where a request timed out during a restart waited on for good).
     public func withTransaction<T>(
         isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
         var attempt = 1
+        let logger = self.logger
         while true {
             do {
-                return try await client.withTransaction(logger: logger, isolation: isolation, body)
-            } catch let error as PostgresTransactionError {
-                let cause = error.closureError ?? error
+                return try await client.withConnection(isolation: isolation) { connection in
+                    let result = try await withTaskCancellationHandler {
+                        try await connection.query("BEGIN;", logger: logger)
+                        let value: UnsafeTransfer<T>
+                        do {
+                            value = UnsafeTransfer(try await body(connection))
+                            try Task.checkCancellation()
+                        } catch {
+                            // The connection may already be gone (that is often why `body`
+                            // failed); the server rolls back what it had open either way.
+                            _ = try? await connection.query("ROLLBACK;", logger: logger)
+                            throw error
+                        }
+                        try await connection.query("COMMIT;", logger: logger)
+                        return value
+                    } onCancel: {
+                        connection.close().whenComplete { _ in }
+                    }
+                    return result.value
+                }
+            } catch let server as PSQLError where attempt < 3 && server.serverInfo?[.sqlState] == "40P01" {
                 // A deadlock aborts one of the transactions involved and nothing of it is
                 // kept, so running it again is safe (two publishers whose stream locks
                 // crossed, for instance).
-                if attempt < 3, let server = cause as? PSQLError, server.serverInfo?[.sqlState] == "40P01" {
-                    logger.warning("deadlock; transaction retried", metadata: ["attempt": "\(attempt)"])
-                    attempt += 1
-                    continue
-                }
-                throw cause
+                logger.warning("deadlock; transaction retried", metadata: ["attempt": "\(attempt)"])
+                attempt += 1
             }
+        }
+    }
+
+    /// One round trip (readiness checks).
+    public func ping(logger: Logger) async throws {
+        try await withConnection { connection in
+            try await connection.query("SELECT 1", logger: logger)
+        }
+    }
+
+    /// True for errors that mean the database is away (restarting, shutting down, the
+    /// connection lost or closed on a deadline) rather than a fault in the request: the
+    /// client gets 503 and may retry.
+    public static func isUnavailable(_ error: any Error) -> Bool {
+        if error is CancellationError || error is ConnectionLost { return true }
+        if let error = error as? PostgresTransactionError {
+            return isUnavailable(error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError ?? CancellationError())
+        }
+        guard let error = error as? PSQLError else { return false }
+        if let state = error.serverInfo?[.sqlState] {
+            // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
+            // 08xxx connection exceptions, 53300 too_many_connections.
+            return state.hasPrefix("57P") || state.hasPrefix("08") || state == "53300"
+        }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .queryCancelled, .poolClosed, .uncleanShutdown:
+            return true
+        default:
+            return false
         }
     }
 

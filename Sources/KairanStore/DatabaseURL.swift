@@ -124,6 +124,18 @@ extension DatabaseURL {
         return .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfig)
     }
 
+    /// Creates database `name` (an identifier of ours, never user input) on the server this
+    /// URL names, unless it exists. Returns whether it was created.
+    public func createDatabaseIfMissing(_ name: String, logger: Logger) async throws -> Bool {
+        precondition(name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }, "database names are our own identifiers")
+        return try await withSingleConnection(logger: logger) { connection in
+            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
+            for try await _ in rows.decode(Int.self) { return false }
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            return true
+        }
+    }
+
     /// Opens one connection, runs `body`, closes it.
     @discardableResult
     public func withSingleConnection<T: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {

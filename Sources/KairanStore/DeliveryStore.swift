@@ -182,6 +182,39 @@ public enum DeliveryStore {
         return claimed
     }
 
+    /// The earliest moment `claim` could find work: a queued job falling due in a domain
+    /// that is not paused, a lease running out, a domain pause ending. Each part reads one
+    /// end of an index, so an idle worker's question costs next to nothing.
+    public static func nextDue(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        for try await next in try await connection.query("""
+            WITH paused AS (
+                SELECT domain, paused_until FROM mail_domain_pauses WHERE paused_until > \(now)
+            )
+            SELECT least(
+                (SELECT due_at FROM deliveries WHERE state = 'queued' AND priority = 1 AND domain NOT IN (SELECT domain FROM paused)
+                 ORDER BY priority DESC, due_at LIMIT 1),
+                (SELECT due_at FROM deliveries WHERE state = 'queued' AND priority = 0 AND domain NOT IN (SELECT domain FROM paused)
+                 ORDER BY priority DESC, due_at LIMIT 1),
+                (SELECT lease_expires_at FROM deliveries WHERE state = 'sending' AND domain NOT IN (SELECT domain FROM paused)
+                 ORDER BY lease_expires_at LIMIT 1),
+                (SELECT min(paused_until) FROM paused)
+            )
+            """, logger: logger).decode(Date?.self) {
+            return next
+        }
+        return nil
+    }
+
+    /// The earliest urgent deadline not yet checked by `reportMissedDeadlines`.
+    public static func nextUnreportedDeadline(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        for try await next in try await connection.query("""
+            SELECT min(deadline_at) FROM outbox_messages WHERE deadline_at IS NOT NULL AND deadline_reported_at IS NULL
+            """, logger: logger).decode(Date?.self) {
+            return next
+        }
+        return nil
+    }
+
     /// Extends the lease on jobs this worker still holds, so a long batch (a throttled
     /// domain, a slow relay) is not taken over by another worker while it is being sent.
     public static func renewLease(

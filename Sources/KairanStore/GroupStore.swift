@@ -42,6 +42,15 @@ public struct JoinRequestRecord: Sendable, Equatable {
 
 /// SQL for groups and their membership.
 public enum GroupStore {
+    /// Whether the group holds new accounts' posts for approval.
+    public static func approvesNewAccounts(_ group: GroupID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await approve in try await connection.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)", logger: logger)
+            .decode(Bool.self) {
+            return approve
+        }
+        return false
+    }
+
     static let groupColumns = "g.id, g.kind, g.name, g.description, g.area, g.visibility, g.join_policy, g.created_at, g.approve_new_accounts"
     typealias GroupRow = (GroupID, String, String, String, String?, String, String, Date, Bool)
 

@@ -54,6 +54,20 @@ public struct FlagRecord: Sendable, Equatable {
 
 /// Flags, the queue, suspensions and the log.
 public enum ModerationStore {
+    /// The flags an account raised, newest first, with their item's state.
+    public static func flags(
+        by account: AccountID, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [(post: Int64, reason: String, at: Date, state: String)] {
+        var rows: [(post: Int64, reason: String, at: Date, state: String)] = []
+        for try await row in try await connection.query("""
+            SELECT f.post_id, f.reason, f.created_at, i.state FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
+            WHERE f.account_id = \(account) ORDER BY f.id DESC LIMIT \(limit)
+            """, logger: logger).decode((Int64, String, Date, String).self) {
+            rows.append(row)
+        }
+        return rows
+    }
+
     public static func settings(on connection: PostgresConnection, logger: Logger) async throws -> ModerationSettings {
         try await sandbox(account: nil, now: .distantPast, on: connection, logger: logger).0
     }

@@ -229,6 +229,24 @@ public enum NoticeStore {
         return ids
     }
 
+    /// Wakes the notice scheduler: a trigger on `notices` notifies when a notice is
+    /// scheduled, released or given an escalation time (migration 0010).
+    public static let schedulerChannel = "kairan_notices"
+
+    /// The earliest release or escalation time of any notice, for the scheduler's sleep.
+    public static func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        for try await next in try await connection.query("""
+            SELECT least(
+                (SELECT release_at FROM notices WHERE state = 'scheduled' ORDER BY release_at LIMIT 1),
+                (SELECT escalate_at FROM notices WHERE escalated_at IS NULL AND escalate_at IS NOT NULL AND state = 'sent'
+                 ORDER BY escalate_at LIMIT 1)
+            )
+            """, logger: logger).decode(Date?.self) {
+            return next
+        }
+        return nil
+    }
+
     /// Urgent notices due for escalation (ids only).
     public static func escalationIDs(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeID] {
         var ids: [NoticeID] = []

@@ -78,8 +78,36 @@ public enum SessionStore {
         return nil
     }
 
+    /// Ends a session. Its unspent stream tickets stop working (spending checks the
+    /// session), and every instance closes the sockets it opened: the notification travels
+    /// on the events channel, so it reaches each instance's stream hub in commit order with
+    /// the events themselves.
     public static func revoke(id: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
+        try await connection.query("SELECT pg_notify(\(EventStore.channel), \(endedNotification(id)))", logger: logger)
+    }
+
+    /// The payload on `EventStore.channel` that says a session ended. Stream names never
+    /// start with `!`.
+    public static func endedNotification(_ id: Int64) -> String { "!session-ended:\(id)" }
+
+    /// The session id of an `endedNotification` payload; nil for a stream name.
+    public static func endedSession(in payload: String) -> Int64? {
+        guard payload.hasPrefix("!session-ended:") else { return nil }
+        return Int64(payload.dropFirst("!session-ended:".count))
+    }
+
+    /// Which of `ids` are no longer live at `now` (revoked, expired, deleted, account
+    /// disabled).
+    public static func ended(among ids: [Int64], now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        var live: Set<Int64> = []
+        for try await id in try await connection.query("""
+            SELECT s.id FROM sessions s JOIN accounts a ON a.id = s.account_id
+            WHERE s.id = ANY(\(ids)::bigint[]) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
+            """, logger: logger).decode(Int64.self) {
+            live.insert(id)
+        }
+        return ids.filter { !live.contains($0) }
     }
 
     /// Deletes sessions that ended (expired or revoked) before `cutoff`, at most `limit` at a

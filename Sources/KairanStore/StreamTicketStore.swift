@@ -6,26 +6,32 @@ import PostgresNIO
 /// Tickets for the WebSocket handshake: `POST /v1/stream/tickets` makes one, the handshake
 /// spends it. Any instance can spend a ticket another made.
 public enum StreamTicketStore {
+    /// A ticket belongs to the session that asked for it: it is spent only while that
+    /// session lasts, and the stream it opens ends with the session.
     public static func insert(
-        _ ticket: SessionToken, account: AccountID, now: Date, expiresAt: Date, on connection: PostgresConnection, logger: Logger
+        _ ticket: SessionToken, account: AccountID, session: Int64, now: Date, expiresAt: Date, on connection: PostgresConnection, logger: Logger
     ) async throws {
         let hash = ticket.hash
         try await connection.query("""
-            INSERT INTO stream_tickets (ticket_hash, account_id, created_at, expires_at) VALUES (\(hash), \(account), \(now), \(expiresAt))
+            INSERT INTO stream_tickets (ticket_hash, account_id, session_id, created_at, expires_at)
+            VALUES (\(hash), \(account), \(session), \(now), \(expiresAt))
             """, logger: logger)
     }
 
-    /// Marks the ticket used and returns its account with roles; nil if unknown, used or expired.
-    public static func spend(_ ticket: SessionToken, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> (AccountID, Set<Role>)? {
+    /// Marks the ticket used and returns its session with the account's roles; nil if the
+    /// ticket is unknown, used or expired, or its session has ended (logged out, expired,
+    /// account disabled).
+    public static func spend(_ ticket: SessionToken, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> ActiveSession? {
         let hash = ticket.hash
-        for try await (account, roles) in try await connection.query("""
+        for try await (session, account, expiresAt, roles) in try await connection.query("""
             UPDATE stream_tickets t SET used_at = \(now)
-            FROM accounts a
+            FROM accounts a, sessions s
             WHERE t.ticket_hash = \(hash) AND t.used_at IS NULL AND t.expires_at > \(now)
               AND a.id = t.account_id AND a.disabled_at IS NULL
-            RETURNING t.account_id, ARRAY(SELECT role FROM account_roles r WHERE r.account_id = t.account_id)
-            """, logger: logger).decode((AccountID, [String]).self) {
-            return (account, Set(roles.compactMap(Role.init(rawValue:))))
+              AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > \(now)
+            RETURNING s.id, t.account_id, s.expires_at, ARRAY(SELECT role FROM account_roles r WHERE r.account_id = t.account_id)
+            """, logger: logger).decode((Int64, AccountID, Date, [String]).self) {
+            return ActiveSession(id: session, accountID: account, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))))
         }
         return nil
     }

@@ -139,8 +139,25 @@ public enum ThreadStore {
             """, logger: logger).decode(PostID.self) {
             id = value
         }
-        try await connection.query("UPDATE threads SET last_post_at = \(now) WHERE id = \(thread)", logger: logger)
+        // A post held by moderation moves it back (`recomputeLastPostAt`) in the same transaction.
+        try await markVisiblePost(in: thread, at: now, on: connection, logger: logger)
         return id
+    }
+
+    /// A post became visible at `now` (written, or approved by a moderator): its thread
+    /// moves up the list. The one place `last_post_at` moves forward.
+    public static func markVisiblePost(in thread: ThreadID, at now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)", logger: logger)
+    }
+
+    /// The thread's place in the list from its visible posts only (after a post was held or
+    /// hidden: others must not learn of it from the thread moving up).
+    public static func recomputeLastPostAt(_ thread: ThreadID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE threads t SET last_post_at = coalesce(
+                (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'), t.created_at)
+            WHERE t.id = \(thread)
+            """, logger: logger)
     }
 
     static let postColumns = """

@@ -19,15 +19,17 @@ struct DeliveryHarness {
         self.init(database: database, clock: clock, transport: try SMTPRelayTransport(relay, logger: TestDatabase.logger), configure: configure)
     }
 
-    init(database: Database, clock: TestClock, transport: any MailTransport, configure: (inout MailDeliveryConfiguration) -> Void = { _ in }) {
+    /// `listenURL`: the worker LISTENs for new work there when run as a service.
+    init(database: Database, clock: TestClock, transport: any MailTransport, listenURL: DatabaseURL? = nil,
+         configure: (inout MailDeliveryConfiguration) -> Void = { _ in }) {
         var configuration = MailDeliveryConfiguration(workerID: "test-worker")
         configuration.batchSize = 100
         configure(&configuration)
         self.database = database
         self.clock = clock
         self.transport = transport
-        worker = MailDeliveryWorker(database: database, transport: transport, identity: Self.identity, configuration: configuration,
-                                    clock: clock, logger: TestDatabase.logger)
+        worker = MailDeliveryWorker(database: database, listenURL: listenURL, transport: transport, identity: Self.identity,
+                                    configuration: configuration, clock: clock, logger: TestDatabase.logger)
     }
 
     static func relay(_ server: ScriptedSMTPServer, connections: Int = 4) -> SMTPRelayConfiguration {
@@ -37,7 +39,7 @@ struct DeliveryHarness {
     /// Publishes one message to `addresses` (recipient keys `r:<index>`), as a publisher would.
     @discardableResult
     func publish(to addresses: [String], subject: String = "【防災】避難所開設", body: String = "本日17時、避難所を開設しました。",
-                 urgent: Bool = true, key: String? = nil) async throws -> Int64 {
+                 urgent: Bool = true, key: String? = nil, dueIn: TimeInterval = 0) async throws -> Int64 {
         let now = clock.now()
         return try await database.withTransaction { connection in
             let message = try await DeliveryStore.createMessage(
@@ -46,7 +48,7 @@ struct DeliveryHarness {
             let recipients = try addresses.enumerated().map { index, address in
                 DeliveryStore.Recipient(key: "r:\(address)", address: try EmailAddress(address))
             }
-            try await DeliveryStore.enqueueMail(message: message.id, recipients: recipients, urgent: urgent, dueAt: now,
+            try await DeliveryStore.enqueueMail(message: message.id, recipients: recipients, urgent: urgent, dueAt: now.addingTimeInterval(dueIn),
                                                 on: connection, logger: TestDatabase.logger)
             return message.id
         }

@@ -1,0 +1,104 @@
+import KairanPostgres
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+
+extension PostgresConnection {
+    /// Every query Kairan sends goes through here (this declaration shadows PostgresNIO's
+    /// `query` for every module that imports KairanStore).
+    ///
+    /// Why: in PostgresNIO 1.33, a query written to a connection the server has just
+    /// closed (a restart's "terminating connection due to administrator command" between
+    /// two statements of one request) is dropped by the closed channel and its result
+    /// never arrives: the request waited for good, and cancellation cannot reach it. Here
+    /// the query runs as its own task and is abandoned with `ConnectionLost` when
+    /// the connection closes first; a result that is on its way still wins.
+    @discardableResult
+    public func query(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        if isClosed { throw ConnectionLost() }
+        let outcome = QueryOutcome()
+        let work = Task { [self] in
+            do {
+                outcome.finish(.success(try await self.unguardedQuery(query, logger: logger, file: file, line: line)))
+            } catch {
+                outcome.finish(.failure(error))
+            }
+        }
+        ClosedConnectionWatch.shared.register(outcome, on: self)
+        defer { ClosedConnectionWatch.shared.unregister(outcome, on: self) }
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            work.cancel()
+            self.close().whenComplete { _ in }
+        }
+    }
+}
+
+/// The connection closed before the query's result arrived: whether the statement ran is
+/// unknown, and a transaction it was part of has rolled back.
+public struct ConnectionLost: Error, Sendable {}
+
+/// Fails the queries in flight on a connection when it closes. One hook on each
+/// connection's close future (a hook per query would pile up on a pooled connection that
+/// lives for days), and the queries come and go in a table.
+private final class ClosedConnectionWatch: Sendable {
+    static let shared = ClosedConnectionWatch()
+
+    private let watched = NIOLockedValueBox<[ObjectIdentifier: [ObjectIdentifier: QueryOutcome]]>([:])
+
+    func register(_ outcome: QueryOutcome, on connection: PostgresConnection) {
+        let key = ObjectIdentifier(connection)
+        let isNew = watched.withLockedValue { watched -> Bool in
+            let isNew = watched[key] == nil
+            watched[key, default: [:]][ObjectIdentifier(outcome)] = outcome
+            return isNew
+        }
+        guard isNew else { return }
+        let eventLoop = connection.eventLoop
+        // Runs at once if the connection is already closed.
+        connection.closeFuture.whenComplete { _ in
+            let outcomes = self.watched.withLockedValue { $0.removeValue(forKey: key) } ?? [:]
+            guard !outcomes.isEmpty else { return }
+            // A result already on its way gets a moment to land first.
+            eventLoop.scheduleTask(in: .milliseconds(50)) {
+                for outcome in outcomes.values { outcome.finish(.failure(ConnectionLost())) }
+            }
+        }
+    }
+
+    func unregister(_ outcome: QueryOutcome, on connection: PostgresConnection) {
+        let key = ObjectIdentifier(connection)
+        watched.withLockedValue { watched in
+            // The entry stays while the connection lives (its hook is installed), empty.
+            if watched[key] != nil { watched[key]![ObjectIdentifier(outcome)] = nil }
+        }
+    }
+}
+
+/// The first of (the query's result, the connection's close) to arrive.
+private final class QueryOutcome: Sendable {
+    private let state = NIOLockedValueBox<(result: Result<PostgresRowSequence, any Error>?, waiter: CheckedContinuation<PostgresRowSequence, any Error>?)>((nil, nil))
+
+    func finish(_ result: Result<PostgresRowSequence, any Error>) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<PostgresRowSequence, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> PostgresRowSequence {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLockedValue { state -> Result<PostgresRowSequence, any Error>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}

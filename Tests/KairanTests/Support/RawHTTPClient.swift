@@ -1,0 +1,62 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A TCP client that sends bytes exactly as given (junk an HTTP client library would never
+/// send) and reads what comes back until the server closes the connection.
+enum RawHTTPClient {
+    struct Exchange: Sendable {
+        /// Everything the server sent, as text (invalid UTF-8 replaced).
+        let response: String
+        /// Whether the server closed the connection within the time allowed.
+        let closedByServer: Bool
+        let elapsed: Duration
+
+        /// The status codes of the responses in order (several on a kept-alive connection).
+        var statuses: [Int] {
+            response.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+        }
+    }
+
+    /// Connects to 127.0.0.1:`port`, writes each chunk in turn (a write the server refuses
+    /// by closing is not an error: the answer may already be on its way), then reads until
+    /// the server closes or `timeout` passes.
+    static func exchange(port: Int, _ chunks: [[UInt8]], timeout: Duration = .seconds(10)) async throws -> Exchange {
+        let start = ContinuousClock.now
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: (ByteBuffer, Bool)?.self) { group in
+                group.addTask {
+                    var received = ByteBuffer()
+                    do {
+                        for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                    } catch {
+                        // A reset after the answer still counts as the server closing.
+                    }
+                    return (received, true)
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                for chunk in chunks {
+                    do { try await outbound.write(ByteBuffer(bytes: chunk)) } catch { break }
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                let (buffer, closed) = first ?? (ByteBuffer(), false)
+                return Exchange(response: String(decoding: buffer.readableBytesView, as: UTF8.self), closedByServer: closed,
+                                elapsed: ContinuousClock.now - start)
+            }
+        }
+    }
+
+    static func exchange(port: Int, _ text: String, timeout: Duration = .seconds(10)) async throws -> Exchange {
+        try await exchange(port: port, [Array(text.utf8)], timeout: timeout)
+    }
+}
