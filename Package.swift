@@ -92,12 +92,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Use cases: one function per thing a user does; the JSON API, the web pages and the
+        // workers call the same ones. Opens the transaction, checks the policy inside it.
+        .target(
+            name: "KairanServices",
+            dependencies: [
+                "KairanCore",
+                "KairanStore",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP routes.
         .target(
             name: "KairanAPI",
             dependencies: [
                 "KairanCore",
                 "KairanStore",
+                "KairanServices",
                 "KairanGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -118,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "KairanServer",
             dependencies: [
-                "KairanCore", "KairanStore", "KairanAPI", "KairanGateway", "KairanDelivery",
+                "KairanCore", "KairanStore", "KairanServices", "KairanAPI", "KairanGateway", "KairanDelivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -134,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "KairanTests",
             dependencies: [
-                "KairanCore", "KairanPostgres", "KairanStore", "KairanAPI", "KairanGateway", "KairanDelivery", "KairanServer",
+                "KairanCore", "KairanPostgres", "KairanStore", "KairanServices", "KairanAPI", "KairanGateway", "KairanDelivery", "KairanServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

@@ -19,8 +19,10 @@ CREATE INDEX outbox_messages_unreported_deadline_idx ON outbox_messages (deadlin
     WHERE deadline_at IS NOT NULL AND deadline_reported_at IS NULL;
 
 -- A stream ticket belongs to the session that asked for it: logging out ends the tickets
--- not yet spent, and the socket opened with one closes with its session. Tickets live a
--- minute; those from before this migration are simply dropped.
-DELETE FROM stream_tickets;
-ALTER TABLE stream_tickets ADD COLUMN session_id bigint NOT NULL REFERENCES sessions (id) ON DELETE CASCADE;
+-- not yet spent, and the socket opened with one closes with its session. Spending requires
+-- a live session, so a ticket without one (made before this migration, or by an older
+-- instance still running during a rolling upgrade, which does not know the column) is
+-- never accepted here. Nullable for those older instances; a later migration can make it
+-- NOT NULL once none is left.
+ALTER TABLE stream_tickets ADD COLUMN session_id bigint REFERENCES sessions (id) ON DELETE CASCADE;
 CREATE INDEX stream_tickets_session_idx ON stream_tickets (session_id);

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanServices
 
 /// Every failure a client sees: `{"error": {"code": "...", "message": "..."}}`.
 public struct APIError: Error, HTTPResponseError, Sendable {
@@ -20,22 +21,37 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", message: "a valid bearer token is required")
     public static let notFound = APIError(.notFound, code: "not_found", message: "no such resource")
 
-    /// The database is away (restarting, frozen, unreachable); nothing was written.
+    /// The database is away (restarting, frozen, unreachable). A write cancelled before its
+    /// commit is rolled back; one whose commit was already on its way may have been kept, so
+    /// the message does not promise either.
     public static var databaseUnavailable: APIError {
-        var error = APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is not reachable; try again shortly")
+        var error = APIError(.serviceUnavailable, code: "database_unavailable",
+                             message: "the database is not reachable; check whether your change was saved before trying again")
         error.headers[.retryAfter] = "5"
         return error
     }
 
-    /// The request took longer than the server allows; nothing was written.
+    /// The request took longer than the server allows (see `databaseUnavailable`).
     public static var timedOut: APIError {
-        var error = APIError(.serviceUnavailable, code: "timeout", message: "the server could not answer in time; try again shortly")
+        var error = APIError(.serviceUnavailable, code: "timeout",
+                             message: "the server could not answer in time; check whether your change was saved before trying again")
         error.headers[.retryAfter] = "5"
         return error
     }
 
     public static func forbidden(_ reason: String) -> APIError { APIError(.forbidden, code: "forbidden", message: reason) }
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message: message) }
+
+    /// A use case's refusal as the JSON API says it.
+    public init(_ error: ServiceError) {
+        switch error {
+        case .notFound: self = .notFound
+        case .forbidden(let reason): self = .forbidden(reason)
+        case .unauthenticated: self = .unauthenticated
+        case .invalidCredentials: self = APIError(.unauthorized, code: "invalid_credentials", message: "email or password is incorrect")
+        case .conflict(let code, let message, let field): self = APIError(.conflict, code: code, message: message, field: field)
+        }
+    }
 
     public static func validation(_ error: ValidationError) -> APIError {
         APIError(.unprocessableContent, code: error.code, message: error.message, field: error.field)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanServices
 import KairanStore
 
 /// Registration and the caller's own account.
@@ -36,29 +37,13 @@ struct AccountsController {
 
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AccountResponse> {
         let input = try await request.decode(as: CreateAccountRequest.self, context: context)
-        let email = try EmailAddress(input.email)
-        try Password.validate(input.password)
-        let displayName = try DisplayName.validate(input.displayName)
-        let hash = try await dependencies.passwordHasher.hash(input.password)
-        let now = dependencies.clock.now()
-        do {
-            let record = try await dependencies.database.withTransaction { connection in
-                try await AccountStore.insert(email: email, passwordHash: hash, displayName: displayName, roles: [.resident],
-                                              now: now, on: connection, logger: context.logger)
-            }
-            context.logger.info("account created", metadata: ["account_id": "\(record.id)", "email": "\(email.redacted)"])
-            return EditedResponse(status: .created, response: AccountResponse(record))
-        } catch AccountStoreError.emailTaken {
-            throw APIError(.conflict, code: "email_taken", message: "an account with this email already exists", field: "email")
-        }
+        let record = try await dependencies.services.accounts.register(
+            email: input.email, password: input.password, displayName: input.displayName, logger: context.logger)
+        return EditedResponse(status: .created, response: AccountResponse(record))
     }
 
     @Sendable func me(_ request: Request, context: KairanRequestContext) async throws -> AccountResponse {
         let actor = try context.requireActor()
-        try APIError.check(Policy.decide(actor, .readOwnAccount))
-        guard let record = try await dependencies.database.withConnection({ connection in
-            try await AccountStore.find(id: actor.accountID, on: connection, logger: context.logger)
-        }) else { throw APIError.unauthenticated }
-        return AccountResponse(record)
+        return AccountResponse(try await dependencies.services.accounts.own(actor, logger: context.logger))
     }
 }

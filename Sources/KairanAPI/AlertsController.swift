@@ -204,12 +204,16 @@ struct AlertsController {
         let (record, _) = try await load(context)
         let database = self.database
         let logger = context.logger
+        let requestTimeout = dependencies.requestTimeout
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "delivery_id,address,state,attempts,last_attempt_at,sent_at,last_reply\r\n"))
             var after: Int64 = 0
             while true {
-                let rows = try await database.withConnection { connection in
-                    try await AlertStore.deliveries(message: record.messageID, after: after, limit: 2000, on: connection, logger: logger)
+                // Each page within the request timeout: the body is written after the
+                // request's own deadline has let go.
+                let from = after
+                let rows = try await database.withConnection(timeLimit: requestTimeout) { connection in
+                    try await AlertStore.deliveries(message: record.messageID, after: from, limit: 2000, on: connection, logger: logger)
                 }
                 guard let last = rows.last else { break }
                 after = last.id

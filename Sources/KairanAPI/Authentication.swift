@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
-import KairanStore
+import KairanServices
 
 /// Resolves `Authorization: Bearer …` to a session. A request without the header goes on
 /// anonymous (routes that need a caller ask `context.requireActor()`); a header with a token
@@ -17,11 +17,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard header.count <= 512, header.lowercased().hasPrefix("bearer ") else {
             throw Self.invalidToken("use 'Authorization: Bearer <token>'")
         }
-        let token = SessionToken(value: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))
-        let now = dependencies.clock.now()
-        guard let session = try await dependencies.database.withConnection({ connection in
-            try await SessionStore.findActive(token: token, now: now, on: connection, logger: context.logger)
-        }) else {
+        let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard let session = try await dependencies.services.sessions.authenticate(token: token, logger: context.logger) else {
             throw Self.invalidToken("the token is unknown, expired or revoked; log in again")
         }
         var context = context

@@ -16,6 +16,9 @@ public struct HTTPGuardLimits: Sendable {
     /// How long a connection we have finished with may stay half-open waiting for the
     /// client to close its side.
     public var lingerAfterClose: TimeAmount = .seconds(2)
+    /// The longest a finished connection may take to send what is still queued for a
+    /// client that reads slowly (or not at all).
+    public var maxDrain: TimeAmount = .seconds(60)
 
     public init() {}
 }
@@ -227,14 +230,28 @@ final class HTTPHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// response, or after its own 400), the socket is gone soon after: a client that never
     /// closes its side cannot hold it.
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .output { scheduleLinger(context: context) }
-        context.close(mode: mode, promise: promise)
+        guard mode == .output else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        let shut = context.eventLoop.makePromise(of: Void.self)
+        shut.futureResult.cascade(to: promise)
+        scheduleLinger(context: context, after: shut.futureResult)
+        context.close(mode: .output, promise: shut)
     }
 
-    private func scheduleLinger(context: ChannelHandlerContext) {
+    /// Closes the socket `lingerAfterClose` after our side has been shut (NIO shuts it once
+    /// every pending write is out, so a large response to a slow reader is not cut off), or
+    /// at the latest `maxDrain` after the close was asked for.
+    private func scheduleLinger(context: ChannelHandlerContext, after shut: EventLoopFuture<Void>) {
         guard lingerTimer == nil else { return }
         let channel = context.channel
-        lingerTimer = context.eventLoop.scheduleTask(in: limits.lingerAfterClose) { channel.close(promise: nil) }
+        let linger = limits.lingerAfterClose
+        let eventLoop = context.eventLoop
+        lingerTimer = eventLoop.scheduleTask(in: limits.maxDrain) { channel.close(promise: nil) }
+        shut.whenComplete { _ in
+            eventLoop.scheduleTask(in: linger) { channel.close(promise: nil) }
+        }
     }
 
     /// The parser's error as the client should hear it. An unknown method is 405 only on
@@ -264,8 +281,9 @@ final class HTTPHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         headTimer = nil
         logger.debug("malformed HTTP request refused", metadata: ["status": "\(refusal.status)"])
         context.writeAndFlush(wrapOutboundOut(refusal.bytes), promise: nil)
-        scheduleLinger(context: context)
-        context.close(mode: .output, promise: nil)
+        let shut = context.eventLoop.makePromise(of: Void.self)
+        scheduleLinger(context: context, after: shut.futureResult)
+        context.close(mode: .output, promise: shut)
     }
 }
 
@@ -282,6 +300,9 @@ final class HTTPParseErrorResponder: ChannelDuplexHandler, RemovableChannelHandl
     private let headGuard: HTTPHeadGuard
     private var unanswered = 0
     private var parsedRequests = 0
+    /// A request whose head arrived and whose end has not: a parse error now is inside its
+    /// body, and Hummingbird answers that one itself (the handler reading the body sees it).
+    private var readingRequest = false
     private var pendingError: HTTPParserError?
 
     init(headGuard: HTTPHeadGuard) {
@@ -289,9 +310,15 @@ final class HTTPParseErrorResponder: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
             unanswered += 1
             parsedRequests += 1
+            readingRequest = true
+        case .end:
+            readingRequest = false
+        case .body:
+            break
         }
         context.fireChannelRead(data)
     }
@@ -311,12 +338,24 @@ final class HTTPParseErrorResponder: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? HTTPParserError {
-            // Answered here; passing it on would only make Hummingbird write a second, bare 400.
-            if unanswered == 0 { headGuard.refuse(error, firstRequest: parsedRequests == 0) } else { pendingError = error }
+        guard let error = error as? HTTPParserError else {
+            if parsedRequests == 0 {
+                // The upgrade itself failed (its handler reports and then passes on raw
+                // bytes): nothing HTTP-shaped will come through here any more.
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            }
+            context.fireErrorCaught(error)
             return
         }
-        context.fireErrorCaught(error)
+        if readingRequest {
+            context.fireErrorCaught(error)
+        } else if unanswered == 0 {
+            // Answered here; passing it on would only make Hummingbird write a second, bare 400.
+            headGuard.refuse(error, firstRequest: parsedRequests == 0)
+        } else {
+            // Junk pipelined after requests still being answered: those answers go first.
+            pendingError = error
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

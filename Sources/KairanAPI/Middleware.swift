@@ -1,9 +1,11 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanServices
 import KairanStore
 import Logging
 import NIOCore
+import NIOHTTP1
 import PostgresNIO
 
 /// Turns every error into the JSON error body, so a client never sees an HTML page or an
@@ -18,6 +20,14 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.makeResponse()
         } catch let error as ValidationError {
             return APIError.validation(error).makeResponse()
+        } catch let error as ServiceError {
+            return APIError(error).makeResponse()
+        } catch is HTTPParserError {
+            // The body did not parse (a broken chunk): the head did, so the route was
+            // reading it. The connection is closed after this answer.
+            var response = APIError.badRequest("the request body could not be parsed as HTTP/1.1").makeResponse()
+            response.headers[.connection] = "close"
+            return response
         } catch let error as any HTTPResponseError {
             return Self.translate(error).makeResponse()
         } catch where Database.isUnavailable(error) {

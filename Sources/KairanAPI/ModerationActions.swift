@@ -252,12 +252,16 @@ extension ModerationController {
         try APIError.check(Policy.decideTownModeration(actor))
         let database = self.database
         let logger = context.logger
+        let requestTimeout = dependencies.requestTimeout
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "id,at,action,actor_id,item_id,post_id,group_id,subject_id,reason,detail\r\n"))
             var before: Int64?
             while true {
-                let rows = try await database.withConnection { connection in
-                    try await ModerationStore.logEntries(before: before, limit: 1000, on: connection, logger: logger)
+                // Each page within the request timeout: the body is written after the
+                // request's own deadline has let go.
+                let from = before
+                let rows = try await database.withConnection(timeLimit: requestTimeout) { connection in
+                    try await ModerationStore.logEntries(before: from, limit: 1000, on: connection, logger: logger)
                 }
                 guard !rows.isEmpty else { break }
                 var chunk = ""

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KairanCore
 import KairanGateway
+import KairanServices
 import KairanStore
 
 /// What the routes need from the outside world.
@@ -22,6 +23,8 @@ public struct APIDependencies: Sendable {
     /// The longest any request may take before it is answered 503 (database waits
     /// included).
     public let requestTimeout: Duration
+    /// The use cases, shared with the web pages and the workers.
+    public let services: Services
 
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
@@ -30,6 +33,7 @@ public struct APIDependencies: Sendable {
     ) {
         self.alerts = alerts
         self.requestTimeout = requestTimeout
+        self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime)
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher

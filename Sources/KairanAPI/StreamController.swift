@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import KairanCore
 import KairanGateway
+import KairanServices
 import KairanStore
 import Logging
 import NIOConcurrencyHelpers
@@ -28,7 +29,6 @@ struct StreamController {
 
     /// Largest message a client may send; larger closes the socket with 1009.
     static let maxInboundMessageBytes = 4096
-    static let ticketLifetime: TimeInterval = 60
 
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
         routes.post("/v1/stream/tickets", use: createTicket)
@@ -49,13 +49,8 @@ struct StreamController {
     @Sendable func createTicket(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<Ticket> {
         let actor = try context.requireActor()
         guard let session = context.session else { throw APIError.unauthenticated }
-        let ticket = SessionToken.generate()
-        let now = dependencies.clock.now()
-        let expiresAt = now.addingTimeInterval(Self.ticketLifetime)
-        try await dependencies.database.withTransaction { connection in
-            try await StreamTicketStore.insert(ticket, account: actor.accountID, session: session.sessionID, now: now, expiresAt: expiresAt, on: connection, logger: context.logger)
-        }
-        return EditedResponse(status: .created, response: Ticket(ticket: ticket.value, expiresAt: expiresAt))
+        let (ticket, expiresAt) = try await dependencies.services.sessions.issueStreamTicket(actor, session: session.sessionID, logger: context.logger)
+        return EditedResponse(status: .created, response: Ticket(ticket: ticket, expiresAt: expiresAt))
     }
 
     @Sendable func shouldUpgrade(_ request: Request, context: KairanRequestContext) async throws -> RouterShouldUpgrade {
@@ -96,7 +91,7 @@ struct StreamController {
         // only reads the client's requests. No writer task per socket.
         let connection = WebSocketStreamConnection(channel: context.requestContext.channel, limitBytes: queueLimitBytes)
         let subscriber = StreamSubscriber(actor: session.actor, sessionID: session.sessionID, connection: connection)
-        await hub.register(subscriber)
+        await hub.register(subscriber, now: now)
         // The login ends by itself at its expiry: so does the socket (a logout closes it
         // through the hub, on every instance).
         let remaining = max(0, session.expiresAt.timeIntervalSince(now))
@@ -188,10 +183,7 @@ struct StreamTicketMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         guard text.count <= 100 else { throw APIError(.unauthorized, code: "invalid_ticket", message: "the ticket is malformed") }
-        let now = dependencies.clock.now()
-        guard let session = try await dependencies.database.withTransaction({ connection in
-            try await StreamTicketStore.spend(SessionToken(value: String(text)), now: now, on: connection, logger: context.logger)
-        }) else {
+        guard let session = try await dependencies.services.sessions.spendStreamTicket(String(text), logger: context.logger) else {
             throw APIError(.unauthorized, code: "invalid_ticket", message: "the ticket is unknown, used or expired; ask for a new one")
         }
         var context = context
@@ -286,8 +278,10 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
         close.writeInteger(code)
         close.writeString(reason)
         // The client gets the close frame (after what was queued before it), then the TCP
-        // close: a client that ignores the frame cannot keep the socket.
+        // close: a client that ignores the frame cannot keep the socket, nor can one that
+        // stopped reading (the frame never leaves; the socket goes after 5 s).
         encoder.writeAndFlush(NIOAny(close)).whenComplete { _ in channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
     }
 
     private func encoderContextOnLoop() -> ChannelHandlerContext? {

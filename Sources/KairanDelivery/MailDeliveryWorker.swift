@@ -135,26 +135,28 @@ public final class MailDeliveryWorker: Service, Sendable {
     /// Sleeps until the earliest urgent deadline not yet checked (at most a minute, so a
     /// message published meanwhile is seen), then reports what missed it.
     private func watchDeadlines() async {
+        var schedule = IdleSchedule(safetyInterval: configuration.pollInterval)
         while !Task.isCancelled {
-            let now = clock.now()
-            var wait = configuration.pollInterval
+            var checked = 0
+            var next: Date?
             do {
-                let next = try await database.withConnection { connection in
+                next = try await database.withConnection { connection in
                     try await DeliveryStore.nextUnreportedDeadline(on: connection, logger: logger)
                 }
-                if let next {
-                    let seconds = next.timeIntervalSince(now)
-                    if seconds <= 0 {
-                        await reportMissedDeadlines()
-                        continue
+                if let due = next, due < clock.now() {
+                    checked = await reportMissedDeadlines()
+                    next = try await database.withConnection { connection in
+                        try await DeliveryStore.nextUnreportedDeadline(on: connection, logger: logger)
                     }
-                    wait = min(wait, .milliseconds(Int64((seconds * 1000).rounded(.up)) + 5))
                 }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("reading delivery deadlines failed; will retry", metadata: ["error_type": "\(type(of: error))"])
             }
-            do { try await Task.sleep(for: wait) } catch { return }
+            // A deadline still past after a check that marked nothing (another worker holds
+            // it, or the check failed) is retried with a growing pause, never at once.
+            let wait = schedule.wait(handled: checked, nextDue: next, now: clock.now())
+            do { try await Task.sleep(for: max(wait, .milliseconds(5))) } catch { return }
         }
     }
 
@@ -423,20 +425,25 @@ public final class MailDeliveryWorker: Service, Sendable {
         await updateBacklogGauge()
     }
 
-    private func reportMissedDeadlines() async {
+    /// Marks the messages whose deadline has passed as checked (missed or not). Returns how
+    /// many it checked.
+    @discardableResult
+    private func reportMissedDeadlines() async -> Int {
         let now = clock.now()
         do {
-            let missed = try await database.withTransaction { connection in
+            let (checked, missed) = try await database.withTransaction { connection in
                 try await DeliveryStore.reportMissedDeadlines(now: now, on: connection, logger: logger)
             }
             for (message, outstanding) in missed {
                 logger.error("urgent message missed its delivery deadline", metadata: ["message_id": "\(message)", "outstanding": "\(outstanding)"])
                 metrics.deadlineMissed()
             }
+            return checked
         } catch is CancellationError {
-            return
+            return 0
         } catch {
             logger.warning("checking delivery deadlines failed", metadata: ["error_type": "\(type(of: error))"])
+            return 0
         }
     }
 

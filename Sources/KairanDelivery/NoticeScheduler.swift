@@ -117,8 +117,13 @@ public struct NoticeScheduler: Service {
     private func handle(_ id: NoticeID, escalation: Bool, now: Date) async -> Bool {
         do {
             return try await database.withTransaction { connection -> Bool in
-                guard let notice = try await NoticeStore.lockDue(id, escalation: escalation, now: now, on: connection, logger: logger),
-                      let organization = try await OrganizationStore.find(notice.organizationID, on: connection, logger: logger) else { return false }
+                // Nil: another worker has it, or it changed meanwhile.
+                guard let notice = try await NoticeStore.lockDue(id, escalation: escalation, now: now, on: connection, logger: logger) else { return false }
+                // Thrown, not skipped: a notice left due that no pass can handle would keep
+                // the scheduler backing off and delay every other notice.
+                guard let organization = try await OrganizationStore.find(notice.organizationID, on: connection, logger: logger) else {
+                    throw OrganizationMissing()
+                }
                 if escalation {
                     try await escalate(notice, organization: organization, now: now, on: connection)
                 } else {
@@ -146,6 +151,8 @@ public struct NoticeScheduler: Service {
             return false
         }
     }
+
+    struct OrganizationMissing: Error {}
 
     private func escalate(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on connection: PostgresConnection) async throws {
         let (households, mails) = try await NoticeStore.escalate(notice, organizationName: organization.name, urgentDeadline: urgentDeadline, now: now,

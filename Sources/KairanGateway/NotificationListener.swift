@@ -32,10 +32,7 @@ public struct NotificationListener: Service {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await _ in signals {
-                        let (names, endedSessions) = pending.take()
-                        // Session ends first: an event committed after a logout must not
-                        // reach that session's sockets, even when both arrived together.
-                        if !endedSessions.isEmpty { await hub.endSessions(endedSessions) }
+                        let names = pending.take()
                         if names.count == 1 { await hub.wake(names[0]) } else if !names.isEmpty { await hub.wake(names) }
                     }
                 }
@@ -44,11 +41,15 @@ public struct NotificationListener: Service {
                     await hub.wakeAll()
                 } onNotification: { payload in
                     if let session = SessionStore.endedSession(in: payload) {
-                        pending.endSession(session)
+                        // At once, not queued behind a wake whose read is in flight: the hub
+                        // is reentrant, so its sockets are gone before that read returns
+                        // (events committed after the logout are in that read at the
+                        // earliest; see README, "Live stream").
+                        await hub.endSessions([session])
                     } else {
                         pending.add(payload)
+                        signal.yield()
                     }
-                    signal.yield()
                 }
                 signal.finish()
                 await group.waitForAll()
@@ -57,21 +58,16 @@ public struct NotificationListener: Service {
     }
 }
 
-/// Stream names and ended sessions notified but not yet handed to the hub.
+/// Stream names notified but not yet handed to the hub.
 private final class PendingStreams: Sendable {
-    private let state = Mutex<(names: [String], endedSessions: [Int64])>(([], []))
+    private let names = Mutex<[String]>([])
 
-    func add(_ name: String) { state.withLock { $0.names.append(name) } }
+    func add(_ name: String) { names.withLock { $0.append(name) } }
 
-    func endSession(_ id: Int64) { state.withLock { $0.endedSessions.append(id) } }
-
-    func take() -> (names: [String], endedSessions: [Int64]) {
-        state.withLock { state in
-            defer {
-                state.names.removeAll(keepingCapacity: true)
-                state.endedSessions.removeAll(keepingCapacity: true)
-            }
-            return state
+    func take() -> [String] {
+        names.withLock { names in
+            defer { names.removeAll(keepingCapacity: true) }
+            return names
         }
     }
 }

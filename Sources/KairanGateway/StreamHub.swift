@@ -67,6 +67,7 @@ public actor StreamHub {
     private let framesSent = Counter(label: "kairan_ws_frames_queued_total")
     private let readErrors = Counter(label: "kairan_ws_event_read_errors_total")
     private let sessionsEnded = Counter(label: "kairan_ws_closed_session_ended_total")
+    private let recheckErrors = Counter(label: "kairan_ws_recheck_errors_total")
 
     public init(database: Database, clock: any WallClock, logger: Logger, maxReplay: Int = 500, maxSubscriptionsPerClient: Int = 100) {
         self.database = database
@@ -104,10 +105,23 @@ public actor StreamHub {
             if let current = watched[watch] {
                 watched[watch] = (current.offset, current.subscriptions + 1)
             } else {
-                let watchHead = (try? await database.withConnection { connection in
-                    try await EventStore.head(watch, on: connection, logger: logger)
-                }) ?? 0
-                watched[watch] = (watchHead, (watched[watch]?.subscriptions ?? 0) + 1)
+                // Read, not guessed: an offset of 0 would replay the stream's whole history of
+                // membership changes as if they were new, revoking people who rejoined long ago.
+                let watchHead: Int64
+                do {
+                    watchHead = try await database.withConnection { connection in
+                        try await EventStore.head(watch, on: connection, logger: logger)
+                    }
+                } catch {
+                    readErrors.increment()
+                    logger.warning("subscribe failed reading a watched stream", metadata: ["stream": "\(watch)", "error_type": "\(type(of: error))"])
+                    return .denied("the server could not check this subscription; try again")
+                }
+                if let current = watched[watch] {
+                    watched[watch] = (current.offset, current.subscriptions + 1)
+                } else {
+                    watched[watch] = (watchHead, 1)
+                }
             }
         }
         // The hub's offset for a stream it already follows is authoritative: events past it
@@ -181,9 +195,21 @@ public actor StreamHub {
         bySubscriber[subscriber]?.remove(stream.description)
     }
 
-    /// A client connected: it is closed when its session ends (`endSessions`).
-    public func register(_ subscriber: StreamSubscriber) {
+    /// A client connected: it is closed when its session ends (`endSessions`). The session
+    /// is checked once more after registering: a logout handled between the handshake's
+    /// check and this moment found nobody to close.
+    public func register(_ subscriber: StreamSubscriber, now: Date) async {
         bySession[subscriber.sessionID, default: []].insert(subscriber)
+        do {
+            let ended = try await database.withConnection { connection in
+                try await SessionStore.ended(among: [subscriber.sessionID], now: now, on: connection, logger: logger)
+            }
+            endSessions(ended)
+        } catch {
+            // The handshake checked the session a moment ago; a logout notification still
+            // closes the socket. Said, not hidden.
+            logger.warning("could not recheck a new stream client's session", metadata: ["error_type": "\(type(of: error))"])
+        }
     }
 
     /// Forgets a disconnected client.
@@ -361,9 +387,19 @@ public actor StreamHub {
     /// Reads a watched stream for membership changes only.
     private func watchMembership(of name: String) async {
         guard let current = watched[name] else { return }
-        guard let events = try? await database.withConnection({ connection in
-            try await EventStore.read(name, after: current.offset, limit: Self.readBatch, on: connection, logger: logger)
-        }) else { return }
+        let events: [EventStore.StoredEvent]
+        do {
+            events = try await database.withConnection { connection in
+                try await EventStore.read(name, after: current.offset, limit: Self.readBatch, on: connection, logger: logger)
+            }
+        } catch {
+            // The offset stays where it was: the next notification for this stream (or the
+            // reconnect's wakeAll) reads the same events again.
+            readErrors.increment()
+            logger.warning("reading membership events failed; the next notification retries", metadata: [
+                "stream": "\(name)", "error_type": "\(type(of: error))"])
+            return
+        }
         for event in events {
             guard let current = watched[name], event.offset > current.offset else { continue }
             watched[name] = (event.offset, current.subscriptions)
@@ -392,11 +428,38 @@ public actor StreamHub {
         }
         for (subscriber, name) in affected {
             guard let stream = StreamName(name) else { continue }
-            let verdict = try? await authorizer.check(subscriber.actor, stream, logger: logger)
+            guard let verdict = await checkWithRetries(subscriber, stream) else {
+                // The database stayed away through every retry: closed rather than left
+                // open on a guess (this recheck exists because access may have ended). The
+                // client resubscribes and is checked afresh.
+                logger.warning("could not recheck a subscription; revoked", metadata: ["stream": "\(name)"])
+                unsubscribe(subscriber, from: stream)
+                subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
+                continue
+            }
             if case .allowed = verdict { continue }
             unsubscribe(subscriber, from: stream)
             subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
         }
+    }
+
+    /// The policy's verdict, tried a few times over about three seconds: a moment's database
+    /// error must not revoke a member who still belongs. Nil when every try failed.
+    private func checkWithRetries(_ subscriber: StreamSubscriber, _ stream: StreamName) async -> StreamAuthorizer.Verdict? {
+        var delay: Duration = .milliseconds(100)
+        for attempt in 1...5 {
+            do {
+                return try await authorizer.check(subscriber.actor, stream, logger: logger)
+            } catch {
+                recheckErrors.increment()
+                logger.warning("subscription recheck failed; retrying", metadata: [
+                    "stream": "\(stream)", "attempt": "\(attempt)", "error_type": "\(type(of: error))"])
+                if attempt == 5 { break }
+                do { try await Task.sleep(for: delay) } catch { return nil }
+                delay = delay * 2
+            }
+        }
+        return nil
     }
 
     // MARK: - Frames

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KairanAPI
+import KairanServices
 import KairanStore
 import Logging
 

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import KairanAPI
 import KairanCore
+import KairanServices
 import KairanStore
 import Logging
 

@@ -88,6 +88,24 @@ public struct Database: Sendable {
         }
     }
 
+    /// `withConnection` that gives up after `timeLimit` with `ConnectionLost` (cancellation
+    /// makes the work end promptly, see above). For work that runs outside a request's
+    /// deadline, such as the pages of a streamed export.
+    public func withConnection<T: Sendable>(
+        timeLimit: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await self.withConnection { connection in try await body(connection) } }
+            group.addTask {
+                try await Task.sleep(for: timeLimit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw ConnectionLost() }
+            return value
+        }
+    }
+
     /// One round trip (readiness checks).
     public func ping(logger: Logger) async throws {
         try await withConnection { connection in

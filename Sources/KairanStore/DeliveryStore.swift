@@ -354,25 +354,30 @@ public enum DeliveryStore {
 
     /// Urgent messages whose deadline has passed and that were not checked yet: marks them
     /// checked, and missed when a job was still undelivered at the deadline or went out
-    /// after it. Returns the missed ones as (message id, jobs outstanding).
-    public static func reportMissedDeadlines(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(Int64, Int)] {
+    /// after it. Returns how many were checked, and the missed ones as (message id, jobs
+    /// outstanding).
+    public static func reportMissedDeadlines(
+        now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (checked: Int, missed: [(Int64, Int)]) {
         var missed: [(Int64, Int)] = []
+        var checked = 0
         for try await (id, outstanding, late) in try await connection.query("""
             WITH due AS (
                 SELECT m.id,
                        (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('queued', 'sending')) AS outstanding,
                        (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.sent_at > m.deadline_at) AS late
                 FROM outbox_messages m
-                WHERE m.deadline_at IS NOT NULL AND m.deadline_at < \(now) AND m.deadline_reported_at IS NULL
+                WHERE m.deadline_at IS NOT NULL AND m.deadline_at <= \(now) AND m.deadline_reported_at IS NULL
                 FOR UPDATE SKIP LOCKED
             )
             UPDATE outbox_messages m SET deadline_reported_at = \(now), deadline_missed = (due.outstanding > 0 OR due.late > 0)
             FROM due WHERE m.id = due.id
             RETURNING m.id, due.outstanding, due.late
-            """, logger: logger).decode((Int64, Int, Int).self) where outstanding > 0 || late > 0 {
-            missed.append((id, outstanding))
+            """, logger: logger).decode((Int64, Int, Int).self) {
+            checked += 1
+            if outstanding > 0 || late > 0 { missed.append((id, outstanding)) }
         }
-        return missed
+        return (checked, missed)
     }
 
     /// Queued jobs per destination domain (for the backlog gauge).

@@ -27,11 +27,18 @@ extension PostgresConnection {
         }
         ClosedConnectionWatch.shared.register(outcome, on: self)
         defer { ClosedConnectionWatch.shared.unregister(outcome, on: self) }
-        return try await withTaskCancellationHandler {
-            try await outcome.value()
-        } onCancel: {
+        do {
+            return try await withTaskCancellationHandler {
+                try await outcome.value()
+            } onCancel: {
+                work.cancel()
+                self.close().whenComplete { _ in }
+            }
+        } catch let error as ConnectionLost {
+            // The query's own task may never end (that is the bug); it is told to stop, and
+            // costs a suspended task until then.
             work.cancel()
-            self.close().whenComplete { _ in }
+            throw error
         }
     }
 }

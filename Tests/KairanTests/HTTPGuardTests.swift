@@ -62,6 +62,19 @@ import Testing
         }
     }
 
+    @Test func aMalformedBodyGetsOneAnswer() async throws {
+        try await withGuardedServer { port in
+            // A chunk size that is no hex number: the head parsed, the body did not.
+            let exchange = try await RawHTTPClient.exchange(port: port, """
+                POST /v1/accounts HTTP/1.1\r\nHost: kairan\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n
+                """)
+            #expect(exchange.statuses == [400], "one answer: \(exchange.response)")
+            #expect(exchange.response.contains(#""code":"bad_request""#), "\(exchange.response)")
+            #expect(exchange.closedByServer)
+            #expect(exchange.elapsed < .seconds(5), "answered at once, not at the request deadline")
+        }
+    }
+
     @Test func wellFormedRequestsAreUntouched() async throws {
         try await withGuardedServer { port in
             // Sent a byte at a time: the guard's search for the end of the head must work

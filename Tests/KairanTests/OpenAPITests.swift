@@ -1,6 +1,7 @@
 import Foundation
 import KairanAPI
 import KairanGateway
+import KairanServices
 import KairanStore
 import PostgresNIO
 import Testing

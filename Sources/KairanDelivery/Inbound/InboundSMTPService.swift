@@ -2,6 +2,7 @@ import Foundation
 import KairanCore
 import KairanStore
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -16,6 +17,7 @@ public final class InboundSMTPService: Service, Sendable {
     let clock: any WallClock
     let logger: Logger
     let limits = InboundSMTPSession.Limits()
+    private let setupRetries = Counter(label: "kairan_inbound_smtp_setup_retries_total")
     /// The bound port (useful when configured as 0), once listening.
     public let boundPort: AsyncStream<Int>
     private let boundPortContinuation: AsyncStream<Int>.Continuation
@@ -65,15 +67,22 @@ public final class InboundSMTPService: Service, Sendable {
 
     private func loadComposer() async throws -> MailComposer {
         var delay: Duration = .milliseconds(200)
-        while true {
+        for attempt in 1... {
             do {
                 return try await MailComposer.load(identity: identity, database: database)
             } catch {
-                // The database pool starts alongside this service; wait for it.
+                // The database pool starts alongside this service, so the first tries may
+                // fail quietly; a database that stays away is said in the log, with a count.
+                if attempt >= 5 {
+                    logger.warning("inbound SMTP cannot read its mail identity from the database; retrying", metadata: [
+                        "attempt": "\(attempt)", "error_type": "\(type(of: error))"])
+                    setupRetries.increment()
+                }
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
         }
+        preconditionFailure("unreachable")
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, processor: InboundMailProcessor) async {

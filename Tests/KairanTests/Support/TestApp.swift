@@ -4,6 +4,7 @@ import HummingbirdTesting
 import KairanAPI
 import KairanCore
 import KairanDelivery
+import KairanServices
 import KairanStore
 import Testing
 

@@ -1,0 +1,38 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// Registration and one's own account.
+public struct AccountService: Sendable {
+    let services: Services
+
+    /// Registers a resident. Validation errors come as `ValidationError`; an address in use
+    /// as `ServiceError.conflict(code: "email_taken")`.
+    public func register(email rawEmail: String, password: String, displayName rawName: String, logger: Logger) async throws -> AccountRecord {
+        let email = try EmailAddress(rawEmail)
+        try Password.validate(password)
+        let displayName = try DisplayName.validate(rawName)
+        let hash = try await services.passwordHasher.hash(password)
+        let now = services.clock.now()
+        do {
+            let record = try await services.database.withTransaction { connection in
+                try await AccountStore.insert(email: email, passwordHash: hash, displayName: displayName, roles: [.resident],
+                                              now: now, on: connection, logger: logger)
+            }
+            logger.info("account created", metadata: ["account_id": "\(record.id)", "email": "\(email.redacted)"])
+            return record
+        } catch AccountStoreError.emailTaken {
+            throw ServiceError.conflict(code: "email_taken", message: "an account with this email already exists", field: "email")
+        }
+    }
+
+    /// The caller's own account.
+    public func own(_ actor: Actor, logger: Logger) async throws -> AccountRecord {
+        try Policy.decide(actor, .readOwnAccount).require()
+        guard let record = try await services.database.withConnection({ connection in
+            try await AccountStore.find(id: actor.accountID, on: connection, logger: logger)
+        }) else { throw ServiceError.unauthenticated }
+        return record
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// What every use case needs from the outside world. The JSON API, the web pages and the
+/// workers hold one of these and call the same functions, so a rule lives in one place.
+public struct Services: Sendable {
+    public let database: Database
+    public let clock: any WallClock
+    public let passwordHasher: PasswordHasher
+    /// How long a login lasts, in seconds.
+    public let sessionLifetime: TimeInterval
+
+    public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval) {
+        self.database = database
+        self.clock = clock
+        self.passwordHasher = passwordHasher
+        self.sessionLifetime = sessionLifetime
+    }
+
+    public var accounts: AccountService { AccountService(services: self) }
+    public var sessions: SessionService { SessionService(services: self) }
+}
+
+extension Decision {
+    /// The policy's answer as a refusal, or nothing when allowed.
+    func require() throws {
+        switch self {
+        case .allow: return
+        case .deny(let reason): throw ServiceError.forbidden(reason)
+        case .hidden: throw ServiceError.notFound
+        }
+    }
+}
+
+/// Why a use case refused, in terms any front end can render (the JSON API as a status and
+/// code, a page as a message).
+public enum ServiceError: Error, Equatable, Sendable {
+    /// No such thing, or the caller may not know it exists.
+    case notFound
+    /// The caller is known but may not do this.
+    case forbidden(String)
+    /// No valid login.
+    case unauthenticated
+    /// Wrong address or password (one answer for both).
+    case invalidCredentials
+    /// The request clashes with what exists (`code` is stable, for clients).
+    case conflict(code: String, message: String, field: String?)
+}

@@ -1,0 +1,90 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// Logging in and out, and the one-time tickets that open the live stream. A bearer token
+/// and a web page's cookie are the same session.
+public struct SessionService: Sendable {
+    let services: Services
+
+    /// How long a stream ticket may wait to be spent.
+    public static let ticketLifetime: TimeInterval = 60
+
+    public struct NewSession: Sendable {
+        /// The secret, handed to the client once; only its hash is stored.
+        public let token: String
+        public let record: SessionRecord
+    }
+
+    /// Checks the password and opens a session. A wrong password, an unknown address and a
+    /// malformed one all end in `invalidCredentials` after the same bcrypt work, so the
+    /// answer does not tell strangers who has an account.
+    public func logIn(email rawEmail: String, password: String, logger: Logger) async throws -> NewSession {
+        let hasher = services.passwordHasher
+        guard let email = try? EmailAddress(rawEmail), password.utf8.count <= Limits.passwordMaxBytes else {
+            try await hasher.verifyAgainstDummy(password)
+            throw ServiceError.invalidCredentials
+        }
+        let account = try await services.database.withConnection { connection in
+            try await AccountStore.find(emailKey: email.comparisonKey, on: connection, logger: logger)
+        }
+        guard let account else {
+            try await hasher.verifyAgainstDummy(password)
+            throw ServiceError.invalidCredentials
+        }
+        guard try await hasher.verify(password, against: account.passwordHash) else {
+            logger.info("login refused", metadata: ["account_id": "\(account.id)"])
+            throw ServiceError.invalidCredentials
+        }
+        let token = SessionToken.generate()
+        let now = services.clock.now()
+        let expiresAt = now.addingTimeInterval(services.sessionLifetime)
+        let session = try await services.database.withTransaction { connection in
+            try await SessionStore.insert(token: token, accountID: account.id, now: now, expiresAt: expiresAt, on: connection, logger: logger)
+        }
+        logger.info("session created", metadata: ["account_id": "\(account.id)", "session_id": "\(session.id)"])
+        return NewSession(token: token.value, record: session)
+    }
+
+    /// The live session a token belongs to; nil when unknown, expired, revoked, or its
+    /// account disabled.
+    public func authenticate(token: String, logger: Logger) async throws -> ActiveSession? {
+        let now = services.clock.now()
+        return try await services.database.withConnection { connection in
+            try await SessionStore.findActive(token: SessionToken(value: token), now: now, on: connection, logger: logger)
+        }
+    }
+
+    /// Ends the session: its unspent stream tickets stop working and every instance closes
+    /// the sockets it opened.
+    public func logOut(_ actor: Actor, session: Int64, logger: Logger) async throws {
+        try Policy.decide(actor, .endOwnSession).require()
+        let now = services.clock.now()
+        try await services.database.withTransaction { connection in
+            try await SessionStore.revoke(id: session, now: now, on: connection, logger: logger)
+        }
+    }
+
+    /// A single-use ticket for opening the stream from a browser (which cannot send a
+    /// header there), bound to the session that asked.
+    public func issueStreamTicket(_ actor: Actor, session: Int64, logger: Logger) async throws -> (ticket: String, expiresAt: Date) {
+        let ticket = SessionToken.generate()
+        let now = services.clock.now()
+        let expiresAt = now.addingTimeInterval(Self.ticketLifetime)
+        try await services.database.withTransaction { connection in
+            try await StreamTicketStore.insert(ticket, account: actor.accountID, session: session, now: now, expiresAt: expiresAt,
+                                               on: connection, logger: logger)
+        }
+        return (ticket.value, expiresAt)
+    }
+
+    /// Spends a ticket: the session it belongs to, or nil when the ticket is unknown, used,
+    /// expired, or its session has ended.
+    public func spendStreamTicket(_ ticket: String, logger: Logger) async throws -> ActiveSession? {
+        let now = services.clock.now()
+        return try await services.database.withTransaction { connection in
+            try await StreamTicketStore.spend(SessionToken(value: ticket), now: now, on: connection, logger: logger)
+        }
+    }
+}
