@@ -87,7 +87,9 @@ import Testing
             }
             try await live.wait(for: "40 live events") { _ in live.eventCount == 40 }
             try await late.wait(for: "40 events on the late client") { _ in late.eventCount == 40 }
-            try await Task.sleep(for: .milliseconds(300))
+            // A duplicate queued for either socket would arrive before its round trip's answer.
+            try await live.roundTrip()
+            try await late.roundTrip()
             #expect(live.events().compactMap { $0["offset"] as? Int } == Array(2...41))
             #expect(late.events().compactMap { $0["offset"] as? Int } == Array(2...41), "replay then live: no gap, no duplicate")
         }
@@ -276,12 +278,20 @@ import Testing
             defer { stream.close() }
             stream.subscribe("thread:\(thread)")
             #expect(try await stream.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
+            let witness = StreamClient.open(port: port, token: owner.token)
+            defer { witness.close() }
+            witness.subscribe("thread:\(thread)")
+            #expect(try await witness.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
 
             #expect(try await client.send(.delete, "/v1/groups/\(group)/members/\(member.id)", token: owner.token).status == .noContent)
             try await stream.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
             try await client.post("メンバー以外には見せない", in: thread, by: owner)
-            // Give a wrongly delivered event time to arrive, then check none did.
-            try await Task.sleep(for: .milliseconds(500))
+            // The owner's socket shows the hub has broadcast the post; the removed member's
+            // round trip then shows whether it was among the sockets written to.
+            try await witness.wait(for: "the post on the owner's socket") { frames in
+                frames.contains { ($0["data"] as? [String: Any])?["body"] as? String == "メンバー以外には見せない" }
+            }
+            try await stream.roundTrip()
             #expect(!stream.events().contains { ($0["data"] as? [String: Any])?["body"] as? String == "メンバー以外には見せない" })
         }
     }
@@ -334,14 +344,18 @@ import Testing
             defer { stream.close() }
             stream.subscribe("thread:\(thread)")
             _ = try await stream.waitForSubscribed("thread:\(thread)")
+            let witness = StreamClient.open(port: port, token: owner.token)
+            defer { witness.close() }
+            witness.subscribe("thread:\(thread)")
+            _ = try await witness.waitForSubscribed("thread:\(thread)")
             try await client.post("一件目", in: thread, by: owner)
             try await stream.wait(for: "the first post") { _ in stream.eventCount == 1 }
 
             stream.sendRaw(jsonObject(["type": "unsubscribe", "stream": "thread:\(thread)"]))
             try await stream.wait(for: "unsubscribed") { $0.contains { $0["type"] as? String == "unsubscribed" } }
             try await client.post("二件目", in: thread, by: owner)
-            // Give a wrongly delivered event time to arrive, then check none did.
-            try await Task.sleep(for: .milliseconds(500))
+            try await witness.wait(for: "the second post on the other socket") { _ in witness.eventCount == 2 }
+            try await stream.roundTrip()
             #expect(stream.eventCount == 1)
         }
     }

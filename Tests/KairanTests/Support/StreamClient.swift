@@ -155,6 +155,19 @@ final class StreamClient: Sendable {
         return received
     }
 
+    /// Proves a negative without sleeping: sends a request the server answers on this
+    /// socket, and waits for the answer. Every frame the hub had queued for this socket
+    /// before the request arrived comes first (all of a socket's writes run on its event
+    /// loop, in order), so once a `witness` subscribed to the same stream has an event, a
+    /// round trip here shows whether this socket got it too.
+    func roundTrip() async throws {
+        let marker = "group:\(Int.random(in: 1_000_000_000...2_000_000_000))"
+        sendRaw(jsonObject(["type": "unsubscribe", "stream": marker]))
+        try await wait(for: "the round trip") { frames in
+            frames.contains { $0["type"] as? String == "unsubscribed" && $0["stream"] as? String == marker }
+        }
+    }
+
     func waitForSubscribed(_ stream: String) async throws -> [String: Any] {
         let frames = try await wait(for: "subscribed \(stream)") { frames in
             frames.contains { ($0["type"] as? String == "subscribed" || $0["type"] as? String == "error") && $0["stream"] as? String == stream }
