@@ -57,7 +57,7 @@ public enum AbsenceStore {
     }
 
     public static func find(_ id: AbsenceReportID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> AbsenceRecord? {
-        try await records(PostgresQuery(unsafeSQL: select + " WHERE r.id = $1 AND r.organization_id = $2", binds: try bindings(id, organization)),
+        try await records(("\(unescaped: select) WHERE r.id = \(id) AND r.organization_id = \(organization)" as PostgresQuery),
                           on: connection, logger: logger).first
     }
 
@@ -67,18 +67,18 @@ public enum AbsenceStore {
         organization: OrganizationID, classes: [ClassID]?, day: String?, before: AbsenceReportID?, limit: Int,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [AbsenceRecord] {
-        let query = PostgresQuery(unsafeSQL: select + """
-             WHERE r.organization_id = $1 AND ($2::bigint[] IS NULL OR r.class_id = ANY($2::bigint[]))
-               AND ($3::date IS NULL OR r.day = $3::date) AND ($4::bigint IS NULL OR r.id < $4)
-            ORDER BY r.id DESC LIMIT $5
-            """, binds: try bindings(organization, classes, day, before, limit))
+        let query = ("""
+            \(unescaped: select)
+             WHERE r.organization_id = \(organization) AND (\(classes)::bigint[] IS NULL OR r.class_id = ANY(\(classes)::bigint[]))
+               AND (\(day)::date IS NULL OR r.day = \(day)::date) AND (\(before)::bigint IS NULL OR r.id < \(before))
+            ORDER BY r.id DESC LIMIT \(limit)
+            """ as PostgresQuery)
         return try await records(query, on: connection, logger: logger)
     }
 
     /// A guardian's reports for the children of their household.
     public static func list(household: Int64, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AbsenceRecord] {
-        try await records(PostgresQuery(unsafeSQL: select + " WHERE c.household_id = $1 ORDER BY r.id DESC LIMIT $2",
-                                        binds: try bindings(household, limit)), on: connection, logger: logger)
+        try await records(("\(unescaped: select) WHERE c.household_id = \(household) ORDER BY r.id DESC LIMIT \(limit)" as PostgresQuery), on: connection, logger: logger)
     }
 
     /// The app account of the guardian who reported it, if they have one.

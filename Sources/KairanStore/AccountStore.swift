@@ -41,26 +41,21 @@ public enum AccountStore {
     }
 
     public static func find(emailKey: String, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
-        try await fetch(where: "a.email_key = $1 AND a.disabled_at IS NULL", bind: emailKey, on: connection, logger: logger)
+        try await fetch("\(unescaped: select) WHERE a.email_key = \(emailKey) AND a.disabled_at IS NULL GROUP BY a.id", on: connection, logger: logger)
     }
 
     public static func find(id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
-        try await fetch(where: "a.id = $1", bind: id, on: connection, logger: logger)
+        try await fetch("\(unescaped: select) WHERE a.id = \(id) GROUP BY a.id", on: connection, logger: logger)
     }
 
-    private static func fetch(
-        where condition: String, bind: some PostgresEncodable & Sendable, on connection: PostgresConnection, logger: Logger
-    ) async throws -> AccountRecord? {
-        var bindings = PostgresBindings()
-        try bindings.append(bind)
-        // `condition` is one of the two literals above, never input.
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT a.id, a.email, a.display_name, a.password_hash, a.created_at,
-                   coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}')
-            FROM accounts a LEFT JOIN account_roles r ON r.account_id = a.id
-            WHERE \(condition)
-            GROUP BY a.id
-            """, binds: bindings)
+    /// The account columns with its roles; the caller adds `WHERE … GROUP BY a.id`.
+    private static let select = """
+        SELECT a.id, a.email, a.display_name, a.password_hash, a.created_at,
+               coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}')
+        FROM accounts a LEFT JOIN account_roles r ON r.account_id = a.id
+        """
+
+    private static func fetch(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
         for try await (id, email, name, hash, createdAt, roles) in try await connection.query(query, logger: logger)
             .decode((AccountID, String, String, String, Date, [String]).self) {
             return AccountRecord(id: id, email: email, displayName: name, passwordHash: hash, createdAt: createdAt,

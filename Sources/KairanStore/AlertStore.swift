@@ -200,18 +200,16 @@ public enum AlertStore {
     }
 
     public static func subscriber(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
-        try await subscriber(where: "s.id = $1", try bindings(id), on: connection, logger: logger)
+        try await subscriber("SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s WHERE s.id = \(id)", on: connection, logger: logger)
     }
 
     /// By the secret in the subscriber's mail links.
     public static func subscriber(token: String, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
-        try await subscriber(where: "s.manage_token = $1", try bindings(token), on: connection, logger: logger)
+        try await subscriber("SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s WHERE s.manage_token = \(token)",
+                             on: connection, logger: logger)
     }
 
-    private static func subscriber(
-        where condition: String, _ binds: PostgresBindings, on connection: PostgresConnection, logger: Logger
-    ) async throws -> SubscriberRecord? {
-        let query = PostgresQuery(unsafeSQL: "SELECT \(subscriberColumns) FROM alert_subscribers s WHERE \(condition)", binds: binds)
+    private static func subscriber(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
         for try await row in try await connection.query(query, logger: logger).decode(SubscriberRow.self) {
             return subscriber(row)
         }
@@ -223,11 +221,11 @@ public enum AlertStore {
         status: String?, emailKey: String?, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [SubscriberRecord] {
         var result: [SubscriberRecord] = []
-        for try await row in try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT \(subscriberColumns) FROM alert_subscribers s
-            WHERE ($1::text IS NULL OR s.status = $1) AND ($2::text IS NULL OR s.email_key = $2) AND ($3::bigint IS NULL OR s.id < $3)
-            ORDER BY s.id DESC LIMIT $4
-            """, binds: try bindings(status, emailKey, before, limit)), logger: logger).decode(SubscriberRow.self) {
+        for try await row in try await connection.query(("""
+            SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s
+            WHERE (\(status)::text IS NULL OR s.status = \(status)) AND (\(emailKey)::text IS NULL OR s.email_key = \(emailKey)) AND (\(before)::bigint IS NULL OR s.id < \(before))
+            ORDER BY s.id DESC LIMIT \(limit)
+            """ as PostgresQuery), logger: logger).decode(SubscriberRow.self) {
             result.append(subscriber(row))
         }
         return result
@@ -342,10 +340,10 @@ public enum AlertStore {
     }
 
     public static func alert(id: Int64?, message: Int64? = nil, on connection: PostgresConnection, logger: Logger) async throws -> AlertRecord? {
-        for try await row in try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT \(alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
-            WHERE ($1::bigint IS NULL OR a.id = $1) AND ($2::bigint IS NULL OR a.message_id = $2)
-            """, binds: try bindings(id, message)), logger: logger).decode(AlertRow.self) {
+        for try await row in try await connection.query(("""
+            SELECT \(unescaped: alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
+            WHERE (\(id)::bigint IS NULL OR a.id = \(id)) AND (\(message)::bigint IS NULL OR a.message_id = \(message))
+            """ as PostgresQuery), logger: logger).decode(AlertRow.self) {
             return alert(row)
         }
         return nil
@@ -353,10 +351,10 @@ public enum AlertStore {
 
     public static func alerts(before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AlertRecord] {
         var result: [AlertRecord] = []
-        for try await row in try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT \(alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
-            WHERE ($1::bigint IS NULL OR a.id < $1) ORDER BY a.id DESC LIMIT $2
-            """, binds: try bindings(before, limit)), logger: logger).decode(AlertRow.self) {
+        for try await row in try await connection.query(("""
+            SELECT \(unescaped: alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
+            WHERE (\(before)::bigint IS NULL OR a.id < \(before)) ORDER BY a.id DESC LIMIT \(limit)
+            """ as PostgresQuery), logger: logger).decode(AlertRow.self) {
             result.append(alert(row))
         }
         return result

@@ -83,14 +83,14 @@ public enum GroupStore {
     public static func standing(
         group id: GroupID, account: AccountID, now: Date, lock: Bool = false, on connection: PostgresConnection, logger: Logger
     ) async throws -> (GroupRecord, GroupStanding)? {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(groupColumns),
-                   (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = $2),
-                   EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = $2
-                           AND (b.expires_at IS NULL OR b.expires_at > $3)),
-                   EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = $2)
-            FROM groups g WHERE g.id = $1 \(lock ? "FOR UPDATE" : "")
-            """, binds: try bindings(id, account, now))
+        let query = ("""
+            SELECT \(unescaped: groupColumns),
+                   (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)),
+                   EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = \(account)
+                           AND (b.expires_at IS NULL OR b.expires_at > \(now))),
+                   EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
+            FROM groups g WHERE g.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger)
             .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self) {
             let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
@@ -116,24 +116,24 @@ public enum GroupStore {
         for account: AccountID, seesAll: Bool, kind: GroupKind?, area: String?, memberOnly: Bool, before: GroupID?, limit: Int,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [GroupListing] {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(groupColumns), m.role,
+        let query = ("""
+            SELECT \(unescaped: groupColumns), m.role,
                    (SELECT count(*) FROM group_members c WHERE c.group_id = g.id)::int,
                    CASE WHEN m.role IS NULL THEN 0 ELSE (
                        SELECT count(*) FROM posts p
-                       LEFT JOIN thread_reads r ON r.thread_id = p.thread_id AND r.account_id = $1
+                       LEFT JOIN thread_reads r ON r.thread_id = p.thread_id AND r.account_id = \(account)
                        WHERE p.group_id = g.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.id > coalesce(r.last_read_post_id, 0)
-                         AND p.author_id IS DISTINCT FROM $1
+                         AND p.author_id IS DISTINCT FROM \(account)
                    )::int END
             FROM groups g
-            LEFT JOIN group_members m ON m.group_id = g.id AND m.account_id = $1
-            WHERE ($2 OR g.visibility = 'public' OR m.role IS NOT NULL)
-              AND ($3::text IS NULL OR g.kind = $3)
-              AND ($4::text IS NULL OR g.area = $4)
-              AND (NOT $5 OR m.role IS NOT NULL)
-              AND ($6::bigint IS NULL OR g.id < $6)
-            ORDER BY g.id DESC LIMIT $7
-            """, binds: try bindings(account, seesAll, kind?.rawValue, area, memberOnly, before, limit))
+            LEFT JOIN group_members m ON m.group_id = g.id AND m.account_id = \(account)
+            WHERE (\(seesAll) OR g.visibility = 'public' OR m.role IS NOT NULL)
+              AND (\(kind?.rawValue)::text IS NULL OR g.kind = \(kind?.rawValue))
+              AND (\(area)::text IS NULL OR g.area = \(area))
+              AND (NOT \(memberOnly) OR m.role IS NOT NULL)
+              AND (\(before)::bigint IS NULL OR g.id < \(before))
+            ORDER BY g.id DESC LIMIT \(limit)
+            """ as PostgresQuery)
         var listings: [GroupListing] = []
         for try await row in try await connection.query(query, logger: logger)
             .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Int, Int).self) {
@@ -267,13 +267,4 @@ public enum GroupStore {
     public static func unban(group: GroupID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("DELETE FROM group_bans WHERE group_id = \(group) AND account_id = \(account)", logger: logger)
     }
-}
-
-/// Bindings for hand-written `$n` queries (used where a query's text varies).
-func bindings(_ values: (any PostgresEncodable & Sendable)?...) throws -> PostgresBindings {
-    var bindings = PostgresBindings()
-    for value in values {
-        if let value { try bindings.append(value) } else { bindings.appendNull() }
-    }
-    return bindings
 }

@@ -95,18 +95,19 @@ public enum ModerationEffects {
     }
 
     public static func appeal(_ id: AppealID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> AppealRecord? {
-        try await appeals(PostgresQuery(unsafeSQL: appealSelect + " WHERE id = $1" + (lock ? " FOR UPDATE" : ""), binds: try bindings(id)),
+        try await appeals(("\(unescaped: appealSelect) WHERE id = \(id)\(unescaped: (lock ? " FOR UPDATE" : ""))" as PostgresQuery),
                           on: connection, logger: logger).first
     }
 
     public static func appeals(itemID: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> AppealRecord? {
-        try await appeals(PostgresQuery(unsafeSQL: appealSelect + " WHERE item_id = $1", binds: try bindings(itemID)), on: connection, logger: logger).first
+        try await appeals(("\(unescaped: appealSelect) WHERE item_id = \(itemID)" as PostgresQuery), on: connection, logger: logger).first
     }
 
     public static func appeals(state: String?, before: AppealID?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AppealRecord] {
-        try await appeals(PostgresQuery(unsafeSQL: appealSelect + """
-             WHERE ($1::text IS NULL OR state = $1) AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3
-            """, binds: try bindings(state, before, limit)), on: connection, logger: logger)
+        try await appeals(("""
+            \(unescaped: appealSelect)
+             WHERE (\(state)::text IS NULL OR state = \(state)) AND (\(before)::bigint IS NULL OR id < \(before)) ORDER BY id DESC LIMIT \(limit)
+            """ as PostgresQuery), on: connection, logger: logger)
     }
 
     public static func decideAppeal(

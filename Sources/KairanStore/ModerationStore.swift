@@ -192,7 +192,7 @@ public enum ModerationStore {
     }
 
     public static func item(_ id: ModerationItemID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ModerationItemRecord? {
-        let query = PostgresQuery(unsafeSQL: itemSelect + " WHERE i.id = $1" + (lock ? " FOR UPDATE OF i" : ""), binds: try bindings(id))
+        let query = ("\(unescaped: itemSelect) WHERE i.id = \(id)\(unescaped: (lock ? " FOR UPDATE OF i" : ""))" as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { return item(row) }
         return nil
     }
@@ -203,13 +203,14 @@ public enum ModerationStore {
         groups: [GroupID]?, state: ModerationItemState?, reason: FlagReason?, group: GroupID?, before: ModerationItemID?, limit: Int,
         excludingAuthor: AccountID? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws -> [ModerationItemRecord] {
-        let query = PostgresQuery(unsafeSQL: itemSelect + """
-             WHERE ($1::bigint[] IS NULL OR i.group_id = ANY($1::bigint[])) AND ($2::text IS NULL OR i.state = $2)
-               AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM moderation_flags f WHERE f.item_id = i.id AND f.reason = $3))
-               AND ($4::bigint IS NULL OR i.group_id = $4) AND ($5::bigint IS NULL OR i.id < $5)
-               AND ($7::bigint IS NULL OR i.author_id IS DISTINCT FROM $7)
-            ORDER BY i.id DESC LIMIT $6
-            """, binds: try bindings(groups, state?.rawValue, reason?.rawValue, group, before, limit, excludingAuthor))
+        let query = ("""
+            \(unescaped: itemSelect)
+             WHERE (\(groups)::bigint[] IS NULL OR i.group_id = ANY(\(groups)::bigint[])) AND (\(state?.rawValue)::text IS NULL OR i.state = \(state?.rawValue))
+               AND (\(reason?.rawValue)::text IS NULL OR EXISTS (SELECT 1 FROM moderation_flags f WHERE f.item_id = i.id AND f.reason = \(reason?.rawValue)))
+               AND (\(group)::bigint IS NULL OR i.group_id = \(group)) AND (\(before)::bigint IS NULL OR i.id < \(before))
+               AND (\(excludingAuthor)::bigint IS NULL OR i.author_id IS DISTINCT FROM \(excludingAuthor))
+            ORDER BY i.id DESC LIMIT \(limit)
+            """ as PostgresQuery)
         var result: [ModerationItemRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { result.append(item(row)) }
         return result

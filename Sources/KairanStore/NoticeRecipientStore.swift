@@ -69,18 +69,16 @@ public enum NoticeRecipientStore {
 
     /// The caller's recipient row for a notice; nil when the notice never reached them.
     public static func recipient(notice: NoticeID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
-        try await one(PostgresQuery(unsafeSQL: recipientSelect + " WHERE r.notice_id = $1 AND r.account_id = $2",
-                                    binds: try bindings(notice, account)), on: connection, logger: logger)
+        try await one(("\(unescaped: recipientSelect) WHERE r.notice_id = \(notice) AND r.account_id = \(account)" as PostgresQuery), on: connection, logger: logger)
     }
 
     public static func recipient(notice: NoticeID, guardian: GuardianID, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
-        try await one(PostgresQuery(unsafeSQL: recipientSelect + " WHERE r.notice_id = $1 AND r.guardian_id = $2",
-                                    binds: try bindings(notice, guardian)), on: connection, logger: logger)
+        try await one(("\(unescaped: recipientSelect) WHERE r.notice_id = \(notice) AND r.guardian_id = \(guardian)" as PostgresQuery), on: connection, logger: logger)
     }
 
     /// The recipient a mail link belongs to.
     public static func recipient(token: String, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
-        try await one(PostgresQuery(unsafeSQL: recipientSelect + " WHERE r.link_token = $1", binds: try bindings(token)),
+        try await one(("\(unescaped: recipientSelect) WHERE r.link_token = \(token)" as PostgresQuery),
                       on: connection, logger: logger)
     }
 
@@ -168,8 +166,7 @@ public enum NoticeRecipientStore {
             organizationNames[r.1] = r.8
         }
         guard !recipients.isEmpty else { return [] }
-        let query = PostgresQuery(unsafeSQL: "SELECT \(NoticeStore.columns) FROM notices n WHERE n.id = ANY($1::bigint[])",
-                                  binds: try bindings(recipients.map(\.noticeID)))
+        let query = ("SELECT \(unescaped: NoticeStore.columns) FROM notices n WHERE n.id = ANY(\(recipients.map(\.noticeID))::bigint[])" as PostgresQuery)
         let notices = Dictionary(uniqueKeysWithValues: try await NoticeStore.records(query, on: connection, logger: logger).map { ($0.id, $0) })
         return recipients.compactMap { recipient in
             notices[recipient.noticeID].map { ($0, organizationNames[recipient.organizationID] ?? "", recipient) }

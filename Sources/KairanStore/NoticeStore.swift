@@ -155,8 +155,7 @@ public enum NoticeStore {
         _ id: NoticeID, organization: OrganizationID, lock: Bool = false, on connection: PostgresConnection, logger: Logger
     ) async throws -> NoticeRecord? {
         let suffix = lock ? " FOR UPDATE" : ""
-        let query = PostgresQuery(unsafeSQL: "SELECT \(columns) FROM notices n WHERE n.id = $1 AND n.organization_id = $2\(suffix)",
-                                  binds: try bindings(id, organization))
+        let query = ("SELECT \(unescaped: columns) FROM notices n WHERE n.id = \(id) AND n.organization_id = \(organization)\(unescaped: suffix)" as PostgresQuery)
         return try await records(query, on: connection, logger: logger).first
     }
 
@@ -164,11 +163,11 @@ public enum NoticeStore {
     public static func list(
         organization: OrganizationID, state: NoticeState?, before: NoticeID?, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [NoticeRecord] {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(columns) FROM notices n
-            WHERE n.organization_id = $1 AND ($2::text IS NULL OR n.state = $2) AND ($3::bigint IS NULL OR n.id < $3)
-            ORDER BY n.id DESC LIMIT $4
-            """, binds: try bindings(organization, state?.rawValue, before, limit))
+        let query = ("""
+            SELECT \(unescaped: columns) FROM notices n
+            WHERE n.organization_id = \(organization) AND (\(state?.rawValue)::text IS NULL OR n.state = \(state?.rawValue)) AND (\(before)::bigint IS NULL OR n.id < \(before))
+            ORDER BY n.id DESC LIMIT \(limit)
+            """ as PostgresQuery)
         return try await records(query, on: connection, logger: logger)
     }
 
@@ -263,11 +262,15 @@ public enum NoticeStore {
     /// Locks one notice for the scheduler if it is still in the expected state and due;
     /// nil when another worker has it or it changed.
     public static func lockDue(_ id: NoticeID, escalation: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord? {
-        let condition = escalation
-            ? "n.escalated_at IS NULL AND n.escalate_at <= $2 AND n.state = 'sent'"
-            : "n.state = 'scheduled' AND n.release_at <= $2"
-        let query = PostgresQuery(unsafeSQL: "SELECT \(columns) FROM notices n WHERE n.id = $1 AND \(condition) FOR UPDATE SKIP LOCKED",
-                                  binds: try bindings(id, now))
+        let query: PostgresQuery = escalation
+            ? """
+              SELECT \(unescaped: columns) FROM notices n
+              WHERE n.id = \(id) AND n.escalated_at IS NULL AND n.escalate_at <= \(now) AND n.state = 'sent' FOR UPDATE SKIP LOCKED
+              """
+            : """
+              SELECT \(unescaped: columns) FROM notices n
+              WHERE n.id = \(id) AND n.state = 'scheduled' AND n.release_at <= \(now) FOR UPDATE SKIP LOCKED
+              """
         return try await records(query, on: connection, logger: logger).first
     }
 

@@ -77,7 +77,7 @@ public enum OrganizationStore {
     }
 
     public static func find(_ id: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> OrganizationRecord? {
-        let query = PostgresQuery(unsafeSQL: "SELECT \(columns) FROM organizations o WHERE o.id = $1", binds: try bindings(id))
+        let query = ("SELECT \(unescaped: columns) FROM organizations o WHERE o.id = \(id)" as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(Row.self) { return record(row) }
         return nil
     }
@@ -86,13 +86,13 @@ public enum OrganizationStore {
     public static func standing(
         organization id: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger
     ) async throws -> (OrganizationRecord, OrganizationStanding)? {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(columns),
-                   (SELECT role FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = $2),
+        let query = ("""
+            SELECT \(unescaped: columns),
+                   (SELECT role FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = \(account)),
                    EXISTS (SELECT 1 FROM guardians g JOIN children c ON c.household_id = g.household_id
-                           WHERE g.account_id = $2 AND c.organization_id = o.id)
-            FROM organizations o WHERE o.id = $1
-            """, binds: try bindings(id, account))
+                           WHERE g.account_id = \(account) AND c.organization_id = o.id)
+            FROM organizations o WHERE o.id = \(id)
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode((Int64, String, String, Int16?, Int16?, Bool, Date, Int16, [String], String?, Bool).self) {
             let record = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
             return (record, OrganizationStanding(role: row.9.flatMap(OrganizationRole.init(rawValue:)), isGuardian: row.10))
@@ -103,13 +103,13 @@ public enum OrganizationStore {
     /// The organizations `account` works at or has children in; every one for town admins.
     public static func list(for account: AccountID, all: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [OrganizationRecord] {
         var result: [OrganizationRecord] = []
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(columns) FROM organizations o
-            WHERE $2 OR EXISTS (SELECT 1 FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = $1)
+        let query = ("""
+            SELECT \(unescaped: columns) FROM organizations o
+            WHERE \(all) OR EXISTS (SELECT 1 FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = \(account))
                OR EXISTS (SELECT 1 FROM guardians g JOIN children c ON c.household_id = g.household_id
-                          WHERE g.account_id = $1 AND c.organization_id = o.id)
+                          WHERE g.account_id = \(account) AND c.organization_id = o.id)
             ORDER BY o.id LIMIT 500
-            """, binds: try bindings(account, all))
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(Row.self) { result.append(record(row)) }
         return result
     }
@@ -299,17 +299,17 @@ public enum OrganizationStore {
     }
 
     public static func child(id: ChildID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> ChildRecord? {
-        let query = PostgresQuery(unsafeSQL: "SELECT \(childColumns) \(childJoins) WHERE c.id = $1 AND c.organization_id = $2", binds: try bindings(id, organization))
+        let query = ("SELECT \(unescaped: childColumns) \(unescaped: childJoins) WHERE c.id = \(id) AND c.organization_id = \(organization)" as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { return child(row) }
         return nil
     }
 
     public static func children(organization: OrganizationID, classID: ClassID?, on connection: PostgresConnection, logger: Logger) async throws -> [ChildRecord] {
         var result: [ChildRecord] = []
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(childColumns) \(childJoins) WHERE c.organization_id = $1 AND ($2::bigint IS NULL OR c.class_id = $2)
+        let query = ("""
+            SELECT \(unescaped: childColumns) \(unescaped: childJoins) WHERE c.organization_id = \(organization) AND (\(classID)::bigint IS NULL OR c.class_id = \(classID))
             ORDER BY cl.grade NULLS LAST, cl.name, c.name LIMIT 2000
-            """, binds: try bindings(organization, classID))
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { result.append(child(row)) }
         return result
     }
@@ -317,10 +317,10 @@ public enum OrganizationStore {
     /// The children of the household `account` is a guardian in, across organizations.
     public static func children(ofGuardian account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [ChildRecord] {
         var result: [ChildRecord] = []
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(childColumns) \(childJoins) JOIN guardians g ON g.household_id = c.household_id
-            WHERE g.account_id = $1 ORDER BY c.organization_id, c.name
-            """, binds: try bindings(account))
+        let query = ("""
+            SELECT \(unescaped: childColumns) \(unescaped: childJoins) JOIN guardians g ON g.household_id = c.household_id
+            WHERE g.account_id = \(account) ORDER BY c.organization_id, c.name
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { result.append(child(row)) }
         return result
     }
@@ -353,26 +353,26 @@ public enum OrganizationStore {
         child: ChildID, name: String, email: EmailAddress, phone: String?, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> GuardianRecord {
         let household = try await household(of: child, now: now, on: connection, logger: logger)
-        let query = PostgresQuery(unsafeSQL: """
-            INSERT INTO guardians AS g (household_id, name, email, phone, delivery, created_at) VALUES ($1, $2, $3, $4, 'mail', $5)
-            RETURNING \(guardianColumns)
-            """, binds: try bindings(household, name, email.raw, phone, now))
+        let query = ("""
+            INSERT INTO guardians AS g (household_id, name, email, phone, delivery, created_at) VALUES (\(household), \(name), \(email.raw), \(phone), 'mail', \(now))
+            RETURNING \(unescaped: guardianColumns)
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { return guardian(row) }
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
     public static func guardians(ofChild child: ChildID, on connection: PostgresConnection, logger: Logger) async throws -> [GuardianRecord] {
         var result: [GuardianRecord] = []
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(guardianColumns) FROM guardians g JOIN children c ON c.household_id = g.household_id WHERE c.id = $1 ORDER BY g.id
-            """, binds: try bindings(child))
+        let query = ("""
+            SELECT \(unescaped: guardianColumns) FROM guardians g JOIN children c ON c.household_id = g.household_id WHERE c.id = \(child) ORDER BY g.id
+            """ as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { result.append(guardian(row)) }
         return result
     }
 
     /// The guardian record of an account, if it is linked to a household.
     public static func guardian(account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> GuardianRecord? {
-        let query = PostgresQuery(unsafeSQL: "SELECT \(guardianColumns) FROM guardians g WHERE g.account_id = $1", binds: try bindings(account))
+        let query = ("SELECT \(unescaped: guardianColumns) FROM guardians g WHERE g.account_id = \(account)" as PostgresQuery)
         for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { return guardian(row) }
         return nil
     }

@@ -48,13 +48,16 @@ public enum ThreadStore {
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
+    /// A thread's columns, with the unread count for `rd.reader`: every query selecting them
+    /// joins `(SELECT <reader>::bigint AS reader) rd`, so the reader is a bound value like
+    /// any other (a fixed fragment holds no parameter).
     static let threadColumns = """
         t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, t.last_post_at,
         (SELECT count(*) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible')::int,
-        CASE WHEN $1::bigint IS NULL THEN 0 ELSE (
+        CASE WHEN rd.reader IS NULL THEN 0 ELSE (
             SELECT count(*) FROM posts p
-            WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.author_id IS DISTINCT FROM $1
-              AND p.id > coalesce((SELECT r.last_read_post_id FROM thread_reads r WHERE r.thread_id = t.id AND r.account_id = $1), 0)
+            WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.author_id IS DISTINCT FROM rd.reader
+              AND p.id > coalesce((SELECT r.last_read_post_id FROM thread_reads r WHERE r.thread_id = t.id AND r.account_id = rd.reader), 0)
         )::int END
         """
     typealias ThreadRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int)
@@ -66,7 +69,9 @@ public enum ThreadStore {
 
     /// `reader`: the member whose unread counts to compute (nil: none).
     public static func findThread(_ id: ThreadID, reader: AccountID?, on connection: PostgresConnection, logger: Logger) async throws -> ThreadRecord? {
-        let query = PostgresQuery(unsafeSQL: "SELECT \(threadColumns) FROM threads t WHERE t.id = $2", binds: try bindings(reader, id))
+        let query: PostgresQuery = """
+            SELECT \(unescaped: threadColumns) FROM threads t CROSS JOIN (SELECT \(reader)::bigint AS reader) rd WHERE t.id = \(id)
+            """
         for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
             return thread(row)
         }
@@ -78,14 +83,14 @@ public enum ThreadStore {
         group: GroupID, reader: AccountID?, pinnedOnly: Bool, before: ThreadID?, limit: Int, viewer: AccountID? = nil, moderator: Bool = false,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> [ThreadRecord] {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(threadColumns) FROM threads t
-            WHERE t.group_id = $2 AND (NOT $3 OR t.pinned) AND ($4::bigint IS NULL OR t.id < $4)
+        let query: PostgresQuery = """
+            SELECT \(unescaped: threadColumns) FROM threads t CROSS JOIN (SELECT \(reader)::bigint AS reader) rd
+            WHERE t.group_id = \(group) AND (NOT \(pinnedOnly) OR t.pinned) AND (\(before)::bigint IS NULL OR t.id < \(before))
               -- A thread whose only posts moderation holds, hid or removed is not listed
               -- (its title may be what was held), except to whoever started it.
-              AND ($7 OR t.created_by = $6 OR EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'))
-            ORDER BY t.id DESC LIMIT $5
-            """, binds: try bindings(reader, group, pinnedOnly, before, limit, viewer, moderator))
+              AND (\(moderator) OR t.created_by = \(viewer) OR EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'))
+            ORDER BY t.id DESC LIMIT \(limit)
+            """
         var threads: [ThreadRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
             threads.append(thread(row))
@@ -176,9 +181,9 @@ public enum ThreadStore {
     }
 
     public static func findPost(_ id: PostID, on connection: PostgresConnection, logger: Logger) async throws -> PostRecord? {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = $1
-            """, binds: try bindings(id))
+        let query: PostgresQuery = """
+            SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = \(id)
+            """
         for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
             return post(row)
         }
@@ -193,12 +198,12 @@ public enum ThreadStore {
     public static func posts(
         thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool, on connection: PostgresConnection, logger: Logger
     ) async throws -> [PostRecord] {
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
-            WHERE p.thread_id = $1 AND ($2::bigint IS NULL OR p.id < $2)
-              AND (p.moderation = 'visible' OR $4 OR (p.moderation IN ('hidden', 'held') AND p.author_id = $5))
-            ORDER BY p.id DESC LIMIT $3
-            """, binds: try bindings(thread, before, limit, moderator, viewer))
+        let query: PostgresQuery = """
+            SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
+            WHERE p.thread_id = \(thread) AND (\(before)::bigint IS NULL OR p.id < \(before))
+              AND (p.moderation = 'visible' OR \(moderator) OR (p.moderation IN ('hidden', 'held') AND p.author_id = \(viewer)))
+            ORDER BY p.id DESC LIMIT \(limit)
+            """
         var posts: [PostRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
             posts.append(post(row))
@@ -273,11 +278,12 @@ public enum ThreadStore {
     ) async throws -> [PostRecord] {
         let pattern = "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
             .replacingOccurrences(of: "_", with: "\\_") + "%"
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
-            WHERE p.group_id = $1 AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.body ILIKE $2 AND ($3::bigint IS NULL OR p.id < $3)
-            ORDER BY p.id DESC LIMIT $4
-            """, binds: try bindings(group, pattern, before, limit))
+        let query: PostgresQuery = """
+            SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
+            WHERE p.group_id = \(group) AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.body ILIKE \(pattern)
+              AND (\(before)::bigint IS NULL OR p.id < \(before))
+            ORDER BY p.id DESC LIMIT \(limit)
+            """
         var posts: [PostRecord] = []
         for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
             posts.append(post(row))
