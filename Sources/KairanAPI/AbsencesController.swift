@@ -105,6 +105,7 @@ struct AbsencesController {
         let id = try context.parameters.require("absenceID", as: AbsenceReportID.self)
         let now = dependencies.clock.now()
         return try await database.withTransaction { connection -> AbsenceRecord in
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             guard let record = try await AbsenceStore.find(id, organization: organization.id, on: connection, logger: context.logger) else {
                 throw APIError.notFound
             }

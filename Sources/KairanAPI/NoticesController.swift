@@ -62,6 +62,7 @@ struct NoticesController {
         let children = try Self.childIDs(input.childIds)
         let now = dependencies.clock.now()
         let created = try await database.withTransaction { connection -> NoticeListRecord in
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             guard let id = try await NoticeListStore.insert(organization: organization.id, name: name, now: now, on: connection, logger: context.logger) else {
                 throw APIError(.conflict, code: "list_exists", message: "a list with this name exists")
             }
@@ -77,6 +78,7 @@ struct NoticesController {
         let name = try input.name.map { try Content.text($0, field: "name", max: 50) }
         let children = try Self.childIDs(input.childIds)
         return ListResponse(try await database.withTransaction { connection -> NoticeListRecord in
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             guard try await NoticeListStore.lock(list: id, organization: organization.id, on: connection, logger: context.logger) else {
                 throw APIError.notFound
             }
@@ -95,7 +97,8 @@ struct NoticesController {
         let (organization, _, _) = try await authorizeOrganization(.sendNotices, context, database: database)
         let id = try context.parameters.require("listID", as: NoticeListID.self)
         let deleted = try await database.withTransaction { connection in
-            try await NoticeListStore.delete(list: id, organization: organization.id, on: connection, logger: context.logger)
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
+            return try await NoticeListStore.delete(list: id, organization: organization.id, on: connection, logger: context.logger)
         }
         guard deleted else { throw APIError.notFound }
         return .noContent
@@ -212,6 +215,7 @@ struct NoticesController {
                                                       message: "the reply deadline must be after the notice goes out (\(releaseAt.formatted(.iso8601)))"))
         }
         let record = try await database.withTransaction { connection -> NoticeRecord in
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: connection, logger: context.logger) else {
                 throw APIError.validation(ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's"))
             }
@@ -345,6 +349,7 @@ struct NoticesController {
         let (title, body) = try Self.validEdit(title: input.title, body: input.body)
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection -> NoticeRecord in
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             let notice = try await notice(organization, context, lock: true, on: connection)
             guard notice.authorID == actor.accountID || standing.role == .orgAdmin else {
                 throw APIError.forbidden("only the author or an administrator may edit this notice")
@@ -381,6 +386,7 @@ struct NoticesController {
         let (organization, standing, actor) = try await authorizeOrganization(.sendNotices, context, database: database)
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection -> NoticeRecord in
+            try await confirmOrganization(.sendNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             let notice = try await notice(organization, context, lock: true, on: connection)
             guard notice.authorID == actor.accountID || standing.role == .orgAdmin else {
                 throw APIError.forbidden("only the author or an administrator may cancel this notice")
@@ -414,6 +420,7 @@ struct NoticesController {
         let comment = try input.comment.map { try Content.text($0, field: "comment", max: 1000, multiline: true) }
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection -> NoticeRecord in
+            try await confirmOrganization(.approveNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             let notice = try await notice(organization, context, lock: true, on: connection)
             guard notice.state == .pendingApproval else {
                 throw APIError(.conflict, code: "not_pending", message: "only a notice waiting for approval can be approved")
@@ -461,6 +468,7 @@ struct NoticesController {
         let comment = try Content.text(input.comment, field: "comment", max: 1000, multiline: true)
         let now = dependencies.clock.now()
         let record = try await database.withTransaction { connection -> NoticeRecord in
+            try await confirmOrganization(.approveNotices, organization.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             let notice = try await notice(organization, context, lock: true, on: connection)
             guard notice.state == .pendingApproval else {
                 throw APIError(.conflict, code: "not_pending", message: "only a notice waiting for approval can be returned")

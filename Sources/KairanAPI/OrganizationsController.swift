@@ -203,6 +203,7 @@ struct OrganizationsController {
             return try reasons.map { try Content.text($0, field: "absenceReasons", max: 30) }
         }
         let updated = try await database.withTransaction { connection in
+            try await confirmOrganization(.administer, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             try await OrganizationStore.update(record.id, name: name, quietHours: quiet, requiresApproval: input.requiresApproval,
                                                escalateAfterMinutes: input.escalateAfterMinutes, absenceReasons: reasons,
                                                on: connection, logger: context.logger)
@@ -236,6 +237,7 @@ struct OrganizationsController {
         let input = try await request.decode(as: SetStaff.self, context: context)
         let now = dependencies.clock.now()
         try await database.withTransaction { connection in
+            try await confirmOrganization(.administer, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             guard try await AccountStore.exists(id: account, on: connection, logger: context.logger) else { throw APIError.notFound }
             guard try await OrganizationStore.changeStaff(organization: record.id, account: account, role: input.role,
                                                           maySkipApproval: input.maySkipApproval, now: now,
@@ -254,6 +256,7 @@ struct OrganizationsController {
         let account = try context.parameters.require("accountID", as: AccountID.self)
         let now = dependencies.clock.now()
         let removed = try await database.withTransaction { connection in
+            try await confirmOrganization(.administer, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             let taught = try await OrganizationStore.classesTaught(by: account, organization: record.id, on: connection, logger: context.logger)
             guard try await OrganizationStore.removeStaff(organization: record.id, account: account, on: connection, logger: context.logger) else {
                 return false
@@ -296,7 +299,8 @@ struct OrganizationsController {
             throw APIError.validation(ValidationError(field: "grade", code: "out_of_range", message: "grade must be between 0 and 12"))
         }
         let created = try await database.withTransaction { connection in
-            try await OrganizationStore.insertClass(organization: record.id, name: name, grade: input.grade, on: connection, logger: context.logger)
+            try await confirmOrganization(.administer, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
+            return try await OrganizationStore.insertClass(organization: record.id, name: name, grade: input.grade, on: connection, logger: context.logger)
         }
         guard let created else { throw APIError(.conflict, code: "class_exists", message: "a class with this name exists") }
         return EditedResponse(status: .created, response: ClassResponse(created))
@@ -312,7 +316,8 @@ struct OrganizationsController {
         let classID = try context.parameters.require("classID", as: ClassID.self)
         let account = try context.parameters.require("accountID", as: AccountID.self)
         let added = try await database.withTransaction { connection in
-            try await OrganizationStore.addTeacher(account: account, toClass: classID, organization: record.id, on: connection, logger: context.logger)
+            try await confirmOrganization(.administer, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
+            return try await OrganizationStore.addTeacher(account: account, toClass: classID, organization: record.id, on: connection, logger: context.logger)
         }
         guard added else { throw APIError(.notFound, code: "not_found", message: "no such class here, or the account is not staff here") }
         return .noContent
@@ -324,6 +329,7 @@ struct OrganizationsController {
         let account = try context.parameters.require("accountID", as: AccountID.self)
         let now = dependencies.clock.now()
         let removed = try await database.withTransaction { connection in
+            try await confirmOrganization(.administer, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             guard try await OrganizationStore.removeTeacher(account: account, fromClass: classID, organization: record.id,
                                                             on: connection, logger: context.logger) else { return false }
             try await EventStore.append(EventStore.classStream(classID), kind: "teacher.removed",
@@ -357,6 +363,7 @@ struct OrganizationsController {
         let name = try Content.text(input.name, field: "name", max: 50)
         let now = dependencies.clock.now()
         let child = try await database.withTransaction { connection -> ChildRecord? in
+            try await confirmOrganization(.manageChildren, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             var household: Int64?
             if let sibling = input.siblingOf {
                 guard try await OrganizationStore.child(id: sibling, organization: record.id, on: connection, logger: context.logger) != nil else {
@@ -401,7 +408,8 @@ struct OrganizationsController {
         do throws(ValidationError) { email = try EmailAddress(input.email) } catch { throw APIError.validation(error) }
         let now = dependencies.clock.now()
         let guardian = try await database.withTransaction { connection in
-            try await OrganizationStore.addGuardian(child: child.id, name: name, email: email, phone: phone, now: now, on: connection, logger: context.logger)
+            try await confirmOrganization(.manageChildren, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
+            return try await OrganizationStore.addGuardian(child: child.id, name: name, email: email, phone: phone, now: now, on: connection, logger: context.logger)
         }
         return EditedResponse(status: .created, response: GuardianResponse(guardian))
     }
@@ -422,6 +430,7 @@ struct OrganizationsController {
         var generator = SystemRandomNumberGenerator()
         let code = String((0..<12).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
         try await database.withTransaction { connection in
+            try await confirmOrganization(.manageChildren, record.id, actor: try context.requireActor(), on: connection, logger: context.logger)
             try await OrganizationStore.createLinkCode(child: child.id, code: code, now: now, expires: expires, on: connection, logger: context.logger)
         }
         return EditedResponse(status: .created, response: LinkCodeResponse(code: code, expiresAt: expires))
@@ -506,8 +515,21 @@ struct OrganizationsController {
     }
 }
 
+/// Inside a write's transaction: the caller's standing read again, under a share lock on
+/// their staff row, and the policy asked again. A removal or demotion that commits while the
+/// write runs then waits for it, and one that committed before is seen: the check made
+/// before the transaction only answers early (404, 403 before the body is read).
+func confirmOrganization(
+    _ action: OrganizationAction, _ organization: OrganizationID, actor: Actor, on connection: PostgresConnection, logger: Logger
+) async throws {
+    guard let (_, standing) = try await OrganizationStore.standing(organization: organization, account: actor.accountID, lock: true,
+                                                                   on: connection, logger: logger) else { throw APIError.notFound }
+    try APIError.check(Policy.decide(actor, action, in: standing))
+}
+
 /// Loads the organization named by the route and asks the policy; 404 for anyone who may
-/// not know it exists. Every organization route (and the notice routes) goes through it.
+/// not know it exists. Every organization route (and the notice routes) goes through it;
+/// a route that writes asks again inside its transaction (`confirmOrganization`).
 func authorizeOrganization(
     _ action: OrganizationAction, _ context: KairanRequestContext, database: Database
 ) async throws -> (OrganizationRecord, OrganizationStanding, Actor) {

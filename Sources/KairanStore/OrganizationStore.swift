@@ -82,17 +82,23 @@ public enum OrganizationStore {
         return nil
     }
 
-    /// The organization and where `account` stands in it, in one query.
+    /// The organization and where `account` stands in it, in one query. `lock` takes a
+    /// share lock on the account's staff row, so that a removal or change of role that
+    /// commits meanwhile waits for the caller's transaction (or is seen by it).
     public static func standing(
-        organization id: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger
+        organization id: OrganizationID, account: AccountID, lock: Bool = false, on connection: PostgresConnection, logger: Logger
     ) async throws -> (OrganizationRecord, OrganizationStanding)? {
-        let query = ("""
-            SELECT \(unescaped: columns),
-                   (SELECT role FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = \(account)),
+        let query: PostgresQuery = """
+            SELECT \(unescaped: columns), s.role,
                    EXISTS (SELECT 1 FROM guardians g JOIN children c ON c.household_id = g.household_id
                            WHERE g.account_id = \(account) AND c.organization_id = o.id)
-            FROM organizations o WHERE o.id = \(id)
-            """ as PostgresQuery)
+            FROM organizations o
+            LEFT JOIN LATERAL (
+                SELECT role FROM organization_staff s WHERE s.organization_id = o.id AND s.account_id = \(account)
+                \(unescaped: lock ? "FOR SHARE" : "")
+            ) s ON true
+            WHERE o.id = \(id)
+            """
         for try await row in try await connection.query(query, logger: logger).decode((Int64, String, String, Int16?, Int16?, Bool, Date, Int16, [String], String?, Bool).self) {
             let record = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
             return (record, OrganizationStanding(role: row.9.flatMap(OrganizationRole.init(rawValue:)), isGuardian: row.10))
