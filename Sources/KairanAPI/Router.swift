@@ -73,6 +73,7 @@ public func buildRouter(
         AlertSubscribersController(dependencies: dependencies).addRoutes(to: routes)
         MailPagesController(dependencies: dependencies).addRoutes(to: routes)
         OrganizationsController(dependencies: dependencies).addRoutes(to: routes)
+        GuardianAccountController(dependencies: dependencies).addRoutes(to: routes)
         NoticesController(dependencies: dependencies).addRoutes(to: routes)
         GuardianNoticesController(dependencies: dependencies).addRoutes(to: routes)
         AbsencesController(dependencies: dependencies).addRoutes(to: routes)
