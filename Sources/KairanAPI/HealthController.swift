@@ -20,20 +20,8 @@ struct HealthController {
 
     @Sendable func ready(_ request: Request, context: KairanRequestContext) async throws -> Status {
         do {
-            // A pool with no free connection would hang: bound the wait.
-            let database = dependencies.database
-            let logger = context.logger
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { () async throws -> Void in
-                    try await database.ping(logger: logger)
-                }
-                group.addTask { () async throws -> Void in
-                    try await Task.sleep(for: .seconds(3))
-                    throw CancellationError()
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            // Bounded: a pool with no free connection, or a frozen server, must not hang it.
+            try await dependencies.database.ping(timeLimit: .seconds(3), logger: context.logger)
             return Status(status: "ready")
         } catch {
             throw APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is not reachable")

@@ -101,12 +101,12 @@ public struct RequestDeadlineMiddleware<Context: RequestContext>: RouterMiddlewa
                     return nil
                 }
                 defer { group.cancelAll() }
-                while let result = try await group.next() {
-                    if let response = result { return response }
+                // The first child to finish decides: the handler's response, or the timer (nil).
+                guard let first = try await group.next(), let response = first else {
                     context.logger.warning("request ran out of time", metadata: ["timeout": "\(timeout)"])
                     throw APIError.timedOut
                 }
-                throw APIError.timedOut
+                return response
             }
         }
     }

@@ -91,7 +91,7 @@ struct StreamController {
         // only reads the client's requests. No writer task per socket.
         let connection = WebSocketStreamConnection(channel: context.requestContext.channel, limitBytes: queueLimitBytes)
         let subscriber = StreamSubscriber(actor: session.actor, sessionID: session.sessionID, connection: connection)
-        await hub.register(subscriber, now: now)
+        await hub.register(subscriber)
         // The login ends by itself at its expiry: so does the socket (a logout closes it
         // through the hub, on every instance).
         let remaining = max(0, session.expiresAt.timeIntervalSince(now))

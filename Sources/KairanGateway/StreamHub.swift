@@ -58,6 +58,10 @@ public actor StreamHub {
     private var bySubscriber: [StreamSubscriber: Set<String>] = [:]
     /// Every connected client by the login it came with, subscribed to anything or not.
     private var bySession: [Int64: Set<StreamSubscriber>] = [:]
+    /// Sessions ended lately, for clients whose handshake raced the logout (`register`).
+    private var recentlyEnded: [Int64: ContinuousClock.Instant] = [:]
+    /// Longer than any handshake: a ticket lives 60 s, a bearer check milliseconds.
+    static let endedSessionMemory: Duration = .seconds(300)
     /// Streams whose membership events some local subscription depends on (a group's for
     /// the group and its threads, an organization's for its notices), with the offset read
     /// so far: membership changes there re-check those subscriptions even when nobody here
@@ -195,21 +199,13 @@ public actor StreamHub {
         bySubscriber[subscriber]?.remove(stream.description)
     }
 
-    /// A client connected: it is closed when its session ends (`endSessions`). The session
-    /// is checked once more after registering: a logout handled between the handshake's
-    /// check and this moment found nobody to close.
-    public func register(_ subscriber: StreamSubscriber, now: Date) async {
+    /// A client connected: it is closed when its session ends (`endSessions`). A logout
+    /// handled between the handshake's check and this moment found nobody to close, so the
+    /// sessions ended lately are remembered and a client of one is closed here, with no
+    /// query (a reconnect storm after an alert must not cost one per socket).
+    public func register(_ subscriber: StreamSubscriber) {
         bySession[subscriber.sessionID, default: []].insert(subscriber)
-        do {
-            let ended = try await database.withConnection { connection in
-                try await SessionStore.ended(among: [subscriber.sessionID], now: now, on: connection, logger: logger)
-            }
-            endSessions(ended)
-        } catch {
-            // The handshake checked the session a moment ago; a logout notification still
-            // closes the socket. Said, not hidden.
-            logger.warning("could not recheck a new stream client's session", metadata: ["error_type": "\(type(of: error))"])
-        }
+        if recentlyEnded[subscriber.sessionID] != nil { endSessions([subscriber.sessionID]) }
     }
 
     /// Forgets a disconnected client.
@@ -224,7 +220,10 @@ public actor StreamHub {
     /// once, without suspending, so no event dispatched after this reaches them, and their
     /// sockets are closed with 1008.
     public func endSessions(_ ids: some Collection<Int64>) {
+        let now = ContinuousClock.now
+        recentlyEnded = recentlyEnded.filter { now - $0.value < Self.endedSessionMemory }
         for id in ids {
+            recentlyEnded[id] = now
             guard let subscribers = bySession.removeValue(forKey: id) else { continue }
             for subscriber in subscribers {
                 remove(subscriber)
@@ -428,16 +427,14 @@ public actor StreamHub {
         }
         for (subscriber, name) in affected {
             guard let stream = StreamName(name) else { continue }
-            guard let verdict = await checkWithRetries(subscriber, stream) else {
+            let verdict = await checkWithRetries(subscriber, stream)
+            if case .allowed? = verdict { continue }
+            if verdict == nil {
                 // The database stayed away through every retry: closed rather than left
                 // open on a guess (this recheck exists because access may have ended). The
                 // client resubscribes and is checked afresh.
                 logger.warning("could not recheck a subscription; revoked", metadata: ["stream": "\(name)"])
-                unsubscribe(subscriber, from: stream)
-                subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
-                continue
             }
-            if case .allowed = verdict { continue }
             unsubscribe(subscriber, from: stream)
             subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
         }

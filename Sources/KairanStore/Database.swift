@@ -106,10 +106,11 @@ public struct Database: Sendable {
         }
     }
 
-    /// One round trip (readiness checks).
-    public func ping(logger: Logger) async throws {
-        try await withConnection { connection in
-            try await connection.query("SELECT 1", logger: logger)
+    /// One round trip within `timeLimit` (readiness checks).
+    public func ping(timeLimit: Duration, logger: Logger) async throws {
+        _ = try await withConnection(timeLimit: timeLimit) { connection -> Bool in
+            _ = try await connection.query("SELECT 1", logger: logger)
+            return true
         }
     }
 

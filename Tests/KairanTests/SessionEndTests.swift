@@ -3,6 +3,8 @@ import HummingbirdWSClient
 import NIOWebSocket
 import Testing
 
+@testable import KairanServer
+
 /// Logging out ends stream access: the tickets the session took and the sockets it opened.
 @Suite struct SessionEndTests {
     @Test func loggingOutClosesTheSessionsSocketsAndVoidsItsTickets() async throws {
@@ -59,6 +61,21 @@ import Testing
                     #expect(socket.closeCode.withLock { $0 } == .policyViolation)
                 }
             }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aSocketClosesWhenItsSessionExpires() async throws {
+        // Logins last 2 s here: the socket must not outlive its session.
+        try await withLiveApp(configure: { $0.sessionLifetime = 2 }) { client, _ in
+            let port = try #require(client.port)
+            let resident = try await client.resident("taro@example.jp")
+            let socket = StreamClient.open(port: port, token: resident.token)
+            defer { socket.close() }
+            socket.subscribe("user:\(resident.id)")
+            #expect(try await socket.waitForSubscribed("user:\(resident.id)")["type"] as? String == "subscribed")
+            await socket.ended()
+            #expect(socket.closeCode.withLock { $0 } == .policyViolation, "closed with 1008 at the session's expiry")
         }
     }
 }
