@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanServices
 import KairanStore
 
 /// Alert categories and areas (town administrators) and subscribers (alert staff, for

@@ -1,11 +1,10 @@
 import Hummingbird
 import KairanCore
+import KairanServices
 
-/// A keyset page: pass `nextBefore` as `?before=` for the next one; null at the end.
-struct Page<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
-    let items: [Item]
-    let nextBefore: Int64?
-}
+/// A keyset page (the services' `Page`) as a response body.
+extension Page: ResponseGenerator where Item: Encodable {}
+extension Page: ResponseEncodable where Item: Encodable {}
 
 /// A short, whole list (categories, classes, staff…).
 struct Items<Item: Encodable & Sendable>: ResponseEncodable, Sendable {

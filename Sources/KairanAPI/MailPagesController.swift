@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import KairanCore
+import KairanServices
 import KairanStore
 
 /// The pages a subscriber reaches from a link in a mail, on any phone (feature phones

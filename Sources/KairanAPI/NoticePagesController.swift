@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanServices
 import KairanStore
 
 /// The page a guardian reaches from the link in a notice mail (`/n/<token>`): the notice,

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanServices
 import KairanStore
 import Logging
 import PostgresNIO

@@ -21,6 +21,10 @@ public struct Services: Sendable {
 
     public var accounts: AccountService { AccountService(services: self) }
     public var sessions: SessionService { SessionService(services: self) }
+    public var threads: ThreadService { ThreadService(services: self) }
+    public var moderation: ModerationService { ModerationService(services: self) }
+    public var groups: GroupService { GroupService(services: self) }
+    public var notifications: NotificationService { NotificationService(services: self) }
 }
 
 extension Decision {
@@ -47,4 +51,12 @@ public enum ServiceError: Error, Equatable, Sendable {
     case invalidCredentials
     /// The request clashes with what exists (`code` is stable, for clients).
     case conflict(code: String, message: String, field: String?)
+    /// The caller may not do this now, for a reason they can act on (a suspension…).
+    case refused(code: String, message: String)
+    /// The input breaks a rule of the use case (not just of its shape).
+    case invalid(code: String, message: String, field: String?)
+    /// The caller used up an allowance; try again after `retryAfter` seconds.
+    case rateLimited(action: String, retryAfter: Int)
+
+    static func conflict(_ code: String, _ message: String) -> ServiceError { .conflict(code: code, message: message, field: nil) }
 }

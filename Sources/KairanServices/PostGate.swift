@@ -1,29 +1,8 @@
 import Foundation
-import Hummingbird
 import KairanCore
 import KairanStore
 import Logging
 import PostgresNIO
-
-extension APIError {
-    /// 429 with Retry-After (seconds).
-    static func rateLimited(_ action: RateLimitedAction, retryAfter: Int) -> APIError {
-        var error = APIError(.tooManyRequests, code: "rate_limited", message: "too many \(action.rawValue) requests; try again in \(retryAfter) s")
-        error.headers[.retryAfter] = String(retryAfter)
-        return error
-    }
-
-    /// Counts one use of `action` against the actor's limit; 429 when it is used up.
-    static func checkRate(
-        _ action: RateLimitedAction, actor: Actor, isNewAccount: Bool, settings: ModerationSettings, now: Date,
-        on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        guard let limit = Sandbox.limit(for: action, actor: actor, isNewAccount: isNewAccount, newAccountPostsPerHour: settings.newAccountPostsPerHour),
-              let retry = try await ModerationStore.hit(action, account: actor.accountID, limit: limit, now: now, on: connection, logger: logger)
-        else { return }
-        throw rateLimited(action, retryAfter: retry)
-    }
-}
 
 /// What every new or edited post passes before it is written: suspensions, the posting
 /// rate, the new-account sandbox and the watched words.
@@ -36,27 +15,38 @@ enum PostGate {
         case flag(WatchedWord)
     }
 
+    /// Counts one use of `action` against the actor's limit; `rateLimited` when it is used up.
+    static func checkRate(
+        _ action: RateLimitedAction, actor: Actor, isNewAccount: Bool, settings: ModerationSettings, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard let limit = Sandbox.limit(for: action, actor: actor, isNewAccount: isNewAccount, newAccountPostsPerHour: settings.newAccountPostsPerHour),
+              let retry = try await ModerationStore.hit(action, account: actor.accountID, limit: limit, now: now, on: connection, logger: logger)
+        else { return }
+        throw ServiceError.rateLimited(action: action.rawValue, retryAfter: retry)
+    }
+
     static func check(
         _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Disposition {
         if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: connection, logger: logger) {
-            throw APIError(.forbidden, code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
+            throw ServiceError.refused(code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
         }
         let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: connection, logger: logger)
-        let moderator = Policy.decide(actor, .moderate, in: standing) == .allow
+        let moderator = GroupAccess.isModerator(actor, in: standing)
         if !isEdit {
-            try await APIError.checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: logger)
+            try await checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: logger)
         }
         if isNew && !moderator && Sandbox.linkCount(in: body) > settings.newAccountMaxLinks {
-            throw APIError(.unprocessableContent, code: "too_many_links",
-                           message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
+            throw ServiceError.invalid(code: "too_many_links",
+                                       message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
         }
         if let word = try await ModerationStore.watchedWord(in: WatchedWords.normalize(body), on: connection, logger: logger) {
             switch word.action {
             case .block:
-                throw APIError(.unprocessableContent, code: "blocked_word",
-                               message: "this post contains 「\(word.pattern)」, which the town does not allow; please rewrite it", field: "body")
+                throw ServiceError.invalid(code: "blocked_word",
+                                           message: "this post contains 「\(word.pattern)」, which the town does not allow; please rewrite it", field: "body")
             case .hold:
                 return .hold(source: "watched_word", reason: "watched word: \(word.pattern)")
             case .flag:
@@ -92,22 +82,16 @@ enum PostGate {
             }
             try await ModerationStore.log("hold", item: item, post: post.id, group: post.groupID, actor: nil, reason: reason, now: now,
                                           on: connection, logger: logger)
-            try await notifyModerators(item: item, post: post, now: now, on: connection, logger: logger)
+            try await Announce.queueItem(item, group: post.groupID, post: post.id, state: .pending, autoHidden: false, townOnly: false, now: now, on: connection, logger: logger)
             return false
         case .flag(let word):
             let (item, _, created) = try await ModerationStore.openItem(post: post, body: body, source: "watched_word", now: now, on: connection, logger: logger)
             try await ModerationStore.log("watched_word", item: item, post: post.id, group: post.groupID, actor: nil, reason: word.pattern, now: now,
                                           on: connection, logger: logger)
-            if created { try await notifyModerators(item: item, post: post, now: now, on: connection, logger: logger) }
+            if created {
+                try await Announce.queueItem(item, group: post.groupID, post: post.id, state: .pending, autoHidden: false, townOnly: false, now: now, on: connection, logger: logger)
+            }
             return true
         }
-    }
-
-    static func notifyModerators(item: ModerationItemID, post: PostRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        let moderators = try await ModerationStore.moderators(ofGroup: post.groupID, townOnly: false, on: connection, logger: logger)
-        try await EventStore.appendToEach(moderators.map(EventStore.userStream), kind: "moderation.item",
-                                          payload: ModerationController.QueueEvent(itemId: item, groupId: post.groupID, postId: post.id,
-                                                                                   state: .pending, autoHidden: false),
-                                          now: now, on: connection, logger: logger)
     }
 }

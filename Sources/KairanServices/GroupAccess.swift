@@ -1,0 +1,58 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import PostgresNIO
+
+/// Loading a group, thread or post together with the caller's standing, and asking the
+/// policy — inside the caller's transaction, so what was checked is what is written.
+enum GroupAccess {
+    /// A group the caller may not see is `notFound`, exactly like one that does not exist.
+    /// `lock` takes a share lock on the caller's membership, so a removal committing
+    /// meanwhile waits for this transaction.
+    static func group(
+        _ action: GroupAction, _ id: GroupID, actor: Actor, now: Date, lock: Bool = false,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (GroupRecord, GroupStanding) {
+        guard let (group, standing) = try await GroupStore.standing(group: id, account: actor.accountID, now: now, lock: lock,
+                                                                    on: connection, logger: logger) else {
+            throw ServiceError.notFound
+        }
+        try Policy.decide(actor, action, in: standing).require()
+        return (group, standing)
+    }
+
+    static func isModerator(_ actor: Actor, in standing: GroupStanding) -> Bool {
+        Policy.decide(actor, .moderate, in: standing) == .allow
+    }
+
+    /// The thread and the caller's standing in its group, authorised for `action`.
+    static func thread(
+        _ action: GroupAction, _ id: ThreadID, actor: Actor, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (ThreadRecord, GroupStanding) {
+        guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, on: connection, logger: logger) else { throw ServiceError.notFound }
+        let (_, standing) = try await group(action, thread.groupID, actor: actor, now: now, on: connection, logger: logger)
+        // A thread whose posts moderation holds, hid or removed (its title may be what was
+        // held) is there only for whoever started it and the moderators.
+        if thread.createdBy != actor.accountID, !isModerator(actor, in: standing),
+           try await !ThreadStore.hasVisiblePost(thread: id, on: connection, logger: logger) {
+            throw ServiceError.notFound
+        }
+        return (thread, standing)
+    }
+
+    /// The post and the caller's standing in its group, authorised for `action`.
+    static func post(
+        _ action: GroupAction, _ id: PostID, actor: Actor, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (PostRecord, GroupStanding) {
+        guard let post = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw ServiceError.notFound }
+        let (_, standing) = try await group(action, post.groupID, actor: actor, now: now, on: connection, logger: logger)
+        // A post moderation hid or removed is not there for anyone but its author (hidden
+        // only) and the moderators.
+        if post.moderation != .visible, !isModerator(actor, in: standing),
+           !(post.moderation.authorOnly && post.authorID == actor.accountID) {
+            throw ServiceError.notFound
+        }
+        return (post, standing)
+    }
+}

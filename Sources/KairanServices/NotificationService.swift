@@ -1,0 +1,36 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// A person's own notifications (mentions, moderation outcomes…), newest first.
+public struct NotificationService: Sendable {
+    let services: Services
+
+    public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<NotificationView> {
+        let records = try await services.database.withConnection { connection in
+            try await NotificationStore.list(account: actor.accountID, before: before, limit: limit, on: connection, logger: logger)
+        }
+        return Page(records, limit: limit, cursor: \.id).map { record in
+            let data: NotificationPayload
+            do {
+                data = try JSONDecoder().decode(NotificationPayload.self, from: Data(record.payload.utf8))
+            } catch {
+                // Written by `Notifier` from the same type, so this is a row from an older
+                // shape: the notification still lists (kind, time), with what it was about
+                // left empty, rather than failing the person's whole list.
+                logger.warning("notification payload unreadable", metadata: ["notification_id": "\(record.id)"])
+                data = NotificationPayload()
+            }
+            return NotificationView(id: record.id, kind: record.kind, createdAt: record.createdAt, read: record.readAt != nil, data: data)
+        }
+    }
+
+    public func markRead(_ actor: Actor, _ id: Int64, logger: Logger) async throws {
+        let now = services.clock.now()
+        let found = try await services.database.withTransaction { connection in
+            try await NotificationStore.markRead(id: id, account: actor.accountID, now: now, on: connection, logger: logger)
+        }
+        guard found else { throw ServiceError.notFound }
+    }
+}
