@@ -50,6 +50,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .unauthenticated: self = .unauthenticated
         case .invalidCredentials: self = APIError(.unauthorized, code: "invalid_credentials", message: "email or password is incorrect")
         case .conflict(let code, let message, let field): self = APIError(.conflict, code: code, message: message, field: field)
+        case .missing(let code, let message): self = APIError(.notFound, code: code, message: message)
         case .refused(let code, let message): self = APIError(.forbidden, code: code, message: message)
         case .invalid(let code, let message, let field): self = APIError(.unprocessableContent, code: code, message: message, field: field)
         case .rateLimited(let action, let retryAfter):

@@ -6,26 +6,6 @@ import KairanStore
 import Logging
 import Metrics
 
-/// How the alert service words and times its mail.
-public struct AlertSettings: Sendable {
-    /// Sender name shown on phones, e.g. "〇〇町 防災・防犯メール".
-    public var fromName: String
-    /// Urgent alerts undelivered this long after their send time are reported.
-    public var urgentDeadline: TimeInterval
-    public var timing: AlertStore.Timing
-    /// The mail domain: List-Id is `<category>.alerts.<domain>`; the registration
-    /// address is `<entryLocalPart>@<domain>`.
-    public var mailDomain: String
-    public var entryLocalPart: String = "touroku"
-
-    public init(fromName: String = "回覧板 防災・防犯メール", urgentDeadline: TimeInterval = 900,
-                timing: AlertStore.Timing = .init(), mailDomain: String = "kairan.localhost") {
-        self.fromName = fromName
-        self.urgentDeadline = urgentDeadline
-        self.timing = timing
-        self.mailDomain = mailDomain
-    }
-}
 
 /// Town staff compose alerts, send them now or at a time, follow their progress and export
 /// the per-recipient record.

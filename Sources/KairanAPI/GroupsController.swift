@@ -204,3 +204,5 @@ extension Request {
         return try await decode(as: type, context: context)
     }
 }
+
+extension GroupView: ResponseEncodable {}

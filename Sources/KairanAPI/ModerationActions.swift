@@ -40,6 +40,7 @@ extension ModerationController {
 
     @Sendable func appeals(_ request: Request, context: KairanRequestContext) async throws -> Page<AppealRecord> {
         let actor = try context.requireActor()
+        try moderation.requireTownModerator(actor)
         let state = try request.uri.queryParameters["state"].map { text in
             guard let state = ModerationService.AppealState(rawValue: String(text)) else { throw APIError.badRequest("unknown state '\(text)'") }
             return state
@@ -55,6 +56,7 @@ extension ModerationController {
 
     @Sendable func decideAppeal(_ request: Request, context: KairanRequestContext) async throws -> AppealRecord {
         let actor = try context.requireActor()
+        try moderation.requireTownModerator(actor)
         let id = try context.parameters.require("appealID", as: AppealID.self)
         let input = try await request.decode(as: AppealDecision.self, context: context)
         guard ["uphold", "reverse"].contains(input.decision) else {
@@ -67,6 +69,7 @@ extension ModerationController {
 
     @Sendable func log(_ request: Request, context: KairanRequestContext) async throws -> Page<ModerationStore.LogEntry> {
         let actor = try context.requireActor()
+        try moderation.requireTownModerator(actor)
         return try await moderation.log(actor, before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger)
     }
 
@@ -75,7 +78,7 @@ extension ModerationController {
         let actor = try context.requireActor()
         let moderation = self.moderation
         // Asked before the body starts: a refusal is still an ordinary 403.
-        try moderation.requireLogAccess(actor)
+        try moderation.requireTownModerator(actor)
         let logger = context.logger
         let requestTimeout = dependencies.requestTimeout
         let body = ResponseBody { writer in
@@ -130,6 +133,7 @@ extension ModerationController {
 
     @Sendable func updateSettings(_ request: Request, context: KairanRequestContext) async throws -> SettingsBody {
         let actor = try context.requireActor()
+        try moderation.requireSettingsAdministrator(actor)
         let patch = try await request.decode(as: SettingsInput.self, context: context)
         let change = ModerationSettingsChange(autoHideScore: patch.autoHideScore, newAccountDays: patch.newAccountDays,
                                               newAccountPostsPerHour: patch.newAccountPostsPerHour, newAccountMaxLinks: patch.newAccountMaxLinks)

@@ -33,7 +33,7 @@ public struct APIDependencies: Sendable {
     ) {
         self.alerts = alerts
         self.requestTimeout = requestTimeout
-        self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime)
+        self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts)
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher

@@ -172,4 +172,3 @@ struct ThreadsController {
 
 extension ThreadView: ResponseEncodable {}
 extension PostView: ResponseEncodable {}
-extension GroupView: ResponseEncodable {}

@@ -3,6 +3,7 @@ import Foundation
 import KairanAPI
 import KairanCore
 import KairanDelivery
+import KairanServices
 
 /// Mail options of `kairan serve`. Without a relay, mail is written to a Maildir under the
 /// data folder: nothing leaves the machine until a relay is configured.

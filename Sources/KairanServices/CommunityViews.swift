@@ -129,7 +129,8 @@ public struct PostView: Codable, Sendable {
 }
 
 
-/// A keyset page: pass `nextBefore` as `?before=` for the next one; nil at the end.
+/// A keyset page: pass `nextBefore` as the next page's cursor (`?before=`, or `?after=`
+/// for lists in ascending order such as a group's members); nil at the end.
 public struct Page<Item: Sendable>: Sendable {
     public let items: [Item]
     public let nextBefore: Int64?

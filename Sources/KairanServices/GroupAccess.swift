@@ -8,8 +8,8 @@ import PostgresNIO
 /// policy — inside the caller's transaction, so what was checked is what is written.
 enum GroupAccess {
     /// A group the caller may not see is `notFound`, exactly like one that does not exist.
-    /// `lock` takes a share lock on the caller's membership, so a removal committing
-    /// meanwhile waits for this transaction.
+    /// `lock` locks the group's row (FOR UPDATE), so membership changes of the same group
+    /// (a second owner leaving, a role change) wait for this transaction.
     static func group(
         _ action: GroupAction, _ id: GroupID, actor: Actor, now: Date, lock: Bool = false,
         on connection: PostgresConnection, logger: Logger

@@ -5,8 +5,9 @@ import Logging
 import PostgresNIO
 
 /// Groups and membership: create, list, join (open / approval / invite), leave, remove,
-/// roles, requests, invitations and bans. Each change asks `Policy` inside its transaction,
-/// under a lock on the group, so a concurrent role change cannot slip between check and write.
+/// roles, requests, invitations and bans. Each change asks `Policy` inside its transaction;
+/// the ones that change who belongs or with what role lock the group's row first, so two of
+/// them cannot both pass a check that only one may (the last owner leaving twice).
 public struct GroupService: Sendable {
     let services: Services
     var database: Database { services.database }

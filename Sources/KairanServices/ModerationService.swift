@@ -136,12 +136,12 @@ public struct ModerationService: Sendable {
             guard let post = try await ThreadStore.findPost(item.postID, on: connection, logger: logger) else { throw ServiceError.notFound }
             var subject: AccountID?
             var detail = ""
-            /// The author's account, which warnings, suspensions and bans need.
+            // The author's account, which warnings, suspensions and bans need.
             func author() throws -> AccountID {
                 guard let author = item.authorID else { throw ServiceError.conflict("no_author", "the author's account is gone") }
                 return author
             }
-            /// Acting on a moderator's own standing takes the group's administrator.
+            // Acting on a moderator's own standing takes the group's administrator.
             func requireAdministratorIfModerator(_ account: AccountID) async throws {
                 if let role = try await GroupStore.standing(group: item.groupID, account: account, now: now, on: connection, logger: logger)?.1.role,
                    role >= .moderator {
@@ -267,7 +267,7 @@ public struct ModerationService: Sendable {
         }
     }
 
-    public enum AppealState: String, Sendable, CaseIterable {
+    public enum AppealState: String, Sendable {
         case pending, upheld, reversed
     }
 
@@ -312,15 +312,22 @@ public struct ModerationService: Sendable {
 
     // MARK: - The log and settings
 
-    /// The log and the settings are the town's moderators' to read.
-    public func requireLogAccess(_ actor: Actor) throws {
+    /// The log, the appeals and the settings are the town's moderators'. Front ends ask
+    /// this before reading a request's parameters, so a stranger learns nothing from
+    /// validation errors.
+    public func requireTownModerator(_ actor: Actor) throws {
         try Policy.decideTownModeration(actor).require()
+    }
+
+    /// Only a town administrator changes the moderation settings.
+    public func requireSettingsAdministrator(_ actor: Actor) throws {
+        guard actor.isTownAdmin else { throw ServiceError.forbidden("only a town administrator may change moderation settings") }
     }
 
     /// The moderation log, newest first (the town's moderators). `timeLimit` bounds the
     /// database wait of a page read outside a request's own deadline (a streamed export).
     public func log(_ actor: Actor, before: Int64?, limit: Int, timeLimit: Duration? = nil, logger: Logger) async throws -> Page<ModerationStore.LogEntry> {
-        try requireLogAccess(actor)
+        try requireTownModerator(actor)
         let rows: [ModerationStore.LogEntry]
         if let timeLimit {
             rows = try await database.withConnection(timeLimit: timeLimit) { connection in
@@ -341,9 +348,10 @@ public struct ModerationService: Sendable {
 
     /// A town administrator changes the thresholds; the change is logged.
     public func updateSettings(_ actor: Actor, _ change: ModerationSettingsChange, logger: Logger) async throws -> ModerationSettings {
-        guard actor.isTownAdmin else { throw ServiceError.forbidden("only a town administrator may change moderation settings") }
+        try requireSettingsAdministrator(actor)
         let now = services.clock.now()
         return try await database.withTransaction { connection in
+            try await ModerationStore.lockSettings(on: connection, logger: logger)
             let current = try await ModerationStore.settings(on: connection, logger: logger)
             let updated = ModerationSettings(
                 autoHideScore: change.autoHideScore ?? current.autoHideScore, newAccountDays: change.newAccountDays ?? current.newAccountDays,

@@ -16,9 +16,10 @@ public struct NotificationService: Sendable {
             do {
                 data = try JSONDecoder().decode(NotificationPayload.self, from: Data(record.payload.utf8))
             } catch {
-                // Written by `Notifier` from the same type, so this is a row from an older
-                // shape: the notification still lists (kind, time), with what it was about
-                // left empty, rather than failing the person's whole list.
+                // Written by `Notifier` from this very type, so only a row written by an
+                // older version with a field of another type gets here: the notification
+                // still lists (kind, time) with what it was about left empty, rather than
+                // failing the person's whole list.
                 logger.warning("notification payload unreadable", metadata: ["notification_id": "\(record.id)"])
                 data = NotificationPayload()
             }

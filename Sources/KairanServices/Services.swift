@@ -11,13 +11,20 @@ public struct Services: Sendable {
     public let passwordHasher: PasswordHasher
     /// How long a login lasts, in seconds.
     public let sessionLifetime: TimeInterval
+    /// The alert service's wording and timing; its time zone is the town's.
+    public let alerts: AlertSettings
 
-    public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval) {
+    public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
+                alerts: AlertSettings = AlertSettings()) {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
         self.sessionLifetime = sessionLifetime
+        self.alerts = alerts
     }
+
+    /// The town's time zone: quiet hours, receive windows and dates are local times there.
+    public var timeZone: TimeZone { TimeZone(identifier: alerts.timing.zone) ?? TimeZone(identifier: "Asia/Tokyo")! }
 
     public var accounts: AccountService { AccountService(services: self) }
     public var sessions: SessionService { SessionService(services: self) }
@@ -25,6 +32,11 @@ public struct Services: Sendable {
     public var moderation: ModerationService { ModerationService(services: self) }
     public var groups: GroupService { GroupService(services: self) }
     public var notifications: NotificationService { NotificationService(services: self) }
+    public var organizations: OrganizationService { OrganizationService(services: self) }
+    public var notices: NoticeService { NoticeService(services: self) }
+    public var absences: AbsenceService { AbsenceService(services: self) }
+    public var guardians: GuardianService { GuardianService(services: self) }
+    public var guardianNotices: GuardianNoticeService { GuardianNoticeService(services: self) }
 }
 
 extension Decision {
@@ -49,6 +61,8 @@ public enum ServiceError: Error, Equatable, Sendable {
     case unauthenticated
     /// Wrong address or password (one answer for both).
     case invalidCredentials
+    /// No such thing, said with a code of its own (a notice without a reply form…).
+    case missing(code: String, message: String)
     /// The request clashes with what exists (`code` is stable, for clients).
     case conflict(code: String, message: String, field: String?)
     /// The caller may not do this now, for a reason they can act on (a suspension…).

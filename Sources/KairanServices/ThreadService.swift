@@ -50,8 +50,8 @@ public struct ThreadService: Sendable {
         public let page: Page<ThreadView>
     }
 
-    /// A group's threads, newest activity first; what moderation holds is left out for all
-    /// but its author and the moderators.
+    /// A group's threads, newest first (by when they were started); what moderation holds
+    /// is left out for all but its author and the moderators.
     public func threads(_ actor: Actor, in groupID: GroupID, before: Int64?, limit: Int, logger: Logger) async throws -> ThreadList {
         let now = services.clock.now()
         return try await database.withConnection { connection in
@@ -181,7 +181,7 @@ public struct ThreadService: Sendable {
         public let replacedAt: Date
     }
 
-    /// What a post said before each edit, newest first.
+    /// What a post said before each edit, oldest first.
     public func edits(_ actor: Actor, post id: PostID, logger: Logger) async throws -> [PostEdit] {
         let now = services.clock.now()
         let edits = try await database.withConnection { connection in

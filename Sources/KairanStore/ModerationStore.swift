@@ -72,6 +72,12 @@ public enum ModerationStore {
         try await sandbox(account: nil, now: .distantPast, on: connection, logger: logger).0
     }
 
+    /// Locks the settings row until the transaction ends: two administrators changing
+    /// different fields at once each keep the other's change.
+    public static func lockSettings(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT 1 FROM moderation_settings FOR UPDATE", logger: logger)
+    }
+
     public static func update(_ settings: ModerationSettings, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             UPDATE moderation_settings SET auto_hide_score = \(settings.autoHideScore)::numeric, new_account_days = \(settings.newAccountDays)::int,

@@ -1,4 +1,0 @@
-import Hummingbird
-import KairanStore
-
-extension AbsenceRecord: ResponseEncodable {}

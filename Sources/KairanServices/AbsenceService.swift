@@ -1,0 +1,120 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// 欠席・遅刻連絡: a guardian reports an absence, lateness or early leave for their child;
+/// it appears live to that class's teachers (`class:<id>`), who acknowledge it.
+public struct AbsenceService: Sendable {
+    let services: Services
+    var database: Database { services.database }
+
+    public struct Report: Sendable {
+        public var kind: AbsenceKind
+        /// "YYYY-MM-DD"
+        public var day: String
+        /// One of the organization's reasons.
+        public var reason: String
+        public var note: String?
+        public init(kind: AbsenceKind, day: String, reason: String, note: String?) {
+            self.kind = kind; self.day = day; self.reason = reason; self.note = note
+        }
+    }
+
+    /// A guardian reports for one of their children.
+    public func report(_ actor: Actor, child childID: ChildID, _ report: Report, logger: Logger) async throws -> AbsenceRecord {
+        let now = services.clock.now()
+        let day = try day(report.day, field: "day", around: now)
+        let note = try report.note.map { try Content.text($0, field: "note", min: 0, max: 500, multiline: true) } ?? ""
+        let record = try await database.withTransaction { connection -> AbsenceRecord in
+            guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger),
+                  let child = try await OrganizationStore.children(ofGuardian: actor.accountID, on: connection, logger: logger)
+                      .first(where: { $0.id == childID }),
+                  let organization = try await OrganizationStore.find(child.organizationID, on: connection, logger: logger) else {
+                throw ServiceError.notFound
+            }
+            guard organization.absenceReasons.contains(report.reason) else {
+                throw ValidationError(field: "reason", code: "unknown_reason",
+                                      message: "reason must be one of: " + organization.absenceReasons.joined(separator: ", "))
+            }
+            let record = try await AbsenceStore.insert(child: child, guardian: guardian.id, kind: report.kind, day: day, reason: report.reason,
+                                                       note: note, now: now, on: connection, logger: logger)
+            // The class's teachers see it live; a child without a class reaches the org admins.
+            let stream = child.classID.map(EventStore.classStream) ?? EventStore.organizationStream(child.organizationID)
+            try await EventStore.append(stream, kind: "absence.reported", payload: record, now: now, on: connection, logger: logger)
+            return record
+        }
+        logger.info("absence reported", metadata: ["absence_id": "\(record.id)"])
+        return record
+    }
+
+    /// A school day near today in the town's time zone: not more than 30 days back nor 90 ahead.
+    public func day(_ text: String, field: String, around now: Date) throws -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = services.timeZone
+        formatter.dateFormat = "yyyy-MM-dd"
+        guard text.utf8.count == 10, let date = formatter.date(from: text), formatter.string(from: date) == text else {
+            throw ValidationError(field: field, code: "invalid_date", message: "\(field) must be a date such as 2026-04-08")
+        }
+        let days = date.timeIntervalSince(now) / 86400
+        guard days >= -31, days <= 90 else {
+            throw ValidationError(field: field, code: "out_of_range", message: "\(field) must be within 30 days back and 90 days ahead")
+        }
+        return text
+    }
+
+    /// What the caller's household has reported, newest first.
+    public func mine(_ actor: Actor, logger: Logger) async throws -> [AbsenceRecord] {
+        try await database.withConnection { connection -> [AbsenceRecord] in
+            guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger) else { return [] }
+            return try await AbsenceStore.list(household: guardian.householdID, limit: 100, on: connection, logger: logger)
+        }
+    }
+
+    /// A teacher's inbox: reports for the classes they teach; org admins see every class.
+    public func inbox(_ actor: Actor, in organizationID: OrganizationID, day rawDay: String?, class classFilter: ClassID?, before: Int64?, limit: Int,
+                      logger: Logger) async throws -> Page<AbsenceRecord> {
+        let now = services.clock.now()
+        let day = try rawDay.map { try self.day($0, field: "day", around: now) }
+        let records = try await database.withConnection { connection -> [AbsenceRecord] in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            var classes: [ClassID]? = nil
+            if scope.standing.role != .orgAdmin {
+                classes = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: connection, logger: logger)
+            }
+            if let classFilter { classes = (classes ?? [classFilter]).filter { $0 == classFilter } }
+            return try await AbsenceStore.list(organization: organizationID, classes: classes, day: day, before: before, limit: limit,
+                                               on: connection, logger: logger)
+        }
+        return Page(records, limit: limit, cursor: \.id)
+    }
+
+    /// The class's teacher (or an org admin) has seen the report; the guardian is told live.
+    public func acknowledge(_ actor: Actor, _ id: AbsenceReportID, in organizationID: OrganizationID, logger: Logger) async throws -> AbsenceRecord {
+        let now = services.clock.now()
+        return try await database.withTransaction { connection -> AbsenceRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            guard let record = try await AbsenceStore.find(id, organization: organizationID, on: connection, logger: logger) else {
+                throw ServiceError.notFound
+            }
+            if scope.standing.role != .orgAdmin {
+                let taught = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: connection, logger: logger)
+                guard let classID = record.classId, taught.contains(classID) else {
+                    throw ServiceError.forbidden("only the class's teachers or an administrator may acknowledge this report")
+                }
+            }
+            guard try await AbsenceStore.acknowledge(id, by: actor.accountID, now: now, on: connection, logger: logger),
+                  let updated = try await AbsenceStore.find(id, organization: organizationID, on: connection, logger: logger) else {
+                return record
+            }
+            let stream = updated.classId.map(EventStore.classStream) ?? EventStore.organizationStream(organizationID)
+            try await EventStore.append(stream, kind: "absence.acknowledged", payload: updated, now: now, on: connection, logger: logger)
+            if let account = try await AbsenceStore.reporterAccount(id, on: connection, logger: logger) {
+                try await EventStore.append(EventStore.userStream(account), kind: "absence.acknowledged", payload: updated, now: now,
+                                            on: connection, logger: logger)
+            }
+            return updated
+        }
+    }
+}

@@ -1,0 +1,418 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import PostgresNIO
+
+/// Staff post notices to channels (the whole organization, grades, classes, custom lists),
+/// org admins approve them when the organization asks for it, and staff follow who has
+/// confirmed, call the households that have not, and read the answers.
+public struct NoticeService: Sendable {
+    let services: Services
+    var database: Database { services.database }
+
+    /// How far ahead a notice may be scheduled.
+    public static let maxScheduleAhead: TimeInterval = 366 * 24 * 3600
+    /// The most unconfirmed households a status or call list shows.
+    public static let householdLimit = 2000
+
+    /// Queue events for the org admins (`org:<id>`) and the author (`user:<id>`).
+    struct ApprovalEvent: Encodable {
+        let noticeId: NoticeID
+        let title: String
+        let authorId: AccountID
+        let state: NoticeState
+        let comment: String?
+    }
+
+    // MARK: - Writing
+
+    /// Writes a notice: scheduled, waiting for approval, or (when its time has come)
+    /// published in the same transaction.
+    public func create(_ actor: Actor, in organizationID: OrganizationID, _ draft: NoticeDraft, logger: Logger) async throws -> NoticeView {
+        let title = try Content.text(draft.title, field: "title", max: 100)
+        let body = try Content.text(draft.body, field: "body", max: 5000, multiline: true)
+        let targets = try Self.validate(draft.targets)
+        let now = services.clock.now()
+        let form = try draft.form.map { try Self.validate($0, now: now) }
+        let sendAt = max(draft.sendAt ?? now, now)
+        guard sendAt.timeIntervalSince(now) <= Self.maxScheduleAhead else {
+            throw ValidationError(field: "sendAt", code: "out_of_range", message: "sendAt must be within a year")
+        }
+        let skipReason = try draft.skipApprovalReason.map { try Content.text($0, field: "skipApprovalReason", max: 500) }
+        if skipReason != nil && !draft.urgent {
+            throw ValidationError(field: "skipApprovalReason", code: "not_urgent", message: "only an urgent notice may skip approval")
+        }
+        let record = try await database.withTransaction { connection -> NoticeRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            let organization = scope.organization
+            let releaseAt = release(sendAt, urgent: draft.urgent, organization: organization)
+            if let deadline = form?.deadline, deadline <= releaseAt {
+                throw ValidationError(field: "form.deadline", code: "deadline_before_release",
+                                      message: "the reply deadline must be after the notice goes out (\(releaseAt.formatted(.iso8601)))")
+            }
+            guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: connection, logger: logger) else {
+                throw ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's")
+            }
+            let needsApproval = organization.requiresApproval && scope.standing.role != .orgAdmin
+            var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
+            var logged: (ApprovalAction, String?)? = needsApproval ? (.submitted, nil) : nil
+            if needsApproval, let skipReason {
+                guard try await NoticeStore.maySkipApproval(account: actor.accountID, organization: organization.id, on: connection, logger: logger) else {
+                    throw ServiceError.refused(code: "may_not_skip_approval", message: "the organization has not allowed you to send without approval")
+                }
+                state = .scheduled
+                logged = (.skipped, skipReason)
+            }
+            let notice = try await NoticeStore.insert(
+                organization: organization.id, author: actor.accountID, urgent: draft.urgent, title: title, body: body, targets: targets, form: form,
+                state: state, sendAt: sendAt, releaseAt: releaseAt, skipReason: logged?.0 == .skipped ? skipReason : nil,
+                now: now, on: connection, logger: logger)
+            if let (action, comment) = logged {
+                try await NoticeStore.log(action, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: comment,
+                                          now: now, on: connection, logger: logger)
+            }
+            if state == .pendingApproval {
+                try await EventStore.append(EventStore.organizationStream(organization.id), kind: "notice.submitted",
+                                            payload: ApprovalEvent(noticeId: notice.id, title: title, authorId: actor.accountID, state: state, comment: nil),
+                                            now: now, on: connection, logger: logger)
+            }
+            return try await publishIfDue(notice, organization: organization, now: now, on: connection, logger: logger)
+        }
+        logger.info("notice created", metadata: ["notice_id": "\(record.id)", "state": "\(record.state.rawValue)", "urgent": "\(draft.urgent)"])
+        return NoticeView(record)
+    }
+
+    /// A normal notice waits out the organization's quiet hours; an urgent one does not.
+    func release(_ sendAt: Date, urgent: Bool, organization: OrganizationRecord) -> Date {
+        urgent ? sendAt : QuietHours.release(requested: sendAt, start: organization.quietStart, end: organization.quietEnd, timeZone: services.timeZone)
+    }
+
+    /// Publishes a scheduled notice in the caller's transaction when its time has come;
+    /// later ones are left to the scheduler.
+    func publishIfDue(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord {
+        guard notice.state == .scheduled, notice.releaseAt <= now else { return notice }
+        let result = try await NoticeStore.publish(notice, organizationName: organization.name, escalateAfterMinutes: organization.escalateAfterMinutes,
+                                                   urgentDeadline: services.alerts.urgentDeadline, now: now, on: connection, logger: logger)
+        logger.info("notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)",
+                                                    "mail_jobs": "\(result.mailJobs)", "live": "\(result.liveRecipients)"])
+        return try await NoticeStore.find(notice.id, organization: organization.id, on: connection, logger: logger) ?? notice
+    }
+
+    static func validate(_ targets: NoticeTargets) throws -> NoticeTargets {
+        guard !targets.isEmpty else {
+            throw ValidationError(field: "targets", code: "required", message: "choose the organization, grades, classes or lists")
+        }
+        guard targets.grades.count <= 13, targets.classes.count <= 200, targets.lists.count <= 50 else {
+            throw ValidationError(field: "targets", code: "too_many", message: "too many channels in one notice")
+        }
+        guard targets.grades.allSatisfy({ (0...12).contains($0) }) else {
+            throw ValidationError(field: "targets.grades", code: "out_of_range", message: "grades are between 0 and 12")
+        }
+        return targets
+    }
+
+    static func validate(_ form: ReplyForm, now: Date) throws -> ReplyForm {
+        let question = try Content.text(form.question, field: "form.question", max: 200)
+        var options: [String] = []
+        switch form.kind {
+        case .single, .multiple:
+            guard (2...10).contains(form.options.count) else {
+                throw ValidationError(field: "form.options", code: "out_of_range", message: "a choice needs 2 to 10 options")
+            }
+            options = try form.options.map { try Content.text($0, field: "form.options", max: 50) }
+        case .text:
+            guard form.options.isEmpty else {
+                throw ValidationError(field: "form.options", code: "unexpected", message: "a text answer has no options")
+            }
+        }
+        if let deadline = form.deadline, deadline <= now {
+            throw ValidationError(field: "form.deadline", code: "in_the_past", message: "the reply deadline must be in the future")
+        }
+        return ReplyForm(kind: form.kind, question: question, options: options, deadline: form.deadline)
+    }
+
+    /// An author's or approver's changes to the text, each optional.
+    static func validEdit(title: String?, body: String?) throws -> (String?, String?) {
+        (try title.map { try Content.text($0, field: "title", max: 100) },
+         try body.map { try Content.text($0, field: "body", max: 5000, multiline: true) })
+    }
+
+    // MARK: - Reading
+
+    public func list(_ actor: Actor, in organizationID: OrganizationID, state: NoticeState?, before: Int64?, limit: Int, logger: Logger) async throws -> Page<NoticeView> {
+        let notices = try await database.withConnection { connection in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            return try await NoticeStore.list(organization: organizationID, state: state, before: before, limit: limit, on: connection, logger: logger)
+        }
+        return Page(notices, limit: limit, cursor: \.id).map { NoticeView($0) }
+    }
+
+    /// The notice, if it is this organization's.
+    private func find(_ id: NoticeID, in organization: OrganizationID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord {
+        guard let notice = try await NoticeStore.find(id, organization: organization, lock: lock, on: connection, logger: logger) else {
+            throw ServiceError.notFound
+        }
+        return notice
+    }
+
+    /// One notice with its approval trail.
+    public func notice(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeView {
+        try await database.withConnection { connection in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            let notice = try await find(id, in: organizationID, on: connection, logger: logger)
+            let log = try await NoticeStore.approvalLog(notice: notice.id, on: connection, logger: logger)
+            return NoticeView(notice, log: log)
+        }
+    }
+
+    // MARK: - Editing and withdrawing
+
+    /// The author (or an org admin) edits a notice that has not gone out. A returned notice
+    /// goes back into the approval queue.
+    public func edit(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, title rawTitle: String?, body rawBody: String?,
+                     logger: Logger) async throws -> NoticeView {
+        let (title, body) = try Self.validEdit(title: rawTitle, body: rawBody)
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection -> NoticeRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+            guard notice.authorID == actor.accountID || scope.standing.role == .orgAdmin else {
+                throw ServiceError.forbidden("only the author or an administrator may edit this notice")
+            }
+            guard [.pendingApproval, .returned, .scheduled].contains(notice.state) else {
+                throw ServiceError.conflict("already_sent", "a notice that has gone out or was cancelled cannot be edited")
+            }
+            // In an organization that requires approval, what staff change goes back to the
+            // queue: an approved notice edited afterwards must not go out unreviewed.
+            let resubmit = notice.state == .returned
+                || (scope.organization.requiresApproval && scope.standing.role != .orgAdmin && notice.state == .scheduled)
+            let changed = (title.map { $0 != notice.title } ?? false) || (body.map { $0 != notice.body } ?? false)
+            guard changed || resubmit else { return notice }
+            try await NoticeStore.update(notice.id, state: resubmit ? .pendingApproval : notice.state, title: title, body: body, now: now,
+                                         on: connection, logger: logger)
+            if changed {
+                try await NoticeStore.log(.edited, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
+                                          now: now, on: connection, logger: logger)
+            }
+            if resubmit {
+                try await NoticeStore.log(.resubmitted, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
+                                          now: now, on: connection, logger: logger)
+                try await EventStore.append(EventStore.organizationStream(organizationID), kind: "notice.submitted",
+                                            payload: ApprovalEvent(noticeId: notice.id, title: title ?? notice.title, authorId: notice.authorID,
+                                                                   state: .pendingApproval, comment: nil),
+                                            now: now, on: connection, logger: logger)
+            }
+            return try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) ?? notice
+        }
+        return NoticeView(record)
+    }
+
+    /// Withdraws a notice that has not gone out.
+    public func cancel(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeView {
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection -> NoticeRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+            guard notice.authorID == actor.accountID || scope.standing.role == .orgAdmin else {
+                throw ServiceError.forbidden("only the author or an administrator may cancel this notice")
+            }
+            guard [.pendingApproval, .returned, .scheduled].contains(notice.state) else {
+                throw ServiceError.conflict("already_sent", "a notice that has gone out cannot be withdrawn")
+            }
+            try await NoticeStore.update(notice.id, state: .cancelled, now: now, on: connection, logger: logger)
+            try await NoticeStore.log(.cancelled, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
+                                      now: now, on: connection, logger: logger)
+            return try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) ?? notice
+        }
+        return NoticeView(record)
+    }
+
+    // MARK: - Approval (管理職承認)
+
+    /// An org admin approves a notice (optionally editing it), as of the revision they read.
+    public func approve(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, title rawTitle: String?, body rawBody: String?,
+                        comment rawComment: String?, revision: Int?, logger: Logger) async throws -> NoticeView {
+        let (title, body) = try Self.validEdit(title: rawTitle, body: rawBody)
+        let comment = try rawComment.map { try Content.text($0, field: "comment", max: 1000, multiline: true) }
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection -> NoticeRecord in
+            let organization = try await OrganizationAccess.confirm(.approveNotices, organizationID, actor: actor, on: connection, logger: logger).organization
+            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+            guard notice.state == .pendingApproval else {
+                throw ServiceError.conflict("not_pending", "only a notice waiting for approval can be approved")
+            }
+            if let revision, revision != notice.revision {
+                throw ServiceError.conflict("changed_since_read", "the notice was edited after you read it; read it again")
+            }
+            let edited = (title.map { $0 != notice.title } ?? false) || (body.map { $0 != notice.body } ?? false)
+            if edited {
+                try await NoticeStore.log(.edited, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
+                                          now: now, on: connection, logger: logger)
+            }
+            try await NoticeStore.log(.approved, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: comment,
+                                      now: now, on: connection, logger: logger)
+            // Quiet hours are judged again at approval: approving at night a notice drafted
+            // in the afternoon must not wake anyone.
+            let releaseAt = release(max(notice.sendAt, now), urgent: notice.urgent, organization: organization)
+            if let deadline = notice.form?.deadline, deadline <= releaseAt {
+                throw ServiceError.conflict("deadline_before_release",
+                                            "the reply deadline would pass before the notice goes out; return it so the author can change it")
+            }
+            try await NoticeStore.update(notice.id, state: .scheduled, releaseAt: releaseAt, title: title, body: body, now: now,
+                                         on: connection, logger: logger)
+            let event = ApprovalEvent(noticeId: notice.id, title: title ?? notice.title, authorId: notice.authorID, state: .scheduled, comment: comment)
+            try await EventStore.append(EventStore.organizationStream(organizationID), kind: "notice.approved", payload: event,
+                                        now: now, on: connection, logger: logger)
+            try await EventStore.append(EventStore.userStream(notice.authorID), kind: "notice.approved", payload: event,
+                                        now: now, on: connection, logger: logger)
+            guard let updated = try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) else {
+                throw ServiceError.notFound
+            }
+            return try await publishIfDue(updated, organization: organization, now: now, on: connection, logger: logger)
+        }
+        return NoticeView(record)
+    }
+
+    /// Sent back to the author with a comment; it goes out only if edited and approved later.
+    public func returnToAuthor(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, comment rawComment: String, logger: Logger) async throws -> NoticeView {
+        let comment = try Content.text(rawComment, field: "comment", max: 1000, multiline: true)
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection -> NoticeRecord in
+            _ = try await OrganizationAccess.confirm(.approveNotices, organizationID, actor: actor, on: connection, logger: logger)
+            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+            guard notice.state == .pendingApproval else {
+                throw ServiceError.conflict("not_pending", "only a notice waiting for approval can be returned")
+            }
+            try await NoticeStore.update(notice.id, state: .returned, now: now, on: connection, logger: logger)
+            try await NoticeStore.log(.returned, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: comment,
+                                      now: now, on: connection, logger: logger)
+            let event = ApprovalEvent(noticeId: notice.id, title: notice.title, authorId: notice.authorID, state: .returned, comment: comment)
+            try await EventStore.append(EventStore.organizationStream(organizationID), kind: "notice.returned", payload: event,
+                                        now: now, on: connection, logger: logger)
+            try await EventStore.append(EventStore.userStream(notice.authorID), kind: "notice.returned", payload: event,
+                                        now: now, on: connection, logger: logger)
+            return try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) ?? notice
+        }
+        return NoticeView(record)
+    }
+
+    // MARK: - Dashboard, call list, answers
+
+    /// Delivered / opened / confirmed, and who has not confirmed. Live updates arrive on the
+    /// `notice:<id>` stream.
+    public func status(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeStatusView {
+        try await database.withConnection { connection in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            let notice = try await find(id, in: organizationID, on: connection, logger: logger)
+            let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: notice.messageID, on: connection, logger: logger)
+            let open = try await NoticeRecipientStore.unconfirmed(notice: notice.id, limit: Self.householdLimit, on: connection, logger: logger)
+            return NoticeStatusView(noticeId: notice.id, state: notice.state, counts: counts, unconfirmed: open.map { household in
+                HouseholdView(householdId: household.householdID, children: household.children,
+                              guardians: household.guardians.map { .init(id: $0.guardianID, name: $0.name, phone: nil) })
+            }, escalatedAt: notice.escalatedAt)
+        }
+    }
+
+    /// The households still unconfirmed, with every guardian's phone number recorded by the
+    /// organization.
+    public func callList(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> [HouseholdView] {
+        let open = try await database.withConnection { connection in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            let notice = try await find(id, in: organizationID, on: connection, logger: logger)
+            return try await NoticeRecipientStore.unconfirmed(notice: notice.id, limit: Self.householdLimit, on: connection, logger: logger)
+        }
+        logger.info("call list read", metadata: ["households": "\(open.count)"])
+        return open.map { household in
+            HouseholdView(householdId: household.householdID, children: household.children,
+                          guardians: household.guardians.map { .init(id: $0.guardianID, name: $0.name, phone: $0.phone) })
+        }
+    }
+
+    public func answers(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeAnswersView {
+        let (notice, answers) = try await database.withConnection { connection -> (NoticeRecord, [NoticeAnswerRecord]) in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            let found = try await find(id, in: organizationID, on: connection, logger: logger)
+            return (found, try await NoticeRecipientStore.answers(notice: found.id, on: connection, logger: logger))
+        }
+        guard let form = notice.form else { throw ServiceError.missing(code: "no_form", message: "this notice has no reply form") }
+        var counts = Array(repeating: 0, count: form.options.count)
+        for answer in answers {
+            for choice in answer.choices where counts.indices.contains(choice) { counts[choice] += 1 }
+        }
+        let answered = answers.filter { $0.answeredAt != nil }.count
+        let tallies = zip(form.options, counts).map { NoticeAnswersView.Tally(option: $0, count: $1) }
+        let rows = answers.map { answer in
+            NoticeAnswersView.Answer(childId: answer.childID, childName: answer.childName, className: answer.className, choices: answer.choices,
+                                     text: answer.text, answeredBy: answer.answeredBy, answeredAt: answer.answeredAt)
+        }
+        return NoticeAnswersView(form: form, tallies: tallies, answered: answered, unanswered: answers.count - answered, answers: rows)
+    }
+
+    // MARK: - Custom lists
+
+    public func lists(_ actor: Actor, in organizationID: OrganizationID, logger: Logger) async throws -> [NoticeListView] {
+        try await database.withConnection { connection in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            return try await NoticeListStore.lists(organization: organizationID, on: connection, logger: logger).map(NoticeListView.init)
+        }
+    }
+
+    public func createList(_ actor: Actor, in organizationID: OrganizationID, name rawName: String, children: [ChildID], logger: Logger) async throws -> NoticeListView {
+        let name = try Content.text(rawName, field: "name", max: 50)
+        let children = try Self.childIDs(children)
+        let now = services.clock.now()
+        return NoticeListView(try await database.withTransaction { connection -> NoticeListRecord in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            guard let id = try await NoticeListStore.insert(organization: organizationID, name: name, now: now, on: connection, logger: logger) else {
+                throw ServiceError.conflict("list_exists", "a list with this name exists")
+            }
+            return try await Self.setChildren(id, organization: organizationID, children: children, on: connection, logger: logger)
+        })
+    }
+
+    /// Renames a list (nil keeps its name) and replaces its children.
+    public func updateList(_ actor: Actor, _ id: NoticeListID, in organizationID: OrganizationID, name rawName: String?, children: [ChildID],
+                           logger: Logger) async throws -> NoticeListView {
+        let name = try rawName.map { try Content.text($0, field: "name", max: 50) }
+        let children = try Self.childIDs(children)
+        return NoticeListView(try await database.withTransaction { connection -> NoticeListRecord in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            guard try await NoticeListStore.lock(list: id, organization: organizationID, on: connection, logger: logger) else { throw ServiceError.notFound }
+            if let name {
+                do {
+                    try await NoticeListStore.rename(list: id, to: name, on: connection, logger: logger)
+                } catch where Database.isUniqueViolation(error) {
+                    throw ServiceError.conflict("list_exists", "a list with this name exists")
+                }
+            }
+            return try await Self.setChildren(id, organization: organizationID, children: children, on: connection, logger: logger)
+        })
+    }
+
+    public func deleteList(_ actor: Actor, _ id: NoticeListID, in organizationID: OrganizationID, logger: Logger) async throws {
+        let deleted = try await database.withTransaction { connection in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+            return try await NoticeListStore.delete(list: id, organization: organizationID, on: connection, logger: logger)
+        }
+        guard deleted else { throw ServiceError.notFound }
+    }
+
+    /// Replaces a list's children (invalid when one is not enrolled here) and returns the list.
+    static func setChildren(
+        _ list: NoticeListID, organization: OrganizationID, children: [ChildID], on connection: PostgresConnection, logger: Logger
+    ) async throws -> NoticeListRecord {
+        guard try await NoticeListStore.setChildren(list: list, organization: organization, children: children, on: connection, logger: logger) else {
+            throw ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here")
+        }
+        guard let record = try await NoticeListStore.lists(organization: organization, id: list, on: connection, logger: logger).first else {
+            throw ServiceError.notFound
+        }
+        return record
+    }
+
+    static func childIDs(_ ids: [ChildID]) throws -> [ChildID] {
+        guard ids.count <= 2000 else { throw ValidationError(field: "childIds", code: "too_many", message: "at most 2000 children per list") }
+        return ids
+    }
+}
