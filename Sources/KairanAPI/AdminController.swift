@@ -1,6 +1,6 @@
 import Hummingbird
 import KairanCore
-import KairanStore
+import KairanServices
 
 /// Town administrators appoint town moderators and other administrators.
 struct AdminController {
@@ -22,27 +22,14 @@ struct AdminController {
     @Sendable func grant(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
         let actor = try context.requireActor()
         let (id, role) = try target(context)
-        try APIError.check(Policy.decide(actor, .grantTownRole(role, to: id)))
-        let now = dependencies.clock.now()
-        let found = try await dependencies.database.withTransaction { connection in
-            try await AccountStore.grant(role, to: id, by: actor.accountID, now: now, on: connection, logger: context.logger)
-        }
-        guard found else { throw APIError.notFound }
-        context.logger.info("role granted", metadata: ["target_account_id": "\(id)", "role": "\(role.rawValue)"])
+        try await dependencies.services.accounts.grant(actor, role, to: id, logger: context.logger)
         return .noContent
     }
 
     @Sendable func revoke(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
         let actor = try context.requireActor()
         let (id, role) = try target(context)
-        try APIError.check(Policy.decide(actor, .revokeTownRole(role, from: id)))
-        let found = try await dependencies.database.withTransaction { connection in
-            guard try await AccountStore.exists(id: id, on: connection, logger: context.logger) else { return false }
-            try await AccountStore.revoke(role, from: id, on: connection, logger: context.logger)
-            return true
-        }
-        guard found else { throw APIError.notFound }
-        context.logger.info("role revoked", metadata: ["target_account_id": "\(id)", "role": "\(role.rawValue)"])
+        try await dependencies.services.accounts.revoke(actor, role, from: id, logger: context.logger)
         return .noContent
     }
 }

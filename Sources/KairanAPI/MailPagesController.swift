@@ -10,7 +10,7 @@ import KairanStore
 /// open every URL in a mail must never unsubscribe anyone.
 struct MailPagesController {
     let dependencies: APIDependencies
-    var database: Database { dependencies.database }
+    var subscriptions: SubscriptionService { dependencies.services.subscriptions }
 
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
         routes.get("/u/{token}", use: unsubscribePage)
@@ -22,10 +22,7 @@ struct MailPagesController {
     }
 
     func subscriber(_ context: KairanRequestContext) async throws -> SubscriberRecord? {
-        guard let token = context.parameters.get("token"), token.count <= 64 else { return nil }
-        return try await database.withConnection { connection in
-            try await AlertStore.subscriber(token: token, on: connection, logger: context.logger)
-        }
+        try await subscriptions.subscriber(token: context.parameters.get("token") ?? "", logger: context.logger)
     }
 
     @Sendable func unsubscribePage(_ request: Request, context: KairanRequestContext) async throws -> Response {
@@ -49,12 +46,7 @@ struct MailPagesController {
         guard form["List-Unsubscribe"] == "One-Click" else {
             return HTMLPage(title: "配信停止", body: "<p>リクエストが正しくありません。</p>").response(status: .badRequest)
         }
-        guard let subscriber = try await subscriber(context) else { return HTMLPage.notFound }
-        let now = dependencies.clock.now()
-        _ = try await database.withTransaction { connection in
-            try await AlertStore.unsubscribe(subscriber: subscriber.id, now: now, on: connection, logger: context.logger)
-        }
-        context.logger.info("alert subscriber unsubscribed", metadata: ["subscriber_id": "\(subscriber.id)"])
+        guard try await subscriptions.unsubscribe(token: context.parameters.get("token") ?? "", logger: context.logger) else { return HTMLPage.notFound }
         return HTMLPage(title: "配信停止", body: "<p>配信を停止しました。ご利用ありがとうございました。</p>").response()
     }
 
@@ -67,13 +59,11 @@ struct MailPagesController {
         guard subscriber.status == "active" else {
             return HTMLPage(title: "配信設定", body: "<p>このアドレスへの配信は停止しています。再開するには、もう一度空メールを送って登録してください。</p>").response()
         }
-        let (categories, areas) = try await database.withConnection { connection in
-            (try await AlertStore.categories(on: connection, logger: context.logger), try await AlertStore.areas(on: connection, logger: context.logger))
-        }
+        let (categories, areas) = try await subscriptions.choices(logger: context.logger)
         let token = HTMLPage.escape(subscriber.manageToken)
         var html = notice.map { "<p><strong>\(HTMLPage.escape($0))</strong></p>" } ?? ""
         html += "<form method=\"post\" action=\"/m/s/\(token)\"><h2>受け取る情報</h2>"
-        for category in categories where !category.archived {
+        for category in categories {
             if category.mandatory {
                 html += "<p>\(HTMLPage.escape(category.name))（緊急情報のため必ず配信されます）</p>"
             } else {
@@ -81,10 +71,9 @@ struct MailPagesController {
                 html += "<p><label><input type=\"checkbox\" name=\"category\" value=\"\(HTMLPage.escape(category.code))\"\(checked)> \(HTMLPage.escape(category.name))</label></p>"
             }
         }
-        let liveAreas = areas.filter { !$0.archived }
-        if !liveAreas.isEmpty {
+        if !areas.isEmpty {
             html += "<h2>地区</h2><p>選ばない場合は町内すべての情報が届きます。</p>"
-            for area in liveAreas {
+            for area in areas {
                 let checked = subscriber.areaCodes.contains(area.code) ? " checked" : ""
                 html += "<p><label><input type=\"checkbox\" name=\"area\" value=\"\(HTMLPage.escape(area.code))\"\(checked)> \(HTMLPage.escape(area.name))</label></p>"
             }
@@ -113,21 +102,16 @@ struct MailPagesController {
     }
 
     @Sendable func saveSettings(_ request: Request, context: KairanRequestContext) async throws -> Response {
-        guard let subscriber = try await subscriber(context), subscriber.status == "active" else { return HTMLPage.notFound }
         let form = try await Form.read(request, context: context)
-        let charset = form["charset"] ?? subscriber.charset
-        guard ["utf-8", "iso-2022-jp"].contains(charset) else {
+        let token = context.parameters.get("token") ?? ""
+        guard let subscriber = try await subscriber(context), subscriber.status == "active" else { return HTMLPage.notFound }
+        let updated: SubscriberRecord?
+        do {
+            updated = try await subscriptions.savePreferences(
+                token: token, charset: form["charset"] ?? subscriber.charset, categories: form.all("category"), areas: form.all("area"),
+                windowStart: form["start"].flatMap(Int.init), windowEnd: form["end"].flatMap(Int.init), logger: context.logger)
+        } catch is ValidationError {
             return HTMLPage(title: "配信設定", body: "<p>文字コードが正しくありません。</p>").response(status: .unprocessableContent)
-        }
-        let start = form["start"].flatMap(Int.init).flatMap { (0..<1440).contains($0) ? $0 : nil }
-        let end = form["end"].flatMap(Int.init).flatMap { (0..<1440).contains($0) ? $0 : nil }
-        let bothTimes = start != nil && end != nil && start != end
-        let preferences = AlertStore.Preferences(
-            charset: charset, windowStart: bothTimes ? start : nil, windowEnd: bothTimes ? end : nil,
-            categoryCodes: Array(form.all("category").prefix(50)), areaCodes: Array(form.all("area").prefix(100)))
-        let updated = try await database.withTransaction { connection in
-            try await AlertStore.setPreferences(subscriber: subscriber.id, preferences, on: connection, logger: context.logger)
-            return try await AlertStore.subscriber(id: subscriber.id, on: connection, logger: context.logger)
         }
         guard let updated else { return HTMLPage.notFound }
         return try await settingsResponse(updated, notice: "設定を保存しました。", context: context)
@@ -138,37 +122,11 @@ extension MailPagesController {
     /// Opening the link in the confirmation mail completes the registration (double
     /// opt-in: the address has proved it reads its mail) or the address change.
     @Sendable func confirm(_ request: Request, context: KairanRequestContext) async throws -> Response {
-        guard let token = context.parameters.get("token"), token.count <= 64 else { return HTMLPage.notFound }
-        let now = dependencies.clock.now()
-        enum Outcome { case subscribed(SubscriberRecord), changed(SubscriberRecord), taken, used(SubscriberRecord?), invalid }
-        let outcome: Outcome = try await database.withTransaction { connection in
-            switch try await RegistrationStore.consume(token: token, now: now, on: connection, logger: context.logger) {
-            case .unknown, .expired:
-                return .invalid
-            case .alreadyUsed(let registration):
-                guard let id = registration.subscriberID else { return .used(nil) }
-                return .used(try await AlertStore.subscriber(id: id, on: connection, logger: context.logger))
-            case .confirmed(let registration):
-                let address = try EmailAddress(registration.email)
-                if registration.purpose == "change", let id = registration.subscriberID {
-                    guard try await RegistrationStore.changeAddress(subscriber: id, to: address, on: connection, logger: context.logger),
-                          let record = try await AlertStore.subscriber(id: id, on: connection, logger: context.logger) else { return .taken }
-                    return .changed(record)
-                }
-                let carrier = EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased())
-                let record = try await AlertStore.subscribe(
-                    address, preferences: AlertStore.Preferences(charset: carrier ? "iso-2022-jp" : "utf-8"),
-                    token: RandomToken.urlSafe(byteCount: 24), keepActivePreferences: true, now: now, on: connection, logger: context.logger)
-                try await RegistrationStore.setSubscriber(registration: registration.id, subscriber: record.id, on: connection, logger: context.logger)
-                return .subscribed(record)
-            }
-        }
+        let outcome = try await subscriptions.confirm(token: context.parameters.get("token") ?? "", logger: context.logger)
         switch outcome {
         case .subscribed(let record):
-            context.logger.info("alert subscriber confirmed", metadata: ["subscriber_id": "\(record.id)"])
             return try await settingsResponse(record, notice: "登録が完了しました。受け取る情報を選んで保存してください。", context: context)
         case .changed(let record):
-            context.logger.info("alert subscriber changed address", metadata: ["subscriber_id": "\(record.id)"])
             return try await settingsResponse(record, notice: "メールアドレスを変更しました。", context: context)
         case .used(let record?) where record.status == "active":
             return try await settingsResponse(record, notice: "この手続きは完了しています。", context: context)
@@ -183,14 +141,9 @@ extension MailPagesController {
 
     /// Gives the subscriber an address to send an empty mail to from their new address.
     @Sendable func startAddressChange(_ request: Request, context: KairanRequestContext) async throws -> Response {
-        guard let subscriber = try await subscriber(context), subscriber.status == "active" else { return HTMLPage.notFound }
-        let now = dependencies.clock.now()
-        let code = String(RandomToken.urlSafe(byteCount: 16).lowercased().filter { $0.isLetter || $0.isNumber }.prefix(16))
-        try await database.withTransaction { connection in
-            try await RegistrationStore.createChangeCode(subscriber: subscriber.id, code: code, now: now, expires: now.addingTimeInterval(24 * 3600),
-                                                         on: connection, logger: context.logger)
+        guard let address = try await subscriptions.startAddressChange(token: context.parameters.get("token") ?? "", logger: context.logger) else {
+            return HTMLPage.notFound
         }
-        let address = "\(dependencies.alerts.entryLocalPart)+\(code)@\(dependencies.alerts.mailDomain)"
         return HTMLPage(title: "メールアドレスの変更", body: """
             <p>新しいメールアドレスから、次のアドレスへ空メールを送ってください（24時間有効）。</p>
             <p><a href="mailto:\(HTMLPage.escape(address))">\(HTMLPage.escape(address))</a></p>

@@ -1,82 +1,38 @@
 import Foundation
 import Hummingbird
 import KairanCore
-import KairanStore
-import Logging
+import KairanServices
 import NIOCore
-import PostgresNIO
 
 /// Watched words: the town's moderators manage them, one at a time or as CSV.
 extension ModerationController {
-    struct WatchedWordResponse: ResponseEncodable, Sendable {
-        let id: Int64
-        let pattern: String
-        /// The form matched against posts (NFKC, case-folded, katakana).
-        let normalized: String
-        let action: WatchedWordAction
-        init(_ word: WatchedWord) { id = word.id; pattern = word.pattern; normalized = word.normalized; action = word.action }
-    }
+    var watched: WatchedWordService { dependencies.services.watchedWords }
 
     struct WatchedWordInput: Decodable {
         let pattern: String
         let action: WatchedWordAction
     }
 
-    static func validPattern(_ text: String, field: String) throws -> String {
-        let pattern = try Content.text(text, field: field, max: 100)
-        guard pattern.contains(where: { $0 != "*" }) else {
-            throw APIError.validation(ValidationError(field: field, code: "invalid_pattern", message: "a pattern needs more than wildcards"))
-        }
-        // NFKC can lengthen text (ﷺ becomes 18 characters): the stored form has its own limit.
-        guard WatchedWords.normalize(pattern).unicodeScalars.count <= 200 else {
-            throw APIError.validation(ValidationError(field: field, code: "too_long", message: "the pattern is too long once normalized"))
-        }
-        return pattern
+    @Sendable func watchedWords(_ request: Request, context: KairanRequestContext) async throws -> Items<WatchedWordView> {
+        Items(items: try await watched.list(try context.requireActor(), logger: context.logger))
     }
 
-    @Sendable func watchedWords(_ request: Request, context: KairanRequestContext) async throws -> Items<WatchedWordResponse> {
+    @Sendable func addWatchedWord(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<WatchedWordView> {
         let actor = try context.requireActor()
-        try APIError.check(Policy.decideTownModeration(actor))
-        let words = try await database.withConnection { try await ModerationStore.watchedWords(on: $0, logger: context.logger) }
-        return Items(items: words.map(WatchedWordResponse.init))
-    }
-
-    @Sendable func addWatchedWord(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<WatchedWordResponse> {
-        let actor = try context.requireActor()
-        try APIError.check(Policy.decideTownModeration(actor))
+        try moderation.requireTownModerator(actor)
         let input = try await request.decode(as: WatchedWordInput.self, context: context)
-        let pattern = try Self.validPattern(input.pattern, field: "pattern")
-        let now = dependencies.clock.now()
-        let word = try await database.withTransaction { connection in
-            let word = try await ModerationStore.upsertWatchedWord(pattern: pattern, action: input.action, by: actor.accountID, now: now,
-                                                                   on: connection, logger: context.logger)
-            if try await ModerationStore.watchedWordCount(on: connection, logger: context.logger) > ModerationStore.maxWatchedWords {
-                throw APIError(.conflict, code: "too_many", message: "the town may watch at most \(ModerationStore.maxWatchedWords) words")
-            }
-            try await ModerationStore.log("watched_word_set", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: "\(pattern) → \(input.action.rawValue)", now: now, on: connection, logger: context.logger)
-            return word
-        }
-        return EditedResponse(status: .created, response: WatchedWordResponse(word))
+        return EditedResponse(status: .created, response: try await watched.set(actor, pattern: input.pattern, action: input.action, logger: context.logger))
     }
 
     @Sendable func deleteWatchedWord(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
         let actor = try context.requireActor()
-        try APIError.check(Policy.decideTownModeration(actor))
-        let id = try context.parameters.require("wordID", as: Int64.self)
-        let now = dependencies.clock.now()
-        try await database.withTransaction { connection in
-            guard let word = try await ModerationStore.deleteWatchedWord(id, on: connection, logger: context.logger) else { throw APIError.notFound }
-            try await ModerationStore.log("watched_word_deleted", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: word.pattern, now: now, on: connection, logger: context.logger)
-        }
+        try moderation.requireTownModerator(actor)
+        try await watched.delete(actor, try context.parameters.require("wordID", as: Int64.self), logger: context.logger)
         return .noContent
     }
 
     @Sendable func exportWatchedWords(_ request: Request, context: KairanRequestContext) async throws -> Response {
-        let actor = try context.requireActor()
-        try APIError.check(Policy.decideTownModeration(actor))
-        let words = try await database.withConnection { try await ModerationStore.watchedWords(on: $0, logger: context.logger) }
+        let words = try await watched.list(try context.requireActor(), logger: context.logger)
         var text = "pattern,action\r\n"
         for word in words { text += CSV.field(word.pattern) + "," + word.action.rawValue + "\r\n" }
         var headers: HTTPFields = [:]
@@ -93,14 +49,14 @@ extension ModerationController {
     /// action. All rows or none: the first bad row is a 422 naming its line.
     @Sendable func importWatchedWords(_ request: Request, context: KairanRequestContext) async throws -> ImportResult {
         let actor = try context.requireActor()
-        try APIError.check(Policy.decideTownModeration(actor))
+        try moderation.requireTownModerator(actor)
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: 256 * 1024)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "the CSV exceeds 262144 bytes")
         }
-        var rows: [(String, WatchedWordAction)] = []
+        var rows: [WatchedWordService.ImportRow] = []
         // "\r\n" is one Character: split on newlines, not on "\n".
         for (index, line) in String(buffer: buffer).split(whereSeparator: \.isNewline).enumerated() {
             let fields = Self.csvFields(String(line))
@@ -111,26 +67,9 @@ extension ModerationController {
             var pattern = fields[0]
             // Our own export defuses formulas with a leading quote mark; take it off again.
             if pattern.hasPrefix("'"), let first = pattern.dropFirst().unicodeScalars.first, "=+-@".unicodeScalars.contains(first) { pattern.removeFirst() }
-            rows.append((try Self.validPattern(pattern, field: "line \(index + 1)"), action))
+            rows.append(.init(pattern: pattern, action: action, place: "line \(index + 1)"))
         }
-        guard rows.count <= 5000 else {
-            throw APIError.validation(ValidationError(field: "body", code: "too_many", message: "at most 5000 words per import"))
-        }
-        let now = dependencies.clock.now()
-        try await database.withTransaction { connection in
-            for (pattern, action) in rows {
-                try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, by: actor.accountID, now: now, on: connection, logger: context.logger)
-            }
-            // Every word is enforced and exported: the list has a ceiling rather than a tail
-            // that silently stops counting.
-            if try await ModerationStore.watchedWordCount(on: connection, logger: context.logger) > ModerationStore.maxWatchedWords {
-                throw APIError.validation(ValidationError(field: "body", code: "too_many",
-                                                          message: "the town may watch at most \(ModerationStore.maxWatchedWords) words"))
-            }
-            try await ModerationStore.log("watched_words_imported", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: "\(rows.count) rows", now: now, on: connection, logger: context.logger)
-        }
-        return ImportResult(imported: rows.count)
+        return ImportResult(imported: try await watched.importWords(actor, rows, logger: context.logger))
     }
 
     /// One RFC 4180 line: quoted fields with doubled quotes, or plain ones.
@@ -161,3 +100,5 @@ extension ModerationController {
         return fields
     }
 }
+
+extension WatchedWordView: ResponseEncodable {}

@@ -35,4 +35,28 @@ public struct AccountService: Sendable {
         }) else { throw ServiceError.unauthenticated }
         return record
     }
+
+    // MARK: - Town roles
+
+    /// A town administrator makes an account a town moderator or administrator.
+    public func grant(_ actor: Actor, _ role: Role, to account: AccountID, logger: Logger) async throws {
+        try Policy.decide(actor, .grantTownRole(role, to: account)).require()
+        let now = services.clock.now()
+        let found = try await services.database.withTransaction { connection in
+            try await AccountStore.grant(role, to: account, by: actor.accountID, now: now, on: connection, logger: logger)
+        }
+        guard found else { throw ServiceError.notFound }
+        logger.info("role granted", metadata: ["target_account_id": "\(account)", "role": "\(role.rawValue)"])
+    }
+
+    public func revoke(_ actor: Actor, _ role: Role, from account: AccountID, logger: Logger) async throws {
+        try Policy.decide(actor, .revokeTownRole(role, from: account)).require()
+        let found = try await services.database.withTransaction { connection in
+            guard try await AccountStore.exists(id: account, on: connection, logger: logger) else { return false }
+            try await AccountStore.revoke(role, from: account, on: connection, logger: logger)
+            return true
+        }
+        guard found else { throw ServiceError.notFound }
+        logger.info("role revoked", metadata: ["target_account_id": "\(account)", "role": "\(role.rawValue)"])
+    }
 }

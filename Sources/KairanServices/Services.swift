@@ -37,6 +37,9 @@ public struct Services: Sendable {
     public var absences: AbsenceService { AbsenceService(services: self) }
     public var guardians: GuardianService { GuardianService(services: self) }
     public var guardianNotices: GuardianNoticeService { GuardianNoticeService(services: self) }
+    public var alertService: AlertService { AlertService(services: self) }
+    public var subscriptions: SubscriptionService { SubscriptionService(services: self) }
+    public var watchedWords: WatchedWordService { WatchedWordService(services: self) }
 }
 
 extension Decision {

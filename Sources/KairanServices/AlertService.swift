@@ -1,0 +1,265 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+import Metrics
+
+/// Town staff compose alerts, send them now or at a time, follow their progress and export
+/// the per-recipient record; town administrators keep the categories and areas; alert staff
+/// register residents who consented on paper.
+public struct AlertService: Sendable {
+    let services: Services
+    var database: Database { services.database }
+    var settings: AlertSettings { services.alerts }
+
+    public static let subjectMax = 100
+    public static let bodyMax = 4000
+    public static let idempotencyKeyMax = 100
+
+    /// 1 to `idempotencyKeyMax` visible ASCII characters.
+    public static func isValidIdempotencyKey(_ key: String) -> Bool {
+        !key.isEmpty && key.count <= idempotencyKeyMax && key.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }
+    }
+
+    /// Sending and following alerts (and the subscriber list) is for alert staff.
+    public func requireAlertStaff(_ actor: Actor) throws {
+        try Policy.decide(actor, .sendAlerts).require()
+    }
+
+    // MARK: - Alerts
+
+    public struct Created: Sendable {
+        public let alert: AlertView
+        /// False when an earlier request with the same idempotency key made it.
+        public let isNew: Bool
+    }
+
+    /// Writes the alert and queues one mail per matching subscriber, in one transaction.
+    public func create(_ actor: Actor, _ draft: AlertDraft, logger: Logger) async throws -> Created {
+        try requireAlertStaff(actor)
+        let subject = try Content.text(draft.subject, field: "subject", max: Self.subjectMax)
+        let body = try Content.text(draft.body, field: "body", max: Self.bodyMax, multiline: true)
+        let areaCodes = Array(Set(draft.areas)).sorted()
+        guard areaCodes.count <= 100 else { throw ValidationError(field: "areas", code: "too_many", message: "at most 100 areas") }
+        guard draft.idempotencyKey.map(Self.isValidIdempotencyKey) ?? true else {
+            throw ValidationError(field: "idempotencyKey", code: "invalid_key",
+                                  message: "an idempotency key is 1 to \(Self.idempotencyKeyMax) visible ASCII characters")
+        }
+        // Keys are per account: two staff members' "1" are different requests.
+        let key = draft.idempotencyKey.map { "alert:\(actor.accountID):\($0)" }
+        let now = services.clock.now()
+        let sendAt = draft.sendAt ?? now
+        guard sendAt >= now.addingTimeInterval(-60), sendAt <= now.addingTimeInterval(60 * 24 * 3600) else {
+            throw ValidationError(field: "sendAt", code: "out_of_range", message: "sendAt must be between now and 60 days ahead")
+        }
+        let scheduled = draft.sendAt != nil && sendAt > now.addingTimeInterval(60)
+
+        let (record, created, counts) = try await database.withTransaction { connection in
+            let categories = try await AlertStore.categories(on: connection, logger: logger)
+            guard let category = categories.first(where: { $0.code == draft.category && !$0.archived }) else {
+                throw ValidationError(field: "category", code: "unknown_category",
+                                      message: "category must be one of \(categories.filter { !$0.archived }.map(\.code).joined(separator: ", "))")
+            }
+            let areas = try await AlertStore.areas(on: connection, logger: logger)
+            let areaIDs = try areaCodes.map { code in
+                guard let area = areas.first(where: { $0.code == code && !$0.archived }) else {
+                    throw ValidationError(field: "areas", code: "unknown_area", message: "unknown area '\(code)'")
+                }
+                return area.id
+            }
+            let deadline = draft.urgent ? sendAt.addingTimeInterval(settings.urgentDeadline) : nil
+            // Japanese alert mail names its category up front: 【防災】…
+            let fullSubject = subject.hasPrefix("【") ? subject : "【\(category.name)】\(subject)"
+            let message = try await DeliveryStore.createMessage(
+                kind: "alert", idempotencyKey: key, urgent: draft.urgent, fromName: settings.fromName, subject: fullSubject, body: body,
+                listID: "\(category.code).alerts.\(settings.mailDomain)", deadline: deadline, now: now, on: connection, logger: logger)
+            if !message.created {
+                // The same request again: answer with what the first one created.
+                guard let existing = try await AlertStore.alert(id: nil, message: message.id, on: connection, logger: logger) else {
+                    throw ServiceError.conflict("idempotency_key_reused", "this Idempotency-Key was used for something else")
+                }
+                return (existing, false, try await DeliveryStore.counts(message: message.id, on: connection, logger: logger))
+            }
+            let alertDraft = AlertStore.AlertDraft(category: category, areaIDs: areaIDs, urgent: draft.urgent, sendAt: sendAt, scheduled: scheduled,
+                                                   deadline: deadline)
+            let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: connection, logger: logger)
+            let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: actor.accountID,
+                                                      now: now, on: connection, logger: logger)
+            guard let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
+            var counts = DeliveryCounts()
+            counts.queued = recipients
+            return (record, true, counts)
+        }
+        if created {
+            Counter(label: "kairan_deliveries_queued_total", dimensions: [("channel", "mail")]).increment(by: record.recipientCount)
+            logger.info("alert created", metadata: [
+                "alert_id": "\(record.id)", "recipients": "\(record.recipientCount)", "urgent": "\(record.urgent)", "scheduled": "\(scheduled)",
+            ])
+        }
+        return Created(alert: AlertView(record, progress: counts), isNew: created)
+    }
+
+    public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<AlertView> {
+        try requireAlertStaff(actor)
+        let items = try await database.withConnection { connection in
+            let records = try await AlertStore.alerts(before: before, limit: limit, on: connection, logger: logger)
+            let counts = try await DeliveryStore.counts(messages: records.map(\.messageID), on: connection, logger: logger)
+            return records.map { AlertView($0, progress: counts[$0.messageID] ?? DeliveryCounts()) }
+        }
+        return Page(items, limit: limit, cursor: \.id)
+    }
+
+    /// Progress while it runs: queued / retrying / sending / sent / failed / bounced.
+    public func alert(_ actor: Actor, _ id: Int64, logger: Logger) async throws -> AlertView {
+        try requireAlertStaff(actor)
+        return try await database.withConnection { connection in
+            guard let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
+            return AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: connection, logger: logger))
+        }
+    }
+
+    /// Withdraws what has not been sent yet.
+    public func cancel(_ actor: Actor, _ id: Int64, logger: Logger) async throws -> AlertView {
+        try requireAlertStaff(actor)
+        let now = services.clock.now()
+        let (view, withdrawn) = try await database.withTransaction { connection in
+            guard let withdrawn = try await AlertStore.cancel(alert: id, now: now, on: connection, logger: logger),
+                  let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
+            return (AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: connection, logger: logger)), withdrawn)
+        }
+        logger.info("alert cancelled", metadata: ["alert_id": "\(id)", "withdrawn": "\(withdrawn)"])
+        return view
+    }
+
+    /// One page of an alert's per-recipient record (proof of contact), by delivery id
+    /// ascending. `timeLimit` bounds a page read outside a request's own deadline (a
+    /// streamed export).
+    public func deliveries(_ actor: Actor, alert id: Int64, after: Int64, limit: Int, timeLimit: Duration,
+                           logger: Logger) async throws -> [AlertStore.DeliveryRow] {
+        try requireAlertStaff(actor)
+        return try await database.withConnection(timeLimit: timeLimit) { connection in
+            guard let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
+            return try await AlertStore.deliveries(message: record.messageID, after: after, limit: limit, on: connection, logger: logger)
+        }
+    }
+
+    // MARK: - Categories and areas
+
+    public func categories(logger: Logger) async throws -> [AlertCategoryView] {
+        try await database.withConnection { try await AlertStore.categories(on: $0, logger: logger) }.map(AlertCategoryView.init)
+    }
+
+    public func areas(logger: Logger) async throws -> [AlertAreaView] {
+        try await database.withConnection { try await AlertStore.areas(on: $0, logger: logger) }.map(AlertAreaView.init)
+    }
+
+    /// Configuring categories and areas is for town administrators.
+    public func requireConfigurer(_ actor: Actor) throws {
+        try Policy.decide(actor, .configureAlerts).require()
+    }
+
+    static func code(_ code: String, pattern: String) throws -> String {
+        guard code.range(of: pattern, options: .regularExpression) != nil else {
+            throw ValidationError(field: "code", code: "invalid_code", message: "code must match \(pattern)")
+        }
+        return code
+    }
+
+    static func position(_ position: Int?) throws {
+        if let position, !(0...10_000).contains(position) {
+            throw ValidationError(field: "position", code: "out_of_range", message: "position must be between 0 and 10000")
+        }
+    }
+
+    /// Creates or edits a category; nil keeps a value. Marking one mandatory makes every
+    /// subscriber receive it.
+    public func putCategory(_ actor: Actor, code rawCode: String, name rawName: String?, mandatory: Bool?, position: Int?, archived: Bool?,
+                            logger: Logger) async throws -> AlertCategoryView {
+        try requireConfigurer(actor)
+        let code = try Self.code(rawCode, pattern: "^[a-z][a-z0-9_]{0,31}$")
+        let name = try rawName.map { try Content.text($0, field: "name", max: 30) }
+        try Self.position(position)
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection in
+            try await AlertStore.upsertCategory(code: code, name: name, mandatory: mandatory, position: position, archived: archived, now: now,
+                                                on: connection, logger: logger)
+        }
+        guard let record else { throw ValidationError(field: "name", code: "required", message: "a new category needs a name") }
+        return AlertCategoryView(record)
+    }
+
+    /// Creates or edits an area; nil keeps a value.
+    public func putArea(_ actor: Actor, code rawCode: String, name rawName: String?, position: Int?, archived: Bool?, logger: Logger) async throws -> AlertAreaView {
+        try requireConfigurer(actor)
+        let code = try Self.code(rawCode, pattern: "^[a-z0-9][a-z0-9_-]{0,31}$")
+        let name = try rawName.map { try Content.text($0, field: "name", max: 30) }
+        try Self.position(position)
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection in
+            try await AlertStore.upsertArea(code: code, name: name, position: position, archived: archived, now: now, on: connection, logger: logger)
+        }
+        guard let record else { throw ValidationError(field: "name", code: "required", message: "a new area needs a name") }
+        return AlertAreaView(record)
+    }
+
+    // MARK: - Subscribers
+
+    public enum SubscriberStatus: String, Sendable {
+        case active, suppressed, unsubscribed
+    }
+
+    public func subscribers(_ actor: Actor, status: SubscriberStatus?, email rawEmail: String?, before: Int64?, limit: Int,
+                            logger: Logger) async throws -> Page<SubscriberView> {
+        try requireAlertStaff(actor)
+        let emailKey = try rawEmail.map { try EmailAddress($0).comparisonKey }
+        let records = try await database.withConnection { connection in
+            try await AlertStore.subscribers(status: status?.rawValue, emailKey: emailKey, before: before, limit: limit, on: connection, logger: logger)
+        }
+        return Page(records.map(SubscriberView.init), limit: limit, cursor: \.id)
+    }
+
+    /// A subscriber's choices as staff or the resident give them.
+    public struct SubscriberChoices: Sendable {
+        public var charset: String?
+        public var categories: [String]?
+        public var areas: [String]?
+        public var receiveWindow: TimeWindow?
+        public init(charset: String? = nil, categories: [String]? = nil, areas: [String]? = nil, receiveWindow: TimeWindow? = nil) {
+            self.charset = charset; self.categories = categories; self.areas = areas; self.receiveWindow = receiveWindow
+        }
+    }
+
+    /// Registers a resident who consented on paper at the town office (no mail round trip).
+    public func createSubscriber(_ actor: Actor, email rawEmail: String, _ choices: SubscriberChoices, logger: Logger) async throws -> SubscriberView {
+        try requireAlertStaff(actor)
+        let address = try EmailAddress(rawEmail)
+        let preferences = try Self.preferences(charset: choices.charset, categories: choices.categories, areas: choices.areas,
+                                               window: try choices.receiveWindow?.minutes(field: "receiveWindow"))
+        let now = services.clock.now()
+        let record = try await database.withTransaction { connection in
+            try await AlertStore.subscribe(address, preferences: preferences, token: RandomToken.urlSafe(byteCount: 24), now: now, on: connection, logger: logger)
+        }
+        logger.info("alert subscriber registered by staff", metadata: ["subscriber_id": "\(record.id)", "domain": "\(address.domain.lowercased())"])
+        return SubscriberView(record)
+    }
+
+    public static func preferences(charset: String?, categories: [String]?, areas: [String]?, window: (start: Int, end: Int)?) throws -> AlertStore.Preferences {
+        let charset = charset ?? "utf-8"
+        guard ["utf-8", "iso-2022-jp"].contains(charset) else {
+            throw ValidationError(field: "charset", code: "invalid_charset", message: "charset must be utf-8 or iso-2022-jp")
+        }
+        guard (categories?.count ?? 0) <= 50, (areas?.count ?? 0) <= 100 else {
+            throw ValidationError(field: "categories", code: "too_many", message: "too many categories or areas")
+        }
+        return AlertStore.Preferences(charset: charset, windowStart: window?.start, windowEnd: window?.end, categoryCodes: categories, areaCodes: areas ?? [])
+    }
+
+    public func removeSubscriber(_ actor: Actor, _ id: Int64, logger: Logger) async throws {
+        try requireAlertStaff(actor)
+        let now = services.clock.now()
+        let found = try await database.withTransaction { connection in
+            try await AlertStore.unsubscribe(subscriber: id, now: now, on: connection, logger: logger)
+        }
+        guard found else { throw ServiceError.notFound }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import KairanCore
+import KairanStore
+
+/// An alert with its delivery progress, as town staff follow it.
+public struct AlertView: Codable, Sendable {
+    public let id: Int64
+    public let category: String
+    public let areas: [String]
+    public let urgent: Bool
+    public let subject: String
+    public let body: String
+    public let sendAt: Date
+    public let createdAt: Date
+    public let cancelled: Bool
+    public let deadline: Date?
+    /// Urgent, and not every recipient's mail was accepted by the deadline.
+    public let deadlineMissed: Bool
+    public let recipients: Int
+    public let progress: DeliveryCounts
+
+    init(_ record: AlertRecord, progress: DeliveryCounts) {
+        id = record.id
+        category = record.categoryCode
+        areas = record.areaCodes
+        urgent = record.urgent
+        subject = record.subject
+        body = record.body
+        sendAt = record.sendAt
+        createdAt = record.createdAt
+        cancelled = record.cancelledAt != nil
+        deadline = record.deadlineAt
+        deadlineMissed = record.deadlineMissed
+        recipients = record.recipientCount
+        self.progress = progress
+    }
+}
+
+public struct AlertCategoryView: Codable, Sendable {
+    public let code: String
+    public let name: String
+    public let mandatory: Bool
+    public let position: Int
+    public let archived: Bool
+    init(_ record: AlertCategoryRecord) {
+        code = record.code; name = record.name; mandatory = record.mandatory; position = record.position; archived = record.archived
+    }
+}
+
+public struct AlertAreaView: Codable, Sendable {
+    public let code: String
+    public let name: String
+    public let position: Int
+    public let archived: Bool
+    init(_ record: AlertAreaRecord) {
+        code = record.code; name = record.name; position = record.position; archived = record.archived
+    }
+}
+
+/// A mail subscriber as alert staff see them.
+public struct SubscriberView: Codable, Sendable {
+    public let id: Int64
+    public let email: String
+    public let status: String
+    public let charset: String
+    /// Nil when mail may come at any hour.
+    public let receiveWindow: TimeWindow?
+    public let categories: [String]
+    public let areas: [String]
+    public let createdAt: Date
+    public init(_ record: SubscriberRecord) {
+        id = record.id; email = record.email; status = record.status; charset = record.charset
+        receiveWindow = TimeWindow(start: record.windowStart, end: record.windowEnd)
+        categories = record.categoryCodes; areas = record.areaCodes; createdAt = record.createdAt
+    }
+}
+
+/// An alert as staff write it.
+public struct AlertDraft: Sendable {
+    public var category: String
+    public var areas: [String]
+    public var urgent: Bool
+    public var subject: String
+    public var body: String
+    /// nil: now.
+    public var sendAt: Date?
+    /// The client's key for this request: the same key again answers with the first alert.
+    public var idempotencyKey: String?
+
+    public init(category: String, areas: [String], urgent: Bool, subject: String, body: String, sendAt: Date?, idempotencyKey: String?) {
+        self.category = category; self.areas = areas; self.urgent = urgent; self.subject = subject; self.body = body
+        self.sendAt = sendAt; self.idempotencyKey = idempotencyKey
+    }
+}

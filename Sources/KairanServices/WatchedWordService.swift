@@ -1,0 +1,100 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// A watched word as the town's moderators manage it.
+public struct WatchedWordView: Codable, Sendable {
+    public let id: Int64
+    public let pattern: String
+    /// The form matched against posts (NFKC, case-folded, katakana).
+    public let normalized: String
+    public let action: WatchedWordAction
+    init(_ word: WatchedWord) { id = word.id; pattern = word.pattern; normalized = word.normalized; action = word.action }
+}
+
+/// Watched words: the town's moderators manage them, one at a time or as a whole list.
+/// Every change is in the moderation log.
+public struct WatchedWordService: Sendable {
+    let services: Services
+    var database: Database { services.database }
+
+    /// The most words one import may carry.
+    public static let importMax = 5000
+
+    static func validPattern(_ text: String, field: String) throws -> String {
+        let pattern = try Content.text(text, field: field, max: 100)
+        guard pattern.contains(where: { $0 != "*" }) else {
+            throw ValidationError(field: field, code: "invalid_pattern", message: "a pattern needs more than wildcards")
+        }
+        // NFKC can lengthen text (ﷺ becomes 18 characters): the stored form has its own limit.
+        guard WatchedWords.normalize(pattern).unicodeScalars.count <= 200 else {
+            throw ValidationError(field: field, code: "too_long", message: "the pattern is too long once normalized")
+        }
+        return pattern
+    }
+
+    public func list(_ actor: Actor, logger: Logger) async throws -> [WatchedWordView] {
+        try Policy.decideTownModeration(actor).require()
+        return try await database.withConnection { try await ModerationStore.watchedWords(on: $0, logger: logger) }.map(WatchedWordView.init)
+    }
+
+    /// Adds a word, or changes the action of one already watched.
+    public func set(_ actor: Actor, pattern rawPattern: String, action: WatchedWordAction, logger: Logger) async throws -> WatchedWordView {
+        try Policy.decideTownModeration(actor).require()
+        let pattern = try Self.validPattern(rawPattern, field: "pattern")
+        let now = services.clock.now()
+        return WatchedWordView(try await database.withTransaction { connection in
+            let word = try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, by: actor.accountID, now: now,
+                                                                   on: connection, logger: logger)
+            if try await ModerationStore.watchedWordCount(on: connection, logger: logger) > ModerationStore.maxWatchedWords {
+                throw ServiceError.conflict("too_many", "the town may watch at most \(ModerationStore.maxWatchedWords) words")
+            }
+            try await ModerationStore.log("watched_word_set", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
+                                          detail: "\(pattern) → \(action.rawValue)", now: now, on: connection, logger: logger)
+            return word
+        })
+    }
+
+    public func delete(_ actor: Actor, _ id: Int64, logger: Logger) async throws {
+        try Policy.decideTownModeration(actor).require()
+        let now = services.clock.now()
+        try await database.withTransaction { connection in
+            guard let word = try await ModerationStore.deleteWatchedWord(id, on: connection, logger: logger) else { throw ServiceError.notFound }
+            try await ModerationStore.log("watched_word_deleted", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
+                                          detail: word.pattern, now: now, on: connection, logger: logger)
+        }
+    }
+
+    /// Rows of (pattern, action) as a file gave them, each with the name of its place in the
+    /// file for error messages ("line 3").
+    public struct ImportRow: Sendable {
+        public var pattern: String
+        public var action: WatchedWordAction
+        public var place: String
+        public init(pattern: String, action: WatchedWordAction, place: String) { self.pattern = pattern; self.action = action; self.place = place }
+    }
+
+    /// Adds or changes every row, all or none; the list keeps its ceiling.
+    public func importWords(_ actor: Actor, _ rows: [ImportRow], logger: Logger) async throws -> Int {
+        try Policy.decideTownModeration(actor).require()
+        let words = try rows.map { (try Self.validPattern($0.pattern, field: $0.place), $0.action) }
+        guard words.count <= Self.importMax else {
+            throw ValidationError(field: "body", code: "too_many", message: "at most \(Self.importMax) words per import")
+        }
+        let now = services.clock.now()
+        try await database.withTransaction { connection in
+            for (pattern, action) in words {
+                try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, by: actor.accountID, now: now, on: connection, logger: logger)
+            }
+            // Every word is enforced and exported: the list has a ceiling rather than a tail
+            // that silently stops counting.
+            if try await ModerationStore.watchedWordCount(on: connection, logger: logger) > ModerationStore.maxWatchedWords {
+                throw ValidationError(field: "body", code: "too_many", message: "the town may watch at most \(ModerationStore.maxWatchedWords) words")
+            }
+            try await ModerationStore.log("watched_words_imported", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
+                                          detail: "\(words.count) rows", now: now, on: connection, logger: logger)
+        }
+        return words.count
+    }
+}
