@@ -215,7 +215,7 @@ import Testing
             let count = 200
             try await TestDatabase.withClient(url) { database in
                 for _ in 1...count {
-                    try await database.withTransaction { connection in
+                    _ = try await database.withTransaction { connection in
                         try await EventStore.append("thread:\(thread)", kind: "post.created", payload: payload, now: Date(), on: connection, logger: TestDatabase.logger)
                     }
                     try await Task.sleep(for: .milliseconds(5))

@@ -19,7 +19,7 @@ public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(code) \(lines.first ?? "")".trimmingSuffixWhitespace(limit: 300) }
 }
 
-enum SMTPProtocolError: Error, CustomStringConvertible {
+enum SMTPProtocolError: Error, Equatable, CustomStringConvertible {
     case lineTooLong
     case tooManyLines
     case malformedReply
@@ -28,6 +28,10 @@ enum SMTPProtocolError: Error, CustomStringConvertible {
     case unexpectedReply(stage: String, SMTPReply)
     case missingExtension(String)
     case tooManyUnsolicitedReplies
+    /// A transaction asked of a session that was not idle.
+    case sessionBusy
+    /// The connection failed underneath the protocol (TLS, a socket error): its kind only.
+    case connectionFailed(String)
 
     var description: String {
         switch self {
@@ -39,6 +43,8 @@ enum SMTPProtocolError: Error, CustomStringConvertible {
         case .unexpectedReply(let stage, let reply): "unexpected reply to \(stage): \(reply)"
         case .missingExtension(let name): "the relay does not offer \(name)"
         case .tooManyUnsolicitedReplies: "SMTP server sent replies nobody asked for"
+        case .sessionBusy: "SMTP session asked for a transaction while busy"
+        case .connectionFailed(let kind): "SMTP connection failed (\(kind))"
         }
     }
 }
@@ -78,58 +84,6 @@ struct SMTPReplyDecoder: ByteToMessageDecoder {
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue, buffer.readableBytes > 0 {}
         return .needMoreData
-    }
-}
-
-/// Hands replies to whoever asked for them, in order: the client registers one promise per
-/// command it pipelines, before writing.
-final class SMTPClientHandler: ChannelInboundHandler {
-    typealias InboundIn = SMTPReply
-
-    private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
-    /// Replies that came before anyone asked: only the greeting may.
-    private var unclaimed = CircularBuffer<SMTPReply>()
-    private var anyExpected = false
-    private var failure: (any Error)?
-
-    func expect(_ promise: EventLoopPromise<SMTPReply>) {
-        anyExpected = true
-        if let failure {
-            promise.fail(failure)
-        } else if let reply = unclaimed.popFirst() {
-            promise.succeed(reply)
-        } else {
-            waiting.append(promise)
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let reply = unwrapInboundIn(data)
-        if let promise = waiting.popFirst() {
-            promise.succeed(reply)
-        } else if !anyExpected && unclaimed.isEmpty {
-            unclaimed.append(reply)
-        } else {
-            // A reply nobody asked for (an injected one, or an idle session's 421) would
-            // shift every later reply onto the wrong command: the session is done.
-            fail(SMTPProtocolError.tooManyUnsolicitedReplies)
-            context.close(promise: nil)
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(error)
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        fail(SMTPProtocolError.connectionClosed)
-        context.fireChannelInactive()
-    }
-
-    private func fail(_ error: any Error) {
-        if failure == nil { failure = error }
-        while let promise = waiting.popFirst() { promise.fail(error) }
     }
 }
 

@@ -1,0 +1,161 @@
+import NIOCore
+import NIOSSL
+
+/// What a session is asked to do, written into its channel.
+enum SMTPClientRequest: Sendable {
+    case transaction(SMTPClientStateMachine.Transaction, EventLoopPromise<MailSendResult>)
+    case quit(EventLoopPromise<Void>)
+}
+
+/// Drives `SMTPClientStateMachine` on the channel's event loop: replies in, commands out,
+/// TLS put in place the moment the relay agrees to STARTTLS (no hop through a task between
+/// the 220 and the handshake), and a timer that closes a session whose relay stops answering.
+final class SMTPClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = SMTPReply
+    typealias OutboundIn = SMTPClientRequest
+    typealias OutboundOut = ByteBuffer
+
+    /// How TLS is started when STARTTLS is agreed.
+    struct TLS {
+        let context: NIOSSLContext
+        let serverName: String?
+    }
+
+    private var machine: SMTPClientStateMachine
+    private let tls: TLS?
+    private let replyTimeout: TimeAmount
+    /// Completed once: with the relay's capabilities when the session is ready, or failed.
+    private let ready: EventLoopPromise<SMTPCapabilities>
+    private var readyDone = false
+    private var transaction: EventLoopPromise<MailSendResult>?
+    private var quitting: EventLoopPromise<Void>?
+    private var timer: Scheduled<Void>?
+    private var failure: SMTPProtocolError?
+
+    init(configuration: SMTPClientStateMachine.Configuration, tls: TLS?, replyTimeout: TimeAmount, ready: EventLoopPromise<SMTPCapabilities>) {
+        self.machine = SMTPClientStateMachine(configuration: configuration)
+        self.tls = tls
+        self.replyTimeout = replyTimeout
+        self.ready = ready
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { armTimer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // The greeting is owed from now.
+        armTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        perform(machine.replyReceived(unwrapInboundIn(data)), context: context)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        promise?.succeed()
+        switch unwrapOutboundIn(data) {
+        case .transaction(let request, let result):
+            if let failure { return result.fail(failure) }
+            guard transaction == nil, let action = machine.start(request) else { return result.fail(SMTPProtocolError.sessionBusy) }
+            transaction = result
+            perform(action, context: context)
+        case .quit(let done):
+            guard failure == nil, let action = machine.quit() else {
+                context.close(promise: nil)
+                return done.succeed()
+            }
+            quitting = done
+            perform(action, context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(error as? SMTPProtocolError ?? .connectionFailed(String(describing: type(of: error))))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(.connectionClosed)
+        context.fireChannelInactive()
+    }
+
+    private func perform(_ action: SMTPClientStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .write(let bytes):
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        case .startTLSAndWrite(let bytes):
+            guard let tls else { return fail(.missingExtension("TLS context"), context: context) }
+            do {
+                let handler = try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName)
+                try context.pipeline.syncOperations.addHandler(handler, position: .first)
+            } catch {
+                return fail(.connectionFailed("TLS: \(type(of: error))"), context: context)
+            }
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        case .ready(let capabilities):
+            readyDone = true
+            ready.succeed(capabilities)
+        case .finishTransaction(let result):
+            let promise = transaction
+            transaction = nil
+            promise?.succeed(result)
+        case .finishTransactionAndClose(let result):
+            let promise = transaction
+            transaction = nil
+            failure = .connectionClosed
+            promise?.succeed(result)
+            context.close(promise: nil)
+        case .quitFinished:
+            let promise = quitting
+            quitting = nil
+            context.close(promise: nil)
+            promise?.succeed()
+        case .failAndClose(let error):
+            fail(error, context: context)
+        }
+        if machine.isAwaitingReply { armTimer(context: context) } else { cancelTimer() }
+    }
+
+    private func fail(_ error: SMTPProtocolError, context: ChannelHandlerContext) {
+        machine.closed()
+        failAll(error)
+        context.close(promise: nil)
+    }
+
+    /// Every promise still open fails with the first error the session met.
+    private func failAll(_ error: SMTPProtocolError) {
+        machine.closed()
+        cancelTimer()
+        if failure == nil { failure = error }
+        let error = failure ?? error
+        if !readyDone {
+            readyDone = true
+            ready.fail(error)
+        }
+        transaction?.fail(error)
+        transaction = nil
+        // QUIT's reply is a courtesy: a session that ends while quitting has quit.
+        quitting?.succeed()
+        quitting = nil
+    }
+
+    /// The relay owes a reply within `replyTimeout` of the last one (or of the command).
+    private func armTimer(context: ChannelHandlerContext) {
+        timer?.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: replyTimeout) {
+            let (handler, context) = loopBound.value
+            handler.timer = nil
+            handler.fail(.timeout, context: context)
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+}
