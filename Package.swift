@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // Already in the graph through HummingbirdTesting; the tests use it to talk to `kairan` processes.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The API tests' client is generated from openapi.yaml (scripts/generate-client); this is its runtime.
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
     ],
     targets: [
         // Domain: types, validation, permission policy, clock. No I/O.
@@ -145,9 +147,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The API's types and a client, generated from openapi.yaml: tests talk to the server
+        // through it, so a response that drifts from the spec fails them.
+        .target(
+            name: "KairanAPIClient",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ],
+            path: "Tests/KairanAPIClient",
+            exclude: ["openapi-generator-config.yaml", "Generated/openapi.yaml.sha256"],
+            // Generated code: its warnings (unused public imports) are the generator's to fix.
+            swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
+        ),
         .testTarget(
             name: "KairanTests",
             dependencies: [
+                "KairanAPIClient",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 "KairanCore", "KairanPostgres", "KairanStore", "KairanServices", "KairanAPI", "KairanGateway", "KairanDelivery", "KairanServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
