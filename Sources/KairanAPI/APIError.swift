@@ -88,6 +88,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     func makeResponse() -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Three strings in a fixed shape: encoding cannot fail.
         let data = (try? encoder.encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"

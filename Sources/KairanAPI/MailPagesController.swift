@@ -30,6 +30,7 @@ struct MailPagesController {
         if subscriber.status == "unsubscribed" {
             return HTMLPage(title: "配信停止", body: "<p>このアドレスへの配信はすでに停止しています。</p>").response()
         }
+        // The address is shown redacted; one that no longer parses is shown as "this address".
         return HTMLPage(title: "配信停止の確認", body: """
             <p>\(HTMLPage.escape((try? EmailAddress(subscriber.email))?.redacted ?? "このアドレス")) へのメール配信を停止しますか？</p>
             <form method="post" action="/u/\(HTMLPage.escape(subscriber.manageToken))">

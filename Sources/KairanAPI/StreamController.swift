@@ -109,6 +109,7 @@ struct StreamController {
             }
         } catch is CancellationError {
             await hub.remove(subscriber)
+            // Best effort while shutting down: a socket that is already gone needs no close frame.
             try? await outbound.close(.goingAway, reason: "server restarting; reconnect with your last offsets")
             return
         }
@@ -125,6 +126,7 @@ struct StreamController {
     }
 
     static func handle(_ message: WebSocketMessage, subscriber: StreamSubscriber, hub: StreamHub) async {
+        // A message that does not decode gets a `bad_message` error frame (below), not silence.
         guard case .text(let text) = message,
               let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8)) else {
             subscriber.send(errorFrame("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}"))
@@ -151,6 +153,8 @@ struct StreamController {
                 break
             case .denied(let reason):
                 subscriber.send(errorFrame("forbidden", reason, stream: stream))
+            case .unavailable:
+                subscriber.send(errorFrame("unavailable", "the server could not check this subscription just now; subscribe again", stream: stream))
             case .notFound:
                 subscriber.send(errorFrame("not_found", "no such stream", stream: stream))
             case .tooManySubscriptions:
@@ -168,6 +172,7 @@ struct StreamController {
             let message: String
             let stream: String?
         }
+        // Strings in a fixed shape: encoding cannot fail.
         let data = (try? JSONEncoder().encode(Frame(code: code, message: message, stream: stream?.description))) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
@@ -236,6 +241,7 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
         guard !dropped else { return }
         // `isWritable` is a cheap flag (false past NIO's high watermark); only then is the
         // exact backlog looked up.
+        // The option is unreadable only on a closed channel, which needs no dropping.
         if !channel.isWritable, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > limitBytes {
             dropSlowClient()
             return

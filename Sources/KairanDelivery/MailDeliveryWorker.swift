@@ -251,6 +251,7 @@ public final class MailDeliveryWorker: Service, Sendable {
         Task {
             let interval = Duration.milliseconds(Int64(configuration.lease * 1000 / 3))
             while !Task.isCancelled {
+                // Cancelled when the batch is done: the check below ends the loop then.
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 let until = clock.now().addingTimeInterval(configuration.lease)
@@ -322,6 +323,8 @@ public final class MailDeliveryWorker: Service, Sendable {
                     results.set(job.id, .dead(reply: "451 abandoned after \(job.attempts - 1) attempts without an answer"))
                     continue
                 }
+                // Addresses are checked when stored; one that no longer parses (a rule
+                // tightened since) fails visibly in the delivery record, not silently.
                 guard let recipient = try? EmailAddress(job.address) else {
                     results.set(job.id, .failed(reply: "550 address is not valid"))
                     continue
@@ -392,6 +395,7 @@ public final class MailDeliveryWorker: Service, Sendable {
             let outcome = result.outcome
             outcomes.append((job.id, outcome))
             metrics.count(outcome, domain: job.domain)
+            // The address parsed when this job was sent (above), so it parses here.
             if result.hardBounce, case .failed(let reply) = outcome, let address = try? EmailAddress(job.address) {
                 bounceKeys.append(address.comparisonKey)
                 bounceReplies.append(reply)
@@ -412,6 +416,8 @@ public final class MailDeliveryWorker: Service, Sendable {
             } catch {
                 logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
                 // Keep trying through a database restart: giving up would resend the batch.
+                // Not even shutdown stops it (a cancelled sleep returns at once, and the next
+                // try may still land before the process ends).
                 try? await Task.sleep(for: .milliseconds(min(200 * attempt, 5000)))
             }
         }

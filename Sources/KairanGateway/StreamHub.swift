@@ -20,6 +20,9 @@ public actor StreamHub {
         /// refetch over REST; live delivery continues from `offset`.
         case gap(offset: Int64)
         case denied(String)
+        /// The database could not be asked (or read) just now: nothing was decided, and
+        /// subscribing again may work. Not a refusal.
+        case unavailable
         case notFound
         case tooManySubscriptions
     }
@@ -96,7 +99,7 @@ public actor StreamHub {
             head = try await database.withConnection { try await EventStore.head(name, on: $0, logger: logger) }
         } catch {
             logger.warning("subscribe failed", metadata: ["stream": "\(name)", "error_type": "\(type(of: error))"])
-            return .denied("the server could not check this subscription; try again")
+            return .unavailable
         }
         let watch: String?
         switch verdict {
@@ -119,7 +122,7 @@ public actor StreamHub {
                 } catch {
                     readErrors.increment()
                     logger.warning("subscribe failed reading a watched stream", metadata: ["stream": "\(watch)", "error_type": "\(type(of: error))"])
-                    return .denied("the server could not check this subscription; try again")
+                    return .unavailable
                 }
                 if let current = watched[watch] {
                     watched[watch] = (current.offset, current.subscriptions + 1)
@@ -137,6 +140,7 @@ public actor StreamHub {
             // it): let the hub catch up first, so nothing is sent twice.
             await wake(name)
             for _ in 0..<100 where (streams[name]?.offset ?? start) < start {
+                // A cancelled sleep (the socket closed) just ends the wait sooner.
                 try? await Task.sleep(for: .milliseconds(20))
             }
             guard streams[name] != nil else { return .subscribed(offset: start) }
@@ -175,7 +179,7 @@ public actor StreamHub {
             } catch {
                 readErrors.increment()
                 unsubscribe(subscriber, from: stream)
-                return .denied("the server could not read this stream; try again")
+                return .unavailable
             }
             guard streams[name]?.subscriptions[subscriber] != nil else { return .subscribed(offset: start) }
             if events.first.map({ $0.offset > subscription.cursor + 1 }) ?? true {
@@ -410,9 +414,17 @@ public actor StreamHub {
     /// Someone left or was removed, or the group's visibility changed: subscriptions that
     /// the policy no longer allows are revoked.
     private func scheduleRecheck(after event: EventStore.StoredEvent) {
-        let payload = try? JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8))
-        let account = event.kind == "group.updated" ? nil : payload?.accountId
-        if event.kind != "group.updated" && account == nil { return }
+        var account: AccountID?
+        if event.kind != "group.updated" {
+            do {
+                account = try JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8)).accountId
+            } catch {
+                // Whose membership ended is unreadable: every subscription on the stream is
+                // checked rather than none (checking a member who still belongs costs a query).
+                logger.warning("membership event without a readable account; re-checking every subscription", metadata: [
+                    "stream": "\(event.stream)", "kind": "\(event.kind)"])
+            }
+        }
         let watch = event.stream
         Task { await self.recheck(watch: watch, account: account) }
     }
@@ -429,14 +441,17 @@ public actor StreamHub {
             guard let stream = StreamName(name) else { continue }
             let verdict = await checkWithRetries(subscriber, stream)
             if case .allowed? = verdict { continue }
-            if verdict == nil {
-                // The database stayed away through every retry: closed rather than left
-                // open on a guess (this recheck exists because access may have ended). The
-                // client resubscribes and is checked afresh.
-                logger.warning("could not recheck a subscription; revoked", metadata: ["stream": "\(name)"])
-            }
             unsubscribe(subscriber, from: stream)
-            subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
+            if verdict == nil {
+                // The database stayed away through every retry: closed rather than left open
+                // on a guess (this re-check exists because access may have ended), but not
+                // called a revocation, which a client shows as "you no longer belong". The
+                // client subscribes again and is checked afresh.
+                logger.warning("could not recheck a subscription; unsubscribed until the client subscribes again", metadata: ["stream": "\(name)"])
+                subscriber.send(#"{"type":"error","code":"recheck_failed","stream":"\#(name)","message":"the server could not confirm this subscription; subscribe again"}"#)
+            } else {
+                subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
+            }
         }
     }
 

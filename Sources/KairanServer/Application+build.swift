@@ -17,6 +17,8 @@ func buildApplication(
     clock: any WallClock = SystemWallClock(),
     logger: Logger
 ) throws -> some ApplicationProtocol {
+    // Before any part creates its counters: one made earlier would count into the void.
+    KairanMetrics.bootstrap()
     let client = PostgresClient(configuration: try configuration.database.clientConfiguration(maximumConnections: configuration.databasePoolSize), backgroundLogger: logger)
     let database = Database(client: client, logger: logger)
     let hub = configuration.role.servesAPI ? StreamHub(database: database, clock: clock, logger: logger) : nil

@@ -47,6 +47,7 @@ enum ChildProcess {
         while waitpid(pid, &status, 0) == -1 {
             guard errno == EINTR else { throw SpawnError(description: "waitpid failed for \(executable)") }
         }
+        // The output only explains a failure; a missing file leaves the explanation empty.
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         // WIFEXITED / WEXITSTATUS, spelled out: the C macros are not imported into Swift.
         let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

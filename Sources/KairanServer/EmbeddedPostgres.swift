@@ -110,10 +110,12 @@ struct EmbeddedPostgres {
         }
     }
 
+    /// `pg_ctl status` fails (exit 3) exactly when the cluster is not running.
     private var isRunning: Bool { (try? run("pg_ctl", ["-D", dataDirectory.path, "status"])) != nil }
 
     private func waitUntilRunning() async throws {
         for _ in 0..<120 {
+            // Polled while the cluster starts: failures until it accepts connections are expected.
             if isRunning, (try? await createDatabaseIfMissing()) != nil { return }
             try await Task.sleep(for: .milliseconds(500))
         }
@@ -134,6 +136,7 @@ struct EmbeddedPostgres {
             throw Failure(description: "postmaster.pid has no process id")
         }
         var ids = [postmaster]
+        // Processes vanish while /proc is read: an entry that cannot be read is not ours to wait for.
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry),
                   let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
@@ -229,6 +232,7 @@ struct EmbeddedPostgres {
                 candidates.append(initdb.resolvingSymlinksInPath().deletingLastPathComponent())
             }
         }
+        // No such folder: no Debian PostgreSQL, which the caller reports.
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
             candidates.append(URL(fileURLWithPath: "/usr/lib/postgresql/\(version)/bin"))

@@ -145,6 +145,7 @@ extension DatabaseURL {
             try await connection.close()
             return result
         } catch {
+            // Tidying up after the error that matters, which is the one thrown.
             try? await connection.close()
             throw error
         }
@@ -165,6 +166,7 @@ extension DatabaseURL {
             do {
                 let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(), id: 0, logger: logger)
                 backoff = .milliseconds(200)
+                // The connection is being dropped either way; a failed close changes nothing.
                 defer { Task { try? await connection.close() } }
                 try await connection.listen(on: channel) { notifications in
                     await onListening()
@@ -174,6 +176,7 @@ extension DatabaseURL {
                 if Task.isCancelled { return }
                 logger.warning("LISTEN connection lost; reconnecting", metadata: ["channel": "\(channel)", "error_type": "\(type(of: error))"])
             }
+            // Cancelled: the loop's condition ends it.
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))
         }

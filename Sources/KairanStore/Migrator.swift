@@ -103,6 +103,8 @@ public struct Migrator: Sendable {
             try await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
             return applied
         } catch {
+            // Best effort on the way out: the lock also ends with the session, and the
+            // migration's own error is the one to report.
             _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
             throw error
         }

@@ -190,6 +190,7 @@ public enum ModerationStore {
     typealias ItemRow = (Int64, Int64, Int64, Int64, String, Int64?, String, String, String, Double, Bool, Bool, Bool, String, Date, Date, Date?)
 
     static func item(_ r: ItemRow) -> ModerationItemRecord {
+        // Built by PostgreSQL's jsonb_object_agg over the flags: always an object of counts.
         let reasons = (try? JSONDecoder().decode([String: Int].self, from: Data(r.13.utf8))) ?? [:]
         return ModerationItemRecord(
             id: r.0, postID: r.1, threadID: r.2, groupID: r.3, groupName: r.4, authorID: r.5, postBody: r.6,

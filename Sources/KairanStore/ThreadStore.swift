@@ -174,6 +174,8 @@ public enum ThreadStore {
     typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String)
 
     static func post(_ row: PostRow) -> PostRecord {
+        // Built by PostgreSQL's jsonb_object_agg from the reactions table: always an object
+        // of counts.
         let reactions = (try? JSONDecoder().decode([String: Int].self, from: Data(row.10.utf8))) ?? [:]
         return PostRecord(id: row.0, threadID: row.1, groupID: row.2, authorID: row.3, authorName: row.4, body: row.5, replyToID: row.6,
                           createdAt: row.7, editedAt: row.8, deletedAt: row.9, reactions: reactions,

@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KairanAPI
 import KairanCore
+import KairanDelivery
 import KairanStore
 import NIOCore
 import PostgresNIO
@@ -244,5 +246,37 @@ import Testing
         let delayed = DeliveryStatusReport.parse("Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; a@b.jp\r\nAction: delayed\r\nStatus: 4.4.1\r\n")
         #expect(delayed?.permanent == false)
         #expect(DeliveryStatusReport.parse("Subject: 自動応答\r\n\r\n不在です。Status: 5.1.1") == nil)
+    }
+    /// The listener needs the database before it can answer (its VERP key lives there). A
+    /// database that stays away is said in the log and counted, not retried in silence, and
+    /// the listener comes up as soon as the database answers.
+    @Test func aListenerWaitingForTheDatabaseSaysSoAndStartsWhenItAnswers() async throws {
+        try await TestDatabase.withFreshDatabase { url in
+            // New connections to this database give up on a lock after 50 ms.
+            try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+            }
+            KairanMetrics.bootstrap()
+            let before = metricValue("kairan_inbound_smtp_setup_retries_total")
+            try await TestDatabase.withClient(url) { database in
+                let service = InboundSMTPService(configuration: InboundMailConfiguration(host: "127.0.0.1", port: 0), identity: DeliveryHarness.identity,
+                                                 database: database, clock: TestClock(), logger: TestDatabase.logger)
+                let running = Task { try await service.run() }
+                defer { running.cancel() }
+                var ports = service.boundPort.makeAsyncIterator()
+                try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
+                    try await locker.query("BEGIN", logger: TestDatabase.logger)
+                    try await locker.query("LOCK TABLE server_secrets IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                    let deadline = ContinuousClock.now + .seconds(15)
+                    while metricValue("kairan_inbound_smtp_setup_retries_total") <= before {
+                        guard ContinuousClock.now < deadline else { throw TestSetupError("no retry was counted") }
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    try await locker.query("COMMIT", logger: TestDatabase.logger)
+                }
+                let port = try #require(await ports.next())
+                #expect(port > 0, "listening once the database answered")
+            }
+        }
     }
 }

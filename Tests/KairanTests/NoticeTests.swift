@@ -151,6 +151,37 @@ import Testing
         }
     }
 
+    /// A scheduled notice the database fails on — and fails again when the scheduler tries to
+    /// postpone it — is neither lost nor silently stuck: the failure is logged and counted,
+    /// the notice stays due, and the next pass publishes it once the database answers.
+    @Test func aNoticeWhosePostponeFailsTooStaysDueAndIsCounted() async throws {
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let mother = try await town.client.resident("mother@example.jp")
+            try await town.link(mother, to: try await town.enrol(school, "山田 太郎", in: "1-1"), at: school)
+            let at = town.clock.now().addingTimeInterval(3600).formatted(.iso8601)
+            #expect(try await town.post(school, by: school.teacher.token, ["title": "授業参観のお知らせ", "sendAt": at]).json()["state"] as? String == "scheduled")
+            town.clock.advance(by: 3600)
+            // New connections to this database give up on a lock after 50 ms (the scheduler
+            // opens its own for each pass here).
+            try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(town.url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+            }
+            try await town.url.withSingleConnection(logger: TestDatabase.logger) { locker in
+                try await locker.query("BEGIN", logger: TestDatabase.logger)
+                // SHARE: the scheduler can still find and lock the due notice, but neither
+                // publish nor postpone (both update it) gets through.
+                try await locker.query("LOCK TABLE notices IN SHARE MODE", logger: TestDatabase.logger)
+                #expect(try await town.tick().published == 0)
+                try await locker.query("COMMIT", logger: TestDatabase.logger)
+            }
+            try await waitForMetric(town.client, "kairan_notice_postpone_failures_total") { $0 >= 1 }
+            #expect(try await town.tick().published == 1, "still due, published on the next pass")
+            let mine = try await town.client.send(.get, "/v1/me/notices", token: mother.token).items()
+            #expect(mine.compactMap { $0["title"] as? String } == ["授業参観のお知らせ"])
+        }
+    }
+
     @Test func aScheduledNoticeGoesOutAtItsTimeAndACancelledOneNever() async throws {
         try await NoticeTown.with { town in
             let school = try await town.school("北小学校", prefix: "north")

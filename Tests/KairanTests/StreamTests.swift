@@ -5,6 +5,7 @@ import HummingbirdWSClient
 import KairanDelivery
 import KairanStore
 import NIOWebSocket
+import PostgresNIO
 import Testing
 
 @testable import KairanServer
@@ -293,6 +294,140 @@ import Testing
             }
             try await stream.roundTrip()
             #expect(!stream.events().contains { ($0["data"] as? [String: Any])?["body"] as? String == "メンバー以外には見せない" })
+        }
+    }
+}
+
+extension StreamRevocationTests {
+    /// A private group with a member subscribed to its thread, served by an instance whose
+    /// database gives up on a lock after 50 ms; `lockMemberships` holds the membership table
+    /// (nobody can read it) while the group's settings change, which makes the hub re-check
+    /// every subscription to the group.
+    struct RecheckFixture {
+        let client: any TestClientProtocol
+        let url: DatabaseURL
+        let owner: Resident
+        let group: Int
+        let thread: Int
+        let stream: StreamClient
+
+        static func with(_ body: @escaping @Sendable (RecheckFixture) async throws -> Void) async throws {
+            try await TestDatabase.withFreshDatabase { url in
+                // A statement waiting on a lock gives up after 50 ms in this database: the
+                // lock then fails the hub's re-check outright, as a restart would.
+                try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
+                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+                }
+                try await serveLive(url: url) { client in
+                    let port = try #require(client.port)
+                    let owner = try await client.resident("owner@example.jp")
+                    let member = try await client.resident("member@example.jp")
+                    let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
+                    #expect(try await client.send(.post, "/v1/groups/\(group)/invitations", json: jsonObject(["accountId": member.id]), token: owner.token).status == .noContent)
+                    #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: member.token).status == .ok)
+                    let (thread, _) = try await client.createThread(in: group, by: owner)
+                    let stream = StreamClient.open(port: port, token: member.token)
+                    defer { stream.close() }
+                    stream.subscribe("thread:\(thread)")
+                    #expect(try await stream.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
+                    try await body(RecheckFixture(client: client, url: url, owner: owner, group: group, thread: thread, stream: stream))
+                }
+            }
+        }
+
+        /// Holds the membership table until `until` returns, after committing a change to the
+        /// group (the member still belongs) on another connection.
+        func lockMemberships(until: () async throws -> Void) async throws {
+            try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
+                try await locker.query("BEGIN", logger: TestDatabase.logger)
+                try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                try await url.withSingleConnection(logger: TestDatabase.logger) { writer in
+                    try await writer.query("BEGIN", logger: TestDatabase.logger)
+                    struct GroupUpdated: Encodable { let id: Int; let name: String }
+                    try await EventStore.append("group:\(group)", kind: "group.updated", payload: GroupUpdated(id: group, name: "新しい名前"),
+                                                now: Date(), on: writer, logger: TestDatabase.logger)
+                    try await writer.query("COMMIT", logger: TestDatabase.logger)
+                }
+                try await until()
+                try await locker.query("COMMIT", logger: TestDatabase.logger)
+            }
+        }
+
+        var wasRevoked: Bool { stream.frames.withLock { $0 }.contains { $0.contains("\"revoked\"") } }
+    }
+
+    /// A membership event whose account cannot be read (an older writer, a hand-made row)
+    /// makes the hub re-check every subscription on the group, not none: a removed member
+    /// is still revoked.
+    @Test func aMembershipEventWithoutAReadableAccountReChecksEveryone() async throws {
+        try await RecheckFixture.with { fixture in
+            try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { connection in
+                try await connection.query("BEGIN", logger: TestDatabase.logger)
+                try await connection.query("DELETE FROM group_members WHERE group_id = \(fixture.group) AND role = 'member'", logger: TestDatabase.logger)
+                struct Unreadable: Encodable { let who: String }
+                try await EventStore.append("group:\(fixture.group)", kind: "member.removed", payload: Unreadable(who: "someone"),
+                                            now: Date(), on: connection, logger: TestDatabase.logger)
+                try await connection.query("COMMIT", logger: TestDatabase.logger)
+            }
+            try await fixture.stream.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
+        }
+    }
+
+    /// When the database fails the re-check for a moment, a member who still belongs keeps
+    /// the stream: the hub retries, counts the failure, and revokes nobody on a guess.
+    @Test func aMomentsDatabaseFailureDuringTheRecheckRevokesNobody() async throws {
+        try await RecheckFixture.with { fixture in
+            try await fixture.lockMemberships {
+                try await waitForMetric(fixture.client, "kairan_ws_recheck_errors_total") { $0 >= 1 }
+            }
+            try await fixture.client.post("まだメンバーです", in: fixture.thread, by: fixture.owner)
+            try await fixture.stream.wait(for: "the post after the failed re-check") { frames in
+                frames.contains { ($0["data"] as? [String: Any])?["body"] as? String == "まだメンバーです" }
+            }
+            #expect(!fixture.wasRevoked, "a member who still belongs was not revoked")
+        }
+    }
+
+    /// A subscription the database cannot check just now is `unavailable` (try again), not
+    /// `forbidden` and never a subscription from offset 0 on a guess; the same subscription
+    /// works once the database answers.
+    @Test func aSubscriptionTheDatabaseCannotCheckIsUnavailableNotRefused() async throws {
+        try await RecheckFixture.with { fixture in
+            let name = "group:\(fixture.group)"
+            try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { locker in
+                try await locker.query("BEGIN", logger: TestDatabase.logger)
+                try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                fixture.stream.subscribe(name)
+                let frames = try await fixture.stream.wait(for: "the answer to the subscription") { frames in
+                    frames.contains { $0["stream"] as? String == name && ["error", "subscribed"].contains($0["type"] as? String) }
+                }
+                let answer = try #require(frames.first { $0["stream"] as? String == name })
+                #expect(answer["type"] as? String == "error" && answer["code"] as? String == "unavailable")
+                try await locker.query("COMMIT", logger: TestDatabase.logger)
+            }
+            fixture.stream.subscribe(name)
+            try await fixture.stream.wait(for: "subscribed once the database answers") { frames in
+                frames.contains { $0["type"] as? String == "subscribed" && $0["stream"] as? String == name }
+            }
+        }
+    }
+
+    /// When it stays away through every retry, the subscription ends — not left open on a
+    /// guess — but as `recheck_failed`, not `revoked`: the member may well still belong, and
+    /// subscribing again works once the database answers.
+    @Test func aDatabaseAwayThroughEveryRetryEndsTheSubscriptionWithoutCallingItARevocation() async throws {
+        try await RecheckFixture.with { fixture in
+            let name = "thread:\(fixture.thread)"
+            try await fixture.lockMemberships {
+                try await fixture.stream.wait(for: "recheck_failed") { frames in
+                    frames.contains { $0["type"] as? String == "error" && $0["code"] as? String == "recheck_failed" && $0["stream"] as? String == name }
+                }
+            }
+            #expect(!fixture.wasRevoked)
+            fixture.stream.subscribe(name)
+            try await fixture.stream.wait(for: "subscribed again") { frames in
+                frames.filter { $0["type"] as? String == "subscribed" && $0["stream"] as? String == name }.count == 2
+            }
         }
     }
 }

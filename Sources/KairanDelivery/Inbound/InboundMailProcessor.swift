@@ -142,6 +142,8 @@ public struct InboundMailProcessor: Sendable {
             guard let address = try await RegistrationStore.recordBounce(
                 delivery: deliveryID, status: report.status, action: report.action, diagnostic: report.diagnostic, permanent: report.permanent,
                 now: now, on: connection, logger: logger) else { return false }
+            // The job's address was checked when it was queued; a report of a temporary
+            // failure suppresses nothing.
             guard report.permanent, let parsed = try? EmailAddress(address) else { return false }
             let keys = try await DeliveryStore.recordHardBounces(
                 emailKeys: [parsed.comparisonKey], reply: ["DSN \(report.status)"], limit: configuration.hardBounceLimit, now: now,

@@ -169,6 +169,8 @@ struct InboundSMTPSession {
     static func senderAddress(_ path: String?) -> EmailAddress? {
         guard let path, let at = path.lastIndex(of: "@") else { return nil }
         let local = unquoted(String(path[..<at]))
+        // A sender path we cannot read is treated as no sender: the message is still
+        // classified by its recipient, and nothing is replied to an address we cannot trust.
         return try? EmailAddress(local + String(path[at...]))
     }
 }

@@ -92,6 +92,8 @@ final class SMTPConnection: Sendable {
         do {
             return SMTPConnection(channel: channel, capabilities: try await ready.futureResult.get())
         } catch {
+            // The session failed to start; closing it is tidying up, and the error that
+            // matters is the one thrown.
             try? await channel.close()
             throw error
         }

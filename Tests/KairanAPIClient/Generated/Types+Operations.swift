@@ -11590,7 +11590,10 @@ public enum Operations {
     /// Messages are JSON text: the client sends `{"type":"subscribe","stream":"group:1|thread:7|user:9|org:2|class:5|notice:12","after":<last offset>}`
     /// and `{"type":"unsubscribe","stream":…}`; the server sends `ready`, `event`
     /// (`{"type":"event","stream","offset","kind","data"}`), `subscribed` (`offset`), `gap`,
-    /// `revoked` and `error` (`code`, `message`; the socket stays open). Client messages over
+    /// `revoked` and `error` (`code`, `message`; the socket stays open; `recheck_failed` with a
+    /// `stream` ends that subscription when the database could not confirm it after a
+    /// membership change, `unavailable` when the database could not be asked at subscribe time:
+    /// subscribe again). Client messages over
     /// 4096 bytes close the socket with 1009; a client too slow to read is closed with 1013.
     /// When the session the socket was opened with ends (logout, expiry), the socket is
     /// closed with 1008.
