@@ -46,6 +46,13 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
         "emobile.ne.jp", "willcom.com", "pdx.ne.jp", "disney.ne.jp",
     ]
 
+    /// Whether this is a mobile carrier's address (older phones read ISO-2022-JP only).
+    public var isJapaneseCarrier: Bool { Self.japaneseCarrierDomains.contains(domain.lowercased()) }
+
+    /// The charset mail to this address gets unless someone chose otherwise: ISO-2022-JP for
+    /// the carriers, UTF-8 for everyone else. One rule, whichever path stored the address.
+    public var defaultMailCharset: String { isJapaneseCarrier ? "iso-2022-jp" : "utf-8" }
+
     /// A form safe for logs: never the full address (APPI).
     public var redacted: String {
         "\(localPart.prefix(1))***@\(domain.lowercased())"

@@ -233,8 +233,10 @@ public struct AlertService: Sendable {
     public func createSubscriber(_ actor: Actor, email rawEmail: String, _ choices: SubscriberChoices, logger: Logger) async throws -> SubscriberView {
         try requireAlertStaff(actor)
         let address = try EmailAddress(rawEmail)
-        let preferences = try Self.preferences(charset: choices.charset, categories: choices.categories, areas: choices.areas,
-                                               window: try choices.receiveWindow?.minutes(field: "receiveWindow"))
+        // Absent: what the address's kind needs (carriers get ISO-2022-JP), as for a resident
+        // who registered by 空メール.
+        let preferences = try Self.preferences(charset: choices.charset ?? address.defaultMailCharset, categories: choices.categories,
+                                               areas: choices.areas, window: try choices.receiveWindow?.minutes(field: "receiveWindow"))
         let now = services.clock.now()
         let record = try await database.withTransaction { connection in
             try await AlertStore.subscribe(address, preferences: preferences, token: RandomToken.urlSafe(byteCount: 24), now: now, on: connection, logger: logger)

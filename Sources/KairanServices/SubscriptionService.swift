@@ -85,9 +85,8 @@ public struct SubscriptionService: Sendable {
                           let record = try await AlertStore.subscriber(id: id, on: connection, logger: logger) else { return .taken }
                     return .changed(record)
                 }
-                let carrier = EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased())
                 let record = try await AlertStore.subscribe(
-                    address, preferences: AlertStore.Preferences(charset: carrier ? "iso-2022-jp" : "utf-8"),
+                    address, preferences: AlertStore.Preferences(charset: address.defaultMailCharset),
                     token: RandomToken.urlSafe(byteCount: 24), keepActivePreferences: true, now: now, on: connection, logger: logger)
                 try await RegistrationStore.setSubscriber(registration: registration.id, subscriber: record.id, on: connection, logger: logger)
                 return .subscribed(record)

@@ -73,7 +73,10 @@ public enum AlertStore {
     ) async throws -> AlertCategoryRecord? {
         for try await (id, code, name, mandatory, position, archived) in try await connection.query("""
             INSERT INTO alert_categories AS c (code, name, mandatory, position, archived_at)
-            SELECT \(code)::text, \(name)::text, coalesce(\(mandatory)::boolean, false), coalesce(\(position.map(Int32.init))::int, 100), CASE WHEN \(archived)::boolean THEN \(now) END
+            -- The row offered for insertion carries the existing name when none is given:
+            -- PostgreSQL checks NOT NULL before it resolves the conflict into an update.
+            SELECT \(code)::text, coalesce(\(name)::text, (SELECT name FROM alert_categories WHERE code = \(code)::text)),
+                   coalesce(\(mandatory)::boolean, false), coalesce(\(position.map(Int32.init))::int, 100), CASE WHEN \(archived)::boolean THEN \(now) END
             WHERE \(name)::text IS NOT NULL OR EXISTS (SELECT 1 FROM alert_categories WHERE code = \(code)::text)
             ON CONFLICT (code) DO UPDATE SET
                 name = coalesce(\(name)::text, c.name), mandatory = coalesce(\(mandatory)::boolean, c.mandatory),
@@ -101,7 +104,9 @@ public enum AlertStore {
     ) async throws -> AlertAreaRecord? {
         for try await (id, code, name, position, archived) in try await connection.query("""
             INSERT INTO alert_areas AS a (code, name, position, archived_at)
-            SELECT \(code)::text, \(name)::text, coalesce(\(position.map(Int32.init))::int, 100), CASE WHEN \(archived)::boolean THEN \(now) END
+            -- The existing name when none is given (see upsertCategory).
+            SELECT \(code)::text, coalesce(\(name)::text, (SELECT name FROM alert_areas WHERE code = \(code)::text)),
+                   coalesce(\(position.map(Int32.init))::int, 100), CASE WHEN \(archived)::boolean THEN \(now) END
             WHERE \(name)::text IS NOT NULL OR EXISTS (SELECT 1 FROM alert_areas WHERE code = \(code)::text)
             ON CONFLICT (code) DO UPDATE SET
                 name = coalesce(\(name)::text, a.name), position = coalesce(\(position.map(Int32.init))::int, a.position),

@@ -125,7 +125,7 @@ extension NoticeStore {
 
     /// Carrier handsets show ISO-2022-JP reliably; everyone else gets UTF-8.
     static func charset(for address: EmailAddress) -> String {
-        EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased()) ? "iso-2022-jp" : "utf-8"
+        address.defaultMailCharset
     }
 
     static func mailBody(_ notice: NoticeRecord, organizationName: String) -> String {

@@ -191,22 +191,35 @@ import Testing
                 Issue.record("a new area without a name must be 422"); return
             }
             #expect(try nameless.body.json.error.code == "required")
+            // Absent fields keep their value: a partial change of an existing category or area.
+            let moved = try await asStaff.putAlertCategory(path: .init(code: "crime"), body: .json(.init(position: 7))).ok.body.json
+            #expect(moved.name == "防犯" && moved.position == 7 && !moved.mandatory)
+            #expect(try await asStaff.putAlertCategory(path: .init(code: "crime"), body: .json(.init(mandatory: true))).ok.body.json.position == 7)
+            let archived = try await asStaff.putAlertCategory(path: .init(code: "town"), body: .json(.init(archived: true))).ok.body.json
+            #expect(archived.name == "行政" && archived.archived)
+            let renumbered = try await asStaff.putAlertArea(path: .init(code: "sanchome"), body: .json(.init(position: 9))).ok.body.json
+            #expect(renumbered.name == "三丁目" && renumbered.position == 9)
 
             let subscriber = try await asStaff.createAlertSubscriber(body: .json(.init(email: "taro@docomo.ne.jp", areas: ["sanchome"]))).created.body.json
             #expect(subscriber.status == .active && subscriber.areas == ["sanchome"])
+            // A carrier address gets the carriers' charset, as one registered by 空メール does.
+            #expect(subscriber.charset == .iso2022Jp)
+            let smartphone = try await asStaff.createAlertSubscriber(body: .json(.init(email: "hanako@gmail.com"))).created.body.json
+            #expect(smartphone.charset == .utf8)
             guard case .forbidden = try await asResident.createAlertSubscriber(body: .json(.init(email: "other@example.jp"))) else {
                 Issue.record("residents must not register subscribers"); return
             }
 
             let draft = Components.Schemas.CreateAlert(category: "disaster", areas: ["sanchome"], urgent: true, subject: "避難指示", body: "三丁目に避難指示が出ました。")
             let sent = try await asStaff.createAlert(headers: .init(idempotencyKey: "evac-1"), body: .json(draft)).created.body.json
-            #expect(sent.recipients == 1 && sent.subject == "【防災】避難指示")
+            // The carrier subscriber in 三丁目, and the smartphone one who chose no area (all).
+            #expect(sent.recipients == 2 && sent.subject == "【防災】避難指示")
             // A retry of the same request (a dropped connection) is the same alert, not a second one.
             let retried = try await asStaff.createAlert(headers: .init(idempotencyKey: "evac-1"), body: .json(draft)).ok.body.json
             #expect(retried.id == sent.id)
             #expect(try await asStaff.listAlerts().ok.body.json.items.map(\.id) == [sent.id])
             let progress = try await asStaff.getAlert(path: .init(alertID: sent.id)).ok.body.json
-            #expect(progress.progress.queued + progress.progress.sent + progress.progress.sending == 1)
+            #expect(progress.progress.queued + progress.progress.sent + progress.progress.sending == 2)
             guard case .forbidden = try await asResident.getAlert(path: .init(alertID: sent.id)) else {
                 Issue.record("residents must not read alerts' progress"); return
             }

@@ -261,19 +261,24 @@ import Testing
             try await TestDatabase.withClient(url) { database in
                 let service = InboundSMTPService(configuration: InboundMailConfiguration(host: "127.0.0.1", port: 0), identity: DeliveryHarness.identity,
                                                  database: database, clock: TestClock(), logger: TestDatabase.logger)
-                let running = Task { try await service.run() }
-                defer { running.cancel() }
                 var ports = service.boundPort.makeAsyncIterator()
-                try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
+                let running: Task<Void, any Error> = try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
+                    // Locked before the service starts, so its first read already waits.
                     try await locker.query("BEGIN", logger: TestDatabase.logger)
                     try await locker.query("LOCK TABLE server_secrets IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                    let running = Task { try await service.run() }
                     let deadline = ContinuousClock.now + .seconds(15)
                     while metricValue("kairan_inbound_smtp_setup_retries_total") <= before {
-                        guard ContinuousClock.now < deadline else { throw TestSetupError("no retry was counted") }
+                        guard ContinuousClock.now < deadline else {
+                            running.cancel()
+                            throw TestSetupError("no retry was counted")
+                        }
                         try await Task.sleep(for: .milliseconds(50))
                     }
                     try await locker.query("COMMIT", logger: TestDatabase.logger)
+                    return running
                 }
+                defer { running.cancel() }
                 let port = try #require(await ports.next())
                 #expect(port > 0, "listening once the database answered")
             }

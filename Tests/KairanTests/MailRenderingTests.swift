@@ -89,11 +89,22 @@ import Darwin
         ("②⑳", "(2)(20)"), ("Ⅲⅹ", "IIIx"), ("㈲㈹", "(有)(代)"), ("㍉㌔㍍㌶", "ミリキロメートルヘクタール"),
         ("㎜㎞㎏㏄㎡", "mmkmkgccm2"), ("№℡", "No.TEL"), ("㊤㊨", "(上)(右)"), ("㍻㋿", "平成令和"),
         ("ﾊﾟﾝｳﾞｧ", "パンヴァ"), ("｢ｱｲｳ｣､｡･ｰ", "「アイウ」、。・ー"), ("ﾜﾞ", "ワ゛"),
-        ("∮∟⊿", "〓〓〓"), ("髙😀", "〓〓"), ("❤️👨‍👩‍👧x", "〓〓x"), ("カ\u{3099}", "ガ"), ("㍿", "株式会社"),
+        ("∮∟⊿", "〓〓〓"), ("髙😀", "高〓"), ("❤️👨‍👩‍👧x", "〓〓x"), ("カ\u{3099}", "ガ"), ("㍿", "株式会社"),
     ])
     func iso2022jpSubstitution(input: String, expected: String) throws {
         let body = Self.body(of: MailRenderer.render(try Self.mail(body: input, charset: .iso2022jp), eightBitAllowed: true))
         #expect(Self.iso2022jpDecode(body) == expected + "\r\n")
+    }
+
+    /// Every variant kanji the table maps: not encodable as it is (else mapping it would
+    /// change a name for nothing), and its JIS X 0208 form arrives in its place.
+    @Test(arguments: JISSubstitution.variantKanji.sorted { $0.key.value < $1.key.value })
+    func variantKanjiArriveAsTheirJISForm(variant: Unicode.Scalar, jis: Unicode.Scalar) throws {
+        let encoder = try #require(ISO2022JPEncoder())
+        #expect(encoder.units(for: variant) == nil, "\(variant) is in JIS X 0208 already")
+        #expect(encoder.units(for: jis) != nil, "\(jis) is not in JIS X 0208")
+        let body = Self.body(of: MailRenderer.render(try Self.mail(body: "\(variant)橋さん", charset: .iso2022jp), eightBitAllowed: true))
+        #expect(Self.iso2022jpDecode(body) == "\(jis)橋さん\r\n")
     }
 
     @Test(arguments: [("～", "〜"), ("∥", "‖"), ("－", "−"), ("￠", "¢"), ("￡", "£"), ("￢", "¬"), ("—", "―")])

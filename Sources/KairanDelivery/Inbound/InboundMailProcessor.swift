@@ -160,6 +160,6 @@ extension MailCharset {
     /// Japanese carrier mail: ISO-2022-JP is the one charset every handset on those
     /// domains shows correctly, feature phones included.
     static func preferred(for address: EmailAddress) -> MailCharset {
-        EmailAddress.japaneseCarrierDomains.contains(address.domain.lowercased()) ? .iso2022jp : .utf8
+        address.isJapaneseCarrier ? .iso2022jp : .utf8
     }
 }

@@ -80,7 +80,8 @@ final class ISO2022JPEncoder {
     static let toKanji: [UInt8] = [0x1B, 0x24, 0x42]  // ESC $ B
     static let toASCII: [UInt8] = [0x1B, 0x28, 0x42]  // ESC ( B
 
-    private func units(for scalar: Unicode.Scalar) -> [JISUnit]? {
+    /// One scalar as C library iconv encodes it, no substitutions; nil when JIS X 0208 lacks it.
+    func units(for scalar: Unicode.Scalar) -> [JISUnit]? {
         if scalar.isASCII {
             // ESC, SO and SI would switch the reader's character set mid-line; no other control
             // belongs in a line either. Tab is ordinary text.
@@ -197,8 +198,19 @@ enum JISSubstitution {
         return Unicode.Scalar(kana.value + 2)
     }
 
+    /// Kanji that residents' PCs and phones have (IBM/NEC extensions of CP932, JIS X 0213,
+    /// the unified CJK compatibility ideographs NFC leaves alone) and JIS X 0208 does not,
+    /// each with the JIS X 0208 form a Japanese reader takes for the same character in a
+    /// name or a word: 髙橋 arrives as 高橋, not 〓橋. Each entry has its own test.
+    static let variantKanji: [Unicode.Scalar: Unicode.Scalar] = [
+        "髙": "高", "﨑": "崎", "德": "徳", "瀨": "瀬", "濵": "浜", "栁": "柳", "凞": "煕", "昻": "昂",
+        "𠮷": "吉", "鷗": "鴎", "剝": "剥", "𠮟": "叱", "頰": "頬", "塡": "填", "繫": "繋", "蔣": "蒋",
+        "俱": "倶", "瘦": "痩", "桒": "桑",
+    ]
+
     static let table: [Unicode.Scalar: String] = {
-        var table: [Unicode.Scalar: String] = [
+        var table: [Unicode.Scalar: String] = variantKanji.mapValues { String($0) }
+        table.merge([
             // NEC special characters (CP932 row 13), absent from JIS X 0208.
             "㈱": "(株)", "㈲": "(有)", "㈹": "(代)",
             "㍉": "ミリ", "㌔": "キロ", "㌢": "センチ", "㍍": "メートル", "㌘": "グラム", "㌧": "トン",
@@ -217,7 +229,7 @@ enum JISSubstitution {
             "¥": "￥", "‾": "￣",
             // Lone combining sound marks (NFC could not attach them) as their spacing forms.
             "\u{3099}": "゛", "\u{309A}": "゜",
-        ]
+        ]) { variant, _ in variant }
         for number in 1...20 {
             if let circled = Unicode.Scalar(0x245F + number) { table[circled] = "(\(number))" }
         }
