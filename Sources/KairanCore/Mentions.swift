@@ -27,6 +27,11 @@ public enum Mentions {
                     finish()
                 } else {
                     current!.append(character)
+                    // 「@山田太郎さん、…」: the honorific ends the name and is not part of it.
+                    if let honorific = honorifics.first(where: { current!.hasSuffix($0) && current!.count > $0.count }) {
+                        current!.removeLast(honorific.count)
+                        finish()
+                    }
                 }
             }
         }
@@ -35,5 +40,10 @@ public enum Mentions {
     }
 
     /// Punctuation that ends a name: `@山田太郎、明日…` mentions 山田太郎.
-    static let terminators: Set<Character> = ["、", "。", ",", ".", "!", "！", "?", "？", "(", ")", "（", "）", "「", "」", ":", "：", ";", "；"]
+    static let terminators: Set<Character> = ["、", "。", ",", ".", "!", "！", "?", "？", "(", ")", "（", "）", "「", "」", "『", "』", ":", "：", ";", "；",
+                                              "…", "‥", "〜", "～", "/", "／"]
+
+    /// Honorifics written after a name; each ends the name (`@佐藤さん` mentions 佐藤).
+    /// Longer forms first, so さま is not read as さ + ま.
+    static let honorifics = ["ちゃん", "先生", "さま", "さん", "くん", "様", "君", "殿"]
 }

@@ -43,6 +43,7 @@ public struct NoticeService: Sendable {
         if skipReason != nil && !draft.urgent {
             throw ValidationError(field: "skipApprovalReason", code: "not_urgent", message: "only an urgent notice may skip approval")
         }
+        var emptyChannels: [NoticeStore.ChannelReach] = []
         let record = try await database.withTransaction { connection -> NoticeRecord in
             let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
             let organization = scope.organization
@@ -53,6 +54,15 @@ public struct NoticeService: Sendable {
             }
             guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: connection, logger: logger) else {
                 throw ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's")
+            }
+            // A notice that reaches nobody would show staff a sent notice and a 0/0
+            // dashboard while no family was told: refused. Part of it empty: a warning.
+            let reach = try await NoticeStore.reach(targets, in: organization.id, on: connection, logger: logger)
+            emptyChannels = reach.filter { $0.guardians == 0 }
+            if !reach.isEmpty && emptyChannels.count == reach.count {
+                throw ValidationError(field: "targets", code: "empty_targets",
+                                      message: "no guardian is registered for " + emptyChannels.map(Self.describe).joined(separator: ", ")
+                                          + "; the notice would reach nobody")
             }
             let needsApproval = organization.requiresApproval && scope.standing.role != .orgAdmin
             var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
@@ -80,7 +90,14 @@ public struct NoticeService: Sendable {
             return try await publishIfDue(notice, organization: organization, now: now, on: connection, logger: logger)
         }
         logger.info("notice created", metadata: ["notice_id": "\(record.id)", "state": "\(record.state.rawValue)", "urgent": "\(draft.urgent)"])
-        return NoticeView(record)
+        var view = NoticeView(record)
+        view.emptyTargets = emptyChannels.isEmpty ? nil : emptyChannels.map { NoticeView.Channel(kind: $0.kind, id: $0.id) }
+        return view
+    }
+
+    /// "class 12", "grade 3", "list 4", "the whole organization".
+    static func describe(_ channel: NoticeStore.ChannelReach) -> String {
+        channel.kind == "all" ? "the whole organization" : "\(channel.kind) \(channel.id)"
     }
 
     /// A normal notice waits out the organization's quiet hours; an urgent one does not.

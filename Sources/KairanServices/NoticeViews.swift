@@ -25,6 +25,14 @@ public struct NoticeView: Codable, Sendable {
     public let revision: Int
     /// The approval trail (detail view only).
     public let approvalLog: [ApprovalEntryView]?
+    /// On creation: channels among the targets that reach no guardian today (the rest do).
+    public var emptyTargets: [Channel]?
+
+    public struct Channel: Codable, Sendable, Equatable {
+        /// "all", "grade", "class" or "list".
+        public let kind: String
+        public let id: Int64
+    }
 
     public init(_ record: NoticeRecord, log: [NoticeStore.ApprovalEntry]? = nil) {
         id = record.id; organizationId = record.organizationID; authorId = record.authorID; urgent = record.urgent

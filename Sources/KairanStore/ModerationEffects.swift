@@ -38,18 +38,26 @@ public enum ModerationEffects {
         }
     }
 
-    /// Takes a hidden or removed post's text out of everything that could show it again:
-    /// the live streams' stored events (a reconnecting client replays those) and the mention
-    /// notifications that quote it (the notification rows and their stream events).
-    public static func scrub(post: PostRecord, on connection: PostgresConnection, logger: Logger) async throws {
-        let placeholder = #"{"moderated": true}"#
+    /// Why a post's text is being taken out of what could show it again.
+    public enum ScrubReason: Sendable {
+        /// Hidden or removed by moderation: its thread's title goes too when it opened it.
+        case moderated
+        /// Deleted by its author or a moderator: the thread (and its title) stays.
+        case deleted
+    }
+
+    /// Takes a post's text out of everything that could show it again: the live streams'
+    /// stored events (a reconnecting client replays those) and the mention notifications
+    /// that quote it (the notification rows and their stream events).
+    public static func scrub(post: PostRecord, reason: ScrubReason = .moderated, on connection: PostgresConnection, logger: Logger) async throws {
+        let placeholder = reason == .moderated ? #"{"moderated": true}"# : #"{"deleted": true}"#
         try await connection.query("""
             UPDATE events SET payload = jsonb_build_object('id', \(post.id), 'threadId', \(post.threadID), 'groupId', \(post.groupID)) || \(placeholder)::jsonb
             WHERE stream IN (\("thread:\(post.threadID)"), \("group:\(post.groupID)"))
               AND kind IN ('post.created', 'post.edited', 'reaction.changed', 'post.restored') AND (payload->>'id')::bigint = \(post.id)
             """, logger: logger)
-        // The thread's title goes with its opening post.
-        if try await ThreadStore.isOpeningPost(post.id, thread: post.threadID, on: connection, logger: logger) {
+        // The thread's title goes with its opening post when moderation took it.
+        if reason == .moderated, try await ThreadStore.isOpeningPost(post.id, thread: post.threadID, on: connection, logger: logger) {
             try await connection.query("""
                 UPDATE events SET payload = jsonb_build_object('id', \(post.threadID), 'groupId', \(post.groupID)) || \(placeholder)::jsonb
                 WHERE stream = \("group:\(post.groupID)") AND kind IN ('thread.created', 'thread.updated') AND (payload->>'id')::bigint = \(post.threadID)

@@ -129,6 +129,41 @@ public enum NoticeStore {
         return false
     }
 
+    /// One channel of a notice's targets and how many guardians it reaches now.
+    public struct ChannelReach: Sendable, Equatable, Codable {
+        /// "all", "grade", "class" or "list".
+        public let kind: String
+        /// The grade, class or list (0 for "all").
+        public let id: Int64
+        public let guardians: Int
+    }
+
+    /// How many guardians each channel of `targets` reaches today (children enrolled there
+    /// whose household has a guardian).
+    public static func reach(_ targets: NoticeTargets, in organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelReach] {
+        let grades = targets.grades.map(Int16.init)
+        var result: [ChannelReach] = []
+        for try await (kind, id, guardians) in try await connection.query("""
+            WITH t(kind, id) AS (
+                SELECT 'all', 0::bigint WHERE \(targets.all)
+                UNION ALL SELECT 'grade', unnest(\(grades)::smallint[])::bigint
+                UNION ALL SELECT 'class', unnest(\(targets.classes)::bigint[])
+                UNION ALL SELECT 'list', unnest(\(targets.lists)::bigint[]))
+            SELECT t.kind, t.id, (
+                SELECT count(*) FROM guardians g WHERE g.household_id IN (
+                    SELECT c.household_id FROM children c LEFT JOIN classes cl ON cl.id = c.class_id
+                    WHERE c.organization_id = \(organization) AND c.household_id IS NOT NULL AND CASE t.kind
+                        WHEN 'all' THEN true
+                        WHEN 'grade' THEN cl.grade = t.id
+                        WHEN 'class' THEN c.class_id = t.id
+                        ELSE EXISTS (SELECT 1 FROM notice_list_children lc WHERE lc.child_id = c.id AND lc.list_id = t.id) END))::int
+            FROM t
+            """, logger: logger).decode((String, Int64, Int).self) {
+            result.append(ChannelReach(kind: kind, id: id, guardians: guardians))
+        }
+        return result
+    }
+
     public static func insert(
         organization: OrganizationID, author: AccountID, urgent: Bool, title: String, body: String, targets: NoticeTargets, form: ReplyForm?,
         state: NoticeState, sendAt: Date, releaseAt: Date, skipReason: String?, now: Date, on connection: PostgresConnection, logger: Logger

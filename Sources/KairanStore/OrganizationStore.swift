@@ -198,7 +198,7 @@ public enum OrganizationStore {
         var result: [StaffRecord] = []
         for try await (id, name, role, maySkip) in try await connection.query("""
             SELECT s.account_id, a.display_name, s.role, s.may_skip_approval FROM organization_staff s JOIN accounts a ON a.id = s.account_id
-            WHERE s.organization_id = \(organization) ORDER BY s.role DESC, a.id
+            WHERE s.organization_id = \(organization) ORDER BY s.role = 'org_admin' DESC, a.id
             """, logger: logger).decode((Int64, String, String, Bool).self) {
             result.append(StaffRecord(accountID: id, displayName: name, role: OrganizationRole(rawValue: role) ?? .staff, maySkipApproval: maySkip))
         }

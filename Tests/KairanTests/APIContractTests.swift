@@ -119,6 +119,9 @@ import Testing
             let org = school.id
             _ = try await asPrincipal.setOrganizationStaff(path: .init(organizationID: org, accountID: teacher.id), body: .json(.init(role: .staff)))
                 .noContent
+            // Administrators first, whatever order they joined in.
+            let staff = try await asPrincipal.listOrganizationStaff(path: .init(organizationID: org)).ok.body.json.items
+            #expect(staff.map(\.role) == [.orgAdmin, .staff] && staff.first?.accountId == principal.id)
             let classroom = try await asPrincipal.createClass(path: .init(organizationID: org), body: .json(.init(name: "1-1", grade: 1))).created.body.json
             _ = try await asPrincipal.addClassTeacher(path: .init(organizationID: org, classID: classroom.id, accountID: teacher.id)).noContent
             guard case .forbidden = try await asTeacher.createClass(path: .init(organizationID: org), body: .json(.init(name: "1-2", grade: 1))) else {
@@ -135,12 +138,22 @@ import Testing
             #expect(linked.id == child.id && linked.organizationName == "町立第一小学校")
             #expect(try await asParent.listMyChildren().ok.body.json.items.map(\.name) == ["山田 花子"])
 
+            // A class nobody is enrolled in reaches nobody: refused, naming it; with a class
+            // that does reach families, created with a warning.
+            let empty = try await asPrincipal.createClass(path: .init(organizationID: org), body: .json(.init(name: "2-1", grade: 2))).created.body.json
+            guard case .unprocessableContent(let nobody) = try await asTeacher.createNotice(path: .init(organizationID: org), body: .json(.init(
+                title: "連絡", body: "本文", targets: .init(classes: [empty.id])))) else {
+                Issue.record("a notice that reaches nobody must be 422"); return
+            }
+            #expect(try nobody.body.json.error.code == "empty_targets" && nobody.body.json.error.message.contains("class \(empty.id)"))
+
             let notice = try await asTeacher.createNotice(path: .init(organizationID: org), body: .json(.init(
                 title: "遠足の持ち物", body: "お弁当と水筒をお持たせください。", urgent: true,
-                targets: .init(classes: [classroom.id]),
+                targets: .init(classes: [classroom.id, empty.id]),
                 form: .init(kind: .single, question: "参加しますか", options: ["参加", "欠席"]))))
                 .created.body.json
             #expect(notice.state == .sent)
+            #expect(notice.emptyTargets?.map(\.id) == [empty.id] && notice.emptyTargets?.first?.kind == ._class)
 
             let mine = try await asParent.listMyNotices().ok.body.json
             #expect(mine.items.map(\.title) == ["遠足の持ち物"])

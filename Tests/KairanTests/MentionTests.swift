@@ -6,11 +6,20 @@ import Testing
 @Suite struct MentionParsingTests {
     @Test func namesEndAtSpacesAndJapanesePunctuation() {
         #expect(Mentions.names(in: "@山田太郎 明日の件、@佐藤花子、よろしく") == ["山田太郎", "佐藤花子"])
-        #expect(Mentions.names(in: "＠鈴木さん！") == ["鈴木さん"])
+        #expect(Mentions.names(in: "＠鈴木さん！") == ["鈴木"], "the honorific is not part of the name")
         #expect(Mentions.names(in: "@a @a @b") == ["a", "b"])
         #expect(Mentions.names(in: "mail@example.jp は関係ない").isEmpty, "a mail address is not a mention")
         #expect(Mentions.names(in: "連絡は@山田太郎まで") == ["山田太郎まで"], "after Japanese text it is; only members' names match")
         #expect(Mentions.names(in: "@ だけ").isEmpty)
+    }
+
+    @Test(arguments: [
+        ("@山田太郎さん、明日の件です", "山田太郎"), ("@佐藤くんもどうぞ", "佐藤"), ("@花子ちゃんのお母さんへ", "花子"),
+        ("@田中様にご連絡ください", "田中"), ("@田中さまへ", "田中"), ("@鈴木先生、よろしくお願いします", "鈴木"),
+        ("@高橋君が来ます", "高橋"), ("@山田太郎…", "山田太郎"), ("@山田太郎『配布物』", "山田太郎"),
+    ])
+    func japaneseHonorificsAndPunctuationEndAName(body: String, name: String) {
+        #expect(Mentions.names(in: body) == [name])
         let many = (1...30).map { "@n\($0)" }.joined(separator: " ")
         #expect(Mentions.names(in: many).count == Mentions.maxPerPost)
     }
@@ -32,7 +41,7 @@ import Testing
             stream.subscribe("user:\(yamada.id)")
             _ = try await stream.waitForSubscribed("user:\(yamada.id)")
 
-            let post = try await client.post("@山田太郎 明日の草刈りに来られますか？ @佐藤花子", in: thread, by: author)
+            let post = try await client.post("@山田太郎さん、明日の草刈りに来られますか？ @佐藤花子", in: thread, by: author)
 
             let live = try await stream.wait(for: "notification") { _ in stream.eventCount == 1 }.filter { $0["type"] as? String == "event" }
             #expect(live.first?["kind"] as? String == "notification.created")

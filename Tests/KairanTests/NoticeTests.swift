@@ -24,7 +24,9 @@ import Testing
             let mother = try await town.client.resident("mother@example.jp", name: "山田 花子")
             try await town.link(mother, to: try await town.enrol(north, "山田 太郎", in: "1-1"), at: north)
             try await town.link(mother, to: try await town.enrol(south, "山田 次郎", in: "2-1"), at: south)
-            _ = try await town.enrol(east, "他 三郎", in: "1-1")
+            // Other families, told by mail: every channel below reaches someone.
+            try await town.mailGuardian(east, child: try await town.enrol(east, "他 三郎", in: "1-1"), name: "他 保護者", email: "hoka@example.jp")
+            try await town.mailGuardian(north, child: try await town.enrol(north, "鈴木 一郎", in: "1-2"), name: "鈴木 保護者", email: "suzuki@example.jp")
             let live = try await town.stream(mother.token, ["user:\(mother.id)"])
 
             // A third school, and another class of the first: neither reaches her.
@@ -46,7 +48,7 @@ import Testing
             let thirdID = try #require(third.json()["id"] as? Int)
             #expect(try await town.client.send(.get, "/v1/me/notices/\(thirdID)", token: mother.token).status == .notFound)
             let eastStatus = try await town.client.send(.get, "/v1/organizations/\(east.id)/notices/\(thirdID)/status", token: east.teacher.token).json()
-            #expect((eastStatus["counts"] as? [String: Any])?["guardians"] as? Int == 0, "the east child has no guardian yet")
+            #expect((eastStatus["counts"] as? [String: Any])?["guardians"] as? Int == 1, "the east family only")
             live.close()
         }
     }

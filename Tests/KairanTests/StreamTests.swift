@@ -432,6 +432,36 @@ extension StreamRevocationTests {
     }
 }
 
+@Suite struct DeletedPostReplayTests {
+    /// A resident posts their phone number by mistake and deletes the post: a client that
+    /// replays the thread from the start, and the mentioned neighbour's notifications, no
+    /// longer carry it.
+    @Test func aDeletedPostsTextIsNotReplayed() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let author = try await client.resident("author@example.jp", name: "佐藤 花子")
+            let neighbour = try await client.resident("neighbour@example.jp", name: "山田 太郎")
+            let group = try await client.createGroup(by: author)
+            #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: neighbour.token).status == .ok)
+            let (thread, _) = try await client.createThread(in: group, by: author)
+            let post = try await client.post("@山田太郎さん 090-1234-5678 に電話ください", in: thread, by: author)
+            #expect(try await client.send(.patch, "/v1/posts/\(post)", json: jsonObject(["body": "@山田太郎さん 090-1234-5678 まで"]), token: author.token).status == .ok)
+            #expect(try await client.send(.delete, "/v1/posts/\(post)", token: author.token).status == .noContent)
+
+            let replay = StreamClient.open(port: port, token: neighbour.token)
+            defer { replay.close() }
+            replay.subscribe("thread:\(thread)", after: 0)
+            replay.subscribe("user:\(neighbour.id)", after: 0)
+            _ = try await replay.waitForSubscribed("thread:\(thread)")
+            _ = try await replay.waitForSubscribed("user:\(neighbour.id)")
+            let frames = replay.frames.withLock { $0 }
+            #expect(frames.contains { $0.contains("post.created") } && frames.contains { $0.contains("post.deleted") }, "the replay ran")
+            #expect(!frames.contains { $0.contains("090-1234-5678") }, "without the deleted text")
+            #expect(!(try await client.send(.get, "/v1/notifications", token: neighbour.token).text.contains("090-1234-5678")))
+        }
+    }
+}
+
 @Suite struct StreamListenerTests {
     @Test func aDroppedListenConnectionReconnectsAndCatchesUp() async throws {
         try await withLiveApp { client, url in

@@ -13758,6 +13758,10 @@ public struct Client: APIProtocol {
     /// link to `/n/<token>`, as they chose. A class or list of another organization is 422
     /// `unknown_channel`; no channel at all is 422 `required`; a reply deadline not after the
     /// time the notice goes out (quiet hours included) is 422 `deadline_before_release`.
+    /// Targets that reach no guardian at all (an empty list, a class without children or
+    /// without registered guardians) are 422 `empty_targets` naming them: staff would
+    /// otherwise see a sent notice that told nobody. When only some channels are empty the
+    /// notice is created and `emptyTargets` names them.
     ///
     ///
     /// - Remark: HTTP `POST /v1/organizations/{organizationID}/notices`.

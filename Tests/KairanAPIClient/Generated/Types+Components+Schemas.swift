@@ -3332,6 +3332,46 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Notice/approvalLog`.
             public var approvalLog: [Components.Schemas.ApprovalEntry]?
+            /// - Remark: Generated from `#/components/schemas/Notice/EmptyTargetsPayload`.
+            public struct EmptyTargetsPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Notice/EmptyTargetsPayload/kind`.
+                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case all = "all"
+                    case grade = "grade"
+                    case _class = "class"
+                    case list = "list"
+                }
+                /// - Remark: Generated from `#/components/schemas/Notice/EmptyTargetsPayload/kind`.
+                public var kind: Components.Schemas.Notice.EmptyTargetsPayloadPayload.KindPayload
+                /// the grade, class or list; 0 for all
+                ///
+                /// - Remark: Generated from `#/components/schemas/Notice/EmptyTargetsPayload/id`.
+                public var id: Swift.Int64
+                /// Creates a new `EmptyTargetsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - kind:
+                ///   - id: the grade, class or list; 0 for all
+                public init(
+                    kind: Components.Schemas.Notice.EmptyTargetsPayloadPayload.KindPayload,
+                    id: Swift.Int64
+                ) {
+                    self.kind = kind
+                    self.id = id
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case kind
+                    case id
+                }
+            }
+            /// on creation only: channels among the targets that reach no guardian today (the others do); absent when every channel reaches someone
+            ///
+            /// - Remark: Generated from `#/components/schemas/Notice/emptyTargets`.
+            public typealias EmptyTargetsPayload = [Components.Schemas.Notice.EmptyTargetsPayloadPayload]
+            /// on creation only: channels among the targets that reach no guardian today (the others do); absent when every channel reaches someone
+            ///
+            /// - Remark: Generated from `#/components/schemas/Notice/emptyTargets`.
+            public var emptyTargets: Components.Schemas.Notice.EmptyTargetsPayload?
             /// Creates a new `Notice`.
             ///
             /// - Parameters:
@@ -3353,6 +3393,7 @@ extension Components {
             ///   - escalatedAt: absent: not escalated
             ///   - revision: raised by every edit; approve the revision you read
             ///   - approvalLog: the append-only approval trail, oldest first; one notice's detail only
+            ///   - emptyTargets: on creation only: channels among the targets that reach no guardian today (the others do); absent when every channel reaches someone
             public init(
                 id: Swift.Int64,
                 organizationId: Swift.Int64,
@@ -3371,7 +3412,8 @@ extension Components {
                 escalateAt: Foundation.Date? = nil,
                 escalatedAt: Foundation.Date? = nil,
                 revision: Swift.Int,
-                approvalLog: [Components.Schemas.ApprovalEntry]? = nil
+                approvalLog: [Components.Schemas.ApprovalEntry]? = nil,
+                emptyTargets: Components.Schemas.Notice.EmptyTargetsPayload? = nil
             ) {
                 self.id = id
                 self.organizationId = organizationId
@@ -3391,6 +3433,7 @@ extension Components {
                 self.escalatedAt = escalatedAt
                 self.revision = revision
                 self.approvalLog = approvalLog
+                self.emptyTargets = emptyTargets
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -3411,6 +3454,7 @@ extension Components {
                 case escalatedAt
                 case revision
                 case approvalLog
+                case emptyTargets
             }
         }
         /// - Remark: Generated from `#/components/schemas/NoticePage`.
