@@ -45,9 +45,9 @@ struct ModerationController {
         return EditedResponse(status: .created, response: flag)
     }
 
-    @Sendable func myFlags(_ request: Request, context: KairanRequestContext) async throws -> Items<FlagView> {
+    @Sendable func myFlags(_ request: Request, context: KairanRequestContext) async throws -> Page<FlagView> {
         let actor = try context.requireActor()
-        return Items(items: try await moderation.myFlags(actor, logger: context.logger))
+        return try await moderation.myFlags(actor, before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger)
     }
 
     // MARK: - The queue

@@ -62,12 +62,14 @@ public struct ModerationService: Sendable {
     }
 
     /// The caller's own flags with their outcomes, newest first.
-    public func myFlags(_ actor: Actor, limit: Int = 100, logger: Logger) async throws -> [FlagView] {
-        try await database.withConnection { connection in
-            try await ModerationStore.flags(by: actor.accountID, limit: limit, on: connection, logger: logger).map { post, reason, at, state in
-                FlagView(postId: post, reason: FlagReason(rawValue: reason) ?? .other, createdAt: at,
-                         outcome: FlagView.outcome(ModerationItemState(rawValue: state) ?? .pending))
-            }
+    public func myFlags(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<FlagView> {
+        let rows = try await database.withConnection { connection in
+            try await ModerationStore.flags(by: actor.accountID, before: before, limit: limit, on: connection, logger: logger)
+        }
+        return Page(rows, limit: limit, cursor: \.id).map { row in
+            FlagView(postId: row.postID, reason: FlagReason(rawValue: row.reason) ?? .other, createdAt: row.at,
+                     outcome: FlagView.outcome(ModerationItemState(rawValue: row.state) ?? .pending),
+                     threadId: row.threadID, groupId: row.groupID, excerpt: row.excerpt)
         }
     }
 

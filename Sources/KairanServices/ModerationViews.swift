@@ -9,6 +9,11 @@ public struct FlagView: Codable, Sendable {
     public let createdAt: Date
     /// pending until moderators decide, then kept or removed.
     public let outcome: String
+    /// In the reporter's list: where the post was and how it began, so a reporter can tell
+    /// which post an outcome is about (never who decided).
+    public var threadId: ThreadID?
+    public var groupId: GroupID?
+    public var excerpt: String?
 
     /// What a reporter is told: removed, kept, or still pending.
     static func outcome(_ state: ModerationItemState) -> String {

@@ -54,16 +54,32 @@ public struct FlagRecord: Sendable, Equatable {
 
 /// Flags, the queue, suspensions and the log.
 public enum ModerationStore {
-    /// The flags an account raised, newest first, with their item's state.
+    /// One flag as its reporter sees it.
+    public struct ReporterFlag: Sendable {
+        public let id: Int64
+        public let postID: PostID
+        public let threadID: ThreadID
+        public let groupID: GroupID
+        public let reason: String
+        public let at: Date
+        public let state: String
+        /// The start of the post as it was flagged (the reporter saw it then).
+        public let excerpt: String
+    }
+
+    /// The flags an account raised, newest first (keyset on the flag's id), with their
+    /// item's state.
     public static func flags(
-        by account: AccountID, limit: Int, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [(post: Int64, reason: String, at: Date, state: String)] {
-        var rows: [(post: Int64, reason: String, at: Date, state: String)] = []
-        for try await row in try await connection.query("""
-            SELECT f.post_id, f.reason, f.created_at, i.state FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
-            WHERE f.account_id = \(account) ORDER BY f.id DESC LIMIT \(limit)
-            """, logger: logger).decode((Int64, String, Date, String).self) {
-            rows.append(row)
+        by account: AccountID, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [ReporterFlag] {
+        var rows: [ReporterFlag] = []
+        for try await (id, post, thread, group, reason, at, state, excerpt) in try await connection.query("""
+            SELECT f.id, f.post_id, p.thread_id, i.group_id, f.reason, f.created_at, i.state, left(i.post_body, 50)
+            FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id JOIN posts p ON p.id = f.post_id
+            WHERE f.account_id = \(account) AND (\(before)::bigint IS NULL OR f.id < \(before))
+            ORDER BY f.id DESC LIMIT \(limit)
+            """, logger: logger).decode((Int64, Int64, Int64, Int64, String, Date, String, String).self) {
+            rows.append(ReporterFlag(id: id, postID: post, threadID: thread, groupID: group, reason: reason, at: at, state: state, excerpt: excerpt))
         }
         return rows
     }

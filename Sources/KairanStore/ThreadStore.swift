@@ -278,11 +278,13 @@ public enum ThreadStore {
     public static func search(
         group: GroupID, text: String, before: PostID?, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [PostRecord] {
-        let pattern = "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_") + "%"
+        // Folded (NFKC, lower case) on both sides by PostgreSQL, as the index is, and only
+        // then escaped: NFKC turns a full-width ％ into a % that must not act as a wildcard.
         let query: PostgresQuery = """
             SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
-            WHERE p.group_id = \(group) AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.body ILIKE \(pattern)
+            WHERE p.group_id = \(group) AND p.deleted_at IS NULL AND p.moderation = 'visible'
+              AND lower(normalize(p.body, NFKC)) LIKE '%' || replace(replace(replace(lower(normalize(\(text)::text, NFKC)),
+                    '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'
               AND (\(before)::bigint IS NULL OR p.id < \(before))
             ORDER BY p.id DESC LIMIT \(limit)
             """

@@ -76,6 +76,14 @@ import Testing
             #expect(threads.items.map(\.title) == ["ごみ当番"])
             let found = try await asNeighbour.searchGroup(path: .init(groupID: group.id), query: .init(q: "当番")).ok.body.json
             #expect(found.items.map(\.id) == [started.post.id])
+            // Whatever width and case were typed on either side.
+            let notice = try await asOwner.createPost(path: .init(threadID: started.thread.id), body: .json(.init(body: "ＰＴＡ総会は参加率５０％でした。ﾊﾟﾊﾟも歓迎"))).created.body.json
+            for query in ["pta", "ＰＴＡ", "パパ", "50%", "５０％"] {
+                let hits = try await asNeighbour.searchGroup(path: .init(groupID: group.id), query: .init(q: query)).ok.body.json.items.map(\.id)
+                #expect(hits == [notice.id], "q=\(query)")
+            }
+            // A % or _ typed in the query is text, not a wildcard.
+            #expect(try await asNeighbour.searchGroup(path: .init(groupID: group.id), query: .init(q: "5%で")).ok.body.json.items.isEmpty, "as a wildcard it would match 50%で")
             _ = try await asNeighbour.markThreadRead(path: .init(threadID: started.thread.id), body: .json(.init(lastReadPostId: reply.id))).noContent
 
             // The mention reached the owner.
@@ -88,7 +96,16 @@ import Testing
                 Issue.record("flagging twice must be 409"); return
             }
             #expect(try again.body.json.error.code == "already_flagged")
-            #expect(try await asOwner.listMyFlags().ok.body.json.items.map(\.postId) == [reply.id])
+            let myFlags = try await asOwner.listMyFlags().ok.body.json
+            #expect(myFlags.items.map(\.postId) == [reply.id] && myFlags.nextBefore == nil)
+            #expect(myFlags.items.first?.threadId == started.thread.id && myFlags.items.first?.excerpt == "了解しました @自治会長",
+                    "the reporter can tell which post it was")
+            // A page at a time: one flag more, then pages of one.
+            let another = try await asNeighbour.createPost(path: .init(threadID: started.thread.id), body: .json(.init(body: "もう一件"))).created.body.json
+            _ = try await asOwner.flagPost(path: .init(postID: another.id), body: .json(.init(reason: .spam))).created
+            let first = try await asOwner.listMyFlags(query: .init(limit: 1)).ok.body.json
+            let second = try await asOwner.listMyFlags(query: .init(before: first.nextBefore, limit: 1)).ok.body.json
+            #expect(first.items.map(\.postId) == [another.id] && second.items.map(\.postId) == [reply.id])
 
             _ = try await asNeighbour.deletePost(path: .init(postID: reply.id)).noContent
             _ = try await asNeighbour.leaveGroup(path: .init(groupID: group.id)).noContent

@@ -2977,7 +2977,10 @@ public struct Client: APIProtocol {
     }
     /// Posts containing the text (Japanese substrings of two or more characters), newest first.
     ///
-    /// Posts moderation hid or removed are never found, not even by their author or the moderators.
+    /// Posts moderation hid or removed are never found, not even by their author or the
+    /// moderators. Both the query and the posts are compared in NFKC and lower case: `PTA`
+    /// finds 「ＰＴＡ」 and `パパ` finds 「ﾊﾟﾊﾟ」. `%` and `_` are text, not wildcards.
+    ///
     ///
     /// - Remark: HTTP `GET /v1/groups/{groupID}/search`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/search/get(searchGroup)`.
@@ -4552,7 +4555,9 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// The caller's flags, newest first (at most 100), each with its outcome but never who decided.
+    /// The caller's flags, newest first, a page at a time, each with its outcome but never who decided.
+    ///
+    /// Each flag names the post's thread and group and the start of its text as flagged, so a reporter can tell which post an outcome is about.
     ///
     /// - Remark: HTTP `GET /v1/me/flags`.
     /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)`.
@@ -4570,6 +4575,20 @@ public struct Client: APIProtocol {
                     method: .get
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "before",
+                    value: input.query.before
+                )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "limit",
+                    value: input.query.limit
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -4600,6 +4619,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .ok(.init(body: body))
+                case 400:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses._Error.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas._Error.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .badRequest(.init(body: body))
                 case 401:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses._Error.Body

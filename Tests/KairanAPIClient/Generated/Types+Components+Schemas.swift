@@ -888,6 +888,18 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Flag/outcome`.
             public var outcome: Components.Schemas.Flag.OutcomePayload
+            /// in the reporter's list
+            ///
+            /// - Remark: Generated from `#/components/schemas/Flag/threadId`.
+            public var threadId: Swift.Int64?
+            /// in the reporter's list
+            ///
+            /// - Remark: Generated from `#/components/schemas/Flag/groupId`.
+            public var groupId: Swift.Int64?
+            /// in the reporter's list: the first 50 characters of the post as flagged
+            ///
+            /// - Remark: Generated from `#/components/schemas/Flag/excerpt`.
+            public var excerpt: Swift.String?
             /// Creates a new `Flag`.
             ///
             /// - Parameters:
@@ -895,22 +907,34 @@ extension Components {
             ///   - reason:
             ///   - createdAt:
             ///   - outcome: `pending` until moderators decide; `kept` also when they ignored the flags
+            ///   - threadId: in the reporter's list
+            ///   - groupId: in the reporter's list
+            ///   - excerpt: in the reporter's list: the first 50 characters of the post as flagged
             public init(
                 postId: Swift.Int64,
                 reason: Components.Schemas.FlagReason,
                 createdAt: Foundation.Date,
-                outcome: Components.Schemas.Flag.OutcomePayload
+                outcome: Components.Schemas.Flag.OutcomePayload,
+                threadId: Swift.Int64? = nil,
+                groupId: Swift.Int64? = nil,
+                excerpt: Swift.String? = nil
             ) {
                 self.postId = postId
                 self.reason = reason
                 self.createdAt = createdAt
                 self.outcome = outcome
+                self.threadId = threadId
+                self.groupId = groupId
+                self.excerpt = excerpt
             }
             public enum CodingKeys: String, CodingKey {
                 case postId
                 case reason
                 case createdAt
                 case outcome
+                case threadId
+                case groupId
+                case excerpt
             }
         }
         /// - Remark: Generated from `#/components/schemas/ModerationFlag`.

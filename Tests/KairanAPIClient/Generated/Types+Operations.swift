@@ -4901,7 +4901,10 @@ public enum Operations {
     }
     /// Posts containing the text (Japanese substrings of two or more characters), newest first.
     ///
-    /// Posts moderation hid or removed are never found, not even by their author or the moderators.
+    /// Posts moderation hid or removed are never found, not even by their author or the
+    /// moderators. Both the query and the posts are compared in NFKC and lower case: `PTA`
+    /// finds 「ＰＴＡ」 and `パパ` finds 「ﾊﾟﾊﾟ」. `%` and `_` are text, not wildcards.
+    ///
     ///
     /// - Remark: HTTP `GET /v1/groups/{groupID}/search`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/search/get(searchGroup)`.
@@ -7453,13 +7456,37 @@ public enum Operations {
             }
         }
     }
-    /// The caller's flags, newest first (at most 100), each with its outcome but never who decided.
+    /// The caller's flags, newest first, a page at a time, each with its outcome but never who decided.
+    ///
+    /// Each flag names the post's thread and group and the start of its text as flagged, so a reporter can tell which post an outcome is about.
     ///
     /// - Remark: HTTP `GET /v1/me/flags`.
     /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)`.
     public enum ListMyFlags {
         public static let id: Swift.String = "listMyFlags"
         public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/me/flags/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// keyset cursor: the previous page's nextBefore
+                ///
+                /// - Remark: Generated from `#/paths/v1/me/flags/GET/query/before`.
+                public var before: Components.Parameters.Before?
+                /// - Remark: Generated from `#/paths/v1/me/flags/GET/query/limit`.
+                public var limit: Components.Parameters.Limit?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - before: keyset cursor: the previous page's nextBefore
+                ///   - limit:
+                public init(
+                    before: Components.Parameters.Before? = nil,
+                    limit: Components.Parameters.Limit? = nil
+                ) {
+                    self.before = before
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListMyFlags.Input.Query
             /// - Remark: Generated from `#/paths/v1/me/flags/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListMyFlags.AcceptableContentType>]
@@ -7475,8 +7502,13 @@ public enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            public init(headers: Operations.ListMyFlags.Input.Headers = .init()) {
+            public init(
+                query: Operations.ListMyFlags.Input.Query = .init(),
+                headers: Operations.ListMyFlags.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
@@ -7488,15 +7520,25 @@ public enum Operations {
                     public struct JsonPayload: Codable, Hashable, Sendable {
                         /// - Remark: Generated from `#/paths/v1/me/flags/GET/responses/200/content/json/items`.
                         public var items: [Components.Schemas.Flag]
+                        /// pass as `before` for the next page; absent at the end
+                        ///
+                        /// - Remark: Generated from `#/paths/v1/me/flags/GET/responses/200/content/json/nextBefore`.
+                        public var nextBefore: Swift.Int64?
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
                         ///   - items:
-                        public init(items: [Components.Schemas.Flag]) {
+                        ///   - nextBefore: pass as `before` for the next page; absent at the end
+                        public init(
+                            items: [Components.Schemas.Flag],
+                            nextBefore: Swift.Int64? = nil
+                        ) {
                             self.items = items
+                            self.nextBefore = nextBefore
                         }
                         public enum CodingKeys: String, CodingKey {
                             case items
+                            case nextBefore
                         }
                     }
                     /// - Remark: Generated from `#/paths/v1/me/flags/GET/responses/200/content/application\/json`.
@@ -7524,7 +7566,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// The flags.
+            /// A page of flags.
             ///
             /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)/responses/200`.
             ///
@@ -7542,6 +7584,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }

@@ -173,7 +173,10 @@ public protocol APIProtocol: Sendable {
     func createThread(_ input: Operations.CreateThread.Input) async throws -> Operations.CreateThread.Output
     /// Posts containing the text (Japanese substrings of two or more characters), newest first.
     ///
-    /// Posts moderation hid or removed are never found, not even by their author or the moderators.
+    /// Posts moderation hid or removed are never found, not even by their author or the
+    /// moderators. Both the query and the posts are compared in NFKC and lower case: `PTA`
+    /// finds 「ＰＴＡ」 and `パパ` finds 「ﾊﾟﾊﾟ」. `%` and `_` are text, not wildcards.
+    ///
     ///
     /// - Remark: HTTP `GET /v1/groups/{groupID}/search`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/search/get(searchGroup)`.
@@ -276,7 +279,9 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/posts/{postID}/flags`.
     /// - Remark: Generated from `#/paths//v1/posts/{postID}/flags/post(flagPost)`.
     func flagPost(_ input: Operations.FlagPost.Input) async throws -> Operations.FlagPost.Output
-    /// The caller's flags, newest first (at most 100), each with its outcome but never who decided.
+    /// The caller's flags, newest first, a page at a time, each with its outcome but never who decided.
+    ///
+    /// Each flag names the post's thread and group and the start of its text as flagged, so a reporter can tell which post an outcome is about.
     ///
     /// - Remark: HTTP `GET /v1/me/flags`.
     /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)`.
@@ -1361,7 +1366,10 @@ extension APIProtocol {
     }
     /// Posts containing the text (Japanese substrings of two or more characters), newest first.
     ///
-    /// Posts moderation hid or removed are never found, not even by their author or the moderators.
+    /// Posts moderation hid or removed are never found, not even by their author or the
+    /// moderators. Both the query and the posts are compared in NFKC and lower case: `PTA`
+    /// finds 「ＰＴＡ」 and `パパ` finds 「ﾊﾟﾊﾟ」. `%` and `_` are text, not wildcards.
+    ///
     ///
     /// - Remark: HTTP `GET /v1/groups/{groupID}/search`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/search/get(searchGroup)`.
@@ -1574,12 +1582,20 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// The caller's flags, newest first (at most 100), each with its outcome but never who decided.
+    /// The caller's flags, newest first, a page at a time, each with its outcome but never who decided.
+    ///
+    /// Each flag names the post's thread and group and the start of its text as flagged, so a reporter can tell which post an outcome is about.
     ///
     /// - Remark: HTTP `GET /v1/me/flags`.
     /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)`.
-    public func listMyFlags(headers: Operations.ListMyFlags.Input.Headers = .init()) async throws -> Operations.ListMyFlags.Output {
-        try await listMyFlags(Operations.ListMyFlags.Input(headers: headers))
+    public func listMyFlags(
+        query: Operations.ListMyFlags.Input.Query = .init(),
+        headers: Operations.ListMyFlags.Input.Headers = .init()
+    ) async throws -> Operations.ListMyFlags.Output {
+        try await listMyFlags(Operations.ListMyFlags.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// The moderation queue, newest first: a group's owners and moderators see their groups' items, town_moderator and town_admin every group's.
     ///
