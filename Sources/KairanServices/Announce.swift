@@ -43,7 +43,12 @@ enum Announce {
     }
 
     static func thread(_ kind: String, _ thread: ThreadRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await EventStore.append(EventStore.groupStream(thread.groupID), kind: kind, payload: ThreadView(thread), now: now, on: connection, logger: logger)
+        // Everyone on the group's stream gets the same event: nothing of one reader's own
+        // (their unread count, their read marker) goes in it.
+        var shared = thread
+        shared.unreadCount = 0
+        shared.lastReadPostID = nil
+        try await EventStore.append(EventStore.groupStream(thread.groupID), kind: kind, payload: ThreadView(shared), now: now, on: connection, logger: logger)
     }
 
     /// An item entering the queue, to the moderators who handle it.

@@ -46,6 +46,9 @@ public struct ThreadView: Codable, Sendable {
     public let lastPostAt: Date
     public let postCount: Int
     public let unreadCount: Int
+    /// The reader's read marker (the last post they read), so an app can open the thread at
+    /// the first unread post; absent before they read any, and in stream events.
+    public let lastReadPostId: PostID?
 
     public init(_ thread: ThreadRecord) {
         id = thread.id
@@ -58,6 +61,7 @@ public struct ThreadView: Codable, Sendable {
         lastPostAt = thread.lastPostAt
         postCount = thread.postCount
         unreadCount = thread.unreadCount
+        lastReadPostId = thread.lastReadPostID
     }
 }
 

@@ -14,7 +14,9 @@ public struct ThreadRecord: Sendable, Equatable {
     public let lastPostAt: Date
     public let postCount: Int
     /// For the reader asking; 0 when not a member.
-    public let unreadCount: Int
+    public var unreadCount: Int
+    /// The reader's read marker: the last post they read; nil before they read any.
+    public var lastReadPostID: PostID?
 }
 
 public struct PostRecord: Sendable, Equatable {
@@ -58,13 +60,14 @@ public enum ThreadStore {
             SELECT count(*) FROM posts p
             WHERE p.thread_id = t.id AND p.deleted_at IS NULL AND p.moderation = 'visible' AND p.author_id IS DISTINCT FROM rd.reader
               AND p.id > coalesce((SELECT r.last_read_post_id FROM thread_reads r WHERE r.thread_id = t.id AND r.account_id = rd.reader), 0)
-        )::int END
+        )::int END,
+        (SELECT r.last_read_post_id FROM thread_reads r WHERE r.thread_id = t.id AND r.account_id = rd.reader)
         """
-    typealias ThreadRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int)
+    typealias ThreadRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?)
 
     static func thread(_ row: ThreadRow) -> ThreadRecord {
         ThreadRecord(id: row.0, groupID: row.1, title: row.2, createdBy: row.3, createdAt: row.4, pinned: row.5, locked: row.6,
-                     lastPostAt: row.7, postCount: row.8, unreadCount: row.9)
+                     lastPostAt: row.7, postCount: row.8, unreadCount: row.9, lastReadPostID: row.10)
     }
 
     /// `reader`: the member whose unread counts to compute (nil: none).

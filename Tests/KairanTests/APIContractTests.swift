@@ -84,7 +84,13 @@ import Testing
             }
             // A % or _ typed in the query is text, not a wildcard.
             #expect(try await asNeighbour.searchGroup(path: .init(groupID: group.id), query: .init(q: "5%で")).ok.body.json.items.isEmpty, "as a wildcard it would match 50%で")
-            _ = try await asNeighbour.markThreadRead(path: .init(threadID: started.thread.id), body: .json(.init(lastReadPostId: reply.id))).noContent
+            // The read marker comes back, so an app can open the thread at the first unread
+            // post: the neighbour has read up to their own reply, not the owner's later post.
+            let unread = try await asNeighbour.getThread(path: .init(threadID: started.thread.id)).ok.body.json
+            #expect(unread.lastReadPostId == reply.id && unread.unreadCount == 1)
+            _ = try await asNeighbour.markThreadRead(path: .init(threadID: started.thread.id), body: .json(.init(lastReadPostId: notice.id))).noContent
+            let read = try await asNeighbour.listThreads(path: .init(groupID: group.id)).ok.body.json.items.first
+            #expect(read?.lastReadPostId == notice.id && read?.unreadCount == 0)
 
             // The mention reached the owner.
             let notifications = try await asOwner.listNotifications().ok.body.json

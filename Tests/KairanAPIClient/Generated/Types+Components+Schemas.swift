@@ -592,8 +592,14 @@ extension Components {
             public var lastPostAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Thread/postCount`.
             public var postCount: Swift.Int
+            /// posts after the caller's read marker, others' only; 0 for non-members and in stream events
+            ///
             /// - Remark: Generated from `#/components/schemas/Thread/unreadCount`.
             public var unreadCount: Swift.Int
+            /// the caller's read marker (the last post they read), to open the thread at the first unread post; absent before they read any, and in stream events
+            ///
+            /// - Remark: Generated from `#/components/schemas/Thread/lastReadPostId`.
+            public var lastReadPostId: Swift.Int64?
             /// Creates a new `Thread`.
             ///
             /// - Parameters:
@@ -606,7 +612,8 @@ extension Components {
             ///   - locked:
             ///   - lastPostAt:
             ///   - postCount:
-            ///   - unreadCount:
+            ///   - unreadCount: posts after the caller's read marker, others' only; 0 for non-members and in stream events
+            ///   - lastReadPostId: the caller's read marker (the last post they read), to open the thread at the first unread post; absent before they read any, and in stream events
             public init(
                 id: Swift.Int64,
                 groupId: Swift.Int64,
@@ -617,7 +624,8 @@ extension Components {
                 locked: Swift.Bool,
                 lastPostAt: Foundation.Date,
                 postCount: Swift.Int,
-                unreadCount: Swift.Int
+                unreadCount: Swift.Int,
+                lastReadPostId: Swift.Int64? = nil
             ) {
                 self.id = id
                 self.groupId = groupId
@@ -629,6 +637,7 @@ extension Components {
                 self.lastPostAt = lastPostAt
                 self.postCount = postCount
                 self.unreadCount = unreadCount
+                self.lastReadPostId = lastReadPostId
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -641,6 +650,7 @@ extension Components {
                 case lastPostAt
                 case postCount
                 case unreadCount
+                case lastReadPostId
             }
         }
         /// - Remark: Generated from `#/components/schemas/Post`.
