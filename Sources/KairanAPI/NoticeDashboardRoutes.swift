@@ -9,14 +9,15 @@ extension NoticesController {
     /// the `notice:<id>` stream.
     @Sendable func status(_ request: Request, context: KairanRequestContext) async throws -> NoticeStatusView {
         let (actor, organization) = try await authorize(.sendNotices, context)
-        return try await notices.status(actor, try noticeID(context), in: organization, logger: context.logger)
+        return try await notices.status(actor, try noticeID(context), in: organization, inClass: try request.cursor("classId"), logger: context.logger)
     }
 
     /// The households still unconfirmed, with every guardian's phone number recorded by
     /// the organization.
     @Sendable func callList(_ request: Request, context: KairanRequestContext) async throws -> Items<HouseholdView> {
         let (actor, organization) = try await authorize(.sendNotices, context)
-        return Items(items: try await notices.callList(actor, try noticeID(context), in: organization, logger: context.logger))
+        return Items(items: try await notices.callList(actor, try noticeID(context), in: organization, inClass: try request.cursor("classId"),
+                                                       logger: context.logger))
     }
 
     @Sendable func answers(_ request: Request, context: KairanRequestContext) async throws -> NoticeAnswersView {

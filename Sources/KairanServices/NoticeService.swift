@@ -318,14 +318,18 @@ public struct NoticeService: Sendable {
 
     /// Delivered / opened / confirmed, and who has not confirmed. Live updates arrive on the
     /// `notice:<id>` stream.
-    public func status(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeStatusView {
+    /// `inClass`: the households with a child in that class only (a class teacher's view).
+    public func status(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, inClass classID: ClassID? = nil,
+                       logger: Logger) async throws -> NoticeStatusView {
         try await database.withConnection { connection in
             _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
             let notice = try await find(id, in: organizationID, on: connection, logger: logger)
-            let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: notice.messageID, on: connection, logger: logger)
-            let open = try await NoticeRecipientStore.unconfirmed(notice: notice.id, limit: Self.householdLimit, on: connection, logger: logger)
+            let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: notice.messageID, inClass: classID,
+                                                               on: connection, logger: logger)
+            let open = try await NoticeRecipientStore.unconfirmed(notice: notice.id, inClass: classID, limit: Self.householdLimit,
+                                                                  on: connection, logger: logger)
             return NoticeStatusView(noticeId: notice.id, state: notice.state, counts: counts, unconfirmed: open.map { household in
-                HouseholdView(householdId: household.householdID, children: household.children,
+                HouseholdView(householdId: household.householdID, children: household.children, classes: household.classes,
                               guardians: household.guardians.map { .init(id: $0.guardianID, name: $0.name, phone: nil) })
             }, escalatedAt: notice.escalatedAt)
         }
@@ -333,15 +337,17 @@ public struct NoticeService: Sendable {
 
     /// The households still unconfirmed, with every guardian's phone number recorded by the
     /// organization.
-    public func callList(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> [HouseholdView] {
+    public func callList(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, inClass classID: ClassID? = nil,
+                         logger: Logger) async throws -> [HouseholdView] {
         let open = try await database.withConnection { connection in
             _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
             let notice = try await find(id, in: organizationID, on: connection, logger: logger)
-            return try await NoticeRecipientStore.unconfirmed(notice: notice.id, limit: Self.householdLimit, on: connection, logger: logger)
+            return try await NoticeRecipientStore.unconfirmed(notice: notice.id, inClass: classID, limit: Self.householdLimit,
+                                                              on: connection, logger: logger)
         }
         logger.info("call list read", metadata: ["households": "\(open.count)"])
         return open.map { household in
-            HouseholdView(householdId: household.householdID, children: household.children,
+            HouseholdView(householdId: household.householdID, children: household.children, classes: household.classes,
                           guardians: household.guardians.map { .init(id: $0.guardianID, name: $0.name, phone: $0.phone) })
         }
     }

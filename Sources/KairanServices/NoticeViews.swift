@@ -71,6 +71,8 @@ public struct HouseholdView: Codable, Sendable {
     }
     public let householdId: Int64
     public let children: [String]
+    /// Each child's class, in the order of `children`; empty for a child in no class.
+    public let classes: [String]
     public let guardians: [Guardian]
 }
 

@@ -36,6 +36,8 @@ public struct UnconfirmedHousehold: Sendable, Equatable {
     }
     public let householdID: Int64
     public let children: [String]
+    /// Each child's class, in the order of `children`; empty for a child in no class.
+    public let classes: [String]
     public let guardians: [Contact]
 }
 
@@ -104,7 +106,9 @@ public enum NoticeRecipientStore {
         return false
     }
 
-    public static func counts(notice: NoticeID, messageID: Int64?, on connection: PostgresConnection, logger: Logger) async throws -> NoticeStatusCounts {
+    /// `inClass`: only the households with a child the notice reached in that class.
+    public static func counts(notice: NoticeID, messageID: Int64?, inClass classID: ClassID? = nil,
+                              on connection: PostgresConnection, logger: Logger) async throws -> NoticeStatusCounts {
         for try await r in try await connection.query("""
             SELECT count(*)::int, count(DISTINCT household_id)::int,
                    count(*) FILTER (WHERE via_app OR EXISTS (
@@ -113,7 +117,9 @@ public enum NoticeRecipientStore {
                    count(*) FILTER (WHERE opened_at IS NOT NULL)::int,
                    count(*) FILTER (WHERE confirmed_at IS NOT NULL)::int,
                    count(DISTINCT household_id) FILTER (WHERE confirmed_at IS NOT NULL)::int
-            FROM notice_recipients r WHERE notice_id = \(notice)
+            FROM notice_recipients r WHERE notice_id = \(notice) AND (\(classID)::bigint IS NULL OR household_id IN (
+                    SELECT nc.household_id FROM notice_children nc JOIN children c ON c.id = nc.child_id
+                    WHERE nc.notice_id = \(notice) AND c.class_id = \(classID)))
             """, logger: logger).decode((Int, Int, Int, Int, Int, Int).self) {
             return NoticeStatusCounts(guardians: r.0, households: r.1, delivered: r.2, opened: r.3, confirmedGuardians: r.4, confirmedHouseholds: r.5)
         }
@@ -122,29 +128,34 @@ public enum NoticeRecipientStore {
 
     /// Households none of whose guardians confirmed, with the children the notice was for
     /// and every guardian's name and phone (the call list).
-    public static func unconfirmed(notice: NoticeID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UnconfirmedHousehold] {
+    public static func unconfirmed(notice: NoticeID, inClass classID: ClassID? = nil, limit: Int,
+                                   on connection: PostgresConnection, logger: Logger) async throws -> [UnconfirmedHousehold] {
         var result: [UnconfirmedHousehold] = []
-        for try await (household, children, ids, names, phones) in try await connection.query("""
+        for try await (household, children, classes, ids, names, phones) in try await connection.query("""
             WITH open AS (
-                SELECT household_id FROM notice_recipients WHERE notice_id = \(notice)
+                SELECT household_id FROM notice_recipients WHERE notice_id = \(notice) AND (\(classID)::bigint IS NULL OR household_id IN (
+                    SELECT nc.household_id FROM notice_children nc JOIN children c ON c.id = nc.child_id
+                    WHERE nc.notice_id = \(notice) AND c.class_id = \(classID)))
                 GROUP BY household_id HAVING bool_and(confirmed_at IS NULL) ORDER BY household_id LIMIT \(limit)
             )
             SELECT o.household_id,
                    ARRAY(SELECT c.name FROM notice_children nc JOIN children c ON c.id = nc.child_id
                          WHERE nc.notice_id = \(notice) AND nc.household_id = o.household_id ORDER BY c.id),
+                   ARRAY(SELECT coalesce(cl.name, '') FROM notice_children nc JOIN children c ON c.id = nc.child_id
+                         LEFT JOIN classes cl ON cl.id = c.class_id
+                         WHERE nc.notice_id = \(notice) AND nc.household_id = o.household_id ORDER BY c.id),
                    ARRAY(SELECT g.id FROM guardians g WHERE g.household_id = o.household_id ORDER BY g.id),
                    ARRAY(SELECT g.name FROM guardians g WHERE g.household_id = o.household_id ORDER BY g.id),
                    ARRAY(SELECT coalesce(g.phone, '') FROM guardians g WHERE g.household_id = o.household_id ORDER BY g.id)
             FROM open o ORDER BY o.household_id
-            """, logger: logger).decode((Int64, [String], [Int64], [String], [String]).self) {
+            """, logger: logger).decode((Int64, [String], [String], [Int64], [String], [String]).self) {
             let contacts = zip(ids, zip(names, phones)).map { id, pair in
                 UnconfirmedHousehold.Contact(guardianID: id, name: pair.0, phone: pair.1.isEmpty ? nil : pair.1)
             }
-            result.append(UnconfirmedHousehold(householdID: household, children: children, guardians: contacts))
+            result.append(UnconfirmedHousehold(householdID: household, children: children, classes: classes, guardians: contacts))
         }
         return result
     }
-
     /// A guardian's notices, newest first, with their own open/confirm state.
     public static func notices(
         ofAccount account: AccountID, before: NoticeID?, limit: Int, on connection: PostgresConnection, logger: Logger

@@ -189,6 +189,16 @@ import Testing
                                                                                  body: .json(.init(choices: [0, 1]))) else {
                 Issue.record("two choices on a single-choice form must be 422"); return
             }
+            // A class teacher's view: each row names the child's class; another class's view
+            // has none of this household.
+            let waiting = try await asTeacher.getNoticeStatus(path: .init(organizationID: org, noticeID: notice.id), query: .init(classId: classroom.id))
+                .ok.body.json
+            #expect(waiting.counts.households == 1 && waiting.unconfirmed.map(\.classes) == [["1-1"]] && waiting.unconfirmed.map(\.children) == [["山田 花子"]])
+            let elsewhere = try await asTeacher.getNoticeStatus(path: .init(organizationID: org, noticeID: notice.id), query: .init(classId: empty.id))
+                .ok.body.json
+            #expect(elsewhere.counts.households == 0 && elsewhere.unconfirmed.isEmpty)
+            #expect(try await asTeacher.getNoticeCallList(path: .init(organizationID: org, noticeID: notice.id), query: .init(classId: empty.id))
+                .ok.body.json.items.isEmpty)
             let confirmed = try await asParent.confirmMyNotice(path: .init(noticeID: notice.id)).ok.body.json
             #expect(confirmed.confirmedAt != nil)
 

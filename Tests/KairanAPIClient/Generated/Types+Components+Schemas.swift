@@ -3571,6 +3571,10 @@ extension Components {
         public struct UnconfirmedHousehold: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/UnconfirmedHousehold/householdId`.
             public var householdId: Swift.Int64
+            /// each child's class, in the order of `children`; empty for a child in no class
+            ///
+            /// - Remark: Generated from `#/components/schemas/UnconfirmedHousehold/classes`.
+            public var classes: [Swift.String]
             /// names of the household's children the notice is for
             ///
             /// - Remark: Generated from `#/components/schemas/UnconfirmedHousehold/children`.
@@ -3614,19 +3618,23 @@ extension Components {
             ///
             /// - Parameters:
             ///   - householdId:
+            ///   - classes: each child's class, in the order of `children`; empty for a child in no class
             ///   - children: names of the household's children the notice is for
             ///   - guardians:
             public init(
                 householdId: Swift.Int64,
+                classes: [Swift.String],
                 children: [Swift.String],
                 guardians: Components.Schemas.UnconfirmedHousehold.GuardiansPayload
             ) {
                 self.householdId = householdId
+                self.classes = classes
                 self.children = children
                 self.guardians = guardians
             }
             public enum CodingKeys: String, CodingKey {
                 case householdId
+                case classes
                 case children
                 case guardians
             }

@@ -22784,6 +22784,21 @@ public enum Operations {
                 }
             }
             public var path: Operations.GetNoticeStatus.Input.Path
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/{noticeID}/status/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// only the households with a child the notice reached in this class (a class teacher's view); 400 when not a positive integer
+                ///
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/{noticeID}/status/GET/query/classId`.
+                public var classId: Swift.Int64?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - classId: only the households with a child the notice reached in this class (a class teacher's view); 400 when not a positive integer
+                public init(classId: Swift.Int64? = nil) {
+                    self.classId = classId
+                }
+            }
+            public var query: Operations.GetNoticeStatus.Input.Query
             /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/{noticeID}/status/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetNoticeStatus.AcceptableContentType>]
@@ -22800,12 +22815,15 @@ public enum Operations {
             ///
             /// - Parameters:
             ///   - path:
+            ///   - query:
             ///   - headers:
             public init(
                 path: Operations.GetNoticeStatus.Input.Path,
+                query: Operations.GetNoticeStatus.Input.Query = .init(),
                 headers: Operations.GetNoticeStatus.Input.Headers = .init()
             ) {
                 self.path = path
+                self.query = query
                 self.headers = headers
             }
         }
@@ -23013,6 +23031,21 @@ public enum Operations {
                 }
             }
             public var path: Operations.GetNoticeCallList.Input.Path
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/{noticeID}/call-list/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// only the households with a child the notice reached in this class (a class teacher's view); 400 when not a positive integer
+                ///
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/{noticeID}/call-list/GET/query/classId`.
+                public var classId: Swift.Int64?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - classId: only the households with a child the notice reached in this class (a class teacher's view); 400 when not a positive integer
+                public init(classId: Swift.Int64? = nil) {
+                    self.classId = classId
+                }
+            }
+            public var query: Operations.GetNoticeCallList.Input.Query
             /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/{noticeID}/call-list/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetNoticeCallList.AcceptableContentType>]
@@ -23029,12 +23062,15 @@ public enum Operations {
             ///
             /// - Parameters:
             ///   - path:
+            ///   - query:
             ///   - headers:
             public init(
                 path: Operations.GetNoticeCallList.Input.Path,
+                query: Operations.GetNoticeCallList.Input.Query = .init(),
                 headers: Operations.GetNoticeCallList.Input.Headers = .init()
             ) {
                 self.path = path
+                self.query = query
                 self.headers = headers
             }
         }

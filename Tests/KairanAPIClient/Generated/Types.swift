@@ -2637,10 +2637,12 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/status/get(getNoticeStatus)`.
     public func getNoticeStatus(
         path: Operations.GetNoticeStatus.Input.Path,
+        query: Operations.GetNoticeStatus.Input.Query = .init(),
         headers: Operations.GetNoticeStatus.Input.Headers = .init()
     ) async throws -> Operations.GetNoticeStatus.Output {
         try await getNoticeStatus(Operations.GetNoticeStatus.Input(
             path: path,
+            query: query,
             headers: headers
         ))
     }
@@ -2652,10 +2654,12 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/call-list/get(getNoticeCallList)`.
     public func getNoticeCallList(
         path: Operations.GetNoticeCallList.Input.Path,
+        query: Operations.GetNoticeCallList.Input.Query = .init(),
         headers: Operations.GetNoticeCallList.Input.Headers = .init()
     ) async throws -> Operations.GetNoticeCallList.Output {
         try await getNoticeCallList(Operations.GetNoticeCallList.Input(
             path: path,
+            query: query,
             headers: headers
         ))
     }
