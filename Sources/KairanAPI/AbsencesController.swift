@@ -40,8 +40,8 @@ struct AbsencesController {
 
     /// A teacher's inbox: reports for the classes they teach; org admins see every class.
     @Sendable func inbox(_ request: Request, context: KairanRequestContext) async throws -> Page<AbsenceRecord> {
-        let (actor, scope) = try await authorizeOrganization(.sendNotices, context, services: dependencies.services)
-        return try await absences.inbox(actor, in: scope.organization.id, day: request.uri.queryParameters["day"].map(String.init),
+        let (actor, organization) = try organizationRoute(context)
+        return try await absences.inbox(actor, in: organization, day: request.uri.queryParameters["day"].map(String.init),
                                         class: try request.cursor("classId"), before: try request.cursor("before"), limit: try request.pageLimit(),
                                         logger: context.logger)
     }

@@ -105,11 +105,10 @@ struct MailPagesController {
     @Sendable func saveSettings(_ request: Request, context: KairanRequestContext) async throws -> Response {
         let form = try await Form.read(request, context: context)
         let token = context.parameters.get("token") ?? ""
-        guard let subscriber = try await subscriber(context), subscriber.status == "active" else { return HTMLPage.notFound }
         let updated: SubscriberRecord?
         do {
             updated = try await subscriptions.savePreferences(
-                token: token, charset: form["charset"] ?? subscriber.charset, categories: form.all("category"), areas: form.all("area"),
+                token: token, charset: form["charset"], categories: form.all("category"), areas: form.all("area"),
                 windowStart: form["start"].flatMap(Int.init), windowEnd: form["end"].flatMap(Int.init), logger: context.logger)
         } catch is ValidationError {
             return HTMLPage(title: "配信設定", body: "<p>文字コードが正しくありません。</p>").response(status: .unprocessableContent)

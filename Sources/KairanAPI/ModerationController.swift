@@ -7,7 +7,6 @@ import KairanStore
 /// Flags and the moderators' queue over JSON; the rules are `ModerationService`'s.
 struct ModerationController {
     let dependencies: APIDependencies
-    var database: Database { dependencies.database }
     var moderation: ModerationService { dependencies.services.moderation }
 
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {

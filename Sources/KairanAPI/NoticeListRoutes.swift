@@ -15,7 +15,7 @@ extension NoticesController {
     }
 
     @Sendable func lists(_ request: Request, context: KairanRequestContext) async throws -> Items<NoticeListView> {
-        let (actor, organization) = try await authorize(.sendNotices, context)
+        let (actor, organization) = try organizationRoute(context)
         return Items(items: try await notices.lists(actor, in: organization, logger: context.logger))
     }
 

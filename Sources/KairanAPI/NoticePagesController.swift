@@ -37,19 +37,14 @@ struct NoticePagesController {
         let form = try await Form.read(request, context: context)
         let token = context.parameters.get("token") ?? ""
         let reader = reader(context)
-        let current: GuardianNoticeView
-        do {
-            current = try await notices.view(reader, logger: context.logger)
-        } catch ServiceError.notFound {
-            return HTMLPage.notFound
-        }
         do {
             switch form["action"] {
             case "confirm":
                 return render(try await notices.confirm(reader, logger: context.logger), token: token, message: "確認しました。ありがとうございました。")
             case "answer":
+                // The household's children the notice is for, as the form listed them.
                 var answers: [ChildID: GuardianNoticeService.Answer] = [:]
-                for child in current.children ?? [] {
+                for child in try await notices.view(reader, logger: context.logger).children ?? [] {
                     let choices = form.all("choice_\(child.childId)").compactMap { Int($0) }
                     let text = form["text_\(child.childId)"].flatMap { $0.isEmpty ? nil : $0 }
                     guard !choices.isEmpty || text != nil else { continue }
@@ -58,14 +53,17 @@ struct NoticePagesController {
                 return render(try await notices.answer(reader, answers, logger: context.logger), token: token,
                               message: "回答を受け付けました。締切までは変更できます。")
             default:
-                return render(current, token: token, message: "入力内容を確認してください。", status: .badRequest)
+                return render(try await notices.view(reader, logger: context.logger), token: token, message: "入力内容を確認してください。", status: .badRequest)
             }
+        } catch ServiceError.notFound {
+            return HTMLPage.notFound
         } catch let error as ServiceError {
             var text = "入力内容を確認してください。"
             if case .conflict(code: "reply_closed", _, _) = error { text = "回答の締切を過ぎています。" }
-            return render(current, token: token, message: text, status: APIError(error).status)
+            return render(try await notices.view(reader, logger: context.logger), token: token, message: text, status: APIError(error).status)
         } catch let error as ValidationError {
-            return render(current, token: token, message: "入力内容を確認してください。", status: APIError.validation(error).status)
+            return render(try await notices.view(reader, logger: context.logger), token: token, message: "入力内容を確認してください。",
+                          status: APIError.validation(error).status)
         }
     }
 

@@ -61,7 +61,7 @@ struct NoticesController {
     }
 
     @Sendable func list(_ request: Request, context: KairanRequestContext) async throws -> Page<NoticeView> {
-        let (actor, organization) = try await authorize(.sendNotices, context)
+        let (actor, organization) = try organizationRoute(context)
         var state: NoticeState?
         if let text = request.uri.queryParameters["state"] {
             guard let value = NoticeState(rawValue: String(text)) else { throw APIError.badRequest("unknown state '\(text)'") }
@@ -72,7 +72,7 @@ struct NoticesController {
     }
 
     @Sendable func show(_ request: Request, context: KairanRequestContext) async throws -> NoticeView {
-        let (actor, organization) = try await authorize(.sendNotices, context)
+        let (actor, organization) = try organizationRoute(context)
         return try await notices.notice(actor, try noticeID(context), in: organization, logger: context.logger)
     }
 

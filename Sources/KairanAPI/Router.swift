@@ -7,11 +7,12 @@ import KairanStore
 
 /// What the routes need from the outside world.
 public struct APIDependencies: Sendable {
-    public let database: Database
-    public let clock: any WallClock
-    public let passwordHasher: PasswordHasher
-    /// How long a login lasts, in seconds.
-    public let sessionLifetime: TimeInterval
+    /// The use cases, shared with the web pages and the workers; they hold the database,
+    /// the clock and the settings the routes would otherwise keep a second copy of.
+    public let services: Services
+    public var database: Database { services.database }
+    public var clock: any WallClock { services.clock }
+    public var alerts: AlertSettings { services.alerts }
     /// Live delivery; nil in a process that serves no API (worker role).
     public let streamHub: StreamHub?
     /// Origins whose pages may open the WebSocket stream (requests without Origin, from
@@ -19,25 +20,17 @@ public struct APIDependencies: Sendable {
     public let allowedOrigins: Set<String>
     /// Bytes a stream client may leave unread before it is disconnected.
     public let streamQueueLimitBytes: Int
-    public let alerts: AlertSettings
     /// The longest any request may take before it is answered 503 (database waits
     /// included).
     public let requestTimeout: Duration
-    /// The use cases, shared with the web pages and the workers.
-    public let services: Services
 
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
         alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10)
     ) {
-        self.alerts = alerts
         self.requestTimeout = requestTimeout
         self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts)
-        self.database = database
-        self.clock = clock
-        self.passwordHasher = passwordHasher
-        self.sessionLifetime = sessionLifetime
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
         self.streamQueueLimitBytes = streamQueueLimitBytes

@@ -76,9 +76,10 @@ public struct AbsenceService: Sendable {
     public func inbox(_ actor: Actor, in organizationID: OrganizationID, day rawDay: String?, class classFilter: ClassID?, before: Int64?, limit: Int,
                       logger: Logger) async throws -> Page<AbsenceRecord> {
         let now = services.clock.now()
-        let day = try rawDay.map { try self.day($0, field: "day", around: now) }
         let records = try await database.withConnection { connection -> [AbsenceRecord] in
             let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+            // Validated after the policy: a stranger learns nothing from the error.
+            let day = try rawDay.map { try self.day($0, field: "day", around: now) }
             var classes: [ClassID]? = nil
             if scope.standing.role != .orgAdmin {
                 classes = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: connection, logger: logger)

@@ -11,10 +11,11 @@ public struct NotificationService: Sendable {
         let records = try await services.database.withConnection { connection in
             try await NotificationStore.list(account: actor.accountID, before: before, limit: limit, on: connection, logger: logger)
         }
+        let decoder = JSONDecoder()
         return Page(records, limit: limit, cursor: \.id).map { record in
             let data: NotificationPayload
             do {
-                data = try JSONDecoder().decode(NotificationPayload.self, from: Data(record.payload.utf8))
+                data = try decoder.decode(NotificationPayload.self, from: Data(record.payload.utf8))
             } catch {
                 // Written by `Notifier` from this very type, so only a row written by an
                 // older version with a field of another type gets here: the notification

@@ -37,11 +37,12 @@ public struct SubscriptionService: Sendable {
         }
     }
 
-    /// Saves an active subscriber's choices. A receive window needs both ends, different.
-    /// Nil when the token names no active subscriber.
-    public func savePreferences(token: String, charset: String, categories: [String], areas: [String], windowStart: Int?, windowEnd: Int?,
+    /// Saves an active subscriber's choices (nil charset: unchanged). A receive window needs
+    /// both ends, different. Nil when the token names no active subscriber.
+    public func savePreferences(token: String, charset: String?, categories: [String], areas: [String], windowStart: Int?, windowEnd: Int?,
                                 logger: Logger) async throws -> SubscriberRecord? {
         guard let subscriber = try await subscriber(token: token, logger: logger), subscriber.status == "active" else { return nil }
+        let charset = charset ?? subscriber.charset
         guard ["utf-8", "iso-2022-jp"].contains(charset) else {
             throw ValidationError(field: "charset", code: "invalid_charset", message: "charset must be utf-8 or iso-2022-jp")
         }
