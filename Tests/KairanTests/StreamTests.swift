@@ -266,25 +266,15 @@ import Testing
 
 @Suite struct StreamRevocationTests {
     @Test func aRemovedMemberStopsReceivingAPrivateGroup() async throws {
-        try await withLiveApp { client, _ in
+        try await PrivateGroupFixture.with(lockTimeout: false) { fixture in
+            let (client, owner, thread, stream) = (fixture.client, fixture.owner, fixture.thread, fixture.stream)
             let port = try #require(client.port)
-            let owner = try await client.resident("owner@example.jp")
-            let member = try await client.resident("member@example.jp")
-            let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
-            #expect(try await client.send(.post, "/v1/groups/\(group)/invitations", json: jsonObject(["accountId": member.id]), token: owner.token).status == .noContent)
-            #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: member.token).status == .ok)
-            let (thread, _) = try await client.createThread(in: group, by: owner)
-
-            let stream = StreamClient.open(port: port, token: member.token)
-            defer { stream.close() }
-            stream.subscribe("thread:\(thread)")
-            #expect(try await stream.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
             let witness = StreamClient.open(port: port, token: owner.token)
             defer { witness.close() }
             witness.subscribe("thread:\(thread)")
             #expect(try await witness.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
 
-            #expect(try await client.send(.delete, "/v1/groups/\(group)/members/\(member.id)", token: owner.token).status == .noContent)
+            #expect(try await client.send(.delete, "/v1/groups/\(fixture.group)/members/\(fixture.member.id)", token: owner.token).status == .noContent)
             try await stream.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
             try await client.post("メンバー以外には見せない", in: thread, by: owner)
             // The owner's socket shows the hub has broadcast the post; the removed member's
@@ -299,24 +289,27 @@ import Testing
 }
 
 extension StreamRevocationTests {
-    /// A private group with a member subscribed to its thread, served by an instance whose
-    /// database gives up on a lock after 50 ms; `lockMemberships` holds the membership table
-    /// (nobody can read it) while the group's settings change, which makes the hub re-check
-    /// every subscription to the group.
-    struct RecheckFixture {
+    /// A private group with a member subscribed to its thread. With `lockTimeout`, the
+    /// instance's database gives up on a lock after 50 ms, and `lockMemberships` holds the
+    /// membership table (nobody can read it) while the group's settings change, which makes
+    /// the hub re-check every subscription to the group.
+    struct PrivateGroupFixture {
         let client: any TestClientProtocol
         let url: DatabaseURL
         let owner: Resident
+        let member: Resident
         let group: Int
         let thread: Int
         let stream: StreamClient
 
-        static func with(_ body: @escaping @Sendable (RecheckFixture) async throws -> Void) async throws {
+        static func with(lockTimeout: Bool = true, _ body: @escaping @Sendable (PrivateGroupFixture) async throws -> Void) async throws {
             try await TestDatabase.withFreshDatabase { url in
                 // A statement waiting on a lock gives up after 50 ms in this database: the
                 // lock then fails the hub's re-check outright, as a restart would.
-                try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
-                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+                if lockTimeout {
+                    try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
+                        try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+                    }
                 }
                 try await serveLive(url: url) { client in
                     let port = try #require(client.port)
@@ -330,7 +323,7 @@ extension StreamRevocationTests {
                     defer { stream.close() }
                     stream.subscribe("thread:\(thread)")
                     #expect(try await stream.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
-                    try await body(RecheckFixture(client: client, url: url, owner: owner, group: group, thread: thread, stream: stream))
+                    try await body(PrivateGroupFixture(client: client, url: url, owner: owner, member: member, group: group, thread: thread, stream: stream))
                 }
             }
         }
@@ -360,7 +353,7 @@ extension StreamRevocationTests {
     /// makes the hub re-check every subscription on the group, not none: a removed member
     /// is still revoked.
     @Test func aMembershipEventWithoutAReadableAccountReChecksEveryone() async throws {
-        try await RecheckFixture.with { fixture in
+        try await PrivateGroupFixture.with { fixture in
             try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { connection in
                 try await connection.query("BEGIN", logger: TestDatabase.logger)
                 try await connection.query("DELETE FROM group_members WHERE group_id = \(fixture.group) AND role = 'member'", logger: TestDatabase.logger)
@@ -376,7 +369,7 @@ extension StreamRevocationTests {
     /// When the database fails the re-check for a moment, a member who still belongs keeps
     /// the stream: the hub retries, counts the failure, and revokes nobody on a guess.
     @Test func aMomentsDatabaseFailureDuringTheRecheckRevokesNobody() async throws {
-        try await RecheckFixture.with { fixture in
+        try await PrivateGroupFixture.with { fixture in
             try await fixture.lockMemberships {
                 try await waitForMetric(fixture.client, "kairan_ws_recheck_errors_total") { $0 >= 1 }
             }
@@ -392,7 +385,7 @@ extension StreamRevocationTests {
     /// `forbidden` and never a subscription from offset 0 on a guess; the same subscription
     /// works once the database answers.
     @Test func aSubscriptionTheDatabaseCannotCheckIsUnavailableNotRefused() async throws {
-        try await RecheckFixture.with { fixture in
+        try await PrivateGroupFixture.with { fixture in
             let name = "group:\(fixture.group)"
             try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { locker in
                 try await locker.query("BEGIN", logger: TestDatabase.logger)
@@ -416,7 +409,7 @@ extension StreamRevocationTests {
     /// guess — but as `recheck_failed`, not `revoked`: the member may well still belong, and
     /// subscribing again works once the database answers.
     @Test func aDatabaseAwayThroughEveryRetryEndsTheSubscriptionWithoutCallingItARevocation() async throws {
-        try await RecheckFixture.with { fixture in
+        try await PrivateGroupFixture.with { fixture in
             let name = "thread:\(fixture.thread)"
             try await fixture.lockMemberships {
                 try await fixture.stream.wait(for: "recheck_failed") { frames in
