@@ -2,6 +2,7 @@ import Foundation
 import KairanCore
 import KairanStore
 import Logging
+import PostgresNIO
 
 /// Who may subscribe to which stream: the same policy as the REST routes (reading a group
 /// or a thread; an organization's staff and admins), and one's own notifications only.
@@ -15,46 +16,42 @@ public struct StreamAuthorizer: Sendable {
         case notFound
     }
 
-    let database: Database
     let clock: any WallClock
 
-    public init(database: Database, clock: any WallClock) {
-        self.database = database
+    public init(clock: any WallClock) {
         self.clock = clock
     }
 
-    public func check(_ actor: Actor, _ stream: StreamName, logger: Logger) async throws -> Verdict {
+    /// The verdict as of `connection`'s snapshot. The hub runs it in a repeatable-read
+    /// transaction that also reads the watched stream's head, so it knows exactly which
+    /// membership changes the verdict has seen.
+    public func check(_ actor: Actor, _ stream: StreamName, on connection: PostgresConnection, logger: Logger) async throws -> Verdict {
         let now = clock.now()
         let groupID: GroupID
         switch stream {
         case .user(let id):
             return id == actor.accountID ? .allowed(watch: nil) : .denied("only your own notifications")
         case .organization(let id):
-            return try await checkOrganization(id, .approveNotices, actor, watch: stream.description, logger: logger)
+            return try await checkOrganization(id, .approveNotices, actor, watch: stream.description, on: connection, logger: logger)
         case .notice(let id):
-            guard let organization = try await database.withConnection({ connection in
-                try await NoticeStore.organization(ofNotice: id, on: connection, logger: logger)
-            }) else { return .notFound }
-            return try await checkOrganization(organization, .sendNotices, actor, watch: EventStore.organizationStream(organization), logger: logger)
+            guard let organization = try await NoticeStore.organization(ofNotice: id, on: connection, logger: logger) else { return .notFound }
+            return try await checkOrganization(
+                organization, .sendNotices, actor, watch: EventStore.organizationStream(organization), on: connection, logger: logger)
         case .schoolClass(let id):
-            guard let (organization, teaches) = try await database.withConnection({ connection in
-                try await OrganizationStore.teacher(account: actor.accountID, ofClass: id, on: connection, logger: logger)
-            }) else { return .notFound }
+            guard let (organization, teaches) = try await OrganizationStore.teacher(account: actor.accountID, ofClass: id, on: connection, logger: logger)
+            else { return .notFound }
             // Absence reports go to the class's own teachers only.
-            let verdict = try await checkOrganization(organization, .sendNotices, actor, watch: stream.description, logger: logger)
+            let verdict = try await checkOrganization(organization, .sendNotices, actor, watch: stream.description, on: connection, logger: logger)
             guard case .allowed = verdict else { return verdict }
             return teaches ? verdict : .denied("only the class's teachers")
         case .group(let id):
             groupID = id
         case .thread(let id):
-            guard let thread = try await database.withConnection({ connection in
-                try await ThreadStore.findThread(id, reader: nil, on: connection, logger: logger)
-            }) else { return .notFound }
+            guard let thread = try await ThreadStore.findThread(id, reader: nil, on: connection, logger: logger) else { return .notFound }
             groupID = thread.groupID
         }
-        guard let (_, standing) = try await database.withConnection({ connection in
-            try await GroupStore.standing(group: groupID, account: actor.accountID, now: now, on: connection, logger: logger)
-        }) else { return .notFound }
+        guard let (_, standing) = try await GroupStore.standing(group: groupID, account: actor.accountID, now: now, on: connection, logger: logger)
+        else { return .notFound }
         switch Policy.decide(actor, .read, in: standing) {
         case .allow: return .allowed(watch: EventStore.groupStream(groupID))
         case .deny(let reason): return .denied(reason)
@@ -63,11 +60,10 @@ public struct StreamAuthorizer: Sendable {
     }
 
     private func checkOrganization(
-        _ id: OrganizationID, _ action: OrganizationAction, _ actor: Actor, watch: String, logger: Logger
+        _ id: OrganizationID, _ action: OrganizationAction, _ actor: Actor, watch: String, on connection: PostgresConnection, logger: Logger
     ) async throws -> Verdict {
-        guard let (_, standing) = try await database.withConnection({ connection in
-            try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: logger)
-        }) else { return .notFound }
+        guard let (_, standing) = try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: logger)
+        else { return .notFound }
         switch Policy.decide(actor, action, in: standing) {
         case .allow: return .allowed(watch: watch)
         case .deny(let reason): return .denied(reason)

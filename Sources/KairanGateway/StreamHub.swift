@@ -28,10 +28,33 @@ public actor StreamHub {
     }
 
     struct Subscription {
+        enum Phase {
+            /// Being sent what it missed, from the log; not yet among the stream's live sockets.
+            case replaying
+            /// Among the live sockets: gets every dispatched frame, its cursor is the stream's offset.
+            case live
+            /// A membership change may have ended its access: it gets nothing until the
+            /// policy is asked again, then catches up from `cursor` or is revoked.
+            case paused
+        }
+
+        var phase: Phase = .replaying
+        /// The last offset sent to this client (while not live).
         var cursor: Int64
-        var live: Bool
         /// The stream whose membership events re-check this subscription.
         let watch: String?
+        /// The membership changes of `watch` up to this offset were seen by its last check.
+        var checkedThrough: Int64
+        /// The newest membership change that paused it: a check that saw less is repeated.
+        var pausedBy: Int64 = 0
+        /// Bumped at each pause, so a catch-up begun before it stops sending.
+        var epoch = 0
+        /// A re-check task is looking after it.
+        var rechecking = false
+        /// `subscribed` has been sent.
+        var acknowledged = false
+        /// Some of what it missed is gone: `gap` is sent before it goes live.
+        var gap = false
     }
 
     struct StreamState {
@@ -42,6 +65,8 @@ public actor StreamHub {
         /// subscriptions come and go, so a broadcast costs one hop per loop and no per-socket
         /// bookkeeping. A live subscription's cursor is the stream's `offset`.
         var liveByLoop: [ObjectIdentifier: LoopBatch] = [:]
+        /// The watched streams of its subscriptions, with how many depend on each.
+        var watches: [String: Int] = [:]
         var fetching = false
         var dirty = false
     }
@@ -49,6 +74,35 @@ public actor StreamHub {
     struct LoopBatch {
         let loop: any EventLoop
         var connections: [ObjectIdentifier: any StreamConnection] = [:]
+    }
+
+    /// A stream whose membership changes some local subscriptions depend on (a group's for
+    /// the group and its threads, an organization's for its notices).
+    struct Watch {
+        /// Membership changes up to here have been applied (subscriptions paused).
+        var offset: Int64
+        var subscriptions: Int
+        /// The latest changes applied, for a subscription whose check began before them
+        /// and that registers after (`nil` account: everyone's access may have changed).
+        var recent: [(offset: Int64, account: AccountID?)] = []
+        /// Changes up to here are no longer in `recent`.
+        var forgottenThrough: Int64
+
+        static let memory = 64
+
+        mutating func remember(_ offset: Int64, _ account: AccountID?) {
+            recent.append((offset, account))
+            if recent.count > Self.memory {
+                forgottenThrough = recent.removeFirst().offset
+            }
+        }
+
+        /// The newest applied change after `checked` that may concern `account`, if any
+        /// (when some were forgotten, the newest of all, to be safe).
+        func change(after checked: Int64, for account: AccountID) -> Int64? {
+            if forgottenThrough > checked { return offset }
+            return recent.last { $0.offset > checked && ($0.account == nil || $0.account == account) }?.offset
+        }
     }
 
     let database: Database
@@ -65,11 +119,10 @@ public actor StreamHub {
     private var recentlyEnded: [Int64: ContinuousClock.Instant] = [:]
     /// Longer than any handshake: a ticket lives 60 s, a bearer check milliseconds.
     static let endedSessionMemory: Duration = .seconds(300)
-    /// Streams whose membership events some local subscription depends on (a group's for
-    /// the group and its threads, an organization's for its notices), with the offset read
-    /// so far: membership changes there re-check those subscriptions even when nobody here
+    /// Streams whose membership events some local subscription depends on: membership
+    /// changes there pause and re-check those subscriptions, even when nobody here
     /// subscribes to the watched stream itself.
-    private var watched: [String: (offset: Int64, subscriptions: Int)] = [:]
+    private var watched: [String: Watch] = [:]
 
     private let framesSent = Counter(label: "kairan_ws_frames_queued_total")
     private let readErrors = Counter(label: "kairan_ws_event_read_errors_total")
@@ -78,7 +131,7 @@ public actor StreamHub {
 
     public init(database: Database, clock: any WallClock, logger: Logger, maxReplay: Int = 500, maxSubscriptionsPerClient: Int = 100) {
         self.database = database
-        self.authorizer = StreamAuthorizer(database: database, clock: clock)
+        self.authorizer = StreamAuthorizer(clock: clock)
         self.logger = logger
         self.maxReplay = maxReplay
         self.maxSubscriptionsPerClient = maxSubscriptionsPerClient
@@ -92,49 +145,48 @@ public actor StreamHub {
             return .subscribed(offset: streams[name]?.offset ?? 0)
         }
         guard (bySubscriber[subscriber]?.count ?? 0) < maxSubscriptionsPerClient else { return .tooManySubscriptions }
-        let verdict: StreamAuthorizer.Verdict
-        let head: Int64
+        let checked: Checked
         do {
-            verdict = try await authorizer.check(subscriber.actor, stream, logger: logger)
-            head = try await database.withConnection { try await EventStore.head(name, on: $0, logger: logger) }
+            checked = try await check(subscriber, stream)
         } catch {
             logger.warning("subscribe failed", metadata: ["stream": "\(name)", "error_type": "\(type(of: error))"])
             return .unavailable
         }
         let watch: String?
-        switch verdict {
+        switch checked.verdict {
         case .allowed(let value): watch = value
         case .denied(let reason): return .denied(reason)
         case .notFound: return .notFound
         }
-
-        if let watch {
-            if let current = watched[watch] {
-                watched[watch] = (current.offset, current.subscriptions + 1)
-            } else {
-                // Read, not guessed: an offset of 0 would replay the stream's whole history of
-                // membership changes as if they were new, revoking people who rejoined long ago.
-                let watchHead: Int64
-                do {
-                    watchHead = try await database.withConnection { connection in
-                        try await EventStore.head(watch, on: connection, logger: logger)
-                    }
-                } catch {
-                    readErrors.increment()
-                    logger.warning("subscribe failed reading a watched stream", metadata: ["stream": "\(watch)", "error_type": "\(type(of: error))"])
-                    return .unavailable
-                }
-                if let current = watched[watch] {
-                    watched[watch] = (current.offset, current.subscriptions + 1)
-                } else {
-                    watched[watch] = (watchHead, 1)
-                }
-            }
+        // Two subscribe messages for one stream may both have been checked.
+        if bySubscriber[subscriber]?.contains(name) == true {
+            return .subscribed(offset: streams[name]?.offset ?? 0)
         }
+
         // The hub's offset for a stream it already follows is authoritative: events past it
         // reach live subscribers through `wake`. Only a new stream starts at the log's head.
-        if streams[name] == nil { streams[name] = StreamState(offset: head) }
-        var start = min(after ?? streams[name]!.offset, head)
+        if streams[name] == nil { streams[name] = StreamState(offset: checked.head) }
+        if let watch {
+            // A watch new to this hub starts where the check looked: the changes before it
+            // are in the verdict, and replaying them would revoke people who rejoined since.
+            watched[watch, default: Watch(offset: checked.watchHead, subscriptions: 0, forgottenThrough: checked.watchHead)].subscriptions += 1
+            streams[name]!.watches[watch, default: 0] += 1
+        }
+        var start = min(after ?? streams[name]!.offset, checked.head)
+        var gap = false
+        if streams[name]!.offset - start > Int64(maxReplay) {
+            start = streams[name]!.offset
+            gap = true
+        }
+        streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, watch: watch, checkedThrough: checked.watchHead, gap: gap)
+        bySubscriber[subscriber, default: []].insert(name)
+
+        // A membership change this hub applied while the check was on its way may not be in
+        // the verdict: the subscription waits for a fresh one before it is sent anything.
+        if let watch, let change = watched[watch]?.change(after: checked.watchHead, for: subscriber.actor.accountID) {
+            if pause(subscriber, on: name, by: change) { startRechecks([(subscriber, name)]) }
+            return .subscribed(offset: start)
+        }
         if start > streams[name]!.offset {
             // The client has seen more than this hub has dispatched (another instance served
             // it): let the hub catch up first, so nothing is sent twice.
@@ -143,33 +195,67 @@ public actor StreamHub {
                 // A cancelled sleep (the socket closed) just ends the wait sooner.
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            guard streams[name] != nil else { return .subscribed(offset: start) }
-            start = min(start, streams[name]!.offset)
+            guard let offset = streams[name]?.offset, streams[name]?.subscriptions[subscriber]?.phase == .replaying else {
+                return .subscribed(offset: start)
+            }
+            if offset < start { streams[name]!.subscriptions[subscriber]!.cursor = offset }
         }
-        var gap = false
-        if streams[name]!.offset - start > Int64(maxReplay) {
-            start = streams[name]!.offset
-            gap = true
+        switch await catchUp(subscriber, on: name) {
+        case .live, .interrupted:
+            let offset = streams[name]?.offset ?? start
+            return gap ? .gap(offset: offset) : .subscribed(offset: offset)
+        case .unavailable:
+            unsubscribe(subscriber, from: stream)
+            return .unavailable
         }
-        streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, live: false, watch: watch)
-        bySubscriber[subscriber, default: []].insert(name)
+    }
 
-        // Replay from the log up to what the hub has dispatched, until the cursor meets the
-        // hub's offset; only then does the subscription go live. Check and switch happen
-        // without suspending, so no event can fall between replay and live delivery, and
-        // none comes twice; the acknowledgement is sent at that same moment, so it precedes
-        // every live event.
+    struct Checked {
+        let verdict: StreamAuthorizer.Verdict
+        /// The stream's head and its watched stream's, in the same snapshot as the verdict.
+        let head: Int64
+        let watchHead: Int64
+    }
+
+    /// The policy's verdict and, from the same snapshot, the heads it has seen.
+    private func check(_ subscriber: StreamSubscriber, _ stream: StreamName) async throws -> Checked {
+        let name = stream.description
+        let authorizer = self.authorizer, logger = self.logger
+        return try await database.withReadSnapshot { connection in
+            let verdict = try await authorizer.check(subscriber.actor, stream, on: connection, logger: logger)
+            let head = try await EventStore.head(name, on: connection, logger: logger)
+            var watchHead: Int64 = 0
+            if case .allowed(let watch?) = verdict {
+                watchHead = watch == name ? head : try await EventStore.head(watch, on: connection, logger: logger)
+            }
+            return Checked(verdict: verdict, head: head, watchHead: watchHead)
+        }
+    }
+
+    enum CatchUpResult {
+        case live
+        /// Paused or unsubscribed meanwhile: whoever did that carries on.
+        case interrupted
+        case unavailable
+    }
+
+    /// Sends a replaying subscription what it missed, from the log, up to what the hub has
+    /// dispatched, until the cursor meets the hub's offset; only then does it go live. Check
+    /// and switch happen without suspending, so no event can fall between replay and live
+    /// delivery, and none comes twice; `subscribed` is sent at that same moment, so it
+    /// precedes every live event. Everything up to the hub's offset was dispatched after its
+    /// membership changes were applied (`wake`), so the replay sends nothing that a pause
+    /// should have held back.
+    private func catchUp(_ subscriber: StreamSubscriber, on name: String) async -> CatchUpResult {
+        guard let epoch = streams[name]?.subscriptions[subscriber]?.epoch else { return .interrupted }
         while true {
-            guard let subscription = streams[name]?.subscriptions[subscriber] else { return .subscribed(offset: start) }
+            guard let subscription = streams[name]?.subscriptions[subscriber], subscription.epoch == epoch, subscription.phase == .replaying else {
+                return .interrupted
+            }
             let target = streams[name]!.offset
             if subscription.cursor >= target {
-                streams[name]!.subscriptions[subscriber]!.live = true
-                let loop = subscriber.connection.eventLoop
-                streams[name]!.liveByLoop[ObjectIdentifier(loop), default: LoopBatch(loop: loop)]
-                    .connections[ObjectIdentifier(subscriber.connection)] = subscriber.connection
-                if gap { subscriber.send(#"{"type":"gap","stream":"\#(name)","offset":\#(target)}"#) }
-                subscriber.send(#"{"type":"subscribed","stream":"\#(name)","offset":\#(target)}"#)
-                break
+                goLive(subscriber, on: name)
+                return .live
             }
             let events: [EventStore.StoredEvent]
             do {
@@ -178,14 +264,15 @@ public actor StreamHub {
                 }
             } catch {
                 readErrors.increment()
-                unsubscribe(subscriber, from: stream)
                 return .unavailable
             }
-            guard streams[name]?.subscriptions[subscriber] != nil else { return .subscribed(offset: start) }
-            if events.first.map({ $0.offset > subscription.cursor + 1 }) ?? true {
+            guard let current = streams[name]?.subscriptions[subscriber], current.epoch == epoch, current.phase == .replaying else {
+                return .interrupted
+            }
+            if events.first.map({ $0.offset > current.cursor + 1 }) ?? true {
                 // Some of what the client missed was deleted by retention: it refetches over
                 // REST, and live delivery starts from the hub's offset.
-                gap = true
+                streams[name]!.subscriptions[subscriber]!.gap = true
                 streams[name]!.subscriptions[subscriber]!.cursor = target
                 continue
             }
@@ -194,8 +281,20 @@ public actor StreamHub {
                 subscriber.send(Self.frame(for: event))
             }
         }
-        let offset = streams[name]?.offset ?? start
-        return gap ? .gap(offset: offset) : .subscribed(offset: offset)
+    }
+
+    private func goLive(_ subscriber: StreamSubscriber, on name: String) {
+        guard var subscription = streams[name]?.subscriptions[subscriber] else { return }
+        let target = streams[name]!.offset
+        subscription.phase = .live
+        let loop = subscriber.connection.eventLoop
+        streams[name]!.liveByLoop[ObjectIdentifier(loop), default: LoopBatch(loop: loop)]
+            .connections[ObjectIdentifier(subscriber.connection)] = subscriber.connection
+        if subscription.gap { subscriber.send(#"{"type":"gap","stream":"\#(name)","offset":\#(target)}"#) }
+        if !subscription.acknowledged { subscriber.send(#"{"type":"subscribed","stream":"\#(name)","offset":\#(target)}"#) }
+        subscription.gap = false
+        subscription.acknowledged = true
+        streams[name]!.subscriptions[subscriber] = subscription
     }
 
     public func unsubscribe(_ subscriber: StreamSubscriber, from stream: StreamName) {
@@ -255,20 +354,32 @@ public actor StreamHub {
 
     private func drop(_ subscriber: StreamSubscriber, from name: String) {
         guard let subscription = streams[name]?.subscriptions.removeValue(forKey: subscriber) else { return }
-        if subscription.live {
-            let loop = ObjectIdentifier(subscriber.connection.eventLoop)
-            streams[name]!.liveByLoop[loop]?.connections[ObjectIdentifier(subscriber.connection)] = nil
-            if streams[name]!.liveByLoop[loop]?.connections.isEmpty == true { streams[name]!.liveByLoop[loop] = nil }
+        if subscription.phase == .live { leaveLive(subscriber, on: name) }
+        if let watch = subscription.watch {
+            streams[name]!.watches[watch]! -= 1
+            if streams[name]!.watches[watch] == 0 { streams[name]!.watches[watch] = nil }
+            if let current = watched[watch] {
+                if current.subscriptions > 1 { watched[watch]!.subscriptions -= 1 } else { watched[watch] = nil }
+            }
         }
         if streams[name]?.subscriptions.isEmpty == true { streams[name] = nil }
-        if let watch = subscription.watch, let current = watched[watch] {
-            watched[watch] = current.subscriptions > 1 ? (current.offset, current.subscriptions - 1) : nil
-        }
+    }
+
+    private func leaveLive(_ subscriber: StreamSubscriber, on name: String) {
+        let loop = ObjectIdentifier(subscriber.connection.eventLoop)
+        streams[name]!.liveByLoop[loop]?.connections[ObjectIdentifier(subscriber.connection)] = nil
+        if streams[name]!.liveByLoop[loop]?.connections.isEmpty == true { streams[name]!.liveByLoop[loop] = nil }
     }
 
     // MARK: - Waking
 
     /// Something was committed to `stream` (a NOTIFY arrived).
+    ///
+    /// The stream's new events are read together with the membership changes of the streams
+    /// its subscriptions depend on, in one statement, and the changes are applied (the
+    /// subscriptions they may end are paused) before any of the events is dispatched. A
+    /// post committed after a removal is therefore never sent to the removed member: the
+    /// snapshot that holds the post holds the removal too.
     public func wake(_ name: String) async {
         if streams[name] == nil, watched[name] != nil {
             await watchMembership(of: name)
@@ -283,10 +394,17 @@ public actor StreamHub {
         defer { streams[name]?.fetching = false }
         while let state = streams[name] {
             streams[name]!.dirty = false
-            let events: [EventStore.StoredEvent]
+            let cursors = state.watches.keys.filter { $0 != name }.compactMap { watch in watched[watch].map { (stream: watch, after: $0.offset) } }
+            let read: EventStore.ReadWithMembership
             do {
-                events = try await database.withConnection { connection in
-                    try await EventStore.read(name, after: state.offset, limit: Self.readBatch, on: connection, logger: logger)
+                read = try await database.withConnection { connection in
+                    if cursors.isEmpty {
+                        return EventStore.ReadWithMembership(
+                            events: try await EventStore.read(name, after: state.offset, limit: Self.readBatch, on: connection, logger: logger))
+                    }
+                    return try await EventStore.read(
+                        name, after: state.offset, limit: Self.readBatch, membershipOf: cursors, kinds: Self.membershipKindList,
+                        limitEach: Self.readBatch, on: connection, logger: logger)
                 }
             } catch {
                 readErrors.increment()
@@ -294,24 +412,36 @@ public actor StreamHub {
                 return
             }
             guard streams[name] != nil else { return }
-            logger.debug("wake read", metadata: ["stream": "\(name)", "after": "\(state.offset)", "count": "\(events.count)", "last": "\(events.last?.offset ?? -1)"])
-            for event in events { dispatch(event) }
-            if events.count < Self.readBatch && !(streams[name]?.dirty ?? false) { return }
+            logger.debug("wake read", metadata: [
+                "stream": "\(name)", "after": "\(state.offset)", "count": "\(read.events.count)", "membership": "\(read.membership.count)"])
+            var moreMembership = false
+            for (watch, _) in cursors {
+                let changes = read.membership.filter { $0.stream == watch }
+                for change in changes { applyMembership(change) }
+                if changes.count == Self.readBatch {
+                    moreMembership = true
+                } else if let head = read.heads[watch], let current = watched[watch], current.offset < head {
+                    // Every change up to the head was in the snapshot: later reads start there.
+                    watched[watch]!.offset = head
+                }
+            }
+            for event in read.events { dispatch(event) }
+            if read.events.count < Self.readBatch && !moreMembership && !(streams[name]?.dirty ?? false) { return }
         }
     }
 
     /// Several streams were committed to at once (a notice reaching hundreds of guardians'
     /// own streams): the new events of all of them are read in one query instead of one
     /// query per stream, then dispatched exactly as `wake` would. Streams already being
-    /// read, watched-only streams and streams with more than one batch pending take the
-    /// one-stream path.
+    /// read, streams whose subscriptions depend on another stream's membership, watched-only
+    /// streams and streams with more than one batch pending take the one-stream path.
     public func wake(_ names: some Collection<String>) async {
         // Partitioned and marked without suspending, so no one-stream read can start on a
         // batched stream while the batch is being read.
         var batch: [(String, Int64)] = []
         var others: [String] = []
         for name in Set(names) {
-            if let state = streams[name], !state.fetching {
+            if let state = streams[name], !state.fetching, state.watches.keys.allSatisfy({ $0 == name }) {
                 batch.append((name, state.offset))
             } else {
                 others.append(name)
@@ -355,22 +485,20 @@ public actor StreamHub {
     }
 
     /// Sends an event past the hub's offset for its stream to every live subscriber (the
-    /// frame encoded once), and moves the offset on.
+    /// frame encoded once), and moves the offset on. A membership change is sent first,
+    /// then applied: the member it concerns sees it, and nothing after it until re-checked.
     private func dispatch(_ event: EventStore.StoredEvent) {
         guard let state = streams[event.stream], event.offset > state.offset else { return }
         let batches = state.liveByLoop
         broadcast(Self.frame(for: event), to: batches.values)
         framesSent.increment(by: batches.values.reduce(0) { $0 + $1.connections.count })
         streams[event.stream]!.offset = event.offset
-        if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
-        if let current = watched[event.stream], current.offset < event.offset {
-            watched[event.stream] = (event.offset, current.subscriptions)
-        }
+        if watched[event.stream] != nil { applyMembership(event) }
     }
 
     /// After the notification connection was lost: every stream may have missed wake-ups.
     public func wakeAll() async {
-        for name in streams.keys { await wake(name) }
+        for name in Set(streams.keys).union(watched.keys) { await wake(name) }
     }
 
     // MARK: - Membership changes
@@ -382,86 +510,155 @@ public actor StreamHub {
     static let membershipKinds: Set<String> = [
         "member.removed", "member.banned", "member.left", "group.updated", "staff.removed", "staff.changed", "teacher.removed",
     ]
+    static let membershipKindList = membershipKinds.sorted()
 
     private struct MembershipPayload: Decodable {
         let accountId: AccountID?
+        /// `group.updated` carries the group: a public group is readable by everyone, so
+        /// only a change that leaves it private can end anyone's access.
+        let visibility: String?
     }
 
-    /// Reads a watched stream for membership changes only.
+    /// Reads a watched stream that nobody here subscribes to, for membership changes only.
     private func watchMembership(of name: String) async {
         guard let current = watched[name] else { return }
-        let events: [EventStore.StoredEvent]
+        let read: EventStore.ReadWithMembership
         do {
-            events = try await database.withConnection { connection in
-                try await EventStore.read(name, after: current.offset, limit: Self.readBatch, on: connection, logger: logger)
+            read = try await database.withConnection { connection in
+                // The events part asks for nothing (no stream has that name).
+                try await EventStore.read("", after: 0, limit: 0, membershipOf: [(name, current.offset)], kinds: Self.membershipKindList,
+                                          limitEach: Self.readBatch, on: connection, logger: logger)
             }
         } catch {
             // The offset stays where it was: the next notification for this stream (or the
-            // reconnect's wakeAll) reads the same events again.
+            // reconnect's wakeAll) reads the same changes again.
             readErrors.increment()
             logger.warning("reading membership events failed; the next notification retries", metadata: [
                 "stream": "\(name)", "error_type": "\(type(of: error))"])
             return
         }
-        for event in events {
-            guard let current = watched[name], event.offset > current.offset else { continue }
-            watched[name] = (event.offset, current.subscriptions)
-            if Self.membershipKinds.contains(event.kind) { scheduleRecheck(after: event) }
+        logger.debug("membership read", metadata: [
+            "stream": "\(name)", "after": "\(current.offset)", "count": "\(read.membership.count)", "head": "\(read.heads[name] ?? -1)"])
+        for change in read.membership { applyMembership(change) }
+        if read.membership.count == Self.readBatch {
+            await watchMembership(of: name)
+        } else if let head = read.heads[name], let current = watched[name], current.offset < head {
+            watched[name]!.offset = head
         }
-        if events.count == Self.readBatch { await watchMembership(of: name) }
     }
 
-    /// Someone left or was removed, or the group's visibility changed: subscriptions that
-    /// the policy no longer allows are revoked.
-    private func scheduleRecheck(after event: EventStore.StoredEvent) {
-        var account: AccountID?
-        if event.kind != "group.updated" {
-            do {
-                account = try JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8)).accountId
-            } catch {
-                // Whose membership ended is unreadable: every subscription on the stream is
-                // checked rather than none (checking a member who still belongs costs a query).
-                logger.warning("membership event without a readable account; re-checking every subscription", metadata: [
-                    "stream": "\(event.stream)", "kind": "\(event.kind)"])
-            }
-        }
+    /// Applies one event of a watched stream (once, in offset order): a membership change
+    /// pauses, without suspending, every subscription depending on that stream that it may
+    /// concern and its last check did not see; re-checks then resume or revoke them.
+    private func applyMembership(_ event: EventStore.StoredEvent) {
         let watch = event.stream
-        Task { await self.recheck(watch: watch, account: account) }
-    }
-
-    func recheck(watch: String, account: AccountID?) async {
-        var affected: [(StreamSubscriber, String)] = []
-        for (name, state) in streams {
+        guard let current = watched[watch], event.offset > current.offset else { return }
+        watched[watch]!.offset = event.offset
+        guard Self.membershipKinds.contains(event.kind) else { return }
+        var account: AccountID?
+        do {
+            let payload = try JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8))
+            if event.kind == "group.updated" {
+                guard payload.visibility != "public" else { return }
+            } else {
+                account = payload.accountId
+            }
+        } catch {
+            // Whose membership ended is unreadable: every subscription on the stream is
+            // checked rather than none (checking a member who still belongs costs a query).
+            logger.warning("membership event without a readable account; re-checking every subscription", metadata: [
+                "stream": "\(event.stream)", "kind": "\(event.kind)"])
+        }
+        watched[watch]!.remember(event.offset, account)
+        var paused: [(StreamSubscriber, String)] = []
+        for (name, state) in streams where state.watches[watch] != nil {
             for (subscriber, subscription) in state.subscriptions
-            where subscription.watch == watch && (account == nil || subscriber.actor.accountID == account) {
-                affected.append((subscriber, name))
+            where subscription.watch == watch && subscription.checkedThrough < event.offset
+                && (account == nil || subscriber.actor.accountID == account) {
+                if pause(subscriber, on: name, by: event.offset) { paused.append((subscriber, name)) }
             }
         }
-        for (subscriber, name) in affected {
-            guard let stream = StreamName(name) else { continue }
-            let verdict = await checkWithRetries(subscriber, stream)
-            if case .allowed? = verdict { continue }
-            unsubscribe(subscriber, from: stream)
-            if verdict == nil {
+        startRechecks(paused)
+    }
+
+    /// Takes a subscription off the live sockets (or stops its replay) until its access is
+    /// checked again. True when nobody is re-checking it yet.
+    private func pause(_ subscriber: StreamSubscriber, on name: String, by change: Int64) -> Bool {
+        guard var subscription = streams[name]?.subscriptions[subscriber] else { return false }
+        subscription.pausedBy = max(subscription.pausedBy, change)
+        switch subscription.phase {
+        case .live:
+            leaveLive(subscriber, on: name)
+            subscription.cursor = streams[name]!.offset
+        case .replaying, .paused:
+            break
+        }
+        subscription.phase = .paused
+        subscription.epoch += 1
+        let start = !subscription.rechecking
+        subscription.rechecking = true
+        streams[name]!.subscriptions[subscriber] = subscription
+        return start
+    }
+
+    private func startRechecks(_ paused: [(StreamSubscriber, String)]) {
+        guard !paused.isEmpty else { return }
+        Task {
+            for (subscriber, name) in paused { await self.recheck(subscriber, on: name) }
+        }
+    }
+
+    /// Asks the policy again for a paused subscription: allowed, it catches up from where it
+    /// stopped and goes live again (nothing lost, nothing twice); otherwise it ends with
+    /// `revoked`, or with `recheck_failed` when the database could not answer.
+    func recheck(_ subscriber: StreamSubscriber, on name: String) async {
+        guard let stream = StreamName(name) else { return }
+        defer { streams[name]?.subscriptions[subscriber]?.rechecking = false }
+        while let subscription = streams[name]?.subscriptions[subscriber], subscription.phase == .paused {
+            let checked = await checkWithRetries(subscriber, stream)
+            guard let current = streams[name]?.subscriptions[subscriber], current.phase == .paused else { return }
+            switch checked?.verdict {
+            case .allowed?:
+                // A change newer than what this check saw paused it meanwhile: ask again.
+                guard checked!.watchHead >= current.pausedBy else { continue }
+                streams[name]!.subscriptions[subscriber]!.checkedThrough = checked!.watchHead
+                streams[name]!.subscriptions[subscriber]!.phase = .replaying
+                switch await catchUp(subscriber, on: name) {
+                case .live: return
+                case .interrupted: continue
+                case .unavailable:
+                    unsubscribe(subscriber, from: stream)
+                    subscriber.send(Self.recheckFailed(name))
+                    return
+                }
+            case nil:
                 // The database stayed away through every retry: closed rather than left open
                 // on a guess (this re-check exists because access may have ended), but not
                 // called a revocation, which a client shows as "you no longer belong". The
                 // client subscribes again and is checked afresh.
                 logger.warning("could not recheck a subscription; unsubscribed until the client subscribes again", metadata: ["stream": "\(name)"])
-                subscriber.send(#"{"type":"error","code":"recheck_failed","stream":"\#(name)","message":"the server could not confirm this subscription; subscribe again"}"#)
-            } else {
+                unsubscribe(subscriber, from: stream)
+                subscriber.send(Self.recheckFailed(name))
+                return
+            case .denied?, .notFound?:
+                unsubscribe(subscriber, from: stream)
                 subscriber.send(#"{"type":"revoked","stream":"\#(name)"}"#)
+                return
             }
         }
     }
 
+    private static func recheckFailed(_ name: String) -> String {
+        #"{"type":"error","code":"recheck_failed","stream":"\#(name)","message":"the server could not confirm this subscription; subscribe again"}"#
+    }
+
     /// The policy's verdict, tried a few times over about three seconds: a moment's database
     /// error must not revoke a member who still belongs. Nil when every try failed.
-    private func checkWithRetries(_ subscriber: StreamSubscriber, _ stream: StreamName) async -> StreamAuthorizer.Verdict? {
+    private func checkWithRetries(_ subscriber: StreamSubscriber, _ stream: StreamName) async -> Checked? {
         var delay: Duration = .milliseconds(100)
         for attempt in 1...5 {
             do {
-                return try await authorizer.check(subscriber.actor, stream, logger: logger)
+                return try await check(subscriber, stream)
             } catch {
                 recheckErrors.increment()
                 logger.warning("subscription recheck failed; retrying", metadata: [

@@ -88,6 +88,20 @@ public struct Database: Sendable {
         }
     }
 
+    /// Runs read-only `body` on one snapshot of the database (a repeatable-read
+    /// transaction): every query in it sees the same committed state, as one statement
+    /// would. For answers whose parts must agree, such as a permission and the offset of
+    /// the last membership change it has seen.
+    public func withReadSnapshot<T>(
+        isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        let logger = self.logger
+        return try await withTransaction(isolation: isolation) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            return try await body(connection)
+        }
+    }
+
     /// `withConnection` that gives up after `timeLimit` with `ConnectionLost` (cancellation
     /// makes the work end promptly, see above). For work that runs outside a request's
     /// deadline, such as the pages of a streamed export.

@@ -115,6 +115,54 @@ public enum EventStore {
         return events
     }
 
+    /// What a stream hub reads before it dispatches a stream's new events: those events,
+    /// and, from the same snapshot, the membership changes of the streams its subscriptions
+    /// depend on (`watches`, each after its own offset, only `kinds`) with those streams'
+    /// heads. One statement, so a post that committed after a removal is never read without
+    /// the removal.
+    public struct ReadWithMembership: Sendable {
+        public var events: [StoredEvent] = []
+        public var membership: [StoredEvent] = []
+        public var heads: [String: Int64] = [:]
+
+        public init(events: [StoredEvent] = []) {
+            self.events = events
+        }
+    }
+
+    public static func read(
+        _ stream: String, after offset: Int64, limit: Int,
+        membershipOf watches: [(stream: String, after: Int64)], kinds: [String], limitEach: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> ReadWithMembership {
+        var result = ReadWithMembership()
+        let names = watches.map(\.stream), offsets = watches.map(\.after)
+        for try await (part, name, seq, kind, payload, createdAt) in try await connection.query("""
+            (SELECT 0, stream, seq, kind, payload::text, created_at FROM events
+             WHERE stream = \(stream) AND seq > \(offset) ORDER BY seq LIMIT \(limit))
+            UNION ALL
+            (SELECT 1, c.stream, e.seq, e.kind, e.payload::text, e.created_at
+             FROM unnest(\(names)::text[], \(offsets)::bigint[]) AS c(stream, after)
+             CROSS JOIN LATERAL (
+                 SELECT seq, kind, payload, created_at FROM events
+                 WHERE stream = c.stream AND seq > c.after AND kind = ANY(\(kinds)::text[]) ORDER BY seq LIMIT \(limitEach)
+             ) e)
+            UNION ALL
+            (SELECT 2, stream, last_offset, '', '', now() FROM stream_heads WHERE stream = ANY(\(names)::text[]))
+            """, logger: logger).decode((Int, String, Int64, String, String, Date).self) {
+            switch part {
+            case 0: result.events.append(StoredEvent(stream: name, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
+            case 1: result.membership.append(StoredEvent(stream: name, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
+            default: result.heads[name] = seq
+            }
+        }
+        // UNION ALL keeps no order across its parts; within a part, each stream's rows are
+        // wanted oldest first.
+        result.events.sort { $0.offset < $1.offset }
+        result.membership.sort { ($0.stream, $0.offset) < ($1.stream, $1.offset) }
+        return result
+    }
+
     /// Retention: deletes events created before `cutoff`, at most `limit` per call. Stream
     /// heads stay, so offsets keep growing and a client asking for deleted events is told
     /// there is a gap.

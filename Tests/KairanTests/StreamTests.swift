@@ -289,6 +289,104 @@ import Testing
 }
 
 extension StreamRevocationTests {
+    /// The race the re-check must win: a member who follows a private group and 24 of its
+    /// threads on two sockets is removed while posts keep arriving. No post sent after the
+    /// removal was answered may reach either socket, not even before `revoked`; everything
+    /// before it did arrive. Four members in turn, so a lucky ordering cannot pass it.
+    @Test func noFrameOfARemovedMembersStreamsLeavesAfterTheRemoval() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let poster = try await client.resident("poster@example.jp")
+            let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
+            try await client.invite(poster, to: group, by: owner)
+            var created: [Int] = []
+            for index in 1...24 { created.append(try await client.createThread(in: group, by: owner, title: "話題 \(index)").0) }
+            let threads = created
+            let streams = ["group:\(group)"] + threads.map { "thread:\($0)" }
+            let witness = StreamClient.open(port: port, token: owner.token)
+            defer { witness.close() }
+            for name in streams { witness.subscribe(name) }
+            for name in streams { _ = try await witness.waitForSubscribed(name) }
+
+            for round in 1...4 {
+                let member = try await client.resident("member\(round)@example.jp")
+                try await client.invite(member, to: group, by: owner)
+                // One socket follows the group and its threads, the other the threads only.
+                let sockets = [StreamClient.open(port: port, token: member.token), StreamClient.open(port: port, token: member.token)]
+                defer { for socket in sockets { socket.close() } }
+                for name in streams { sockets[0].subscribe(name) }
+                for name in streams.dropFirst() { sockets[1].subscribe(name) }
+                for name in streams { #expect(try await sockets[0].waitForSubscribed(name)["type"] as? String == "subscribed") }
+                for name in streams.dropFirst() { #expect(try await sockets[1].waitForSubscribed(name)["type"] as? String == "subscribed") }
+
+                let before = "round \(round): before the removal"
+                try await client.post(before, in: threads[0], by: poster)
+                // Posts keep coming while the owner removes the member…
+                let during = Task {
+                    for index in 0..<8 { _ = try? await client.post("round \(round): during \(index)", in: threads[index % threads.count], by: poster) }
+                }
+                let removal = try await client.send(.delete, "/v1/groups/\(group)/members/\(member.id)", token: owner.token)
+                #expect(removal.status == .noContent)
+                // …and right after the 204, in every thread at once.
+                let after = threads.indices.map { "round \(round): after \($0)" }
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for (index, body) in after.enumerated() {
+                        tasks.addTask { _ = try await client.post(body, in: threads[index], by: poster) }
+                    }
+                    try await tasks.waitForAll()
+                }
+                await during.value
+
+                try await witness.wait(for: "every post on the owner's socket") { _ in
+                    let bodies = Set(witness.events().compactMap { ($0["data"] as? [String: Any])?["body"] as? String })
+                    return after.allSatisfy(bodies.contains)
+                }
+                for (index, socket) in sockets.enumerated() {
+                    let subscriptions = index == 0 ? streams.count : streams.count - 1
+                    try await socket.wait(for: "revoked on every stream of socket \(index)") { frames in
+                        frames.filter { $0["type"] as? String == "revoked" }.count == subscriptions
+                    }
+                    try await socket.roundTrip()
+                    let bodies = socket.events().compactMap { ($0["data"] as? [String: Any])?["body"] as? String }
+                    #expect(bodies.contains(before), "socket \(index) was live before the removal")
+                    let leaked = bodies.filter(after.contains)
+                    #expect(leaked.isEmpty, "round \(round), socket \(index) received posts made after the removal: \(leaked)")
+                }
+            }
+        }
+    }
+
+    /// A public group made private: a resident who read its thread without joining loses it
+    /// at once, before the next post; the owner's subscription stays.
+    @Test func aGroupMadePrivateEndsOutsidersStreamsButNotMembers() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let owner = try await client.resident("owner@example.jp")
+            let outsider = try await client.resident("outsider@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            let watcher = StreamClient.open(port: port, token: outsider.token)
+            let member = StreamClient.open(port: port, token: owner.token)
+            defer { watcher.close(); member.close() }
+            for socket in [watcher, member] {
+                socket.subscribe("thread:\(thread)")
+                #expect(try await socket.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
+            }
+            let change = try await client.send(.patch, "/v1/groups/\(group)", json: jsonObject(["visibility": "private"]), token: owner.token)
+            #expect(change.status == .ok, "\(change.text)")
+            try await client.post("非公開になりました", in: thread, by: owner)
+            try await member.wait(for: "the post on the member's socket") { frames in
+                frames.contains { ($0["data"] as? [String: Any])?["body"] as? String == "非公開になりました" }
+            }
+            try await watcher.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
+            try await watcher.roundTrip()
+            #expect(!watcher.events().contains { ($0["data"] as? [String: Any])?["body"] as? String == "非公開になりました" })
+            try await member.roundTrip()
+            #expect(!member.received.contains { $0["type"] as? String == "revoked" })
+        }
+    }
+
     /// A private group with a member subscribed to its thread. With `lockTimeout`, the
     /// instance's database gives up on a lock after 50 ms, and `lockMemberships` holds the
     /// membership table (nobody can read it) while the group's settings change, which makes

@@ -5,7 +5,7 @@ import HummingbirdTesting
 import Testing
 
 /// Residents with names, for group tests.
-struct Resident {
+struct Resident: Sendable {
     let token: String
     let id: Int
 }
@@ -25,6 +25,14 @@ extension TestClientProtocol {
         ]), token: owner.token)
         try #require(response.status == .created, "create group: \(response.text)")
         return try #require(response.json()["id"] as? Int)
+    }
+
+    /// Invites `resident` to a private group and accepts for them.
+    func invite(_ resident: Resident, to group: Int, by owner: Resident) async throws {
+        let invited = try await send(.post, "/v1/groups/\(group)/invitations", json: jsonObject(["accountId": resident.id]), token: owner.token)
+        try #require(invited.status == .noContent, "invite: \(invited.text)")
+        let joined = try await send(.post, "/v1/groups/\(group)/join", token: resident.token)
+        try #require(joined.status == .ok, "join: \(joined.text)")
     }
 
     /// Starts a thread; returns (threadID, firstPostID).
