@@ -15,8 +15,10 @@ public struct MailDeliveryConfiguration: Sendable {
     /// Batches claimed and sent side by side, so claiming overlaps sending.
     public var concurrentBatches = 4
     /// How long a claimed job is ours; a worker killed mid-send loses its jobs to another
-    /// worker after this.
-    public var lease: TimeInterval = 120
+    /// worker after this. Short and renewed every third of it while the batch is being
+    /// sent: after a SIGKILL in an evacuation alert, the killed worker's unsent jobs go out
+    /// from another worker seconds later, not minutes.
+    public var lease: TimeInterval = 10
     public var maxAttempts = 8
     /// First retry delay (urgent messages use a quarter of it); doubles per attempt.
     public var retryBase: TimeInterval = 60
@@ -53,6 +55,7 @@ public final class MailDeliveryWorker: Service, Sendable {
     let logger: Logger
     let gate: DomainGate
     let metrics: DeliveryMetrics
+    let recorder: OutcomeRecorder
     /// Passes of the run loop (claims attempted), for the idle test.
     public let passes = PassCounter()
     /// Wakes the run loop early (a NOTIFY arrived).
@@ -70,6 +73,9 @@ public final class MailDeliveryWorker: Service, Sendable {
         self.logger = logger
         self.gate = DomainGate()
         self.metrics = DeliveryMetrics(policies: configuration.policies)
+        self.recorder = OutcomeRecorder(
+            database: database, worker: configuration.workerID, hardBounceLimit: configuration.hardBounceLimit, clock: clock,
+            metrics: metrics, logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = continuation
         self.wakes = Mutex(stream)
@@ -232,11 +238,9 @@ public final class MailDeliveryWorker: Service, Sendable {
             }
             metrics.inFlight(claimed.count)
             let renewal = renewLeases(on: claimed.map(\.id))
-            let outcomes = await send(claimed, composer: composer)
-            // Recorded even when shutdown has begun: these messages went out, and an
-            // unrecorded one would be sent again after the lease. The lease is renewed until
-            // the record lands.
-            await Task { await self.record(outcomes, claimed: claimed) }.value
+            // Returns once every outcome of the batch is recorded (each soon after the relay
+            // answered it); the lease is renewed until then.
+            await send(claimed, composer: composer)
             renewal.cancel()
             metrics.inFlight(-claimed.count)
             total += claimed.count
@@ -267,10 +271,10 @@ public final class MailDeliveryWorker: Service, Sendable {
     }
 
     /// Sends one batch: per domain, sessions of at most the domain's message cap, at most
-    /// the domain's session count at once.
-    func send(_ jobs: [ClaimedDelivery], composer: MailComposer) async -> [Int64: JobResult] {
+    /// the domain's session count at once. Returns when every job's outcome is recorded.
+    func send(_ jobs: [ClaimedDelivery], composer: MailComposer) async {
         let byDomain = Dictionary(grouping: jobs, by: \.domain)
-        let results = Results()
+        let results = BatchOutcomes(recorder: recorder)
         await withDiscardingTaskGroup { group in
             for (domain, domainJobs) in byDomain {
                 let policy = configuration.policies.policy(for: domain)
@@ -283,7 +287,13 @@ public final class MailDeliveryWorker: Service, Sendable {
                 }
             }
         }
-        return results.all
+        // Recorded even when shutdown has begun: these messages went out, and an unrecorded
+        // one would be sent again after the lease. A job no session reached (cancelled
+        // mid-batch) goes back untouched.
+        await Task {
+            for job in jobs where !results.has(job.id) { await results.set(job, .release) }
+            await results.waitRecorded()
+        }.value
     }
 
     struct JobResult: Sendable {
@@ -292,15 +302,30 @@ public final class MailDeliveryWorker: Service, Sendable {
         let hardBounce: Bool
     }
 
-    final class Results: Sendable {
-        private let values = Mutex<[Int64: JobResult]>([:])
-        func set(_ id: Int64, _ outcome: DeliveryOutcome, hardBounce: Bool = false) {
-            values.withLock { $0[id] = JobResult(outcome: outcome, hardBounce: hardBounce) }
+    /// The outcomes of one batch, handed to the recorder as they come.
+    final class BatchOutcomes: Sendable {
+        private let recorder: OutcomeRecorder
+        private let state = Mutex<(ids: Set<Int64>, lastTicket: Int)>(([], -1))
+
+        init(recorder: OutcomeRecorder) { self.recorder = recorder }
+
+        /// Returns the ticket to wait on for this outcome to be recorded.
+        @discardableResult
+        func set(_ job: ClaimedDelivery, _ outcome: DeliveryOutcome, hardBounce: Bool = false) async -> Int {
+            state.withLock { _ = $0.ids.insert(job.id) }
+            let ticket = await recorder.add(job, JobResult(outcome: outcome, hardBounce: hardBounce))
+            state.withLock { $0.lastTicket = max($0.lastTicket, ticket) }
+            return ticket
         }
-        var all: [Int64: JobResult] { values.withLock { $0 } }
+
+        func has(_ id: Int64) -> Bool { state.withLock { $0.ids.contains(id) } }
+
+        func waitRecorded() async {
+            await recorder.waitRecorded(state.withLock { $0.lastTicket })
+        }
     }
 
-    private func runSessions(domain: String, policy: DomainPolicy, queue: JobQueue, results: Results, composer: MailComposer) async {
+    private func runSessions(domain: String, policy: DomainPolicy, queue: JobQueue, results: BatchOutcomes, composer: MailComposer) async {
         while !queue.isEmpty {
             await gate.acquire(domain, limit: policy.maxSessions)
             let session: any MailSession
@@ -311,22 +336,32 @@ public final class MailDeliveryWorker: Service, Sendable {
                 // job left in this domain waits a little and goes again.
                 let reply = "451 relay unreachable (\(type(of: error)))"
                 let until = clock.now().addingTimeInterval(configuration.relayRetryDelay)
-                while let job = queue.next() { results.set(job.id, .postpone(reply: reply, until: until)) }
+                while let job = queue.next() { await results.set(job, .postpone(reply: reply, until: until)) }
                 await gate.release(domain)
                 return
             }
             var reusable = true
+            // At most one accepted message per session waits to be recorded while the next
+            // is sent: if this process dies, what the relay took and we did not record (and
+            // so sends again) is at most two messages per session.
+            var lastTicket: Int?
+            var ticketBefore: Int?
+            func note(_ ticket: Int) {
+                ticketBefore = lastTicket
+                lastTicket = ticket
+            }
             while session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
+                if let ticketBefore { await recorder.waitRecorded(ticketBefore) }
                 session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.
                 if job.attempts > configuration.maxAttempts {
-                    results.set(job.id, .dead(reply: "451 abandoned after \(job.attempts - 1) attempts without an answer"))
+                    await results.set(job, .dead(reply: "451 abandoned after \(job.attempts - 1) attempts without an answer"))
                     continue
                 }
                 // Addresses are checked when stored; one that no longer parses (a rule
                 // tightened since) fails visibly in the delivery record, not silently.
                 guard let recipient = try? EmailAddress(job.address) else {
-                    results.set(job.id, .failed(reply: "550 address is not valid"))
+                    await results.set(job, .failed(reply: "550 address is not valid"))
                     continue
                 }
                 let message = composer.render(job, recipient: recipient, eightBitAllowed: session.eightBitAllowed)
@@ -336,25 +371,25 @@ public final class MailDeliveryWorker: Service, Sendable {
                                                     recipient: recipient, message: message)
                 } catch {
                     // We cannot know whether the relay took it: retry (a duplicate beats a loss).
-                    results.set(job.id, retryOrDead(job, reply: "451 connection lost: \(error)"))
+                    await results.set(job, retryOrDead(job, reply: "451 connection lost: \(error)"))
                     reusable = false
                     break
                 }
                 switch result {
                 case .accepted(let reply):
-                    results.set(job.id, .sent(reply: reply))
+                    note(await results.set(job, .sent(reply: reply)))
                 case .temporary(let code, let reply):
-                    results.set(job.id, retryOrDead(job, reply: reply))
+                    note(await results.set(job, retryOrDead(job, reply: reply)))
                     if code == 421 {
                         // The relay is shedding this domain: stop, pause it for every worker.
                         await pause(domain, reply: reply)
                         reusable = false
-                        while let rest = queue.next() { results.set(rest.id, .release) }
+                        while let rest = queue.next() { await results.set(rest, .release) }
                     }
                 case .permanent(_, let reply):
-                    results.set(job.id, .failed(reply: reply))
+                    note(await results.set(job, .failed(reply: reply)))
                 case .recipientRefused(_, let reply):
-                    results.set(job.id, .failed(reply: reply), hardBounce: true)
+                    note(await results.set(job, .failed(reply: reply), hardBounce: true))
                 }
                 if !reusable { break }
             }
@@ -382,44 +417,6 @@ public final class MailDeliveryWorker: Service, Sendable {
             }
         } catch {
             logger.warning("could not record domain pause", metadata: ["error_type": "\(type(of: error))"])
-        }
-    }
-
-    private func record(_ results: [Int64: JobResult], claimed: [ClaimedDelivery]) async {
-        var outcomes: [(id: Int64, outcome: DeliveryOutcome)] = []
-        outcomes.reserveCapacity(claimed.count)
-        var bounceKeys: [String] = [], bounceReplies: [String] = []
-        for job in claimed {
-            // A job no session reached (cancelled mid-batch) goes back untouched.
-            let result = results[job.id] ?? JobResult(outcome: .release, hardBounce: false)
-            let outcome = result.outcome
-            outcomes.append((job.id, outcome))
-            metrics.count(outcome, domain: job.domain)
-            // The address parsed when this job was sent (above), so it parses here.
-            if result.hardBounce, case .failed(let reply) = outcome, let address = try? EmailAddress(job.address) {
-                bounceKeys.append(address.comparisonKey)
-                bounceReplies.append(reply)
-            }
-        }
-        let now = clock.now()
-        // Retried until it lands: the jobs were sent, and losing the record would send them twice.
-        for attempt in 1... {
-            do {
-                let suppressed = try await database.withTransaction { connection in
-                    try await DeliveryStore.record(outcomes, worker: configuration.workerID, now: now, on: connection, logger: logger)
-                    return try await DeliveryStore.recordHardBounces(
-                        emailKeys: bounceKeys, reply: bounceReplies, limit: configuration.hardBounceLimit, now: now,
-                        on: connection, logger: logger)
-                }
-                if !suppressed.isEmpty { logger.info("addresses suppressed after hard bounces", metadata: ["count": "\(suppressed.count)"]) }
-                return
-            } catch {
-                logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
-                // Keep trying through a database restart: giving up would resend the batch.
-                // Not even shutdown stops it (a cancelled sleep returns at once, and the next
-                // try may still land before the process ends).
-                try? await Task.sleep(for: .milliseconds(min(200 * attempt, 5000)))
-            }
         }
     }
 

@@ -44,7 +44,7 @@ struct MailOptions: ParsableArguments {
     @Option(name: .customLong("entry-local-part"), help: "Local part of the registration address: residents send an empty mail to <this>@<mail domain> (env KAIRAN_ENTRY_LOCAL_PART; default touroku).")
     var entryLocalPart: String?
 
-    @Option(name: .customLong("delivery-lease"), help: "Seconds a worker holds claimed mail jobs; a killed worker's jobs are resent after this (env KAIRAN_DELIVERY_LEASE; default 120).")
+    @Option(name: .customLong("delivery-lease"), help: "Seconds a worker holds claimed mail jobs; a killed worker's jobs are resent after this (env KAIRAN_DELIVERY_LEASE; default 10).")
     var deliveryLease: Int?
 
     @Option(name: .customLong("hard-bounce-limit"), help: "Refusals of an address (5xx to RCPT, failed bounce reports) before it is suppressed (env KAIRAN_HARD_BOUNCE_LIMIT; default 3).")

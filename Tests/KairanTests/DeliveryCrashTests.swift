@@ -1,11 +1,13 @@
 import Foundation
 import KairanCore
+import KairanDelivery
 import KairanStore
 import PostgresNIO
 import Testing
 
-/// Nothing promised is lost when a worker dies: a real `kairan` worker process is killed
-/// with SIGKILL in the middle of a 10,000-recipient alert, a new one finishes the job.
+/// Nothing promised is lost when a worker dies, and little is sent twice: of two real
+/// `kairan` worker processes sharing a 10,000-recipient alert, one is killed with SIGKILL in
+/// the middle; the other sends what the dead one had claimed once its short lease ends.
 @Suite struct DeliveryCrashTests {
     @Test func aWorkerKilledMidSendLosesNobody() async throws {
         let recipients = 10_000
@@ -38,26 +40,19 @@ import Testing
                                   environment: ["KAIRAN_DATABASE_URL": url.urlString])
             }
 
-            let first = try startWorker()
+            // Two workers share the alert, as two instances would; one dies mid-send.
+            let doomed = try startWorker()
+            let survivor = try startWorker()
             let deadline = Date().addingTimeInterval(120)
-            while sink.transactions.count < 1500 && Date() < deadline && first.process.isRunning {
+            while sink.transactions.count < 1500 && Date() < deadline && doomed.process.isRunning {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            kill(first.process.processIdentifier, SIGKILL)
-            _ = await first.exitCode()
+            kill(doomed.process.processIdentifier, SIGKILL)
+            _ = await doomed.exitCode()
+            let killedAt = Date()
             let acceptedAtKill = sink.transactions.count
-            #expect(acceptedAtKill >= 1500 && acceptedAtKill < recipients, "killed mid-send (\(acceptedAtKill) accepted): \(first.output.suffix(2000))")
-            // Jobs claimed and not recorded at the kill: the only ones that may be sent twice.
-            let inFlight = try await url.withSingleConnection(logger: logger) { connection in
-                var count = 0
-                for try await n in try await connection.query("SELECT count(*)::int FROM deliveries WHERE state = 'sending'", logger: logger).decode(Int.self) {
-                    count = n
-                }
-                return count
-            }
-            #expect(inFlight > 0)
+            #expect(acceptedAtKill >= 1500 && acceptedAtKill < recipients, "killed mid-send (\(acceptedAtKill) accepted): \(doomed.output.suffix(2000))")
 
-            let second = try startWorker()
             let finish = Date().addingTimeInterval(180)
             var remaining = recipients
             while Date() < finish {
@@ -71,15 +66,26 @@ import Testing
                 if remaining == 0 { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            second.terminate()
-            #expect(await second.exitCode() == 0, "worker exits cleanly on SIGTERM")
-            #expect(remaining == 0, "every job sent: \(second.output.suffix(2000))")
+            let finishedAfter = Date().timeIntervalSince(killedAt)
+            survivor.terminate()
+            #expect(await survivor.exitCode() == 0, "worker exits cleanly on SIGTERM")
+            #expect(remaining == 0, "every job sent: \(survivor.output.suffix(2000))")
+            // The killed worker's claimed, unsent jobs wait for its 5-second lease, not for
+            // the end of its batches; the bound is loose for a busy CI machine, and far under
+            // the two minutes they used to wait.
+            #expect(finishedAfter < 60, "the survivor finished \(Int(finishedAfter)) s after the kill")
 
             let accepted = sink.transactions.flatMap(\.recipients)
             let distinct = Set(accepted)
             #expect(distinct.count == recipients, "every recipient reached the sink")
-            #expect(accepted.count - distinct.count <= inFlight, "duplicates (\(accepted.count - distinct.count)) at most the \(inFlight) jobs in flight at the kill")
-            #expect(!first.output.contains("user1@") && !second.output.contains("user1@"), "no addresses in logs")
+            // Each outcome is recorded soon after the relay's answer, and a session sends its
+            // next message only once the one before last is recorded: what the dead worker
+            // had sent and not recorded is at most two messages per SMTP session it had open.
+            let policies = DomainPolicies.japaneseCarrierDefaults
+            let sessions = ["docomo.ne.jp", "ezweb.ne.jp", "softbank.ne.jp", "example.jp"].reduce(0) { $0 + policies.policy(for: $1).maxSessions }
+            let duplicates = accepted.count - distinct.count
+            #expect(duplicates <= 2 * sessions, "duplicates (\(duplicates)) at most two per session of the killed worker (\(sessions) sessions)")
+            #expect(!doomed.output.contains("user1@") && !survivor.output.contains("user1@"), "no addresses in logs")
         }
         await sink.stop()
     }

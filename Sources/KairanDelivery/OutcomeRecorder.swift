@@ -1,0 +1,123 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// Records what the relay answered, message by message, a few milliseconds after it
+/// answered: outcomes that arrive while one write is in flight go together in the next
+/// (a group commit), so the database sees one transaction per handful of messages, not one
+/// per message, and not one per 500-message batch.
+///
+/// Why it matters: a message the relay accepted but we have not recorded is sent again if
+/// this worker dies. Recording at the end of a batch left up to a whole batch per lane in
+/// that state; here it is at most one message per session (see `runSessions`, which waits
+/// for the outcome before last to be recorded before it sends another).
+actor OutcomeRecorder {
+    struct Outcome: Sendable {
+        let job: ClaimedDelivery
+        let result: MailDeliveryWorker.JobResult
+    }
+
+    private let database: Database
+    private let worker: String
+    private let hardBounceLimit: Int
+    private let clock: any WallClock
+    private let metrics: DeliveryMetrics
+    private let logger: Logger
+
+    private var pending: [Outcome] = []
+    /// The write the next outcome goes into; `recorded` is the last one that committed.
+    private var collecting = 0
+    private var recorded = -1
+    private var writing = false
+    private var waiters: [(ticket: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+    init(database: Database, worker: String, hardBounceLimit: Int, clock: any WallClock, metrics: DeliveryMetrics, logger: Logger) {
+        self.database = database
+        self.worker = worker
+        self.hardBounceLimit = hardBounceLimit
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Queues one outcome; returns the ticket to wait on for it to be recorded.
+    @discardableResult
+    func add(_ job: ClaimedDelivery, _ result: MailDeliveryWorker.JobResult) -> Int {
+        pending.append(Outcome(job: job, result: result))
+        if !writing {
+            writing = true
+            // Its own task: the writer keeps going while the sessions that queued outcomes
+            // carry on sending.
+            Task { await self.writeLoop() }
+        }
+        return collecting
+    }
+
+    /// Returns once the outcome with `ticket` (and every earlier one) is recorded.
+    func waitRecorded(_ ticket: Int) async {
+        guard ticket > recorded else { return }
+        await withCheckedContinuation { waiters.append((ticket, $0)) }
+    }
+
+    /// Returns once everything queued so far is recorded.
+    func waitForAll() async {
+        guard !pending.isEmpty || writing else { return }
+        await waitRecorded(collecting)
+    }
+
+    private func writeLoop() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            let ticket = collecting
+            collecting += 1
+            await write(batch)
+            recorded = ticket
+            let ready = waiters.filter { $0.ticket <= ticket }
+            waiters.removeAll { $0.ticket <= ticket }
+            for waiter in ready { waiter.continuation.resume() }
+        }
+        writing = false
+        // Everything queued went into a write that committed (or there was nothing): a
+        // ticket handed out after the last write (nothing pending) is already satisfied.
+        recorded = collecting - 1
+        let rest = waiters
+        waiters = []
+        for waiter in rest { waiter.continuation.resume() }
+    }
+
+    /// Retried until it lands: the messages were sent, and losing the record would send them
+    /// twice. Not even shutdown stops it (a cancelled sleep returns at once, and the next
+    /// try may still land before the process ends).
+    private func write(_ batch: [Outcome]) async {
+        var outcomes: [(id: Int64, outcome: DeliveryOutcome)] = []
+        outcomes.reserveCapacity(batch.count)
+        var bounceKeys: [String] = [], bounceReplies: [String] = []
+        for item in batch {
+            outcomes.append((item.job.id, item.result.outcome))
+            metrics.count(item.result.outcome, domain: item.job.domain)
+            // The address parsed when this job was sent, so it parses here.
+            if item.result.hardBounce, case .failed(let reply) = item.result.outcome, let address = try? EmailAddress(item.job.address) {
+                bounceKeys.append(address.comparisonKey)
+                bounceReplies.append(reply)
+            }
+        }
+        let now = clock.now()
+        let (database, worker, limit, logger) = (self.database, self.worker, self.hardBounceLimit, self.logger)
+        for attempt in 1... {
+            do {
+                let suppressed = try await database.withTransaction { connection in
+                    try await DeliveryStore.record(outcomes, worker: worker, now: now, on: connection, logger: logger)
+                    return try await DeliveryStore.recordHardBounces(
+                        emailKeys: bounceKeys, reply: bounceReplies, limit: limit, now: now, on: connection, logger: logger)
+                }
+                if !suppressed.isEmpty { logger.info("addresses suppressed after hard bounces", metadata: ["count": "\(suppressed.count)"]) }
+                return
+            } catch {
+                logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
+                try? await Task.sleep(for: .milliseconds(min(200 * attempt, 5000)))
+            }
+        }
+    }
+}
