@@ -11,6 +11,7 @@ extension ModerationController {
     struct WatchedWordInput: Decodable {
         let pattern: String
         let action: WatchedWordAction
+        let foldKana: Bool?
     }
 
     @Sendable func watchedWords(_ request: Request, context: KairanRequestContext) async throws -> Items<WatchedWordView> {
@@ -21,7 +22,8 @@ extension ModerationController {
         let actor = try context.requireActor()
         try moderation.requireTownModerator(actor)
         let input = try await request.decode(as: WatchedWordInput.self, context: context)
-        return EditedResponse(status: .created, response: try await watched.set(actor, pattern: input.pattern, action: input.action, logger: context.logger))
+        return EditedResponse(status: .created, response: try await watched.set(
+            actor, pattern: input.pattern, action: input.action, foldingKana: input.foldKana ?? false, logger: context.logger))
     }
 
     @Sendable func deleteWatchedWord(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
@@ -33,8 +35,8 @@ extension ModerationController {
 
     @Sendable func exportWatchedWords(_ request: Request, context: KairanRequestContext) async throws -> Response {
         let words = try await watched.list(try context.requireActor(), logger: context.logger)
-        var text = "pattern,action\r\n"
-        for word in words { text += CSV.field(word.pattern) + "," + word.action.rawValue + "\r\n" }
+        var text = "pattern,action,kana\r\n"
+        for word in words { text += CSV.field(word.pattern) + "," + word.action.rawValue + "," + (word.foldKana ? "fold" : "") + "\r\n" }
         var headers: HTTPFields = [:]
         headers[.contentType] = "text/csv; charset=utf-8"
         headers[.contentDisposition] = "attachment; filename=\"watched-words.csv\""
@@ -45,8 +47,10 @@ extension ModerationController {
         let imported: Int
     }
 
-    /// `pattern,action` rows (a header row is skipped); each adds a word or changes its
-    /// action. All rows or none: the first bad row is a 422 naming its line.
+    /// `pattern,action[,kana]` rows (a header row is skipped); each adds a word or changes its
+    /// action. `kana` is `fold` for a word whose hiragana and katakana forms are the same
+    /// (ばか = バカ), empty or absent otherwise. All rows or none: the first bad row is a 422
+    /// naming its line.
     @Sendable func importWatchedWords(_ request: Request, context: KairanRequestContext) async throws -> ImportResult {
         let actor = try context.requireActor()
         try moderation.requireTownModerator(actor)
@@ -61,13 +65,16 @@ extension ModerationController {
         for (index, line) in String(buffer: buffer).split(whereSeparator: \.isNewline).enumerated() {
             let fields = Self.csvFields(String(line))
             if index == 0, fields.first?.lowercased() == "pattern" { continue }
-            guard fields.count == 2, let action = WatchedWordAction(rawValue: fields[1].trimmingCharacters(in: .whitespaces)) else {
-                throw APIError.validation(ValidationError(field: "line \(index + 1)", code: "invalid_row", message: "line \(index + 1): expected pattern,block|hold|flag"))
+            let kana = fields.count == 3 ? fields[2].trimmingCharacters(in: .whitespaces).lowercased() : ""
+            guard fields.count == 2 || fields.count == 3, ["", "fold"].contains(kana),
+                  let action = WatchedWordAction(rawValue: fields[1].trimmingCharacters(in: .whitespaces)) else {
+                throw APIError.validation(ValidationError(
+                    field: "line \(index + 1)", code: "invalid_row", message: "line \(index + 1): expected pattern,block|hold|flag[,fold]"))
             }
             var pattern = fields[0]
             // Our own export defuses formulas with a leading quote mark; take it off again.
             if pattern.hasPrefix("'"), let first = pattern.dropFirst().unicodeScalars.first, "=+-@".unicodeScalars.contains(first) { pattern.removeFirst() }
-            rows.append(.init(pattern: pattern, action: action, place: "line \(index + 1)"))
+            rows.append(.init(pattern: pattern, action: action, foldingKana: kana == "fold", place: "line \(index + 1)"))
         }
         return ImportResult(imported: try await watched.importWords(actor, rows, logger: context.logger))
     }

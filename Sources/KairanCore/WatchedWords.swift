@@ -14,27 +14,33 @@ public struct WatchedWord: Sendable, Equatable {
     public let pattern: String
     public let normalized: String
     public let action: WatchedWordAction
+    /// Hiragana and katakana are the same word for this one (ばか = バカ).
+    public let foldsKana: Bool
 
-    public init(id: Int64, pattern: String, normalized: String, action: WatchedWordAction) {
+    public init(id: Int64, pattern: String, normalized: String, action: WatchedWordAction, foldsKana: Bool) {
         self.id = id
         self.pattern = pattern
         self.normalized = normalized
         self.action = action
+        self.foldsKana = foldsKana
     }
 }
 
 /// Watched words are matched the way residents write in Japanese: full-width and half-width
-/// forms, upper and lower case, hiragana and katakana are the same word. Both the stored
-/// word and the post are normalized here; the database does the matching
-/// (`ModerationStore.watchedWord(in:)`), so a post never loads the whole list.
+/// forms and upper and lower case are the same word. Hiragana and katakana are the same only
+/// for words that ask for it: folded for every word, a short kana entry collides with
+/// everyday words (バカ in 生まれたばかり, シカ in しかし). Both the stored word and the post are
+/// normalized here; the database does the matching (`ModerationStore.watchedWord(in:)`), so
+/// a post never loads the whole list.
 public enum WatchedWords {
-    /// NFKC (ｂａｄ → bad, ﾊﾞｶ → バカ, ① → 1), case folding, and hiragana → katakana, composed
-    /// (NFC) at the end. The result is compared byte for byte (by the database, and by the
-    /// unique index on stored words), so it must be composed: Swift's own `==` treats ハ+゛
-    /// and バ as equal, PostgreSQL does not, and Foundation on Linux leaves
-    /// ﾊﾞ decomposed after its compatibility mapping.
-    public static func normalize(_ text: String) -> String {
+    /// NFKC (ｂａｄ → bad, ﾊﾞｶ → バカ, ① → 1) and case folding, plus hiragana → katakana when
+    /// `foldingKana`, composed (NFC) at the end. The result is compared byte for byte (by the
+    /// database, and by the unique index on stored words), so it must be composed: Swift's
+    /// own `==` treats ハ+゛ and バ as equal, PostgreSQL does not, and Foundation on Linux
+    /// leaves ﾊﾞ decomposed after its compatibility mapping.
+    public static func normalize(_ text: String, foldingKana: Bool = false) -> String {
         let folded = text.precomposedStringWithCompatibilityMapping.folding(options: [.caseInsensitive], locale: nil)
+        guard foldingKana else { return folded.precomposedStringWithCanonicalMapping }
         var scalars = String.UnicodeScalarView()
         for scalar in folded.unicodeScalars {
             // Hiragana ぁ…ゖ and ゝゞ sit exactly 0x60 below their katakana.
@@ -46,6 +52,17 @@ public enum WatchedWords {
             }
         }
         return String(scalars).precomposedStringWithCanonicalMapping
+    }
+
+    /// A post as the matcher needs it: as written (normalized), and with kana folded for the
+    /// words that fold.
+    public struct Text: Sendable {
+        public let plain: String
+        public let kanaFolded: String
+        public init(_ text: String) {
+            plain = WatchedWords.normalize(text)
+            kanaFolded = WatchedWords.normalize(text, foldingKana: true)
+        }
     }
 }
 

@@ -42,7 +42,7 @@ enum PostGate {
             throw ServiceError.invalid(code: "too_many_links",
                                        message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
         }
-        if let word = try await ModerationStore.watchedWord(in: WatchedWords.normalize(body), on: connection, logger: logger) {
+        if let word = try await ModerationStore.watchedWord(in: WatchedWords.Text(body), on: connection, logger: logger) {
             switch word.action {
             case .block:
                 throw ServiceError.invalid(code: "blocked_word",

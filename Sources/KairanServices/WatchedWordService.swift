@@ -7,10 +7,14 @@ import Logging
 public struct WatchedWordView: Codable, Sendable {
     public let id: Int64
     public let pattern: String
-    /// The form matched against posts (NFKC, case-folded, katakana).
+    /// The form matched against posts (NFKC, case-folded, and katakana when `foldKana`).
     public let normalized: String
     public let action: WatchedWordAction
-    init(_ word: WatchedWord) { id = word.id; pattern = word.pattern; normalized = word.normalized; action = word.action }
+    /// Hiragana and katakana are the same word (ばか = バカ). Off unless asked for.
+    public let foldKana: Bool
+    init(_ word: WatchedWord) {
+        id = word.id; pattern = word.pattern; normalized = word.normalized; action = word.action; foldKana = word.foldsKana
+    }
 }
 
 /// Watched words: the town's moderators manage them, one at a time or as a whole list.
@@ -28,7 +32,7 @@ public struct WatchedWordService: Sendable {
             throw ValidationError(field: field, code: "invalid_pattern", message: "a pattern needs more than wildcards")
         }
         // NFKC can lengthen text (ﷺ becomes 18 characters): the stored form has its own limit.
-        guard WatchedWords.normalize(pattern).unicodeScalars.count <= 200 else {
+        guard WatchedWords.normalize(pattern, foldingKana: true).unicodeScalars.count <= 200 else {
             throw ValidationError(field: field, code: "too_long", message: "the pattern is too long once normalized")
         }
         return pattern
@@ -40,12 +44,12 @@ public struct WatchedWordService: Sendable {
     }
 
     /// Adds a word, or changes the action of one already watched.
-    public func set(_ actor: Actor, pattern rawPattern: String, action: WatchedWordAction, logger: Logger) async throws -> WatchedWordView {
+    public func set(_ actor: Actor, pattern rawPattern: String, action: WatchedWordAction, foldingKana: Bool, logger: Logger) async throws -> WatchedWordView {
         try Policy.decideTownModeration(actor).require()
         let pattern = try Self.validPattern(rawPattern, field: "pattern")
         let now = services.clock.now()
         return WatchedWordView(try await database.withTransaction { connection in
-            let word = try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, by: actor.accountID, now: now,
+            let word = try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, foldingKana: foldingKana, by: actor.accountID, now: now,
                                                                    on: connection, logger: logger)
             if try await ModerationStore.watchedWordCount(on: connection, logger: logger) > ModerationStore.maxWatchedWords {
                 throw ServiceError.conflict("too_many", "the town may watch at most \(ModerationStore.maxWatchedWords) words")
@@ -71,21 +75,25 @@ public struct WatchedWordService: Sendable {
     public struct ImportRow: Sendable {
         public var pattern: String
         public var action: WatchedWordAction
+        public var foldingKana: Bool
         public var place: String
-        public init(pattern: String, action: WatchedWordAction, place: String) { self.pattern = pattern; self.action = action; self.place = place }
+        public init(pattern: String, action: WatchedWordAction, foldingKana: Bool, place: String) {
+            self.pattern = pattern; self.action = action; self.foldingKana = foldingKana; self.place = place
+        }
     }
 
     /// Adds or changes every row, all or none; the list keeps its ceiling.
     public func importWords(_ actor: Actor, _ rows: [ImportRow], logger: Logger) async throws -> Int {
         try Policy.decideTownModeration(actor).require()
-        let words = try rows.map { (try Self.validPattern($0.pattern, field: $0.place), $0.action) }
+        let words = try rows.map { (try Self.validPattern($0.pattern, field: $0.place), $0.action, $0.foldingKana) }
         guard words.count <= Self.importMax else {
             throw ValidationError(field: "body", code: "too_many", message: "at most \(Self.importMax) words per import")
         }
         let now = services.clock.now()
         try await database.withTransaction { connection in
-            for (pattern, action) in words {
-                try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, by: actor.accountID, now: now, on: connection, logger: logger)
+            for (pattern, action, foldingKana) in words {
+                try await ModerationStore.upsertWatchedWord(
+                    pattern: pattern, action: action, foldingKana: foldingKana, by: actor.accountID, now: now, on: connection, logger: logger)
             }
             // Every word is enforced and exported: the list has a ceiling rather than a tail
             // that silently stops counting.

@@ -343,50 +343,52 @@ public enum ModerationStore {
     /// The strongest watched word (block, then hold, then flag) in `text`, already normalized.
     /// `*` in a word stands for any run of characters: the word becomes a LIKE pattern with
     /// LIKE's own wildcards and escape character escaped first.
-    public static func watchedWord(in normalizedText: String, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
-        for try await (id, pattern, normalized, action) in try await connection.query("""
-            SELECT id, pattern, normalized, action FROM watched_words
-            WHERE \(normalizedText) LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
+    public static func watchedWord(in text: WatchedWords.Text, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
+        for try await (id, pattern, normalized, action, foldsKana) in try await connection.query("""
+            SELECT id, pattern, normalized, action, fold_kana FROM watched_words
+            WHERE (CASE WHEN fold_kana THEN \(text.kanaFolded) ELSE \(text.plain) END)
+                  LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
             ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
             LIMIT 1
-            """, logger: logger).decode((Int64, String, String, String).self) {
-            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag)
+            """, logger: logger).decode((Int64, String, String, String, Bool).self) {
+            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana)
         }
         return nil
     }
 
     public static func watchedWords(on connection: PostgresConnection, logger: Logger) async throws -> [WatchedWord] {
         var result: [WatchedWord] = []
-        for try await (id, pattern, normalized, action) in try await connection.query(
-            "SELECT id, pattern, normalized, action FROM watched_words ORDER BY id LIMIT \(maxWatchedWords)", logger: logger
-        ).decode((Int64, String, String, String).self) {
-            result.append(WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag))
+        for try await (id, pattern, normalized, action, foldsKana) in try await connection.query(
+            "SELECT id, pattern, normalized, action, fold_kana FROM watched_words ORDER BY id LIMIT \(maxWatchedWords)", logger: logger
+        ).decode((Int64, String, String, String, Bool).self) {
+            result.append(WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana))
         }
         return result
     }
 
-    /// Adds a word or changes its action (the same normalized form is one word).
+    /// Adds a word or changes its action and folding (the same normalized form is one word).
     @discardableResult
     public static func upsertWatchedWord(
-        pattern: String, action: WatchedWordAction, by account: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        pattern: String, action: WatchedWordAction, foldingKana: Bool, by account: AccountID, now: Date,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> WatchedWord {
-        let normalized = WatchedWords.normalize(pattern)
+        let normalized = WatchedWords.normalize(pattern, foldingKana: foldingKana)
         for try await id in try await connection.query("""
-            INSERT INTO watched_words (pattern, normalized, action, created_by, created_at)
-            VALUES (\(pattern), \(normalized), \(action.rawValue), \(account), \(now))
-            ON CONFLICT (normalized) DO UPDATE SET pattern = excluded.pattern, action = excluded.action
+            INSERT INTO watched_words (pattern, normalized, action, fold_kana, created_by, created_at)
+            VALUES (\(pattern), \(normalized), \(action.rawValue), \(foldingKana), \(account), \(now))
+            ON CONFLICT (normalized) DO UPDATE SET pattern = excluded.pattern, action = excluded.action, fold_kana = excluded.fold_kana
             RETURNING id
             """, logger: logger).decode(Int64.self) {
-            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: action)
+            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: action, foldsKana: foldingKana)
         }
         preconditionFailure("upsert returns a row")
     }
 
     public static func deleteWatchedWord(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
-        for try await (id, pattern, normalized, action) in try await connection.query(
-            "DELETE FROM watched_words WHERE id = \(id) RETURNING id, pattern, normalized, action", logger: logger
-        ).decode((Int64, String, String, String).self) {
-            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag)
+        for try await (id, pattern, normalized, action, foldsKana) in try await connection.query(
+            "DELETE FROM watched_words WHERE id = \(id) RETURNING id, pattern, normalized, action, fold_kana", logger: logger
+        ).decode((Int64, String, String, String, Bool).self) {
+            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana)
         }
         return nil
     }

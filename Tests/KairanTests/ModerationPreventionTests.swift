@@ -13,9 +13,13 @@ import Testing
         #expect(WatchedWords.normalize("ｂａｄ") == WatchedWords.normalize("BAD"))
         // Compared as code points: the database compares bytes, where Swift's == would
         // accept a decomposed バ.
-        for variant in ["ﾊﾞｶ", "ばか", "バカ", "ハ\u{3099}カ", "は\u{3099}か"] {
+        for variant in ["ﾊﾞｶ", "バカ", "ハ\u{3099}カ"] {
             #expect(Array(WatchedWords.normalize(variant).unicodeScalars) == Array("\u{30D0}\u{30AB}".unicodeScalars), "\(variant)")
         }
+        for variant in ["ﾊﾞｶ", "ばか", "バカ", "ハ\u{3099}カ", "は\u{3099}か"] {
+            #expect(Array(WatchedWords.normalize(variant, foldingKana: true).unicodeScalars) == Array("\u{30D0}\u{30AB}".unicodeScalars), "\(variant)")
+        }
+        #expect(Array(WatchedWords.normalize("は\u{3099}か").unicodeScalars) == Array("\u{3070}\u{304B}".unicodeScalars), "hiragana stays, composed")
         #expect(Sandbox.linkCount(in: "see https://a.example and http://b.example or www.c.example, https://www.d.example") == 4)
     }
 
@@ -44,8 +48,8 @@ import Testing
 
     @Test func watchedWordsBlockHoldAndFlagWhateverTheWidth() async throws {
         try await withGroup { client, clock, moderator, owner, member, group, thread in
-            for (pattern, action) in [("ばか", "block"), ("ＳＡＬＥ", "hold"), ("ｸﾚｰﾑ", "flag")] {
-                let added = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": pattern, "action": action]), token: moderator.token)
+            for (pattern, action, fold) in [("ばか", "block", true), ("ＳＡＬＥ", "hold", false), ("ｸﾚｰﾑ", "flag", false)] {
+                let added = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": pattern, "action": action, "foldKana": fold]), token: moderator.token)
                 #expect(added.status == .created, "\(added.text)")
             }
             #expect(try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": "x", "action": "block"]), token: owner.token).status == .forbidden)
@@ -113,22 +117,49 @@ import Testing
 
             // CSV: export, then import into the same list (formula-looking patterns survive the round trip).
             let csv = try await client.send(.get, "/v1/moderation/watched-words.csv", token: moderator.token)
-            #expect(csv.text.hasPrefix("pattern,action\r\n"))
-            #expect(csv.text.contains("ばか,block"))
+            #expect(csv.text.hasPrefix("pattern,action,kana\r\n"))
+            #expect(csv.text.contains("ばか,block,fold\r\n"))
+            #expect(csv.text.contains("ｸﾚｰﾑ,flag,\r\n"))
             let imported = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
                                                     headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
-                                                    body: ByteBuffer(string: "pattern,action\r\n\"=1+1\",flag\r\nspam,hold\r\nＳＰＡＭ,block\r\nﾊﾞｶ,block\r\n"))
+                                                    body: ByteBuffer(string: "pattern,action\r\n\"=1+1\",flag\r\nspam,hold\r\nＳＰＡＭ,block\r\nﾊﾞｶ,block,fold\r\n"))
             #expect(imported.status == .ok, "\(String(buffer: imported.body))")
             let words = try await client.send(.get, "/v1/moderation/watched-words", token: moderator.token).items()
             #expect(words.count == 7, "ＳＰＡＭ is spam and ﾊﾞｶ is ばか: one word each, updated")
-            #expect(words.contains { $0["pattern"] as? String == "ﾊﾞｶ" })
+            #expect(words.contains { $0["pattern"] as? String == "ﾊﾞｶ" && $0["foldKana"] as? Bool == true })
             #expect(words.contains { $0["pattern"] as? String == "ＳＰＡＭ" && $0["action"] as? String == "block" })
             let bad = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
                                                headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
                                                body: ByteBuffer(string: "word,explode\r\n"))
             #expect(bad.status == .unprocessableContent)
+            let badKana = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
+                                                   headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
+                                                   body: ByteBuffer(string: "word,block,yes\r\n"))
+            #expect(badKana.status == .unprocessableContent, "only fold or nothing")
             let export = try await client.send(.get, "/v1/moderation/watched-words.csv", token: moderator.token)
             #expect(export.text.contains("'=1+1,flag"), "formulas defused on the way out")
+        }
+    }
+
+    /// Short kana words are matched as written unless the moderator asks for kana folding:
+    /// everyday words that contain them in the other script go through, the written
+    /// variants (half-width, the same script) are still caught, and a word that folds
+    /// catches both scripts.
+    @Test func kanaFoldingIsAPerWordChoiceOffByDefault() async throws {
+        try await withGroup { client, clock, moderator, _, member, _, thread in
+            for (pattern, fold) in [("バカ", false), ("シカ", false), ("きもい", true)] {
+                let added = try await client.send(.post, "/v1/moderation/watched-words",
+                                                  json: jsonObject(["pattern": pattern, "action": "block", "foldKana": fold]), token: moderator.token)
+                #expect(added.status == .created, "\(added.text)")
+                #expect(try added.json()["foldKana"] as? Bool == fold)
+            }
+            clock.advance(by: 8 * 86400)
+            for everyday in ["うちの子は生まれたばかりです", "ばかり", "ばかばかしい話", "しかし雨でした", "鹿（しか）を見ました"] {
+                #expect(try await post(client, everyday, in: thread, by: member).status == .created, "\(everyday)")
+            }
+            for variant in ["お前はバカだ", "ﾊﾞｶじゃないの", "シカトするな", "ｼｶﾄ", "きもいんだよ", "キモい", "ｷﾓｲ"] {
+                #expect(try await post(client, variant, in: thread, by: member).errorCode() == "blocked_word", "\(variant)")
+            }
         }
     }
 

@@ -1572,7 +1572,7 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/WatchedWord/pattern`.
             public var pattern: Swift.String
-            /// the form matched: NFKC, case-folded, hiragana as katakana (ｂａｄ = bad, ﾊﾞｶ = ばか = バカ)
+            /// the form matched: NFKC and case-folded (ｂａｄ = bad, ﾊﾞｶ = バカ), hiragana as katakana when foldKana (ばか = バカ)
             ///
             /// - Remark: Generated from `#/components/schemas/WatchedWord/normalized`.
             public var normalized: Swift.String
@@ -1584,29 +1584,37 @@ extension Components {
             }
             /// - Remark: Generated from `#/components/schemas/WatchedWord/action`.
             public var action: Components.Schemas.WatchedWord.ActionPayload
+            /// hiragana and katakana are the same word
+            ///
+            /// - Remark: Generated from `#/components/schemas/WatchedWord/foldKana`.
+            public var foldKana: Swift.Bool
             /// Creates a new `WatchedWord`.
             ///
             /// - Parameters:
             ///   - id:
             ///   - pattern: as entered; `*` stands for any run of characters
-            ///   - normalized: the form matched: NFKC, case-folded, hiragana as katakana (ｂａｄ = bad, ﾊﾞｶ = ばか = バカ)
+            ///   - normalized: the form matched: NFKC and case-folded (ｂａｄ = bad, ﾊﾞｶ = バカ), hiragana as katakana when foldKana (ばか = バカ)
             ///   - action:
+            ///   - foldKana: hiragana and katakana are the same word
             public init(
                 id: Swift.Int64,
                 pattern: Swift.String,
                 normalized: Swift.String,
-                action: Components.Schemas.WatchedWord.ActionPayload
+                action: Components.Schemas.WatchedWord.ActionPayload,
+                foldKana: Swift.Bool
             ) {
                 self.id = id
                 self.pattern = pattern
                 self.normalized = normalized
                 self.action = action
+                self.foldKana = foldKana
             }
             public enum CodingKeys: String, CodingKey {
                 case id
                 case pattern
                 case normalized
                 case action
+                case foldKana
             }
         }
         /// - Remark: Generated from `#/components/schemas/Notification`.

@@ -408,8 +408,11 @@ public protocol APIProtocol: Sendable {
     func listWatchedWords(_ input: Operations.ListWatchedWords.Input) async throws -> Operations.ListWatchedWords.Output
     /// Add a watched word or change its action (town_moderator and town_admin).
     ///
-    /// A word whose normalized form is already watched is the same word: its pattern and
-    /// action are replaced. `block` refuses posts containing it (422 `blocked_word`), `hold`
+    /// A word whose normalized form is already watched is the same word: its pattern,
+    /// action and `foldKana` are replaced. Width and case never matter (ｂａｄ = bad,
+    /// ﾊﾞｶ = バカ); hiragana and katakana are the same only with `foldKana: true` (ばか = バカ),
+    /// off by default because a short kana word folded matches everyday words (バカ in
+    /// 生まれたばかり). `block` refuses posts containing it (422 `blocked_word`), `hold`
     /// keeps them back for approval, `flag` posts them and queues them. A pattern of only `*`
     /// is 422 `invalid_pattern`, one longer than 200 characters once normalized 422
     /// `too_long`; past 10,000 words, 409 `too_many`. Recorded in the moderation log.
@@ -423,7 +426,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/moderation/watched-words/{wordID}`.
     /// - Remark: Generated from `#/paths//v1/moderation/watched-words/{wordID}/delete(deleteWatchedWord)`.
     func deleteWatchedWord(_ input: Operations.DeleteWatchedWord.Input) async throws -> Operations.DeleteWatchedWord.Output
-    /// Export the watched words as CSV (`pattern,action`; town_moderator and town_admin).
+    /// Export the watched words as CSV (`pattern,action,kana`; town_moderator and town_admin).
     ///
     /// Fields a spreadsheet would run as formulas get a leading `'`, which an import takes off again.
     ///
@@ -432,8 +435,10 @@ public protocol APIProtocol: Sendable {
     func exportWatchedWords(_ input: Operations.ExportWatchedWords.Input) async throws -> Operations.ExportWatchedWords.Output
     /// Import watched words from CSV (town_moderator and town_admin).
     ///
-    /// `pattern,action` rows (an optional header row is skipped), at most 5000 rows and
-    /// 256 KiB. Each row adds a word or changes its action. All rows or none: a bad row is 422
+    /// `pattern,action` or `pattern,action,kana` rows (an optional header row is skipped),
+    /// at most 5000 rows and 256 KiB. `kana` is `fold` for a word whose hiragana and
+    /// katakana forms are the same (ばか = バカ), empty or absent for one that is matched as
+    /// written (width and case still folded). Each row adds a word or changes its action. All rows or none: a bad row is 422
     /// `invalid_row` naming its line; an import that would take the list past 10,000 words is
     /// 422 `too_many`.
     ///
@@ -1795,8 +1800,11 @@ extension APIProtocol {
     }
     /// Add a watched word or change its action (town_moderator and town_admin).
     ///
-    /// A word whose normalized form is already watched is the same word: its pattern and
-    /// action are replaced. `block` refuses posts containing it (422 `blocked_word`), `hold`
+    /// A word whose normalized form is already watched is the same word: its pattern,
+    /// action and `foldKana` are replaced. Width and case never matter (ｂａｄ = bad,
+    /// ﾊﾞｶ = バカ); hiragana and katakana are the same only with `foldKana: true` (ばか = バカ),
+    /// off by default because a short kana word folded matches everyday words (バカ in
+    /// 生まれたばかり). `block` refuses posts containing it (422 `blocked_word`), `hold`
     /// keeps them back for approval, `flag` posts them and queues them. A pattern of only `*`
     /// is 422 `invalid_pattern`, one longer than 200 characters once normalized 422
     /// `too_long`; past 10,000 words, 409 `too_many`. Recorded in the moderation log.
@@ -1826,7 +1834,7 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Export the watched words as CSV (`pattern,action`; town_moderator and town_admin).
+    /// Export the watched words as CSV (`pattern,action,kana`; town_moderator and town_admin).
     ///
     /// Fields a spreadsheet would run as formulas get a leading `'`, which an import takes off again.
     ///
@@ -1837,8 +1845,10 @@ extension APIProtocol {
     }
     /// Import watched words from CSV (town_moderator and town_admin).
     ///
-    /// `pattern,action` rows (an optional header row is skipped), at most 5000 rows and
-    /// 256 KiB. Each row adds a word or changes its action. All rows or none: a bad row is 422
+    /// `pattern,action` or `pattern,action,kana` rows (an optional header row is skipped),
+    /// at most 5000 rows and 256 KiB. `kana` is `fold` for a word whose hiragana and
+    /// katakana forms are the same (ばか = バカ), empty or absent for one that is matched as
+    /// written (width and case still folded). Each row adds a word or changes its action. All rows or none: a bad row is 422
     /// `invalid_row` naming its line; an import that would take the list past 10,000 words is
     /// 422 `too_many`.
     ///
