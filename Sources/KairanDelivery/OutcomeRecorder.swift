@@ -105,13 +105,21 @@ actor OutcomeRecorder {
         }
         let now = clock.now()
         let (database, worker, limit, logger) = (self.database, self.worker, self.hardBounceLimit, self.logger)
+        // The usual write (every message accepted) is one statement: sent without BEGIN and
+        // COMMIT, it costs one round trip and one commit instead of three round trips.
+        let oneStatement = bounceKeys.isEmpty && DeliveryStore.recordsInOneStatement(outcomes)
         for attempt in 1... {
             do {
-                let suppressed = try await database.withTransaction { connection in
-                    try await DeliveryStore.record(outcomes, worker: worker, now: now, on: connection, logger: logger)
-                    return try await DeliveryStore.recordHardBounces(
-                        emailKeys: bounceKeys, reply: bounceReplies, limit: limit, now: now, on: connection, logger: logger)
-                }
+                let suppressed = oneStatement
+                    ? try await database.withConnection { connection -> [String] in
+                        try await DeliveryStore.record(outcomes, worker: worker, now: now, on: connection, logger: logger)
+                        return []
+                    }
+                    : try await database.withTransaction { connection in
+                        try await DeliveryStore.record(outcomes, worker: worker, now: now, on: connection, logger: logger)
+                        return try await DeliveryStore.recordHardBounces(
+                            emailKeys: bounceKeys, reply: bounceReplies, limit: limit, now: now, on: connection, logger: logger)
+                    }
                 if !suppressed.isEmpty { logger.info("addresses suppressed after hard bounces", metadata: ["count": "\(suppressed.count)"]) }
                 return
             } catch {

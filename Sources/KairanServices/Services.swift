@@ -40,6 +40,7 @@ public struct Services: Sendable {
     public var alertService: AlertService { AlertService(services: self) }
     public var subscriptions: SubscriptionService { SubscriptionService(services: self) }
     public var watchedWords: WatchedWordService { WatchedWordService(services: self) }
+    public var suspensions: SuspensionService { SuspensionService(services: self) }
 }
 
 extension Decision {

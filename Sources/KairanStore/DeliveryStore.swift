@@ -226,6 +226,22 @@ public enum DeliveryStore {
             """, logger: logger)
     }
 
+    /// True when `record` writes these outcomes in one statement (all sent, say), which is
+    /// atomic on its own: no transaction needed, two round trips fewer per write.
+    public static func recordsInOneStatement(_ outcomes: [(id: Int64, outcome: DeliveryOutcome)]) -> Bool {
+        func kind(_ outcome: DeliveryOutcome) -> Int {
+            switch outcome {
+            case .sent: 0
+            case .retry: 1
+            case .failed, .dead: 2
+            case .release: 3
+            case .postpone: 4
+            }
+        }
+        guard let first = outcomes.first.map({ kind($0.outcome) }) else { return true }
+        return outcomes.allSatisfy { kind($0.outcome) == first }
+    }
+
     /// Records outcomes in a handful of statements, whatever the batch size.
     ///
     /// Only rows this worker still holds are touched: a job another worker has rescued in

@@ -257,6 +257,63 @@ import Testing
         }
     }
 
+    /// A mistaken year-long suspension is corrected: the group's owner finds it, shortens it
+    /// and lifts it, with reasons; the author posts again at once and is told each time; the
+    /// town's moderators see every suspension, members who do not moderate none; each change
+    /// is in the moderation log.
+    @Test func aSuspensionIsListedShortenedAndLifted() async throws {
+        try await withTown { town in
+            let client = town.client
+            let (owner, author, reporter, thread, itemID) = try await flaggedThread(town, body: "格安で売ります", reason: "spam")
+            #expect(try await act(client, itemID, "suspend", by: owner, extra: ["durationHours": 8760]).status == .ok)
+            let group = try #require(try await client.send(.get, "/v1/threads/\(thread)", token: owner.token).json()["groupId"] as? Int)
+
+            let listed = try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)", token: owner.token).items()
+            #expect(listed.count == 1)
+            let suspension = try #require(listed.first)
+            #expect(suspension["accountId"] as? Int == author.id && suspension["scope"] as? String == "group" && suspension["active"] as? Bool == true)
+            let id = try #require(suspension["id"] as? Int)
+            #expect(try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)", token: reporter.token).status == .forbidden)
+            #expect(try await client.send(.get, "/v1/moderation/suspensions", token: owner.token).status == .forbidden, "every suspension: the town's moderators")
+            #expect(try await client.send(.get, "/v1/moderation/suspensions", token: town.townModerator.token).items().count == 1)
+            #expect(try await client.send(.post, "/v1/moderation/suspensions/\(id)/lift", json: jsonObject(["reason": "x"]), token: reporter.token).status == .forbidden)
+
+            // Shortened to a day: still suspended.
+            let formatter = ISO8601DateFormatter()
+            let tomorrow = town.clock.now().addingTimeInterval(86400)
+            let shortened = try await client.send(.patch, "/v1/moderation/suspensions/\(id)",
+                                                  json: jsonObject(["until": formatter.string(from: tomorrow), "reason": "期間の入力ミス"]), token: owner.token)
+            #expect(shortened.status == .ok, "\(shortened.text)")
+            let until = try #require((try shortened.json()["until"] as? String).flatMap(formatter.date(from:)))
+            #expect(abs(until.timeIntervalSince(tomorrow)) < 1)
+            for (when, code) in [(-60.0, "in_the_past"), (400.0 * 86400, "out_of_range")] {
+                let moved = try await client.send(.patch, "/v1/moderation/suspensions/\(id)",
+                                                  json: jsonObject(["until": formatter.string(from: town.clock.now().addingTimeInterval(when)), "reason": "x"]), token: owner.token)
+                #expect(try moved.errorCode() == code)
+            }
+            #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "まだですか"]), token: author.token).errorCode() == "suspended")
+
+            // Lifted: the author posts again at once.
+            let lifted = try await client.send(.post, "/v1/moderation/suspensions/\(id)/lift", json: jsonObject(["reason": "誤って停止しました"]), token: owner.token)
+            #expect(lifted.status == .ok, "\(lifted.text)")
+            #expect(try lifted.json()["active"] as? Bool == false)
+            #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "ありがとうございます"]), token: author.token).status == .created)
+            #expect(try await client.send(.post, "/v1/moderation/suspensions/\(id)/lift", json: jsonObject(["reason": "再度"]), token: owner.token).errorCode() == "not_active")
+            #expect(try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)", token: owner.token).items().isEmpty)
+            #expect(try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)&ended=true", token: owner.token).items().count == 1)
+
+            let notifications = try await client.send(.get, "/v1/notifications", token: author.token).items()
+            let kinds = notifications.compactMap { $0["kind"] as? String }
+            #expect(Set(kinds).isSuperset(of: ["moderation.suspended", "moderation.suspension_changed", "moderation.suspension_lifted"]))
+            let liftNotice = try #require(notifications.first { $0["kind"] as? String == "moderation.suspension_lifted" }?["data"] as? [String: Any])
+            #expect(liftNotice["reason"] as? String == "誤って停止しました" && liftNotice["groupId"] as? Int == group)
+            let log = try await client.send(.get, "/v1/moderation/log", token: town.townModerator.token).items()
+            let actions = log.compactMap { $0["action"] as? String }
+            #expect(actions.starts(with: ["suspension_lifted", "suspension_changed"]), "\(actions)")
+            #expect(log.first?["reason"] as? String == "誤って停止しました" && log.first?["subjectId"] as? Int == author.id)
+        }
+    }
+
     @Test func theModerationLogIsAppendOnlyAndExportable() async throws {
         try await withTown { town in
             let client = town.client

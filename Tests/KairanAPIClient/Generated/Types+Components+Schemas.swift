@@ -1352,6 +1352,101 @@ extension Components {
                 case decisionReason
             }
         }
+        /// - Remark: Generated from `#/components/schemas/Suspension`.
+        public struct Suspension: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Suspension/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Suspension/accountId`.
+            public var accountId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Suspension/displayName`.
+            public var displayName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Suspension/scope`.
+            @frozen public enum ScopePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case group = "group"
+                case town = "town"
+            }
+            /// - Remark: Generated from `#/components/schemas/Suspension/scope`.
+            public var scope: Components.Schemas.Suspension.ScopePayload
+            /// the group, for a group suspension
+            ///
+            /// - Remark: Generated from `#/components/schemas/Suspension/groupId`.
+            public var groupId: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Suspension/until`.
+            public var until: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Suspension/reason`.
+            public var reason: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Suspension/createdAt`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Suspension/active`.
+            public var active: Swift.Bool
+            /// Creates a new `Suspension`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - accountId:
+            ///   - displayName:
+            ///   - scope:
+            ///   - groupId: the group, for a group suspension
+            ///   - until:
+            ///   - reason:
+            ///   - createdAt:
+            ///   - active:
+            public init(
+                id: Swift.Int64,
+                accountId: Swift.Int64,
+                displayName: Swift.String,
+                scope: Components.Schemas.Suspension.ScopePayload,
+                groupId: Swift.Int64? = nil,
+                until: Foundation.Date,
+                reason: Swift.String,
+                createdAt: Foundation.Date,
+                active: Swift.Bool
+            ) {
+                self.id = id
+                self.accountId = accountId
+                self.displayName = displayName
+                self.scope = scope
+                self.groupId = groupId
+                self.until = until
+                self.reason = reason
+                self.createdAt = createdAt
+                self.active = active
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case accountId
+                case displayName
+                case scope
+                case groupId
+                case until
+                case reason
+                case createdAt
+                case active
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SuspensionPage`.
+        public struct SuspensionPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SuspensionPage/items`.
+            public var items: [Components.Schemas.Suspension]
+            /// - Remark: Generated from `#/components/schemas/SuspensionPage/nextBefore`.
+            public var nextBefore: Swift.Int?
+            /// Creates a new `SuspensionPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            ///   - nextBefore:
+            public init(
+                items: [Components.Schemas.Suspension],
+                nextBefore: Swift.Int? = nil
+            ) {
+                self.items = items
+                self.nextBefore = nextBefore
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+                case nextBefore
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/AppealPage`.
         public struct AppealPage: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/AppealPage/items`.
@@ -1626,7 +1721,9 @@ extension Components {
             /// `removed`). `moderation.removed` (the author's post was hidden or deleted) and
             /// `moderation.warning`: postId, threadId, groupId, itemId, reason.
             /// `moderation.suspended`: itemId, reason, scope, until, and groupId for a group
-            /// suspension. `moderation.appeal` (the author's appeal was decided): postId,
+            /// suspension. `moderation.suspension_changed` (its end moved) and
+            /// `moderation.suspension_lifted` (ended now): reason, scope, until, and groupId for a
+            /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
             /// groupId, itemId, outcome (`upheld` or `reversed`), reason.
             ///
             ///
@@ -1637,6 +1734,8 @@ extension Components {
                 case moderation_removed = "moderation.removed"
                 case moderation_warning = "moderation.warning"
                 case moderation_suspended = "moderation.suspended"
+                case moderation_suspensionChanged = "moderation.suspension_changed"
+                case moderation_suspensionLifted = "moderation.suspension_lifted"
                 case moderation_appeal = "moderation.appeal"
             }
             /// What `data` holds: `mention`: postId, threadId, groupId, author, excerpt.
@@ -1644,7 +1743,9 @@ extension Components {
             /// `removed`). `moderation.removed` (the author's post was hidden or deleted) and
             /// `moderation.warning`: postId, threadId, groupId, itemId, reason.
             /// `moderation.suspended`: itemId, reason, scope, until, and groupId for a group
-            /// suspension. `moderation.appeal` (the author's appeal was decided): postId,
+            /// suspension. `moderation.suspension_changed` (its end moved) and
+            /// `moderation.suspension_lifted` (ended now): reason, scope, until, and groupId for a
+            /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
             /// groupId, itemId, outcome (`upheld` or `reversed`), reason.
             ///
             ///

@@ -369,6 +369,40 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/moderation/appeals/{appealID}/decision`.
     /// - Remark: Generated from `#/paths//v1/moderation/appeals/{appealID}/decision/post(decideAppeal)`.
     func decideAppeal(_ input: Operations.DecideAppeal.Input) async throws -> Operations.DecideAppeal.Output
+    /// Suspensions, newest first (a group's moderators for their group; town_moderator and town_admin for all).
+    ///
+    /// With `groupId`, that group's own suspensions (its moderators and the town's may ask;
+    /// 404 for a group the caller cannot see, 403 for a member who does not moderate it).
+    /// Without it, every suspension, group and town (the town's moderators only). Only
+    /// those in force unless `ended=true`.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/moderation/suspensions`.
+    /// - Remark: Generated from `#/paths//v1/moderation/suspensions/get(listSuspensions)`.
+    func listSuspensions(_ input: Operations.ListSuspensions.Input) async throws -> Operations.ListSuspensions.Output
+    /// Move a suspension's end, shorter or longer (those who may list it).
+    ///
+    /// `until` must be in the future (422 `in_the_past`: lift it instead) and at most 8760
+    /// hours after the suspension was imposed (422 `out_of_range`). The change and its reason
+    /// go to the moderation log (`suspension_changed`), and the suspended person is notified
+    /// (`moderation.suspension_changed`). 409 `not_active` for a suspension that has ended;
+    /// 404 for one the caller may not handle.
+    ///
+    ///
+    /// - Remark: HTTP `PATCH /v1/moderation/suspensions/{suspensionID}`.
+    /// - Remark: Generated from `#/paths//v1/moderation/suspensions/{suspensionID}/patch(rescheduleSuspension)`.
+    func rescheduleSuspension(_ input: Operations.RescheduleSuspension.Input) async throws -> Operations.RescheduleSuspension.Output
+    /// End a suspension now (those who may list it).
+    ///
+    /// The person may post again at once. The lift and its reason go to the moderation log
+    /// (`suspension_lifted`), and the person is notified (`moderation.suspension_lifted`).
+    /// 409 `not_active` for a suspension that has already ended; 404 for one the caller may
+    /// not handle.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/moderation/suspensions/{suspensionID}/lift`.
+    /// - Remark: Generated from `#/paths//v1/moderation/suspensions/{suspensionID}/lift/post(liftSuspension)`.
+    func liftSuspension(_ input: Operations.LiftSuspension.Input) async throws -> Operations.LiftSuspension.Output
     /// The append-only moderation log, newest first (town_moderator and town_admin).
     ///
     /// - Remark: HTTP `GET /v1/moderation/log`.
@@ -1734,6 +1768,68 @@ extension APIProtocol {
         body: Operations.DecideAppeal.Input.Body
     ) async throws -> Operations.DecideAppeal.Output {
         try await decideAppeal(Operations.DecideAppeal.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Suspensions, newest first (a group's moderators for their group; town_moderator and town_admin for all).
+    ///
+    /// With `groupId`, that group's own suspensions (its moderators and the town's may ask;
+    /// 404 for a group the caller cannot see, 403 for a member who does not moderate it).
+    /// Without it, every suspension, group and town (the town's moderators only). Only
+    /// those in force unless `ended=true`.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/moderation/suspensions`.
+    /// - Remark: Generated from `#/paths//v1/moderation/suspensions/get(listSuspensions)`.
+    public func listSuspensions(
+        query: Operations.ListSuspensions.Input.Query = .init(),
+        headers: Operations.ListSuspensions.Input.Headers = .init()
+    ) async throws -> Operations.ListSuspensions.Output {
+        try await listSuspensions(Operations.ListSuspensions.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Move a suspension's end, shorter or longer (those who may list it).
+    ///
+    /// `until` must be in the future (422 `in_the_past`: lift it instead) and at most 8760
+    /// hours after the suspension was imposed (422 `out_of_range`). The change and its reason
+    /// go to the moderation log (`suspension_changed`), and the suspended person is notified
+    /// (`moderation.suspension_changed`). 409 `not_active` for a suspension that has ended;
+    /// 404 for one the caller may not handle.
+    ///
+    ///
+    /// - Remark: HTTP `PATCH /v1/moderation/suspensions/{suspensionID}`.
+    /// - Remark: Generated from `#/paths//v1/moderation/suspensions/{suspensionID}/patch(rescheduleSuspension)`.
+    public func rescheduleSuspension(
+        path: Operations.RescheduleSuspension.Input.Path,
+        headers: Operations.RescheduleSuspension.Input.Headers = .init(),
+        body: Operations.RescheduleSuspension.Input.Body
+    ) async throws -> Operations.RescheduleSuspension.Output {
+        try await rescheduleSuspension(Operations.RescheduleSuspension.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// End a suspension now (those who may list it).
+    ///
+    /// The person may post again at once. The lift and its reason go to the moderation log
+    /// (`suspension_lifted`), and the person is notified (`moderation.suspension_lifted`).
+    /// 409 `not_active` for a suspension that has already ended; 404 for one the caller may
+    /// not handle.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/moderation/suspensions/{suspensionID}/lift`.
+    /// - Remark: Generated from `#/paths//v1/moderation/suspensions/{suspensionID}/lift/post(liftSuspension)`.
+    public func liftSuspension(
+        path: Operations.LiftSuspension.Input.Path,
+        headers: Operations.LiftSuspension.Input.Headers = .init(),
+        body: Operations.LiftSuspension.Input.Body
+    ) async throws -> Operations.LiftSuspension.Output {
+        try await liftSuspension(Operations.LiftSuspension.Input(
             path: path,
             headers: headers,
             body: body
