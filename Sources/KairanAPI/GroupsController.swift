@@ -22,6 +22,7 @@ struct GroupsController {
         routes.post("/v1/groups/{groupID}/join-requests/{accountID}/approve", use: approve)
         routes.post("/v1/groups/{groupID}/join-requests/{accountID}/deny", use: deny)
         routes.post("/v1/groups/{groupID}/invitations", use: invite)
+        addInvitationRoutes(to: routes)
         routes.put("/v1/groups/{groupID}/bans/{accountID}", use: ban)
         routes.delete("/v1/groups/{groupID}/bans/{accountID}", use: unban)
     }

@@ -162,6 +162,8 @@ public struct NotificationPayload: Codable, Sendable {
     public var postId: PostID?
     public var threadId: ThreadID?
     public var groupId: GroupID?
+    /// An invitation: the group's name (the invitee cannot look it up in their lists).
+    public var groupName: String?
     public var author: PostView.Author?
     /// The start of the text, so a phone can show it without another request.
     public var excerpt: String?
@@ -173,9 +175,10 @@ public struct NotificationPayload: Codable, Sendable {
     public var scope: String?
     public var until: String?
 
-    public init(postId: PostID? = nil, threadId: ThreadID? = nil, groupId: GroupID? = nil, author: PostView.Author? = nil, excerpt: String? = nil,
-                itemId: ModerationItemID? = nil, outcome: String? = nil, reason: String? = nil, scope: String? = nil, until: String? = nil) {
-        self.postId = postId; self.threadId = threadId; self.groupId = groupId; self.author = author; self.excerpt = excerpt
+    public init(postId: PostID? = nil, threadId: ThreadID? = nil, groupId: GroupID? = nil, groupName: String? = nil, author: PostView.Author? = nil,
+                excerpt: String? = nil, itemId: ModerationItemID? = nil, outcome: String? = nil, reason: String? = nil, scope: String? = nil,
+                until: String? = nil) {
+        self.postId = postId; self.threadId = threadId; self.groupId = groupId; self.groupName = groupName; self.author = author; self.excerpt = excerpt
         self.itemId = itemId; self.outcome = outcome; self.reason = reason; self.scope = scope; self.until = until
     }
 }

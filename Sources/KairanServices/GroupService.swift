@@ -28,6 +28,7 @@ public struct GroupService: Sendable {
     /// Any resident may start a group; they become its owner.
     public func create(_ actor: Actor, _ input: NewGroup, logger: Logger) async throws -> GroupView {
         let name = try Content.text(input.name, field: "name", max: Content.groupNameMax)
+        try Self.checkJoinPolicy(input.visibility, input.joinPolicy)
         let description = try input.description.map { try Content.text($0, field: "description", min: 0, max: Content.groupDescriptionMax, multiline: true) } ?? ""
         let area = try input.area.map { try Content.text($0, field: "area", max: Content.areaMax) }
         let now = services.clock.now()
@@ -61,8 +62,21 @@ public struct GroupService: Sendable {
     public func group(_ actor: Actor, _ id: GroupID, logger: Logger) async throws -> GroupView {
         let now = services.clock.now()
         return try await database.withConnection { connection in
-            let (group, standing) = try await GroupAccess.group(.read, id, actor: actor, now: now, on: connection, logger: logger)
+            guard let (group, standing) = try await GroupStore.standing(group: id, account: actor.accountID, now: now, on: connection, logger: logger) else {
+                throw ServiceError.notFound
+            }
+            // An invitee sees the group they are invited to (to decide), not its threads.
+            if !(standing.invited && !standing.banned) { try Policy.decide(actor, .read, in: standing).require() }
             return GroupView(group, myRole: standing.banned ? nil : standing.role)
+        }
+    }
+
+    /// Nobody outside a private group can find it, so nobody could ask to join one that
+    /// approves its members: private groups are joined by invitation.
+    static func checkJoinPolicy(_ visibility: GroupVisibility, _ joinPolicy: JoinPolicy) throws {
+        if visibility == .private && joinPolicy == .approval {
+            throw ValidationError(field: "joinPolicy", code: "invalid_join_policy",
+                                  message: "a private group cannot be found to ask to join it: use invite, or make the group public")
         }
     }
 
@@ -96,6 +110,7 @@ public struct GroupService: Sendable {
             if let visibility = change.visibility { group.visibility = visibility }
             if let joinPolicy = change.joinPolicy { group.joinPolicy = joinPolicy }
             if let approve = change.approveNewAccounts { group.approveNewAccounts = approve }
+            try Self.checkJoinPolicy(group.visibility, group.joinPolicy)
             try await GroupStore.update(group, on: connection, logger: logger)
             try await EventStore.append(EventStore.groupStream(id), kind: "group.updated", payload: GroupView(group, myRole: nil),
                                         now: now, on: connection, logger: logger)
@@ -247,12 +262,14 @@ public struct GroupService: Sendable {
     public func invite(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
         try await database.withTransaction { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
+            let (group, _) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
             guard let targetStanding = try await GroupStore.standing(group: id, account: target, now: now, on: connection, logger: logger)?.1,
                   try await AccountStore.exists(id: target, on: connection, logger: logger) else { throw ServiceError.notFound }
             if targetStanding.banned { throw ServiceError.conflict("banned", "lift the ban before inviting this person") }
             if targetStanding.role != nil { throw ServiceError.conflict("already_member", "already a member") }
             try await GroupStore.invite(group: id, account: target, by: actor.accountID, now: now, on: connection, logger: logger)
+            // Told at once, with the name: the group itself stays hidden from their lists.
+            try await Notifier.notify(target, kind: "group.invited", .init(groupId: id, groupName: group.name), now: now, on: connection, logger: logger)
         }
     }
 

@@ -265,12 +265,16 @@ extension Components {
             }
             /// - Remark: Generated from `#/components/schemas/CreateGroup/visibility`.
             public var visibility: Components.Schemas.CreateGroup.VisibilityPayload
+            /// private with approval is 422 invalid_join_policy (nobody could find the group to ask)
+            ///
             /// - Remark: Generated from `#/components/schemas/CreateGroup/joinPolicy`.
             @frozen public enum JoinPolicyPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case open = "open"
                 case approval = "approval"
                 case invite = "invite"
             }
+            /// private with approval is 422 invalid_join_policy (nobody could find the group to ask)
+            ///
             /// - Remark: Generated from `#/components/schemas/CreateGroup/joinPolicy`.
             public var joinPolicy: Components.Schemas.CreateGroup.JoinPolicyPayload
             /// Creates a new `CreateGroup`.
@@ -281,7 +285,7 @@ extension Components {
             ///   - description:
             ///   - area: 地区
             ///   - visibility:
-            ///   - joinPolicy:
+            ///   - joinPolicy: private with approval is 422 invalid_join_policy (nobody could find the group to ask)
             public init(
                 kind: Components.Schemas.GroupKind,
                 name: Swift.String,
@@ -323,12 +327,16 @@ extension Components {
             }
             /// - Remark: Generated from `#/components/schemas/UpdateGroup/visibility`.
             public var visibility: Components.Schemas.UpdateGroup.VisibilityPayload?
+            /// the resulting group may not be private with approval (422 invalid_join_policy)
+            ///
             /// - Remark: Generated from `#/components/schemas/UpdateGroup/joinPolicy`.
             @frozen public enum JoinPolicyPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case open = "open"
                 case approval = "approval"
                 case invite = "invite"
             }
+            /// the resulting group may not be private with approval (422 invalid_join_policy)
+            ///
             /// - Remark: Generated from `#/components/schemas/UpdateGroup/joinPolicy`.
             public var joinPolicy: Components.Schemas.UpdateGroup.JoinPolicyPayload?
             /// new accounts' posts wait for a moderator's approval (the sandbox)
@@ -343,7 +351,7 @@ extension Components {
             ///   - description:
             ///   - area:
             ///   - visibility:
-            ///   - joinPolicy:
+            ///   - joinPolicy: the resulting group may not be private with approval (422 invalid_join_policy)
             ///   - approveNewAccounts: new accounts' posts wait for a moderator's approval (the sandbox)
             public init(
                 kind: Components.Schemas.GroupKind? = nil,
@@ -524,6 +532,140 @@ extension Components {
                 case displayName
                 case role
                 case joinedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Invitation`.
+        public struct Invitation: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Invitation/groupId`.
+            public var groupId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Invitation/groupName`.
+            public var groupName: Swift.String
+            /// the invitee
+            ///
+            /// - Remark: Generated from `#/components/schemas/Invitation/accountId`.
+            public var accountId: Swift.Int64
+            /// the invitee's name
+            ///
+            /// - Remark: Generated from `#/components/schemas/Invitation/displayName`.
+            public var displayName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Invitation/createdAt`.
+            public var createdAt: Foundation.Date
+            /// Creates a new `Invitation`.
+            ///
+            /// - Parameters:
+            ///   - groupId:
+            ///   - groupName:
+            ///   - accountId: the invitee
+            ///   - displayName: the invitee's name
+            ///   - createdAt:
+            public init(
+                groupId: Swift.Int64,
+                groupName: Swift.String,
+                accountId: Swift.Int64,
+                displayName: Swift.String,
+                createdAt: Foundation.Date
+            ) {
+                self.groupId = groupId
+                self.groupName = groupName
+                self.accountId = accountId
+                self.displayName = displayName
+                self.createdAt = createdAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case groupId
+                case groupName
+                case accountId
+                case displayName
+                case createdAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Ban`.
+        public struct Ban: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Ban/accountId`.
+            public var accountId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Ban/displayName`.
+            public var displayName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Ban/reason`.
+            public var reason: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Ban/createdAt`.
+            public var createdAt: Foundation.Date
+            /// absent for a ban for good
+            ///
+            /// - Remark: Generated from `#/components/schemas/Ban/expiresAt`.
+            public var expiresAt: Foundation.Date?
+            /// Creates a new `Ban`.
+            ///
+            /// - Parameters:
+            ///   - accountId:
+            ///   - displayName:
+            ///   - reason:
+            ///   - createdAt:
+            ///   - expiresAt: absent for a ban for good
+            public init(
+                accountId: Swift.Int64,
+                displayName: Swift.String,
+                reason: Swift.String,
+                createdAt: Foundation.Date,
+                expiresAt: Foundation.Date? = nil
+            ) {
+                self.accountId = accountId
+                self.displayName = displayName
+                self.reason = reason
+                self.createdAt = createdAt
+                self.expiresAt = expiresAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case accountId
+                case displayName
+                case reason
+                case createdAt
+                case expiresAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/OwnJoinRequest`.
+        public struct OwnJoinRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/OwnJoinRequest/groupId`.
+            public var groupId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/OwnJoinRequest/groupName`.
+            public var groupName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/OwnJoinRequest/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case denied = "denied"
+            }
+            /// - Remark: Generated from `#/components/schemas/OwnJoinRequest/state`.
+            public var state: Components.Schemas.OwnJoinRequest.StatePayload
+            /// - Remark: Generated from `#/components/schemas/OwnJoinRequest/message`.
+            public var message: Swift.String
+            /// - Remark: Generated from `#/components/schemas/OwnJoinRequest/createdAt`.
+            public var createdAt: Foundation.Date
+            /// Creates a new `OwnJoinRequest`.
+            ///
+            /// - Parameters:
+            ///   - groupId:
+            ///   - groupName:
+            ///   - state:
+            ///   - message:
+            ///   - createdAt:
+            public init(
+                groupId: Swift.Int64,
+                groupName: Swift.String,
+                state: Components.Schemas.OwnJoinRequest.StatePayload,
+                message: Swift.String,
+                createdAt: Foundation.Date
+            ) {
+                self.groupId = groupId
+                self.groupName = groupName
+                self.state = state
+                self.message = message
+                self.createdAt = createdAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case groupId
+                case groupName
+                case state
+                case message
+                case createdAt
             }
         }
         /// - Remark: Generated from `#/components/schemas/JoinRequest`.
@@ -1724,7 +1866,8 @@ extension Components {
             /// suspension. `moderation.suspension_changed` (its end moved) and
             /// `moderation.suspension_lifted` (ended now): reason, scope, until, and groupId for a
             /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
-            /// groupId, itemId, outcome (`upheld` or `reversed`), reason.
+            /// groupId, itemId, outcome (`upheld` or `reversed`), reason. `group.invited`: groupId,
+            /// groupName (accept with POST /v1/groups/{groupId}/join).
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -1737,6 +1880,7 @@ extension Components {
                 case moderation_suspensionChanged = "moderation.suspension_changed"
                 case moderation_suspensionLifted = "moderation.suspension_lifted"
                 case moderation_appeal = "moderation.appeal"
+                case group_invited = "group.invited"
             }
             /// What `data` holds: `mention`: postId, threadId, groupId, author, excerpt.
             /// `flag.outcome` (to each reporter of a post): postId, groupId, outcome (`kept` or
@@ -1746,7 +1890,8 @@ extension Components {
             /// suspension. `moderation.suspension_changed` (its end moved) and
             /// `moderation.suspension_lifted` (ended now): reason, scope, until, and groupId for a
             /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
-            /// groupId, itemId, outcome (`upheld` or `reversed`), reason.
+            /// groupId, itemId, outcome (`upheld` or `reversed`), reason. `group.invited`: groupId,
+            /// groupName (accept with POST /v1/groups/{groupId}/join).
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -1765,6 +1910,8 @@ extension Components {
                 public var threadId: Swift.Int64?
                 /// - Remark: Generated from `#/components/schemas/Notification/data/groupId`.
                 public var groupId: Swift.Int64?
+                /// - Remark: Generated from `#/components/schemas/Notification/data/groupName`.
+                public var groupName: Swift.String?
                 /// - Remark: Generated from `#/components/schemas/Notification/data/author`.
                 public struct AuthorPayload: Codable, Hashable, Sendable {
                     /// - Remark: Generated from `#/components/schemas/Notification/data/author/id`.
@@ -1830,6 +1977,7 @@ extension Components {
                 ///   - postId:
                 ///   - threadId:
                 ///   - groupId:
+                ///   - groupName:
                 ///   - author:
                 ///   - excerpt:
                 ///   - itemId: the moderation queue item (appeal a removal with it)
@@ -1841,6 +1989,7 @@ extension Components {
                     postId: Swift.Int64? = nil,
                     threadId: Swift.Int64? = nil,
                     groupId: Swift.Int64? = nil,
+                    groupName: Swift.String? = nil,
                     author: Components.Schemas.Notification.DataPayload.AuthorPayload? = nil,
                     excerpt: Swift.String? = nil,
                     itemId: Swift.Int64? = nil,
@@ -1852,6 +2001,7 @@ extension Components {
                     self.postId = postId
                     self.threadId = threadId
                     self.groupId = groupId
+                    self.groupName = groupName
                     self.author = author
                     self.excerpt = excerpt
                     self.itemId = itemId
@@ -1864,6 +2014,7 @@ extension Components {
                     case postId
                     case threadId
                     case groupId
+                    case groupName
                     case author
                     case excerpt
                     case itemId

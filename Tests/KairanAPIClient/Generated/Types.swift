@@ -141,11 +141,51 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/groups/{groupID}/join-requests/{accountID}/deny`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/join-requests/{accountID}/deny/post(denyJoinRequest)`.
     func denyJoinRequest(_ input: Operations.DenyJoinRequest.Input) async throws -> Operations.DenyJoinRequest.Output
-    /// Invite an account (moderators); the invitee then joins with POST …/join.
+    /// The group's pending invitations, oldest first (moderators).
+    ///
+    /// - Remark: HTTP `GET /v1/groups/{groupID}/invitations`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/get(listGroupInvitations)`.
+    func listGroupInvitations(_ input: Operations.ListGroupInvitations.Input) async throws -> Operations.ListGroupInvitations.Output
+    /// Invite an account (moderators); the invitee is notified (`group.invited`) and joins with POST …/join.
     ///
     /// - Remark: HTTP `POST /v1/groups/{groupID}/invitations`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/post(inviteToGroup)`.
     func inviteToGroup(_ input: Operations.InviteToGroup.Input) async throws -> Operations.InviteToGroup.Output
+    /// Withdraw a pending invitation (moderators).
+    ///
+    /// - Remark: HTTP `DELETE /v1/groups/{groupID}/invitations/{accountID}`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/{accountID}/delete(withdrawGroupInvitation)`.
+    func withdrawGroupInvitation(_ input: Operations.WithdrawGroupInvitation.Input) async throws -> Operations.WithdrawGroupInvitation.Output
+    /// The bans in force in the group, newest first (moderators).
+    ///
+    /// - Remark: HTTP `GET /v1/groups/{groupID}/bans`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/bans/get(listGroupBans)`.
+    func listGroupBans(_ input: Operations.ListGroupBans.Input) async throws -> Operations.ListGroupBans.Output
+    /// The invitations the caller holds, newest first.
+    ///
+    /// Each is accepted with POST /v1/groups/{groupID}/join and declined with DELETE
+    /// /v1/me/invitations/{groupID}. An invitee also sees the group itself (GET
+    /// /v1/groups/{groupID}), not its threads, and is notified (`group.invited`).
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/me/invitations`.
+    /// - Remark: Generated from `#/paths//v1/me/invitations/get(listMyInvitations)`.
+    func listMyInvitations(_ input: Operations.ListMyInvitations.Input) async throws -> Operations.ListMyInvitations.Output
+    /// Decline an invitation.
+    ///
+    /// - Remark: HTTP `DELETE /v1/me/invitations/{groupID}`.
+    /// - Remark: Generated from `#/paths//v1/me/invitations/{groupID}/delete(declineInvitation)`.
+    func declineInvitation(_ input: Operations.DeclineInvitation.Input) async throws -> Operations.DeclineInvitation.Output
+    /// The caller's own requests to join groups, pending or denied, newest first.
+    ///
+    /// - Remark: HTTP `GET /v1/me/join-requests`.
+    /// - Remark: Generated from `#/paths//v1/me/join-requests/get(listMyJoinRequests)`.
+    func listMyJoinRequests(_ input: Operations.ListMyJoinRequests.Input) async throws -> Operations.ListMyJoinRequests.Output
+    /// Withdraw one's own pending request to join.
+    ///
+    /// - Remark: HTTP `DELETE /v1/me/join-requests/{groupID}`.
+    /// - Remark: Generated from `#/paths//v1/me/join-requests/{groupID}/delete(withdrawMyJoinRequest)`.
+    func withdrawMyJoinRequest(_ input: Operations.WithdrawMyJoinRequest.Input) async throws -> Operations.WithdrawMyJoinRequest.Output
     /// Ban an account from the group, optionally until a time (moderators).
     ///
     /// - Remark: HTTP `PUT /v1/groups/{groupID}/bans/{accountID}`.
@@ -1325,7 +1365,20 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Invite an account (moderators); the invitee then joins with POST …/join.
+    /// The group's pending invitations, oldest first (moderators).
+    ///
+    /// - Remark: HTTP `GET /v1/groups/{groupID}/invitations`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/get(listGroupInvitations)`.
+    public func listGroupInvitations(
+        path: Operations.ListGroupInvitations.Input.Path,
+        headers: Operations.ListGroupInvitations.Input.Headers = .init()
+    ) async throws -> Operations.ListGroupInvitations.Output {
+        try await listGroupInvitations(Operations.ListGroupInvitations.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Invite an account (moderators); the invitee is notified (`group.invited`) and joins with POST …/join.
     ///
     /// - Remark: HTTP `POST /v1/groups/{groupID}/invitations`.
     /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/post(inviteToGroup)`.
@@ -1338,6 +1391,77 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// Withdraw a pending invitation (moderators).
+    ///
+    /// - Remark: HTTP `DELETE /v1/groups/{groupID}/invitations/{accountID}`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/{accountID}/delete(withdrawGroupInvitation)`.
+    public func withdrawGroupInvitation(
+        path: Operations.WithdrawGroupInvitation.Input.Path,
+        headers: Operations.WithdrawGroupInvitation.Input.Headers = .init()
+    ) async throws -> Operations.WithdrawGroupInvitation.Output {
+        try await withdrawGroupInvitation(Operations.WithdrawGroupInvitation.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The bans in force in the group, newest first (moderators).
+    ///
+    /// - Remark: HTTP `GET /v1/groups/{groupID}/bans`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/bans/get(listGroupBans)`.
+    public func listGroupBans(
+        path: Operations.ListGroupBans.Input.Path,
+        headers: Operations.ListGroupBans.Input.Headers = .init()
+    ) async throws -> Operations.ListGroupBans.Output {
+        try await listGroupBans(Operations.ListGroupBans.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The invitations the caller holds, newest first.
+    ///
+    /// Each is accepted with POST /v1/groups/{groupID}/join and declined with DELETE
+    /// /v1/me/invitations/{groupID}. An invitee also sees the group itself (GET
+    /// /v1/groups/{groupID}), not its threads, and is notified (`group.invited`).
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/me/invitations`.
+    /// - Remark: Generated from `#/paths//v1/me/invitations/get(listMyInvitations)`.
+    public func listMyInvitations(headers: Operations.ListMyInvitations.Input.Headers = .init()) async throws -> Operations.ListMyInvitations.Output {
+        try await listMyInvitations(Operations.ListMyInvitations.Input(headers: headers))
+    }
+    /// Decline an invitation.
+    ///
+    /// - Remark: HTTP `DELETE /v1/me/invitations/{groupID}`.
+    /// - Remark: Generated from `#/paths//v1/me/invitations/{groupID}/delete(declineInvitation)`.
+    public func declineInvitation(
+        path: Operations.DeclineInvitation.Input.Path,
+        headers: Operations.DeclineInvitation.Input.Headers = .init()
+    ) async throws -> Operations.DeclineInvitation.Output {
+        try await declineInvitation(Operations.DeclineInvitation.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The caller's own requests to join groups, pending or denied, newest first.
+    ///
+    /// - Remark: HTTP `GET /v1/me/join-requests`.
+    /// - Remark: Generated from `#/paths//v1/me/join-requests/get(listMyJoinRequests)`.
+    public func listMyJoinRequests(headers: Operations.ListMyJoinRequests.Input.Headers = .init()) async throws -> Operations.ListMyJoinRequests.Output {
+        try await listMyJoinRequests(Operations.ListMyJoinRequests.Input(headers: headers))
+    }
+    /// Withdraw one's own pending request to join.
+    ///
+    /// - Remark: HTTP `DELETE /v1/me/join-requests/{groupID}`.
+    /// - Remark: Generated from `#/paths//v1/me/join-requests/{groupID}/delete(withdrawMyJoinRequest)`.
+    public func withdrawMyJoinRequest(
+        path: Operations.WithdrawMyJoinRequest.Input.Path,
+        headers: Operations.WithdrawMyJoinRequest.Input.Headers = .init()
+    ) async throws -> Operations.WithdrawMyJoinRequest.Output {
+        try await withdrawMyJoinRequest(Operations.WithdrawMyJoinRequest.Input(
+            path: path,
+            headers: headers
         ))
     }
     /// Ban an account from the group, optionally until a time (moderators).

@@ -1,0 +1,95 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// An invitation, as the group's moderators and the invitee see it.
+public struct InvitationView: Codable, Sendable {
+    public let groupId: GroupID
+    public let groupName: String
+    public let accountId: AccountID
+    public let displayName: String
+    public let createdAt: Date
+    init(_ record: GroupStore.InvitationRecord) {
+        groupId = record.groupID; groupName = record.groupName; accountId = record.accountID
+        displayName = record.displayName; createdAt = record.createdAt
+    }
+}
+
+public struct BanView: Codable, Sendable {
+    public let accountId: AccountID
+    public let displayName: String
+    public let reason: String
+    public let createdAt: Date
+    /// Absent: for good.
+    public let expiresAt: Date?
+}
+
+/// One's own request to join a group that approves its members.
+public struct OwnJoinRequestView: Codable, Sendable {
+    public let groupId: GroupID
+    public let groupName: String
+    /// "pending" or "denied".
+    public let state: String
+    public let message: String
+    public let createdAt: Date
+}
+
+/// Invitations, bans and join requests: listed and withdrawn by the group's moderators, and
+/// found, accepted (`join`) or declined by the people they concern.
+extension GroupService {
+    public func invitations(_ actor: Actor, _ id: GroupID, logger: Logger) async throws -> [InvitationView] {
+        let now = services.clock.now()
+        return try await database.withConnection { connection in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
+            return try await GroupStore.invitations(group: id, on: connection, logger: logger).map(InvitationView.init)
+        }
+    }
+
+    public func withdrawInvitation(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
+        let now = services.clock.now()
+        try await database.withTransaction { connection in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
+            guard try await GroupStore.deleteInvitation(group: id, account: target, on: connection, logger: logger) else { throw ServiceError.notFound }
+        }
+    }
+
+    public func bans(_ actor: Actor, _ id: GroupID, logger: Logger) async throws -> [BanView] {
+        let now = services.clock.now()
+        return try await database.withConnection { connection in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
+            return try await GroupStore.bans(group: id, now: now, on: connection, logger: logger).map {
+                BanView(accountId: $0.accountID, displayName: $0.displayName, reason: $0.reason, createdAt: $0.createdAt, expiresAt: $0.expiresAt)
+            }
+        }
+    }
+
+    /// The invitations the caller holds: each is accepted by joining the group.
+    public func myInvitations(_ actor: Actor, logger: Logger) async throws -> [InvitationView] {
+        try await database.withConnection { connection in
+            try await GroupStore.invitations(for: actor.accountID, on: connection, logger: logger).map(InvitationView.init)
+        }
+    }
+
+    public func declineInvitation(_ actor: Actor, _ id: GroupID, logger: Logger) async throws {
+        try await database.withTransaction { connection in
+            guard try await GroupStore.deleteInvitation(group: id, account: actor.accountID, on: connection, logger: logger) else { throw ServiceError.notFound }
+        }
+    }
+
+    public func myJoinRequests(_ actor: Actor, logger: Logger) async throws -> [OwnJoinRequestView] {
+        try await database.withConnection { connection in
+            try await GroupStore.joinRequests(of: actor.accountID, on: connection, logger: logger).map {
+                OwnJoinRequestView(groupId: $0.groupID, groupName: $0.groupName, state: $0.state, message: $0.message, createdAt: $0.createdAt)
+            }
+        }
+    }
+
+    public func withdrawJoinRequest(_ actor: Actor, _ id: GroupID, logger: Logger) async throws {
+        try await database.withTransaction { connection in
+            guard try await GroupStore.withdrawJoinRequest(group: id, account: actor.accountID, on: connection, logger: logger) else {
+                throw ServiceError.notFound
+            }
+        }
+    }
+}
