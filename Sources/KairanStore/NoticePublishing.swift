@@ -144,9 +144,14 @@ extension NoticeStore {
     ) async throws -> (households: Int, mails: Int) {
         var mail: [DeliveryStore.Recipient] = []
         var households = Set<Int64>()
+        // Every guardian of a household nobody confirmed, by mail: the address staff recorded,
+        // or else their account's. A guardian who chose the app for everyday notices did not
+        // choose to miss an urgent one they have not seen (not connected, phone silent), and
+        // is a resident with a mail address.
         for try await (guardian, household, email, token) in try await connection.query("""
-            SELECT r.guardian_id, r.household_id, g.email, r.link_token
+            SELECT r.guardian_id, r.household_id, coalesce(g.email, a.email), r.link_token
             FROM notice_recipients r JOIN guardians g ON g.id = r.guardian_id
+            LEFT JOIN accounts a ON a.id = g.account_id
             WHERE r.notice_id = \(notice.id) AND r.household_id IN (
                 SELECT household_id FROM notice_recipients WHERE notice_id = \(notice.id)
                 GROUP BY household_id HAVING bool_and(confirmed_at IS NULL))

@@ -245,6 +245,9 @@ import Testing
             try await town.mailGuardian(school, child: jiro, name: "鈴木 良子", email: "suzuki@example.jp", phone: "090-0000-0002")
             let neighbour = try await town.client.resident("tanaka@example.jp", name: "田中 恵")
             try await town.link(neighbour, to: try await town.enrol(school, "田中 三郎", in: "2-1"), at: school)
+            // Household 4: app only, and never opens it.
+            let silent = try await town.client.resident("sato.fumiko@example.jp", name: "佐藤 文子")
+            try await town.link(silent, to: try await town.enrol(school, "佐藤 四郎", in: "2-1"), at: school)
 
             let posted = try await town.post(school, by: school.teacher.token, ["title": "臨時休校", "body": "本日は臨時休校です。", "urgent": true])
             #expect(posted.status == .created, "\(posted.text)")
@@ -267,7 +270,7 @@ import Testing
             }
             let event = try #require(dashboard.events("notice:\(notice)").last { $0["kind"] as? String == "notice.confirmed" }?["data"] as? [String: Any])
             #expect(event["confirmedHouseholds"] as? Int == 1)
-            #expect(event["households"] as? Int == 3)
+            #expect(event["households"] as? Int == 4)
             let mine = try await town.client.send(.get, "/v1/me/notices/\(notice)", token: mother.token).json()
             #expect(mine["householdConfirmed"] as? Bool == true, "the mother sees her household confirmed")
             #expect(mine["confirmedAt"] == nil, "she herself has not confirmed")
@@ -276,20 +279,25 @@ import Testing
             #expect(try await town.client.send(.post, "/v1/me/notices/\(notice)/confirm", token: neighbour.token).status == .ok)
             let status = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(notice)/status", token: school.teacher.token).json()
             let unconfirmed = try #require(status["unconfirmed"] as? [[String: Any]])
-            #expect(unconfirmed.map { $0["children"] as? [String] } == [["鈴木 次郎"]])
+            #expect(Set(unconfirmed.compactMap { ($0["children"] as? [String])?.first }) == ["鈴木 次郎", "佐藤 四郎"])
 
-            // Not yet time: nothing happens. After 20 minutes: only household 2 is re-sent.
+            // Not yet time: nothing happens. After 20 minutes: households 2 and 4 are mailed,
+            // the app-only guardian at her account's address.
             town.clock.advance(by: 19 * 60)
             #expect(try await town.tick().escalated == 0)
             town.clock.advance(by: 60)
             #expect(try await town.tick().escalated == 1)
             #expect(try await town.tick().escalated == 0, "once")
             let before = server.transactions.count
-            #expect(try await town.deliver(to: server) == 1)
+            #expect(try await town.deliver(to: server) == 2)
             let resent = server.transactions.dropFirst(before)
-            #expect(resent.flatMap(\.recipients) == ["RCPT TO:<suzuki@example.jp>"])
+            #expect(Set(resent.flatMap(\.recipients)) == ["RCPT TO:<suzuki@example.jp>", "RCPT TO:<sato.fumiko@example.jp>"])
+            let appOnly = try #require(server.noticeLink(to: "sato.fumiko@example.jp"), "her mail carries a link to confirm")
+            let confirmedByMail = try await town.client.execute(uri: appOnly, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                                body: ByteBuffer(string: "action=confirm"))
+            #expect(confirmedByMail.status == .ok)
             let callList = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(notice)/call-list", token: school.teacher.token).items()
-            #expect(callList.count == 1)
+            #expect(callList.count == 1, "household 4 confirmed from the escalation mail")
             let contacts = try #require(callList.first?["guardians"] as? [[String: Any]])
             #expect(contacts.map { $0["name"] as? String } == ["鈴木 良子"])
             #expect(contacts.map { $0["phone"] as? String } == ["090-0000-0002"])
