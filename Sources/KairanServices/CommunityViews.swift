@@ -90,6 +90,10 @@ public struct PostView: Codable, Sendable {
     public let reactions: [String: Int]
     /// "hidden" (only its author and moderators see it) or "removed"; absent when visible.
     public let moderation: PostModeration?
+    /// A held post (only its author and moderators see those): why it waits for a
+    /// moderator, "watched_word" (it contains a word the town reviews) or "new_account" (the
+    /// group approves new accounts' posts). Absent otherwise.
+    public let heldReason: String?
 
     public init(_ post: PostRecord) {
         id = post.id
@@ -108,10 +112,11 @@ public struct PostView: Codable, Sendable {
         deleted = post.deletedAt != nil
         reactions = post.reactions
         moderation = post.moderation == .visible ? nil : post.moderation
+        heldReason = post.moderation != .held ? nil : post.heldBecause == "approval" ? "new_account" : post.heldBecause.map { _ in "watched_word" }
     }
 
     public enum CodingKeys: String, CodingKey {
-        case id, threadId, groupId, author, body, replyTo, createdAt, edited, editedAt, deleted, reactions, moderation
+        case id, threadId, groupId, author, body, replyTo, createdAt, edited, editedAt, deleted, reactions, moderation, heldReason
     }
 
     /// Written by hand so a deleted post says `"body": null` rather than leaving the key out.
@@ -129,6 +134,7 @@ public struct PostView: Codable, Sendable {
         try container.encode(deleted, forKey: .deleted)
         try container.encode(reactions, forKey: .reactions)
         try container.encodeIfPresent(moderation, forKey: .moderation)
+        try container.encodeIfPresent(heldReason, forKey: .heldReason)
     }
 }
 

@@ -159,6 +159,11 @@ public struct ModerationService: Sendable {
                     try await Announce.postRestored(post, now: now, on: connection, logger: logger)
                     if item.postModeration == .held, let approved = try await ThreadStore.findPost(post.id, on: connection, logger: logger) {
                         try await ThreadStore.markVisiblePost(in: post.threadID, at: now, on: connection, logger: logger)
+                        // Its author was waiting: told it is up now (a removal tells them below).
+                        if let author = item.authorID {
+                            try await Notifier.notify(author, kind: "moderation.approved", .init(
+                                postId: post.id, threadId: post.threadID, groupId: post.groupID, itemId: item.id), now: now, on: connection, logger: logger)
+                        }
                         // Approved: now it may mention people, and a thread it opened appears.
                         try await Notifier.mentions(of: approved, now: now, on: connection, logger: logger)
                         if try await ThreadStore.isOpeningPost(post.id, thread: post.threadID, on: connection, logger: logger),

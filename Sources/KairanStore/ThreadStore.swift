@@ -34,6 +34,9 @@ public struct PostRecord: Sendable, Equatable {
     public let reactions: [String: Int]
     /// Hidden (its author and moderators see it) or removed by moderation.
     public let moderation: PostModeration
+    /// For a held post, why: "watched_word" or "approval" (the group approves new accounts'
+    /// posts), from its queue item.
+    public let heldBecause: String?
 }
 
 /// SQL for threads, posts, edits, reactions, read state and search.
@@ -172,9 +175,10 @@ public enum ThreadStore {
         p.id, p.thread_id, p.group_id, p.author_id, a.display_name, p.body, p.reply_to_id, p.created_at, p.edited_at, p.deleted_at,
         coalesce((SELECT jsonb_object_agg(reaction, n)::text FROM (
             SELECT reaction, count(*) AS n FROM post_reactions x WHERE x.post_id = p.id GROUP BY reaction) counts), '{}'),
-        p.moderation
+        p.moderation,
+        CASE WHEN p.moderation = 'held' THEN (SELECT i.source FROM moderation_items i WHERE i.post_id = p.id) END
         """
-    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String)
+    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String, String?)
 
     static func post(_ row: PostRow) -> PostRecord {
         // Built by PostgreSQL's jsonb_object_agg from the reactions table: always an object
@@ -182,7 +186,7 @@ public enum ThreadStore {
         let reactions = (try? JSONDecoder().decode([String: Int].self, from: Data(row.10.utf8))) ?? [:]
         return PostRecord(id: row.0, threadID: row.1, groupID: row.2, authorID: row.3, authorName: row.4, body: row.5, replyToID: row.6,
                           createdAt: row.7, editedAt: row.8, deletedAt: row.9, reactions: reactions,
-                          moderation: PostModeration(rawValue: row.11) ?? .visible)
+                          moderation: PostModeration(rawValue: row.11) ?? .visible, heldBecause: row.12)
     }
 
     public static func findPost(_ id: PostID, on connection: PostgresConnection, logger: Logger) async throws -> PostRecord? {

@@ -80,6 +80,9 @@ import Testing
             #expect(held.status == .created)
             let heldID = try #require(try held.json()["id"] as? Int)
             #expect(try held.json()["moderation"] as? String == "held")
+            #expect(try held.json()["heldReason"] as? String == "watched_word")
+            let asSeenByAuthor = try await client.send(.get, "/v1/threads/\(thread)/posts", token: member.token).items().first { $0["id"] as? Int == heldID }
+            #expect(asSeenByAuthor?["heldReason"] as? String == "watched_word")
             let ownerView = try await client.send(.get, "/v1/threads/\(thread)/posts", token: owner.token).items()
             #expect(ownerView.contains { $0["id"] as? Int == heldID }, "the owner moderates the group and sees it")
             let stranger = try await client.resident("stranger@example.jp")
@@ -91,6 +94,9 @@ import Testing
                                                 json: jsonObject(["action": "keep", "reason": "問題なし"]), token: owner.token)
             #expect(approve.status == .ok, "\(approve.text)")
             #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: stranger.token).items().contains { $0["id"] as? Int == heldID })
+            let approvedNotice = try await client.send(.get, "/v1/notifications", token: member.token).items().first { $0["kind"] as? String == "moderation.approved" }
+            #expect((approvedNotice?["data"] as? [String: Any])?["postId"] as? Int == heldID, "the author is told it is up")
+            #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: member.token).items().first { $0["id"] as? Int == heldID }?["heldReason"] == nil)
 
             // A held thread's title is not there for others either.
             let heldThread = try await client.send(.post, "/v1/groups/\(group)/threads", json: jsonObject(["title": "SALE のお知らせ", "body": "詳細は後で"]), token: member.token)
@@ -104,6 +110,15 @@ import Testing
             let heldAgain = try #require(try await post(client, "sale 第二弾", in: thread, by: member).json()["id"] as? Int)
             let heldPostReply = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "返信", "replyTo": heldAgain]), token: stranger.token)
             #expect(try heldPostReply.errorCode() == "invalid_reply", "no reply to a post one cannot see")
+            // Removed instead of approved: its author is told that too, with the reason.
+            let heldAgainItem = try #require(try await client.send(.get, "/v1/moderation/items?state=pending", token: owner.token).items()
+                .first { $0["postId"] as? Int == heldAgain }?["id"] as? Int)
+            #expect(try await client.send(.post, "/v1/moderation/items/\(heldAgainItem)/actions",
+                                          json: jsonObject(["action": "delete", "reason": "商用の宣伝"]), token: owner.token).status == .ok)
+            let removedNotice = try await client.send(.get, "/v1/notifications", token: member.token).items().first {
+                $0["kind"] as? String == "moderation.removed" && ($0["data"] as? [String: Any])?["postId"] as? Int == heldAgain
+            }
+            #expect((removedNotice?["data"] as? [String: Any])?["reason"] as? String == "商用の宣伝")
             #expect(try await client.send(.post, "/v1/threads/\(heldThreadID)/posts", json: jsonObject(["body": "x"]), token: stranger.token).status == .notFound)
             let lengthened = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": String(repeating: "\u{FDFA}", count: 20), "action": "block"]), token: moderator.token)
             #expect(try lengthened.errorCode() == "too_long")
@@ -208,6 +223,7 @@ import Testing
             #expect(try await client.send(.patch, "/v1/groups/\(group)", json: jsonObject(["approveNewAccounts": true]), token: owner.token).status == .ok)
             let waiting = try await post(client, "はじめまして", in: thread, by: member)
             #expect(try waiting.json()["moderation"] as? String == "held")
+            #expect(try waiting.json()["heldReason"] as? String == "new_account", "the author is told why it waits")
             clock.advance(by: 8 * 86400)
             #expect(try await post(client, "一週間たちました", in: thread, by: member).json()["moderation"] == nil, "no longer new")
 

@@ -862,17 +862,29 @@ extension Components {
             }
             /// - Remark: Generated from `#/components/schemas/Post/reactions`.
             public var reactions: Components.Schemas.Post.ReactionsPayload
-            /// hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); absent when visible
+            /// hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); held: waiting for a moderator's approval (its author and moderators see it); absent when visible
             ///
             /// - Remark: Generated from `#/components/schemas/Post/moderation`.
             @frozen public enum ModerationPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case hidden = "hidden"
                 case removed = "removed"
+                case held = "held"
             }
-            /// hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); absent when visible
+            /// hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); held: waiting for a moderator's approval (its author and moderators see it); absent when visible
             ///
             /// - Remark: Generated from `#/components/schemas/Post/moderation`.
             public var moderation: Components.Schemas.Post.ModerationPayload?
+            /// a held post: it contains a word the town reviews, or the group approves new accounts' posts. Its author is notified when it is approved (moderation.approved) or removed (moderation.removed)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Post/heldReason`.
+            @frozen public enum HeldReasonPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case watchedWord = "watched_word"
+                case newAccount = "new_account"
+            }
+            /// a held post: it contains a word the town reviews, or the group approves new accounts' posts. Its author is notified when it is approved (moderation.approved) or removed (moderation.removed)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Post/heldReason`.
+            public var heldReason: Components.Schemas.Post.HeldReasonPayload?
             /// Creates a new `Post`.
             ///
             /// - Parameters:
@@ -887,7 +899,8 @@ extension Components {
             ///   - editedAt:
             ///   - deleted:
             ///   - reactions:
-            ///   - moderation: hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); absent when visible
+            ///   - moderation: hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); held: waiting for a moderator's approval (its author and moderators see it); absent when visible
+            ///   - heldReason: a held post: it contains a word the town reviews, or the group approves new accounts' posts. Its author is notified when it is approved (moderation.approved) or removed (moderation.removed)
             public init(
                 id: Swift.Int64,
                 threadId: Swift.Int64,
@@ -900,7 +913,8 @@ extension Components {
                 editedAt: Foundation.Date? = nil,
                 deleted: Swift.Bool,
                 reactions: Components.Schemas.Post.ReactionsPayload,
-                moderation: Components.Schemas.Post.ModerationPayload? = nil
+                moderation: Components.Schemas.Post.ModerationPayload? = nil,
+                heldReason: Components.Schemas.Post.HeldReasonPayload? = nil
             ) {
                 self.id = id
                 self.threadId = threadId
@@ -914,6 +928,7 @@ extension Components {
                 self.deleted = deleted
                 self.reactions = reactions
                 self.moderation = moderation
+                self.heldReason = heldReason
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -928,6 +943,7 @@ extension Components {
                 case deleted
                 case reactions
                 case moderation
+                case heldReason
             }
         }
         /// - Remark: Generated from `#/components/schemas/PostPage`.
@@ -1867,7 +1883,8 @@ extension Components {
             /// `moderation.suspension_lifted` (ended now): reason, scope, until, and groupId for a
             /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
             /// groupId, itemId, outcome (`upheld` or `reversed`), reason. `group.invited`: groupId,
-            /// groupName (accept with POST /v1/groups/{groupId}/join).
+            /// groupName (accept with POST /v1/groups/{groupId}/join). `moderation.approved` (the
+            /// author's held post is up): postId, threadId, groupId, itemId.
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -1881,6 +1898,7 @@ extension Components {
                 case moderation_suspensionLifted = "moderation.suspension_lifted"
                 case moderation_appeal = "moderation.appeal"
                 case group_invited = "group.invited"
+                case moderation_approved = "moderation.approved"
             }
             /// What `data` holds: `mention`: postId, threadId, groupId, author, excerpt.
             /// `flag.outcome` (to each reporter of a post): postId, groupId, outcome (`kept` or
@@ -1891,7 +1909,8 @@ extension Components {
             /// `moderation.suspension_lifted` (ended now): reason, scope, until, and groupId for a
             /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
             /// groupId, itemId, outcome (`upheld` or `reversed`), reason. `group.invited`: groupId,
-            /// groupName (accept with POST /v1/groups/{groupId}/join).
+            /// groupName (accept with POST /v1/groups/{groupId}/join). `moderation.approved` (the
+            /// author's held post is up): postId, threadId, groupId, itemId.
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
