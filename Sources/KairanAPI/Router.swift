@@ -63,6 +63,7 @@ public func buildRouter(
         NotificationsController(dependencies: dependencies).addRoutes(to: routes)
         StreamController(dependencies: dependencies).addRoutes(to: routes)
         AlertsController(dependencies: dependencies).addRoutes(to: routes)
+        MailProblemsController(dependencies: dependencies).addRoutes(to: routes)
         AlertSubscribersController(dependencies: dependencies).addRoutes(to: routes)
         MailPagesController(dependencies: dependencies).addRoutes(to: routes)
         OrganizationsController(dependencies: dependencies).addRoutes(to: routes)

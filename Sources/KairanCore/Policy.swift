@@ -9,6 +9,9 @@ public enum Action: Sendable, Equatable {
     case sendAlerts
     /// Edit the alert categories (and which are mandatory) and the areas.
     case configureAlerts
+    /// Put dead mail back in the queue, and lift an address's suppression, once the cause
+    /// is fixed (seeing them is `sendAlerts`).
+    case repairMailDelivery
     /// Create a school, nursery, facility or the town office, with its first admin.
     case createOrganization
 }
@@ -42,6 +45,8 @@ public enum Policy {
             return actor.isAlertSender ? .allow : .deny(reason: "only town alert staff may do this")
         case .configureAlerts:
             return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may change alert categories and areas")
+        case .repairMailDelivery:
+            return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may requeue mail or lift a suppression")
         case .createOrganization:
             return actor.isTownAdmin ? .allow : .deny(reason: "only a town administrator may create organizations")
         }

@@ -41,6 +41,7 @@ public struct Services: Sendable {
     public var subscriptions: SubscriptionService { SubscriptionService(services: self) }
     public var watchedWords: WatchedWordService { WatchedWordService(services: self) }
     public var suspensions: SuspensionService { SuspensionService(services: self) }
+    public var mailProblems: MailProblemService { MailProblemService(services: self) }
 }
 
 extension Decision {

@@ -46,7 +46,10 @@ public struct DeliveryCounts: Sendable, Equatable, Codable {
     public var retrying = 0
     public var sending = 0
     public var sent = 0
+    /// Refused for good (a 5xx).
     public var failed = 0
+    /// Temporary failures until the last attempt: given up on (requeue once the cause is fixed).
+    public var dead = 0
     public var bounced = 0
     public var cancelled = 0
     public init() {}
@@ -359,7 +362,8 @@ public enum DeliveryStore {
             case "queued": if retrying { result[message]?.retrying += n } else { result[message]?.queued += n }
             case "sending": result[message]?.sending += n
             case "sent": result[message]?.sent += n
-            case "failed", "dead": result[message]?.failed += n
+            case "failed": result[message]?.failed += n
+            case "dead": result[message]?.dead += n
             case "bounced": result[message]?.bounced += n
             case "cancelled": result[message]?.cancelled += n
             default: break

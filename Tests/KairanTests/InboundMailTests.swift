@@ -18,6 +18,7 @@ import Testing
 @Suite struct InboundMailTests {
     struct Setup {
         let client: any TestClientProtocol
+        let url: DatabaseURL
         let database: Database
         let clock: TestClock
         let inboundPort: Int
@@ -42,7 +43,7 @@ import Testing
                 var ports = service.boundPort.makeAsyncIterator()
                 let port = try #require(await ports.next())
                 do {
-                    try await body(Setup(client: client, database: database, clock: clock, inboundPort: port, sink: sink))
+                    try await body(Setup(client: client, url: url, database: database, clock: clock, inboundPort: port, sink: sink))
                 } catch {
                     running.cancel()
                     throw error
@@ -216,6 +217,16 @@ import Testing
             #expect(bounces == [1])
             let counts = try await setup.database.withConnection { try await DeliveryStore.counts(message: message, on: $0, logger: TestDatabase.logger) }
             #expect(counts.bounced == 1 && counts.sent == 1)
+
+            // The town's alert staff read the report as the reporting server worded it.
+            let staff = try await setup.client.registerAndLogin(email: "bousai@town.example.jp")
+            try await grantRole("alert_sender", to: "bousai@town.example.jp", in: setup.url)
+            let reports = try await setup.client.send(.get, "/v1/mail/bounces", token: staff).items()
+            #expect(reports.count == 1)
+            #expect(reports.first?["address"] as? String == "gone@example.jp" && reports.first?["status"] as? String == "5.1.1")
+            #expect((reports.first?["diagnostic"] as? String)?.contains("user unknown") == true && reports.first?["permanent"] as? Bool == true)
+            let resident = try await setup.client.registerAndLogin(email: "resident@example.jp")
+            #expect(try await setup.client.send(.get, "/v1/mail/bounces", token: resident).status == .forbidden)
         }
     }
 

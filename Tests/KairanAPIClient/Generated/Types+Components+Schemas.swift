@@ -2076,7 +2076,191 @@ extension Components {
                 case data
             }
         }
-        /// Delivery jobs by state; `retrying` are queued after a failed attempt, `failed` includes those that ran out of attempts.
+        /// - Remark: Generated from `#/components/schemas/MailSuppression`.
+        public struct MailSuppression: Codable, Hashable, Sendable {
+            /// as compared: the local part as written, the domain in lower case
+            ///
+            /// - Remark: Generated from `#/components/schemas/MailSuppression/email`.
+            public var email: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MailSuppression/hardBounces`.
+            public var hardBounces: Swift.Int
+            /// the last permanent refusal
+            ///
+            /// - Remark: Generated from `#/components/schemas/MailSuppression/lastReply`.
+            public var lastReply: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MailSuppression/lastBounceAt`.
+            public var lastBounceAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/MailSuppression/suppressedAt`.
+            public var suppressedAt: Foundation.Date
+            /// Creates a new `MailSuppression`.
+            ///
+            /// - Parameters:
+            ///   - email: as compared: the local part as written, the domain in lower case
+            ///   - hardBounces:
+            ///   - lastReply: the last permanent refusal
+            ///   - lastBounceAt:
+            ///   - suppressedAt:
+            public init(
+                email: Swift.String,
+                hardBounces: Swift.Int,
+                lastReply: Swift.String? = nil,
+                lastBounceAt: Foundation.Date? = nil,
+                suppressedAt: Foundation.Date
+            ) {
+                self.email = email
+                self.hardBounces = hardBounces
+                self.lastReply = lastReply
+                self.lastBounceAt = lastBounceAt
+                self.suppressedAt = suppressedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case email
+                case hardBounces
+                case lastReply
+                case lastBounceAt
+                case suppressedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/DeadLetter`.
+        public struct DeadLetter: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/messageId`.
+            public var messageId: Swift.Int64
+            /// alert, notice, notice_escalation, …
+            ///
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/kind`.
+            public var kind: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/subject`.
+            public var subject: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/address`.
+            public var address: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case dead = "dead"
+                case failed = "failed"
+            }
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/state`.
+            public var state: Components.Schemas.DeadLetter.StatePayload
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/attempts`.
+            public var attempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/lastReply`.
+            public var lastReply: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/DeadLetter/lastAttemptAt`.
+            public var lastAttemptAt: Foundation.Date?
+            /// Creates a new `DeadLetter`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - messageId:
+            ///   - kind: alert, notice, notice_escalation, …
+            ///   - subject:
+            ///   - address:
+            ///   - state:
+            ///   - attempts:
+            ///   - lastReply:
+            ///   - lastAttemptAt:
+            public init(
+                id: Swift.Int64,
+                messageId: Swift.Int64,
+                kind: Swift.String,
+                subject: Swift.String,
+                address: Swift.String,
+                state: Components.Schemas.DeadLetter.StatePayload,
+                attempts: Swift.Int,
+                lastReply: Swift.String? = nil,
+                lastAttemptAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.messageId = messageId
+                self.kind = kind
+                self.subject = subject
+                self.address = address
+                self.state = state
+                self.attempts = attempts
+                self.lastReply = lastReply
+                self.lastAttemptAt = lastAttemptAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case messageId
+                case kind
+                case subject
+                case address
+                case state
+                case attempts
+                case lastReply
+                case lastAttemptAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BounceReport`.
+        public struct BounceReport: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/BounceReport/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/BounceReport/deliveryId`.
+            public var deliveryId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/BounceReport/messageId`.
+            public var messageId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/BounceReport/address`.
+            public var address: Swift.String
+            /// the DSN status, e.g. 5.1.1
+            ///
+            /// - Remark: Generated from `#/components/schemas/BounceReport/status`.
+            public var status: Swift.String
+            /// - Remark: Generated from `#/components/schemas/BounceReport/action`.
+            public var action: Swift.String
+            /// - Remark: Generated from `#/components/schemas/BounceReport/diagnostic`.
+            public var diagnostic: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/BounceReport/permanent`.
+            public var permanent: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/BounceReport/receivedAt`.
+            public var receivedAt: Foundation.Date
+            /// Creates a new `BounceReport`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - deliveryId:
+            ///   - messageId:
+            ///   - address:
+            ///   - status: the DSN status, e.g. 5.1.1
+            ///   - action:
+            ///   - diagnostic:
+            ///   - permanent:
+            ///   - receivedAt:
+            public init(
+                id: Swift.Int64,
+                deliveryId: Swift.Int64,
+                messageId: Swift.Int64,
+                address: Swift.String,
+                status: Swift.String,
+                action: Swift.String,
+                diagnostic: Swift.String? = nil,
+                permanent: Swift.Bool,
+                receivedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.deliveryId = deliveryId
+                self.messageId = messageId
+                self.address = address
+                self.status = status
+                self.action = action
+                self.diagnostic = diagnostic
+                self.permanent = permanent
+                self.receivedAt = receivedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case deliveryId
+                case messageId
+                case address
+                case status
+                case action
+                case diagnostic
+                case permanent
+                case receivedAt
+            }
+        }
+        /// Delivery jobs by state; `retrying` are queued after a failed attempt, `failed` were refused for good (5xx), `dead` ran out of attempts (see /v1/mail/dead-letters).
         ///
         /// - Remark: Generated from `#/components/schemas/DeliveryCounts`.
         public struct DeliveryCounts: Codable, Hashable, Sendable {
@@ -2090,6 +2274,8 @@ extension Components {
             public var sent: Swift.Int
             /// - Remark: Generated from `#/components/schemas/DeliveryCounts/failed`.
             public var failed: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/DeliveryCounts/dead`.
+            public var dead: Swift.Int
             /// - Remark: Generated from `#/components/schemas/DeliveryCounts/bounced`.
             public var bounced: Swift.Int
             /// - Remark: Generated from `#/components/schemas/DeliveryCounts/cancelled`.
@@ -2102,6 +2288,7 @@ extension Components {
             ///   - sending:
             ///   - sent:
             ///   - failed:
+            ///   - dead:
             ///   - bounced:
             ///   - cancelled:
             public init(
@@ -2110,6 +2297,7 @@ extension Components {
                 sending: Swift.Int,
                 sent: Swift.Int,
                 failed: Swift.Int,
+                dead: Swift.Int,
                 bounced: Swift.Int,
                 cancelled: Swift.Int
             ) {
@@ -2118,6 +2306,7 @@ extension Components {
                 self.sending = sending
                 self.sent = sent
                 self.failed = failed
+                self.dead = dead
                 self.bounced = bounced
                 self.cancelled = cancelled
             }
@@ -2127,6 +2316,7 @@ extension Components {
                 case sending
                 case sent
                 case failed
+                case dead
                 case bounced
                 case cancelled
             }

@@ -586,6 +586,49 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/stream`.
     /// - Remark: Generated from `#/paths//v1/stream/get(openStream)`.
     func openStream(_ input: Operations.OpenStream.Input) async throws -> Operations.OpenStream.Output
+    /// Addresses no mail goes to any more, and why (alert staff and town_admin).
+    ///
+    /// An address is suppressed after repeated permanent refusals (5xx, bounce reports); the newest 500.
+    ///
+    /// - Remark: HTTP `GET /v1/mail/suppressions`.
+    /// - Remark: Generated from `#/paths//v1/mail/suppressions/get(listMailSuppressions)`.
+    func listMailSuppressions(_ input: Operations.ListMailSuppressions.Input) async throws -> Operations.ListMailSuppressions.Output
+    /// Let mail go to an address again once its cause is fixed (town_admin).
+    ///
+    /// Its bounce count starts over, and alert subscribers suppressed with it are active
+    /// again. The address is in the body (never in a URL, so no access log holds it). 404
+    /// when it is not suppressed; 422 `invalid_email`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/mail/suppressions/lift`.
+    /// - Remark: Generated from `#/paths//v1/mail/suppressions/lift/post(liftMailSuppression)`.
+    func liftMailSuppression(_ input: Operations.LiftMailSuppression.Input) async throws -> Operations.LiftMailSuppression.Output
+    /// Mail that will not be tried again, newest first (alert staff and town_admin).
+    ///
+    /// `state=dead` (the default): temporary failures until the last attempt; `failed`:
+    /// refused for good (5xx); `all`: both. `messageId` narrows to one alert's or notice's mail.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/mail/dead-letters`.
+    /// - Remark: Generated from `#/paths//v1/mail/dead-letters/get(listDeadLetters)`.
+    func listDeadLetters(_ input: Operations.ListDeadLetters.Input) async throws -> Operations.ListDeadLetters.Output
+    /// Send dead or failed mail again once the cause is fixed (town_admin).
+    ///
+    /// Either `ids` (1 to 1000 jobs) or `messageId` (every dead and failed job of that
+    /// message). They go back to the queue with their attempts reset, due now, and the
+    /// workers are woken. Jobs to an address suppressed meanwhile stay (lift the
+    /// suppression first). Returns the ids requeued. 422 `required` when neither or both
+    /// are given, `out_of_range` for more than 1000 ids.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/mail/dead-letters/requeue`.
+    /// - Remark: Generated from `#/paths//v1/mail/dead-letters/requeue/post(requeueDeadLetters)`.
+    func requeueDeadLetters(_ input: Operations.RequeueDeadLetters.Input) async throws -> Operations.RequeueDeadLetters.Output
+    /// Bounce reports received, newest first (alert staff and town_admin).
+    ///
+    /// - Remark: HTTP `GET /v1/mail/bounces`.
+    /// - Remark: Generated from `#/paths//v1/mail/bounces/get(listBounceReports)`.
+    func listBounceReports(_ input: Operations.ListBounceReports.Input) async throws -> Operations.ListBounceReports.Output
     /// Alerts, newest first, each with its delivery progress (alert_sender or town_admin).
     ///
     /// - Remark: HTTP `GET /v1/alerts`.
@@ -2172,6 +2215,83 @@ extension APIProtocol {
         headers: Operations.OpenStream.Input.Headers = .init()
     ) async throws -> Operations.OpenStream.Output {
         try await openStream(Operations.OpenStream.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Addresses no mail goes to any more, and why (alert staff and town_admin).
+    ///
+    /// An address is suppressed after repeated permanent refusals (5xx, bounce reports); the newest 500.
+    ///
+    /// - Remark: HTTP `GET /v1/mail/suppressions`.
+    /// - Remark: Generated from `#/paths//v1/mail/suppressions/get(listMailSuppressions)`.
+    public func listMailSuppressions(headers: Operations.ListMailSuppressions.Input.Headers = .init()) async throws -> Operations.ListMailSuppressions.Output {
+        try await listMailSuppressions(Operations.ListMailSuppressions.Input(headers: headers))
+    }
+    /// Let mail go to an address again once its cause is fixed (town_admin).
+    ///
+    /// Its bounce count starts over, and alert subscribers suppressed with it are active
+    /// again. The address is in the body (never in a URL, so no access log holds it). 404
+    /// when it is not suppressed; 422 `invalid_email`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/mail/suppressions/lift`.
+    /// - Remark: Generated from `#/paths//v1/mail/suppressions/lift/post(liftMailSuppression)`.
+    public func liftMailSuppression(
+        headers: Operations.LiftMailSuppression.Input.Headers = .init(),
+        body: Operations.LiftMailSuppression.Input.Body
+    ) async throws -> Operations.LiftMailSuppression.Output {
+        try await liftMailSuppression(Operations.LiftMailSuppression.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Mail that will not be tried again, newest first (alert staff and town_admin).
+    ///
+    /// `state=dead` (the default): temporary failures until the last attempt; `failed`:
+    /// refused for good (5xx); `all`: both. `messageId` narrows to one alert's or notice's mail.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/mail/dead-letters`.
+    /// - Remark: Generated from `#/paths//v1/mail/dead-letters/get(listDeadLetters)`.
+    public func listDeadLetters(
+        query: Operations.ListDeadLetters.Input.Query = .init(),
+        headers: Operations.ListDeadLetters.Input.Headers = .init()
+    ) async throws -> Operations.ListDeadLetters.Output {
+        try await listDeadLetters(Operations.ListDeadLetters.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Send dead or failed mail again once the cause is fixed (town_admin).
+    ///
+    /// Either `ids` (1 to 1000 jobs) or `messageId` (every dead and failed job of that
+    /// message). They go back to the queue with their attempts reset, due now, and the
+    /// workers are woken. Jobs to an address suppressed meanwhile stay (lift the
+    /// suppression first). Returns the ids requeued. 422 `required` when neither or both
+    /// are given, `out_of_range` for more than 1000 ids.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/mail/dead-letters/requeue`.
+    /// - Remark: Generated from `#/paths//v1/mail/dead-letters/requeue/post(requeueDeadLetters)`.
+    public func requeueDeadLetters(
+        headers: Operations.RequeueDeadLetters.Input.Headers = .init(),
+        body: Operations.RequeueDeadLetters.Input.Body
+    ) async throws -> Operations.RequeueDeadLetters.Output {
+        try await requeueDeadLetters(Operations.RequeueDeadLetters.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Bounce reports received, newest first (alert staff and town_admin).
+    ///
+    /// - Remark: HTTP `GET /v1/mail/bounces`.
+    /// - Remark: Generated from `#/paths//v1/mail/bounces/get(listBounceReports)`.
+    public func listBounceReports(
+        query: Operations.ListBounceReports.Input.Query = .init(),
+        headers: Operations.ListBounceReports.Input.Headers = .init()
+    ) async throws -> Operations.ListBounceReports.Output {
+        try await listBounceReports(Operations.ListBounceReports.Input(
             query: query,
             headers: headers
         ))
