@@ -341,17 +341,13 @@ public final class MailDeliveryWorker: Service, Sendable {
                 return
             }
             var reusable = true
-            // At most one accepted message per session waits to be recorded while the next
-            // is sent: if this process dies, what the relay took and we did not record (and
-            // so sends again) is at most two messages per session.
-            var lastTicket: Int?
-            var ticketBefore: Int?
-            func note(_ ticket: Int) {
-                ticketBefore = lastTicket
-                lastTicket = ticket
-            }
+            // At most `unrecordedPerSession` accepted messages per session wait to be recorded
+            // while the next is sent: if this process dies, what the relay took and we did
+            // not record (and so sends again) is at most that many plus the one in flight.
+            var unrecorded: [Int] = []
+            func note(_ ticket: Int) { unrecorded.append(ticket) }
             while session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
-                if let ticketBefore { await recorder.waitRecorded(ticketBefore) }
+                while unrecorded.count > Self.unrecordedPerSession { await recorder.waitRecorded(unrecorded.removeFirst()) }
                 session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.
                 if job.attempts > configuration.maxAttempts {
@@ -398,6 +394,12 @@ public final class MailDeliveryWorker: Service, Sendable {
             await gate.release(domain)
         }
     }
+
+    /// Accepted messages a session may have unrecorded while it sends the next: two lets a
+    /// session keep sending while one write commits and the next gathers (one stalled every
+    /// session on each commit: a third less mail per second), and bounds what a SIGKILL
+    /// sends twice to three messages per session.
+    public static let unrecordedPerSession = 2
 
     func retryOrDead(_ job: ClaimedDelivery, reply: String) -> DeliveryOutcome {
         if job.attempts >= configuration.maxAttempts { return .dead(reply: reply) }
