@@ -3,9 +3,11 @@ import Hummingbird
 import KairanCore
 import KairanServices
 import KairanStore
+import Logging
 
 /// The page a guardian reaches from the link in a notice mail (`/n/<token>`): the notice,
-/// a confirm button, and the reply form for each of their children. Plain HTML forms that
+/// a confirm button, the reply form for each of their children, and an absence report
+/// (欠席・遅刻・早退) for any of the household's children at that school. Plain HTML forms that
 /// work on feature phones. Opening the page counts as opened; only the button (a POST)
 /// confirms, so mail scanners that fetch every link never confirm for a family.
 struct NoticePagesController {
@@ -17,6 +19,7 @@ struct NoticePagesController {
     }
 
     var notices: GuardianNoticeService { dependencies.services.guardianNotices }
+    var absences: AbsenceService { dependencies.services.absences }
 
     /// The mail link's token, as the service's reader.
     func reader(_ context: KairanRequestContext) -> GuardianNoticeService.Reader {
@@ -25,49 +28,83 @@ struct NoticePagesController {
 
     @Sendable func page(_ request: Request, context: KairanRequestContext) async throws -> Response {
         do {
+            let token = context.parameters.get("token") ?? ""
             let notice = try await notices.open(reader(context), logger: context.logger)
-            return render(notice, token: context.parameters.get("token") ?? "", message: nil)
+            return render(notice, token: token, absence: try await absences.mailForm(token: token, logger: context.logger), message: nil)
         } catch ServiceError.notFound {
             return HTMLPage.notFound
         }
     }
 
-    /// `action=confirm`, or `action=answer` with `choice_<child>` / `text_<child>` fields.
+    /// `action=confirm`; `action=answer` with `choice_<child>` / `text_<child>` fields; or
+    /// `action=absence` with `child`, `kind`, `day`, `reason` and `note`.
     @Sendable func submit(_ request: Request, context: KairanRequestContext) async throws -> Response {
         let form = try await Form.read(request, context: context)
         let token = context.parameters.get("token") ?? ""
         let reader = reader(context)
         do {
+            let absence = try await absences.mailForm(token: token, logger: context.logger)
+            func render(_ notice: GuardianNoticeView, message: String, status: HTTPResponse.Status = .ok) -> Response {
+                self.render(notice, token: token, absence: absence, message: message, status: status)
+            }
+            do {
+                return try await act(form, reader: reader, token: token, render: render, logger: context.logger)
+            } catch let error as ServiceError where error != .notFound {
+                var text = "入力内容を確認してください。"
+                if case .conflict(code: "reply_closed", _, _) = error { text = "回答の締切を過ぎています。" }
+                return render(try await notices.view(reader, logger: context.logger), message: text, status: APIError(error).status)
+            } catch let error as ValidationError {
+                return render(try await notices.view(reader, logger: context.logger), message: "入力内容を確認してください。",
+                              status: APIError.validation(error).status)
+            }
+        } catch ServiceError.notFound {
+            return HTMLPage.notFound
+        }
+    }
+
+    private func act(
+        _ form: Form, reader: GuardianNoticeService.Reader, token: String,
+        render: (GuardianNoticeView, String, HTTPResponse.Status) -> Response, logger: Logger
+    ) async throws -> Response {
+        do {
             switch form["action"] {
             case "confirm":
-                return render(try await notices.confirm(reader, logger: context.logger), token: token, message: "確認しました。ありがとうございました。")
+                return render(try await notices.confirm(reader, logger: logger), "確認しました。ありがとうございました。", .ok)
+            case "absence":
+                guard let child = form["child"].flatMap({ ChildID($0) }), let kind = form["kind"].flatMap(AbsenceKind.init(rawValue:)) else {
+                    return render(try await notices.view(reader, logger: logger), "お子さまと種類を選んでください。", .unprocessableContent)
+                }
+                let report = AbsenceService.Report(kind: kind, day: form["day"] ?? "", reason: form["reason"] ?? "", note: form["note"])
+                let record = try await absences.reportByMail(token: token, child: child, report, logger: logger)
+                return render(try await notices.view(reader, logger: logger),
+                              "\(record.childName)さんの\(Self.label(kind))（\(record.day)）を学校に連絡しました。", .ok)
             case "answer":
                 // The household's children the notice is for, as the form listed them.
                 var answers: [ChildID: GuardianNoticeService.Answer] = [:]
-                for child in try await notices.view(reader, logger: context.logger).children ?? [] {
+                for child in try await notices.view(reader, logger: logger).children ?? [] {
                     let choices = form.all("choice_\(child.childId)").compactMap { Int($0) }
                     let text = form["text_\(child.childId)"].flatMap { $0.isEmpty ? nil : $0 }
                     guard !choices.isEmpty || text != nil else { continue }
                     answers[child.childId] = .init(choices: choices, text: text)
                 }
-                return render(try await notices.answer(reader, answers, logger: context.logger), token: token,
-                              message: "回答を受け付けました。締切までは変更できます。")
+                return render(try await notices.answer(reader, answers, logger: logger), "回答を受け付けました。締切までは変更できます。", .ok)
             default:
-                return render(try await notices.view(reader, logger: context.logger), token: token, message: "入力内容を確認してください。", status: .badRequest)
+                return render(try await notices.view(reader, logger: logger), "入力内容を確認してください。", .badRequest)
             }
-        } catch ServiceError.notFound {
-            return HTMLPage.notFound
-        } catch let error as ServiceError {
-            var text = "入力内容を確認してください。"
-            if case .conflict(code: "reply_closed", _, _) = error { text = "回答の締切を過ぎています。" }
-            return render(try await notices.view(reader, logger: context.logger), token: token, message: text, status: APIError(error).status)
-        } catch let error as ValidationError {
-            return render(try await notices.view(reader, logger: context.logger), token: token, message: "入力内容を確認してください。",
-                          status: APIError.validation(error).status)
         }
     }
 
-    func render(_ notice: GuardianNoticeView, token: String, message: String?, status: HTTPResponse.Status = .ok) -> Response {
+    static func label(_ kind: AbsenceKind) -> String {
+        switch kind {
+        case .absent: "欠席"
+        case .late: "遅刻"
+        case .earlyLeave: "早退"
+        }
+    }
+
+    func render(
+        _ notice: GuardianNoticeView, token: String, absence: AbsenceService.MailForm?, message: String?, status: HTTPResponse.Status = .ok
+    ) -> Response {
         let action = "/n/" + HTMLPage.escape(token)
         var body = "<p>\(HTMLPage.escape(notice.organizationName))</p>"
         if let message { body += "<p><strong>\(HTMLPage.escape(message))</strong></p>" }
@@ -98,6 +135,23 @@ struct NoticePagesController {
             }
             if let deadline = form.deadline { body += "<p>締切: \(HTMLPage.escape(Self.format(deadline)))</p>" }
             body += "<input type=\"submit\" value=\"回答する\"></form>"
+        }
+        if let absence, !absence.children.isEmpty {
+            body += "<h2>欠席・遅刻・早退の連絡</h2><form method=\"post\" action=\"\(action)\"><input type=\"hidden\" name=\"action\" value=\"absence\">"
+            for (index, child) in absence.children.enumerated() {
+                let checked = index == 0 ? " checked" : ""
+                let className = child.className.map { "（\(HTMLPage.escape($0))）" } ?? ""
+                body += "<label><input type=\"radio\" name=\"child\" value=\"\(child.id)\"\(checked)> \(HTMLPage.escape(child.name))\(className)</label><br>"
+            }
+            body += "<label>種類 <select name=\"kind\">"
+            for kind in AbsenceKind.allCases { body += "<option value=\"\(kind.rawValue)\">\(Self.label(kind))</option>" }
+            body += "</select></label><br>"
+            body += "<label>日付 <input type=\"text\" name=\"day\" value=\"\(HTMLPage.escape(absence.today))\" maxlength=\"10\" inputmode=\"numeric\"></label> （例: 2026-04-08）<br>"
+            body += "<label>理由 <select name=\"reason\">"
+            for reason in absence.reasons { body += "<option value=\"\(HTMLPage.escape(reason))\">\(HTMLPage.escape(reason))</option>" }
+            body += "</select></label><br>"
+            body += "<label>連絡事項 <textarea name=\"note\" rows=\"3\" maxlength=\"500\"></textarea></label><br>"
+            body += "<input type=\"submit\" value=\"連絡する\"></form>"
         }
         return HTMLPage(title: "お知らせ", body: body).response(status: status)
     }

@@ -2,6 +2,7 @@ import Foundation
 import KairanCore
 import KairanStore
 import Logging
+import PostgresNIO
 
 /// 欠席・遅刻連絡: a guardian reports an absence, lateness or early leave for their child;
 /// it appears live to that class's teachers (`class:<id>`), who acknowledge it.
@@ -24,28 +25,97 @@ public struct AbsenceService: Sendable {
     /// A guardian reports for one of their children.
     public func report(_ actor: Actor, child childID: ChildID, _ report: Report, logger: Logger) async throws -> AbsenceRecord {
         let now = services.clock.now()
-        let day = try day(report.day, field: "day", around: now)
-        let note = try report.note.map { try Content.text($0, field: "note", min: 0, max: 500, multiline: true) } ?? ""
+        let (day, note) = try validated(report, now: now)
         let record = try await database.withTransaction { connection -> AbsenceRecord in
             guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger),
                   let child = try await OrganizationStore.children(ofGuardian: actor.accountID, on: connection, logger: logger)
-                      .first(where: { $0.id == childID }),
-                  let organization = try await OrganizationStore.find(child.organizationID, on: connection, logger: logger) else {
+                      .first(where: { $0.id == childID }) else {
                 throw ServiceError.notFound
             }
-            guard organization.absenceReasons.contains(report.reason) else {
-                throw ValidationError(field: "reason", code: "unknown_reason",
-                                      message: "reason must be one of: " + organization.absenceReasons.joined(separator: ", "))
-            }
-            let record = try await AbsenceStore.insert(child: child, guardian: guardian.id, kind: report.kind, day: day, reason: report.reason,
-                                                       note: note, now: now, on: connection, logger: logger)
-            // The class's teachers see it live; a child without a class reaches the org admins.
-            let stream = child.classID.map(EventStore.classStream) ?? EventStore.organizationStream(child.organizationID)
-            try await EventStore.append(stream, kind: "absence.reported", payload: record, now: now, on: connection, logger: logger)
-            return record
+            return try await file(report, day: day, note: note, child: child, guardian: guardian.id, now: now, on: connection, logger: logger)
         }
         logger.info("absence reported", metadata: ["absence_id": "\(record.id)"])
         return record
+    }
+
+    /// What the page a notice mail links to offers for an absence report: the household's
+    /// children at that organization, its reasons, and today's date in the town.
+    public struct MailForm: Sendable {
+        public let children: [ChildRecord]
+        public let reasons: [String]
+        public let today: String
+    }
+
+    public func mailForm(token: String, logger: Logger) async throws -> MailForm {
+        let now = services.clock.now()
+        return try await database.withConnection { connection in
+            let (recipient, organization) = try await mailRecipient(token, on: connection, logger: logger)
+            let children = try await OrganizationStore.children(household: recipient.householdID, organization: recipient.organizationID,
+                                                                on: connection, logger: logger)
+            return MailForm(children: children, reasons: organization.absenceReasons, today: Self.dayFormatter(services.timeZone).string(from: now))
+        }
+    }
+
+    /// A guardian who reads notices by mail (no account needed) reports from the page the
+    /// mail links to: the link's token names the guardian and household, and only that
+    /// household's children at that organization can be reported for.
+    public func reportByMail(token: String, child childID: ChildID, _ report: Report, logger: Logger) async throws -> AbsenceRecord {
+        let now = services.clock.now()
+        let (day, note) = try validated(report, now: now)
+        let record = try await database.withTransaction { connection -> AbsenceRecord in
+            let (recipient, _) = try await mailRecipient(token, on: connection, logger: logger)
+            guard let child = try await OrganizationStore.children(household: recipient.householdID, organization: recipient.organizationID,
+                                                                   on: connection, logger: logger).first(where: { $0.id == childID }) else {
+                throw ServiceError.notFound
+            }
+            return try await file(report, day: day, note: note, child: child, guardian: recipient.guardianID, now: now, on: connection, logger: logger)
+        }
+        logger.info("absence reported by mail link", metadata: ["absence_id": "\(record.id)"])
+        return record
+    }
+
+    private func mailRecipient(
+        _ token: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (NoticeRecipientRecord, OrganizationRecord) {
+        guard token.utf8.count <= 64, let recipient = try await NoticeRecipientStore.recipient(token: token, on: connection, logger: logger),
+              let organization = try await OrganizationStore.find(recipient.organizationID, on: connection, logger: logger) else {
+            throw ServiceError.notFound
+        }
+        return (recipient, organization)
+    }
+
+    private func validated(_ report: Report, now: Date) throws -> (day: String, note: String) {
+        let day = try day(report.day, field: "day", around: now)
+        let note = try report.note.map { try Content.text($0, field: "note", min: 0, max: 500, multiline: true) } ?? ""
+        return (day, note)
+    }
+
+    /// Stores the report and shows it live: the class's teachers see it; a child without a
+    /// class reaches the organization's admins.
+    private func file(
+        _ report: Report, day: String, note: String, child: ChildRecord, guardian: GuardianID, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> AbsenceRecord {
+        guard let organization = try await OrganizationStore.find(child.organizationID, on: connection, logger: logger) else {
+            throw ServiceError.notFound
+        }
+        guard organization.absenceReasons.contains(report.reason) else {
+            throw ValidationError(field: "reason", code: "unknown_reason",
+                                  message: "reason must be one of: " + organization.absenceReasons.joined(separator: ", "))
+        }
+        let record = try await AbsenceStore.insert(child: child, guardian: guardian, kind: report.kind, day: day, reason: report.reason,
+                                                   note: note, now: now, on: connection, logger: logger)
+        let stream = child.classID.map(EventStore.classStream) ?? EventStore.organizationStream(child.organizationID)
+        try await EventStore.append(stream, kind: "absence.reported", payload: record, now: now, on: connection, logger: logger)
+        return record
+    }
+
+    static func dayFormatter(_ zone: TimeZone) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter
     }
 
     /// A school day near today in the town's time zone: not more than 30 days back nor 90 ahead.

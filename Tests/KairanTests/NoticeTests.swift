@@ -391,6 +391,48 @@ import Testing
         }
     }
 
+    /// A guardian who reads notices by mail, with no account, reports an absence from the
+    /// page the notice mail links to: only for their own household's children there, with
+    /// the school's reasons; the class teacher sees it live with the guardian's name.
+    @Test func aMailOnlyGuardianReportsAnAbsenceFromTheNoticePage() async throws {
+        let server = ScriptedSMTPServer()
+        try await server.start()
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let hanako = try await town.enrol(school, "鈴木 花子", in: "1-1")
+            try await town.mailGuardian(school, child: hanako, name: "鈴木 良子", email: "suzuki@example.jp")
+            let stranger = try await town.enrol(school, "田中 一郎", in: "1-1")
+            let teacher = try await town.stream(school.teacher.token, ["class:\(school.classes["1-1"]!)"])
+            #expect(try await town.post(school, by: school.teacher.token, ["title": "学級通信"]).status == .created)
+            #expect(try await town.deliver(to: server) == 1)
+            let link = try #require(server.noticeLink(to: "suzuki@example.jp"))
+
+            let page = try await town.client.send(.get, link)
+            #expect(page.text.contains("欠席・遅刻・早退の連絡") && page.text.contains("鈴木 花子（1-1）") && page.text.contains("2026-11-23"))
+            #expect(!page.text.contains("田中 一郎"), "only the household's own children")
+            func report(_ fields: String) async throws -> TestResponse {
+                try await town.client.execute(uri: link, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                              body: ByteBuffer(string: fields))
+            }
+            let unknownReason = "寝坊".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            #expect(try await report("action=absence&child=\(hanako)&kind=absent&day=2026-11-24&reason=\(unknownReason)").status == .unprocessableContent)
+            let reason = "通院".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            #expect(try await report("action=absence&child=\(stranger)&kind=absent&day=2026-11-24&reason=\(reason)").status == .notFound,
+                    "another family's child")
+            let note = "午後から登校します".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let done = try await report("action=absence&child=\(hanako)&kind=late&day=2026-11-24&reason=\(reason)&note=\(note)")
+            #expect(done.status == .ok && done.text.contains("鈴木 花子さんの遅刻（2026-11-24）を学校に連絡しました。"), "\(done.text)")
+
+            try await teacher.wait(for: "the report") { _ in !teacher.events("class:\(school.classes["1-1"]!)").isEmpty }
+            let event = try #require(teacher.events("class:\(school.classes["1-1"]!)").first?["data"] as? [String: Any])
+            #expect(event["childName"] as? String == "鈴木 花子" && event["guardianName"] as? String == "鈴木 良子" && event["note"] as? String == "午後から登校します")
+            let inbox = try await town.client.send(.get, "/v1/organizations/\(school.id)/absences?day=2026-11-24", token: school.teacher.token).items()
+            #expect(inbox.count == 1 && inbox.first?["kind"] as? String == "late")
+            teacher.close()
+        }
+        await server.stop()
+    }
+
     @Test func anAbsenceReportReachesOnlyThatClassesTeachersLive() async throws {
         try await NoticeTown.with { town in
             let school = try await town.school("北小学校", prefix: "north")
