@@ -22,6 +22,7 @@ struct OrganizationsController {
         routes.put("/v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}", use: addTeacher)
         routes.delete("/v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}", use: removeTeacher)
         routes.get("/v1/organizations/{organizationID}/children", use: children)
+        addHouseholdRoutes(to: routes)
         routes.post("/v1/organizations/{organizationID}/children", use: createChild)
         routes.get("/v1/organizations/{organizationID}/children/{childID}/guardians", use: guardians)
         routes.post("/v1/organizations/{organizationID}/children/{childID}/guardians", use: addGuardian)
@@ -29,7 +30,7 @@ struct OrganizationsController {
     }
 
     /// The organization named by the route, if the caller may do `action` there.
-    private func authorize(_ action: OrganizationAction, _ context: KairanRequestContext) async throws -> (Actor, OrganizationID) {
+    func authorize(_ action: OrganizationAction, _ context: KairanRequestContext) async throws -> (Actor, OrganizationID) {
         let (actor, scope) = try await authorizeOrganization(action, context, services: dependencies.services)
         return (actor, scope.organization.id)
     }

@@ -65,7 +65,8 @@ public struct GuardianService: Sendable {
         case .invalidCode:
             throw ValidationError(field: "code", code: "invalid_code", message: "the code is wrong, used or expired")
         case .householdConflict:
-            throw ServiceError.conflict("household_conflict", "this child belongs to another household; ask the school to link your households")
+            throw ServiceError.conflict("household_conflict",
+                                        "this child is already looked after by another account; ask the school to merge your households")
         }
     }
 }

@@ -402,7 +402,8 @@ public enum OrganizationStore {
     public enum LinkResult: Sendable, Equatable {
         case linked(ChildRecord)
         case invalidCode
-        /// The account's household and the child's are different households.
+        /// The child's household has another guardian with an account: perhaps another
+        /// family, so its households are merged only by the organization's admins.
         case householdConflict
     }
 
@@ -436,7 +437,22 @@ public enum OrganizationStore {
         }
         switch (guardianHousehold, childHousehold) {
         case let (mine?, theirs?) where mine != theirs:
-            return .householdConflict
+            // The other parent was registered by staff (say by mail at the nursery) before
+            // this parent linked: one family in two households. The code is the child's
+            // organization's word that this account is the child's guardian, so the two
+            // become one household, as they would have had the link come first. Not when
+            // someone with an account already looks after the child: that may be another
+            // family (a code handed to the wrong parent), and only the organization's admins
+            // merge such households.
+            var accountHolders = 0
+            for try await count in try await connection.query(
+                "SELECT count(*)::int FROM guardians WHERE household_id = \(theirs) AND account_id IS NOT NULL", logger: logger
+            ).decode(Int.self) {
+                accountHolders = count
+            }
+            guard accountHolders == 0 else { return .householdConflict }
+            try await HouseholdStore.merge(theirs, into: mine, organization: organization, by: account, via: .linkCode, reason: "",
+                                           now: now, on: connection, logger: logger)
         case (let mine?, nil):
             try await connection.query("UPDATE children SET household_id = \(mine) WHERE id = \(childID)", logger: logger)
         case (nil, _):

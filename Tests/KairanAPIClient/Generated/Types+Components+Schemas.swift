@@ -3186,6 +3186,76 @@ extension Components {
                 case grade
             }
         }
+        /// - Remark: Generated from `#/components/schemas/HouseholdMerge`.
+        public struct HouseholdMerge: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/keptHousehold`.
+            public var keptHousehold: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/mergedHousehold`.
+            public var mergedHousehold: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/byAccountId`.
+            public var byAccountId: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/via`.
+            @frozen public enum ViaPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case linkCode = "link_code"
+                case staff = "staff"
+            }
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/via`.
+            public var via: Components.Schemas.HouseholdMerge.ViaPayload
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/reason`.
+            public var reason: Swift.String
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/childrenMoved`.
+            public var childrenMoved: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/guardiansMoved`.
+            public var guardiansMoved: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/HouseholdMerge/at`.
+            public var at: Foundation.Date
+            /// Creates a new `HouseholdMerge`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - keptHousehold:
+            ///   - mergedHousehold:
+            ///   - byAccountId:
+            ///   - via:
+            ///   - reason:
+            ///   - childrenMoved:
+            ///   - guardiansMoved:
+            ///   - at:
+            public init(
+                id: Swift.Int64,
+                keptHousehold: Swift.Int64,
+                mergedHousehold: Swift.Int64,
+                byAccountId: Swift.Int64? = nil,
+                via: Components.Schemas.HouseholdMerge.ViaPayload,
+                reason: Swift.String,
+                childrenMoved: Swift.Int,
+                guardiansMoved: Swift.Int,
+                at: Foundation.Date
+            ) {
+                self.id = id
+                self.keptHousehold = keptHousehold
+                self.mergedHousehold = mergedHousehold
+                self.byAccountId = byAccountId
+                self.via = via
+                self.reason = reason
+                self.childrenMoved = childrenMoved
+                self.guardiansMoved = guardiansMoved
+                self.at = at
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case keptHousehold
+                case mergedHousehold
+                case byAccountId
+                case via
+                case reason
+                case childrenMoved
+                case guardiansMoved
+                case at
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Child`.
         public struct Child: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Child/id`.

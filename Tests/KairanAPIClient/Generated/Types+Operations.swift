@@ -20827,6 +20827,636 @@ public enum Operations {
             }
         }
     }
+    /// Merge the households of two of the organization's children (its org_admins).
+    ///
+    /// One family registered twice (siblings enrolled separately, a guardian registered
+    /// twice) becomes one household: its guardians then get each notice for any of its
+    /// children once. The merge and its reason are recorded (GET …/households/merges).
+    /// Only the organization's own admins (a town admin does not see children's data): 403
+    /// for its staff. 422 `unknown_child` naming the field, `same_child`, `required` for an
+    /// empty reason; 409 `same_household`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/organizations/{organizationID}/households/merge`.
+    /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)`.
+    public enum MergeHouseholds {
+        public static let id: Swift.String = "mergeHouseholds"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/path/organizationID`.
+                public var organizationID: Components.Parameters.OrganizationID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - organizationID:
+                public init(organizationID: Components.Parameters.OrganizationID) {
+                    self.organizationID = organizationID
+                }
+            }
+            public var path: Operations.MergeHouseholds.Input.Path
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.MergeHouseholds.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.MergeHouseholds.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.MergeHouseholds.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// this child's household is kept
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/requestBody/json/childId`.
+                    public var childId: Swift.Int64
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/requestBody/json/withChildId`.
+                    public var withChildId: Swift.Int64
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/requestBody/json/reason`.
+                    public var reason: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - childId: this child's household is kept
+                    ///   - withChildId:
+                    ///   - reason:
+                    public init(
+                        childId: Swift.Int64,
+                        withChildId: Swift.Int64,
+                        reason: Swift.String
+                    ) {
+                        self.childId = childId
+                        self.withChildId = withChildId
+                        self.reason = reason
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case childId
+                        case withChildId
+                        case reason
+                    }
+                }
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/requestBody/content/application\/json`.
+                case json(Operations.MergeHouseholds.Input.Body.JsonPayload)
+            }
+            public var body: Operations.MergeHouseholds.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.MergeHouseholds.Input.Path,
+                headers: Operations.MergeHouseholds.Input.Headers = .init(),
+                body: Operations.MergeHouseholds.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merge/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.HouseholdMerge)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.HouseholdMerge {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.MergeHouseholds.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.MergeHouseholds.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The merge.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.MergeHouseholds.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.MergeHouseholds.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
+    /// The household merges this organization vouched for, newest first (its org_admins).
+    ///
+    /// By its admins (`via` staff) and by guardians redeeming its link codes (`via` link_code).
+    ///
+    /// - Remark: HTTP `GET /v1/organizations/{organizationID}/households/merges`.
+    /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)`.
+    public enum ListHouseholdMerges {
+        public static let id: Swift.String = "listHouseholdMerges"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/path/organizationID`.
+                public var organizationID: Components.Parameters.OrganizationID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - organizationID:
+                public init(organizationID: Components.Parameters.OrganizationID) {
+                    self.organizationID = organizationID
+                }
+            }
+            public var path: Operations.ListHouseholdMerges.Input.Path
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// keyset cursor: the previous page's nextBefore
+                ///
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/query/before`.
+                public var before: Components.Parameters.Before?
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/query/limit`.
+                public var limit: Components.Parameters.Limit?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - before: keyset cursor: the previous page's nextBefore
+                ///   - limit:
+                public init(
+                    before: Components.Parameters.Before? = nil,
+                    limit: Components.Parameters.Limit? = nil
+                ) {
+                    self.before = before
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListHouseholdMerges.Input.Query
+            /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListHouseholdMerges.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListHouseholdMerges.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListHouseholdMerges.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.ListHouseholdMerges.Input.Path,
+                query: Operations.ListHouseholdMerges.Input.Query = .init(),
+                headers: Operations.ListHouseholdMerges.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/responses/200/content/json/items`.
+                        public var items: [Components.Schemas.HouseholdMerge]
+                        /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/responses/200/content/json/nextBefore`.
+                        public var nextBefore: Swift.Int?
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - items:
+                        ///   - nextBefore:
+                        public init(
+                            items: [Components.Schemas.HouseholdMerge],
+                            nextBefore: Swift.Int? = nil
+                        ) {
+                            self.items = items
+                            self.nextBefore = nextBefore
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case items
+                            case nextBefore
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/households/merges/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListHouseholdMerges.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListHouseholdMerges.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListHouseholdMerges.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListHouseholdMerges.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// A page of merges.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListHouseholdMerges.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListHouseholdMerges.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
     /// The organization's children, optionally of one class (its staff). Guardians and town_admin get 403.
     ///
     /// - Remark: HTTP `GET /v1/organizations/{organizationID}/children`.
@@ -22311,8 +22941,13 @@ public enum Operations {
     /// Link the caller to a child with a one-time code from the organization; the caller becomes a guardian.
     ///
     /// Case, spaces and hyphens in the code are ignored; what remains must be 12 characters.
-    /// A code that is wrong, used or expired is 422 `invalid_code`; a child of another
-    /// household than the caller's is 409 `household_conflict`.
+    /// A code that is wrong, used or expired is 422 `invalid_code`. A child of another
+    /// household than the caller's whose guardians were all registered by staff (say the
+    /// other parent, by mail at the nursery) joins the caller's household with them: the
+    /// code is the organization's word that the caller is the child's guardian, and the
+    /// merge is recorded (…/households/merges). When someone with an account already looks
+    /// after the child, it may be another family: 409 `household_conflict`, and the
+    /// organization's admins merge the households if they are one family.
     ///
     ///
     /// - Remark: HTTP `POST /v1/me/children`.

@@ -796,6 +796,26 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}`.
     /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}/delete(removeClassTeacher)`.
     func removeClassTeacher(_ input: Operations.RemoveClassTeacher.Input) async throws -> Operations.RemoveClassTeacher.Output
+    /// Merge the households of two of the organization's children (its org_admins).
+    ///
+    /// One family registered twice (siblings enrolled separately, a guardian registered
+    /// twice) becomes one household: its guardians then get each notice for any of its
+    /// children once. The merge and its reason are recorded (GET …/households/merges).
+    /// Only the organization's own admins (a town admin does not see children's data): 403
+    /// for its staff. 422 `unknown_child` naming the field, `same_child`, `required` for an
+    /// empty reason; 409 `same_household`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/organizations/{organizationID}/households/merge`.
+    /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)`.
+    func mergeHouseholds(_ input: Operations.MergeHouseholds.Input) async throws -> Operations.MergeHouseholds.Output
+    /// The household merges this organization vouched for, newest first (its org_admins).
+    ///
+    /// By its admins (`via` staff) and by guardians redeeming its link codes (`via` link_code).
+    ///
+    /// - Remark: HTTP `GET /v1/organizations/{organizationID}/households/merges`.
+    /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)`.
+    func listHouseholdMerges(_ input: Operations.ListHouseholdMerges.Input) async throws -> Operations.ListHouseholdMerges.Output
     /// The organization's children, optionally of one class (its staff). Guardians and town_admin get 403.
     ///
     /// - Remark: HTTP `GET /v1/organizations/{organizationID}/children`.
@@ -837,8 +857,13 @@ public protocol APIProtocol: Sendable {
     /// Link the caller to a child with a one-time code from the organization; the caller becomes a guardian.
     ///
     /// Case, spaces and hyphens in the code are ignored; what remains must be 12 characters.
-    /// A code that is wrong, used or expired is 422 `invalid_code`; a child of another
-    /// household than the caller's is 409 `household_conflict`.
+    /// A code that is wrong, used or expired is 422 `invalid_code`. A child of another
+    /// household than the caller's whose guardians were all registered by staff (say the
+    /// other parent, by mail at the nursery) joins the caller's household with them: the
+    /// code is the organization's word that the caller is the child's guardian, and the
+    /// merge is recorded (…/households/merges). When someone with an account already looks
+    /// after the child, it may be another family: 409 `household_conflict`, and the
+    /// organization's admins merge the households if they are one family.
     ///
     ///
     /// - Remark: HTTP `POST /v1/me/children`.
@@ -2639,6 +2664,46 @@ extension APIProtocol {
             headers: headers
         ))
     }
+    /// Merge the households of two of the organization's children (its org_admins).
+    ///
+    /// One family registered twice (siblings enrolled separately, a guardian registered
+    /// twice) becomes one household: its guardians then get each notice for any of its
+    /// children once. The merge and its reason are recorded (GET …/households/merges).
+    /// Only the organization's own admins (a town admin does not see children's data): 403
+    /// for its staff. 422 `unknown_child` naming the field, `same_child`, `required` for an
+    /// empty reason; 409 `same_household`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/organizations/{organizationID}/households/merge`.
+    /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)`.
+    public func mergeHouseholds(
+        path: Operations.MergeHouseholds.Input.Path,
+        headers: Operations.MergeHouseholds.Input.Headers = .init(),
+        body: Operations.MergeHouseholds.Input.Body
+    ) async throws -> Operations.MergeHouseholds.Output {
+        try await mergeHouseholds(Operations.MergeHouseholds.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The household merges this organization vouched for, newest first (its org_admins).
+    ///
+    /// By its admins (`via` staff) and by guardians redeeming its link codes (`via` link_code).
+    ///
+    /// - Remark: HTTP `GET /v1/organizations/{organizationID}/households/merges`.
+    /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)`.
+    public func listHouseholdMerges(
+        path: Operations.ListHouseholdMerges.Input.Path,
+        query: Operations.ListHouseholdMerges.Input.Query = .init(),
+        headers: Operations.ListHouseholdMerges.Input.Headers = .init()
+    ) async throws -> Operations.ListHouseholdMerges.Output {
+        try await listHouseholdMerges(Operations.ListHouseholdMerges.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
     /// The organization's children, optionally of one class (its staff). Guardians and town_admin get 403.
     ///
     /// - Remark: HTTP `GET /v1/organizations/{organizationID}/children`.
@@ -2728,8 +2793,13 @@ extension APIProtocol {
     /// Link the caller to a child with a one-time code from the organization; the caller becomes a guardian.
     ///
     /// Case, spaces and hyphens in the code are ignored; what remains must be 12 characters.
-    /// A code that is wrong, used or expired is 422 `invalid_code`; a child of another
-    /// household than the caller's is 409 `household_conflict`.
+    /// A code that is wrong, used or expired is 422 `invalid_code`. A child of another
+    /// household than the caller's whose guardians were all registered by staff (say the
+    /// other parent, by mail at the nursery) joins the caller's household with them: the
+    /// code is the organization's word that the caller is the child's guardian, and the
+    /// merge is recorded (…/households/merges). When someone with an account already looks
+    /// after the child, it may be another family: 409 `household_conflict`, and the
+    /// organization's admins merge the households if they are one family.
     ///
     ///
     /// - Remark: HTTP `POST /v1/me/children`.
