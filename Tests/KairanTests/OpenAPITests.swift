@@ -30,6 +30,22 @@ import Testing
         return operations
     }
 
+    /// The check every `send` runs: a conforming response passes; a renamed field, a value
+    /// outside its enum, a wrong type and an undocumented status are each caught.
+    @Test func responsesAreHeldAgainstTheSpec() {
+        func problems(_ status: Int, _ json: String) -> [String] {
+            SpecConformance.departures(.post, "/v1/moderation/watched-words", status: status, jsonBody: Data(json.utf8))
+        }
+        #expect(problems(201, #"{"id":1,"pattern":"ばか","normalized":"ばか","action":"block","foldKana":false}"#).isEmpty)
+        let renamed = problems(201, #"{"id":1,"pattern":"ばか","normalized":"ばか","action":"block","foldsKana":false}"#)
+        #expect(renamed.contains { $0.contains("foldKana is required") } && renamed.contains { $0.contains("foldsKana is not in the spec") }, "\(renamed)")
+        #expect(problems(201, #"{"id":1,"pattern":"ばか","normalized":"ばか","action":"ban","foldKana":false}"#).contains { $0.contains("not one of") })
+        #expect(problems(201, #"{"id":"1","pattern":"ばか","normalized":"ばか","action":"block","foldKana":false}"#).contains { $0.contains("is string") })
+        #expect(problems(418, "{}").contains { $0.contains("does not document") })
+        #expect(problems(422, #"{"error":{"code":"too_long","message":"…"}}"#).isEmpty, "errors through the shared Error response")
+        #expect(SpecConformance.departures(.get, "/v1/threads/7/posts?before=3", status: 200, jsonBody: Data(#"{"items":[],"nextBefore":null}"#.utf8)).isEmpty)
+    }
+
     @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() throws {
         // The routes are read without serving anything: a client that is never run is enough.
         let client = PostgresClient(configuration: .init(host: "127.0.0.1", username: "unused", password: nil, database: nil, tls: .disable))

@@ -30,11 +30,17 @@ func withApp(
 extension TestClientProtocol {
     /// Sends a request with an optional JSON body and bearer token.
     @discardableResult
-    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, token: String? = nil) async throws -> TestResponse {
+    /// One request; the response is held against openapi.yaml (`SpecConformance`).
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, token: String? = nil,
+        fileID: String = #fileID, filePath: String = #filePath, line: Int = #line, column: Int = #column
+    ) async throws -> TestResponse {
         var headers: HTTPFields = [:]
         if json != nil { headers[.contentType] = "application/json" }
         if let token { headers[.authorization] = "Bearer \(token)" }
-        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+        let response = try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+        SpecConformance.check(method, uri, response, sourceLocation: SourceLocation(fileID: fileID, filePath: filePath, line: line, column: column))
+        return response
     }
 
     /// Registers an account and logs in. Returns the token.
