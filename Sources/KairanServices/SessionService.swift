@@ -22,6 +22,8 @@ public struct SessionService: Sendable {
     /// answer does not tell strangers who has an account.
     public func logIn(email rawEmail: String, password: String, logger: Logger) async throws -> NewSession {
         let hasher = services.passwordHasher
+        // An address that does not even parse is answered exactly as a wrong password: the
+        // reply must not tell which accounts exist.
         guard let email = try? EmailAddress(rawEmail), password.utf8.count <= Limits.passwordMaxBytes else {
             try await hasher.verifyAgainstDummy(password)
             throw ServiceError.invalidCredentials
