@@ -10,8 +10,8 @@ import Logging
 ///
 /// Why it matters: a message the relay accepted but we have not recorded is sent again if
 /// this worker dies. Recording at the end of a batch left up to a whole batch per lane in
-/// that state; here it is at most one message per session (see `runSessions`, which waits
-/// for the outcome before last to be recorded before it sends another).
+/// that state; here it is at most `MailDeliveryWorker.unrecordedPerSession` messages per
+/// session (see `runSessions`, which waits for older outcomes before it sends another).
 actor OutcomeRecorder {
     struct Outcome: Sendable {
         let job: ClaimedDelivery

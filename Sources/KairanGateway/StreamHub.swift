@@ -38,6 +38,9 @@ public actor StreamHub {
             case paused
         }
 
+        /// Unique in this hub, so a re-check of an earlier subscription by the same client to
+        /// the same stream never acts on this one.
+        let id: Int
         var phase: Phase = .replaying
         /// The last offset sent to this client (while not live).
         var cursor: Int64
@@ -47,8 +50,9 @@ public actor StreamHub {
         var checkedThrough: Int64
         /// The newest membership change that paused it: a check that saw less is repeated.
         var pausedBy: Int64 = 0
-        /// Bumped at each pause, so a catch-up begun before it stops sending.
-        var epoch = 0
+        /// Renewed (from the hub's serial) at each pause, so a catch-up begun before it stops
+        /// sending.
+        var epoch: Int
         /// A re-check task is looking after it.
         var rechecking = false
         /// `subscribed` has been sent.
@@ -79,6 +83,9 @@ public actor StreamHub {
     /// A stream whose membership changes some local subscriptions depend on (a group's for
     /// the group and its threads, an organization's for its notices).
     struct Watch {
+        /// A watch dropped and created again is another watch: a read begun for the old one
+        /// is not applied to the new one.
+        let generation: Int
         /// Membership changes up to here have been applied (subscriptions paused).
         var offset: Int64
         var subscriptions: Int
@@ -123,6 +130,12 @@ public actor StreamHub {
     /// changes there pause and re-check those subscriptions, even when nobody here
     /// subscribes to the watched stream itself.
     private var watched: [String: Watch] = [:]
+    private var serial = 0
+
+    private func nextSerial() -> Int {
+        serial += 1
+        return serial
+    }
 
     private let framesSent = Counter(label: "kairan_ws_frames_queued_total")
     private let readErrors = Counter(label: "kairan_ws_event_read_errors_total")
@@ -169,7 +182,10 @@ public actor StreamHub {
         if let watch {
             // A watch new to this hub starts where the check looked: the changes before it
             // are in the verdict, and replaying them would revoke people who rejoined since.
-            watched[watch, default: Watch(offset: checked.watchHead, subscriptions: 0, forgottenThrough: checked.watchHead)].subscriptions += 1
+            if watched[watch] == nil {
+                watched[watch] = Watch(generation: nextSerial(), offset: checked.watchHead, subscriptions: 0, forgottenThrough: checked.watchHead)
+            }
+            watched[watch]!.subscriptions += 1
             streams[name]!.watches[watch, default: 0] += 1
         }
         var start = min(after ?? streams[name]!.offset, checked.head)
@@ -178,7 +194,8 @@ public actor StreamHub {
             start = streams[name]!.offset
             gap = true
         }
-        streams[name]!.subscriptions[subscriber] = Subscription(cursor: start, watch: watch, checkedThrough: checked.watchHead, gap: gap)
+        let id = nextSerial()
+        streams[name]!.subscriptions[subscriber] = Subscription(id: id, cursor: start, watch: watch, checkedThrough: checked.watchHead, epoch: id, gap: gap)
         bySubscriber[subscriber, default: []].insert(name)
 
         // A membership change this hub applied while the check was on its way may not be in
@@ -243,9 +260,11 @@ public actor StreamHub {
     /// dispatched, until the cursor meets the hub's offset; only then does it go live. Check
     /// and switch happen without suspending, so no event can fall between replay and live
     /// delivery, and none comes twice; `subscribed` is sent at that same moment, so it
-    /// precedes every live event. Everything up to the hub's offset was dispatched after its
-    /// membership changes were applied (`wake`), so the replay sends nothing that a pause
-    /// should have held back.
+    /// precedes every live event. Like `wake`, each read also brings the membership changes
+    /// of the subscription's watched stream from the same snapshot, applied before anything
+    /// is sent: a stream the hub started following at a check's head (another client's) may
+    /// hold events its membership state has not caught up with, and a replayed post that
+    /// committed after a removal is never sent to the removed member.
     private func catchUp(_ subscriber: StreamSubscriber, on name: String) async -> CatchUpResult {
         guard let epoch = streams[name]?.subscriptions[subscriber]?.epoch else { return .interrupted }
         while true {
@@ -257,18 +276,24 @@ public actor StreamHub {
                 goLive(subscriber, on: name)
                 return .live
             }
-            let events: [EventStore.StoredEvent]
+            let cursors = subscription.watch.flatMap { watch in watched[watch].map { [WatchCursor(stream: watch, watch: $0)] } } ?? []
+            let read: EventStore.ReadWithMembership
             do {
-                events = try await database.withConnection { connection in
-                    try await EventStore.read(name, after: subscription.cursor, through: target, limit: 200, on: connection, logger: logger)
+                read = try await database.withConnection { connection in
+                    try await EventStore.read(
+                        name, after: subscription.cursor, through: target, limit: 200, membershipOf: cursors.map { ($0.stream, $0.after) },
+                        kinds: Self.membershipKindList, limitEach: Self.readBatch, on: connection, logger: logger)
                 }
             } catch {
                 readErrors.increment()
                 return .unavailable
             }
+            let moreMembership = apply(read, cursors: cursors)
             guard let current = streams[name]?.subscriptions[subscriber], current.epoch == epoch, current.phase == .replaying else {
                 return .interrupted
             }
+            if moreMembership { continue }
+            let events = read.events
             if events.first.map({ $0.offset > current.cursor + 1 }) ?? true {
                 // Some of what the client missed was deleted by retention: it refetches over
                 // REST, and live delivery starts from the hub's offset.
@@ -394,7 +419,12 @@ public actor StreamHub {
         defer { streams[name]?.fetching = false }
         while let state = streams[name] {
             streams[name]!.dirty = false
-            let cursors = state.watches.keys.filter { $0 != name }.compactMap { watch in watched[watch].map { (stream: watch, after: $0.offset) } }
+            // A stream's own membership changes reach the hub as it dispatches them, unless the
+            // hub started following it at a check's head past what its watch has applied.
+            let cursors = state.watches.keys.compactMap { watch -> WatchCursor? in
+                guard let current = watched[watch], watch != name || current.offset < state.offset else { return nil }
+                return WatchCursor(stream: watch, watch: current)
+            }
             let read: EventStore.ReadWithMembership
             do {
                 read = try await database.withConnection { connection in
@@ -403,8 +433,8 @@ public actor StreamHub {
                             events: try await EventStore.read(name, after: state.offset, limit: Self.readBatch, on: connection, logger: logger))
                     }
                     return try await EventStore.read(
-                        name, after: state.offset, limit: Self.readBatch, membershipOf: cursors, kinds: Self.membershipKindList,
-                        limitEach: Self.readBatch, on: connection, logger: logger)
+                        name, after: state.offset, limit: Self.readBatch, membershipOf: cursors.map { ($0.stream, $0.after) },
+                        kinds: Self.membershipKindList, limitEach: Self.readBatch, on: connection, logger: logger)
                 }
             } catch {
                 readErrors.increment()
@@ -414,19 +444,11 @@ public actor StreamHub {
             guard streams[name] != nil else { return }
             logger.debug("wake read", metadata: [
                 "stream": "\(name)", "after": "\(state.offset)", "count": "\(read.events.count)", "membership": "\(read.membership.count)"])
-            var moreMembership = false
-            for (watch, _) in cursors {
-                let changes = read.membership.filter { $0.stream == watch }
-                for change in changes { applyMembership(change) }
-                if changes.count == Self.readBatch {
-                    moreMembership = true
-                } else if let head = read.heads[watch], let current = watched[watch], current.offset < head {
-                    // Every change up to the head was in the snapshot: later reads start there.
-                    watched[watch]!.offset = head
-                }
-            }
+            // More changes than one read brings: the events wait for the rest (one of them
+            // may be the removal that precedes them).
+            if apply(read, cursors: cursors) { continue }
             for event in read.events { dispatch(event) }
-            if read.events.count < Self.readBatch && !moreMembership && !(streams[name]?.dirty ?? false) { return }
+            if read.events.count < Self.readBatch && !(streams[name]?.dirty ?? false) { return }
         }
     }
 
@@ -441,7 +463,8 @@ public actor StreamHub {
         var batch: [(String, Int64)] = []
         var others: [String] = []
         for name in Set(names) {
-            if let state = streams[name], !state.fetching, state.watches.keys.allSatisfy({ $0 == name }) {
+            if let state = streams[name], !state.fetching,
+               state.watches.keys.allSatisfy({ $0 == name && (watched[$0]?.offset ?? .max) >= state.offset }) {
                 batch.append((name, state.offset))
             } else {
                 others.append(name)
@@ -522,11 +545,12 @@ public actor StreamHub {
     /// Reads a watched stream that nobody here subscribes to, for membership changes only.
     private func watchMembership(of name: String) async {
         guard let current = watched[name] else { return }
+        let cursor = WatchCursor(stream: name, watch: current)
         let read: EventStore.ReadWithMembership
         do {
             read = try await database.withConnection { connection in
                 // The events part asks for nothing (no stream has that name).
-                try await EventStore.read("", after: 0, limit: 0, membershipOf: [(name, current.offset)], kinds: Self.membershipKindList,
+                try await EventStore.read("", after: 0, limit: 0, membershipOf: [(name, cursor.after)], kinds: Self.membershipKindList,
                                           limitEach: Self.readBatch, on: connection, logger: logger)
             }
         } catch {
@@ -539,12 +563,43 @@ public actor StreamHub {
         }
         logger.debug("membership read", metadata: [
             "stream": "\(name)", "after": "\(current.offset)", "count": "\(read.membership.count)", "head": "\(read.heads[name] ?? -1)"])
-        for change in read.membership { applyMembership(change) }
-        if read.membership.count == Self.readBatch {
-            await watchMembership(of: name)
-        } else if let head = read.heads[name], let current = watched[name], current.offset < head {
-            watched[name]!.offset = head
+        if apply(read, cursors: [cursor]) { await watchMembership(of: name) }
+    }
+
+    /// Where a read of a watched stream's membership changes began.
+    struct WatchCursor {
+        let stream: String
+        let after: Int64
+        let generation: Int
+        init(stream: String, watch: Watch) {
+            self.stream = stream
+            after = watch.offset
+            generation = watch.generation
         }
+    }
+
+    /// Applies the membership changes a read brought, watch by watch, and moves each watch
+    /// to the head the read saw when it brought every change up to it. True when a watch
+    /// needs reading again before anything read with it is sent (more changes than one read
+    /// brings, or the watch was dropped and created again meanwhile).
+    private func apply(_ read: EventStore.ReadWithMembership, cursors: [WatchCursor]) -> Bool {
+        var again = false
+        for cursor in cursors {
+            guard let current = watched[cursor.stream] else { continue }
+            guard current.generation == cursor.generation else {
+                again = true
+                continue
+            }
+            let changes = read.membership.filter { $0.stream == cursor.stream }
+            for change in changes { applyMembership(change) }
+            if changes.count >= Self.readBatch {
+                again = true
+            } else if let head = read.heads[cursor.stream], let now = watched[cursor.stream], now.offset < head {
+                // Every change up to the head was in the snapshot: later reads start there.
+                watched[cursor.stream]!.offset = head
+            }
+        }
+        return again
     }
 
     /// Applies one event of a watched stream (once, in offset order): a membership change
@@ -594,29 +649,45 @@ public actor StreamHub {
             break
         }
         subscription.phase = .paused
-        subscription.epoch += 1
+        subscription.epoch = nextSerial()
         let start = !subscription.rechecking
         subscription.rechecking = true
         streams[name]!.subscriptions[subscriber] = subscription
         return start
     }
 
+    /// Re-checks side by side (a few at a time, so a group's whole audience does not wait
+    /// behind one another, nor take every pooled connection).
     private func startRechecks(_ paused: [(StreamSubscriber, String)]) {
         guard !paused.isEmpty else { return }
         Task {
-            for (subscriber, name) in paused { await self.recheck(subscriber, on: name) }
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                for (subscriber, name) in paused {
+                    if running == Self.concurrentRechecks {
+                        await group.next()
+                        running -= 1
+                    }
+                    group.addTask { await self.recheck(subscriber, on: name) }
+                    running += 1
+                }
+            }
         }
     }
+
+    static let concurrentRechecks = 8
 
     /// Asks the policy again for a paused subscription: allowed, it catches up from where it
     /// stopped and goes live again (nothing lost, nothing twice); otherwise it ends with
     /// `revoked`, or with `recheck_failed` when the database could not answer.
     func recheck(_ subscriber: StreamSubscriber, on name: String) async {
-        guard let stream = StreamName(name) else { return }
-        defer { streams[name]?.subscriptions[subscriber]?.rechecking = false }
-        while let subscription = streams[name]?.subscriptions[subscriber], subscription.phase == .paused {
+        guard let stream = StreamName(name), let id = streams[name]?.subscriptions[subscriber]?.id else { return }
+        defer {
+            if streams[name]?.subscriptions[subscriber]?.id == id { streams[name]?.subscriptions[subscriber]?.rechecking = false }
+        }
+        while let subscription = streams[name]?.subscriptions[subscriber], subscription.id == id, subscription.phase == .paused {
             let checked = await checkWithRetries(subscriber, stream)
-            guard let current = streams[name]?.subscriptions[subscriber], current.phase == .paused else { return }
+            guard let current = streams[name]?.subscriptions[subscriber], current.id == id, current.phase == .paused else { return }
             switch checked?.verdict {
             case .allowed?:
                 // A change newer than what this check saw paused it meanwhile: ask again.

@@ -131,7 +131,7 @@ public enum EventStore {
     }
 
     public static func read(
-        _ stream: String, after offset: Int64, limit: Int,
+        _ stream: String, after offset: Int64, through last: Int64? = nil, limit: Int,
         membershipOf watches: [(stream: String, after: Int64)], kinds: [String], limitEach: Int,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> ReadWithMembership {
@@ -139,7 +139,7 @@ public enum EventStore {
         let names = watches.map(\.stream), offsets = watches.map(\.after)
         for try await (part, name, seq, kind, payload, createdAt) in try await connection.query("""
             (SELECT 0, stream, seq, kind, payload::text, created_at FROM events
-             WHERE stream = \(stream) AND seq > \(offset) ORDER BY seq LIMIT \(limit))
+             WHERE stream = \(stream) AND seq > \(offset) AND (\(last)::bigint IS NULL OR seq <= \(last)) ORDER BY seq LIMIT \(limit))
             UNION ALL
             (SELECT 1, c.stream, e.seq, e.kind, e.payload::text, e.created_at
              FROM unnest(\(names)::text[], \(offsets)::bigint[]) AS c(stream, after)
