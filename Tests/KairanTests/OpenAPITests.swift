@@ -42,6 +42,7 @@ import Testing
         #expect(problems(201, #"{"id":1,"pattern":"ばか","normalized":"ばか","action":"ban","foldKana":false}"#).contains { $0.contains("not one of") })
         #expect(problems(201, #"{"id":"1","pattern":"ばか","normalized":"ばか","action":"block","foldKana":false}"#).contains { $0.contains("is string") })
         #expect(problems(418, "{}").contains { $0.contains("does not document") })
+        #expect(problems(503, #"{"error":{"code":"database_unavailable","message":"…"}}"#).isEmpty, "any operation may answer 503, as the spec says")
         #expect(problems(422, #"{"error":{"code":"too_long","message":"…"}}"#).isEmpty, "errors through the shared Error response")
         #expect(SpecConformance.departures(.get, "/v1/threads/7/posts?before=3", status: 200, jsonBody: Data(#"{"items":[],"nextBefore":null}"#.utf8)).isEmpty)
     }
