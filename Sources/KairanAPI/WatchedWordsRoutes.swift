@@ -76,6 +76,11 @@ extension ModerationController {
             if pattern.hasPrefix("'"), let first = pattern.dropFirst().unicodeScalars.first, "=+-@".unicodeScalars.contains(first) { pattern.removeFirst() }
             rows.append(.init(pattern: pattern, action: action, foldingKana: kana == "fold", place: "line \(index + 1)"))
         }
+        // An empty file is more likely a mistake (the wrong file, a failed upload) than an
+        // import of nothing: it is refused rather than answered "imported 0".
+        guard !rows.isEmpty else {
+            throw APIError.validation(ValidationError(field: "body", code: "empty", message: "the CSV has no rows to import"))
+        }
         return ImportResult(imported: try await watched.importWords(actor, rows, logger: context.logger))
     }
 

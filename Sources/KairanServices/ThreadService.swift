@@ -94,7 +94,9 @@ public struct ThreadService: Sendable {
         try await database.withTransaction { connection in
             let (_, standing) = try await GroupAccess.thread(.read, id, actor: actor, now: now, on: connection, logger: logger)
             guard standing.role != nil else { throw ServiceError.forbidden("read markers are kept for members") }
-            try await ThreadStore.markRead(thread: id, account: actor.accountID, upTo: post, on: connection, logger: logger)
+            guard try await ThreadStore.markRead(thread: id, account: actor.accountID, upTo: post, on: connection, logger: logger) else {
+                throw ValidationError(field: "lastReadPostId", code: "unknown_post", message: "lastReadPostId must be a post of this thread")
+            }
         }
     }
 

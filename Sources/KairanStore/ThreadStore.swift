@@ -270,12 +270,19 @@ public enum ThreadStore {
     }
 
     /// Moves the read marker forward (never back).
-    public static func markRead(thread: ThreadID, account: AccountID, upTo post: PostID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
-            INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) VALUES (\(thread), \(account), \(post))
+    /// Moves the marker to `post`, which must be a post of this thread (a far-off id, 0 or
+    /// another thread's post would mark every later post read). False when it is not.
+    public static func markRead(thread: ThreadID, account: AccountID, upTo post: PostID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await _ in try await connection.query("""
+            INSERT INTO thread_reads (thread_id, account_id, last_read_post_id)
+            SELECT \(thread), \(account), p.id FROM posts p WHERE p.id = \(post) AND p.thread_id = \(thread)
             ON CONFLICT (account_id, thread_id) DO UPDATE
             SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
-            """, logger: logger)
+            RETURNING thread_id
+            """, logger: logger).decode(ThreadID.self) {
+            return true
+        }
+        return false
     }
 
     // MARK: - Search

@@ -181,6 +181,15 @@ import Testing
             #expect(try await client.send(.get, "/v1/groups?mine=true", token: reader.token).items().first?["unreadCount"] as? Int == 4)
             #expect(try await client.send(.get, "/v1/groups/\(group)/threads", token: owner.token).items().first?["unreadCount"] as? Int == 0, "own posts are read")
 
+            // A marker past the thread's posts, at 0, or on another thread's post would make
+            // every later post count as read: refused.
+            let elsewhere = try await client.createGroup(by: owner, name: "別のグループ")
+            let (other, otherPost) = try await client.createThread(in: elsewhere, by: owner, title: "別の話題")
+            for bogus in [1_000_000_000_000, -1, 0, otherPost] {
+                let refused = try await client.send(.put, "/v1/threads/\(thread)/read", json: jsonObject(["lastReadPostId": bogus]), token: reader.token)
+                #expect(try refused.errorCode() == "unknown_post", "\(bogus)")
+            }
+            _ = other
             #expect(try await client.send(.put, "/v1/threads/\(thread)/read", json: jsonObject(["lastReadPostId": last]), token: reader.token).status == .noContent)
             #expect(try await client.send(.get, "/v1/groups/\(group)/threads", token: reader.token).items().first?["unreadCount"] as? Int == 0)
             #expect(try await client.send(.get, "/v1/groups?mine=true", token: reader.token).items().first?["unreadCount"] as? Int == 0)

@@ -151,6 +151,12 @@ import Testing
                                                    headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
                                                    body: ByteBuffer(string: "word,block,yes\r\n"))
             #expect(badKana.status == .unprocessableContent, "only fold or nothing")
+            for nothing in ["", "pattern,action,kana\r\n"] {
+                let empty = try await client.execute(uri: "/v1/moderation/watched-words.csv", method: .post,
+                                                     headers: [.contentType: "text/csv", .authorization: "Bearer \(moderator.token)"],
+                                                     body: ByteBuffer(string: nothing))
+                #expect(try empty.errorCode() == "empty", "an empty file is a mistake, not an import of nothing")
+            }
             let export = try await client.send(.get, "/v1/moderation/watched-words.csv", token: moderator.token)
             #expect(export.text.contains("'=1+1,flag"), "formulas defused on the way out")
         }

@@ -257,6 +257,11 @@ public protocol APIProtocol: Sendable {
     func createPost(_ input: Operations.CreatePost.Input) async throws -> Operations.CreatePost.Output
     /// Move the caller's read marker forward (members).
     ///
+    /// `lastReadPostId` must be a post of this thread (422 `unknown_post`): a far-off id, 0
+    /// or another thread's post would count every later post as read. A marker never moves
+    /// back.
+    ///
+    ///
     /// - Remark: HTTP `PUT /v1/threads/{threadID}/read`.
     /// - Remark: Generated from `#/paths//v1/threads/{threadID}/read/put(markThreadRead)`.
     func markThreadRead(_ input: Operations.MarkThreadRead.Input) async throws -> Operations.MarkThreadRead.Output
@@ -514,7 +519,7 @@ public protocol APIProtocol: Sendable {
     /// katakana forms are the same (ばか = バカ), empty or absent for one that is matched as
     /// written (width and case still folded). Each row adds a word or changes its action. All rows or none: a bad row is 422
     /// `invalid_row` naming its line; an import that would take the list past 10,000 words is
-    /// 422 `too_many`.
+    /// 422 `too_many`; a file with no rows is 422 `empty`.
     ///
     ///
     /// - Remark: HTTP `POST /v1/moderation/watched-words.csv`.
@@ -1689,6 +1694,11 @@ extension APIProtocol {
     }
     /// Move the caller's read marker forward (members).
     ///
+    /// `lastReadPostId` must be a post of this thread (422 `unknown_post`): a far-off id, 0
+    /// or another thread's post would count every later post as read. A marker never moves
+    /// back.
+    ///
+    ///
     /// - Remark: HTTP `PUT /v1/threads/{threadID}/read`.
     /// - Remark: Generated from `#/paths//v1/threads/{threadID}/read/put(markThreadRead)`.
     public func markThreadRead(
@@ -2138,7 +2148,7 @@ extension APIProtocol {
     /// katakana forms are the same (ばか = バカ), empty or absent for one that is matched as
     /// written (width and case still folded). Each row adds a word or changes its action. All rows or none: a bad row is 422
     /// `invalid_row` naming its line; an import that would take the list past 10,000 words is
-    /// 422 `too_many`.
+    /// 422 `too_many`; a file with no rows is 422 `empty`.
     ///
     ///
     /// - Remark: HTTP `POST /v1/moderation/watched-words.csv`.
