@@ -38,7 +38,7 @@ struct AccountsController {
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AccountResponse> {
         let input = try await request.decode(as: CreateAccountRequest.self, context: context)
         let record = try await dependencies.services.accounts.register(
-            email: input.email, password: input.password, displayName: input.displayName, logger: context.logger)
+            email: input.email, password: input.password, displayName: input.displayName, client: context.clientAddress, logger: context.logger)
         return EditedResponse(status: .created, response: AccountResponse(record))
     }
 

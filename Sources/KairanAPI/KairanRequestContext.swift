@@ -23,6 +23,10 @@ public struct KairanRequestContext: RequestContext, WebSocketRequestContext {
     public var maxUploadSize: Int { Limits.maxJSONBodyBytes }
     public var requestDecoder: StrictJSONDecoder { StrictJSONDecoder() }
 
+    /// The caller's network address (the peer of this connection; a reverse proxy in front
+    /// makes it the proxy's), for throttling logins and registrations. Nil when unknown.
+    public var clientAddress: String? { channel.remoteAddress?.ipAddress }
+
     /// The caller, or 401.
     public func requireActor() throws -> Actor {
         guard let session else { throw APIError.unauthenticated }

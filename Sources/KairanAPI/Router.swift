@@ -27,10 +27,11 @@ public struct APIDependencies: Sendable {
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
-        alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10)
+        alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle()
     ) {
         self.requestTimeout = requestTimeout
-        self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts)
+        self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts,
+                                 loginThrottle: loginThrottle)
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
         self.streamQueueLimitBytes = streamQueueLimitBytes

@@ -24,7 +24,8 @@ struct SessionsController {
 
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<SessionResponse> {
         let input = try await request.decode(as: CreateSessionRequest.self, context: context)
-        let session = try await dependencies.services.sessions.logIn(email: input.email, password: input.password, logger: context.logger)
+        let session = try await dependencies.services.sessions.logIn(
+            email: input.email, password: input.password, client: context.clientAddress, logger: context.logger)
         return EditedResponse(status: .created, response: SessionResponse(token: session.token, expiresAt: session.record.expiresAt))
     }
 

@@ -56,6 +56,7 @@ public struct MaintenanceWorker: Service {
             }
             try await database.withTransaction { connection in
                 try await ModerationStore.deleteRateCounters(before: now.addingTimeInterval(-86400), on: connection, logger: logger)
+                try await ThrottleStore.deleteOlder(than: now.addingTimeInterval(-86400), on: connection, logger: logger)
             }
         } catch {
             logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(200))"])

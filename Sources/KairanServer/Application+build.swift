@@ -25,7 +25,7 @@ func buildApplication(
     let dependencies = APIDependencies(
         database: database, clock: clock, passwordHasher: configuration.passwordHasher, sessionLifetime: configuration.sessionLifetime,
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
-        alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout)
+        alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
 

@@ -97,6 +97,8 @@ struct ServerConfiguration: Sendable {
     var httpLimits = HTTPGuardLimits()
     /// Always PasswordHasher() in `kairan`; the test suite sets a cheaper one.
     var passwordHasher = PasswordHasher()
+    /// Failed logins per address and per client, registrations per client.
+    var loginThrottle = LoginThrottle()
 
     init(database: DatabaseURL, mail: MailConfiguration) {
         self.database = database

@@ -9,12 +9,24 @@ public struct AccountService: Sendable {
 
     /// Registers a resident. Validation errors come as `ValidationError`; an address in use
     /// as `ServiceError.conflict(code: "email_taken")`.
-    public func register(email rawEmail: String, password: String, displayName rawName: String, logger: Logger) async throws -> AccountRecord {
+    /// `client` (the caller's network address, when known) is throttled: so many new
+    /// accounts an hour, counted before any bcrypt work.
+    public func register(
+        email rawEmail: String, password: String, displayName rawName: String, client: String? = nil, logger: Logger
+    ) async throws -> AccountRecord {
         let email = try EmailAddress(rawEmail)
         try Password.validate(password)
         let displayName = try DisplayName.validate(rawName)
-        let hash = try await services.passwordHasher.hash(password)
         let now = services.clock.now()
+        if let client {
+            let limit = services.loginThrottle.registrationsPerClientPerHour
+            if let retry = try await services.database.withConnection({ connection in
+                try await ThrottleStore.hit("register:client:\(client)", limit: limit, window: 3600, now: now, on: connection, logger: logger)
+            }) {
+                throw ServiceError.rateLimited(action: "register", retryAfter: retry)
+            }
+        }
+        let hash = try await services.passwordHasher.hash(password)
         do {
             let record = try await services.database.withTransaction { connection in
                 try await AccountStore.insert(email: email, passwordHash: hash, displayName: displayName, roles: [.resident],

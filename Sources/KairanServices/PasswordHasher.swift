@@ -1,6 +1,7 @@
 import HummingbirdBcrypt
 import KairanStore
 import NIOPosix
+import Synchronization
 
 /// bcrypt on NIO's blocking-work pool: one hash takes a quarter of a second of CPU and must
 /// not stall the event loops or Swift's cooperative threads.
@@ -22,11 +23,26 @@ public struct PasswordHasher: Sendable {
 
     public func hash(_ password: String) async throws -> String {
         let cost = self.cost
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await Self.admitted { try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) } }
     }
 
     public func verify(_ password: String, against hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await Self.admitted { try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) } }
+    }
+
+    /// Hashes running or waiting for the thread pool (one thread per core runs them). Past
+    /// `maxPending`, a login or registration is told to come back (429) instead of queueing:
+    /// a flood of bcrypt work can slow logins down, not grow a queue without bound.
+    private static let pending = Atomic<Int>(0)
+    public static let maxPending = 64
+
+    private static func admitted<T: Sendable>(_ work: () async throws -> T) async throws -> T {
+        guard pending.add(1, ordering: .relaxed).newValue <= maxPending else {
+            pending.subtract(1, ordering: .relaxed)
+            throw ServiceError.rateLimited(action: "login", retryAfter: 1)
+        }
+        defer { pending.subtract(1, ordering: .relaxed) }
+        return try await work()
     }
 
     /// Checked against when the account does not exist, so a wrong address costs the same

@@ -13,14 +13,16 @@ public struct Services: Sendable {
     public let sessionLifetime: TimeInterval
     /// The alert service's wording and timing; its time zone is the town's.
     public let alerts: AlertSettings
+    public let loginThrottle: LoginThrottle
 
     public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
-                alerts: AlertSettings = AlertSettings()) {
+                alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle()) {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
         self.sessionLifetime = sessionLifetime
         self.alerts = alerts
+        self.loginThrottle = loginThrottle
     }
 
     /// The town's time zone: quiet hours, receive windows and dates are local times there.

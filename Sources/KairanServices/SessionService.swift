@@ -20,7 +20,39 @@ public struct SessionService: Sendable {
     /// Checks the password and opens a session. A wrong password, an unknown address and a
     /// malformed one all end in `invalidCredentials` after the same bcrypt work, so the
     /// answer does not tell strangers who has an account.
-    public func logIn(email rawEmail: String, password: String, logger: Logger) async throws -> NewSession {
+    ///
+    /// Failed attempts are counted per address and per `client` (the caller's network
+    /// address, when known); past either limit the caller waits (`rateLimited`), checked
+    /// before any bcrypt work, so neither guessing one person's password nor trying many
+    /// addresses from one place gets far, and a flood costs no hashing.
+    public func logIn(email rawEmail: String, password: String, client: String? = nil, logger: Logger) async throws -> NewSession {
+        let throttle = services.loginThrottle
+        let address = (try? EmailAddress(rawEmail))?.comparisonKey ?? rawEmail.lowercased()
+        let addressKey = ThrottleStore.loginAddressKey(address)
+        let clientKey = client.map { "login:client:\($0)" }
+        let now = services.clock.now()
+        let retry = try await services.database.withConnection { connection -> Int? in
+            if let retry = try await ThrottleStore.blocked([addressKey], limit: throttle.failuresPerAddress, window: throttle.window, now: now,
+                                                         on: connection, logger: logger) {
+                return retry
+            }
+            guard let clientKey else { return nil }
+            return try await ThrottleStore.blocked([clientKey], limit: throttle.failuresPerClient, window: throttle.window, now: now,
+                                                   on: connection, logger: logger)
+        }
+        if let retry { throw ServiceError.rateLimited(action: "login", retryAfter: retry) }
+        do {
+            return try await checkAndOpen(email: rawEmail, password: password, logger: logger)
+        } catch ServiceError.invalidCredentials {
+            try await services.database.withConnection { connection in
+                try await ThrottleStore.count([addressKey] + (clientKey.map { [$0] } ?? []), window: throttle.window, now: now,
+                                              on: connection, logger: logger)
+            }
+            throw ServiceError.invalidCredentials
+        }
+    }
+
+    private func checkAndOpen(email rawEmail: String, password: String, logger: Logger) async throws -> NewSession {
         let hasher = services.passwordHasher
         // An address that does not even parse is answered exactly as a wrong password: the
         // reply must not tell which accounts exist.

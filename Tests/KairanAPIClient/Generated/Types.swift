@@ -38,7 +38,9 @@ public protocol APIProtocol: Sendable {
     /// Register a resident account.
     ///
     /// Legacy Japanese carrier addresses (`taro..yamada@docomo.ne.jp`, `hanako.@ezweb.ne.jp`)
-    /// are accepted and stored byte-exact; the domain compares without case.
+    /// are accepted and stored byte-exact; the domain compares without case. At most 20 new
+    /// accounts an hour from one client network address: then 429 `rate_limited` with
+    /// `Retry-After` (also when too much password hashing is already waiting).
     ///
     ///
     /// - Remark: HTTP `POST /v1/accounts`.
@@ -51,7 +53,12 @@ public protocol APIProtocol: Sendable {
     func me(_ input: Operations.Me.Input) async throws -> Operations.Me.Output
     /// Log in.
     ///
-    /// A wrong password, an unknown address and a malformed one all get the same 401.
+    /// A wrong password, an unknown address and a malformed one all get the same 401. After
+    /// 10 failed logins for one address, or 50 from one client network address, within 15
+    /// minutes, every login for it is 429 `rate_limited` with `Retry-After` until the window
+    /// ends, the right password included, and without any password checking (so a flood
+    /// costs no hashing).
+    ///
     ///
     /// - Remark: HTTP `POST /v1/sessions`.
     /// - Remark: Generated from `#/paths//v1/sessions/post(createSession)`.
@@ -1193,7 +1200,9 @@ extension APIProtocol {
     /// Register a resident account.
     ///
     /// Legacy Japanese carrier addresses (`taro..yamada@docomo.ne.jp`, `hanako.@ezweb.ne.jp`)
-    /// are accepted and stored byte-exact; the domain compares without case.
+    /// are accepted and stored byte-exact; the domain compares without case. At most 20 new
+    /// accounts an hour from one client network address: then 429 `rate_limited` with
+    /// `Retry-After` (also when too much password hashing is already waiting).
     ///
     ///
     /// - Remark: HTTP `POST /v1/accounts`.
@@ -1216,7 +1225,12 @@ extension APIProtocol {
     }
     /// Log in.
     ///
-    /// A wrong password, an unknown address and a malformed one all get the same 401.
+    /// A wrong password, an unknown address and a malformed one all get the same 401. After
+    /// 10 failed logins for one address, or 50 from one client network address, within 15
+    /// minutes, every login for it is 429 `rate_limited` with `Retry-After` until the window
+    /// ends, the right password included, and without any password checking (so a flood
+    /// costs no hashing).
+    ///
     ///
     /// - Remark: HTTP `POST /v1/sessions`.
     /// - Remark: Generated from `#/paths//v1/sessions/post(createSession)`.

@@ -89,6 +89,8 @@ extension ServerConfiguration {
         }
         var configuration = ServerConfiguration(database: url, mail: mail)
         configuration.passwordHasher = PasswordHasher(testSuiteCost: 4)
+        // Hundreds of accounts from one loopback address; the throttle's own test sets its limits.
+        configuration.loginThrottle = .generous
         // Dozens of apps run side by side against one PostgreSQL: small pools, one claiming
         // lane, so the suite stays well inside max_connections.
         configuration.databasePoolSize = 6
