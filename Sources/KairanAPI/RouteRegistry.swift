@@ -37,7 +37,8 @@ public final class RouteRegistry<Context: RequestContext>: RouterMethods {
 
     /// Registers 405 answers for the methods each known path lacks. Call once, last.
     public func finish() {
-        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+        // TRACE too: a known path answers it 405 like any method it does not serve, not 404.
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .trace]
         var byPath: [String: Set<String>] = [:]
         for route in routes { byPath[route.path, default: []].insert(route.method) }
         for (path, served) in byPath {

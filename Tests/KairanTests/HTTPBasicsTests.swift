@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NIOCore
 import HummingbirdTesting
 import KairanCore
@@ -66,10 +67,12 @@ import Testing
 
     @Test func wrongMethodIs405WithAllow() async throws {
         try await withApp { client, _ in
-            let response = try await client.send(.put, "/v1/me")
-            #expect(response.status == .methodNotAllowed)
-            #expect(response.headers[.allow] == "GET, HEAD")
-            #expect(try response.errorCode() == "method_not_allowed")
+            for method in [HTTPRequest.Method.put, .trace] {
+                let response = try await client.send(method, "/v1/me")
+                #expect(response.status == .methodNotAllowed, "\(method)")
+                #expect(response.headers[.allow] == "GET, HEAD")
+                #expect(try response.errorCode() == "method_not_allowed")
+            }
         }
     }
 
