@@ -6,6 +6,7 @@ import KairanGateway
 import KairanServices
 import KairanStore
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
@@ -254,9 +255,12 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
     /// later) goes after what is already queued, for a client that catches up; if it has
     /// not drained within a few seconds the connection is dropped. Either way nothing more
     /// is queued for it.
+    private static let slowClientsDropped = Counter(label: "kairan_ws_slow_clients_dropped_total")
+
     private func dropSlowClient() {
         dropped = true
         droppedFlag.withLockedValue { $0 = true }
+        Self.slowClientsDropped.increment()
         if let encoder = encoderContextOnLoop() {
             var close = ByteBuffer()
             close.writeInteger(UInt8(0x88))  // FIN, close
