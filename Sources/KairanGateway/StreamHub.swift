@@ -531,15 +531,12 @@ public actor StreamHub {
     static let readBatch = 100
 
     static let membershipKinds: Set<String> = [
-        "member.removed", "member.banned", "member.left", "group.updated", "staff.removed", "staff.changed", "teacher.removed",
+        "member.removed", "member.banned", "member.left", "group.made_private", "staff.removed", "staff.changed", "teacher.removed",
     ]
     static let membershipKindList = membershipKinds.sorted()
 
     private struct MembershipPayload: Decodable {
         let accountId: AccountID?
-        /// `group.updated` carries the group: a public group is readable by everyone, so
-        /// only a change that leaves it private can end anyone's access.
-        let visibility: String?
     }
 
     /// Reads a watched stream that nobody here subscribes to, for membership changes only.
@@ -613,11 +610,8 @@ public actor StreamHub {
         var account: AccountID?
         do {
             let payload = try JSONDecoder().decode(MembershipPayload.self, from: Data(event.payload.utf8))
-            if event.kind == "group.updated" {
-                guard payload.visibility != "public" else { return }
-            } else {
-                account = payload.accountId
-            }
+            // A group made private may end every outsider's access: everyone is re-checked.
+            if event.kind != "group.made_private" { account = payload.accountId }
         } catch {
             // Whose membership ended is unreadable: every subscription on the stream is
             // checked rather than none (checking a member who still belongs costs a query).

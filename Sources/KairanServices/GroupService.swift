@@ -101,6 +101,7 @@ public struct GroupService: Sendable {
         let now = services.clock.now()
         return try await database.withTransaction { connection in
             var (group, standing) = try await GroupAccess.group(.administer, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
+            let wasPublic = group.visibility == .public
             if let kind = change.kind { group.kind = kind }
             if let name = change.name { group.name = try Content.text(name, field: "name", max: Content.groupNameMax) }
             if let description = change.description {
@@ -114,6 +115,14 @@ public struct GroupService: Sendable {
             try await GroupStore.update(group, on: connection, logger: logger)
             try await EventStore.append(EventStore.groupStream(id), kind: "group.updated", payload: GroupView(group, myRole: nil),
                                         now: now, on: connection, logger: logger)
+            if wasPublic && group.visibility == .private {
+                // The one change to a group's settings that ends anyone's access (outsiders
+                // reading it): live streams re-check their readers on it, and on no other
+                // edit (a rename of a big group must not re-check its whole audience).
+                struct MadePrivate: Encodable { let groupId: GroupID }
+                try await EventStore.append(EventStore.groupStream(id), kind: "group.made_private", payload: MadePrivate(groupId: id),
+                                            now: now, on: connection, logger: logger)
+            }
             return GroupView(group, myRole: standing.role)
         }
     }

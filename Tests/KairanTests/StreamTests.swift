@@ -392,8 +392,9 @@ extension StreamRevocationTests {
 
     /// A private group with a member subscribed to its thread. With `lockTimeout`, the
     /// instance's database gives up on a lock after 50 ms, and `lockMemberships` holds the
-    /// membership table (nobody can read it) while the group's settings change, which makes
-    /// the hub re-check every subscription to the group.
+    /// membership table (nobody can read it) while a `group.made_private` event (the group
+    /// was private already: the member still belongs) makes the hub re-check every
+    /// subscription to the group.
     struct PrivateGroupFixture {
         let client: any TestClientProtocol
         let url: DatabaseURL
@@ -429,16 +430,16 @@ extension StreamRevocationTests {
             }
         }
 
-        /// Holds the membership table until `until` returns, after committing a change to the
-        /// group (the member still belongs) on another connection.
+        /// Holds the membership table until `until` returns, after committing a
+        /// `group.made_private` event (the member still belongs) on another connection.
         func lockMemberships(until: () async throws -> Void) async throws {
             try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
                 try await locker.query("BEGIN", logger: TestDatabase.logger)
                 try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
                 try await url.withSingleConnection(logger: TestDatabase.logger) { writer in
                     try await writer.query("BEGIN", logger: TestDatabase.logger)
-                    struct GroupUpdated: Encodable { let id: Int; let name: String }
-                    try await EventStore.append("group:\(group)", kind: "group.updated", payload: GroupUpdated(id: group, name: "新しい名前"),
+                    struct MadePrivate: Encodable { let groupId: Int }
+                    try await EventStore.append("group:\(group)", kind: "group.made_private", payload: MadePrivate(groupId: group),
                                                 now: Date(), on: writer, logger: TestDatabase.logger)
                     try await writer.query("COMMIT", logger: TestDatabase.logger)
                 }
