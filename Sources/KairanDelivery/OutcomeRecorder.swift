@@ -60,12 +60,6 @@ actor OutcomeRecorder {
         await withCheckedContinuation { waiters.append((ticket, $0)) }
     }
 
-    /// Returns once everything queued so far is recorded.
-    func waitForAll() async {
-        guard !pending.isEmpty || writing else { return }
-        await waitRecorded(collecting)
-    }
-
     private func writeLoop() async {
         while !pending.isEmpty {
             let batch = pending

@@ -31,14 +31,10 @@ public struct SessionService: Sendable {
         let addressKey = ThrottleStore.loginAddressKey(address)
         let clientKey = client.map { "login:client:\($0)" }
         let now = services.clock.now()
-        let retry = try await services.database.withConnection { connection -> Int? in
-            if let retry = try await ThrottleStore.blocked([addressKey], limit: throttle.failuresPerAddress, window: throttle.window, now: now,
-                                                         on: connection, logger: logger) {
-                return retry
-            }
-            guard let clientKey else { return nil }
-            return try await ThrottleStore.blocked([clientKey], limit: throttle.failuresPerClient, window: throttle.window, now: now,
-                                                   on: connection, logger: logger)
+        var limits = [(key: addressKey, limit: throttle.failuresPerAddress)]
+        if let clientKey { limits.append((clientKey, throttle.failuresPerClient)) }
+        let retry = try await services.database.withConnection { connection in
+            try await ThrottleStore.blocked(limits, window: throttle.window, now: now, on: connection, logger: logger)
         }
         if let retry { throw ServiceError.rateLimited(action: "login", retryAfter: retry) }
         do {

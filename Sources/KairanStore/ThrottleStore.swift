@@ -18,14 +18,16 @@ public enum ThrottleStore {
         max(1, Int(start.addingTimeInterval(window).timeIntervalSince(now).rounded(.up)))
     }
 
-    /// Seconds until the window ends when any key has already reached `limit` in it; nil
-    /// when every key may go on. Counts nothing.
+    /// Seconds until the window ends when any key has already reached its limit in it; nil
+    /// when every key may go on. Counts nothing; one query for all the keys.
     public static func blocked(
-        _ keys: [String], limit: Int, window: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger
+        _ limits: [(key: String, limit: Int)], window: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int? {
         let start = windowStart(now, window: window)
+        let keys = limits.map(\.key), counts = limits.map(\.limit)
         for try await _ in try await connection.query("""
-            SELECT 1 FROM login_throttle WHERE key = ANY(\(keys)::text[]) AND window_start = \(start) AND count >= \(limit) LIMIT 1
+            SELECT 1 FROM login_throttle t JOIN unnest(\(keys)::text[], \(counts)::int[]) AS l(key, lim) ON l.key = t.key
+            WHERE t.window_start = \(start) AND t.count >= l.lim LIMIT 1
             """, logger: logger).decode(Int.self) {
             return retryAfter(start, window: window, now: now)
         }

@@ -56,9 +56,11 @@ import Testing
         return try await town.client.execute(uri: "/v1/alerts", method: .post, headers: headers, body: ByteBuffer(string: jsonObject(json)))
     }
 
-    func deliver(_ town: Town, to server: ScriptedSMTPServer) async throws -> Int {
+    func deliver(
+        _ town: Town, to server: ScriptedSMTPServer, configure: @escaping (inout MailDeliveryConfiguration) -> Void = { _ in }
+    ) async throws -> Int {
         try await TestDatabase.withClient(town.url) { database in
-            let harness = try DeliveryHarness(database: database, clock: town.clock, relay: DeliveryHarness.relay(server))
+            let harness = try DeliveryHarness(database: database, clock: town.clock, relay: DeliveryHarness.relay(server), configure: configure)
             let count = await harness.worker.drain()
             await harness.transport.shutdown()
             return count

@@ -63,6 +63,8 @@ import Testing
                                                token: school.admin.token).errorCode() == "unknown_child")
             #expect(try await town.client.send(.post, path, json: jsonObject(["childId": first, "withChildId": second, "reason": ""]),
                                                token: school.admin.token).errorCode() == "required")
+            #expect(try await town.client.send(.post, path, json: jsonObject(["childId": first, "withChildId": first, "reason": "x"]),
+                                               token: school.admin.token).errorCode() == "same_child")
             let merged = try await town.client.send(.post, path, json: body, token: school.admin.token)
             #expect(merged.status == .ok, "\(merged.text)")
             #expect(try merged.json()["via"] as? String == "staff" && merged.json()["reason"] as? String == "同じ家庭を二重に登録していたため")

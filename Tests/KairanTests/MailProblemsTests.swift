@@ -7,15 +7,6 @@ import Testing
 
 /// Why an alert did not reach someone, as the town's staff find out, and the repairs.
 extension AlertServiceTests {
-    func deliver(_ town: Town, to server: ScriptedSMTPServer, configure: @escaping (inout MailDeliveryConfiguration) -> Void) async throws -> Int {
-        try await TestDatabase.withClient(town.url) { database in
-            let harness = try DeliveryHarness(database: database, clock: town.clock, relay: DeliveryHarness.relay(server), configure: configure)
-            let count = await harness.worker.drain()
-            await harness.transport.shutdown()
-            return count
-        }
-    }
-
     /// One subscriber's address is refused for good, another's mailbox never takes mail:
     /// the alert's progress counts them apart (failed, dead); alert staff see the suppressed
     /// address with the refusal and the dead letter with its last reply; only a town
@@ -59,6 +50,8 @@ extension AlertServiceTests {
             let id = try #require(letter["id"] as? Int)
             #expect(try await town.client.send(.post, "/v1/mail/dead-letters/requeue", json: jsonObject(["ids": [id]]), token: town.staff).status == .forbidden)
             #expect(try await town.client.send(.post, "/v1/mail/dead-letters/requeue", json: "{}", token: town.admin).errorCode() == "required")
+            #expect(try await town.client.send(.post, "/v1/mail/dead-letters/requeue", json: jsonObject(["ids": Array(1...1001)]),
+                                               token: town.admin).errorCode() == "out_of_range")
             let requeued = try await town.client.send(.post, "/v1/mail/dead-letters/requeue", json: jsonObject(["ids": [id]]), token: town.admin)
             #expect(try requeued.json()["requeued"] as? [Int] == [id], "\(requeued.text)")
             #expect(try await deliver(town, to: server, configure: settings) == 1, "tried again at once")
@@ -72,6 +65,8 @@ extension AlertServiceTests {
 
             // Lifted once the resident fixed their address: mail goes to it again.
             #expect(try await town.client.send(.post, "/v1/mail/suppressions/lift", json: jsonObject(["email": "gone@example.jp"]), token: town.staff).status == .forbidden)
+            #expect(try await town.client.send(.post, "/v1/mail/suppressions/lift", json: jsonObject(["email": "not an address"]),
+                                               token: town.admin).errorCode() == "invalid_email")
             #expect(try await town.client.send(.post, "/v1/mail/suppressions/lift", json: jsonObject(["email": "gone@example.jp"]), token: town.admin).status == .noContent)
             #expect(try await town.client.send(.post, "/v1/mail/suppressions/lift", json: jsonObject(["email": "gone@example.jp"]), token: town.admin).status == .notFound)
             #expect(try await town.client.send(.get, "/v1/mail/suppressions", token: town.staff).items().isEmpty)

@@ -301,6 +301,7 @@ import Testing
             #expect(try await client.send(.post, "/v1/moderation/suspensions/\(id)/lift", json: jsonObject(["reason": "再度"]), token: owner.token).errorCode() == "not_active")
             #expect(try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)", token: owner.token).items().isEmpty)
             #expect(try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)&ended=true", token: owner.token).items().count == 1)
+            #expect(try await client.send(.get, "/v1/moderation/suspensions?groupId=\(group)&ended=maybe", token: owner.token).status == .badRequest)
 
             let notifications = try await client.send(.get, "/v1/notifications", token: author.token).items()
             let kinds = notifications.compactMap { $0["kind"] as? String }

@@ -418,8 +418,7 @@ extension StreamRevocationTests {
                     let owner = try await client.resident("owner@example.jp")
                     let member = try await client.resident("member@example.jp")
                     let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
-                    #expect(try await client.send(.post, "/v1/groups/\(group)/invitations", json: jsonObject(["accountId": member.id]), token: owner.token).status == .noContent)
-                    #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: member.token).status == .ok)
+                    try await client.invite(member, to: group, by: owner)
                     let (thread, _) = try await client.createThread(in: group, by: owner)
                     let stream = StreamClient.open(port: port, token: member.token)
                     defer { stream.close() }
