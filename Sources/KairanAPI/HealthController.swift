@@ -21,7 +21,7 @@ struct HealthController {
     @Sendable func ready(_ request: Request, context: KairanRequestContext) async throws -> Status {
         do {
             // Bounded: a pool with no free connection, or a frozen server, must not hang it.
-            try await dependencies.database.ping(timeLimit: .seconds(3), logger: context.logger)
+            try await dependencies.database.ping(timeLimit: .seconds(3))
             return Status(status: "ready")
         } catch {
             throw APIError(.serviceUnavailable, code: "database_unavailable", message: "the database is not reachable")

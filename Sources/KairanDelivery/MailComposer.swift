@@ -37,8 +37,8 @@ public struct MailComposer: Sendable {
 
     /// With the database's VERP key.
     public static func load(identity: MailIdentity, database: Database) async throws -> MailComposer {
-        let secret = try await database.withConnection { connection in
-            try await DeliveryStore.verpSecret(on: connection, logger: database.logger)
+        let secret = try await database.withConnection { db in
+            try await DeliveryStore.verpSecret(on: db)
         }
         return MailComposer(identity: identity, verpSecret: secret)
     }

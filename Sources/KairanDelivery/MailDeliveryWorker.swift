@@ -127,8 +127,8 @@ public final class MailDeliveryWorker: Service, Sendable {
     private func nextDue() async -> Date? {
         let now = clock.now()
         do {
-            return try await database.withConnection { connection in
-                try await DeliveryStore.nextDue(now: now, on: connection, logger: logger)
+            return try await database.withConnection { db in
+                try await DeliveryStore.nextDue(now: now, on: db)
             }
         } catch {
             if !Task.isCancelled {
@@ -146,8 +146,8 @@ public final class MailDeliveryWorker: Service, Sendable {
             var checked = 0
             var next: Date?
             do {
-                next = try await database.withConnection { connection in
-                    try await DeliveryStore.nextUnreportedDeadline(on: connection, logger: logger)
+                next = try await database.withConnection { db in
+                    try await DeliveryStore.nextUnreportedDeadline(on: db)
                 }
                 if let due = next, due < clock.now() {
                     checked = await reportMissedDeadlines()
@@ -209,10 +209,10 @@ public final class MailDeliveryWorker: Service, Sendable {
         let now = clock.now()
         do {
             // One statement: it commits on its own.
-            let claimed = try await database.withConnection { connection in
+            let claimed = try await database.withConnection { db in
                 try await DeliveryStore.claim(
                     worker: configuration.workerID, limit: configuration.batchSize, lease: configuration.lease, now: now,
-                    on: connection, logger: logger)
+                    on: db)
             }
             return claimed.isEmpty ? nil : claimed
         } catch {
@@ -260,8 +260,8 @@ public final class MailDeliveryWorker: Service, Sendable {
                 if Task.isCancelled { return }
                 let until = clock.now().addingTimeInterval(configuration.lease)
                 do {
-                    try await database.withConnection { connection in
-                        try await DeliveryStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: connection, logger: logger)
+                    try await database.withConnection { db in
+                        try await DeliveryStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: db)
                     }
                 } catch {
                     logger.warning("could not renew a delivery lease", metadata: ["error_type": "\(type(of: error))"])
@@ -414,8 +414,8 @@ public final class MailDeliveryWorker: Service, Sendable {
         let until = clock.now().addingTimeInterval(configuration.domainPause)
         logger.warning("relay answered 421; pausing domain", metadata: ["domain": "\(domain)", "seconds": "\(Int(configuration.domainPause))"])
         do {
-            try await database.withTransaction { connection in
-                try await DeliveryStore.pauseDomain(domain, until: until, reason: reply, on: connection, logger: logger)
+            try await database.withTransaction { db in
+                try await DeliveryStore.pauseDomain(domain, until: until, reason: reply, on: db)
             }
         } catch {
             logger.warning("could not record domain pause", metadata: ["error_type": "\(type(of: error))"])
@@ -435,8 +435,8 @@ public final class MailDeliveryWorker: Service, Sendable {
     private func reportMissedDeadlines() async -> Int {
         let now = clock.now()
         do {
-            let (checked, missed) = try await database.withTransaction { connection in
-                try await DeliveryStore.reportMissedDeadlines(now: now, on: connection, logger: logger)
+            let (checked, missed) = try await database.withTransaction { db in
+                try await DeliveryStore.reportMissedDeadlines(now: now, on: db)
             }
             for (message, outstanding) in missed {
                 logger.error("urgent message missed its delivery deadline", metadata: ["message_id": "\(message)", "outstanding": "\(outstanding)"])
@@ -455,8 +455,8 @@ public final class MailDeliveryWorker: Service, Sendable {
     /// read after passes that sent something, not on a timer.
     private func updateBacklogGauge() async {
         do {
-            let queued = try await database.withConnection { connection in
-                try await DeliveryStore.queuedByDomain(on: connection, logger: logger)
+            let queued = try await database.withConnection { db in
+                try await DeliveryStore.queuedByDomain(on: db)
             }
             metrics.queued(queued)
         } catch is CancellationError {

@@ -41,22 +41,22 @@ public struct MaintenanceWorker: Service {
         var total = 0
         do {
             while true {
-                let deleted = try await database.withTransaction { connection in
-                    try await SessionStore.deleteEnded(before: sessionCutoff, limit: 1000, on: connection, logger: logger)
+                let deleted = try await database.withTransaction { db in
+                    try await SessionStore.deleteEnded(before: sessionCutoff, limit: 1000, on: db)
                 }
                 total += deleted
                 if deleted < 1000 { break }
             }
             if total > 0 { logger.info("deleted ended sessions", metadata: ["count": "\(total)"]) }
-            while try await database.withTransaction({ connection in
-                try await EventStore.deleteOlder(than: eventCutoff, limit: 5000, on: connection, logger: logger)
+            while try await database.withTransaction({ db in
+                try await EventStore.deleteOlder(than: eventCutoff, limit: 5000, on: db)
             }) == 5000 {}
-            try await database.withTransaction { connection in
-                try await StreamTicketStore.deleteEnded(before: now, on: connection, logger: logger)
+            try await database.withTransaction { db in
+                try await StreamTicketStore.deleteEnded(before: now, on: db)
             }
-            try await database.withTransaction { connection in
-                try await ModerationStore.deleteRateCounters(before: now.addingTimeInterval(-86400), on: connection, logger: logger)
-                try await ThrottleStore.deleteOlder(than: now.addingTimeInterval(-86400), on: connection, logger: logger)
+            try await database.withTransaction { db in
+                try await ModerationStore.deleteRateCounters(before: now.addingTimeInterval(-86400), on: db)
+                try await ThrottleStore.deleteOlder(than: now.addingTimeInterval(-86400), on: db)
             }
         } catch {
             logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(200))"])

@@ -70,8 +70,8 @@ public struct NoticeScheduler: Service {
 
     private func nextDue() async -> Date? {
         do {
-            return try await database.withConnection { connection in
-                try await NoticeStore.nextDue(on: connection, logger: logger)
+            return try await database.withConnection { db in
+                try await NoticeStore.nextDue(on: db)
             }
         } catch {
             if !Task.isCancelled {
@@ -91,9 +91,9 @@ public struct NoticeScheduler: Service {
                 let now = clock.now()
                 let ids: [NoticeID]
                 do {
-                    ids = try await database.withConnection { connection in
-                        escalation ? try await NoticeStore.escalationIDs(now: now, limit: 50, on: connection, logger: logger)
-                                   : try await NoticeStore.dueIDs(now: now, limit: 50, on: connection, logger: logger)
+                    ids = try await database.withConnection { db in
+                        escalation ? try await NoticeStore.escalationIDs(now: now, limit: 50, on: db)
+                                   : try await NoticeStore.dueIDs(now: now, limit: 50, on: db)
                     }
                 } catch {
                     logger.warning("notice pass failed; will retry", metadata: ["error_type": "\(type(of: error))"])
@@ -116,20 +116,20 @@ public struct NoticeScheduler: Service {
     /// notice alone (with a growing pause), so the next pass goes on with the others.
     private func handle(_ id: NoticeID, escalation: Bool, now: Date) async -> Bool {
         do {
-            return try await database.withTransaction { connection -> Bool in
+            return try await database.withTransaction { db -> Bool in
                 // Nil: another worker has it, or it changed meanwhile.
-                guard let notice = try await NoticeStore.lockDue(id, escalation: escalation, now: now, on: connection, logger: logger) else { return false }
+                guard let notice = try await NoticeStore.lockDue(id, escalation: escalation, now: now, on: db) else { return false }
                 // Thrown, not skipped: a notice left due that no pass can handle would keep
                 // the scheduler backing off and delay every other notice.
-                guard let organization = try await OrganizationStore.find(notice.organizationID, on: connection, logger: logger) else {
+                guard let organization = try await OrganizationStore.find(notice.organizationID, on: db) else {
                     throw OrganizationMissing()
                 }
                 if escalation {
-                    try await escalate(notice, organization: organization, now: now, on: connection)
+                    try await escalate(notice, organization: organization, now: now, on: db)
                 } else {
                     let result = try await NoticeStore.publish(
                         notice, organizationName: organization.name, escalateAfterMinutes: organization.escalateAfterMinutes,
-                        urgentDeadline: urgentDeadline, now: now, on: connection, logger: logger)
+                        urgentDeadline: urgentDeadline, now: now, on: db)
                     published.increment()
                     logger.info("scheduled notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)", "mail_jobs": "\(result.mailJobs)"])
                 }
@@ -139,8 +139,8 @@ public struct NoticeScheduler: Service {
             logger.error("notice could not be handled; postponed", metadata: [
                 "notice_id": "\(id)", "escalation": "\(escalation)", "error_type": "\(type(of: error))"])
             do {
-                try await database.withTransaction { connection in
-                    try await NoticeStore.postponeAfterFailure(id, escalation: escalation, now: now, on: connection, logger: logger)
+                try await database.withTransaction { db in
+                    try await NoticeStore.postponeAfterFailure(id, escalation: escalation, now: now, on: db)
                 }
             } catch {
                 // The notice stays due: the scheduler backs off between fruitless passes, so
@@ -154,15 +154,15 @@ public struct NoticeScheduler: Service {
 
     struct OrganizationMissing: Error {}
 
-    private func escalate(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on connection: PostgresConnection) async throws {
+    private func escalate(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on db: DatabaseConnection) async throws {
         let (households, mails) = try await NoticeStore.escalate(notice, organizationName: organization.name, urgentDeadline: urgentDeadline, now: now,
-                                                                 on: connection, logger: logger)
-        let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: nil, on: connection, logger: logger)
+                                                                 on: db)
+        let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: nil, on: db)
         try await EventStore.append(
             EventStore.noticeStream(notice.id), kind: "notice.escalated",
             payload: NoticeProgressEvent(noticeId: notice.id, householdId: nil, guardianId: nil, households: counts.households,
                                          confirmedHouseholds: counts.confirmedHouseholds, openedGuardians: counts.opened),
-            now: now, on: connection, logger: logger)
+            now: now, on: db)
         escalated.increment()
         logger.info("urgent notice escalated", metadata: ["notice_id": "\(notice.id)", "unconfirmed_households": "\(households)", "mails": "\(mails)"])
     }

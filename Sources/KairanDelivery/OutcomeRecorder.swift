@@ -105,14 +105,14 @@ actor OutcomeRecorder {
         for attempt in 1... {
             do {
                 let suppressed = oneStatement
-                    ? try await database.withConnection { connection -> [String] in
-                        try await DeliveryStore.record(outcomes, worker: worker, now: now, on: connection, logger: logger)
+                    ? try await database.withConnection { db -> [String] in
+                        try await DeliveryStore.record(outcomes, worker: worker, now: now, on: db)
                         return []
                     }
-                    : try await database.withTransaction { connection in
-                        try await DeliveryStore.record(outcomes, worker: worker, now: now, on: connection, logger: logger)
+                    : try await database.withTransaction { db in
+                        try await DeliveryStore.record(outcomes, worker: worker, now: now, on: db)
                         return try await DeliveryStore.recordHardBounces(
-                            emailKeys: bounceKeys, reply: bounceReplies, limit: limit, now: now, on: connection, logger: logger)
+                            emailKeys: bounceKeys, reply: bounceReplies, limit: limit, now: now, on: db)
                     }
                 if !suppressed.isEmpty { logger.info("addresses suppressed after hard bounces", metadata: ["count": "\(suppressed.count)"]) }
                 return

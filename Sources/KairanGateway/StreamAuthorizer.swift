@@ -25,32 +25,32 @@ public struct StreamAuthorizer: Sendable {
     /// The verdict as of `connection`'s snapshot. The hub runs it in a repeatable-read
     /// transaction that also reads the watched stream's head, so it knows exactly which
     /// membership changes the verdict has seen.
-    public func check(_ actor: Actor, _ stream: StreamName, on connection: PostgresConnection, logger: Logger) async throws -> Verdict {
+    public func check(_ actor: Actor, _ stream: StreamName, on db: DatabaseConnection) async throws -> Verdict {
         let now = clock.now()
         let groupID: GroupID
         switch stream {
         case .user(let id):
             return id == actor.accountID ? .allowed(watch: nil) : .denied("only your own notifications")
         case .organization(let id):
-            return try await checkOrganization(id, .approveNotices, actor, watch: stream.description, on: connection, logger: logger)
+            return try await checkOrganization(id, .approveNotices, actor, watch: stream.description, on: db)
         case .notice(let id):
-            guard let organization = try await NoticeStore.organization(ofNotice: id, on: connection, logger: logger) else { return .notFound }
+            guard let organization = try await NoticeStore.organization(ofNotice: id, on: db) else { return .notFound }
             return try await checkOrganization(
-                organization, .sendNotices, actor, watch: EventStore.organizationStream(organization), on: connection, logger: logger)
+                organization, .sendNotices, actor, watch: EventStore.organizationStream(organization), on: db)
         case .schoolClass(let id):
-            guard let (organization, teaches) = try await OrganizationStore.teacher(account: actor.accountID, ofClass: id, on: connection, logger: logger)
+            guard let (organization, teaches) = try await OrganizationStore.teacher(account: actor.accountID, ofClass: id, on: db)
             else { return .notFound }
             // Absence reports go to the class's own teachers only.
-            let verdict = try await checkOrganization(organization, .sendNotices, actor, watch: stream.description, on: connection, logger: logger)
+            let verdict = try await checkOrganization(organization, .sendNotices, actor, watch: stream.description, on: db)
             guard case .allowed = verdict else { return verdict }
             return teaches ? verdict : .denied("only the class's teachers")
         case .group(let id):
             groupID = id
         case .thread(let id):
-            guard let thread = try await ThreadStore.findThread(id, reader: nil, on: connection, logger: logger) else { return .notFound }
+            guard let thread = try await ThreadStore.findThread(id, reader: nil, on: db) else { return .notFound }
             groupID = thread.groupID
         }
-        guard let (_, standing) = try await GroupStore.standing(group: groupID, account: actor.accountID, now: now, on: connection, logger: logger)
+        guard let (_, standing) = try await GroupStore.standing(group: groupID, account: actor.accountID, now: now, on: db)
         else { return .notFound }
         switch Policy.decide(actor, .read, in: standing) {
         case .allow: return .allowed(watch: EventStore.groupStream(groupID))
@@ -60,9 +60,9 @@ public struct StreamAuthorizer: Sendable {
     }
 
     private func checkOrganization(
-        _ id: OrganizationID, _ action: OrganizationAction, _ actor: Actor, watch: String, on connection: PostgresConnection, logger: Logger
+        _ id: OrganizationID, _ action: OrganizationAction, _ actor: Actor, watch: String, on db: DatabaseConnection
     ) async throws -> Verdict {
-        guard let (_, standing) = try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: logger)
+        guard let (_, standing) = try await OrganizationStore.standing(organization: id, account: actor.accountID, on: db)
         else { return .notFound }
         switch Policy.decide(actor, action, in: standing) {
         case .allow: return .allowed(watch: watch)

@@ -237,13 +237,13 @@ public actor StreamHub {
     /// The policy's verdict and, from the same snapshot, the heads it has seen.
     private func check(_ subscriber: StreamSubscriber, _ stream: StreamName) async throws -> Checked {
         let name = stream.description
-        let authorizer = self.authorizer, logger = self.logger
-        return try await database.withReadSnapshot { connection in
-            let verdict = try await authorizer.check(subscriber.actor, stream, on: connection, logger: logger)
-            let head = try await EventStore.head(name, on: connection, logger: logger)
+        let authorizer = self.authorizer
+        return try await database.withReadSnapshot { db in
+            let verdict = try await authorizer.check(subscriber.actor, stream, on: db)
+            let head = try await EventStore.head(name, on: db)
             var watchHead: Int64 = 0
             if case .allowed(let watch?) = verdict {
-                watchHead = watch == name ? head : try await EventStore.head(watch, on: connection, logger: logger)
+                watchHead = watch == name ? head : try await EventStore.head(watch, on: db)
             }
             return Checked(verdict: verdict, head: head, watchHead: watchHead)
         }
@@ -279,10 +279,10 @@ public actor StreamHub {
             let cursors = subscription.watch.flatMap { watch in watched[watch].map { [WatchCursor(stream: watch, watch: $0)] } } ?? []
             let read: EventStore.ReadWithMembership
             do {
-                read = try await database.withConnection { connection in
+                read = try await database.withConnection { db in
                     try await EventStore.read(
                         name, after: subscription.cursor, through: target, limit: 200, membershipOf: cursors.map { ($0.stream, $0.after) },
-                        kinds: Self.membershipKindList, limitEach: Self.readBatch, on: connection, logger: logger)
+                        kinds: Self.membershipKindList, limitEach: Self.readBatch, on: db)
                 }
             } catch {
                 readErrors.increment()
@@ -367,8 +367,8 @@ public actor StreamHub {
         let ids = Array(bySession.keys)
         guard !ids.isEmpty else { return }
         do {
-            let ended = try await database.withConnection { connection in
-                try await SessionStore.ended(among: ids, now: now, on: connection, logger: logger)
+            let ended = try await database.withConnection { db in
+                try await SessionStore.ended(among: ids, now: now, on: db)
             }
             endSessions(ended)
         } catch {
@@ -427,14 +427,14 @@ public actor StreamHub {
             }
             let read: EventStore.ReadWithMembership
             do {
-                read = try await database.withConnection { connection in
+                read = try await database.withConnection { db in
                     if cursors.isEmpty {
                         return EventStore.ReadWithMembership(
-                            events: try await EventStore.read(name, after: state.offset, limit: Self.readBatch, on: connection, logger: logger))
+                            events: try await EventStore.read(name, after: state.offset, limit: Self.readBatch, on: db))
                     }
                     return try await EventStore.read(
                         name, after: state.offset, limit: Self.readBatch, membershipOf: cursors.map { ($0.stream, $0.after) },
-                        kinds: Self.membershipKindList, limitEach: Self.readBatch, on: connection, logger: logger)
+                        kinds: Self.membershipKindList, limitEach: Self.readBatch, on: db)
                 }
             } catch {
                 readErrors.increment()
@@ -481,8 +481,8 @@ public actor StreamHub {
         }
         let events: [EventStore.StoredEvent]
         do {
-            events = try await database.withConnection { connection in
-                try await EventStore.read(batch, limitEach: Self.readBatch, on: connection, logger: logger)
+            events = try await database.withConnection { db in
+                try await EventStore.read(batch, limitEach: Self.readBatch, on: db)
             }
         } catch {
             // Each stream tries again on its own: a failed batch must not strand hundreds
@@ -545,10 +545,10 @@ public actor StreamHub {
         let cursor = WatchCursor(stream: name, watch: current)
         let read: EventStore.ReadWithMembership
         do {
-            read = try await database.withConnection { connection in
+            read = try await database.withConnection { db in
                 // The events part asks for nothing (no stream has that name).
                 try await EventStore.read("", after: 0, limit: 0, membershipOf: [(name, cursor.after)], kinds: Self.membershipKindList,
-                                          limitEach: Self.readBatch, on: connection, logger: logger)
+                                          limitEach: Self.readBatch, on: db)
             }
         } catch {
             // The offset stays where it was: the next notification for this stream (or the

@@ -92,10 +92,10 @@ struct UserCommand: AsyncParsableCommand {
             let hash = try await PasswordHasher().hash(password)
             try await withDatabase(common, logger: logger) { url in
                 try await applyMigrations(common, url: url, logger: logger)
-                let record = try await url.withSingleConnection(logger: logger) { connection in
-                    try await connection.withTransaction(logger: logger) { connection in
+                let record = try await url.withSingleConnection(logger: logger) { db in
+                    try await db.withTransaction { db in
                         try await AccountStore.insert(email: address, passwordHash: hash, displayName: name, roles: roles,
-                                                      now: Date(), on: connection, logger: logger)
+                                                      now: Date(), on: db)
                     }
                 }
                 print("created account \(record.id) (\(address.redacted)) with roles: \(record.roles.sorted().map(\.rawValue).joined(separator: ", "))")
@@ -128,7 +128,7 @@ func withDatabase(_ common: CommonOptions, logger: Logger, _ body: (DatabaseURL)
 @discardableResult
 func applyMigrations(_ common: CommonOptions, url: DatabaseURL, logger: Logger) async throws -> [Migration] {
     let migrator = try Migrator(directory: Migrator.locateSchemaDirectory(explicit: common.resolvedSchemaDirectory))
-    return try await url.withSingleConnection(logger: logger) { connection in
-        try await migrator.migrate(on: connection, logger: logger)
+    return try await url.withSingleConnection(logger: logger) { db in
+        try await migrator.migrate(on: db)
     }
 }

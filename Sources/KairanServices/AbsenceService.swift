@@ -26,13 +26,13 @@ public struct AbsenceService: Sendable {
     public func report(_ actor: Actor, child childID: ChildID, _ report: Report, logger: Logger) async throws -> AbsenceRecord {
         let now = services.clock.now()
         let (day, note) = try validated(report, now: now)
-        let record = try await database.withTransaction { connection -> AbsenceRecord in
-            guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger),
-                  let child = try await OrganizationStore.children(ofGuardian: actor.accountID, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> AbsenceRecord in
+            guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: db),
+                  let child = try await OrganizationStore.children(ofGuardian: actor.accountID, on: db)
                       .first(where: { $0.id == childID }) else {
                 throw ServiceError.notFound
             }
-            return try await file(report, day: day, note: note, child: child, guardian: guardian.id, now: now, on: connection, logger: logger)
+            return try await file(report, day: day, note: note, child: child, guardian: guardian.id, now: now, on: db)
         }
         logger.info("absence reported", metadata: ["absence_id": "\(record.id)"])
         return record
@@ -48,10 +48,10 @@ public struct AbsenceService: Sendable {
 
     public func mailForm(token: String, logger: Logger) async throws -> MailForm {
         let now = services.clock.now()
-        return try await database.withConnection { connection in
-            let (recipient, organization) = try await mailRecipient(token, on: connection, logger: logger)
+        return try await database.withConnection { db in
+            let (recipient, organization) = try await mailRecipient(token, on: db)
             let children = try await OrganizationStore.children(household: recipient.householdID, organization: recipient.organizationID,
-                                                                on: connection, logger: logger)
+                                                                on: db)
             return MailForm(children: children, reasons: organization.absenceReasons, today: Self.dayFormatter(services.timeZone).string(from: now))
         }
     }
@@ -62,23 +62,23 @@ public struct AbsenceService: Sendable {
     public func reportByMail(token: String, child childID: ChildID, _ report: Report, logger: Logger) async throws -> AbsenceRecord {
         let now = services.clock.now()
         let (day, note) = try validated(report, now: now)
-        let record = try await database.withTransaction { connection -> AbsenceRecord in
-            let (recipient, _) = try await mailRecipient(token, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> AbsenceRecord in
+            let (recipient, _) = try await mailRecipient(token, on: db)
             guard let child = try await OrganizationStore.children(household: recipient.householdID, organization: recipient.organizationID,
-                                                                   on: connection, logger: logger).first(where: { $0.id == childID }) else {
+                                                                   on: db).first(where: { $0.id == childID }) else {
                 throw ServiceError.notFound
             }
-            return try await file(report, day: day, note: note, child: child, guardian: recipient.guardianID, now: now, on: connection, logger: logger)
+            return try await file(report, day: day, note: note, child: child, guardian: recipient.guardianID, now: now, on: db)
         }
         logger.info("absence reported by mail link", metadata: ["absence_id": "\(record.id)"])
         return record
     }
 
     private func mailRecipient(
-        _ token: String, on connection: PostgresConnection, logger: Logger
+        _ token: String, on db: DatabaseConnection
     ) async throws -> (NoticeRecipientRecord, OrganizationRecord) {
-        guard token.utf8.count <= 64, let recipient = try await NoticeRecipientStore.recipient(token: token, on: connection, logger: logger),
-              let organization = try await OrganizationStore.find(recipient.organizationID, on: connection, logger: logger) else {
+        guard token.utf8.count <= 64, let recipient = try await NoticeRecipientStore.recipient(token: token, on: db),
+              let organization = try await OrganizationStore.find(recipient.organizationID, on: db) else {
             throw ServiceError.notFound
         }
         return (recipient, organization)
@@ -94,9 +94,9 @@ public struct AbsenceService: Sendable {
     /// class reaches the organization's admins.
     private func file(
         _ report: Report, day: String, note: String, child: ChildRecord, guardian: GuardianID, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> AbsenceRecord {
-        guard let organization = try await OrganizationStore.find(child.organizationID, on: connection, logger: logger) else {
+        guard let organization = try await OrganizationStore.find(child.organizationID, on: db) else {
             throw ServiceError.notFound
         }
         guard organization.absenceReasons.contains(report.reason) else {
@@ -104,9 +104,9 @@ public struct AbsenceService: Sendable {
                                   message: "reason must be one of: " + organization.absenceReasons.joined(separator: ", "))
         }
         let record = try await AbsenceStore.insert(child: child, guardian: guardian, kind: report.kind, day: day, reason: report.reason,
-                                                   note: note, now: now, on: connection, logger: logger)
+                                                   note: note, now: now, on: db)
         let stream = child.classID.map(EventStore.classStream) ?? EventStore.organizationStream(child.organizationID)
-        try await EventStore.append(stream, kind: "absence.reported", payload: record, now: now, on: connection, logger: logger)
+        try await EventStore.append(stream, kind: "absence.reported", payload: record, now: now, on: db)
         return record
     }
 
@@ -136,9 +136,9 @@ public struct AbsenceService: Sendable {
 
     /// What the caller's household has reported, newest first.
     public func mine(_ actor: Actor, logger: Logger) async throws -> [AbsenceRecord] {
-        try await database.withConnection { connection -> [AbsenceRecord] in
-            guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger) else { return [] }
-            return try await AbsenceStore.list(household: guardian.householdID, limit: 100, on: connection, logger: logger)
+        try await database.withConnection { db -> [AbsenceRecord] in
+            guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: db) else { return [] }
+            return try await AbsenceStore.list(household: guardian.householdID, limit: 100, on: db)
         }
     }
 
@@ -146,17 +146,17 @@ public struct AbsenceService: Sendable {
     public func inbox(_ actor: Actor, in organizationID: OrganizationID, day rawDay: String?, class classFilter: ClassID?, before: Int64?, limit: Int,
                       logger: Logger) async throws -> Page<AbsenceRecord> {
         let now = services.clock.now()
-        let records = try await database.withConnection { connection -> [AbsenceRecord] in
-            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
+        let records = try await database.withConnection { db -> [AbsenceRecord] in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
             // Validated after the policy: a stranger learns nothing from the error.
             let day = try rawDay.map { try self.day($0, field: "day", around: now) }
             var classes: [ClassID]? = nil
             if scope.standing.role != .orgAdmin {
-                classes = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: connection, logger: logger)
+                classes = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: db)
             }
             if let classFilter { classes = (classes ?? [classFilter]).filter { $0 == classFilter } }
             return try await AbsenceStore.list(organization: organizationID, classes: classes, day: day, before: before, limit: limit,
-                                               on: connection, logger: logger)
+                                               on: db)
         }
         return Page(records, limit: limit, cursor: \.id)
     }
@@ -164,26 +164,26 @@ public struct AbsenceService: Sendable {
     /// The class's teacher (or an org admin) has seen the report; the guardian is told live.
     public func acknowledge(_ actor: Actor, _ id: AbsenceReportID, in organizationID: OrganizationID, logger: Logger) async throws -> AbsenceRecord {
         let now = services.clock.now()
-        return try await database.withTransaction { connection -> AbsenceRecord in
-            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
-            guard let record = try await AbsenceStore.find(id, organization: organizationID, on: connection, logger: logger) else {
+        return try await database.withTransaction { db -> AbsenceRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+            guard let record = try await AbsenceStore.find(id, organization: organizationID, on: db) else {
                 throw ServiceError.notFound
             }
             if scope.standing.role != .orgAdmin {
-                let taught = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: connection, logger: logger)
+                let taught = try await OrganizationStore.classesTaught(by: actor.accountID, organization: organizationID, on: db)
                 guard let classID = record.classId, taught.contains(classID) else {
                     throw ServiceError.forbidden("only the class's teachers or an administrator may acknowledge this report")
                 }
             }
-            guard try await AbsenceStore.acknowledge(id, by: actor.accountID, now: now, on: connection, logger: logger),
-                  let updated = try await AbsenceStore.find(id, organization: organizationID, on: connection, logger: logger) else {
+            guard try await AbsenceStore.acknowledge(id, by: actor.accountID, now: now, on: db),
+                  let updated = try await AbsenceStore.find(id, organization: organizationID, on: db) else {
                 return record
             }
             let stream = updated.classId.map(EventStore.classStream) ?? EventStore.organizationStream(organizationID)
-            try await EventStore.append(stream, kind: "absence.acknowledged", payload: updated, now: now, on: connection, logger: logger)
-            if let account = try await AbsenceStore.reporterAccount(id, on: connection, logger: logger) {
+            try await EventStore.append(stream, kind: "absence.acknowledged", payload: updated, now: now, on: db)
+            if let account = try await AbsenceStore.reporterAccount(id, on: db) {
                 try await EventStore.append(EventStore.userStream(account), kind: "absence.acknowledged", payload: updated, now: now,
-                                            on: connection, logger: logger)
+                                            on: db)
             }
             return updated
         }

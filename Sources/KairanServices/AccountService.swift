@@ -20,17 +20,17 @@ public struct AccountService: Sendable {
         let now = services.clock.now()
         if let client {
             let limit = services.loginThrottle.registrationsPerClientPerHour
-            if let retry = try await services.database.withConnection({ connection in
-                try await ThrottleStore.hit("register:client:\(client)", limit: limit, window: 3600, now: now, on: connection, logger: logger)
+            if let retry = try await services.database.withConnection({ db in
+                try await ThrottleStore.hit("register:client:\(client)", limit: limit, window: 3600, now: now, on: db)
             }) {
                 throw ServiceError.rateLimited(action: "register", retryAfter: retry)
             }
         }
         let hash = try await services.passwordHasher.hash(password)
         do {
-            let record = try await services.database.withTransaction { connection in
+            let record = try await services.database.withTransaction { db in
                 try await AccountStore.insert(email: email, passwordHash: hash, displayName: displayName, roles: [.resident],
-                                              now: now, on: connection, logger: logger)
+                                              now: now, on: db)
             }
             logger.info("account created", metadata: ["account_id": "\(record.id)", "email": "\(email.redacted)"])
             return record
@@ -42,8 +42,8 @@ public struct AccountService: Sendable {
     /// The caller's own account.
     public func own(_ actor: Actor, logger: Logger) async throws -> AccountRecord {
         try Policy.decide(actor, .readOwnAccount).require()
-        guard let record = try await services.database.withConnection({ connection in
-            try await AccountStore.find(id: actor.accountID, on: connection, logger: logger)
+        guard let record = try await services.database.withConnection({ db in
+            try await AccountStore.find(id: actor.accountID, on: db)
         }) else { throw ServiceError.unauthenticated }
         return record
     }
@@ -54,8 +54,8 @@ public struct AccountService: Sendable {
     public func grant(_ actor: Actor, _ role: Role, to account: AccountID, logger: Logger) async throws {
         try Policy.decide(actor, .grantTownRole(role, to: account)).require()
         let now = services.clock.now()
-        let found = try await services.database.withTransaction { connection in
-            try await AccountStore.grant(role, to: account, by: actor.accountID, now: now, on: connection, logger: logger)
+        let found = try await services.database.withTransaction { db in
+            try await AccountStore.grant(role, to: account, by: actor.accountID, now: now, on: db)
         }
         guard found else { throw ServiceError.notFound }
         logger.info("role granted", metadata: ["target_account_id": "\(account)", "role": "\(role.rawValue)"])
@@ -63,9 +63,9 @@ public struct AccountService: Sendable {
 
     public func revoke(_ actor: Actor, _ role: Role, from account: AccountID, logger: Logger) async throws {
         try Policy.decide(actor, .revokeTownRole(role, from: account)).require()
-        let found = try await services.database.withTransaction { connection in
-            guard try await AccountStore.exists(id: account, on: connection, logger: logger) else { return false }
-            try await AccountStore.revoke(role, from: account, on: connection, logger: logger)
+        let found = try await services.database.withTransaction { db in
+            guard try await AccountStore.exists(id: account, on: db) else { return false }
+            try await AccountStore.revoke(role, from: account, on: db)
             return true
         }
         guard found else { throw ServiceError.notFound }

@@ -54,13 +54,13 @@ public struct AlertService: Sendable {
         }
         let scheduled = draft.sendAt != nil && sendAt > now.addingTimeInterval(60)
 
-        let (record, created, counts) = try await database.withTransaction { connection in
-            let categories = try await AlertStore.categories(on: connection, logger: logger)
+        let (record, created, counts) = try await database.withTransaction { db in
+            let categories = try await AlertStore.categories(on: db)
             guard let category = categories.first(where: { $0.code == draft.category && !$0.archived }) else {
                 throw ValidationError(field: "category", code: "unknown_category",
                                       message: "category must be one of \(categories.filter { !$0.archived }.map(\.code).joined(separator: ", "))")
             }
-            let areas = try await AlertStore.areas(on: connection, logger: logger)
+            let areas = try await AlertStore.areas(on: db)
             let areaIDs = try areaCodes.map { code in
                 guard let area = areas.first(where: { $0.code == code && !$0.archived }) else {
                     throw ValidationError(field: "areas", code: "unknown_area", message: "unknown area '\(code)'")
@@ -72,20 +72,20 @@ public struct AlertService: Sendable {
             let fullSubject = subject.hasPrefix("【") ? subject : "【\(category.name)】\(subject)"
             let message = try await DeliveryStore.createMessage(
                 kind: "alert", idempotencyKey: key, urgent: draft.urgent, fromName: settings.fromName, subject: fullSubject, body: body,
-                listID: "\(category.code).alerts.\(settings.mailDomain)", deadline: deadline, now: now, on: connection, logger: logger)
+                listID: "\(category.code).alerts.\(settings.mailDomain)", deadline: deadline, now: now, on: db)
             if !message.created {
                 // The same request again: answer with what the first one created.
-                guard let existing = try await AlertStore.alert(id: nil, message: message.id, on: connection, logger: logger) else {
+                guard let existing = try await AlertStore.alert(id: nil, message: message.id, on: db) else {
                     throw ServiceError.conflict("idempotency_key_reused", "this Idempotency-Key was used for something else")
                 }
-                return (existing, false, try await DeliveryStore.counts(message: message.id, on: connection, logger: logger))
+                return (existing, false, try await DeliveryStore.counts(message: message.id, on: db))
             }
             let alertDraft = AlertStore.AlertDraft(category: category, areaIDs: areaIDs, urgent: draft.urgent, sendAt: sendAt, scheduled: scheduled,
                                                    deadline: deadline)
-            let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: connection, logger: logger)
+            let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: db)
             let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: actor.accountID,
-                                                      now: now, on: connection, logger: logger)
-            guard let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
+                                                      now: now, on: db)
+            guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
             var counts = DeliveryCounts()
             counts.queued = recipients
             return (record, true, counts)
@@ -101,9 +101,9 @@ public struct AlertService: Sendable {
 
     public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<AlertView> {
         try requireAlertStaff(actor)
-        let items = try await database.withConnection { connection in
-            let records = try await AlertStore.alerts(before: before, limit: limit, on: connection, logger: logger)
-            let counts = try await DeliveryStore.counts(messages: records.map(\.messageID), on: connection, logger: logger)
+        let items = try await database.withConnection { db in
+            let records = try await AlertStore.alerts(before: before, limit: limit, on: db)
+            let counts = try await DeliveryStore.counts(messages: records.map(\.messageID), on: db)
             return records.map { AlertView($0, progress: counts[$0.messageID] ?? DeliveryCounts()) }
         }
         return Page(items, limit: limit, cursor: \.id)
@@ -112,9 +112,9 @@ public struct AlertService: Sendable {
     /// Progress while it runs: queued / retrying / sending / sent / failed / bounced.
     public func alert(_ actor: Actor, _ id: Int64, logger: Logger) async throws -> AlertView {
         try requireAlertStaff(actor)
-        return try await database.withConnection { connection in
-            guard let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
-            return AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: connection, logger: logger))
+        return try await database.withConnection { db in
+            guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
+            return AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: db))
         }
     }
 
@@ -122,10 +122,10 @@ public struct AlertService: Sendable {
     public func cancel(_ actor: Actor, _ id: Int64, logger: Logger) async throws -> AlertView {
         try requireAlertStaff(actor)
         let now = services.clock.now()
-        let (view, withdrawn) = try await database.withTransaction { connection in
-            guard let withdrawn = try await AlertStore.cancel(alert: id, now: now, on: connection, logger: logger),
-                  let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
-            return (AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: connection, logger: logger)), withdrawn)
+        let (view, withdrawn) = try await database.withTransaction { db in
+            guard let withdrawn = try await AlertStore.cancel(alert: id, now: now, on: db),
+                  let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
+            return (AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: db)), withdrawn)
         }
         logger.info("alert cancelled", metadata: ["alert_id": "\(id)", "withdrawn": "\(withdrawn)"])
         return view
@@ -137,20 +137,20 @@ public struct AlertService: Sendable {
     public func deliveries(_ actor: Actor, alert id: Int64, after: Int64, limit: Int, timeLimit: Duration,
                            logger: Logger) async throws -> [AlertStore.DeliveryRow] {
         try requireAlertStaff(actor)
-        return try await database.withConnection(timeLimit: timeLimit) { connection in
-            guard let record = try await AlertStore.alert(id: id, on: connection, logger: logger) else { throw ServiceError.notFound }
-            return try await AlertStore.deliveries(message: record.messageID, after: after, limit: limit, on: connection, logger: logger)
+        return try await database.withConnection(timeLimit: timeLimit) { db in
+            guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
+            return try await AlertStore.deliveries(message: record.messageID, after: after, limit: limit, on: db)
         }
     }
 
     // MARK: - Categories and areas
 
     public func categories(logger: Logger) async throws -> [AlertCategoryView] {
-        try await database.withConnection { try await AlertStore.categories(on: $0, logger: logger) }.map(AlertCategoryView.init)
+        try await database.withConnection { try await AlertStore.categories(on: $0) }.map(AlertCategoryView.init)
     }
 
     public func areas(logger: Logger) async throws -> [AlertAreaView] {
-        try await database.withConnection { try await AlertStore.areas(on: $0, logger: logger) }.map(AlertAreaView.init)
+        try await database.withConnection { try await AlertStore.areas(on: $0) }.map(AlertAreaView.init)
     }
 
     /// Configuring categories and areas is for town administrators.
@@ -180,9 +180,9 @@ public struct AlertService: Sendable {
         let name = try rawName.map { try Content.text($0, field: "name", max: 30) }
         try Self.position(position)
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection in
+        let record = try await database.withTransaction { db in
             try await AlertStore.upsertCategory(code: code, name: name, mandatory: mandatory, position: position, archived: archived, now: now,
-                                                on: connection, logger: logger)
+                                                on: db)
         }
         guard let record else { throw ValidationError(field: "name", code: "required", message: "a new category needs a name") }
         return AlertCategoryView(record)
@@ -195,8 +195,8 @@ public struct AlertService: Sendable {
         let name = try rawName.map { try Content.text($0, field: "name", max: 30) }
         try Self.position(position)
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection in
-            try await AlertStore.upsertArea(code: code, name: name, position: position, archived: archived, now: now, on: connection, logger: logger)
+        let record = try await database.withTransaction { db in
+            try await AlertStore.upsertArea(code: code, name: name, position: position, archived: archived, now: now, on: db)
         }
         guard let record else { throw ValidationError(field: "name", code: "required", message: "a new area needs a name") }
         return AlertAreaView(record)
@@ -212,8 +212,8 @@ public struct AlertService: Sendable {
                             logger: Logger) async throws -> Page<SubscriberView> {
         try requireAlertStaff(actor)
         let emailKey = try rawEmail.map { try EmailAddress($0).comparisonKey }
-        let records = try await database.withConnection { connection in
-            try await AlertStore.subscribers(status: status?.rawValue, emailKey: emailKey, before: before, limit: limit, on: connection, logger: logger)
+        let records = try await database.withConnection { db in
+            try await AlertStore.subscribers(status: status?.rawValue, emailKey: emailKey, before: before, limit: limit, on: db)
         }
         return Page(records.map(SubscriberView.init), limit: limit, cursor: \.id)
     }
@@ -238,8 +238,8 @@ public struct AlertService: Sendable {
         let preferences = try Self.preferences(charset: choices.charset ?? address.defaultMailCharset, categories: choices.categories,
                                                areas: choices.areas, window: try choices.receiveWindow?.minutes(field: "receiveWindow"))
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection in
-            try await AlertStore.subscribe(address, preferences: preferences, token: RandomToken.urlSafe(byteCount: 24), now: now, on: connection, logger: logger)
+        let record = try await database.withTransaction { db in
+            try await AlertStore.subscribe(address, preferences: preferences, token: RandomToken.urlSafe(byteCount: 24), now: now, on: db)
         }
         logger.info("alert subscriber registered by staff", metadata: ["subscriber_id": "\(record.id)", "domain": "\(address.domain.lowercased())"])
         return SubscriberView(record)
@@ -259,8 +259,8 @@ public struct AlertService: Sendable {
     public func removeSubscriber(_ actor: Actor, _ id: Int64, logger: Logger) async throws {
         try requireAlertStaff(actor)
         let now = services.clock.now()
-        let found = try await database.withTransaction { connection in
-            try await AlertStore.unsubscribe(subscriber: id, now: now, on: connection, logger: logger)
+        let found = try await database.withTransaction { db in
+            try await AlertStore.unsubscribe(subscriber: id, now: now, on: db)
         }
         guard found else { throw ServiceError.notFound }
     }

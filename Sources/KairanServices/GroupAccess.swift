@@ -12,10 +12,10 @@ enum GroupAccess {
     /// (a second owner leaving, a role change) wait for this transaction.
     static func group(
         _ action: GroupAction, _ id: GroupID, actor: Actor, now: Date, lock: Bool = false,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> (GroupRecord, GroupStanding) {
         guard let (group, standing) = try await GroupStore.standing(group: id, account: actor.accountID, now: now, lock: lock,
-                                                                    on: connection, logger: logger) else {
+                                                                    on: db) else {
             throw ServiceError.notFound
         }
         try Policy.decide(actor, action, in: standing).require()
@@ -28,14 +28,14 @@ enum GroupAccess {
 
     /// The thread and the caller's standing in its group, authorised for `action`.
     static func thread(
-        _ action: GroupAction, _ id: ThreadID, actor: Actor, now: Date, on connection: PostgresConnection, logger: Logger
+        _ action: GroupAction, _ id: ThreadID, actor: Actor, now: Date, on db: DatabaseConnection
     ) async throws -> (ThreadRecord, GroupStanding) {
-        guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, on: connection, logger: logger) else { throw ServiceError.notFound }
-        let (_, standing) = try await group(action, thread.groupID, actor: actor, now: now, on: connection, logger: logger)
+        guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, on: db) else { throw ServiceError.notFound }
+        let (_, standing) = try await group(action, thread.groupID, actor: actor, now: now, on: db)
         // A thread whose posts moderation holds, hid or removed (its title may be what was
         // held) is there only for whoever started it and the moderators.
         if thread.createdBy != actor.accountID, !isModerator(actor, in: standing),
-           try await !ThreadStore.hasVisiblePost(thread: id, on: connection, logger: logger) {
+           try await !ThreadStore.hasVisiblePost(thread: id, on: db) {
             throw ServiceError.notFound
         }
         return (thread, standing)
@@ -43,10 +43,10 @@ enum GroupAccess {
 
     /// The post and the caller's standing in its group, authorised for `action`.
     static func post(
-        _ action: GroupAction, _ id: PostID, actor: Actor, now: Date, on connection: PostgresConnection, logger: Logger
+        _ action: GroupAction, _ id: PostID, actor: Actor, now: Date, on db: DatabaseConnection
     ) async throws -> (PostRecord, GroupStanding) {
-        guard let post = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw ServiceError.notFound }
-        let (_, standing) = try await group(action, post.groupID, actor: actor, now: now, on: connection, logger: logger)
+        guard let post = try await ThreadStore.findPost(id, on: db) else { throw ServiceError.notFound }
+        let (_, standing) = try await group(action, post.groupID, actor: actor, now: now, on: db)
         // A post moderation hid or removed is not there for anyone but its author (hidden
         // only) and the moderators.
         if post.moderation != .visible, !isModerator(actor, in: standing),

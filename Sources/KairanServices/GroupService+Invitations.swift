@@ -40,25 +40,25 @@ public struct OwnJoinRequestView: Codable, Sendable {
 extension GroupService {
     public func invitations(_ actor: Actor, _ id: GroupID, logger: Logger) async throws -> [InvitationView] {
         let now = services.clock.now()
-        return try await database.withConnection { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            return try await GroupStore.invitations(group: id, on: connection, logger: logger).map(InvitationView.init)
+        return try await database.withConnection { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            return try await GroupStore.invitations(group: id, on: db).map(InvitationView.init)
         }
     }
 
     public func withdrawInvitation(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            guard try await GroupStore.deleteInvitation(group: id, account: target, on: connection, logger: logger) else { throw ServiceError.notFound }
+        try await database.withTransaction { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            guard try await GroupStore.deleteInvitation(group: id, account: target, on: db) else { throw ServiceError.notFound }
         }
     }
 
     public func bans(_ actor: Actor, _ id: GroupID, logger: Logger) async throws -> [BanView] {
         let now = services.clock.now()
-        return try await database.withConnection { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            return try await GroupStore.bans(group: id, now: now, on: connection, logger: logger).map {
+        return try await database.withConnection { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            return try await GroupStore.bans(group: id, now: now, on: db).map {
                 BanView(accountId: $0.accountID, displayName: $0.displayName, reason: $0.reason, createdAt: $0.createdAt, expiresAt: $0.expiresAt)
             }
         }
@@ -66,28 +66,28 @@ extension GroupService {
 
     /// The invitations the caller holds: each is accepted by joining the group.
     public func myInvitations(_ actor: Actor, logger: Logger) async throws -> [InvitationView] {
-        try await database.withConnection { connection in
-            try await GroupStore.invitations(for: actor.accountID, on: connection, logger: logger).map(InvitationView.init)
+        try await database.withConnection { db in
+            try await GroupStore.invitations(for: actor.accountID, on: db).map(InvitationView.init)
         }
     }
 
     public func declineInvitation(_ actor: Actor, _ id: GroupID, logger: Logger) async throws {
-        try await database.withTransaction { connection in
-            guard try await GroupStore.deleteInvitation(group: id, account: actor.accountID, on: connection, logger: logger) else { throw ServiceError.notFound }
+        try await database.withTransaction { db in
+            guard try await GroupStore.deleteInvitation(group: id, account: actor.accountID, on: db) else { throw ServiceError.notFound }
         }
     }
 
     public func myJoinRequests(_ actor: Actor, logger: Logger) async throws -> [OwnJoinRequestView] {
-        try await database.withConnection { connection in
-            try await GroupStore.joinRequests(of: actor.accountID, on: connection, logger: logger).map {
+        try await database.withConnection { db in
+            try await GroupStore.joinRequests(of: actor.accountID, on: db).map {
                 OwnJoinRequestView(groupId: $0.groupID, groupName: $0.groupName, state: $0.state, message: $0.message, createdAt: $0.createdAt)
             }
         }
     }
 
     public func withdrawJoinRequest(_ actor: Actor, _ id: GroupID, logger: Logger) async throws {
-        try await database.withTransaction { connection in
-            guard try await GroupStore.withdrawJoinRequest(group: id, account: actor.accountID, on: connection, logger: logger) else {
+        try await database.withTransaction { db in
+            guard try await GroupStore.withdrawJoinRequest(group: id, account: actor.accountID, on: db) else {
                 throw ServiceError.notFound
             }
         }

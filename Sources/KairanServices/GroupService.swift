@@ -32,9 +32,9 @@ public struct GroupService: Sendable {
         let description = try input.description.map { try Content.text($0, field: "description", min: 0, max: Content.groupDescriptionMax, multiline: true) } ?? ""
         let area = try input.area.map { try Content.text($0, field: "area", max: Content.areaMax) }
         let now = services.clock.now()
-        let group = try await database.withTransaction { connection in
+        let group = try await database.withTransaction { db in
             try await GroupStore.insert(kind: input.kind, name: name, description: description, area: area, visibility: input.visibility,
-                                        joinPolicy: input.joinPolicy, creator: actor.accountID, now: now, on: connection, logger: logger)
+                                        joinPolicy: input.joinPolicy, creator: actor.accountID, now: now, on: db)
         }
         return GroupView(group, myRole: .owner, memberCount: 1, unreadCount: 0)
     }
@@ -51,9 +51,9 @@ public struct GroupService: Sendable {
 
     /// The groups the caller can see (the town's moderators see every one).
     public func list(_ actor: Actor, _ filter: Directory, before: Int64?, limit: Int, logger: Logger) async throws -> Page<GroupView> {
-        let listings = try await database.withConnection { connection in
+        let listings = try await database.withConnection { db in
             try await GroupStore.list(for: actor.accountID, seesAll: actor.isTownModerator, kind: filter.kind, area: filter.area, memberOnly: filter.mine,
-                                      before: before, limit: limit, on: connection, logger: logger)
+                                      before: before, limit: limit, on: db)
         }
         return Page(listings.map { GroupView($0.group, myRole: $0.role, memberCount: $0.memberCount, unreadCount: $0.unreadCount) },
                     limit: limit, cursor: \.id)
@@ -61,8 +61,8 @@ public struct GroupService: Sendable {
 
     public func group(_ actor: Actor, _ id: GroupID, logger: Logger) async throws -> GroupView {
         let now = services.clock.now()
-        return try await database.withConnection { connection in
-            guard let (group, standing) = try await GroupStore.standing(group: id, account: actor.accountID, now: now, on: connection, logger: logger) else {
+        return try await database.withConnection { db in
+            guard let (group, standing) = try await GroupStore.standing(group: id, account: actor.accountID, now: now, on: db) else {
                 throw ServiceError.notFound
             }
             // An invitee sees the group they are invited to (to decide), not its threads.
@@ -99,8 +99,8 @@ public struct GroupService: Sendable {
 
     public func update(_ actor: Actor, _ id: GroupID, _ change: GroupChange, logger: Logger) async throws -> GroupView {
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            var (group, standing) = try await GroupAccess.group(.administer, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            var (group, standing) = try await GroupAccess.group(.administer, id, actor: actor, now: now, lock: true, on: db)
             let wasPublic = group.visibility == .public
             if let kind = change.kind { group.kind = kind }
             if let name = change.name { group.name = try Content.text(name, field: "name", max: Content.groupNameMax) }
@@ -112,16 +112,16 @@ public struct GroupService: Sendable {
             if let joinPolicy = change.joinPolicy { group.joinPolicy = joinPolicy }
             if let approve = change.approveNewAccounts { group.approveNewAccounts = approve }
             try Self.checkJoinPolicy(group.visibility, group.joinPolicy)
-            try await GroupStore.update(group, on: connection, logger: logger)
+            try await GroupStore.update(group, on: db)
             try await EventStore.append(EventStore.groupStream(id), kind: "group.updated", payload: GroupView(group, myRole: nil),
-                                        now: now, on: connection, logger: logger)
+                                        now: now, on: db)
             if wasPublic && group.visibility == .private {
                 // The one change to a group's settings that ends anyone's access (outsiders
                 // reading it): live streams re-check their readers on it, and on no other
                 // edit (a rename of a big group must not re-check its whole audience).
                 struct MadePrivate: Encodable { let groupId: GroupID }
                 try await EventStore.append(EventStore.groupStream(id), kind: "group.made_private", payload: MadePrivate(groupId: id),
-                                            now: now, on: connection, logger: logger)
+                                            now: now, on: db)
             }
             return GroupView(group, myRole: standing.role)
         }
@@ -140,30 +140,30 @@ public struct GroupService: Sendable {
     public func join(_ actor: Actor, _ id: GroupID, message rawMessage: String?, logger: Logger) async throws -> Membership {
         let message = try rawMessage.map { try Content.text($0, field: "message", min: 0, max: Content.requestMessageMax, multiline: true) } ?? ""
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let (_, standing) = try await GroupAccess.group(.join, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
-            let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: connection, logger: logger)
-            try await PostGate.checkRate(.join, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let (_, standing) = try await GroupAccess.group(.join, id, actor: actor, now: now, lock: true, on: db)
+            let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: db)
+            try await PostGate.checkRate(.join, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: db)
             if standing.joinPolicy == .approval && !standing.invited {
-                try await GroupStore.requestToJoin(group: id, account: actor.accountID, message: message, now: now, on: connection, logger: logger)
+                try await GroupStore.requestToJoin(group: id, account: actor.accountID, message: message, now: now, on: db)
                 return .pending
             }
-            try await GroupStore.addMember(group: id, account: actor.accountID, role: .member, now: now, on: connection, logger: logger)
-            try await Announce.member("member.joined", group: id, account: actor.accountID, role: .member, now: now, on: connection, logger: logger)
+            try await GroupStore.addMember(group: id, account: actor.accountID, role: .member, now: now, on: db)
+            try await Announce.member("member.joined", group: id, account: actor.accountID, role: .member, now: now, on: db)
             return .member
         }
     }
 
     public func leave(_ actor: Actor, _ id: GroupID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
+        try await database.withTransaction { db in
             // The group row is locked: two owners leaving at once cannot both be "not the last".
-            let (_, standing) = try await GroupAccess.group(.leave, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
-            if standing.role == .owner, try await GroupStore.ownerCount(group: id, on: connection, logger: logger) <= 1 {
+            let (_, standing) = try await GroupAccess.group(.leave, id, actor: actor, now: now, lock: true, on: db)
+            if standing.role == .owner, try await GroupStore.ownerCount(group: id, on: db) <= 1 {
                 throw ServiceError.conflict("last_owner", "the last owner cannot leave; make another member an owner first")
             }
-            try await GroupStore.removeMember(group: id, account: actor.accountID, on: connection, logger: logger)
-            try await Announce.member("member.left", group: id, account: actor.accountID, role: nil, now: now, on: connection, logger: logger)
+            try await GroupStore.removeMember(group: id, account: actor.accountID, on: db)
+            try await Announce.member("member.left", group: id, account: actor.accountID, role: nil, now: now, on: db)
         }
     }
 
@@ -179,9 +179,9 @@ public struct GroupService: Sendable {
     /// Members ordered by account id ascending; the page's cursor is for `after`.
     public func members(_ actor: Actor, _ id: GroupID, after: Int64?, limit: Int, logger: Logger) async throws -> Page<Member> {
         let now = services.clock.now()
-        let members = try await database.withConnection { connection in
-            _ = try await GroupAccess.group(.read, id, actor: actor, now: now, on: connection, logger: logger)
-            return try await GroupStore.members(group: id, after: after, limit: limit, on: connection, logger: logger)
+        let members = try await database.withConnection { db in
+            _ = try await GroupAccess.group(.read, id, actor: actor, now: now, on: db)
+            return try await GroupStore.members(group: id, after: after, limit: limit, on: db)
         }
         return Page(members.map { Member(accountId: $0.accountID, displayName: $0.displayName, role: $0.role, joinedAt: $0.joinedAt) },
                     limit: limit, cursor: \.accountId)
@@ -190,32 +190,32 @@ public struct GroupService: Sendable {
     /// Moderators remove members; only owners (or town admins) remove moderators and owners.
     public func removeMember(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            let (_, standing) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
-            guard let targetStanding = try await GroupStore.standing(group: id, account: target, now: now, on: connection, logger: logger)?.1,
+        try await database.withTransaction { db in
+            let (_, standing) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, lock: true, on: db)
+            guard let targetStanding = try await GroupStore.standing(group: id, account: target, now: now, on: db)?.1,
                   let targetRole = targetStanding.role else { throw ServiceError.notFound }
             if targetRole >= .moderator {
                 try Policy.decide(actor, .administer, in: standing).require()
-                if targetRole == .owner, try await GroupStore.ownerCount(group: id, on: connection, logger: logger) <= 1 {
+                if targetRole == .owner, try await GroupStore.ownerCount(group: id, on: db) <= 1 {
                     throw ServiceError.conflict("last_owner", "the last owner cannot be removed")
                 }
             }
-            try await GroupStore.removeMember(group: id, account: target, on: connection, logger: logger)
-            try await Announce.member("member.removed", group: id, account: target, role: nil, now: now, on: connection, logger: logger)
+            try await GroupStore.removeMember(group: id, account: target, on: db)
+            try await Announce.member("member.removed", group: id, account: target, role: nil, now: now, on: db)
         }
     }
 
     public func setRole(_ actor: Actor, _ id: GroupID, account target: AccountID, role: GroupRole, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            _ = try await GroupAccess.group(.administer, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
-            let current = try await GroupStore.standing(group: id, account: target, now: now, on: connection, logger: logger)?.1.role
+        try await database.withTransaction { db in
+            _ = try await GroupAccess.group(.administer, id, actor: actor, now: now, lock: true, on: db)
+            let current = try await GroupStore.standing(group: id, account: target, now: now, on: db)?.1.role
             guard current != nil else { throw ServiceError.notFound }
-            if current == .owner && role != .owner, try await GroupStore.ownerCount(group: id, on: connection, logger: logger) <= 1 {
+            if current == .owner && role != .owner, try await GroupStore.ownerCount(group: id, on: db) <= 1 {
                 throw ServiceError.conflict("last_owner", "the group must keep at least one owner")
             }
-            _ = try await GroupStore.setRole(group: id, account: target, role: role, on: connection, logger: logger)
-            try await Announce.member("member.role_changed", group: id, account: target, role: role, now: now, on: connection, logger: logger)
+            _ = try await GroupStore.setRole(group: id, account: target, role: role, on: db)
+            try await Announce.member("member.role_changed", group: id, account: target, role: role, now: now, on: db)
         }
     }
 
@@ -235,9 +235,9 @@ public struct GroupService: Sendable {
 
     public func joinRequests(_ actor: Actor, _ id: GroupID, state: JoinRequestState, logger: Logger) async throws -> [JoinRequestView] {
         let now = services.clock.now()
-        let requests = try await database.withConnection { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            return try await GroupStore.joinRequests(group: id, state: state.rawValue, on: connection, logger: logger)
+        let requests = try await database.withConnection { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            return try await GroupStore.joinRequests(group: id, state: state.rawValue, on: db)
         }
         return requests.map {
             JoinRequestView(accountId: $0.accountID, displayName: $0.displayName, state: $0.state, message: $0.message, createdAt: $0.createdAt)
@@ -247,38 +247,38 @@ public struct GroupService: Sendable {
     /// Lets a pending (or earlier denied: a moderator may change their mind) request in.
     public func approveRequest(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
-            guard try await GroupStore.joinRequestState(group: id, account: target, on: connection, logger: logger) != nil else {
+        try await database.withTransaction { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, lock: true, on: db)
+            guard try await GroupStore.joinRequestState(group: id, account: target, on: db) != nil else {
                 throw ServiceError.notFound
             }
-            try await GroupStore.addMember(group: id, account: target, role: .member, now: now, on: connection, logger: logger)
-            try await Announce.member("member.joined", group: id, account: target, role: .member, now: now, on: connection, logger: logger)
+            try await GroupStore.addMember(group: id, account: target, role: .member, now: now, on: db)
+            try await Announce.member("member.joined", group: id, account: target, role: .member, now: now, on: db)
         }
     }
 
     public func denyRequest(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            guard try await GroupStore.joinRequestState(group: id, account: target, on: connection, logger: logger) == "pending" else {
+        try await database.withTransaction { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            guard try await GroupStore.joinRequestState(group: id, account: target, on: db) == "pending" else {
                 throw ServiceError.notFound
             }
-            try await GroupStore.denyJoinRequest(group: id, account: target, by: actor.accountID, now: now, on: connection, logger: logger)
+            try await GroupStore.denyJoinRequest(group: id, account: target, by: actor.accountID, now: now, on: db)
         }
     }
 
     public func invite(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            let (group, _) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            guard let targetStanding = try await GroupStore.standing(group: id, account: target, now: now, on: connection, logger: logger)?.1,
-                  try await AccountStore.exists(id: target, on: connection, logger: logger) else { throw ServiceError.notFound }
+        try await database.withTransaction { db in
+            let (group, _) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            guard let targetStanding = try await GroupStore.standing(group: id, account: target, now: now, on: db)?.1,
+                  try await AccountStore.exists(id: target, on: db) else { throw ServiceError.notFound }
             if targetStanding.banned { throw ServiceError.conflict("banned", "lift the ban before inviting this person") }
             if targetStanding.role != nil { throw ServiceError.conflict("already_member", "already a member") }
-            try await GroupStore.invite(group: id, account: target, by: actor.accountID, now: now, on: connection, logger: logger)
+            try await GroupStore.invite(group: id, account: target, by: actor.accountID, now: now, on: db)
             // Told at once, with the name: the group itself stays hidden from their lists.
-            try await Notifier.notify(target, kind: "group.invited", .init(groupId: id, groupName: group.name), now: now, on: connection, logger: logger)
+            try await Notifier.notify(target, kind: "group.invited", .init(groupId: id, groupName: group.name), now: now, on: db)
         }
     }
 
@@ -286,25 +286,25 @@ public struct GroupService: Sendable {
     public func ban(_ actor: Actor, _ id: GroupID, account target: AccountID, reason rawReason: String?, expiresAt: Date?, logger: Logger) async throws {
         let reason = try rawReason.map { try Content.text($0, field: "reason", min: 0, max: Content.banReasonMax, multiline: true) } ?? ""
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            let (_, standing) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, lock: true, on: connection, logger: logger)
+        try await database.withTransaction { db in
+            let (_, standing) = try await GroupAccess.group(.moderate, id, actor: actor, now: now, lock: true, on: db)
             guard target != actor.accountID else { throw ServiceError.conflict("self_ban", "you cannot ban yourself") }
-            guard try await AccountStore.exists(id: target, on: connection, logger: logger) else { throw ServiceError.notFound }
-            if let targetRole = try await GroupStore.standing(group: id, account: target, now: now, on: connection, logger: logger)?.1.role,
+            guard try await AccountStore.exists(id: target, on: db) else { throw ServiceError.notFound }
+            if let targetRole = try await GroupStore.standing(group: id, account: target, now: now, on: db)?.1.role,
                targetRole >= .moderator {
                 try Policy.decide(actor, .administer, in: standing).require()
             }
             try await GroupStore.ban(group: id, account: target, by: actor.accountID, reason: reason, expiresAt: expiresAt, now: now,
-                                     on: connection, logger: logger)
-            try await Announce.member("member.banned", group: id, account: target, role: nil, now: now, on: connection, logger: logger)
+                                     on: db)
+            try await Announce.member("member.banned", group: id, account: target, role: nil, now: now, on: db)
         }
     }
 
     public func unban(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            try await GroupStore.unban(group: id, account: target, on: connection, logger: logger)
+        try await database.withTransaction { db in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            try await GroupStore.unban(group: id, account: target, on: db)
         }
     }
 }

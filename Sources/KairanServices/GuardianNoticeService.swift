@@ -52,8 +52,8 @@ public struct GuardianNoticeService: Sendable {
 
     /// The guardian's notices from every organization their children are in, newest first.
     public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<GuardianNoticeView> {
-        let rows = try await database.withConnection { connection in
-            try await NoticeRecipientStore.notices(ofAccount: actor.accountID, before: before, limit: limit, on: connection, logger: logger)
+        let rows = try await database.withConnection { db in
+            try await NoticeRecipientStore.notices(ofAccount: actor.accountID, before: before, limit: limit, on: db)
         }
         return Page(rows, limit: limit, cursor: { $0.0.id }).map { GuardianNoticeView($0.0, organizationName: $0.1, recipient: $0.2) }
     }
@@ -61,31 +61,31 @@ public struct GuardianNoticeService: Sendable {
     /// Opens the notice (counted as opened the first time, not as confirmed) and shows it.
     public func open(_ reader: Reader, logger: Logger) async throws -> GuardianNoticeView {
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let recipient = try await recipient(reader, on: connection, logger: logger)
-            try await markOpened(recipient, now: now, on: connection, logger: logger)
-            return try await detail(recipient, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let recipient = try await recipient(reader, on: db)
+            try await markOpened(recipient, now: now, on: db)
+            return try await detail(recipient, on: db)
         }
     }
 
     /// The notice as the reader sees it now, without counting it opened.
     public func view(_ reader: Reader, logger: Logger) async throws -> GuardianNoticeView {
-        try await database.withConnection { connection in
-            try await detail(try await recipient(reader, on: connection, logger: logger), on: connection, logger: logger)
+        try await database.withConnection { db in
+            try await detail(try await recipient(reader, on: db), on: db)
         }
     }
 
     /// Confirms for this guardian (the household counts as confirmed) and tells the dashboard.
     public func confirm(_ reader: Reader, logger: Logger) async throws -> GuardianNoticeView {
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let recipient = try await recipient(reader, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let recipient = try await recipient(reader, on: db)
             if recipient.confirmedAt == nil {
-                try await progress(recipient, kind: "notice.confirmed", now: now, on: connection, logger: logger) {
-                    try await NoticeRecipientStore.confirm(notice: recipient.noticeID, guardian: recipient.guardianID, now: now, on: connection, logger: logger)
+                try await progress(recipient, kind: "notice.confirmed", now: now, on: db) {
+                    try await NoticeRecipientStore.confirm(notice: recipient.noticeID, guardian: recipient.guardianID, now: now, on: db)
                 }
             }
-            return try await detail(recipient, on: connection, logger: logger)
+            return try await detail(recipient, on: db)
         }
     }
 
@@ -103,71 +103,71 @@ public struct GuardianNoticeService: Sendable {
             throw ValidationError(field: "choices", code: "too_many", message: "at most 10 choices")
         }
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let recipient = try await recipient(reader, on: connection, logger: logger)
-            guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: connection, logger: logger),
+        return try await database.withTransaction { db in
+            let recipient = try await recipient(reader, on: db)
+            guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: db),
                   let form = notice.form else {
                 throw ServiceError.missing(code: "no_form", message: "this notice has no reply form")
             }
-            let children = Set(try await NoticeRecipientStore.children(notice: notice.id, household: recipient.householdID, on: connection, logger: logger)
+            let children = Set(try await NoticeRecipientStore.children(notice: notice.id, household: recipient.householdID, on: db)
                 .map(\.0))
             for (child, answer) in answers.sorted(by: { $0.key < $1.key }) {
                 guard children.contains(child) else { throw ServiceError.notFound }
                 let (choices, text) = try Self.validate(choices: answer.choices, text: answer.text, form: form, now: now)
                 try await NoticeRecipientStore.saveAnswer(notice: notice.id, child: child, guardian: recipient.guardianID, choices: choices, text: text,
-                                                          now: now, on: connection, logger: logger)
+                                                          now: now, on: db)
             }
-            try await markOpened(recipient, now: now, on: connection, logger: logger)
-            return try await detail(recipient, on: connection, logger: logger)
+            try await markOpened(recipient, now: now, on: db)
+            return try await detail(recipient, on: db)
         }
     }
 
     // MARK: - Rules
 
     /// The reader's recipient row: `notFound` when the notice never reached them.
-    private func recipient(_ reader: Reader, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord {
+    private func recipient(_ reader: Reader, on db: DatabaseConnection) async throws -> NoticeRecipientRecord {
         let found: NoticeRecipientRecord?
         switch reader {
         case .account(let actor, let notice):
-            found = try await NoticeRecipientStore.recipient(notice: notice, account: actor.accountID, on: connection, logger: logger)
+            found = try await NoticeRecipientStore.recipient(notice: notice, account: actor.accountID, on: db)
         case .mailToken(let token):
-            found = token.utf8.count <= 64 ? try await NoticeRecipientStore.recipient(token: token, on: connection, logger: logger) : nil
+            found = token.utf8.count <= 64 ? try await NoticeRecipientStore.recipient(token: token, on: db) : nil
         }
         guard let found else { throw ServiceError.notFound }
         return found
     }
 
-    private func detail(_ recipient: NoticeRecipientRecord, on connection: PostgresConnection, logger: Logger) async throws -> GuardianNoticeView {
-        guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: connection, logger: logger),
-              let organization = try await OrganizationStore.find(recipient.organizationID, on: connection, logger: logger),
-              let fresh = try await NoticeRecipientStore.recipient(notice: recipient.noticeID, guardian: recipient.guardianID, on: connection, logger: logger)
+    private func detail(_ recipient: NoticeRecipientRecord, on db: DatabaseConnection) async throws -> GuardianNoticeView {
+        guard let notice = try await NoticeStore.find(recipient.noticeID, organization: recipient.organizationID, on: db),
+              let organization = try await OrganizationStore.find(recipient.organizationID, on: db),
+              let fresh = try await NoticeRecipientStore.recipient(notice: recipient.noticeID, guardian: recipient.guardianID, on: db)
         else { throw ServiceError.notFound }
-        let answers = try await NoticeRecipientStore.answers(notice: notice.id, household: recipient.householdID, on: connection, logger: logger)
+        let answers = try await NoticeRecipientStore.answers(notice: notice.id, household: recipient.householdID, on: db)
         return GuardianNoticeView(notice, organizationName: organization.name, recipient: fresh, answers: answers)
     }
 
     /// Marks the notice opened (first time only) and tells the dashboard.
-    private func markOpened(_ recipient: NoticeRecipientRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+    private func markOpened(_ recipient: NoticeRecipientRecord, now: Date, on db: DatabaseConnection) async throws {
         guard recipient.openedAt == nil else { return }
-        try await progress(recipient, kind: "notice.opened", now: now, on: connection, logger: logger) {
-            try await NoticeRecipientStore.markOpened(notice: recipient.noticeID, guardian: recipient.guardianID, now: now, on: connection, logger: logger)
+        try await progress(recipient, kind: "notice.opened", now: now, on: db) {
+            try await NoticeRecipientStore.markOpened(notice: recipient.noticeID, guardian: recipient.guardianID, now: now, on: db)
         }
     }
 
     /// Runs `update` under the notice's lock and, when it changed something, sends the
     /// dashboard fresh counts: counted one confirmation after another, they only grow.
     private func progress(
-        _ recipient: NoticeRecipientRecord, kind: String, now: Date, on connection: PostgresConnection, logger: Logger,
+        _ recipient: NoticeRecipientRecord, kind: String, now: Date, on db: DatabaseConnection,
         update: () async throws -> Bool
     ) async throws {
-        try await NoticeStore.lockForCounting(recipient.noticeID, on: connection, logger: logger)
+        try await NoticeStore.lockForCounting(recipient.noticeID, on: db)
         guard try await update() else { return }
-        let counts = try await NoticeRecipientStore.counts(notice: recipient.noticeID, messageID: nil, on: connection, logger: logger)
+        let counts = try await NoticeRecipientStore.counts(notice: recipient.noticeID, messageID: nil, on: db)
         try await EventStore.append(
             EventStore.noticeStream(recipient.noticeID), kind: kind,
             payload: NoticeProgressEvent(noticeId: recipient.noticeID, householdId: recipient.householdID, guardianId: recipient.guardianID,
                                          households: counts.households, confirmedHouseholds: counts.confirmedHouseholds, openedGuardians: counts.opened),
-            now: now, on: connection, logger: logger)
+            now: now, on: db)
     }
 
     /// Checks an answer against the form: one choice, several distinct choices, or text.

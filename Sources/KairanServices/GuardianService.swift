@@ -10,15 +10,15 @@ public struct GuardianService: Sendable {
     var database: Database { services.database }
 
     public func children(_ actor: Actor, logger: Logger) async throws -> [ChildView] {
-        try await database.withConnection { connection in
-            try await OrganizationStore.children(ofGuardian: actor.accountID, on: connection, logger: logger).map(ChildView.init)
+        try await database.withConnection { db in
+            try await OrganizationStore.children(ofGuardian: actor.accountID, on: db).map(ChildView.init)
         }
     }
 
     /// The caller's own guardian record (`notFound` before they linked a child).
     public func guardian(_ actor: Actor, logger: Logger) async throws -> GuardianView {
-        let record = try await database.withConnection { connection in
-            try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger)
+        let record = try await database.withConnection { db in
+            try await OrganizationStore.guardian(account: actor.accountID, on: db)
         }
         guard let record else { throw ServiceError.notFound }
         return GuardianView(record)
@@ -29,19 +29,19 @@ public struct GuardianService: Sendable {
     public func setDelivery(_ actor: Actor, _ delivery: GuardianDelivery, email rawEmail: String?, phone rawPhone: String?, logger: Logger) async throws -> GuardianView {
         var email = try rawEmail.map { try EmailAddress($0) }
         let phone = try rawPhone.map { try Content.text($0, field: "phone", max: 30) }
-        let record = try await database.withTransaction { connection -> GuardianRecord in
-            guard let current = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger) else {
+        let record = try await database.withTransaction { db -> GuardianRecord in
+            guard let current = try await OrganizationStore.guardian(account: actor.accountID, on: db) else {
                 throw ServiceError.notFound
             }
             if delivery != .app, email == nil, current.email == nil,
-               let account = try await AccountStore.find(id: actor.accountID, on: connection, logger: logger) {
+               let account = try await AccountStore.find(id: actor.accountID, on: db) {
                 // Accounts are registered with a checked address, so this parses; if it
                 // ever did not, the guardian keeps app delivery's behaviour (no mail) rather
                 // than failing the whole change.
                 email = try? EmailAddress(account.email)
             }
-            try await OrganizationStore.setDelivery(account: actor.accountID, delivery: delivery, email: email, phone: phone, on: connection, logger: logger)
-            guard let updated = try await OrganizationStore.guardian(account: actor.accountID, on: connection, logger: logger) else {
+            try await OrganizationStore.setDelivery(account: actor.accountID, delivery: delivery, email: email, phone: phone, on: db)
+            guard let updated = try await OrganizationStore.guardian(account: actor.accountID, on: db) else {
                 throw ServiceError.notFound
             }
             return updated
@@ -54,10 +54,10 @@ public struct GuardianService: Sendable {
         let code = rawCode.uppercased().filter { !$0.isWhitespace && $0 != "-" }
         guard code.count == 12 else { throw ValidationError(field: "code", code: "invalid_code", message: "the code has 12 characters") }
         let now = services.clock.now()
-        let result = try await database.withTransaction { connection -> OrganizationStore.LinkResult in
-            guard let account = try await AccountStore.find(id: actor.accountID, on: connection, logger: logger) else { throw ServiceError.unauthenticated }
+        let result = try await database.withTransaction { db -> OrganizationStore.LinkResult in
+            guard let account = try await AccountStore.find(id: actor.accountID, on: db) else { throw ServiceError.unauthenticated }
             return try await OrganizationStore.redeemLinkCode(code, account: actor.accountID, displayName: account.displayName, now: now,
-                                                               on: connection, logger: logger)
+                                                               on: db)
         }
         switch result {
         case .linked(let child):

@@ -50,8 +50,8 @@ public struct MailProblemService: Sendable {
 
     public func suppressions(_ actor: Actor, logger: Logger) async throws -> [SuppressionView] {
         try Policy.decide(actor, .sendAlerts).require()
-        return try await database.withConnection { connection in
-            try await MailProblemStore.suppressions(limit: 500, on: connection, logger: logger).map {
+        return try await database.withConnection { db in
+            try await MailProblemStore.suppressions(limit: 500, on: db).map {
                 SuppressionView(email: $0.emailKey, hardBounces: $0.hardBounces, lastReply: $0.lastReply, lastBounceAt: $0.lastBounceAt,
                                 suppressedAt: $0.suppressedAt)
             }
@@ -66,8 +66,8 @@ public struct MailProblemService: Sendable {
         } catch {
             throw ValidationError(field: "email", code: "invalid_email", message: "not a mail address")
         }
-        try await database.withTransaction { connection in
-            guard try await MailProblemStore.liftSuppression(emailKey: address.comparisonKey, on: connection, logger: logger) else {
+        try await database.withTransaction { db in
+            guard try await MailProblemStore.liftSuppression(emailKey: address.comparisonKey, on: db) else {
                 throw ServiceError.notFound
             }
         }
@@ -79,8 +79,8 @@ public struct MailProblemService: Sendable {
     ) async throws -> Page<DeadLetterView> {
         try Policy.decide(actor, .sendAlerts).require()
         let states = state == .all ? ["dead", "failed"] : [state.rawValue]
-        let rows = try await database.withConnection { connection in
-            try await MailProblemStore.deadLetters(states: states, message: message, before: before, limit: limit, on: connection, logger: logger)
+        let rows = try await database.withConnection { db in
+            try await MailProblemStore.deadLetters(states: states, message: message, before: before, limit: limit, on: db)
         }
         return Page(rows.map {
             DeadLetterView(id: $0.id, messageId: $0.messageID, kind: $0.kind, subject: $0.subject, address: $0.address, state: $0.state,
@@ -102,8 +102,8 @@ public struct MailProblemService: Sendable {
             throw ValidationError(field: "ids", code: "out_of_range", message: "between 1 and \(Self.requeueMax) ids")
         }
         let now = services.clock.now()
-        let requeued = try await database.withTransaction { connection in
-            try await MailProblemStore.requeue(ids: ids, message: message, now: now, on: connection, logger: logger)
+        let requeued = try await database.withTransaction { db in
+            try await MailProblemStore.requeue(ids: ids, message: message, now: now, on: db)
         }
         logger.info("dead mail requeued", metadata: ["count": "\(requeued.count)"])
         return requeued
@@ -111,8 +111,8 @@ public struct MailProblemService: Sendable {
 
     public func bounces(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<BounceReportView> {
         try Policy.decide(actor, .sendAlerts).require()
-        let rows = try await database.withConnection { connection in
-            try await MailProblemStore.bounces(before: before, limit: limit, on: connection, logger: logger)
+        let rows = try await database.withConnection { db in
+            try await MailProblemStore.bounces(before: before, limit: limit, on: db)
         }
         return Page(rows.map {
             BounceReportView(id: $0.id, deliveryId: $0.deliveryID, messageId: $0.messageID, address: $0.address, status: $0.status,

@@ -44,20 +44,20 @@ public struct NoticeService: Sendable {
             throw ValidationError(field: "skipApprovalReason", code: "not_urgent", message: "only an urgent notice may skip approval")
         }
         var emptyChannels: [NoticeStore.ChannelReach] = []
-        let record = try await database.withTransaction { connection -> NoticeRecord in
-            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> NoticeRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
             let organization = scope.organization
             let releaseAt = release(sendAt, urgent: draft.urgent, organization: organization)
             if let deadline = form?.deadline, deadline <= releaseAt {
                 throw ValidationError(field: "form.deadline", code: "deadline_before_release",
                                       message: "the reply deadline must be after the notice goes out (\(releaseAt.formatted(.iso8601)))")
             }
-            guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: connection, logger: logger) else {
+            guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: db) else {
                 throw ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's")
             }
             // A notice that reaches nobody would show staff a sent notice and a 0/0
             // dashboard while no family was told: refused. Part of it empty: a warning.
-            let reach = try await NoticeStore.reach(targets, in: organization.id, on: connection, logger: logger)
+            let reach = try await NoticeStore.reach(targets, in: organization.id, on: db)
             emptyChannels = reach.filter { $0.guardians == 0 }
             if !reach.isEmpty && emptyChannels.count == reach.count {
                 throw ValidationError(field: "targets", code: "empty_targets",
@@ -68,7 +68,7 @@ public struct NoticeService: Sendable {
             var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
             var logged: (ApprovalAction, String?)? = needsApproval ? (.submitted, nil) : nil
             if needsApproval, let skipReason {
-                guard try await NoticeStore.maySkipApproval(account: actor.accountID, organization: organization.id, on: connection, logger: logger) else {
+                guard try await NoticeStore.maySkipApproval(account: actor.accountID, organization: organization.id, on: db) else {
                     throw ServiceError.refused(code: "may_not_skip_approval", message: "the organization has not allowed you to send without approval")
                 }
                 state = .scheduled
@@ -77,17 +77,17 @@ public struct NoticeService: Sendable {
             let notice = try await NoticeStore.insert(
                 organization: organization.id, author: actor.accountID, urgent: draft.urgent, title: title, body: body, targets: targets, form: form,
                 state: state, sendAt: sendAt, releaseAt: releaseAt, skipReason: logged?.0 == .skipped ? skipReason : nil,
-                now: now, on: connection, logger: logger)
+                now: now, on: db)
             if let (action, comment) = logged {
                 try await NoticeStore.log(action, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: comment,
-                                          now: now, on: connection, logger: logger)
+                                          now: now, on: db)
             }
             if state == .pendingApproval {
                 try await EventStore.append(EventStore.organizationStream(organization.id), kind: "notice.submitted",
                                             payload: ApprovalEvent(noticeId: notice.id, title: title, authorId: actor.accountID, state: state, comment: nil),
-                                            now: now, on: connection, logger: logger)
+                                            now: now, on: db)
             }
-            return try await publishIfDue(notice, organization: organization, now: now, on: connection, logger: logger)
+            return try await publishIfDue(notice, organization: organization, now: now, on: db)
         }
         logger.info("notice created", metadata: ["notice_id": "\(record.id)", "state": "\(record.state.rawValue)", "urgent": "\(draft.urgent)"])
         var view = NoticeView(record)
@@ -107,13 +107,13 @@ public struct NoticeService: Sendable {
 
     /// Publishes a scheduled notice in the caller's transaction when its time has come;
     /// later ones are left to the scheduler.
-    func publishIfDue(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord {
+    func publishIfDue(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on db: DatabaseConnection) async throws -> NoticeRecord {
         guard notice.state == .scheduled, notice.releaseAt <= now else { return notice }
         let result = try await NoticeStore.publish(notice, organizationName: organization.name, escalateAfterMinutes: organization.escalateAfterMinutes,
-                                                   urgentDeadline: services.alerts.urgentDeadline, now: now, on: connection, logger: logger)
-        logger.info("notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)",
+                                                   urgentDeadline: services.alerts.urgentDeadline, now: now, on: db)
+        db.logger.info("notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)",
                                                     "mail_jobs": "\(result.mailJobs)", "live": "\(result.liveRecipients)"])
-        return try await NoticeStore.find(notice.id, organization: organization.id, on: connection, logger: logger) ?? notice
+        return try await NoticeStore.find(notice.id, organization: organization.id, on: db) ?? notice
     }
 
     static func validate(_ targets: NoticeTargets) throws -> NoticeTargets {
@@ -158,16 +158,16 @@ public struct NoticeService: Sendable {
     // MARK: - Reading
 
     public func list(_ actor: Actor, in organizationID: OrganizationID, state: NoticeState?, before: Int64?, limit: Int, logger: Logger) async throws -> Page<NoticeView> {
-        let notices = try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
-            return try await NoticeStore.list(organization: organizationID, state: state, before: before, limit: limit, on: connection, logger: logger)
+        let notices = try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
+            return try await NoticeStore.list(organization: organizationID, state: state, before: before, limit: limit, on: db)
         }
         return Page(notices, limit: limit, cursor: \.id).map { NoticeView($0) }
     }
 
     /// The notice, if it is this organization's.
-    private func find(_ id: NoticeID, in organization: OrganizationID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord {
-        guard let notice = try await NoticeStore.find(id, organization: organization, lock: lock, on: connection, logger: logger) else {
+    private func find(_ id: NoticeID, in organization: OrganizationID, lock: Bool = false, on db: DatabaseConnection) async throws -> NoticeRecord {
+        guard let notice = try await NoticeStore.find(id, organization: organization, lock: lock, on: db) else {
             throw ServiceError.notFound
         }
         return notice
@@ -175,10 +175,10 @@ public struct NoticeService: Sendable {
 
     /// One notice with its approval trail.
     public func notice(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeView {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
-            let notice = try await find(id, in: organizationID, on: connection, logger: logger)
-            let log = try await NoticeStore.approvalLog(notice: notice.id, on: connection, logger: logger)
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
+            let notice = try await find(id, in: organizationID, on: db)
+            let log = try await NoticeStore.approvalLog(notice: notice.id, on: db)
             return NoticeView(notice, log: log)
         }
     }
@@ -191,9 +191,9 @@ public struct NoticeService: Sendable {
                      logger: Logger) async throws -> NoticeView {
         let (title, body) = try Self.validEdit(title: rawTitle, body: rawBody)
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection -> NoticeRecord in
-            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
-            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> NoticeRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+            let notice = try await find(id, in: organizationID, lock: true, on: db)
             guard notice.authorID == actor.accountID || scope.standing.role == .orgAdmin else {
                 throw ServiceError.forbidden("only the author or an administrator may edit this notice")
             }
@@ -207,20 +207,20 @@ public struct NoticeService: Sendable {
             let changed = (title.map { $0 != notice.title } ?? false) || (body.map { $0 != notice.body } ?? false)
             guard changed || resubmit else { return notice }
             try await NoticeStore.update(notice.id, state: resubmit ? .pendingApproval : notice.state, title: title, body: body, now: now,
-                                         on: connection, logger: logger)
+                                         on: db)
             if changed {
                 try await NoticeStore.log(.edited, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
-                                          now: now, on: connection, logger: logger)
+                                          now: now, on: db)
             }
             if resubmit {
                 try await NoticeStore.log(.resubmitted, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
-                                          now: now, on: connection, logger: logger)
+                                          now: now, on: db)
                 try await EventStore.append(EventStore.organizationStream(organizationID), kind: "notice.submitted",
                                             payload: ApprovalEvent(noticeId: notice.id, title: title ?? notice.title, authorId: notice.authorID,
                                                                    state: .pendingApproval, comment: nil),
-                                            now: now, on: connection, logger: logger)
+                                            now: now, on: db)
             }
-            return try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) ?? notice
+            return try await NoticeStore.find(notice.id, organization: organizationID, on: db) ?? notice
         }
         return NoticeView(record)
     }
@@ -228,19 +228,19 @@ public struct NoticeService: Sendable {
     /// Withdraws a notice that has not gone out.
     public func cancel(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeView {
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection -> NoticeRecord in
-            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
-            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> NoticeRecord in
+            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+            let notice = try await find(id, in: organizationID, lock: true, on: db)
             guard notice.authorID == actor.accountID || scope.standing.role == .orgAdmin else {
                 throw ServiceError.forbidden("only the author or an administrator may cancel this notice")
             }
             guard [.pendingApproval, .returned, .scheduled].contains(notice.state) else {
                 throw ServiceError.conflict("already_sent", "a notice that has gone out cannot be withdrawn")
             }
-            try await NoticeStore.update(notice.id, state: .cancelled, now: now, on: connection, logger: logger)
+            try await NoticeStore.update(notice.id, state: .cancelled, now: now, on: db)
             try await NoticeStore.log(.cancelled, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
-                                      now: now, on: connection, logger: logger)
-            return try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) ?? notice
+                                      now: now, on: db)
+            return try await NoticeStore.find(notice.id, organization: organizationID, on: db) ?? notice
         }
         return NoticeView(record)
     }
@@ -253,9 +253,9 @@ public struct NoticeService: Sendable {
         let (title, body) = try Self.validEdit(title: rawTitle, body: rawBody)
         let comment = try rawComment.map { try Content.text($0, field: "comment", max: 1000, multiline: true) }
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection -> NoticeRecord in
-            let organization = try await OrganizationAccess.confirm(.approveNotices, organizationID, actor: actor, on: connection, logger: logger).organization
-            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> NoticeRecord in
+            let organization = try await OrganizationAccess.confirm(.approveNotices, organizationID, actor: actor, on: db).organization
+            let notice = try await find(id, in: organizationID, lock: true, on: db)
             guard notice.state == .pendingApproval else {
                 throw ServiceError.conflict("not_pending", "only a notice waiting for approval can be approved")
             }
@@ -265,10 +265,10 @@ public struct NoticeService: Sendable {
             let edited = (title.map { $0 != notice.title } ?? false) || (body.map { $0 != notice.body } ?? false)
             if edited {
                 try await NoticeStore.log(.edited, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: nil,
-                                          now: now, on: connection, logger: logger)
+                                          now: now, on: db)
             }
             try await NoticeStore.log(.approved, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: comment,
-                                      now: now, on: connection, logger: logger)
+                                      now: now, on: db)
             // Quiet hours are judged again at approval: approving at night a notice drafted
             // in the afternoon must not wake anyone.
             let releaseAt = release(max(notice.sendAt, now), urgent: notice.urgent, organization: organization)
@@ -277,16 +277,16 @@ public struct NoticeService: Sendable {
                                             "the reply deadline would pass before the notice goes out; return it so the author can change it")
             }
             try await NoticeStore.update(notice.id, state: .scheduled, releaseAt: releaseAt, title: title, body: body, now: now,
-                                         on: connection, logger: logger)
+                                         on: db)
             let event = ApprovalEvent(noticeId: notice.id, title: title ?? notice.title, authorId: notice.authorID, state: .scheduled, comment: comment)
             try await EventStore.append(EventStore.organizationStream(organizationID), kind: "notice.approved", payload: event,
-                                        now: now, on: connection, logger: logger)
+                                        now: now, on: db)
             try await EventStore.append(EventStore.userStream(notice.authorID), kind: "notice.approved", payload: event,
-                                        now: now, on: connection, logger: logger)
-            guard let updated = try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) else {
+                                        now: now, on: db)
+            guard let updated = try await NoticeStore.find(notice.id, organization: organizationID, on: db) else {
                 throw ServiceError.notFound
             }
-            return try await publishIfDue(updated, organization: organization, now: now, on: connection, logger: logger)
+            return try await publishIfDue(updated, organization: organization, now: now, on: db)
         }
         return NoticeView(record)
     }
@@ -295,21 +295,21 @@ public struct NoticeService: Sendable {
     public func returnToAuthor(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, comment rawComment: String, logger: Logger) async throws -> NoticeView {
         let comment = try Content.text(rawComment, field: "comment", max: 1000, multiline: true)
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection -> NoticeRecord in
-            _ = try await OrganizationAccess.confirm(.approveNotices, organizationID, actor: actor, on: connection, logger: logger)
-            let notice = try await find(id, in: organizationID, lock: true, on: connection, logger: logger)
+        let record = try await database.withTransaction { db -> NoticeRecord in
+            _ = try await OrganizationAccess.confirm(.approveNotices, organizationID, actor: actor, on: db)
+            let notice = try await find(id, in: organizationID, lock: true, on: db)
             guard notice.state == .pendingApproval else {
                 throw ServiceError.conflict("not_pending", "only a notice waiting for approval can be returned")
             }
-            try await NoticeStore.update(notice.id, state: .returned, now: now, on: connection, logger: logger)
+            try await NoticeStore.update(notice.id, state: .returned, now: now, on: db)
             try await NoticeStore.log(.returned, notice: notice.id, organization: organizationID, actor: actor.accountID, comment: comment,
-                                      now: now, on: connection, logger: logger)
+                                      now: now, on: db)
             let event = ApprovalEvent(noticeId: notice.id, title: notice.title, authorId: notice.authorID, state: .returned, comment: comment)
             try await EventStore.append(EventStore.organizationStream(organizationID), kind: "notice.returned", payload: event,
-                                        now: now, on: connection, logger: logger)
+                                        now: now, on: db)
             try await EventStore.append(EventStore.userStream(notice.authorID), kind: "notice.returned", payload: event,
-                                        now: now, on: connection, logger: logger)
-            return try await NoticeStore.find(notice.id, organization: organizationID, on: connection, logger: logger) ?? notice
+                                        now: now, on: db)
+            return try await NoticeStore.find(notice.id, organization: organizationID, on: db) ?? notice
         }
         return NoticeView(record)
     }
@@ -321,13 +321,13 @@ public struct NoticeService: Sendable {
     /// `inClass`: the households with a child in that class only (a class teacher's view).
     public func status(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, inClass classID: ClassID? = nil,
                        logger: Logger) async throws -> NoticeStatusView {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
-            let notice = try await find(id, in: organizationID, on: connection, logger: logger)
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
+            let notice = try await find(id, in: organizationID, on: db)
             let counts = try await NoticeRecipientStore.counts(notice: notice.id, messageID: notice.messageID, inClass: classID,
-                                                               on: connection, logger: logger)
+                                                               on: db)
             let open = try await NoticeRecipientStore.unconfirmed(notice: notice.id, inClass: classID, limit: Self.householdLimit,
-                                                                  on: connection, logger: logger)
+                                                                  on: db)
             return NoticeStatusView(noticeId: notice.id, state: notice.state, counts: counts, unconfirmed: open.map { household in
                 HouseholdView(householdId: household.householdID, children: household.children, classes: household.classes,
                               guardians: household.guardians.map { .init(id: $0.guardianID, name: $0.name, phone: nil) })
@@ -339,11 +339,11 @@ public struct NoticeService: Sendable {
     /// organization.
     public func callList(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, inClass classID: ClassID? = nil,
                          logger: Logger) async throws -> [HouseholdView] {
-        let open = try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
-            let notice = try await find(id, in: organizationID, on: connection, logger: logger)
+        let open = try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
+            let notice = try await find(id, in: organizationID, on: db)
             return try await NoticeRecipientStore.unconfirmed(notice: notice.id, inClass: classID, limit: Self.householdLimit,
-                                                              on: connection, logger: logger)
+                                                              on: db)
         }
         logger.info("call list read", metadata: ["households": "\(open.count)"])
         return open.map { household in
@@ -353,10 +353,10 @@ public struct NoticeService: Sendable {
     }
 
     public func answers(_ actor: Actor, _ id: NoticeID, in organizationID: OrganizationID, logger: Logger) async throws -> NoticeAnswersView {
-        let (notice, answers) = try await database.withConnection { connection -> (NoticeRecord, [NoticeAnswerRecord]) in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
-            let found = try await find(id, in: organizationID, on: connection, logger: logger)
-            return (found, try await NoticeRecipientStore.answers(notice: found.id, on: connection, logger: logger))
+        let (notice, answers) = try await database.withConnection { db -> (NoticeRecord, [NoticeAnswerRecord]) in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
+            let found = try await find(id, in: organizationID, on: db)
+            return (found, try await NoticeRecipientStore.answers(notice: found.id, on: db))
         }
         guard let form = notice.form else { throw ServiceError.missing(code: "no_form", message: "this notice has no reply form") }
         var counts = Array(repeating: 0, count: form.options.count)
@@ -375,9 +375,9 @@ public struct NoticeService: Sendable {
     // MARK: - Custom lists
 
     public func lists(_ actor: Actor, in organizationID: OrganizationID, logger: Logger) async throws -> [NoticeListView] {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: connection, logger: logger)
-            return try await NoticeListStore.lists(organization: organizationID, on: connection, logger: logger).map(NoticeListView.init)
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
+            return try await NoticeListStore.lists(organization: organizationID, on: db).map(NoticeListView.init)
         }
     }
 
@@ -385,12 +385,12 @@ public struct NoticeService: Sendable {
         let name = try Content.text(rawName, field: "name", max: 50)
         let children = try Self.childIDs(children)
         let now = services.clock.now()
-        return NoticeListView(try await database.withTransaction { connection -> NoticeListRecord in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
-            guard let id = try await NoticeListStore.insert(organization: organizationID, name: name, now: now, on: connection, logger: logger) else {
+        return NoticeListView(try await database.withTransaction { db -> NoticeListRecord in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+            guard let id = try await NoticeListStore.insert(organization: organizationID, name: name, now: now, on: db) else {
                 throw ServiceError.conflict("list_exists", "a list with this name exists")
             }
-            return try await Self.setChildren(id, organization: organizationID, children: children, on: connection, logger: logger)
+            return try await Self.setChildren(id, organization: organizationID, children: children, on: db)
         })
     }
 
@@ -399,36 +399,36 @@ public struct NoticeService: Sendable {
                            logger: Logger) async throws -> NoticeListView {
         let name = try rawName.map { try Content.text($0, field: "name", max: 50) }
         let children = try Self.childIDs(children)
-        return NoticeListView(try await database.withTransaction { connection -> NoticeListRecord in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
-            guard try await NoticeListStore.lock(list: id, organization: organizationID, on: connection, logger: logger) else { throw ServiceError.notFound }
+        return NoticeListView(try await database.withTransaction { db -> NoticeListRecord in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+            guard try await NoticeListStore.lock(list: id, organization: organizationID, on: db) else { throw ServiceError.notFound }
             if let name {
                 do {
-                    try await NoticeListStore.rename(list: id, to: name, on: connection, logger: logger)
+                    try await NoticeListStore.rename(list: id, to: name, on: db)
                 } catch where Database.isUniqueViolation(error) {
                     throw ServiceError.conflict("list_exists", "a list with this name exists")
                 }
             }
-            return try await Self.setChildren(id, organization: organizationID, children: children, on: connection, logger: logger)
+            return try await Self.setChildren(id, organization: organizationID, children: children, on: db)
         })
     }
 
     public func deleteList(_ actor: Actor, _ id: NoticeListID, in organizationID: OrganizationID, logger: Logger) async throws {
-        let deleted = try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: connection, logger: logger)
-            return try await NoticeListStore.delete(list: id, organization: organizationID, on: connection, logger: logger)
+        let deleted = try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+            return try await NoticeListStore.delete(list: id, organization: organizationID, on: db)
         }
         guard deleted else { throw ServiceError.notFound }
     }
 
     /// Replaces a list's children (invalid when one is not enrolled here) and returns the list.
     static func setChildren(
-        _ list: NoticeListID, organization: OrganizationID, children: [ChildID], on connection: PostgresConnection, logger: Logger
+        _ list: NoticeListID, organization: OrganizationID, children: [ChildID], on db: DatabaseConnection
     ) async throws -> NoticeListRecord {
-        guard try await NoticeListStore.setChildren(list: list, organization: organization, children: children, on: connection, logger: logger) else {
+        guard try await NoticeListStore.setChildren(list: list, organization: organization, children: children, on: db) else {
             throw ValidationError(field: "childIds", code: "unknown_child", message: "every child must be enrolled here")
         }
-        guard let record = try await NoticeListStore.lists(organization: organization, id: list, on: connection, logger: logger).first else {
+        guard let record = try await NoticeListStore.lists(organization: organization, id: list, on: db).first else {
             throw ServiceError.notFound
         }
         return record

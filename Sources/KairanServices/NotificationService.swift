@@ -8,8 +8,8 @@ public struct NotificationService: Sendable {
     let services: Services
 
     public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<NotificationView> {
-        let records = try await services.database.withConnection { connection in
-            try await NotificationStore.list(account: actor.accountID, before: before, limit: limit, on: connection, logger: logger)
+        let records = try await services.database.withConnection { db in
+            try await NotificationStore.list(account: actor.accountID, before: before, limit: limit, on: db)
         }
         let decoder = JSONDecoder()
         return Page(records, limit: limit, cursor: \.id).map { record in
@@ -30,8 +30,8 @@ public struct NotificationService: Sendable {
 
     public func markRead(_ actor: Actor, _ id: Int64, logger: Logger) async throws {
         let now = services.clock.now()
-        let found = try await services.database.withTransaction { connection in
-            try await NotificationStore.markRead(id: id, account: actor.accountID, now: now, on: connection, logger: logger)
+        let found = try await services.database.withTransaction { db in
+            try await NotificationStore.markRead(id: id, account: actor.accountID, now: now, on: db)
         }
         guard found else { throw ServiceError.notFound }
     }

@@ -17,10 +17,10 @@ enum OrganizationAccess {
     /// staff row, so a removal or demotion committing meanwhile waits for the write, and one
     /// that committed before is seen.
     static func confirm(
-        _ action: OrganizationAction, _ id: OrganizationID, actor: Actor, lock: Bool = true, on connection: PostgresConnection, logger: Logger
+        _ action: OrganizationAction, _ id: OrganizationID, actor: Actor, lock: Bool = true, on db: DatabaseConnection
     ) async throws -> OrganizationScope {
         guard let (record, standing) = try await OrganizationStore.standing(organization: id, account: actor.accountID, lock: lock,
-                                                                            on: connection, logger: logger) else { throw ServiceError.notFound }
+                                                                            on: db) else { throw ServiceError.notFound }
         try Policy.decide(actor, action, in: standing).require()
         return OrganizationScope(organization: record, standing: standing)
     }

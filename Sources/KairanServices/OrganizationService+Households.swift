@@ -17,35 +17,35 @@ extension OrganizationService {
             throw ValidationError(field: "withChildId", code: "same_child", message: "name another child of the family")
         }
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection in
-            try await requireOwnAdmin(actor, id, on: connection, logger: logger)
+        let record = try await database.withTransaction { db in
+            try await requireOwnAdmin(actor, id, on: db)
             for (field, childID) in [("childId", child), ("withChildId", other)] {
-                guard try await OrganizationStore.child(id: childID, organization: id, on: connection, logger: logger) != nil else {
+                guard try await OrganizationStore.child(id: childID, organization: id, on: db) != nil else {
                     throw ValidationError(field: field, code: "unknown_child", message: "no such child in this organization")
                 }
             }
-            let kept = try await OrganizationStore.household(of: child, now: now, on: connection, logger: logger)
-            let merged = try await OrganizationStore.household(of: other, now: now, on: connection, logger: logger)
+            let kept = try await OrganizationStore.household(of: child, now: now, on: db)
+            let merged = try await OrganizationStore.household(of: other, now: now, on: db)
             guard kept != merged else { throw ServiceError.conflict("same_household", "these children are already in one household") }
             return try await HouseholdStore.merge(merged, into: kept, organization: id, by: actor.accountID, via: .staff, reason: reason,
-                                                  now: now, on: connection, logger: logger)
+                                                  now: now, on: db)
         }
         logger.info("households merged", metadata: ["merge_id": "\(record.id)", "organization_id": "\(id)"])
         return record
     }
 
     public func householdMerges(_ actor: Actor, _ id: OrganizationID, before: Int64?, limit: Int, logger: Logger) async throws -> Page<HouseholdStore.MergeRecord> {
-        let rows = try await database.withConnection { connection in
-            try await requireOwnAdmin(actor, id, lock: false, on: connection, logger: logger)
-            return try await HouseholdStore.merges(organization: id, before: before, limit: limit, on: connection, logger: logger)
+        let rows = try await database.withConnection { db in
+            try await requireOwnAdmin(actor, id, lock: false, on: db)
+            return try await HouseholdStore.merges(organization: id, before: before, limit: limit, on: db)
         }
         return Page(rows, limit: limit, cursor: \.id)
     }
 
     /// Children's data is the organization's own (a town admin who appoints its admins does
     /// not see it): its staff may see, its admins may merge.
-    private func requireOwnAdmin(_ actor: Actor, _ id: OrganizationID, lock: Bool = true, on connection: PostgresConnection, logger: Logger) async throws {
-        let scope = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: lock, on: connection, logger: logger)
+    private func requireOwnAdmin(_ actor: Actor, _ id: OrganizationID, lock: Bool = true, on db: DatabaseConnection) async throws {
+        let scope = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: lock, on: db)
         guard scope.standing.role == .orgAdmin else { throw ServiceError.forbidden("only the organization's admins may merge households") }
     }
 }

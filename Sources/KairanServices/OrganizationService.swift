@@ -18,8 +18,8 @@ public struct OrganizationService: Sendable {
     /// organization and the caller's standing, or `notFound` / `forbidden`. Writes ask
     /// again inside their transaction.
     public func authorize(_ actor: Actor, _ id: OrganizationID, for action: OrganizationAction, logger: Logger) async throws -> OrganizationScope {
-        try await database.withConnection { connection in
-            try await OrganizationAccess.confirm(action, id, actor: actor, lock: false, on: connection, logger: logger)
+        try await database.withConnection { db in
+            try await OrganizationAccess.confirm(action, id, actor: actor, lock: false, on: db)
         }
     }
 
@@ -30,11 +30,11 @@ public struct OrganizationService: Sendable {
         try Policy.decide(actor, .createOrganization).require()
         let name = try Content.text(rawName, field: "name", max: 100)
         let now = services.clock.now()
-        let record = try await database.withTransaction { connection in
-            guard try await AccountStore.exists(id: admin, on: connection, logger: logger) else {
+        let record = try await database.withTransaction { db in
+            guard try await AccountStore.exists(id: admin, on: db) else {
                 throw ValidationError(field: "adminAccountId", code: "unknown_account", message: "no account with that id")
             }
-            return try await OrganizationStore.insert(kind: kind, name: name, admin: admin, now: now, on: connection, logger: logger)
+            return try await OrganizationStore.insert(kind: kind, name: name, admin: admin, now: now, on: db)
         }
         logger.info("organization created", metadata: ["organization_id": "\(record.id)"])
         return OrganizationView(record, myRole: admin == actor.accountID ? .orgAdmin : nil)
@@ -42,8 +42,8 @@ public struct OrganizationService: Sendable {
 
     /// The organizations the caller is staff of (every one for a town administrator).
     public func list(_ actor: Actor, logger: Logger) async throws -> [OrganizationView] {
-        let records = try await database.withConnection { connection in
-            try await OrganizationStore.list(for: actor.accountID, all: actor.isTownAdmin, on: connection, logger: logger)
+        let records = try await database.withConnection { db in
+            try await OrganizationStore.list(for: actor.accountID, all: actor.isTownAdmin, on: db)
         }
         return records.map { OrganizationView($0, myRole: nil) }
     }
@@ -77,12 +77,12 @@ public struct OrganizationService: Sendable {
             }
             return try reasons.map { try Content.text($0, field: "absenceReasons", max: 30) }
         }
-        return try await database.withTransaction { connection in
-            let scope = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let scope = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: db)
             try await OrganizationStore.update(id, name: name, quietHours: quiet, requiresApproval: change.requiresApproval,
                                                escalateAfterMinutes: change.escalateAfterMinutes, absenceReasons: reasons,
-                                               on: connection, logger: logger)
-            guard let (updated, _) = try await OrganizationStore.standing(organization: id, account: actor.accountID, on: connection, logger: logger) else {
+                                               on: db)
+            guard let (updated, _) = try await OrganizationStore.standing(organization: id, account: actor.accountID, on: db) else {
                 throw ServiceError.notFound
             }
             return OrganizationView(updated, myRole: scope.standing.role)
@@ -92,9 +92,9 @@ public struct OrganizationService: Sendable {
     // MARK: - Staff
 
     public func staff(_ actor: Actor, _ id: OrganizationID, logger: Logger) async throws -> [StaffView] {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: connection, logger: logger)
-            return try await OrganizationStore.staff(organization: id, on: connection, logger: logger).map {
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: db)
+            return try await OrganizationStore.staff(organization: id, on: db).map {
                 StaffView(accountId: $0.accountID, displayName: $0.displayName, role: $0.role, maySkipApproval: $0.maySkipApproval)
             }
         }
@@ -107,31 +107,31 @@ public struct OrganizationService: Sendable {
     /// Makes an account staff, or changes their role (the last administrator stays one).
     public func setStaff(_ actor: Actor, _ id: OrganizationID, account: AccountID, role: OrganizationRole, maySkipApproval: Bool?, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: connection, logger: logger)
-            guard try await AccountStore.exists(id: account, on: connection, logger: logger) else { throw ServiceError.notFound }
+        try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: db)
+            guard try await AccountStore.exists(id: account, on: db) else { throw ServiceError.notFound }
             guard try await OrganizationStore.changeStaff(organization: id, account: account, role: role, maySkipApproval: maySkipApproval, now: now,
-                                                          on: connection, logger: logger) else {
+                                                          on: db) else {
                 throw ServiceError.conflict("last_admin", "the organization's last administrator cannot be made staff")
             }
             // A demoted admin loses the approval queue's stream.
             try await EventStore.append(EventStore.organizationStream(id), kind: "staff.changed", payload: StaffEvent(accountId: account),
-                                        now: now, on: connection, logger: logger)
+                                        now: now, on: db)
         }
     }
 
     public func removeStaff(_ actor: Actor, _ id: OrganizationID, account: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        let removed = try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: connection, logger: logger)
-            let taught = try await OrganizationStore.classesTaught(by: account, organization: id, on: connection, logger: logger)
-            guard try await OrganizationStore.removeStaff(organization: id, account: account, on: connection, logger: logger) else { return false }
+        let removed = try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: db)
+            let taught = try await OrganizationStore.classesTaught(by: account, organization: id, on: db)
+            guard try await OrganizationStore.removeStaff(organization: id, account: account, on: db) else { return false }
             // Live subscriptions of the removed account are re-checked (and revoked).
             try await EventStore.append(EventStore.organizationStream(id), kind: "staff.removed", payload: StaffEvent(accountId: account),
-                                        now: now, on: connection, logger: logger)
+                                        now: now, on: db)
             for classID in taught {
                 try await EventStore.append(EventStore.classStream(classID), kind: "teacher.removed", payload: StaffEvent(accountId: account),
-                                            now: now, on: connection, logger: logger)
+                                            now: now, on: db)
             }
             return true
         }
@@ -141,9 +141,9 @@ public struct OrganizationService: Sendable {
     // MARK: - Classes
 
     public func classes(_ actor: Actor, _ id: OrganizationID, logger: Logger) async throws -> [ClassView] {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: connection, logger: logger)
-            return try await OrganizationStore.classes(organization: id, on: connection, logger: logger).map(ClassView.init)
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: db)
+            return try await OrganizationStore.classes(organization: id, on: db).map(ClassView.init)
         }
     }
 
@@ -152,9 +152,9 @@ public struct OrganizationService: Sendable {
         if let grade, !(0...12).contains(grade) {
             throw ValidationError(field: "grade", code: "out_of_range", message: "grade must be between 0 and 12")
         }
-        let created = try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: connection, logger: logger)
-            return try await OrganizationStore.insertClass(organization: id, name: name, grade: grade, on: connection, logger: logger)
+        let created = try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: db)
+            return try await OrganizationStore.insertClass(organization: id, name: name, grade: grade, on: db)
         }
         guard let created else { throw ServiceError.conflict("class_exists", "a class with this name exists") }
         return ClassView(created)
@@ -162,22 +162,22 @@ public struct OrganizationService: Sendable {
 
     /// 担任: a staff member receives the class's absence reports.
     public func addTeacher(_ actor: Actor, _ id: OrganizationID, class classID: ClassID, account: AccountID, logger: Logger) async throws {
-        let added = try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: connection, logger: logger)
-            return try await OrganizationStore.addTeacher(account: account, toClass: classID, organization: id, on: connection, logger: logger)
+        let added = try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: db)
+            return try await OrganizationStore.addTeacher(account: account, toClass: classID, organization: id, on: db)
         }
         guard added else { throw ServiceError.missing(code: "not_found", message: "no such class here, or the account is not staff here") }
     }
 
     public func removeTeacher(_ actor: Actor, _ id: OrganizationID, class classID: ClassID, account: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
-        let removed = try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: connection, logger: logger)
-            guard try await OrganizationStore.removeTeacher(account: account, fromClass: classID, organization: id, on: connection, logger: logger) else {
+        let removed = try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, on: db)
+            guard try await OrganizationStore.removeTeacher(account: account, fromClass: classID, organization: id, on: db) else {
                 return false
             }
             try await EventStore.append(EventStore.classStream(classID), kind: "teacher.removed", payload: StaffEvent(accountId: account),
-                                        now: now, on: connection, logger: logger)
+                                        now: now, on: db)
             return true
         }
         guard removed else { throw ServiceError.notFound }
@@ -186,9 +186,9 @@ public struct OrganizationService: Sendable {
     // MARK: - Children and guardians
 
     public func children(_ actor: Actor, _ id: OrganizationID, class classID: ClassID?, logger: Logger) async throws -> [ChildView] {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: connection, logger: logger)
-            return try await OrganizationStore.children(organization: id, classID: classID, on: connection, logger: logger).map(ChildView.init)
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: db)
+            return try await OrganizationStore.children(organization: id, classID: classID, on: db).map(ChildView.init)
         }
     }
 
@@ -198,33 +198,33 @@ public struct OrganizationService: Sendable {
                             logger: Logger) async throws -> ChildView {
         let name = try Content.text(rawName, field: "name", max: 50)
         let now = services.clock.now()
-        let child = try await database.withTransaction { connection -> ChildRecord? in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, on: connection, logger: logger)
+        let child = try await database.withTransaction { db -> ChildRecord? in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, on: db)
             var household: Int64?
             if let sibling = siblingOf {
-                guard try await OrganizationStore.child(id: sibling, organization: id, on: connection, logger: logger) != nil else {
+                guard try await OrganizationStore.child(id: sibling, organization: id, on: db) != nil else {
                     throw ValidationError(field: "siblingOf", code: "unknown_child", message: "no such child in this organization")
                 }
-                household = try await OrganizationStore.household(of: sibling, now: now, on: connection, logger: logger)
+                household = try await OrganizationStore.household(of: sibling, now: now, on: db)
             }
             return try await OrganizationStore.insertChild(organization: id, classID: classID, name: name, household: household,
-                                                           now: now, on: connection, logger: logger)
+                                                           now: now, on: db)
         }
         guard let child else { throw ValidationError(field: "classId", code: "unknown_class", message: "no such class in this organization") }
         return ChildView(child)
     }
 
     /// A child of this organization, or `notFound`.
-    private func child(_ child: ChildID, of id: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> ChildRecord {
-        guard let record = try await OrganizationStore.child(id: child, organization: id, on: connection, logger: logger) else { throw ServiceError.notFound }
+    private func child(_ child: ChildID, of id: OrganizationID, on db: DatabaseConnection) async throws -> ChildRecord {
+        guard let record = try await OrganizationStore.child(id: child, organization: id, on: db) else { throw ServiceError.notFound }
         return record
     }
 
     public func guardians(_ actor: Actor, _ id: OrganizationID, child childID: ChildID, logger: Logger) async throws -> [GuardianView] {
-        try await database.withConnection { connection in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: connection, logger: logger)
-            let child = try await child(childID, of: id, on: connection, logger: logger)
-            return try await OrganizationStore.guardians(ofChild: child.id, on: connection, logger: logger).map(GuardianView.init)
+        try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: db)
+            let child = try await child(childID, of: id, on: db)
+            return try await OrganizationStore.guardians(ofChild: child.id, on: db).map(GuardianView.init)
         }
     }
 
@@ -235,11 +235,11 @@ public struct OrganizationService: Sendable {
         let phone = try rawPhone.map { try Content.text($0, field: "phone", max: 30) }
         let email = try EmailAddress(rawEmail)
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, on: connection, logger: logger)
-            let child = try await child(childID, of: id, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, on: db)
+            let child = try await child(childID, of: id, on: db)
             return GuardianView(try await OrganizationStore.addGuardian(child: child.id, name: name, email: email, phone: phone, now: now,
-                                                                         on: connection, logger: logger))
+                                                                         on: db))
         }
     }
 
@@ -251,10 +251,10 @@ public struct OrganizationService: Sendable {
         let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var generator = SystemRandomNumberGenerator()
         let code = String((0..<12).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
-        try await database.withTransaction { connection in
-            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, on: connection, logger: logger)
-            let child = try await child(childID, of: id, on: connection, logger: logger)
-            try await OrganizationStore.createLinkCode(child: child.id, code: code, now: now, expires: expires, on: connection, logger: logger)
+        try await database.withTransaction { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, on: db)
+            let child = try await child(childID, of: id, on: db)
+            try await OrganizationStore.createLinkCode(child: child.id, code: code, now: now, expires: expires, on: db)
         }
         return LinkCodeView(code: code, expiresAt: expires)
     }

@@ -18,31 +18,31 @@ enum PostGate {
     /// Counts one use of `action` against the actor's limit; `rateLimited` when it is used up.
     static func checkRate(
         _ action: RateLimitedAction, actor: Actor, isNewAccount: Bool, settings: ModerationSettings, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws {
         guard let limit = Sandbox.limit(for: action, actor: actor, isNewAccount: isNewAccount, newAccountPostsPerHour: settings.newAccountPostsPerHour),
-              let retry = try await ModerationStore.hit(action, account: actor.accountID, limit: limit, now: now, on: connection, logger: logger)
+              let retry = try await ModerationStore.hit(action, account: actor.accountID, limit: limit, now: now, on: db)
         else { return }
         throw ServiceError.rateLimited(action: action.rawValue, retryAfter: retry)
     }
 
     static func check(
         _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> Disposition {
-        if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: connection, logger: logger) {
+        if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: db) {
             throw ServiceError.refused(code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
         }
-        let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: connection, logger: logger)
+        let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: db)
         let moderator = GroupAccess.isModerator(actor, in: standing)
         if !isEdit {
-            try await checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: connection, logger: logger)
+            try await checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: db)
         }
         if isNew && !moderator && Sandbox.linkCount(in: body) > settings.newAccountMaxLinks {
             throw ServiceError.invalid(code: "too_many_links",
                                        message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
         }
-        if let word = try await ModerationStore.watchedWord(in: WatchedWords.Text(body), on: connection, logger: logger) {
+        if let word = try await ModerationStore.watchedWord(in: WatchedWords.Text(body), on: db) {
             switch word.action {
             case .block:
                 throw ServiceError.invalid(code: "blocked_word",
@@ -55,7 +55,7 @@ enum PostGate {
         }
         // Edits too: a post approved as "hello" must not turn into spam unreviewed.
         if isNew && !moderator {
-            if try await GroupStore.approvesNewAccounts(group, on: connection, logger: logger) {
+            if try await GroupStore.approvesNewAccounts(group, on: db) {
                 return .hold(source: "approval", reason: "new account in a group that approves new accounts' posts")
             }
         }
@@ -64,32 +64,32 @@ enum PostGate {
 
     /// Applies the disposition to the written post. Returns whether the post may be shown
     /// (announced live, mentions notified) now.
-    static func apply(_ disposition: Disposition, post: PostRecord, isEdit: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    static func apply(_ disposition: Disposition, post: PostRecord, isEdit: Bool, now: Date, on db: DatabaseConnection) async throws -> Bool {
         let body = post.body ?? ""
         switch disposition {
         case .publish:
             return true
         case .hold(let source, let reason):
-            try await ModerationEffects.setPost(post.id, to: .held, now: now, on: connection, logger: logger)
+            try await ModerationEffects.setPost(post.id, to: .held, now: now, on: db)
             if !isEdit {
                 // A held post does not move its thread up the list: others must not learn of it.
-                try await ThreadStore.recomputeLastPostAt(post.threadID, on: connection, logger: logger)
+                try await ThreadStore.recomputeLastPostAt(post.threadID, on: db)
             }
-            if isEdit { try await ModerationEffects.scrub(post: post, on: connection, logger: logger) }
-            let (item, state, _) = try await ModerationStore.openItem(post: post, body: body, source: source, now: now, on: connection, logger: logger)
+            if isEdit { try await ModerationEffects.scrub(post: post, on: db) }
+            let (item, state, _) = try await ModerationStore.openItem(post: post, body: body, source: source, now: now, on: db)
             if state != .pending && state != .escalated {
-                try await ModerationStore.setState(item, .pending, decided: false, now: now, on: connection, logger: logger)
+                try await ModerationStore.setState(item, .pending, decided: false, now: now, on: db)
             }
             try await ModerationStore.log("hold", item: item, post: post.id, group: post.groupID, actor: nil, reason: reason, now: now,
-                                          on: connection, logger: logger)
-            try await Announce.queueItem(item, group: post.groupID, post: post.id, state: .pending, autoHidden: false, townOnly: false, now: now, on: connection, logger: logger)
+                                          on: db)
+            try await Announce.queueItem(item, group: post.groupID, post: post.id, state: .pending, autoHidden: false, townOnly: false, now: now, on: db)
             return false
         case .flag(let word):
-            let (item, _, created) = try await ModerationStore.openItem(post: post, body: body, source: "watched_word", now: now, on: connection, logger: logger)
+            let (item, _, created) = try await ModerationStore.openItem(post: post, body: body, source: "watched_word", now: now, on: db)
             try await ModerationStore.log("watched_word", item: item, post: post.id, group: post.groupID, actor: nil, reason: word.pattern, now: now,
-                                          on: connection, logger: logger)
+                                          on: db)
             if created {
-                try await Announce.queueItem(item, group: post.groupID, post: post.id, state: .pending, autoHidden: false, townOnly: false, now: now, on: connection, logger: logger)
+                try await Announce.queueItem(item, group: post.groupID, post: post.id, state: .pending, autoHidden: false, townOnly: false, now: now, on: db)
             }
             return true
         }

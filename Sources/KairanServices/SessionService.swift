@@ -33,16 +33,16 @@ public struct SessionService: Sendable {
         let now = services.clock.now()
         var limits = [(key: addressKey, limit: throttle.failuresPerAddress)]
         if let clientKey { limits.append((clientKey, throttle.failuresPerClient)) }
-        let retry = try await services.database.withConnection { connection in
-            try await ThrottleStore.blocked(limits, window: throttle.window, now: now, on: connection, logger: logger)
+        let retry = try await services.database.withConnection { db in
+            try await ThrottleStore.blocked(limits, window: throttle.window, now: now, on: db)
         }
         if let retry { throw ServiceError.rateLimited(action: "login", retryAfter: retry) }
         do {
             return try await checkAndOpen(email: rawEmail, password: password, logger: logger)
         } catch ServiceError.invalidCredentials {
-            try await services.database.withConnection { connection in
+            try await services.database.withConnection { db in
                 try await ThrottleStore.count([addressKey] + (clientKey.map { [$0] } ?? []), window: throttle.window, now: now,
-                                              on: connection, logger: logger)
+                                              on: db)
             }
             throw ServiceError.invalidCredentials
         }
@@ -56,8 +56,8 @@ public struct SessionService: Sendable {
             try await hasher.verifyAgainstDummy(password)
             throw ServiceError.invalidCredentials
         }
-        let account = try await services.database.withConnection { connection in
-            try await AccountStore.find(emailKey: email.comparisonKey, on: connection, logger: logger)
+        let account = try await services.database.withConnection { db in
+            try await AccountStore.find(emailKey: email.comparisonKey, on: db)
         }
         guard let account else {
             try await hasher.verifyAgainstDummy(password)
@@ -70,8 +70,8 @@ public struct SessionService: Sendable {
         let token = SessionToken.generate()
         let now = services.clock.now()
         let expiresAt = now.addingTimeInterval(services.sessionLifetime)
-        let session = try await services.database.withTransaction { connection in
-            try await SessionStore.insert(token: token, accountID: account.id, now: now, expiresAt: expiresAt, on: connection, logger: logger)
+        let session = try await services.database.withTransaction { db in
+            try await SessionStore.insert(token: token, accountID: account.id, now: now, expiresAt: expiresAt, on: db)
         }
         logger.info("session created", metadata: ["account_id": "\(account.id)", "session_id": "\(session.id)"])
         return NewSession(token: token.value, record: session)
@@ -81,8 +81,8 @@ public struct SessionService: Sendable {
     /// account disabled.
     public func authenticate(token: String, logger: Logger) async throws -> ActiveSession? {
         let now = services.clock.now()
-        return try await services.database.withConnection { connection in
-            try await SessionStore.findActive(token: SessionToken(value: token), now: now, on: connection, logger: logger)
+        return try await services.database.withConnection { db in
+            try await SessionStore.findActive(token: SessionToken(value: token), now: now, on: db)
         }
     }
 
@@ -91,8 +91,8 @@ public struct SessionService: Sendable {
     public func logOut(_ actor: Actor, session: Int64, logger: Logger) async throws {
         try Policy.decide(actor, .endOwnSession).require()
         let now = services.clock.now()
-        try await services.database.withTransaction { connection in
-            try await SessionStore.revoke(id: session, now: now, on: connection, logger: logger)
+        try await services.database.withTransaction { db in
+            try await SessionStore.revoke(id: session, now: now, on: db)
         }
     }
 
@@ -102,9 +102,9 @@ public struct SessionService: Sendable {
         let ticket = SessionToken.generate()
         let now = services.clock.now()
         let expiresAt = now.addingTimeInterval(Self.ticketLifetime)
-        try await services.database.withTransaction { connection in
+        try await services.database.withTransaction { db in
             try await StreamTicketStore.insert(ticket, account: actor.accountID, session: session, now: now, expiresAt: expiresAt,
-                                               on: connection, logger: logger)
+                                               on: db)
         }
         return (ticket.value, expiresAt)
     }
@@ -113,8 +113,8 @@ public struct SessionService: Sendable {
     /// expired, or its session has ended.
     public func spendStreamTicket(_ ticket: String, logger: Logger) async throws -> ActiveSession? {
         let now = services.clock.now()
-        return try await services.database.withTransaction { connection in
-            try await StreamTicketStore.spend(SessionToken(value: ticket), now: now, on: connection, logger: logger)
+        return try await services.database.withTransaction { db in
+            try await StreamTicketStore.spend(SessionToken(value: ticket), now: now, on: db)
         }
     }
 }

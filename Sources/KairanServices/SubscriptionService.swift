@@ -13,8 +13,8 @@ public struct SubscriptionService: Sendable {
     /// The subscriber a link's token names, or nil.
     public func subscriber(token: String, logger: Logger) async throws -> SubscriberRecord? {
         guard token.count <= 64 else { return nil }
-        return try await database.withConnection { connection in
-            try await AlertStore.subscriber(token: token, on: connection, logger: logger)
+        return try await database.withConnection { db in
+            try await AlertStore.subscriber(token: token, on: db)
         }
     }
 
@@ -22,8 +22,8 @@ public struct SubscriptionService: Sendable {
     public func unsubscribe(token: String, logger: Logger) async throws -> Bool {
         guard let subscriber = try await subscriber(token: token, logger: logger) else { return false }
         let now = services.clock.now()
-        _ = try await database.withTransaction { connection in
-            try await AlertStore.unsubscribe(subscriber: subscriber.id, now: now, on: connection, logger: logger)
+        _ = try await database.withTransaction { db in
+            try await AlertStore.unsubscribe(subscriber: subscriber.id, now: now, on: db)
         }
         logger.info("alert subscriber unsubscribed", metadata: ["subscriber_id": "\(subscriber.id)"])
         return true
@@ -31,9 +31,9 @@ public struct SubscriptionService: Sendable {
 
     /// What a subscriber may choose from: the live categories and areas.
     public func choices(logger: Logger) async throws -> (categories: [AlertCategoryRecord], areas: [AlertAreaRecord]) {
-        try await database.withConnection { connection in
-            (try await AlertStore.categories(on: connection, logger: logger).filter { !$0.archived },
-             try await AlertStore.areas(on: connection, logger: logger).filter { !$0.archived })
+        try await database.withConnection { db in
+            (try await AlertStore.categories(on: db).filter { !$0.archived },
+             try await AlertStore.areas(on: db).filter { !$0.archived })
         }
     }
 
@@ -52,9 +52,9 @@ public struct SubscriptionService: Sendable {
         let preferences = AlertStore.Preferences(
             charset: charset, windowStart: bothTimes ? start : nil, windowEnd: bothTimes ? end : nil,
             categoryCodes: Array(categories.prefix(50)), areaCodes: Array(areas.prefix(100)))
-        return try await database.withTransaction { connection in
-            try await AlertStore.setPreferences(subscriber: subscriber.id, preferences, on: connection, logger: logger)
-            return try await AlertStore.subscriber(id: subscriber.id, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            try await AlertStore.setPreferences(subscriber: subscriber.id, preferences, on: db)
+            return try await AlertStore.subscriber(id: subscriber.id, on: db)
         }
     }
 
@@ -72,24 +72,24 @@ public struct SubscriptionService: Sendable {
     public func confirm(token: String, logger: Logger) async throws -> Confirmation {
         guard token.count <= 64 else { return .invalid }
         let now = services.clock.now()
-        let outcome: Confirmation = try await database.withTransaction { connection in
-            switch try await RegistrationStore.consume(token: token, now: now, on: connection, logger: logger) {
+        let outcome: Confirmation = try await database.withTransaction { db in
+            switch try await RegistrationStore.consume(token: token, now: now, on: db) {
             case .unknown, .expired:
                 return .invalid
             case .alreadyUsed(let registration):
                 guard let id = registration.subscriberID else { return .used(nil) }
-                return .used(try await AlertStore.subscriber(id: id, on: connection, logger: logger))
+                return .used(try await AlertStore.subscriber(id: id, on: db))
             case .confirmed(let registration):
                 let address = try EmailAddress(registration.email)
                 if registration.purpose == "change", let id = registration.subscriberID {
-                    guard try await RegistrationStore.changeAddress(subscriber: id, to: address, on: connection, logger: logger),
-                          let record = try await AlertStore.subscriber(id: id, on: connection, logger: logger) else { return .taken }
+                    guard try await RegistrationStore.changeAddress(subscriber: id, to: address, on: db),
+                          let record = try await AlertStore.subscriber(id: id, on: db) else { return .taken }
                     return .changed(record)
                 }
                 let record = try await AlertStore.subscribe(
                     address, preferences: AlertStore.Preferences(charset: address.defaultMailCharset),
-                    token: RandomToken.urlSafe(byteCount: 24), keepActivePreferences: true, now: now, on: connection, logger: logger)
-                try await RegistrationStore.setSubscriber(registration: registration.id, subscriber: record.id, on: connection, logger: logger)
+                    token: RandomToken.urlSafe(byteCount: 24), keepActivePreferences: true, now: now, on: db)
+                try await RegistrationStore.setSubscriber(registration: registration.id, subscriber: record.id, on: db)
                 return .subscribed(record)
             }
         }
@@ -107,9 +107,9 @@ public struct SubscriptionService: Sendable {
         guard let subscriber = try await subscriber(token: token, logger: logger), subscriber.status == "active" else { return nil }
         let now = services.clock.now()
         let code = String(RandomToken.urlSafe(byteCount: 16).lowercased().filter { $0.isLetter || $0.isNumber }.prefix(16))
-        try await database.withTransaction { connection in
+        try await database.withTransaction { db in
             try await RegistrationStore.createChangeCode(subscriber: subscriber.id, code: code, now: now, expires: now.addingTimeInterval(24 * 3600),
-                                                         on: connection, logger: logger)
+                                                         on: db)
         }
         return "\(services.alerts.entryLocalPart)+\(code)@\(services.alerts.mailDomain)"
     }

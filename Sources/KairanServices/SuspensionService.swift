@@ -40,14 +40,14 @@ public struct SuspensionService: Sendable {
         _ actor: Actor, group: GroupID?, account: AccountID?, includeEnded: Bool, before: Int64?, limit: Int, logger: Logger
     ) async throws -> Page<SuspensionView> {
         let now = services.clock.now()
-        let rows = try await database.withConnection { connection -> [SuspensionStore.Record] in
+        let rows = try await database.withConnection { db -> [SuspensionStore.Record] in
             if let group {
-                _ = try await GroupAccess.group(.moderate, group, actor: actor, now: now, on: connection, logger: logger)
+                _ = try await GroupAccess.group(.moderate, group, actor: actor, now: now, on: db)
             } else {
                 try Policy.decideTownModeration(actor).require()
             }
             return try await SuspensionStore.list(group: group, account: account, activeAt: includeEnded ? nil : now, before: before, limit: limit,
-                                                  on: connection, logger: logger)
+                                                  on: db)
         }
         return Page(rows.map { SuspensionView($0, now: now) }, limit: limit, cursor: \.id)
     }
@@ -78,26 +78,26 @@ public struct SuspensionService: Sendable {
         newEnd: (SuspensionStore.Record, Date) throws -> Date
     ) async throws -> SuspensionView {
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            guard let record = try await SuspensionStore.find(id, lock: true, on: connection, logger: logger) else { throw ServiceError.notFound }
+        return try await database.withTransaction { db in
+            guard let record = try await SuspensionStore.find(id, lock: true, on: db) else { throw ServiceError.notFound }
             if let group = record.groupID {
-                _ = try await GroupAccess.group(.moderate, group, actor: actor, now: now, on: connection, logger: logger)
+                _ = try await GroupAccess.group(.moderate, group, actor: actor, now: now, on: db)
             } else {
                 // A stranger learns nothing about who is suspended from the town.
                 guard actor.isTownModerator else { throw ServiceError.notFound }
             }
             guard record.until > now else { throw ServiceError.conflict("not_active", "this suspension has already ended") }
             let until = try newEnd(record, now)
-            try await SuspensionStore.setEnd(id, until: until, on: connection, logger: logger)
+            try await SuspensionStore.setEnd(id, until: until, on: db)
             let scope = record.groupID == nil ? "town" : "group"
             try await ModerationStore.log(
                 lifting ? "suspension_lifted" : "suspension_changed", item: nil, post: nil, group: record.groupID, actor: actor.accountID,
                 reason: reason, subject: record.accountID,
                 detail: "\(scope) suspension \(id): until \(record.until.formatted(.iso8601)) → \(until.formatted(.iso8601))",
-                now: now, on: connection, logger: logger)
+                now: now, on: db)
             try await Notifier.notify(record.accountID, kind: lifting ? "moderation.suspension_lifted" : "moderation.suspension_changed", .init(
-                groupId: record.groupID, reason: reason, scope: scope, until: until.formatted(.iso8601)), now: now, on: connection, logger: logger)
-            guard let changed = try await SuspensionStore.find(id, lock: false, on: connection, logger: logger) else { throw ServiceError.notFound }
+                groupId: record.groupID, reason: reason, scope: scope, until: until.formatted(.iso8601)), now: now, on: db)
+            guard let changed = try await SuspensionStore.find(id, lock: false, on: db) else { throw ServiceError.notFound }
             return SuspensionView(changed, now: now)
         }
     }

@@ -23,22 +23,22 @@ public struct ThreadService: Sendable {
         let title = try Content.text(rawTitle, field: "title", max: Content.threadTitleMax)
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let (_, standing) = try await GroupAccess.group(.participate, groupID, actor: actor, now: now, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let (_, standing) = try await GroupAccess.group(.participate, groupID, actor: actor, now: now, on: db)
             let disposition = try await PostGate.check(actor, group: groupID, standing: standing, body: title + "\n" + body, isEdit: false, now: now,
-                                                       on: connection, logger: logger)
-            let threadID = try await ThreadStore.insertThread(group: groupID, title: title, author: actor.accountID, now: now, on: connection, logger: logger)
+                                                       on: db)
+            let threadID = try await ThreadStore.insertThread(group: groupID, title: title, author: actor.accountID, now: now, on: db)
             let postID = try await ThreadStore.insertPost(thread: threadID, group: groupID, author: actor.accountID, body: body, replyTo: nil,
-                                                          now: now, on: connection, logger: logger)
-            try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: connection, logger: logger)
-            guard let written = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw ServiceError.notFound }
-            let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: connection, logger: logger)
-            guard let thread = try await ThreadStore.findThread(threadID, reader: actor.accountID, on: connection, logger: logger),
-                  let post = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw ServiceError.notFound }
+                                                          now: now, on: db)
+            try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: db)
+            guard let written = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
+            let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: db)
+            guard let thread = try await ThreadStore.findThread(threadID, reader: actor.accountID, on: db),
+                  let post = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
             if shown {
-                try await Announce.thread("thread.created", thread, now: now, on: connection, logger: logger)
-                try await Announce.post("post.created", postID, now: now, on: connection, logger: logger)
-                try await Notifier.mentions(of: post, now: now, on: connection, logger: logger)
+                try await Announce.thread("thread.created", thread, now: now, on: db)
+                try await Announce.post("post.created", postID, now: now, on: db)
+                try await Notifier.mentions(of: post, now: now, on: db)
             }
             return StartedThread(thread: ThreadView(thread), post: PostView(post))
         }
@@ -54,36 +54,36 @@ public struct ThreadService: Sendable {
     /// is left out for all but its author and the moderators.
     public func threads(_ actor: Actor, in groupID: GroupID, before: Int64?, limit: Int, logger: Logger) async throws -> ThreadList {
         let now = services.clock.now()
-        return try await database.withConnection { connection in
-            let (_, standing) = try await GroupAccess.group(.read, groupID, actor: actor, now: now, on: connection, logger: logger)
+        return try await database.withConnection { db in
+            let (_, standing) = try await GroupAccess.group(.read, groupID, actor: actor, now: now, on: db)
             // Unread counts are kept for members only.
             let reader = standing.role == nil ? nil : actor.accountID
             let moderator = GroupAccess.isModerator(actor, in: standing)
             let pinned = before == nil
                 ? try await ThreadStore.threads(group: groupID, reader: reader, pinnedOnly: true, before: nil, limit: 20, viewer: actor.accountID,
-                                                moderator: moderator, on: connection, logger: logger)
+                                                moderator: moderator, on: db)
                 : []
             let threads = try await ThreadStore.threads(group: groupID, reader: reader, pinnedOnly: false, before: before, limit: limit,
-                                                        viewer: actor.accountID, moderator: moderator, on: connection, logger: logger)
+                                                        viewer: actor.accountID, moderator: moderator, on: db)
             return ThreadList(pinned: pinned.map(ThreadView.init), page: Page(threads, limit: limit, cursor: \.id).map(ThreadView.init))
         }
     }
 
     public func thread(_ actor: Actor, _ id: ThreadID, logger: Logger) async throws -> ThreadView {
         let now = services.clock.now()
-        return try await database.withConnection { connection in
-            ThreadView(try await GroupAccess.thread(.read, id, actor: actor, now: now, on: connection, logger: logger).0)
+        return try await database.withConnection { db in
+            ThreadView(try await GroupAccess.thread(.read, id, actor: actor, now: now, on: db).0)
         }
     }
 
     /// Pins, unpins, locks or unlocks a thread (moderators); nil leaves a flag as it is.
     public func setThreadFlags(_ actor: Actor, _ id: ThreadID, pinned: Bool?, locked: Bool?, logger: Logger) async throws -> ThreadView {
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            _ = try await GroupAccess.thread(.moderate, id, actor: actor, now: now, on: connection, logger: logger)
-            try await ThreadStore.setFlags(thread: id, pinned: pinned, locked: locked, on: connection, logger: logger)
-            guard let updated = try await ThreadStore.findThread(id, reader: actor.accountID, on: connection, logger: logger) else { throw ServiceError.notFound }
-            try await Announce.thread("thread.updated", updated, now: now, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            _ = try await GroupAccess.thread(.moderate, id, actor: actor, now: now, on: db)
+            try await ThreadStore.setFlags(thread: id, pinned: pinned, locked: locked, on: db)
+            guard let updated = try await ThreadStore.findThread(id, reader: actor.accountID, on: db) else { throw ServiceError.notFound }
+            try await Announce.thread("thread.updated", updated, now: now, on: db)
             return ThreadView(updated)
         }
     }
@@ -91,10 +91,10 @@ public struct ThreadService: Sendable {
     /// Marks the thread read up to a post (members only).
     public func markRead(_ actor: Actor, thread id: ThreadID, upTo post: PostID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            let (_, standing) = try await GroupAccess.thread(.read, id, actor: actor, now: now, on: connection, logger: logger)
+        try await database.withTransaction { db in
+            let (_, standing) = try await GroupAccess.thread(.read, id, actor: actor, now: now, on: db)
             guard standing.role != nil else { throw ServiceError.forbidden("read markers are kept for members") }
-            guard try await ThreadStore.markRead(thread: id, account: actor.accountID, upTo: post, on: connection, logger: logger) else {
+            guard try await ThreadStore.markRead(thread: id, account: actor.accountID, upTo: post, on: db) else {
                 throw ValidationError(field: "lastReadPostId", code: "unknown_post", message: "lastReadPostId must be a post of this thread")
             }
         }
@@ -104,10 +104,10 @@ public struct ThreadService: Sendable {
 
     public func posts(_ actor: Actor, in threadID: ThreadID, before: Int64?, limit: Int, logger: Logger) async throws -> Page<PostView> {
         let now = services.clock.now()
-        let posts = try await database.withConnection { connection in
-            let (_, standing) = try await GroupAccess.thread(.read, threadID, actor: actor, now: now, on: connection, logger: logger)
+        let posts = try await database.withConnection { db in
+            let (_, standing) = try await GroupAccess.thread(.read, threadID, actor: actor, now: now, on: db)
             return try await ThreadStore.posts(thread: threadID, before: before, limit: limit, viewer: actor.accountID,
-                                               moderator: GroupAccess.isModerator(actor, in: standing), on: connection, logger: logger)
+                                               moderator: GroupAccess.isModerator(actor, in: standing), on: db)
         }
         return Page(posts, limit: limit, cursor: \.id).map(PostView.init)
     }
@@ -116,28 +116,28 @@ public struct ThreadService: Sendable {
     public func reply(_ actor: Actor, in threadID: ThreadID, body rawBody: String, replyTo: PostID?, logger: Logger) async throws -> PostView {
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, on: db)
             let moderator = GroupAccess.isModerator(actor, in: standing)
             let disposition = try await PostGate.check(actor, group: thread.groupID, standing: standing, body: body, isEdit: false, now: now,
-                                                       on: connection, logger: logger)
+                                                       on: db)
             if thread.locked, !moderator { throw ServiceError.conflict("thread_locked", "this thread is locked") }
             if let replyTo {
                 // Only to a post the caller can see: a held or hidden one is not there for them.
-                guard let target = try await ThreadStore.findPost(replyTo, on: connection, logger: logger), target.threadID == threadID,
+                guard let target = try await ThreadStore.findPost(replyTo, on: db), target.threadID == threadID,
                       target.moderation == .visible || target.authorID == actor.accountID || moderator else {
                     throw ServiceError.invalid(code: "invalid_reply", message: "replyTo must be a post in this thread", field: "replyTo")
                 }
             }
             let postID = try await ThreadStore.insertPost(thread: threadID, group: thread.groupID, author: actor.accountID, body: body,
-                                                          replyTo: replyTo, now: now, on: connection, logger: logger)
-            try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: connection, logger: logger)
-            guard let written = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw ServiceError.notFound }
-            let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: connection, logger: logger)
-            guard let post = try await ThreadStore.findPost(postID, on: connection, logger: logger) else { throw ServiceError.notFound }
+                                                          replyTo: replyTo, now: now, on: db)
+            try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: db)
+            guard let written = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
+            let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: db)
+            guard let post = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
             if shown {
-                try await Announce.post("post.created", postID, now: now, on: connection, logger: logger)
-                try await Notifier.mentions(of: post, now: now, on: connection, logger: logger)
+                try await Announce.post("post.created", postID, now: now, on: db)
+                try await Notifier.mentions(of: post, now: now, on: db)
             }
             return PostView(post)
         }
@@ -147,21 +147,21 @@ public struct ThreadService: Sendable {
     public func edit(_ actor: Actor, post id: PostID, body rawBody: String, logger: Logger) async throws -> PostView {
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
-        return try await database.withTransaction { connection in
-            let (post, standing) = try await GroupAccess.post(.participate, id, actor: actor, now: now, on: connection, logger: logger)
+        return try await database.withTransaction { db in
+            let (post, standing) = try await GroupAccess.post(.participate, id, actor: actor, now: now, on: db)
             guard post.authorID == actor.accountID else { throw ServiceError.forbidden("only the author may edit a post") }
             guard post.deletedAt == nil else { throw ServiceError.conflict("post_deleted", "a deleted post cannot be edited") }
             guard post.moderation == .visible else { throw ServiceError.conflict("under_review", "a post moderation holds or hid cannot be edited") }
             let disposition = try await PostGate.check(actor, group: post.groupID, standing: standing, body: body, isEdit: true, now: now,
-                                                       on: connection, logger: logger)
-            try await ThreadStore.edit(post: id, body: body, by: actor.accountID, now: now, on: connection, logger: logger)
-            _ = try await ModerationStore.postEdited(id, body: body, now: now, on: connection, logger: logger)
-            guard let written = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw ServiceError.notFound }
+                                                       on: db)
+            try await ThreadStore.edit(post: id, body: body, by: actor.accountID, now: now, on: db)
+            _ = try await ModerationStore.postEdited(id, body: body, now: now, on: db)
+            guard let written = try await ThreadStore.findPost(id, on: db) else { throw ServiceError.notFound }
             // An edit of a post moderation holds or hid stays out of sight.
-            if try await PostGate.apply(disposition, post: written, isEdit: true, now: now, on: connection, logger: logger), written.moderation == .visible {
-                try await Announce.post("post.edited", id, now: now, on: connection, logger: logger)
+            if try await PostGate.apply(disposition, post: written, isEdit: true, now: now, on: db), written.moderation == .visible {
+                try await Announce.post("post.edited", id, now: now, on: db)
             }
-            guard let edited = try await ThreadStore.findPost(id, on: connection, logger: logger) else { throw ServiceError.notFound }
+            guard let edited = try await ThreadStore.findPost(id, on: db) else { throw ServiceError.notFound }
             return PostView(edited)
         }
     }
@@ -169,15 +169,15 @@ public struct ThreadService: Sendable {
     /// Deletes a post (its author, or a moderator). Deleting twice is not an error.
     public func delete(_ actor: Actor, post id: PostID, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            let (post, standing) = try await GroupAccess.post(.read, id, actor: actor, now: now, on: connection, logger: logger)
+        try await database.withTransaction { db in
+            let (post, standing) = try await GroupAccess.post(.read, id, actor: actor, now: now, on: db)
             if post.authorID != actor.accountID { try Policy.decide(actor, .moderate, in: standing).require() }
             guard post.deletedAt == nil else { return }
-            try await ThreadStore.delete(post: id, now: now, on: connection, logger: logger)
+            try await ThreadStore.delete(post: id, now: now, on: db)
             // What it said leaves the stored events and the mention notifications too: a
             // client replaying the thread from offset 0 must not get back the deleted text.
-            try await ModerationEffects.scrub(post: post, reason: .deleted, on: connection, logger: logger)
-            try await Announce.post("post.deleted", id, now: now, on: connection, logger: logger)
+            try await ModerationEffects.scrub(post: post, reason: .deleted, on: db)
+            try await Announce.post("post.deleted", id, now: now, on: db)
         }
     }
 
@@ -189,9 +189,9 @@ public struct ThreadService: Sendable {
     /// What a post said before each edit, oldest first.
     public func edits(_ actor: Actor, post id: PostID, logger: Logger) async throws -> [PostEdit] {
         let now = services.clock.now()
-        let edits = try await database.withConnection { connection in
-            _ = try await GroupAccess.post(.read, id, actor: actor, now: now, on: connection, logger: logger)
-            return try await ThreadStore.edits(post: id, on: connection, logger: logger)
+        let edits = try await database.withConnection { db in
+            _ = try await GroupAccess.post(.read, id, actor: actor, now: now, on: db)
+            return try await ThreadStore.edits(post: id, on: db)
         }
         return edits.map { PostEdit(body: $0.body, replacedAt: $0.editedAt) }
     }
@@ -199,13 +199,13 @@ public struct ThreadService: Sendable {
     /// Adds (`on`) or takes back a reaction. Idempotent.
     public func react(_ actor: Actor, post id: PostID, reaction: Reaction, on: Bool, logger: Logger) async throws {
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            let (post, _) = try await GroupAccess.post(.participate, id, actor: actor, now: now, on: connection, logger: logger)
+        try await database.withTransaction { db in
+            let (post, _) = try await GroupAccess.post(.participate, id, actor: actor, now: now, on: db)
             guard post.deletedAt == nil else { throw ServiceError.conflict("post_deleted", "a deleted post cannot take reactions") }
             // A post moderation hid or holds carries its text: it is not announced.
-            if try await ThreadStore.setReaction(post: id, account: actor.accountID, reaction: reaction, on: on, now: now, on: connection, logger: logger),
+            if try await ThreadStore.setReaction(post: id, account: actor.accountID, reaction: reaction, on: on, now: now, on: db),
                post.moderation == .visible {
-                try await Announce.post("reaction.changed", id, now: now, on: connection, logger: logger)
+                try await Announce.post("reaction.changed", id, now: now, on: db)
             }
         }
     }
@@ -216,9 +216,9 @@ public struct ThreadService: Sendable {
     public func search(_ actor: Actor, in groupID: GroupID, text rawText: String, before: Int64?, limit: Int, logger: Logger) async throws -> Page<PostView> {
         let text = try Content.text(rawText, field: "q", min: Content.searchQueryMin, max: Content.searchQueryMax)
         let now = services.clock.now()
-        let posts = try await database.withConnection { connection in
-            _ = try await GroupAccess.group(.read, groupID, actor: actor, now: now, on: connection, logger: logger)
-            return try await ThreadStore.search(group: groupID, text: text, before: before, limit: limit, on: connection, logger: logger)
+        let posts = try await database.withConnection { db in
+            _ = try await GroupAccess.group(.read, groupID, actor: actor, now: now, on: db)
+            return try await ThreadStore.search(group: groupID, text: text, before: before, limit: limit, on: db)
         }
         return Page(posts, limit: limit, cursor: \.id).map(PostView.init)
     }

@@ -40,7 +40,7 @@ public struct WatchedWordService: Sendable {
 
     public func list(_ actor: Actor, logger: Logger) async throws -> [WatchedWordView] {
         try Policy.decideTownModeration(actor).require()
-        return try await database.withConnection { try await ModerationStore.watchedWords(on: $0, logger: logger) }.map(WatchedWordView.init)
+        return try await database.withConnection { try await ModerationStore.watchedWords(on: $0) }.map(WatchedWordView.init)
     }
 
     /// Adds a word, or changes the action of one already watched.
@@ -48,14 +48,14 @@ public struct WatchedWordService: Sendable {
         try Policy.decideTownModeration(actor).require()
         let pattern = try Self.validPattern(rawPattern, field: "pattern")
         let now = services.clock.now()
-        return WatchedWordView(try await database.withTransaction { connection in
+        return WatchedWordView(try await database.withTransaction { db in
             let word = try await ModerationStore.upsertWatchedWord(pattern: pattern, action: action, foldingKana: foldingKana, by: actor.accountID, now: now,
-                                                                   on: connection, logger: logger)
-            if try await ModerationStore.watchedWordCount(on: connection, logger: logger) > ModerationStore.maxWatchedWords {
+                                                                   on: db)
+            if try await ModerationStore.watchedWordCount(on: db) > ModerationStore.maxWatchedWords {
                 throw ServiceError.conflict("too_many", "the town may watch at most \(ModerationStore.maxWatchedWords) words")
             }
             try await ModerationStore.log("watched_word_set", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: "\(pattern) → \(action.rawValue)", now: now, on: connection, logger: logger)
+                                          detail: "\(pattern) → \(action.rawValue)", now: now, on: db)
             return word
         })
     }
@@ -63,10 +63,10 @@ public struct WatchedWordService: Sendable {
     public func delete(_ actor: Actor, _ id: Int64, logger: Logger) async throws {
         try Policy.decideTownModeration(actor).require()
         let now = services.clock.now()
-        try await database.withTransaction { connection in
-            guard let word = try await ModerationStore.deleteWatchedWord(id, on: connection, logger: logger) else { throw ServiceError.notFound }
+        try await database.withTransaction { db in
+            guard let word = try await ModerationStore.deleteWatchedWord(id, on: db) else { throw ServiceError.notFound }
             try await ModerationStore.log("watched_word_deleted", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: word.pattern, now: now, on: connection, logger: logger)
+                                          detail: word.pattern, now: now, on: db)
         }
     }
 
@@ -90,18 +90,18 @@ public struct WatchedWordService: Sendable {
             throw ValidationError(field: "body", code: "too_many", message: "at most \(Self.importMax) words per import")
         }
         let now = services.clock.now()
-        try await database.withTransaction { connection in
+        try await database.withTransaction { db in
             for (pattern, action, foldingKana) in words {
                 try await ModerationStore.upsertWatchedWord(
-                    pattern: pattern, action: action, foldingKana: foldingKana, by: actor.accountID, now: now, on: connection, logger: logger)
+                    pattern: pattern, action: action, foldingKana: foldingKana, by: actor.accountID, now: now, on: db)
             }
             // Every word is enforced and exported: the list has a ceiling rather than a tail
             // that silently stops counting.
-            if try await ModerationStore.watchedWordCount(on: connection, logger: logger) > ModerationStore.maxWatchedWords {
+            if try await ModerationStore.watchedWordCount(on: db) > ModerationStore.maxWatchedWords {
                 throw ValidationError(field: "body", code: "too_many", message: "the town may watch at most \(ModerationStore.maxWatchedWords) words")
             }
             try await ModerationStore.log("watched_words_imported", item: nil, post: nil, group: nil, actor: actor.accountID, reason: "",
-                                          detail: "\(words.count) rows", now: now, on: connection, logger: logger)
+                                          detail: "\(words.count) rows", now: now, on: db)
         }
         return words.count
     }

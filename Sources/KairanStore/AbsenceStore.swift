@@ -31,9 +31,9 @@ public enum AbsenceStore {
         """
     typealias Row = (Int64, Int64, Int64?, String?, Int64, String, String, String, String, String, String, Date, String?, Date?)
 
-    static func records(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [AbsenceRecord] {
+    static func records(_ query: PostgresQuery, on db: DatabaseConnection) async throws -> [AbsenceRecord] {
         var result: [AbsenceRecord] = []
-        for try await r in try await connection.query(query, logger: logger).decode(Row.self) {
+        for try await r in try await db.query(query).decode(Row.self) {
             result.append(AbsenceRecord(id: r.0, organizationId: r.1, classId: r.2, className: r.3, childId: r.4, childName: r.5, guardianName: r.6,
                                         kind: AbsenceKind(rawValue: r.7) ?? .absent, day: r.8, reason: r.9, note: r.10, createdAt: r.11,
                                         acknowledgedBy: r.12, acknowledgedAt: r.13))
@@ -43,29 +43,29 @@ public enum AbsenceStore {
 
     public static func insert(
         child: ChildRecord, guardian: GuardianID, kind: AbsenceKind, day: String, reason: String, note: String, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> AbsenceRecord {
         var id: Int64 = 0
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO absence_reports (organization_id, class_id, child_id, guardian_id, kind, day, reason, note, created_at)
             VALUES (\(child.organizationID), \(child.classID), \(child.id), \(guardian), \(kind.rawValue), \(day)::date, \(reason), \(note), \(now))
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             id = value
         }
-        return try await find(id, organization: child.organizationID, on: connection, logger: logger)!
+        return try await find(id, organization: child.organizationID, on: db)!
     }
 
-    public static func find(_ id: AbsenceReportID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> AbsenceRecord? {
+    public static func find(_ id: AbsenceReportID, organization: OrganizationID, on db: DatabaseConnection) async throws -> AbsenceRecord? {
         try await records(("\(unescaped: select) WHERE r.id = \(id) AND r.organization_id = \(organization)" as PostgresQuery),
-                          on: connection, logger: logger).first
+                          on: db).first
     }
 
     /// Reports of an organization, newest day first; `classes` narrows to those classes
     /// (a teacher's inbox), `day` to one day.
     public static func list(
         organization: OrganizationID, classes: [ClassID]?, day: String?, before: AbsenceReportID?, limit: Int,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> [AbsenceRecord] {
         let query = ("""
             \(unescaped: select)
@@ -73,19 +73,19 @@ public enum AbsenceStore {
                AND (\(day)::date IS NULL OR r.day = \(day)::date) AND (\(before)::bigint IS NULL OR r.id < \(before))
             ORDER BY r.id DESC LIMIT \(limit)
             """ as PostgresQuery)
-        return try await records(query, on: connection, logger: logger)
+        return try await records(query, on: db)
     }
 
     /// A guardian's reports for the children of their household.
-    public static func list(household: Int64, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AbsenceRecord] {
-        try await records(("\(unescaped: select) WHERE c.household_id = \(household) ORDER BY r.id DESC LIMIT \(limit)" as PostgresQuery), on: connection, logger: logger)
+    public static func list(household: Int64, limit: Int, on db: DatabaseConnection) async throws -> [AbsenceRecord] {
+        try await records(("\(unescaped: select) WHERE c.household_id = \(household) ORDER BY r.id DESC LIMIT \(limit)" as PostgresQuery), on: db)
     }
 
     /// The app account of the guardian who reported it, if they have one.
-    public static func reporterAccount(_ id: AbsenceReportID, on connection: PostgresConnection, logger: Logger) async throws -> AccountID? {
-        for try await account in try await connection.query("""
+    public static func reporterAccount(_ id: AbsenceReportID, on db: DatabaseConnection) async throws -> AccountID? {
+        for try await account in try await db.query("""
             SELECT g.account_id FROM absence_reports r JOIN guardians g ON g.id = r.guardian_id WHERE r.id = \(id)
-            """, logger: logger).decode(Int64?.self) {
+            """).decode(Int64?.self) {
             return account
         }
         return nil
@@ -93,12 +93,12 @@ public enum AbsenceStore {
 
     /// True the first time.
     public static func acknowledge(
-        _ id: AbsenceReportID, by account: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        _ id: AbsenceReportID, by account: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> Bool {
-        for try await _ in try await connection.query("""
+        for try await _ in try await db.query("""
             UPDATE absence_reports SET acknowledged_by = \(account), acknowledged_at = \(now)
             WHERE id = \(id) AND acknowledged_at IS NULL RETURNING 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             return true
         }
         return false

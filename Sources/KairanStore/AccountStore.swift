@@ -21,31 +21,31 @@ public enum AccountStoreError: Error, Equatable {
 public enum AccountStore {
     public static func insert(
         email: EmailAddress, passwordHash: String, displayName: String, roles: Set<Role>, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> AccountRecord {
-        let rows = try await connection.query("""
+        let rows = try await db.query("""
             INSERT INTO accounts (email, email_key, password_hash, display_name, created_at)
             VALUES (\(email.raw), \(email.comparisonKey), \(passwordHash), \(displayName), \(now))
             ON CONFLICT (email_key) DO NOTHING
             RETURNING id
-            """, logger: logger)
+            """)
         var id: AccountID?
         for try await value in rows.decode(AccountID.self) { id = value }
         guard let id else { throw AccountStoreError.emailTaken }
         let roleCodes = roles.map(\.rawValue)
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO account_roles (account_id, role, granted_at)
             SELECT \(id), unnest(\(roleCodes)::text[]), \(now)
-            """, logger: logger)
+            """)
         return AccountRecord(id: id, email: email.raw, displayName: displayName, passwordHash: passwordHash, createdAt: now, roles: roles)
     }
 
-    public static func find(emailKey: String, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
-        try await fetch("\(unescaped: select) WHERE a.email_key = \(emailKey) AND a.disabled_at IS NULL GROUP BY a.id", on: connection, logger: logger)
+    public static func find(emailKey: String, on db: DatabaseConnection) async throws -> AccountRecord? {
+        try await fetch("\(unescaped: select) WHERE a.email_key = \(emailKey) AND a.disabled_at IS NULL GROUP BY a.id", on: db)
     }
 
-    public static func find(id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
-        try await fetch("\(unescaped: select) WHERE a.id = \(id) GROUP BY a.id", on: connection, logger: logger)
+    public static func find(id: AccountID, on db: DatabaseConnection) async throws -> AccountRecord? {
+        try await fetch("\(unescaped: select) WHERE a.id = \(id) GROUP BY a.id", on: db)
     }
 
     /// The account columns with its roles; the caller adds `WHERE … GROUP BY a.id`.
@@ -55,8 +55,8 @@ public enum AccountStore {
         FROM accounts a LEFT JOIN account_roles r ON r.account_id = a.id
         """
 
-    private static func fetch(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> AccountRecord? {
-        for try await (id, email, name, hash, createdAt, roles) in try await connection.query(query, logger: logger)
+    private static func fetch(_ query: PostgresQuery, on db: DatabaseConnection) async throws -> AccountRecord? {
+        for try await (id, email, name, hash, createdAt, roles) in try await db.query(query)
             .decode((AccountID, String, String, String, Date, [String]).self) {
             return AccountRecord(id: id, email: email, displayName: name, passwordHash: hash, createdAt: createdAt,
                                  roles: Set(roles.compactMap(Role.init(rawValue:))))
@@ -66,24 +66,24 @@ public enum AccountStore {
 
     /// Returns false when the account does not exist.
     public static func grant(
-        _ role: Role, to id: AccountID, by grantor: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        _ role: Role, to id: AccountID, by grantor: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> Bool {
-        let rows = try await connection.query("""
+        let rows = try await db.query("""
             INSERT INTO account_roles (account_id, role, granted_at, granted_by)
             SELECT id, \(role.rawValue), \(now), \(grantor) FROM accounts WHERE id = \(id)
             ON CONFLICT (account_id, role) DO UPDATE SET granted_at = account_roles.granted_at
             RETURNING account_id
-            """, logger: logger)
+            """)
         for try await _ in rows.decode(AccountID.self) { return true }
         return false
     }
 
-    public static func revoke(_ role: Role, from id: AccountID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM account_roles WHERE account_id = \(id) AND role = \(role.rawValue)", logger: logger)
+    public static func revoke(_ role: Role, from id: AccountID, on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM account_roles WHERE account_id = \(id) AND role = \(role.rawValue)")
     }
 
-    public static func exists(id: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("SELECT 1 FROM accounts WHERE id = \(id)", logger: logger).decode(Int.self) {
+    public static func exists(id: AccountID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("SELECT 1 FROM accounts WHERE id = \(id)").decode(Int.self) {
             return true
         }
         return false

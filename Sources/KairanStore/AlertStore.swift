@@ -56,11 +56,11 @@ public struct AlertRecord: Sendable {
 public enum AlertStore {
     // MARK: Categories and areas
 
-    public static func categories(on connection: PostgresConnection, logger: Logger) async throws -> [AlertCategoryRecord] {
+    public static func categories(on db: DatabaseConnection) async throws -> [AlertCategoryRecord] {
         var result: [AlertCategoryRecord] = []
-        for try await (id, code, name, mandatory, position, archived) in try await connection.query("""
+        for try await (id, code, name, mandatory, position, archived) in try await db.query("""
             SELECT id, code, name, mandatory, position, archived_at IS NOT NULL FROM alert_categories ORDER BY position, id
-            """, logger: logger).decode((Int64, String, String, Bool, Int32, Bool).self) {
+            """).decode((Int64, String, String, Bool, Int32, Bool).self) {
             result.append(AlertCategoryRecord(id: id, code: code, name: name, mandatory: mandatory, position: Int(position), archived: archived))
         }
         return result
@@ -69,9 +69,9 @@ public enum AlertStore {
     /// Creates or updates by code. Returns nil when the code is new and `name` is missing.
     public static func upsertCategory(
         code: String, name: String?, mandatory: Bool?, position: Int?, archived: Bool?, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> AlertCategoryRecord? {
-        for try await (id, code, name, mandatory, position, archived) in try await connection.query("""
+        for try await (id, code, name, mandatory, position, archived) in try await db.query("""
             INSERT INTO alert_categories AS c (code, name, mandatory, position, archived_at)
             -- The row offered for insertion carries the existing name when none is given:
             -- PostgreSQL checks NOT NULL before it resolves the conflict into an update.
@@ -83,26 +83,26 @@ public enum AlertStore {
                 position = coalesce(\(position.map(Int32.init))::int, c.position),
                 archived_at = CASE WHEN \(archived)::boolean IS NULL THEN c.archived_at WHEN \(archived)::boolean THEN coalesce(c.archived_at, \(now)) END
             RETURNING id, code, name, mandatory, position, archived_at IS NOT NULL
-            """, logger: logger).decode((Int64, String, String, Bool, Int32, Bool).self) {
+            """).decode((Int64, String, String, Bool, Int32, Bool).self) {
             return AlertCategoryRecord(id: id, code: code, name: name, mandatory: mandatory, position: Int(position), archived: archived)
         }
         return nil
     }
 
-    public static func areas(on connection: PostgresConnection, logger: Logger) async throws -> [AlertAreaRecord] {
+    public static func areas(on db: DatabaseConnection) async throws -> [AlertAreaRecord] {
         var result: [AlertAreaRecord] = []
-        for try await (id, code, name, position, archived) in try await connection.query("""
+        for try await (id, code, name, position, archived) in try await db.query("""
             SELECT id, code, name, position, archived_at IS NOT NULL FROM alert_areas ORDER BY position, id
-            """, logger: logger).decode((Int64, String, String, Int32, Bool).self) {
+            """).decode((Int64, String, String, Int32, Bool).self) {
             result.append(AlertAreaRecord(id: id, code: code, name: name, position: Int(position), archived: archived))
         }
         return result
     }
 
     public static func upsertArea(
-        code: String, name: String?, position: Int?, archived: Bool?, now: Date, on connection: PostgresConnection, logger: Logger
+        code: String, name: String?, position: Int?, archived: Bool?, now: Date, on db: DatabaseConnection
     ) async throws -> AlertAreaRecord? {
-        for try await (id, code, name, position, archived) in try await connection.query("""
+        for try await (id, code, name, position, archived) in try await db.query("""
             INSERT INTO alert_areas AS a (code, name, position, archived_at)
             -- The existing name when none is given (see upsertCategory).
             SELECT \(code)::text, coalesce(\(name)::text, (SELECT name FROM alert_areas WHERE code = \(code)::text)),
@@ -112,7 +112,7 @@ public enum AlertStore {
                 name = coalesce(\(name)::text, a.name), position = coalesce(\(position.map(Int32.init))::int, a.position),
                 archived_at = CASE WHEN \(archived)::boolean IS NULL THEN a.archived_at WHEN \(archived)::boolean THEN coalesce(a.archived_at, \(now)) END
             RETURNING id, code, name, position, archived_at IS NOT NULL
-            """, logger: logger).decode((Int64, String, String, Int32, Bool).self) {
+            """).decode((Int64, String, String, Int32, Bool).self) {
             return AlertAreaRecord(id: id, code: code, name: name, position: Int(position), archived: archived)
         }
         return nil
@@ -158,64 +158,64 @@ public enum AlertStore {
     /// empty mail must not undo them).
     public static func subscribe(
         _ address: EmailAddress, preferences: Preferences, token: String, keepActivePreferences: Bool = false, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> SubscriberRecord {
         var wasActive = false
-        for try await status in try await connection.query(
-            "SELECT status FROM alert_subscribers WHERE email_key = \(address.comparisonKey) FOR UPDATE", logger: logger
+        for try await status in try await db.query(
+            "SELECT status FROM alert_subscribers WHERE email_key = \(address.comparisonKey) FOR UPDATE"
         ).decode(String.self) {
             wasActive = status == "active"
         }
         var id: Int64 = 0
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO alert_subscribers AS s (email, email_key, domain, charset, manage_token, created_at, confirmed_at)
             VALUES (\(address.raw), \(address.comparisonKey), \(address.domain.lowercased()), \(preferences.charset), \(token), \(now), \(now))
             ON CONFLICT (email_key) DO UPDATE SET
                 email = excluded.email, status = 'active', confirmed_at = \(now), unsubscribed_at = NULL, suppressed_at = NULL
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             id = value
         }
         // A fresh consent clears the bounce record that suppressed the address.
-        try await connection.query("DELETE FROM mail_address_status WHERE email_key = \(address.comparisonKey)", logger: logger)
+        try await db.query("DELETE FROM mail_address_status WHERE email_key = \(address.comparisonKey)")
         if !(wasActive && keepActivePreferences) {
-            try await setPreferences(subscriber: id, preferences, on: connection, logger: logger)
+            try await setPreferences(subscriber: id, preferences, on: db)
         }
-        guard let record = try await subscriber(id: id, on: connection, logger: logger) else { preconditionFailure("subscriber vanished") }
+        guard let record = try await subscriber(id: id, on: db) else { preconditionFailure("subscriber vanished") }
         return record
     }
 
-    public static func setPreferences(subscriber id: Int64, _ preferences: Preferences, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func setPreferences(subscriber id: Int64, _ preferences: Preferences, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE alert_subscribers SET charset = \(preferences.charset), window_start = \(preferences.windowStart.map(Int16.init)),
                 window_end = \(preferences.windowEnd.map(Int16.init)), all_areas = \(preferences.areaCodes.isEmpty)
             WHERE id = \(id)
-            """, logger: logger)
-        try await connection.query("DELETE FROM alert_subscriber_categories WHERE subscriber_id = \(id)", logger: logger)
-        try await connection.query("""
+            """)
+        try await db.query("DELETE FROM alert_subscriber_categories WHERE subscriber_id = \(id)")
+        try await db.query("""
             INSERT INTO alert_subscriber_categories (subscriber_id, category_id)
             SELECT \(id), c.id FROM alert_categories c
             WHERE NOT c.mandatory AND c.archived_at IS NULL AND (\(preferences.categoryCodes)::text[] IS NULL OR c.code = ANY(\(preferences.categoryCodes)::text[]))
-            """, logger: logger)
-        try await connection.query("DELETE FROM alert_subscriber_areas WHERE subscriber_id = \(id)", logger: logger)
-        try await connection.query("""
+            """)
+        try await db.query("DELETE FROM alert_subscriber_areas WHERE subscriber_id = \(id)")
+        try await db.query("""
             INSERT INTO alert_subscriber_areas (subscriber_id, area_id)
             SELECT \(id), a.id FROM alert_areas a WHERE a.archived_at IS NULL AND a.code = ANY(\(preferences.areaCodes)::text[])
-            """, logger: logger)
+            """)
     }
 
-    public static func subscriber(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
-        try await subscriber("SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s WHERE s.id = \(id)", on: connection, logger: logger)
+    public static func subscriber(id: Int64, on db: DatabaseConnection) async throws -> SubscriberRecord? {
+        try await subscriber("SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s WHERE s.id = \(id)", on: db)
     }
 
     /// By the secret in the subscriber's mail links.
-    public static func subscriber(token: String, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
+    public static func subscriber(token: String, on db: DatabaseConnection) async throws -> SubscriberRecord? {
         try await subscriber("SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s WHERE s.manage_token = \(token)",
-                             on: connection, logger: logger)
+                             on: db)
     }
 
-    private static func subscriber(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> SubscriberRecord? {
-        for try await row in try await connection.query(query, logger: logger).decode(SubscriberRow.self) {
+    private static func subscriber(_ query: PostgresQuery, on db: DatabaseConnection) async throws -> SubscriberRecord? {
+        for try await row in try await db.query(query).decode(SubscriberRow.self) {
             return subscriber(row)
         }
         return nil
@@ -223,14 +223,14 @@ public enum AlertStore {
 
     /// Lists subscribers, newest first; `email` finds one address (exact, domain case-insensitive).
     public static func subscribers(
-        status: String?, emailKey: String?, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
+        status: String?, emailKey: String?, before: Int64?, limit: Int, on db: DatabaseConnection
     ) async throws -> [SubscriberRecord] {
         var result: [SubscriberRecord] = []
-        for try await row in try await connection.query(("""
+        for try await row in try await db.query(("""
             SELECT \(unescaped: subscriberColumns) FROM alert_subscribers s
             WHERE (\(status)::text IS NULL OR s.status = \(status)) AND (\(emailKey)::text IS NULL OR s.email_key = \(emailKey)) AND (\(before)::bigint IS NULL OR s.id < \(before))
             ORDER BY s.id DESC LIMIT \(limit)
-            """ as PostgresQuery), logger: logger).decode(SubscriberRow.self) {
+            """ as PostgresQuery)).decode(SubscriberRow.self) {
             result.append(subscriber(row))
         }
         return result
@@ -238,19 +238,19 @@ public enum AlertStore {
 
     /// Unsubscribes and withdraws every alert mail still queued for the subscriber.
     /// Returns false when there is no such subscriber.
-    public static func unsubscribe(subscriber id: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func unsubscribe(subscriber id: Int64, now: Date, on db: DatabaseConnection) async throws -> Bool {
         var found = false
-        for try await _ in try await connection.query("""
+        for try await _ in try await db.query("""
             UPDATE alert_subscribers SET status = 'unsubscribed', unsubscribed_at = coalesce(unsubscribed_at, \(now))
             WHERE id = \(id) RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             found = true
         }
         guard found else { return false }
-        try await connection.query("""
+        try await db.query("""
             UPDATE deliveries SET state = 'cancelled', last_reply = 'recipient unsubscribed'
             WHERE recipient = \("subscriber:\(id)") AND state = 'queued'
-            """, logger: logger)
+            """)
         return true
     }
 
@@ -291,11 +291,11 @@ public enum AlertStore {
     /// the whole fan-out is one statement, whatever the number of subscribers. Returns the
     /// number of jobs.
     public static func enqueueAlert(
-        message: Int64, draft: AlertDraft, timing: Timing, on connection: PostgresConnection, logger: Logger
+        message: Int64, draft: AlertDraft, timing: Timing, on db: DatabaseConnection
     ) async throws -> Int {
         let priority: Int16 = draft.urgent ? 1 : 0
         var count = 0
-        for try await n in try await connection.query("""
+        for try await n in try await db.query("""
             WITH inserted AS (
                 INSERT INTO deliveries (message_id, recipient, channel, address, domain, charset, unsubscribe_token, priority, due_at)
                 SELECT \(message), 'subscriber:' || s.id, 'mail', s.email, s.domain, s.charset, s.manage_token, \(priority),
@@ -312,21 +312,21 @@ public enum AlertStore {
                 RETURNING 1
             )
             SELECT count(*)::int FROM inserted
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             count = n
         }
-        try await DeliveryStore.notifyWorkers(on: connection, logger: logger)
+        try await DeliveryStore.notifyWorkers(on: db)
         return count
     }
 
     public static func insertAlert(
-        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO alerts (message_id, category_id, area_ids, send_at, created_by, created_at, recipient_count)
             VALUES (\(message), \(draft.category.id), \(draft.areaIDs), \(draft.sendAt), \(createdBy), \(now), \(recipients))
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return id
         }
         preconditionFailure("INSERT … RETURNING returned no row")
@@ -344,22 +344,22 @@ public enum AlertStore {
                     sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11))
     }
 
-    public static func alert(id: Int64?, message: Int64? = nil, on connection: PostgresConnection, logger: Logger) async throws -> AlertRecord? {
-        for try await row in try await connection.query(("""
+    public static func alert(id: Int64?, message: Int64? = nil, on db: DatabaseConnection) async throws -> AlertRecord? {
+        for try await row in try await db.query(("""
             SELECT \(unescaped: alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
             WHERE (\(id)::bigint IS NULL OR a.id = \(id)) AND (\(message)::bigint IS NULL OR a.message_id = \(message))
-            """ as PostgresQuery), logger: logger).decode(AlertRow.self) {
+            """ as PostgresQuery)).decode(AlertRow.self) {
             return alert(row)
         }
         return nil
     }
 
-    public static func alerts(before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AlertRecord] {
+    public static func alerts(before: Int64?, limit: Int, on db: DatabaseConnection) async throws -> [AlertRecord] {
         var result: [AlertRecord] = []
-        for try await row in try await connection.query(("""
+        for try await row in try await db.query(("""
             SELECT \(unescaped: alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
             WHERE (\(before)::bigint IS NULL OR a.id < \(before)) ORDER BY a.id DESC LIMIT \(limit)
-            """ as PostgresQuery), logger: logger).decode(AlertRow.self) {
+            """ as PostgresQuery)).decode(AlertRow.self) {
             result.append(alert(row))
         }
         return result
@@ -367,20 +367,20 @@ public enum AlertStore {
 
     /// Withdraws what has not gone out yet. Returns the number of jobs cancelled, or nil
     /// when there is no such alert.
-    public static func cancel(alert id: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int? {
+    public static func cancel(alert id: Int64, now: Date, on db: DatabaseConnection) async throws -> Int? {
         var message: Int64?
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             UPDATE alerts SET cancelled_at = coalesce(cancelled_at, \(now)) WHERE id = \(id) RETURNING message_id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             message = value
         }
         guard let message else { return nil }
         var count = 0
-        for try await n in try await connection.query("""
+        for try await n in try await db.query("""
             WITH c AS (UPDATE deliveries SET state = 'cancelled', last_reply = 'alert cancelled'
                        WHERE message_id = \(message) AND state = 'queued' RETURNING 1)
             SELECT count(*)::int FROM c
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             count = n
         }
         return count
@@ -398,12 +398,12 @@ public enum AlertStore {
     }
 
     /// The delivery record of a message in id order, a page at a time.
-    public static func deliveries(message: Int64, after: Int64, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [DeliveryRow] {
+    public static func deliveries(message: Int64, after: Int64, limit: Int, on db: DatabaseConnection) async throws -> [DeliveryRow] {
         var rows: [DeliveryRow] = []
-        for try await (id, address, state, attempts, lastAttempt, sent, reply) in try await connection.query("""
+        for try await (id, address, state, attempts, lastAttempt, sent, reply) in try await db.query("""
             SELECT id, address, state, attempts, last_attempt_at, sent_at, last_reply FROM deliveries
             WHERE message_id = \(message) AND id > \(after) ORDER BY id LIMIT \(limit)
-            """, logger: logger).decode((Int64, String, String, Int32, Date?, Date?, String?).self) {
+            """).decode((Int64, String, String, Int32, Date?, Date?, String?).self) {
             rows.append(DeliveryRow(id: id, address: address, state: state, attempts: Int(attempts), lastAttemptAt: lastAttempt, sentAt: sent, lastReply: reply))
         }
         return rows

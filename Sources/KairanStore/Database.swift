@@ -11,7 +11,7 @@ struct UnsafeTransfer<Value>: @unchecked Sendable {
 
 /// The pooled PostgreSQL client plus the logger queries report to.
 ///
-/// Persistence functions take a `PostgresConnection`, never this type, so the caller decides
+/// Persistence functions take a `DatabaseConnection`, never this type, so the caller decides
 /// what runs in one transaction.
 public struct Database: Sendable {
     public let client: PostgresClient
@@ -30,12 +30,13 @@ public struct Database: Sendable {
     /// it had open). That is what bounds a request when the database is frozen: without it a
     /// query sent to a stopped server waits for as long as the server is stopped.
     public func withConnection<T>(
-        isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
+        isolation: isolated (any Actor)? = #isolation, _ body: (DatabaseConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await client.withConnection(isolation: isolation) { connection in
+        let logger = self.logger
+        return try await client.withConnection(isolation: isolation) { connection in
             // The result only passes through: `body` made it for our caller.
             let result = try await withTaskCancellationHandler {
-                UnsafeTransfer(try await body(connection))
+                UnsafeTransfer(try await body(DatabaseConnection(connection, logger: logger)))
             } onCancel: {
                 connection.close().whenComplete { _ in }
             }
@@ -52,7 +53,7 @@ public struct Database: Sendable {
     /// connection (PostgresClient's own `withTransaction` sends BEGIN and COMMIT outside any
     /// handler of ours, where a request timed out during a restart waited on for good).
     public func withTransaction<T>(
-        isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
+        isolation: isolated (any Actor)? = #isolation, _ body: (DatabaseConnection) async throws -> sending T
     ) async throws -> sending T {
         var attempt = 1
         let logger = self.logger
@@ -63,7 +64,7 @@ public struct Database: Sendable {
                         try await connection.query("BEGIN;", logger: logger)
                         let value: UnsafeTransfer<T>
                         do {
-                            value = UnsafeTransfer(try await body(connection))
+                            value = UnsafeTransfer(try await body(DatabaseConnection(connection, logger: logger)))
                             try Task.checkCancellation()
                         } catch {
                             // The connection may already be gone (that is often why `body`
@@ -93,12 +94,11 @@ public struct Database: Sendable {
     /// would. For answers whose parts must agree, such as a permission and the offset of
     /// the last membership change it has seen.
     public func withReadSnapshot<T>(
-        isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
+        isolation: isolated (any Actor)? = #isolation, _ body: (DatabaseConnection) async throws -> sending T
     ) async throws -> sending T {
-        let logger = self.logger
-        return try await withTransaction(isolation: isolation) { connection in
-            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-            return try await body(connection)
+        return try await withTransaction(isolation: isolation) { db in
+            try await db.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return try await body(db)
         }
     }
 
@@ -106,10 +106,10 @@ public struct Database: Sendable {
     /// makes the work end promptly, see above). For work that runs outside a request's
     /// deadline, such as the pages of a streamed export.
     public func withConnection<T: Sendable>(
-        timeLimit: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        timeLimit: Duration, _ body: @escaping @Sendable (DatabaseConnection) async throws -> T
     ) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await self.withConnection { connection in try await body(connection) } }
+            group.addTask { try await self.withConnection { db in try await body(db) } }
             group.addTask {
                 try await Task.sleep(for: timeLimit)
                 return nil
@@ -121,9 +121,9 @@ public struct Database: Sendable {
     }
 
     /// One round trip within `timeLimit` (readiness checks).
-    public func ping(timeLimit: Duration, logger: Logger) async throws {
-        _ = try await withConnection(timeLimit: timeLimit) { connection -> Bool in
-            _ = try await connection.query("SELECT 1", logger: logger)
+    public func ping(timeLimit: Duration) async throws {
+        _ = try await withConnection(timeLimit: timeLimit) { db -> Bool in
+            _ = try await db.query("SELECT 1")
             return true
         }
     }

@@ -128,20 +128,20 @@ extension DatabaseURL {
     /// URL names, unless it exists. Returns whether it was created.
     public func createDatabaseIfMissing(_ name: String, logger: Logger) async throws -> Bool {
         precondition(name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }, "database names are our own identifiers")
-        return try await withSingleConnection(logger: logger) { connection in
-            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
+        return try await withSingleConnection(logger: logger) { db in
+            let rows = try await db.query("SELECT 1 FROM pg_database WHERE datname = \(name)")
             for try await _ in rows.decode(Int.self) { return false }
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            try await db.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
             return true
         }
     }
 
     /// Opens one connection, runs `body`, closes it.
     @discardableResult
-    public func withSingleConnection<T: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public func withSingleConnection<T: Sendable>(logger: Logger, _ body: (DatabaseConnection) async throws -> T) async throws -> T {
         let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(), id: 1, logger: logger)
         do {
-            let result = try await body(connection)
+            let result = try await body(DatabaseConnection(connection, logger: logger))
             try await connection.close()
             return result
         } catch {

@@ -64,18 +64,18 @@ public enum DeliveryStore {
     /// and whether this call created it.
     public static func createMessage(
         kind: String, idempotencyKey: String?, urgent: Bool, fromName: String, subject: String, body: String,
-        listID: String?, deadline: Date?, now: Date, on connection: PostgresConnection, logger: Logger
+        listID: String?, deadline: Date?, now: Date, on db: DatabaseConnection
     ) async throws -> (id: Int64, created: Bool) {
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO outbox_messages (kind, idempotency_key, urgent, from_name, subject, body, list_id, created_at, deadline_at)
             VALUES (\(kind), \(idempotencyKey), \(urgent), \(fromName), \(subject), \(body), \(listID), \(now), \(deadline))
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return (id, true)
         }
         guard let idempotencyKey else { preconditionFailure("INSERT without a key always inserts") }
-        for try await id in try await connection.query(
-            "SELECT id FROM outbox_messages WHERE idempotency_key = \(idempotencyKey)", logger: logger
+        for try await id in try await db.query(
+            "SELECT id FROM outbox_messages WHERE idempotency_key = \(idempotencyKey)"
         ).decode(Int64.self) {
             return (id, false)
         }
@@ -103,7 +103,7 @@ public enum DeliveryStore {
     /// message. Returns how many jobs were created.
     @discardableResult
     public static func enqueueMail(
-        message: Int64, recipients: [Recipient], urgent: Bool, dueAt: Date, on connection: PostgresConnection, logger: Logger
+        message: Int64, recipients: [Recipient], urgent: Bool, dueAt: Date, on db: DatabaseConnection
     ) async throws -> Int {
         guard !recipients.isEmpty else { return 0 }
         let keys = recipients.map(\.key)
@@ -115,7 +115,7 @@ public enum DeliveryStore {
         let links = recipients.map { $0.linkToken ?? "" }
         let priority: Int16 = urgent ? 1 : 0
         var count = 0
-        for try await n in try await connection.query("""
+        for try await n in try await db.query("""
             WITH inserted AS (
                 INSERT INTO deliveries (message_id, recipient, channel, address, domain, charset, unsubscribe_token, link_token, priority, due_at)
                 SELECT \(message), r.key, 'mail', r.address, r.domain, r.charset, nullif(r.token, ''), nullif(r.link, ''), \(priority), \(dueAt)
@@ -127,16 +127,16 @@ public enum DeliveryStore {
                 RETURNING 1
             )
             SELECT count(*)::int FROM inserted
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             count = n
         }
-        try await notifyWorkers(on: connection, logger: logger)
+        try await notifyWorkers(on: db)
         return count
     }
 
     /// Wakes the workers on commit.
-    public static func notifyWorkers(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_notify(\(channel), '')", logger: logger)
+    public static func notifyWorkers(on db: DatabaseConnection) async throws {
+        try await db.query("SELECT pg_notify(\(channel), '')")
     }
 
     /// Claims up to `limit` due jobs — and jobs whose worker's lease ran out — for `worker`,
@@ -144,12 +144,12 @@ public enum DeliveryStore {
     /// number of workers claim side by side.
     public static func claim(
         worker: String, limit: Int, lease: TimeInterval, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> [ClaimedDelivery] {
         let leaseUntil = now.addingTimeInterval(lease)
         var claimed: [ClaimedDelivery] = []
         claimed.reserveCapacity(limit)
-        let rows = try await connection.query("""
+        let rows = try await db.query("""
             WITH paused AS (
                 SELECT domain FROM mail_domain_pauses WHERE paused_until > \(now)
             ), rescued AS (
@@ -174,7 +174,7 @@ public enum DeliveryStore {
                    m.urgent, m.from_name, m.subject, m.body, m.list_id, m.created_at
             FROM updated u JOIN outbox_messages m ON m.id = u.message_id
             ORDER BY u.priority DESC, u.id
-            """, logger: logger)
+            """)
         for try await (id, messageID, address, domain, charset, token, link, attempts, urgent, fromName, subject, body, listID, createdAt)
             in rows.decode((Int64, Int64, String, String, String, String?, String?, Int32, Bool, String, String, String, String?, Date).self) {
             claimed.append(ClaimedDelivery(
@@ -188,8 +188,8 @@ public enum DeliveryStore {
     /// The earliest moment `claim` could find work: a queued job falling due in a domain
     /// that is not paused, a lease running out, a domain pause ending. Each part reads one
     /// end of an index, so an idle worker's question costs next to nothing.
-    public static func nextDue(now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
-        for try await next in try await connection.query("""
+    public static func nextDue(now: Date, on db: DatabaseConnection) async throws -> Date? {
+        for try await next in try await db.query("""
             WITH paused AS (
                 SELECT domain, paused_until FROM mail_domain_pauses WHERE paused_until > \(now)
             )
@@ -202,17 +202,17 @@ public enum DeliveryStore {
                  ORDER BY lease_expires_at LIMIT 1),
                 (SELECT min(paused_until) FROM paused)
             )
-            """, logger: logger).decode(Date?.self) {
+            """).decode(Date?.self) {
             return next
         }
         return nil
     }
 
     /// The earliest urgent deadline not yet checked by `reportMissedDeadlines`.
-    public static func nextUnreportedDeadline(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
-        for try await next in try await connection.query("""
+    public static func nextUnreportedDeadline(on db: DatabaseConnection) async throws -> Date? {
+        for try await next in try await db.query("""
             SELECT min(deadline_at) FROM outbox_messages WHERE deadline_at IS NOT NULL AND deadline_reported_at IS NULL
-            """, logger: logger).decode(Date?.self) {
+            """).decode(Date?.self) {
             return next
         }
         return nil
@@ -221,12 +221,12 @@ public enum DeliveryStore {
     /// Extends the lease on jobs this worker still holds, so a long batch (a throttled
     /// domain, a slow relay) is not taken over by another worker while it is being sent.
     public static func renewLease(
-        ids: [Int64], worker: String, until: Date, on connection: PostgresConnection, logger: Logger
+        ids: [Int64], worker: String, until: Date, on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             UPDATE deliveries SET lease_expires_at = \(until)
             WHERE id = ANY(\(ids)::bigint[]) AND state = 'sending' AND lease_owner = \(worker)
-            """, logger: logger)
+            """)
     }
 
     /// True when `record` writes these outcomes in one statement (all sent, say), which is
@@ -250,7 +250,7 @@ public enum DeliveryStore {
     /// Only rows this worker still holds are touched: a job another worker has rescued in
     /// the meantime, or one a bounce report already marked, keeps its newer state.
     public static func record(
-        _ outcomes: [(id: Int64, outcome: DeliveryOutcome)], worker: String, now: Date, on connection: PostgresConnection, logger: Logger
+        _ outcomes: [(id: Int64, outcome: DeliveryOutcome)], worker: String, now: Date, on db: DatabaseConnection
     ) async throws {
         var sentIDs: [Int64] = [], sentReplies: [String] = []
         var retryIDs: [Int64] = [], retryReplies: [String] = [], retryAt: [Date] = []
@@ -268,96 +268,96 @@ public enum DeliveryStore {
             }
         }
         if !sentIDs.isEmpty {
-            try await connection.query("""
+            try await db.query("""
                 UPDATE deliveries d SET state = 'sent', sent_at = \(now), last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
                 FROM unnest(\(sentIDs)::bigint[], \(sentReplies)::text[]) AS r(id, reply)
                 WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
-                """, logger: logger)
+                """)
         }
         if !retryIDs.isEmpty {
-            try await connection.query("""
+            try await db.query("""
                 UPDATE deliveries d SET state = 'queued', due_at = r.at, last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
                 FROM unnest(\(retryIDs)::bigint[], \(retryReplies)::text[], \(retryAt)::timestamptz[]) AS r(id, reply, at)
                 WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
-                """, logger: logger)
+                """)
         }
         if !finalIDs.isEmpty {
-            try await connection.query("""
+            try await db.query("""
                 UPDATE deliveries d SET state = r.state, last_reply = r.reply, lease_owner = NULL, lease_expires_at = NULL
                 FROM unnest(\(finalIDs)::bigint[], \(finalStates)::text[], \(finalReplies)::text[]) AS r(id, state, reply)
                 WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
-                """, logger: logger)
+                """)
         }
         if !released.isEmpty {
-            try await connection.query("""
+            try await db.query("""
                 UPDATE deliveries SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = ANY(\(released)::bigint[]) AND state = 'sending' AND lease_owner = \(worker)
-                """, logger: logger)
+                """)
         }
         if !postponedIDs.isEmpty {
-            try await connection.query("""
+            try await db.query("""
                 UPDATE deliveries d SET state = 'queued', attempts = greatest(d.attempts - 1, 0), due_at = r.until, last_reply = r.reply,
                     lease_owner = NULL, lease_expires_at = NULL
                 FROM unnest(\(postponedIDs)::bigint[], \(postponedReplies)::text[], \(postponedUntil)::timestamptz[]) AS r(id, reply, until)
                 WHERE d.id = r.id AND d.state = 'sending' AND d.lease_owner = \(worker)
-                """, logger: logger)
+                """)
         }
     }
 
     /// Counts a permanent refusal against each address; at `limit` the address is suppressed
     /// (and the alert subscriber with it marked). Returns the keys suppressed by this call.
     public static func recordHardBounces(
-        emailKeys: [String], reply: [String], limit: Int, now: Date, on connection: PostgresConnection, logger: Logger
+        emailKeys: [String], reply: [String], limit: Int, now: Date, on db: DatabaseConnection
     ) async throws -> [String] {
         guard !emailKeys.isEmpty else { return [] }
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO mail_address_status AS s (email_key, hard_bounces, last_bounce_at, last_reply)
             SELECT k, count(*), \(now), max(r) FROM unnest(\(emailKeys)::text[], \(reply.map(clip))::text[]) AS b(k, r) GROUP BY k
             ON CONFLICT (email_key) DO UPDATE
             SET hard_bounces = s.hard_bounces + excluded.hard_bounces, last_bounce_at = excluded.last_bounce_at,
                 last_reply = excluded.last_reply
-            """, logger: logger)
+            """)
         var suppressed: [String] = []
-        for try await key in try await connection.query("""
+        for try await key in try await db.query("""
             UPDATE mail_address_status SET suppressed_at = \(now)
             WHERE email_key = ANY(\(emailKeys)::text[]) AND suppressed_at IS NULL AND hard_bounces >= \(limit)
             RETURNING email_key
-            """, logger: logger).decode(String.self) {
+            """).decode(String.self) {
             suppressed.append(key)
         }
         if !suppressed.isEmpty {
-            try await connection.query("""
+            try await db.query("""
                 UPDATE alert_subscribers SET status = 'suppressed', suppressed_at = \(now)
                 WHERE email_key = ANY(\(suppressed)::text[]) AND status = 'active'
-                """, logger: logger)
-            try await connection.query("""
+                """)
+            try await db.query("""
                 UPDATE deliveries d SET state = 'cancelled', last_reply = 'address suppressed after hard bounces'
                 FROM alert_subscribers s
                 WHERE s.email_key = ANY(\(suppressed)::text[]) AND d.recipient = 'subscriber:' || s.id AND d.state = 'queued'
-                """, logger: logger)
+                """)
         }
         return suppressed
     }
 
-    public static func pauseDomain(_ domain: String, until: Date, reason: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func pauseDomain(_ domain: String, until: Date, reason: String, on db: DatabaseConnection) async throws {
+        try await db.query("""
             INSERT INTO mail_domain_pauses (domain, paused_until, reason) VALUES (\(domain), \(until), \(clip(reason)))
             ON CONFLICT (domain) DO UPDATE SET paused_until = greatest(mail_domain_pauses.paused_until, excluded.paused_until), reason = excluded.reason
-            """, logger: logger)
+            """)
     }
 
-    public static func counts(message: Int64, on connection: PostgresConnection, logger: Logger) async throws -> DeliveryCounts {
-        try await counts(messages: [message], on: connection, logger: logger)[message] ?? DeliveryCounts()
+    public static func counts(message: Int64, on db: DatabaseConnection) async throws -> DeliveryCounts {
+        try await counts(messages: [message], on: db)[message] ?? DeliveryCounts()
     }
 
     /// Progress of several messages in one query (a page of alerts).
-    public static func counts(messages: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: DeliveryCounts] {
+    public static func counts(messages: [Int64], on db: DatabaseConnection) async throws -> [Int64: DeliveryCounts] {
         var result: [Int64: DeliveryCounts] = [:]
         for message in messages { result[message] = DeliveryCounts() }
-        for try await (message, state, retrying, n) in try await connection.query("""
+        for try await (message, state, retrying, n) in try await db.query("""
             SELECT message_id, state, attempts > 0 AND state = 'queued', count(*)::int FROM deliveries
             WHERE message_id = ANY(\(messages)::bigint[]) GROUP BY 1, 2, 3
-            """, logger: logger).decode((Int64, String, Bool, Int).self) {
+            """).decode((Int64, String, Bool, Int).self) {
             switch state {
             case "queued": if retrying { result[message]?.retrying += n } else { result[message]?.queued += n }
             case "sending": result[message]?.sending += n
@@ -377,11 +377,11 @@ public enum DeliveryStore {
     /// after it. Returns how many were checked, and the missed ones as (message id, jobs
     /// outstanding).
     public static func reportMissedDeadlines(
-        now: Date, on connection: PostgresConnection, logger: Logger
+        now: Date, on db: DatabaseConnection
     ) async throws -> (checked: Int, missed: [(Int64, Int)]) {
         var missed: [(Int64, Int)] = []
         var checked = 0
-        for try await (id, outstanding, late) in try await connection.query("""
+        for try await (id, outstanding, late) in try await db.query("""
             WITH due AS (
                 SELECT m.id,
                        (SELECT count(*)::int FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('queued', 'sending')) AS outstanding,
@@ -393,7 +393,7 @@ public enum DeliveryStore {
             UPDATE outbox_messages m SET deadline_reported_at = \(now), deadline_missed = (due.outstanding > 0 OR due.late > 0)
             FROM due WHERE m.id = due.id
             RETURNING m.id, due.outstanding, due.late
-            """, logger: logger).decode((Int64, Int, Int).self) {
+            """).decode((Int64, Int, Int).self) {
             checked += 1
             if outstanding > 0 || late > 0 { missed.append((id, outstanding)) }
         }
@@ -401,10 +401,10 @@ public enum DeliveryStore {
     }
 
     /// Queued jobs per destination domain (for the backlog gauge).
-    public static func queuedByDomain(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+    public static func queuedByDomain(on db: DatabaseConnection) async throws -> [String: Int] {
         var result: [String: Int] = [:]
-        for try await (domain, n) in try await connection.query(
-            "SELECT domain, count(*)::int FROM deliveries WHERE state = 'queued' GROUP BY domain", logger: logger
+        for try await (domain, n) in try await db.query(
+            "SELECT domain, count(*)::int FROM deliveries WHERE state = 'queued' GROUP BY domain"
         ).decode((String, Int).self) {
             result[domain] = n
         }
@@ -412,8 +412,8 @@ public enum DeliveryStore {
     }
 
     /// The key of VERP tags, made once per database by its migration.
-    public static func verpSecret(on connection: PostgresConnection, logger: Logger) async throws -> String {
-        for try await value in try await connection.query("SELECT value FROM server_secrets WHERE name = 'verp'", logger: logger).decode(String.self) {
+    public static func verpSecret(on db: DatabaseConnection) async throws -> String {
+        for try await value in try await db.query("SELECT value FROM server_secrets WHERE name = 'verp'").decode(String.self) {
             return value
         }
         preconditionFailure("migration 0005 inserts the VERP secret")

@@ -36,13 +36,13 @@ public enum EventStore {
     /// Appends the same event to many streams in two statements, whatever their number
     /// (a notice reaching every connected guardian's own stream).
     public static func appendToEach(
-        _ streams: [String], kind: String, payload: some Encodable, now: Date, on connection: PostgresConnection, logger: Logger
+        _ streams: [String], kind: String, payload: some Encodable, now: Date, on db: DatabaseConnection
     ) async throws {
         guard !streams.isEmpty else { return }
         let json = try json(payload)
         // Sorted, so concurrent writers lock the head rows in one order and cannot deadlock.
         let sorted = Array(Set(streams)).sorted()
-        try await connection.query("""
+        try await db.query("""
             WITH heads AS (
                 INSERT INTO stream_heads (stream, last_offset)
                 SELECT s, 1 FROM unnest(\(sorted)::text[]) AS s ORDER BY s
@@ -51,44 +51,44 @@ public enum EventStore {
             )
             INSERT INTO events (stream, seq, kind, payload, created_at)
             SELECT stream, last_offset, \(kind), \(json)::jsonb, \(now) FROM heads
-            """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(channel), s) FROM unnest(\(sorted)::text[]) AS s", logger: logger)
+            """)
+        try await db.query("SELECT pg_notify(\(channel), s) FROM unnest(\(sorted)::text[]) AS s")
     }
 
     /// Appends one event and schedules the wake-up. Returns the event's offset.
     @discardableResult
     public static func append(
-        _ stream: String, kind: String, payload: some Encodable, now: Date, on connection: PostgresConnection, logger: Logger
+        _ stream: String, kind: String, payload: some Encodable, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {
         let json = try json(payload)
         var offset: Int64 = 0
         // The upsert takes the head row's lock until commit: appends to one stream are
         // serialised, so offsets are gap-free and commit in order.
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO stream_heads (stream, last_offset) VALUES (\(stream), 1)
             ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
             RETURNING last_offset
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             offset = value
         }
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO events (stream, seq, kind, payload, created_at)
             VALUES (\(stream), \(offset), \(kind), \(json)::jsonb, \(now))
-            """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(channel), \(stream))", logger: logger)
+            """)
+        try await db.query("SELECT pg_notify(\(channel), \(stream))")
         return offset
     }
 
     /// Events of `stream` after `offset` (and up to `through`, when given), oldest first.
     public static func read(
-        _ stream: String, after offset: Int64, through last: Int64? = nil, limit: Int, on connection: PostgresConnection, logger: Logger
+        _ stream: String, after offset: Int64, through last: Int64? = nil, limit: Int, on db: DatabaseConnection
     ) async throws -> [StoredEvent] {
         var events: [StoredEvent] = []
-        for try await (seq, kind, payload, createdAt) in try await connection.query("""
+        for try await (seq, kind, payload, createdAt) in try await db.query("""
             SELECT seq, kind, payload::text, created_at FROM events
             WHERE stream = \(stream) AND seq > \(offset) AND (\(last)::bigint IS NULL OR seq <= \(last))
             ORDER BY seq LIMIT \(limit)
-            """, logger: logger).decode((Int64, String, String, Date).self) {
+            """).decode((Int64, String, String, Date).self) {
             events.append(StoredEvent(stream: stream, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
         }
         return events
@@ -97,11 +97,11 @@ public enum EventStore {
     /// New events of several streams in one query: for each (stream, offset), up to
     /// `limitEach` events after the offset, oldest first per stream.
     public static func read(
-        _ cursors: [(stream: String, after: Int64)], limitEach: Int, on connection: PostgresConnection, logger: Logger
+        _ cursors: [(stream: String, after: Int64)], limitEach: Int, on db: DatabaseConnection
     ) async throws -> [StoredEvent] {
         var events: [StoredEvent] = []
         let names = cursors.map(\.stream), offsets = cursors.map(\.after)
-        for try await (stream, seq, kind, payload, createdAt) in try await connection.query("""
+        for try await (stream, seq, kind, payload, createdAt) in try await db.query("""
             SELECT c.stream, e.seq, e.kind, e.payload::text, e.created_at
             FROM unnest(\(names)::text[], \(offsets)::bigint[]) AS c(stream, after)
             CROSS JOIN LATERAL (
@@ -109,7 +109,7 @@ public enum EventStore {
                 WHERE stream = c.stream AND seq > c.after ORDER BY seq LIMIT \(limitEach)
             ) e
             ORDER BY c.stream, e.seq
-            """, logger: logger).decode((String, Int64, String, String, Date).self) {
+            """).decode((String, Int64, String, String, Date).self) {
             events.append(StoredEvent(stream: stream, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
         }
         return events
@@ -133,11 +133,11 @@ public enum EventStore {
     public static func read(
         _ stream: String, after offset: Int64, through last: Int64? = nil, limit: Int,
         membershipOf watches: [(stream: String, after: Int64)], kinds: [String], limitEach: Int,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> ReadWithMembership {
         var result = ReadWithMembership()
         let names = watches.map(\.stream), offsets = watches.map(\.after)
-        for try await (part, name, seq, kind, payload, createdAt) in try await connection.query("""
+        for try await (part, name, seq, kind, payload, createdAt) in try await db.query("""
             (SELECT 0, stream, seq, kind, payload::text, created_at FROM events
              WHERE stream = \(stream) AND seq > \(offset) AND (\(last)::bigint IS NULL OR seq <= \(last)) ORDER BY seq LIMIT \(limit))
             UNION ALL
@@ -149,7 +149,7 @@ public enum EventStore {
              ) e)
             UNION ALL
             (SELECT 2, stream, last_offset, '', '', now() FROM stream_heads WHERE stream = ANY(\(names)::text[]))
-            """, logger: logger).decode((Int, String, Int64, String, String, Date).self) {
+            """).decode((Int, String, Int64, String, String, Date).self) {
             switch part {
             case 0: result.events.append(StoredEvent(stream: name, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
             case 1: result.membership.append(StoredEvent(stream: name, offset: seq, kind: kind, payload: payload, createdAt: createdAt))
@@ -166,20 +166,20 @@ public enum EventStore {
     /// Retention: deletes events created before `cutoff`, at most `limit` per call. Stream
     /// heads stay, so offsets keep growing and a client asking for deleted events is told
     /// there is a gap.
-    public static func deleteOlder(than cutoff: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+    public static func deleteOlder(than cutoff: Date, limit: Int, on db: DatabaseConnection) async throws -> Int {
         var count = 0
-        for try await _ in try await connection.query("""
+        for try await _ in try await db.query("""
             DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE created_at < \(cutoff) LIMIT \(limit))
             RETURNING seq
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             count += 1
         }
         return count
     }
 
     /// The newest offset of a stream (0 when it has none).
-    public static func head(_ stream: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        for try await value in try await connection.query("SELECT last_offset FROM stream_heads WHERE stream = \(stream)", logger: logger).decode(Int64.self) {
+    public static func head(_ stream: String, on db: DatabaseConnection) async throws -> Int64 {
+        for try await value in try await db.query("SELECT last_offset FROM stream_heads WHERE stream = \(stream)").decode(Int64.self) {
             return value
         }
         return 0

@@ -15,21 +15,21 @@ extension GroupStore {
     }
 
     /// A group's pending invitations (the newest 500), oldest first.
-    public static func invitations(group: GroupID, on connection: PostgresConnection, logger: Logger) async throws -> [InvitationRecord] {
-        try await invitationRecords(connection.query("""
+    public static func invitations(group: GroupID, on db: DatabaseConnection) async throws -> [InvitationRecord] {
+        try await invitationRecords(db.query("""
             SELECT i.group_id, g.name, i.account_id, a.display_name, i.created_at
             FROM group_invitations i JOIN groups g ON g.id = i.group_id JOIN accounts a ON a.id = i.account_id
             WHERE i.group_id = \(group) ORDER BY i.created_at, i.account_id LIMIT 500
-            """, logger: logger))
+            """))
     }
 
     /// The invitations someone holds, newest first.
-    public static func invitations(for account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [InvitationRecord] {
-        try await invitationRecords(connection.query("""
+    public static func invitations(for account: AccountID, on db: DatabaseConnection) async throws -> [InvitationRecord] {
+        try await invitationRecords(db.query("""
             SELECT i.group_id, g.name, i.account_id, a.display_name, i.created_at
             FROM group_invitations i JOIN groups g ON g.id = i.group_id JOIN accounts a ON a.id = i.account_id
             WHERE i.account_id = \(account) ORDER BY i.created_at DESC, i.group_id DESC LIMIT 500
-            """, logger: logger))
+            """))
     }
 
     private static func invitationRecords(_ rows: PostgresRowSequence) async throws -> [InvitationRecord] {
@@ -41,9 +41,9 @@ extension GroupStore {
     }
 
     /// Withdrawn by a moderator or declined by the invitee. False when there was none.
-    public static func deleteInvitation(group: GroupID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query(
-            "DELETE FROM group_invitations WHERE group_id = \(group) AND account_id = \(account) RETURNING group_id", logger: logger
+    public static func deleteInvitation(group: GroupID, account: AccountID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query(
+            "DELETE FROM group_invitations WHERE group_id = \(group) AND account_id = \(account) RETURNING group_id"
         ).decode(GroupID.self) {
             return true
         }
@@ -60,14 +60,14 @@ extension GroupStore {
     }
 
     /// The bans in force in a group (the newest 500), newest first.
-    public static func bans(group: GroupID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [BanRecord] {
+    public static func bans(group: GroupID, now: Date, on db: DatabaseConnection) async throws -> [BanRecord] {
         var result: [BanRecord] = []
-        for try await (account, name, reason, createdAt, expiresAt) in try await connection.query("""
+        for try await (account, name, reason, createdAt, expiresAt) in try await db.query("""
             SELECT b.account_id, a.display_name, b.reason, b.created_at, b.expires_at
             FROM group_bans b JOIN accounts a ON a.id = b.account_id
             WHERE b.group_id = \(group) AND (b.expires_at IS NULL OR b.expires_at > \(now))
             ORDER BY b.created_at DESC, b.account_id LIMIT 500
-            """, logger: logger).decode((AccountID, String, String, Date, Date?).self) {
+            """).decode((AccountID, String, String, Date, Date?).self) {
             result.append(BanRecord(accountID: account, displayName: name, reason: reason, createdAt: createdAt, expiresAt: expiresAt))
         }
         return result
@@ -83,13 +83,13 @@ extension GroupStore {
     }
 
     /// Someone's own join requests, newest first.
-    public static func joinRequests(of account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [OwnJoinRequest] {
+    public static func joinRequests(of account: AccountID, on db: DatabaseConnection) async throws -> [OwnJoinRequest] {
         var result: [OwnJoinRequest] = []
-        for try await (group, name, state, message, createdAt) in try await connection.query("""
+        for try await (group, name, state, message, createdAt) in try await db.query("""
             SELECT r.group_id, g.name, r.state, r.message, r.created_at
             FROM group_join_requests r JOIN groups g ON g.id = r.group_id
             WHERE r.account_id = \(account) ORDER BY r.created_at DESC, r.group_id DESC LIMIT 500
-            """, logger: logger).decode((GroupID, String, String, String, Date).self) {
+            """).decode((GroupID, String, String, String, Date).self) {
             result.append(OwnJoinRequest(groupID: group, groupName: name, state: state, message: message, createdAt: createdAt))
         }
         return result
@@ -98,10 +98,10 @@ extension GroupStore {
 
 extension GroupStore {
     /// The requester takes back a pending request. False when there was none pending.
-    public static func withdrawJoinRequest(group: GroupID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func withdrawJoinRequest(group: GroupID, account: AccountID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             DELETE FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account) AND state = 'pending' RETURNING group_id
-            """, logger: logger).decode(GroupID.self) {
+            """).decode(GroupID.self) {
             return true
         }
         return false

@@ -43,8 +43,8 @@ public struct JoinRequestRecord: Sendable, Equatable {
 /// SQL for groups and their membership.
 public enum GroupStore {
     /// Whether the group holds new accounts' posts for approval.
-    public static func approvesNewAccounts(_ group: GroupID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await approve in try await connection.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)", logger: logger)
+    public static func approvesNewAccounts(_ group: GroupID, on db: DatabaseConnection) async throws -> Bool {
+        for try await approve in try await db.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)")
             .decode(Bool.self) {
             return approve
         }
@@ -63,17 +63,17 @@ public enum GroupStore {
     /// Creates the group with its creator as owner.
     public static func insert(
         kind: GroupKind, name: String, description: String, area: String?, visibility: GroupVisibility, joinPolicy: JoinPolicy,
-        creator: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        creator: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> GroupRecord {
         var id: GroupID = 0
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO groups (kind, name, description, area, visibility, join_policy, created_by, created_at)
             VALUES (\(kind.rawValue), \(name), \(description), \(area), \(visibility.rawValue), \(joinPolicy.rawValue), \(creator), \(now))
             RETURNING id
-            """, logger: logger).decode(GroupID.self) {
+            """).decode(GroupID.self) {
             id = value
         }
-        try await addMember(group: id, account: creator, role: .owner, now: now, on: connection, logger: logger)
+        try await addMember(group: id, account: creator, role: .owner, now: now, on: db)
         return GroupRecord(id: id, kind: kind, name: name, description: description, area: area, visibility: visibility,
                            joinPolicy: joinPolicy, createdAt: now)
     }
@@ -81,7 +81,7 @@ public enum GroupStore {
     /// The group and where `account` stands in it, in one query. `lock` takes the group
     /// row's lock, for membership changes that must not race (the last owner leaving).
     public static func standing(
-        group id: GroupID, account: AccountID, now: Date, lock: Bool = false, on connection: PostgresConnection, logger: Logger
+        group id: GroupID, account: AccountID, now: Date, lock: Bool = false, on db: DatabaseConnection
     ) async throws -> (GroupRecord, GroupStanding)? {
         let query = ("""
             SELECT \(unescaped: groupColumns),
@@ -91,7 +91,7 @@ public enum GroupStore {
                    EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
             FROM groups g WHERE g.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")
             """ as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger)
+        for try await row in try await db.query(query)
             .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self) {
             let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
             let standing = GroupStanding(visibility: group.visibility, joinPolicy: group.joinPolicy,
@@ -101,20 +101,20 @@ public enum GroupStore {
         return nil
     }
 
-    public static func update(_ group: GroupRecord, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func update(_ group: GroupRecord, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE groups SET kind = \(group.kind.rawValue), name = \(group.name), description = \(group.description),
                 area = \(group.area), visibility = \(group.visibility.rawValue), join_policy = \(group.joinPolicy.rawValue),
                 approve_new_accounts = \(group.approveNewAccounts)
             WHERE id = \(group.id)
-            """, logger: logger)
+            """)
     }
 
     /// Groups `account` may see, newest first: public ones, the ones it belongs to, and all
     /// of them for town moderators. Keyset-paged by id.
     public static func list(
         for account: AccountID, seesAll: Bool, kind: GroupKind?, area: String?, memberOnly: Bool, before: GroupID?, limit: Int,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> [GroupListing] {
         let query = ("""
             SELECT \(unescaped: groupColumns), m.role,
@@ -135,7 +135,7 @@ public enum GroupStore {
             ORDER BY g.id DESC LIMIT \(limit)
             """ as PostgresQuery)
         var listings: [GroupListing] = []
-        for try await row in try await connection.query(query, logger: logger)
+        for try await row in try await db.query(query)
             .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Int, Int).self) {
             listings.append(GroupListing(group: record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8)),
                                          role: row.9.flatMap(GroupRole.init(rawValue:)), memberCount: row.10, unreadCount: row.11))
@@ -145,39 +145,38 @@ public enum GroupStore {
 
     // MARK: - Membership
 
-    public static func addMember(group: GroupID, account: AccountID, role: GroupRole, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func addMember(group: GroupID, account: AccountID, role: GroupRole, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             INSERT INTO group_members (group_id, account_id, role, joined_at) VALUES (\(group), \(account), \(role.rawValue), \(now))
             ON CONFLICT (group_id, account_id) DO NOTHING
-            """, logger: logger)
-        try await connection.query("DELETE FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account)", logger: logger)
-        try await connection.query("DELETE FROM group_invitations WHERE group_id = \(group) AND account_id = \(account)", logger: logger)
+            """)
+        try await db.query("DELETE FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account)")
+        try await db.query("DELETE FROM group_invitations WHERE group_id = \(group) AND account_id = \(account)")
     }
 
     /// Returns the removed member's role, or nil if they were not a member.
     @discardableResult
-    public static func removeMember(group: GroupID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> GroupRole? {
-        for try await role in try await connection.query(
-            "DELETE FROM group_members WHERE group_id = \(group) AND account_id = \(account) RETURNING role", logger: logger
+    public static func removeMember(group: GroupID, account: AccountID, on db: DatabaseConnection) async throws -> GroupRole? {
+        for try await role in try await db.query(
+            "DELETE FROM group_members WHERE group_id = \(group) AND account_id = \(account) RETURNING role"
         ).decode(String.self) {
             return GroupRole(rawValue: role)
         }
         return nil
     }
 
-    public static func setRole(group: GroupID, account: AccountID, role: GroupRole, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query(
-            "UPDATE group_members SET role = \(role.rawValue) WHERE group_id = \(group) AND account_id = \(account) RETURNING account_id",
-            logger: logger
+    public static func setRole(group: GroupID, account: AccountID, role: GroupRole, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query(
+            "UPDATE group_members SET role = \(role.rawValue) WHERE group_id = \(group) AND account_id = \(account) RETURNING account_id"
         ).decode(AccountID.self) {
             return true
         }
         return false
     }
 
-    public static func ownerCount(group: GroupID, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        for try await count in try await connection.query(
-            "SELECT count(*)::int FROM group_members WHERE group_id = \(group) AND role = 'owner'", logger: logger
+    public static func ownerCount(group: GroupID, on db: DatabaseConnection) async throws -> Int {
+        for try await count in try await db.query(
+            "SELECT count(*)::int FROM group_members WHERE group_id = \(group) AND role = 'owner'"
         ).decode(Int.self) {
             return count
         }
@@ -185,15 +184,15 @@ public enum GroupStore {
     }
 
     public static func members(
-        group: GroupID, after: AccountID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        group: GroupID, after: AccountID?, limit: Int, on db: DatabaseConnection
     ) async throws -> [MemberRecord] {
         var members: [MemberRecord] = []
-        for try await (id, name, role, joinedAt) in try await connection.query("""
+        for try await (id, name, role, joinedAt) in try await db.query("""
             SELECT m.account_id, a.display_name, m.role, m.joined_at
             FROM group_members m JOIN accounts a ON a.id = m.account_id
             WHERE m.group_id = \(group) AND (\(after)::bigint IS NULL OR m.account_id > \(after))
             ORDER BY m.account_id LIMIT \(limit)
-            """, logger: logger).decode((AccountID, String, String, Date).self) {
+            """).decode((AccountID, String, String, Date).self) {
             members.append(MemberRecord(accountID: id, displayName: name, role: GroupRole(rawValue: role) ?? .member, joinedAt: joinedAt))
         }
         return members
@@ -202,69 +201,69 @@ public enum GroupStore {
     // MARK: - Requests, invitations, bans
 
     /// Files (or re-files) a pending request. A denied request becomes pending again.
-    public static func requestToJoin(group: GroupID, account: AccountID, message: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func requestToJoin(group: GroupID, account: AccountID, message: String, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             INSERT INTO group_join_requests (group_id, account_id, state, message, created_at)
             VALUES (\(group), \(account), 'pending', \(message), \(now))
             ON CONFLICT (group_id, account_id) DO UPDATE SET state = 'pending', message = excluded.message,
                 created_at = excluded.created_at, decided_at = NULL, decided_by = NULL
-            """, logger: logger)
+            """)
     }
 
     public static func joinRequests(
-        group: GroupID, state: String, on connection: PostgresConnection, logger: Logger
+        group: GroupID, state: String, on db: DatabaseConnection
     ) async throws -> [JoinRequestRecord] {
         var requests: [JoinRequestRecord] = []
-        for try await (id, name, state, message, createdAt) in try await connection.query("""
+        for try await (id, name, state, message, createdAt) in try await db.query("""
             SELECT r.account_id, a.display_name, r.state, r.message, r.created_at
             FROM group_join_requests r JOIN accounts a ON a.id = r.account_id
             WHERE r.group_id = \(group) AND r.state = \(state) ORDER BY r.created_at, r.account_id LIMIT 500
-            """, logger: logger).decode((AccountID, String, String, String, Date).self) {
+            """).decode((AccountID, String, String, String, Date).self) {
             requests.append(JoinRequestRecord(accountID: id, displayName: name, state: state, message: message, createdAt: createdAt))
         }
         return requests
     }
 
     /// The request's state ("pending" or "denied"), or nil when there is none.
-    public static func joinRequestState(group: GroupID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> String? {
-        for try await state in try await connection.query(
-            "SELECT state FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account)", logger: logger
+    public static func joinRequestState(group: GroupID, account: AccountID, on db: DatabaseConnection) async throws -> String? {
+        for try await state in try await db.query(
+            "SELECT state FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account)"
         ).decode(String.self) {
             return state
         }
         return nil
     }
 
-    public static func denyJoinRequest(group: GroupID, account: AccountID, by moderator: AccountID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func denyJoinRequest(group: GroupID, account: AccountID, by moderator: AccountID, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE group_join_requests SET state = 'denied', decided_at = \(now), decided_by = \(moderator)
             WHERE group_id = \(group) AND account_id = \(account)
-            """, logger: logger)
+            """)
     }
 
-    public static func invite(group: GroupID, account: AccountID, by inviter: AccountID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func invite(group: GroupID, account: AccountID, by inviter: AccountID, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             INSERT INTO group_invitations (group_id, account_id, invited_by, created_at) VALUES (\(group), \(account), \(inviter), \(now))
             ON CONFLICT (group_id, account_id) DO NOTHING
-            """, logger: logger)
+            """)
     }
 
     public static func ban(
         group: GroupID, account: AccountID, by moderator: AccountID, reason: String, expiresAt: Date?, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO group_bans (group_id, account_id, banned_by, reason, created_at, expires_at)
             VALUES (\(group), \(account), \(moderator), \(reason), \(now), \(expiresAt))
             ON CONFLICT (group_id, account_id) DO UPDATE SET banned_by = excluded.banned_by, reason = excluded.reason,
                 created_at = excluded.created_at, expires_at = excluded.expires_at
-            """, logger: logger)
-        try await removeMember(group: group, account: account, on: connection, logger: logger)
-        try await connection.query("DELETE FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account)", logger: logger)
-        try await connection.query("DELETE FROM group_invitations WHERE group_id = \(group) AND account_id = \(account)", logger: logger)
+            """)
+        try await removeMember(group: group, account: account, on: db)
+        try await db.query("DELETE FROM group_join_requests WHERE group_id = \(group) AND account_id = \(account)")
+        try await db.query("DELETE FROM group_invitations WHERE group_id = \(group) AND account_id = \(account)")
     }
 
-    public static func unban(group: GroupID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM group_bans WHERE group_id = \(group) AND account_id = \(account)", logger: logger)
+    public static func unban(group: GroupID, account: AccountID, on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM group_bans WHERE group_id = \(group) AND account_id = \(account)")
     }
 }

@@ -30,23 +30,22 @@ public enum HouseholdStore {
     @discardableResult
     public static func merge(
         _ merged: Int64, into kept: Int64, organization: OrganizationID?, by account: AccountID?, via: MergeVia, reason: String, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> MergeRecord {
         precondition(merged != kept, "a household is not merged into itself")
-        try await connection.query("SELECT id FROM households WHERE id = ANY(\([min(kept, merged), max(kept, merged)])::bigint[]) ORDER BY id FOR UPDATE",
-                                   logger: logger)
-        let children = try await count(connection.query(
-            "UPDATE children SET household_id = \(kept) WHERE household_id = \(merged) RETURNING id", logger: logger))
-        let guardians = try await count(connection.query(
-            "UPDATE guardians SET household_id = \(kept) WHERE household_id = \(merged) RETURNING id", logger: logger))
-        try await connection.query("UPDATE notice_children SET household_id = \(kept) WHERE household_id = \(merged)", logger: logger)
-        try await connection.query("UPDATE notice_recipients SET household_id = \(kept) WHERE household_id = \(merged)", logger: logger)
-        try await connection.query("DELETE FROM households WHERE id = \(merged)", logger: logger)
-        for try await id in try await connection.query("""
+        try await db.query("SELECT id FROM households WHERE id = ANY(\([min(kept, merged), max(kept, merged)])::bigint[]) ORDER BY id FOR UPDATE")
+        let children = try await count(db.query(
+            "UPDATE children SET household_id = \(kept) WHERE household_id = \(merged) RETURNING id"))
+        let guardians = try await count(db.query(
+            "UPDATE guardians SET household_id = \(kept) WHERE household_id = \(merged) RETURNING id"))
+        try await db.query("UPDATE notice_children SET household_id = \(kept) WHERE household_id = \(merged)")
+        try await db.query("UPDATE notice_recipients SET household_id = \(kept) WHERE household_id = \(merged)")
+        try await db.query("DELETE FROM households WHERE id = \(merged)")
+        for try await id in try await db.query("""
             INSERT INTO household_merges (kept_household, merged_household, organization_id, by_account, via, reason, children_moved, guardians_moved, at)
             VALUES (\(kept), \(merged), \(organization), \(account), \(via.rawValue), \(reason), \(children), \(guardians), \(now))
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return MergeRecord(id: id, keptHousehold: kept, mergedHousehold: merged, byAccountId: account, via: via.rawValue, reason: reason,
                                childrenMoved: children, guardiansMoved: guardians, at: now)
         }
@@ -54,13 +53,13 @@ public enum HouseholdStore {
     }
 
     /// The merges an organization vouched for, newest first.
-    public static func merges(organization: OrganizationID, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [MergeRecord] {
+    public static func merges(organization: OrganizationID, before: Int64?, limit: Int, on db: DatabaseConnection) async throws -> [MergeRecord] {
         var result: [MergeRecord] = []
-        for try await (id, kept, merged, account, via, reason, children, guardians, at) in try await connection.query("""
+        for try await (id, kept, merged, account, via, reason, children, guardians, at) in try await db.query("""
             SELECT id, kept_household, merged_household, by_account, via, reason, children_moved, guardians_moved, at FROM household_merges
             WHERE organization_id = \(organization) AND (\(before)::bigint IS NULL OR id < \(before))
             ORDER BY id DESC LIMIT \(limit)
-            """, logger: logger).decode((Int64, Int64, Int64, Int64?, String, String, Int32, Int32, Date).self) {
+            """).decode((Int64, Int64, Int64, Int64?, String, String, Int32, Int32, Date).self) {
             result.append(MergeRecord(id: id, keptHousehold: kept, mergedHousehold: merged, byAccountId: account, via: via, reason: reason,
                                       childrenMoved: Int(children), guardiansMoved: Int(guardians), at: at))
         }

@@ -94,34 +94,34 @@ public struct Migrator: Sendable {
 
     /// Brings the database up to date. Returns the migrations this call applied.
     @discardableResult
-    public func migrate(on connection: PostgresConnection, logger: Logger) async throws -> [Migration] {
+    public func migrate(on db: DatabaseConnection) async throws -> [Migration] {
         // Session-level lock: held across the per-file transactions below, released at the end
         // (or when the connection dies).
-        try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
+        try await db.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
         do {
-            let applied = try await apply(on: connection, logger: logger)
-            try await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+            let applied = try await apply(on: db)
+            try await db.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
             return applied
         } catch {
             // Best effort on the way out: the lock also ends with the session, and the
             // migration's own error is the one to report.
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+            _ = try? await db.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
             throw error
         }
     }
 
-    private func apply(on connection: PostgresConnection, logger: Logger) async throws -> [Migration] {
-        try await connection.query("""
+    private func apply(on db: DatabaseConnection) async throws -> [Migration] {
+        try await db.query("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    integer PRIMARY KEY,
                 name       text NOT NULL,
                 checksum   text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
-            """, logger: logger)
+            """)
         var recorded: [Int: (name: String, checksum: String)] = [:]
-        for try await (version, name, checksum) in try await connection.query(
-            "SELECT version, name, checksum FROM schema_migrations", logger: logger
+        for try await (version, name, checksum) in try await db.query(
+            "SELECT version, name, checksum FROM schema_migrations"
         ).decode((Int, String, String).self) {
             recorded[version] = (name, checksum)
         }
@@ -133,27 +133,26 @@ public struct Migrator: Sendable {
         let known = Set(migrations.map(\.version))
         for version in recorded.keys.sorted() where !known.contains(version) {
             // A newer kairan migrated this database; an older one keeps running during a rolling upgrade.
-            logger.warning("database has a migration this build does not know", metadata: ["version": "\(version)"])
+            db.logger.warning("database has a migration this build does not know", metadata: ["version": "\(version)"])
         }
 
         var appliedNow: [Migration] = []
         for migration in migrations where recorded[migration.version] == nil {
             do {
-                try await connection.withTransaction(logger: logger) { connection in
+                try await db.withTransaction { db in
                     // The extended query protocol takes one statement at a time; a DO block's
                     // EXECUTE runs the whole file through the server's own parser instead of a
                     // hand-written SQL splitter. The text travels as a bound value, never spliced.
-                    try await connection.query("SELECT set_config('kairan.migration_sql', \(migration.sql), true)", logger: logger)
-                    try await connection.query("DO $$ BEGIN EXECUTE current_setting('kairan.migration_sql'); END $$", logger: logger)
-                    try await connection.query(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
-                        logger: logger)
+                    try await db.query("SELECT set_config('kairan.migration_sql', \(migration.sql), true)")
+                    try await db.query("DO $$ BEGIN EXECUTE current_setting('kairan.migration_sql'); END $$")
+                    try await db.query(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))")
                 }
             } catch let error as PostgresTransactionError {
                 let reason = (error.closureError as? PSQLError)?.serverInfo?[.message] ?? String(reflecting: error.closureError ?? error)
                 throw MigrationError.failed(version: migration.version, name: migration.name, reason: reason)
             }
-            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            db.logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             appliedNow.append(migration)
         }
         return appliedNow

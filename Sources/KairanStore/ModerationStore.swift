@@ -70,49 +70,49 @@ public enum ModerationStore {
     /// The flags an account raised, newest first (keyset on the flag's id), with their
     /// item's state.
     public static func flags(
-        by account: AccountID, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
+        by account: AccountID, before: Int64?, limit: Int, on db: DatabaseConnection
     ) async throws -> [ReporterFlag] {
         var rows: [ReporterFlag] = []
-        for try await (id, post, thread, group, reason, at, state, excerpt) in try await connection.query("""
+        for try await (id, post, thread, group, reason, at, state, excerpt) in try await db.query("""
             SELECT f.id, f.post_id, p.thread_id, i.group_id, f.reason, f.created_at, i.state, left(i.post_body, 50)
             FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id JOIN posts p ON p.id = f.post_id
             WHERE f.account_id = \(account) AND (\(before)::bigint IS NULL OR f.id < \(before))
             ORDER BY f.id DESC LIMIT \(limit)
-            """, logger: logger).decode((Int64, Int64, Int64, Int64, String, Date, String, String).self) {
+            """).decode((Int64, Int64, Int64, Int64, String, Date, String, String).self) {
             rows.append(ReporterFlag(id: id, postID: post, threadID: thread, groupID: group, reason: reason, at: at, state: state, excerpt: excerpt))
         }
         return rows
     }
 
-    public static func settings(on connection: PostgresConnection, logger: Logger) async throws -> ModerationSettings {
-        try await sandbox(account: nil, now: .distantPast, on: connection, logger: logger).0
+    public static func settings(on db: DatabaseConnection) async throws -> ModerationSettings {
+        try await sandbox(account: nil, now: .distantPast, on: db).0
     }
 
     /// Locks the settings row until the transaction ends: two administrators changing
     /// different fields at once each keep the other's change.
-    public static func lockSettings(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT 1 FROM moderation_settings FOR UPDATE", logger: logger)
+    public static func lockSettings(on db: DatabaseConnection) async throws {
+        try await db.query("SELECT 1 FROM moderation_settings FOR UPDATE")
     }
 
-    public static func update(_ settings: ModerationSettings, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func update(_ settings: ModerationSettings, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE moderation_settings SET auto_hide_score = \(settings.autoHideScore)::numeric, new_account_days = \(settings.newAccountDays)::int,
                 new_account_posts_per_hour = \(settings.newAccountPostsPerHour)::int, new_account_max_links = \(settings.newAccountMaxLinks)::int
-            """, logger: logger)
+            """)
     }
 
     /// Whether the account is new, and how its past flags were judged.
     public static func flaggerHistory(
-        account: AccountID, settings: ModerationSettings, now: Date, on connection: PostgresConnection, logger: Logger
+        account: AccountID, settings: ModerationSettings, now: Date, on db: DatabaseConnection
     ) async throws -> (isNew: Bool, upheld: Int, rejected: Int) {
-        for try await (createdAt, upheld, rejected) in try await connection.query("""
+        for try await (createdAt, upheld, rejected) in try await db.query("""
             SELECT a.created_at,
                    (SELECT count(*)::int FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
                     WHERE f.account_id = a.id AND i.state = 'removed'),
                    (SELECT count(*)::int FROM moderation_flags f JOIN moderation_items i ON i.id = f.item_id
                     WHERE f.account_id = a.id AND i.state IN ('kept', 'ignored'))
             FROM accounts a WHERE a.id = \(account)
-            """, logger: logger).decode((Date, Int, Int).self) {
+            """).decode((Date, Int, Int).self) {
             let isNew = now.timeIntervalSince(createdAt) < Double(settings.newAccountDays) * 86400
             return (isNew, upheld, rejected)
         }
@@ -122,17 +122,17 @@ public enum ModerationStore {
     /// Opens the post's queue item, or finds and locks the open one. Returns its id, state
     /// and whether this call created it.
     public static func openItem(
-        post: PostRecord, body: String, source: String = "flags", now: Date, on connection: PostgresConnection, logger: Logger
+        post: PostRecord, body: String, source: String = "flags", now: Date, on db: DatabaseConnection
     ) async throws -> (ModerationItemID, ModerationItemState, Bool) {
         // The upsert takes the item's row lock: flags on one post are counted one after
         // another, so two at once cannot both cross the threshold.
-        for try await (id, state, created) in try await connection.query("""
+        for try await (id, state, created) in try await db.query("""
             INSERT INTO moderation_items (post_id, group_id, author_id, post_body, source, created_at, updated_at)
             VALUES (\(post.id), \(post.groupID), \(post.authorID), \(body), \(source), \(now), \(now))
             ON CONFLICT (post_id) DO UPDATE SET updated_at = excluded.updated_at,
                 post_body = CASE WHEN moderation_items.state IN ('pending', 'escalated') THEN excluded.post_body ELSE moderation_items.post_body END
             RETURNING id, state, xmax = 0
-            """, logger: logger).decode((Int64, String, Bool).self) {
+            """).decode((Int64, String, Bool).self) {
             return (id, ModerationItemState(rawValue: state) ?? .pending, created)
         }
         preconditionFailure("INSERT … ON CONFLICT DO UPDATE returns a row")
@@ -142,54 +142,54 @@ public enum ModerationStore {
     /// else the item's new score.
     public static func addFlag(
         item: ModerationItemID, post: PostID, account: AccountID, reason: FlagReason, note: String, weight: Double, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> Double? {
         var inserted = false
-        for try await _ in try await connection.query("""
+        for try await _ in try await db.query("""
             INSERT INTO moderation_flags (item_id, post_id, account_id, reason, note, weight, created_at)
             VALUES (\(item), \(post), \(account), \(reason.rawValue), \(note), \(weight)::numeric, \(now))
             ON CONFLICT (post_id, account_id) DO NOTHING RETURNING 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             inserted = true
         }
         guard inserted else { return nil }
-        for try await score in try await connection.query("""
+        for try await score in try await db.query("""
             UPDATE moderation_items SET score = score + \(weight)::numeric WHERE id = \(item) RETURNING score::float8
-            """, logger: logger).decode(Double.self) {
+            """).decode(Double.self) {
             return score
         }
         return nil
     }
 
     /// Marks the item auto-hidden; false when it already was (nothing more to do).
-    public static func setAutoHidden(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query(
-            "UPDATE moderation_items SET auto_hidden = true WHERE id = \(item) AND NOT auto_hidden RETURNING 1", logger: logger
+    public static func setAutoHidden(item: ModerationItemID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query(
+            "UPDATE moderation_items SET auto_hidden = true WHERE id = \(item) AND NOT auto_hidden RETURNING 1"
         ).decode(Int.self) {
             return true
         }
         return false
     }
 
-    public static func setTownHandled(_ item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE moderation_items SET town_handled = true WHERE id = \(item)", logger: logger)
+    public static func setTownHandled(_ item: ModerationItemID, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE moderation_items SET town_handled = true WHERE id = \(item)")
     }
 
-    public static func setRestorable(_ item: ModerationItemID, _ restorable: Bool, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE moderation_items SET restorable = \(restorable) WHERE id = \(item)", logger: logger)
+    public static func setRestorable(_ item: ModerationItemID, _ restorable: Bool, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE moderation_items SET restorable = \(restorable) WHERE id = \(item)")
     }
 
     /// The author edited a post with a queue item: moderators judge the new text, and an item
     /// they had kept or ignored is open again (the edit may be what is wrong now).
-    public static func postEdited(_ post: PostID, body: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> ModerationItemID? {
-        for try await id in try await connection.query("""
+    public static func postEdited(_ post: PostID, body: String, now: Date, on db: DatabaseConnection) async throws -> ModerationItemID? {
+        for try await id in try await db.query("""
             UPDATE moderation_items SET post_body = \(body), updated_at = \(now),
                 state = CASE WHEN state IN ('kept', 'ignored') THEN 'pending' ELSE state END,
                 score = CASE WHEN state IN ('kept', 'ignored') THEN 0 ELSE score END,
                 auto_hidden = CASE WHEN state IN ('kept', 'ignored') THEN false ELSE auto_hidden END
             WHERE post_id = \(post) AND state <> 'removed'
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return id
         }
         return nil
@@ -214,9 +214,9 @@ public enum ModerationStore {
             autoHidden: r.10, townHandled: r.11, restorable: r.12, reasons: reasons, createdAt: r.14, updatedAt: r.15, decidedAt: r.16)
     }
 
-    public static func item(_ id: ModerationItemID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ModerationItemRecord? {
+    public static func item(_ id: ModerationItemID, lock: Bool = false, on db: DatabaseConnection) async throws -> ModerationItemRecord? {
         let query = ("\(unescaped: itemSelect) WHERE i.id = \(id)\(unescaped: (lock ? " FOR UPDATE OF i" : ""))" as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { return item(row) }
+        for try await row in try await db.query(query).decode(ItemRow.self) { return item(row) }
         return nil
     }
 
@@ -224,7 +224,7 @@ public enum ModerationStore {
     /// moderates (nil: every group, for the town's moderators).
     public static func items(
         groups: [GroupID]?, state: ModerationItemState?, reason: FlagReason?, group: GroupID?, before: ModerationItemID?, limit: Int,
-        excludingAuthor: AccountID? = nil, on connection: PostgresConnection, logger: Logger
+        excludingAuthor: AccountID? = nil, on db: DatabaseConnection
     ) async throws -> [ModerationItemRecord] {
         let query = ("""
             \(unescaped: itemSelect)
@@ -235,16 +235,16 @@ public enum ModerationStore {
             ORDER BY i.id DESC LIMIT \(limit)
             """ as PostgresQuery)
         var result: [ModerationItemRecord] = []
-        for try await row in try await connection.query(query, logger: logger).decode(ItemRow.self) { result.append(item(row)) }
+        for try await row in try await db.query(query).decode(ItemRow.self) { result.append(item(row)) }
         return result
     }
 
-    public static func flags(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> [FlagRecord] {
+    public static func flags(item: ModerationItemID, on db: DatabaseConnection) async throws -> [FlagRecord] {
         var result: [FlagRecord] = []
-        for try await (account, name, reason, note, weight, at) in try await connection.query("""
+        for try await (account, name, reason, note, weight, at) in try await db.query("""
             SELECT f.account_id, a.display_name, f.reason, f.note, f.weight::float8, f.created_at
             FROM moderation_flags f JOIN accounts a ON a.id = f.account_id WHERE f.item_id = \(item) ORDER BY f.id
-            """, logger: logger).decode((Int64, String, String, String, Double, Date).self) {
+            """).decode((Int64, String, String, String, Double, Date).self) {
             result.append(FlagRecord(accountID: account, displayName: name, reason: FlagReason(rawValue: reason) ?? .other, note: note,
                                      weight: weight, createdAt: at))
         }
@@ -252,13 +252,13 @@ public enum ModerationStore {
     }
 
     /// The groups an account moderates (owner or moderator, not banned).
-    public static func moderatedGroups(account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [GroupID] {
+    public static func moderatedGroups(account: AccountID, on db: DatabaseConnection) async throws -> [GroupID] {
         var result: [GroupID] = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT m.group_id FROM group_members m
             WHERE m.account_id = \(account) AND m.role IN ('owner', 'moderator')
               AND NOT EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = m.group_id AND b.account_id = m.account_id)
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             result.append(id)
         }
         return result
@@ -266,41 +266,41 @@ public enum ModerationStore {
 
     /// Who is told live when an item enters a queue: the group's moderators (unless
     /// `townOnly`) and the town's moderators and admins.
-    public static func moderators(ofGroup group: GroupID, townOnly: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [AccountID] {
+    public static func moderators(ofGroup group: GroupID, townOnly: Bool, on db: DatabaseConnection) async throws -> [AccountID] {
         var result: [AccountID] = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT account_id FROM group_members WHERE group_id = \(group) AND role IN ('owner', 'moderator') AND NOT \(townOnly)
             UNION
             SELECT account_id FROM account_roles WHERE role IN ('town_moderator', 'town_admin')
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             result.append(id)
         }
         return result
     }
 
-    public static func setState(_ item: ModerationItemID, _ state: ModerationItemState, decided: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func setState(_ item: ModerationItemID, _ state: ModerationItemState, decided: Bool, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE moderation_items SET state = \(state.rawValue), updated_at = \(now),
                 decided_at = CASE WHEN \(decided) THEN \(now) ELSE decided_at END
             WHERE id = \(item)
-            """, logger: logger)
+            """)
     }
 
     /// The accounts that flagged the item (each is told the outcome).
-    public static func reporters(item: ModerationItemID, on connection: PostgresConnection, logger: Logger) async throws -> [AccountID] {
+    public static func reporters(item: ModerationItemID, on db: DatabaseConnection) async throws -> [AccountID] {
         var result: [AccountID] = []
-        for try await id in try await connection.query("SELECT account_id FROM moderation_flags WHERE item_id = \(item)", logger: logger).decode(Int64.self) {
+        for try await id in try await db.query("SELECT account_id FROM moderation_flags WHERE item_id = \(item)").decode(Int64.self) {
             result.append(id)
         }
         return result
     }
 
     /// The settings, and whether the account is still new (the sandbox applies), in one query.
-    public static func sandbox(account: AccountID?, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> (ModerationSettings, isNew: Bool) {
-        for try await (score, days, posts, links, createdAt) in try await connection.query("""
+    public static func sandbox(account: AccountID?, now: Date, on db: DatabaseConnection) async throws -> (ModerationSettings, isNew: Bool) {
+        for try await (score, days, posts, links, createdAt) in try await db.query("""
             SELECT s.auto_hide_score::float8, s.new_account_days, s.new_account_posts_per_hour, s.new_account_max_links, a.created_at
             FROM moderation_settings s LEFT JOIN accounts a ON a.id = \(account)::bigint
-            """, logger: logger).decode((Double, Int32, Int32, Int32, Date?).self) {
+            """).decode((Double, Int32, Int32, Int32, Date?).self) {
             let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts), newAccountMaxLinks: Int(links))
             let isNew = createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true
             return (settings, isNew)
@@ -312,29 +312,29 @@ public enum ModerationStore {
     /// Returns the seconds until the window ends when the limit is already used up (the use
     /// is then not counted: the caller refuses it and its transaction rolls back).
     public static func hit(
-        _ action: RateLimitedAction, account: AccountID, limit: RateLimit, now: Date, on connection: PostgresConnection, logger: Logger
+        _ action: RateLimitedAction, account: AccountID, limit: RateLimit, now: Date, on db: DatabaseConnection
     ) async throws -> Int? {
         let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / limit.window).rounded(.down) * limit.window)
-        for try await count in try await connection.query("""
+        for try await count in try await db.query("""
             INSERT INTO rate_counters (account_id, action, window_start, count) VALUES (\(account), \(action.rawValue), \(start), 1)
             ON CONFLICT (account_id, action, window_start) DO UPDATE SET count = rate_counters.count + 1
             RETURNING count
-            """, logger: logger).decode(Int32.self) where Int(count) > limit.count {
+            """).decode(Int32.self) where Int(count) > limit.count {
             return max(1, Int(start.addingTimeInterval(limit.window).timeIntervalSince(now).rounded(.up)))
         }
         return nil
     }
 
-    public static func deleteRateCounters(before cutoff: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM rate_counters WHERE window_start < \(cutoff)", logger: logger)
+    public static func deleteRateCounters(before cutoff: Date, on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM rate_counters WHERE window_start < \(cutoff)")
     }
 
     // MARK: - Watched words
 
     public static let maxWatchedWords = 10000
 
-    public static func watchedWordCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        for try await count in try await connection.query("SELECT count(*)::int FROM watched_words", logger: logger).decode(Int.self) {
+    public static func watchedWordCount(on db: DatabaseConnection) async throws -> Int {
+        for try await count in try await db.query("SELECT count(*)::int FROM watched_words").decode(Int.self) {
             return count
         }
         return 0
@@ -343,23 +343,23 @@ public enum ModerationStore {
     /// The strongest watched word (block, then hold, then flag) in `text`, already normalized.
     /// `*` in a word stands for any run of characters: the word becomes a LIKE pattern with
     /// LIKE's own wildcards and escape character escaped first.
-    public static func watchedWord(in text: WatchedWords.Text, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
-        for try await (id, pattern, normalized, action, foldsKana) in try await connection.query("""
+    public static func watchedWord(in text: WatchedWords.Text, on db: DatabaseConnection) async throws -> WatchedWord? {
+        for try await (id, pattern, normalized, action, foldsKana) in try await db.query("""
             SELECT id, pattern, normalized, action, fold_kana FROM watched_words
             WHERE (CASE WHEN fold_kana THEN \(text.kanaFolded) ELSE \(text.plain) END)
                   LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
             ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
             LIMIT 1
-            """, logger: logger).decode((Int64, String, String, String, Bool).self) {
+            """).decode((Int64, String, String, String, Bool).self) {
             return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana)
         }
         return nil
     }
 
-    public static func watchedWords(on connection: PostgresConnection, logger: Logger) async throws -> [WatchedWord] {
+    public static func watchedWords(on db: DatabaseConnection) async throws -> [WatchedWord] {
         var result: [WatchedWord] = []
-        for try await (id, pattern, normalized, action, foldsKana) in try await connection.query(
-            "SELECT id, pattern, normalized, action, fold_kana FROM watched_words ORDER BY id LIMIT \(maxWatchedWords)", logger: logger
+        for try await (id, pattern, normalized, action, foldsKana) in try await db.query(
+            "SELECT id, pattern, normalized, action, fold_kana FROM watched_words ORDER BY id LIMIT \(maxWatchedWords)"
         ).decode((Int64, String, String, String, Bool).self) {
             result.append(WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana))
         }
@@ -370,23 +370,23 @@ public enum ModerationStore {
     @discardableResult
     public static func upsertWatchedWord(
         pattern: String, action: WatchedWordAction, foldingKana: Bool, by account: AccountID, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> WatchedWord {
         let normalized = WatchedWords.normalize(pattern, foldingKana: foldingKana)
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO watched_words (pattern, normalized, action, fold_kana, created_by, created_at)
             VALUES (\(pattern), \(normalized), \(action.rawValue), \(foldingKana), \(account), \(now))
             ON CONFLICT (normalized) DO UPDATE SET pattern = excluded.pattern, action = excluded.action, fold_kana = excluded.fold_kana
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: action, foldsKana: foldingKana)
         }
         preconditionFailure("upsert returns a row")
     }
 
-    public static func deleteWatchedWord(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> WatchedWord? {
-        for try await (id, pattern, normalized, action, foldsKana) in try await connection.query(
-            "DELETE FROM watched_words WHERE id = \(id) RETURNING id, pattern, normalized, action, fold_kana", logger: logger
+    public static func deleteWatchedWord(_ id: Int64, on db: DatabaseConnection) async throws -> WatchedWord? {
+        for try await (id, pattern, normalized, action, foldsKana) in try await db.query(
+            "DELETE FROM watched_words WHERE id = \(id) RETURNING id, pattern, normalized, action, fold_kana"
         ).decode((Int64, String, String, String, Bool).self) {
             return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana)
         }
@@ -397,21 +397,21 @@ public enum ModerationStore {
 
     public static func suspend(
         account: AccountID, group: GroupID?, until: Date, reason: String, by moderator: AccountID, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO suspensions (account_id, group_id, until, reason, created_by, created_at)
             VALUES (\(account), \(group), \(until), \(reason), \(moderator), \(now))
-            """, logger: logger)
+            """)
     }
 
     /// The end of the longest suspension in force for posting in `group` (the group's own
     /// or the town's), if any.
-    public static func suspendedUntil(account: AccountID, group: GroupID?, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
-        for try await until in try await connection.query("""
+    public static func suspendedUntil(account: AccountID, group: GroupID?, now: Date, on db: DatabaseConnection) async throws -> Date? {
+        for try await until in try await db.query("""
             SELECT max(until) FROM suspensions
             WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group))
-            """, logger: logger).decode(Date?.self) {
+            """).decode(Date?.self) {
             return until
         }
         return nil
@@ -435,21 +435,21 @@ public enum ModerationStore {
 
     public static func log(
         _ action: String, item: ModerationItemID?, post: PostID?, group: GroupID?, actor: AccountID?, reason: String,
-        subject: AccountID? = nil, detail: String = "", now: Date, on connection: PostgresConnection, logger: Logger
+        subject: AccountID? = nil, detail: String = "", now: Date, on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO moderation_log (item_id, post_id, group_id, actor_id, action, reason, subject_id, detail, at)
             VALUES (\(item), \(post), \(group), \(actor), \(action), \(reason), \(subject), \(detail), \(now))
-            """, logger: logger)
+            """)
     }
 
-    public static func logEntries(item: ModerationItemID? = nil, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [LogEntry] {
+    public static func logEntries(item: ModerationItemID? = nil, before: Int64?, limit: Int, on db: DatabaseConnection) async throws -> [LogEntry] {
         var result: [LogEntry] = []
-        for try await r in try await connection.query("""
+        for try await r in try await db.query("""
             SELECT id, item_id, post_id, group_id, actor_id, action, reason, subject_id, detail, at FROM moderation_log
             WHERE (\(item)::bigint IS NULL OR item_id = \(item)) AND (\(before)::bigint IS NULL OR id < \(before))
             ORDER BY id DESC LIMIT \(limit)
-            """, logger: logger).decode((Int64, Int64?, Int64?, Int64?, Int64?, String, String, Int64?, String, Date).self) {
+            """).decode((Int64, Int64?, Int64?, Int64?, Int64?, String, String, Int64?, String, Date).self) {
             result.append(LogEntry(id: r.0, itemId: r.1, postId: r.2, groupId: r.3, actorId: r.4, action: r.5, reason: r.6, subjectId: r.7,
                                    detail: r.8, at: r.9))
         }

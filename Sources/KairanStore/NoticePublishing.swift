@@ -53,10 +53,10 @@ extension NoticeStore {
     /// is recorded.
     public static func publish(
         _ notice: NoticeRecord, organizationName: String, escalateAfterMinutes: Int, urgentDeadline: TimeInterval, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> PublishResult {
         let grades = notice.targets.grades.map(Int16.init)
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO notice_children (notice_id, child_id, household_id)
             SELECT \(notice.id), c.id, c.household_id FROM children c LEFT JOIN classes cl ON cl.id = c.class_id
             WHERE c.organization_id = \(notice.organizationID) AND c.household_id IS NOT NULL
@@ -66,8 +66,8 @@ extension NoticeStore {
                    OR EXISTS (SELECT 1 FROM notice_list_children lc
                               WHERE lc.child_id = c.id AND lc.list_id = ANY(\(notice.targets.lists)::bigint[])))
             ON CONFLICT DO NOTHING
-            """, logger: logger)
-        try await connection.query("""
+            """)
+        try await db.query("""
             INSERT INTO notice_recipients (notice_id, guardian_id, household_id, account_id, via_app, via_mail, link_token)
             SELECT \(notice.id), g.id, g.household_id, g.account_id,
                    g.account_id IS NOT NULL AND (g.delivery <> 'mail' OR \(notice.urgent) OR g.email IS NULL),
@@ -75,16 +75,16 @@ extension NoticeStore {
                    replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')
             FROM guardians g
             WHERE g.household_id IN (SELECT household_id FROM notice_children WHERE notice_id = \(notice.id))
-            """, logger: logger)
+            """)
 
         var mail: [DeliveryStore.Recipient] = []
         var live: [String] = []
         var guardians = 0
         var households = Set<Int64>()
-        for try await (guardian, household, account, viaApp, viaMail, email, token) in try await connection.query("""
+        for try await (guardian, household, account, viaApp, viaMail, email, token) in try await db.query("""
             SELECT r.guardian_id, r.household_id, r.account_id, r.via_app, r.via_mail, g.email, r.link_token
             FROM notice_recipients r JOIN guardians g ON g.id = r.guardian_id WHERE r.notice_id = \(notice.id)
-            """, logger: logger).decode((Int64, Int64, Int64?, Bool, Bool, String?, String).self) {
+            """).decode((Int64, Int64, Int64?, Bool, Bool, String?, String).self) {
             guardians += 1
             households.insert(household)
             if viaApp, let account { live.append(EventStore.userStream(account)) }
@@ -94,7 +94,7 @@ extension NoticeStore {
                 } else {
                     // Checked when staff or the guardian stored it: only a rule tightened
                     // since gets here. Said in the log, so the school can correct it.
-                    logger.warning("guardian's mail address no longer valid; no mail", metadata: ["guardian_id": "\(guardian)", "notice_id": "\(notice.id)"])
+                    db.logger.warning("guardian's mail address no longer valid; no mail", metadata: ["guardian_id": "\(guardian)", "notice_id": "\(notice.id)"])
                 }
             }
         }
@@ -103,23 +103,23 @@ extension NoticeStore {
         let (message, _) = try await DeliveryStore.createMessage(
             kind: "notice", idempotencyKey: "notice:\(notice.id)", urgent: notice.urgent, fromName: organizationName, subject: subject,
             body: mailBody(notice, organizationName: organizationName), listID: nil,
-            deadline: notice.urgent ? now.addingTimeInterval(urgentDeadline) : nil, now: now, on: connection, logger: logger)
+            deadline: notice.urgent ? now.addingTimeInterval(urgentDeadline) : nil, now: now, on: db)
         let mailJobs = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: notice.urgent, dueAt: now,
-                                                           on: connection, logger: logger)
+                                                           on: db)
         let event = NoticeReceivedEvent(noticeId: notice.id, organizationId: notice.organizationID, organizationName: organizationName,
                                         urgent: notice.urgent, title: notice.title, body: notice.body, hasForm: notice.form != nil, sentAt: now)
-        try await EventStore.appendToEach(live, kind: "notice.received", payload: event, now: now, on: connection, logger: logger)
+        try await EventStore.appendToEach(live, kind: "notice.received", payload: event, now: now, on: db)
 
         let escalateAt: Date? = notice.urgent ? now.addingTimeInterval(TimeInterval(escalateAfterMinutes * 60)) : nil
-        try await connection.query("""
+        try await db.query("""
             UPDATE notices SET state = 'sent', sent_at = \(now), message_id = \(message), escalate_at = \(escalateAt), updated_at = \(now)
             WHERE id = \(notice.id)
-            """, logger: logger)
+            """)
         try await EventStore.append(
             EventStore.noticeStream(notice.id), kind: "notice.sent",
             payload: NoticeProgressEvent(noticeId: notice.id, householdId: nil, guardianId: nil, households: households.count,
                                          confirmedHouseholds: 0, openedGuardians: 0),
-            now: now, on: connection, logger: logger)
+            now: now, on: db)
         return PublishResult(guardians: guardians, households: households.count, mailJobs: mailJobs, liveRecipients: live.count)
     }
 
@@ -140,7 +140,7 @@ extension NoticeStore {
     /// Re-sends the notice by mail to every guardian address of the households that have not
     /// confirmed, and records the escalation. Returns (unconfirmed households, mails queued).
     public static func escalate(
-        _ notice: NoticeRecord, organizationName: String, urgentDeadline: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger
+        _ notice: NoticeRecord, organizationName: String, urgentDeadline: TimeInterval, now: Date, on db: DatabaseConnection
     ) async throws -> (households: Int, mails: Int) {
         var mail: [DeliveryStore.Recipient] = []
         var households = Set<Int64>()
@@ -148,20 +148,20 @@ extension NoticeStore {
         // or else their account's. A guardian who chose the app for everyday notices did not
         // choose to miss an urgent one they have not seen (not connected, phone silent), and
         // is a resident with a mail address.
-        for try await (guardian, household, email, token) in try await connection.query("""
+        for try await (guardian, household, email, token) in try await db.query("""
             SELECT r.guardian_id, r.household_id, coalesce(g.email, a.email), r.link_token
             FROM notice_recipients r JOIN guardians g ON g.id = r.guardian_id
             LEFT JOIN accounts a ON a.id = g.account_id
             WHERE r.notice_id = \(notice.id) AND r.household_id IN (
                 SELECT household_id FROM notice_recipients WHERE notice_id = \(notice.id)
                 GROUP BY household_id HAVING bool_and(confirmed_at IS NULL))
-            """, logger: logger).decode((Int64, Int64, String?, String).self) {
+            """).decode((Int64, Int64, String?, String).self) {
             households.insert(household)
             if let email {
                 if let address = try? EmailAddress(email) {
                     mail.append(DeliveryStore.Recipient(key: "guardian:\(guardian)", address: address, charset: charset(for: address), linkToken: token))
                 } else {
-                    logger.warning("guardian's mail address no longer valid; no escalation mail", metadata: ["guardian_id": "\(guardian)", "notice_id": "\(notice.id)"])
+                    db.logger.warning("guardian's mail address no longer valid; no escalation mail", metadata: ["guardian_id": "\(guardian)", "notice_id": "\(notice.id)"])
                 }
             }
         }
@@ -171,13 +171,13 @@ extension NoticeStore {
             let (message, _) = try await DeliveryStore.createMessage(
                 kind: "notice_escalation", idempotencyKey: "notice-escalation:\(notice.id)", urgent: true, fromName: organizationName,
                 subject: "【再送・要確認】" + notice.title, body: mailBody(notice, organizationName: organizationName), listID: nil,
-                deadline: now.addingTimeInterval(urgentDeadline), now: now, on: connection, logger: logger)
-            queued = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: true, dueAt: now, on: connection, logger: logger)
+                deadline: now.addingTimeInterval(urgentDeadline), now: now, on: db)
+            queued = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: true, dueAt: now, on: db)
             messageID = message
         }
-        try await connection.query("""
+        try await db.query("""
             UPDATE notices SET escalated_at = \(now), escalation_message_id = \(messageID), updated_at = \(now) WHERE id = \(notice.id)
-            """, logger: logger)
+            """)
         return (households.count, queued)
     }
 }

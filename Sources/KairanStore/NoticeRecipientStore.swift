@@ -61,8 +61,8 @@ public enum NoticeRecipientStore {
         """
     typealias Row = (Int64, Int64, Int64, String, Int64, Date?, Date?, Bool)
 
-    static func one(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
-        for try await r in try await connection.query(query, logger: logger).decode(Row.self) {
+    static func one(_ query: PostgresQuery, on db: DatabaseConnection) async throws -> NoticeRecipientRecord? {
+        for try await r in try await db.query(query).decode(Row.self) {
             return NoticeRecipientRecord(noticeID: r.0, organizationID: r.1, guardianID: r.2, guardianName: r.3, householdID: r.4,
                                          openedAt: r.5, confirmedAt: r.6, householdConfirmed: r.7)
         }
@@ -70,37 +70,37 @@ public enum NoticeRecipientStore {
     }
 
     /// The caller's recipient row for a notice; nil when the notice never reached them.
-    public static func recipient(notice: NoticeID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
-        try await one(("\(unescaped: recipientSelect) WHERE r.notice_id = \(notice) AND r.account_id = \(account)" as PostgresQuery), on: connection, logger: logger)
+    public static func recipient(notice: NoticeID, account: AccountID, on db: DatabaseConnection) async throws -> NoticeRecipientRecord? {
+        try await one(("\(unescaped: recipientSelect) WHERE r.notice_id = \(notice) AND r.account_id = \(account)" as PostgresQuery), on: db)
     }
 
-    public static func recipient(notice: NoticeID, guardian: GuardianID, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
-        try await one(("\(unescaped: recipientSelect) WHERE r.notice_id = \(notice) AND r.guardian_id = \(guardian)" as PostgresQuery), on: connection, logger: logger)
+    public static func recipient(notice: NoticeID, guardian: GuardianID, on db: DatabaseConnection) async throws -> NoticeRecipientRecord? {
+        try await one(("\(unescaped: recipientSelect) WHERE r.notice_id = \(notice) AND r.guardian_id = \(guardian)" as PostgresQuery), on: db)
     }
 
     /// The recipient a mail link belongs to.
-    public static func recipient(token: String, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecipientRecord? {
+    public static func recipient(token: String, on db: DatabaseConnection) async throws -> NoticeRecipientRecord? {
         try await one(("\(unescaped: recipientSelect) WHERE r.link_token = \(token)" as PostgresQuery),
-                      on: connection, logger: logger)
+                      on: db)
     }
 
     /// Marks the notice opened by this guardian. True the first time.
-    public static func markOpened(notice: NoticeID, guardian: GuardianID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func markOpened(notice: NoticeID, guardian: GuardianID, now: Date, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             UPDATE notice_recipients SET opened_at = \(now)
             WHERE notice_id = \(notice) AND guardian_id = \(guardian) AND opened_at IS NULL RETURNING 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             return true
         }
         return false
     }
 
     /// Confirms (既読確認) for this guardian, opening it too. True the first time.
-    public static func confirm(notice: NoticeID, guardian: GuardianID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func confirm(notice: NoticeID, guardian: GuardianID, now: Date, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             UPDATE notice_recipients SET confirmed_at = \(now), opened_at = coalesce(opened_at, \(now))
             WHERE notice_id = \(notice) AND guardian_id = \(guardian) AND confirmed_at IS NULL RETURNING 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             return true
         }
         return false
@@ -108,8 +108,8 @@ public enum NoticeRecipientStore {
 
     /// `inClass`: only the households with a child the notice reached in that class.
     public static func counts(notice: NoticeID, messageID: Int64?, inClass classID: ClassID? = nil,
-                              on connection: PostgresConnection, logger: Logger) async throws -> NoticeStatusCounts {
-        for try await r in try await connection.query("""
+                              on db: DatabaseConnection) async throws -> NoticeStatusCounts {
+        for try await r in try await db.query("""
             SELECT count(*)::int, count(DISTINCT household_id)::int,
                    count(*) FILTER (WHERE via_app OR EXISTS (
                        SELECT 1 FROM deliveries d WHERE d.message_id = \(messageID) AND d.recipient = 'guardian:' || r.guardian_id
@@ -120,7 +120,7 @@ public enum NoticeRecipientStore {
             FROM notice_recipients r WHERE notice_id = \(notice) AND (\(classID)::bigint IS NULL OR household_id IN (
                     SELECT nc.household_id FROM notice_children nc JOIN children c ON c.id = nc.child_id
                     WHERE nc.notice_id = \(notice) AND c.class_id = \(classID)))
-            """, logger: logger).decode((Int, Int, Int, Int, Int, Int).self) {
+            """).decode((Int, Int, Int, Int, Int, Int).self) {
             return NoticeStatusCounts(guardians: r.0, households: r.1, delivered: r.2, opened: r.3, confirmedGuardians: r.4, confirmedHouseholds: r.5)
         }
         return NoticeStatusCounts(guardians: 0, households: 0, delivered: 0, opened: 0, confirmedGuardians: 0, confirmedHouseholds: 0)
@@ -129,9 +129,9 @@ public enum NoticeRecipientStore {
     /// Households none of whose guardians confirmed, with the children the notice was for
     /// and every guardian's name and phone (the call list).
     public static func unconfirmed(notice: NoticeID, inClass classID: ClassID? = nil, limit: Int,
-                                   on connection: PostgresConnection, logger: Logger) async throws -> [UnconfirmedHousehold] {
+                                   on db: DatabaseConnection) async throws -> [UnconfirmedHousehold] {
         var result: [UnconfirmedHousehold] = []
-        for try await (household, children, classes, ids, names, phones) in try await connection.query("""
+        for try await (household, children, classes, ids, names, phones) in try await db.query("""
             WITH open AS (
                 SELECT household_id FROM notice_recipients WHERE notice_id = \(notice) AND (\(classID)::bigint IS NULL OR household_id IN (
                     SELECT nc.household_id FROM notice_children nc JOIN children c ON c.id = nc.child_id
@@ -148,7 +148,7 @@ public enum NoticeRecipientStore {
                    ARRAY(SELECT g.name FROM guardians g WHERE g.household_id = o.household_id ORDER BY g.id),
                    ARRAY(SELECT coalesce(g.phone, '') FROM guardians g WHERE g.household_id = o.household_id ORDER BY g.id)
             FROM open o ORDER BY o.household_id
-            """, logger: logger).decode((Int64, [String], [String], [Int64], [String], [String]).self) {
+            """).decode((Int64, [String], [String], [Int64], [String], [String]).self) {
             let contacts = zip(ids, zip(names, phones)).map { id, pair in
                 UnconfirmedHousehold.Contact(guardianID: id, name: pair.0, phone: pair.1.isEmpty ? nil : pair.1)
             }
@@ -158,11 +158,11 @@ public enum NoticeRecipientStore {
     }
     /// A guardian's notices, newest first, with their own open/confirm state.
     public static func notices(
-        ofAccount account: AccountID, before: NoticeID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        ofAccount account: AccountID, before: NoticeID?, limit: Int, on db: DatabaseConnection
     ) async throws -> [(NoticeRecord, String, NoticeRecipientRecord)] {
         var recipients: [NoticeRecipientRecord] = []
         var organizationNames: [OrganizationID: String] = [:]
-        for try await r in try await connection.query("""
+        for try await r in try await db.query("""
             SELECT r.notice_id, n.organization_id, r.guardian_id, g.name, r.household_id, r.opened_at, r.confirmed_at,
                    EXISTS (SELECT 1 FROM notice_recipients x WHERE x.notice_id = r.notice_id AND x.household_id = r.household_id
                            AND x.confirmed_at IS NOT NULL),
@@ -171,14 +171,14 @@ public enum NoticeRecipientStore {
                  JOIN guardians g ON g.id = r.guardian_id
             WHERE r.account_id = \(account) AND (\(before)::bigint IS NULL OR r.notice_id < \(before))
             ORDER BY r.notice_id DESC LIMIT \(limit)
-            """, logger: logger).decode((Int64, Int64, Int64, String, Int64, Date?, Date?, Bool, String).self) {
+            """).decode((Int64, Int64, Int64, String, Int64, Date?, Date?, Bool, String).self) {
             recipients.append(NoticeRecipientRecord(noticeID: r.0, organizationID: r.1, guardianID: r.2, guardianName: r.3, householdID: r.4,
                                                     openedAt: r.5, confirmedAt: r.6, householdConfirmed: r.7))
             organizationNames[r.1] = r.8
         }
         guard !recipients.isEmpty else { return [] }
         let query = ("SELECT \(unescaped: NoticeStore.columns) FROM notices n WHERE n.id = ANY(\(recipients.map(\.noticeID))::bigint[])" as PostgresQuery)
-        let notices = Dictionary(uniqueKeysWithValues: try await NoticeStore.records(query, on: connection, logger: logger).map { ($0.id, $0) })
+        let notices = Dictionary(uniqueKeysWithValues: try await NoticeStore.records(query, on: db).map { ($0.id, $0) })
         return recipients.compactMap { recipient in
             notices[recipient.noticeID].map { ($0, organizationNames[recipient.organizationID] ?? "", recipient) }
         }
@@ -187,40 +187,40 @@ public enum NoticeRecipientStore {
     // MARK: - Answers
 
     /// The children of this household the notice was for (each gets one answer).
-    public static func children(notice: NoticeID, household: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [(ChildID, String)] {
+    public static func children(notice: NoticeID, household: Int64, on db: DatabaseConnection) async throws -> [(ChildID, String)] {
         var result: [(ChildID, String)] = []
-        for try await row in try await connection.query("""
+        for try await row in try await db.query("""
             SELECT c.id, c.name FROM notice_children nc JOIN children c ON c.id = nc.child_id
             WHERE nc.notice_id = \(notice) AND nc.household_id = \(household) ORDER BY c.id
-            """, logger: logger).decode((Int64, String).self) {
+            """).decode((Int64, String).self) {
             result.append(row)
         }
         return result
     }
 
     public static func saveAnswer(
-        notice: NoticeID, child: ChildID, guardian: GuardianID, choices: [Int], text: String?, now: Date, on connection: PostgresConnection, logger: Logger
+        notice: NoticeID, child: ChildID, guardian: GuardianID, choices: [Int], text: String?, now: Date, on db: DatabaseConnection
     ) async throws {
         let values = choices.map(Int16.init)
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO notice_answers (notice_id, child_id, guardian_id, choices, text, answered_at)
             VALUES (\(notice), \(child), \(guardian), \(values)::smallint[], \(text), \(now))
             ON CONFLICT (notice_id, child_id) DO UPDATE
             SET guardian_id = excluded.guardian_id, choices = excluded.choices, text = excluded.text, answered_at = excluded.answered_at
-            """, logger: logger)
+            """)
     }
 
     /// Every child the notice was for, with their answer if any (`household` narrows it to one family).
-    public static func answers(notice: NoticeID, household: Int64? = nil, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeAnswerRecord] {
+    public static func answers(notice: NoticeID, household: Int64? = nil, on db: DatabaseConnection) async throws -> [NoticeAnswerRecord] {
         var result: [NoticeAnswerRecord] = []
-        for try await r in try await connection.query("""
+        for try await r in try await db.query("""
             SELECT c.id, c.name, cl.name, coalesce(a.choices, '{}'), a.text, g.name, a.answered_at
             FROM notice_children nc JOIN children c ON c.id = nc.child_id LEFT JOIN classes cl ON cl.id = c.class_id
                  LEFT JOIN notice_answers a ON a.notice_id = nc.notice_id AND a.child_id = nc.child_id
                  LEFT JOIN guardians g ON g.id = a.guardian_id
             WHERE nc.notice_id = \(notice) AND (\(household)::bigint IS NULL OR nc.household_id = \(household))
             ORDER BY cl.grade NULLS LAST, cl.name NULLS LAST, c.id
-            """, logger: logger).decode((Int64, String, String?, [Int16], String?, String?, Date?).self) {
+            """).decode((Int64, String, String?, [Int16], String?, String?, Date?).self) {
             result.append(NoticeAnswerRecord(childID: r.0, childName: r.1, className: r.2, choices: r.3.map(Int.init), text: r.4,
                                              answeredBy: r.5, answeredAt: r.6))
         }

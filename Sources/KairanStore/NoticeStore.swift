@@ -103,27 +103,27 @@ public enum NoticeStore {
             escalateAt: r.19, escalatedAt: r.20, createdAt: r.21, sentAt: r.22, revision: Int(r.23))
     }
 
-    static func records(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeRecord] {
+    static func records(_ query: PostgresQuery, on db: DatabaseConnection) async throws -> [NoticeRecord] {
         var result: [NoticeRecord] = []
-        for try await row in try await connection.query(query, logger: logger).decode(Row.self) { result.append(record(row)) }
+        for try await row in try await db.query(query).decode(Row.self) { result.append(record(row)) }
         return result
     }
 
-    public static func organization(ofNotice id: NoticeID, on connection: PostgresConnection, logger: Logger) async throws -> OrganizationID? {
-        for try await value in try await connection.query("SELECT organization_id FROM notices WHERE id = \(id)", logger: logger).decode(Int64.self) {
+    public static func organization(ofNotice id: NoticeID, on db: DatabaseConnection) async throws -> OrganizationID? {
+        for try await value in try await db.query("SELECT organization_id FROM notices WHERE id = \(id)").decode(Int64.self) {
             return value
         }
         return nil
     }
 
     /// True when every class and list named belongs to the organization.
-    public static func targetsBelong(_ targets: NoticeTargets, to organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await ok in try await connection.query("""
+    public static func targetsBelong(_ targets: NoticeTargets, to organization: OrganizationID, on db: DatabaseConnection) async throws -> Bool {
+        for try await ok in try await db.query("""
             SELECT (SELECT count(*) FROM classes WHERE organization_id = \(organization) AND id = ANY(\(targets.classes)::bigint[]))
                        = cardinality(ARRAY(SELECT DISTINCT unnest(\(targets.classes)::bigint[])))
                AND (SELECT count(*) FROM notice_lists WHERE organization_id = \(organization) AND id = ANY(\(targets.lists)::bigint[]))
                        = cardinality(ARRAY(SELECT DISTINCT unnest(\(targets.lists)::bigint[])))
-            """, logger: logger).decode(Bool.self) {
+            """).decode(Bool.self) {
             return ok
         }
         return false
@@ -140,10 +140,10 @@ public enum NoticeStore {
 
     /// How many guardians each channel of `targets` reaches today (children enrolled there
     /// whose household has a guardian).
-    public static func reach(_ targets: NoticeTargets, in organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelReach] {
+    public static func reach(_ targets: NoticeTargets, in organization: OrganizationID, on db: DatabaseConnection) async throws -> [ChannelReach] {
         let grades = targets.grades.map(Int16.init)
         var result: [ChannelReach] = []
-        for try await (kind, id, guardians) in try await connection.query("""
+        for try await (kind, id, guardians) in try await db.query("""
             WITH t(kind, id) AS (
                 SELECT 'all', 0::bigint WHERE \(targets.all)
                 UNION ALL SELECT 'grade', unnest(\(grades)::smallint[])::bigint
@@ -158,7 +158,7 @@ public enum NoticeStore {
                         WHEN 'class' THEN c.class_id = t.id
                         ELSE EXISTS (SELECT 1 FROM notice_list_children lc WHERE lc.child_id = c.id AND lc.list_id = t.id) END))::int
             FROM t
-            """, logger: logger).decode((String, Int64, Int).self) {
+            """).decode((String, Int64, Int).self) {
             result.append(ChannelReach(kind: kind, id: id, guardians: guardians))
         }
         return result
@@ -166,7 +166,7 @@ public enum NoticeStore {
 
     public static func insert(
         organization: OrganizationID, author: AccountID, urgent: Bool, title: String, body: String, targets: NoticeTargets, form: ReplyForm?,
-        state: NoticeState, sendAt: Date, releaseAt: Date, skipReason: String?, now: Date, on connection: PostgresConnection, logger: Logger
+        state: NoticeState, sendAt: Date, releaseAt: Date, skipReason: String?, now: Date, on db: DatabaseConnection
     ) async throws -> NoticeRecord {
         let grades = targets.grades.map(Int16.init)
         let query: PostgresQuery = """
@@ -178,8 +178,8 @@ public enum NoticeStore {
             RETURNING id
             """
         var id: NoticeID = 0
-        for try await value in try await connection.query(query, logger: logger).decode(Int64.self) { id = value }
-        guard let record = try await find(id, organization: organization, on: connection, logger: logger) else {
+        for try await value in try await db.query(query).decode(Int64.self) { id = value }
+        guard let record = try await find(id, organization: organization, on: db) else {
             preconditionFailure("inserted in this transaction")
         }
         return record
@@ -187,36 +187,36 @@ public enum NoticeStore {
 
     /// The notice if it is this organization's; `lock` takes its row lock for a state change.
     public static func find(
-        _ id: NoticeID, organization: OrganizationID, lock: Bool = false, on connection: PostgresConnection, logger: Logger
+        _ id: NoticeID, organization: OrganizationID, lock: Bool = false, on db: DatabaseConnection
     ) async throws -> NoticeRecord? {
         let suffix = lock ? " FOR UPDATE" : ""
         let query = ("SELECT \(unescaped: columns) FROM notices n WHERE n.id = \(id) AND n.organization_id = \(organization)\(unescaped: suffix)" as PostgresQuery)
-        return try await records(query, on: connection, logger: logger).first
+        return try await records(query, on: db).first
     }
 
     /// A page of an organization's notices, newest first, optionally in one state.
     public static func list(
-        organization: OrganizationID, state: NoticeState?, before: NoticeID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        organization: OrganizationID, state: NoticeState?, before: NoticeID?, limit: Int, on db: DatabaseConnection
     ) async throws -> [NoticeRecord] {
         let query = ("""
             SELECT \(unescaped: columns) FROM notices n
             WHERE n.organization_id = \(organization) AND (\(state?.rawValue)::text IS NULL OR n.state = \(state?.rawValue)) AND (\(before)::bigint IS NULL OR n.id < \(before))
             ORDER BY n.id DESC LIMIT \(limit)
             """ as PostgresQuery)
-        return try await records(query, on: connection, logger: logger)
+        return try await records(query, on: db)
     }
 
     /// Changes state (and the release time, and the text when an approver edits it).
     public static func update(
         _ id: NoticeID, state: NoticeState, releaseAt: Date? = nil, title: String? = nil, body: String? = nil, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             UPDATE notices SET state = \(state.rawValue), release_at = coalesce(\(releaseAt)::timestamptz, release_at),
                 title = coalesce(\(title)::text, title), body = coalesce(\(body)::text, body), updated_at = \(now),
                 revision = revision + CASE WHEN \(title)::text IS NULL AND \(body)::text IS NULL THEN 0 ELSE 1 END
             WHERE id = \(id)
-            """, logger: logger)
+            """)
     }
 
     // MARK: - Approval audit trail
@@ -232,20 +232,20 @@ public enum NoticeStore {
 
     public static func log(
         _ action: ApprovalAction, notice: NoticeID, organization: OrganizationID, actor: AccountID, comment: String?, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO notice_approval_log (notice_id, organization_id, actor_id, action, comment, at)
             VALUES (\(notice), \(organization), \(actor), \(action.rawValue), \(comment), \(now))
-            """, logger: logger)
+            """)
     }
 
-    public static func approvalLog(notice: NoticeID, on connection: PostgresConnection, logger: Logger) async throws -> [ApprovalEntry] {
+    public static func approvalLog(notice: NoticeID, on db: DatabaseConnection) async throws -> [ApprovalEntry] {
         var result: [ApprovalEntry] = []
-        for try await (id, actor, name, action, comment, at) in try await connection.query("""
+        for try await (id, actor, name, action, comment, at) in try await db.query("""
             SELECT l.id, l.actor_id, a.display_name, l.action, l.comment, l.at
             FROM notice_approval_log l JOIN accounts a ON a.id = l.actor_id WHERE l.notice_id = \(notice) ORDER BY l.id
-            """, logger: logger).decode((Int64, Int64, String, String, String?, Date).self) {
+            """).decode((Int64, Int64, String, String, String?, Date).self) {
             result.append(ApprovalEntry(id: id, actorID: actor, actorName: name, action: ApprovalAction(rawValue: action) ?? .submitted,
                                         comment: comment, at: at))
         }
@@ -253,11 +253,11 @@ public enum NoticeStore {
     }
 
     /// Due scheduled notices (ids only; each is then locked and published on its own).
-    public static func dueIDs(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeID] {
+    public static func dueIDs(now: Date, limit: Int, on db: DatabaseConnection) async throws -> [NoticeID] {
         var ids: [NoticeID] = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT id FROM notices WHERE state = 'scheduled' AND release_at <= \(now) ORDER BY release_at LIMIT \(limit)
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             ids.append(id)
         }
         return ids
@@ -268,27 +268,27 @@ public enum NoticeStore {
     public static let schedulerChannel = "kairan_notices"
 
     /// The earliest release or escalation time of any notice, for the scheduler's sleep.
-    public static func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
-        for try await next in try await connection.query("""
+    public static func nextDue(on db: DatabaseConnection) async throws -> Date? {
+        for try await next in try await db.query("""
             SELECT least(
                 (SELECT release_at FROM notices WHERE state = 'scheduled' ORDER BY release_at LIMIT 1),
                 (SELECT escalate_at FROM notices WHERE escalated_at IS NULL AND escalate_at IS NOT NULL AND state = 'sent'
                  ORDER BY escalate_at LIMIT 1)
             )
-            """, logger: logger).decode(Date?.self) {
+            """).decode(Date?.self) {
             return next
         }
         return nil
     }
 
     /// Urgent notices due for escalation (ids only).
-    public static func escalationIDs(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [NoticeID] {
+    public static func escalationIDs(now: Date, limit: Int, on db: DatabaseConnection) async throws -> [NoticeID] {
         var ids: [NoticeID] = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT id FROM notices
             WHERE escalated_at IS NULL AND escalate_at IS NOT NULL AND escalate_at <= \(now) AND state = 'sent'
             ORDER BY escalate_at LIMIT \(limit)
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             ids.append(id)
         }
         return ids
@@ -296,7 +296,7 @@ public enum NoticeStore {
 
     /// Locks one notice for the scheduler if it is still in the expected state and due;
     /// nil when another worker has it or it changed.
-    public static func lockDue(_ id: NoticeID, escalation: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> NoticeRecord? {
+    public static func lockDue(_ id: NoticeID, escalation: Bool, now: Date, on db: DatabaseConnection) async throws -> NoticeRecord? {
         let query: PostgresQuery = escalation
             ? """
               SELECT \(unescaped: columns) FROM notices n
@@ -306,31 +306,31 @@ public enum NoticeStore {
               SELECT \(unescaped: columns) FROM notices n
               WHERE n.id = \(id) AND n.state = 'scheduled' AND n.release_at <= \(now) FOR UPDATE SKIP LOCKED
               """
-        return try await records(query, on: connection, logger: logger).first
+        return try await records(query, on: db).first
     }
 
     /// A scheduler failure: the notice is tried again after a growing pause (1, 2, 4 … 60
     /// minutes), and the others go ahead meanwhile.
-    public static func postponeAfterFailure(_ id: NoticeID, escalation: Bool, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func postponeAfterFailure(_ id: NoticeID, escalation: Bool, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE notices SET scheduler_failures = scheduler_failures + 1,
                 release_at = CASE WHEN \(!escalation) THEN \(now) + least(interval '1 minute' * power(2, scheduler_failures), interval '60 minutes') ELSE release_at END,
                 escalate_at = CASE WHEN \(escalation) THEN \(now) + least(interval '1 minute' * power(2, scheduler_failures), interval '60 minutes') ELSE escalate_at END
             WHERE id = \(id)
-            """, logger: logger)
+            """)
     }
 
     /// Locks the notice row: confirmations of one notice are counted one after another, so
     /// the live dashboard's figures only ever grow.
-    public static func lockForCounting(_ id: NoticeID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT 1 FROM notices WHERE id = \(id) FOR NO KEY UPDATE", logger: logger)
+    public static func lockForCounting(_ id: NoticeID, on db: DatabaseConnection) async throws {
+        try await db.query("SELECT 1 FROM notices WHERE id = \(id) FOR NO KEY UPDATE")
     }
 
     /// Whether `account` is staff the organization allows to skip approval for urgent notices.
-    public static func maySkipApproval(account: AccountID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await value in try await connection.query("""
+    public static func maySkipApproval(account: AccountID, organization: OrganizationID, on db: DatabaseConnection) async throws -> Bool {
+        for try await value in try await db.query("""
             SELECT may_skip_approval FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)
-            """, logger: logger).decode(Bool.self) {
+            """).decode(Bool.self) {
             return value
         }
         return false

@@ -16,52 +16,52 @@ public enum NotificationStore {
     /// Members of `group` (other than `author`) whose display name, spaces removed, is one
     /// of `names`.
     public static func mentionedMembers(
-        group: GroupID, names: [String], excluding author: AccountID, on connection: PostgresConnection, logger: Logger
+        group: GroupID, names: [String], excluding author: AccountID, on db: DatabaseConnection
     ) async throws -> [AccountID] {
         guard !names.isEmpty else { return [] }
         var ids: [AccountID] = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT m.account_id FROM group_members m JOIN accounts a ON a.id = m.account_id
             WHERE m.group_id = \(group) AND m.account_id <> \(author)
               AND regexp_replace(a.display_name, '[[:space:]\u{3000}]', '', 'g') = ANY(\(names))
             ORDER BY m.account_id
-            """, logger: logger).decode(AccountID.self) {
+            """).decode(AccountID.self) {
             ids.append(id)
         }
         return ids
     }
 
     public static func insert(
-        account: AccountID, kind: String, payloadJSON: String, now: Date, on connection: PostgresConnection, logger: Logger
+        account: AccountID, kind: String, payloadJSON: String, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO notifications (account_id, kind, payload, created_at) VALUES (\(account), \(kind), \(payloadJSON)::jsonb, \(now))
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return id
         }
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
     public static func list(
-        account: AccountID, before: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger
+        account: AccountID, before: Int64?, limit: Int, on db: DatabaseConnection
     ) async throws -> [NotificationRecord] {
         var records: [NotificationRecord] = []
-        for try await (id, kind, payload, createdAt, readAt) in try await connection.query("""
+        for try await (id, kind, payload, createdAt, readAt) in try await db.query("""
             SELECT id, kind, payload::text, created_at, read_at FROM notifications
             WHERE account_id = \(account) AND (\(before)::bigint IS NULL OR id < \(before))
             ORDER BY id DESC LIMIT \(limit)
-            """, logger: logger).decode((Int64, String, String, Date, Date?).self) {
+            """).decode((Int64, String, String, Date, Date?).self) {
             records.append(NotificationRecord(id: id, kind: kind, payload: payload, createdAt: createdAt, readAt: readAt))
         }
         return records
     }
 
     /// Returns false when the notification is not the account's.
-    public static func markRead(id: Int64, account: AccountID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func markRead(id: Int64, account: AccountID, now: Date, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             UPDATE notifications SET read_at = coalesce(read_at, \(now)) WHERE id = \(id) AND account_id = \(account) RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return true
         }
         return false

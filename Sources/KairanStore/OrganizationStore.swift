@@ -61,24 +61,24 @@ public enum OrganizationStore {
     }
 
     public static func insert(
-        kind: OrganizationKind, name: String, admin: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        kind: OrganizationKind, name: String, admin: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> OrganizationRecord {
         var id: OrganizationID = 0
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO organizations (kind, name, created_at) VALUES (\(kind.rawValue), \(name), \(now)) RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             id = value
         }
-        try await setStaff(organization: id, account: admin, role: .orgAdmin, maySkipApproval: nil, now: now, on: connection, logger: logger)
-        guard let (record, _) = try await standing(organization: id, account: admin, on: connection, logger: logger) else {
+        try await setStaff(organization: id, account: admin, role: .orgAdmin, maySkipApproval: nil, now: now, on: db)
+        guard let (record, _) = try await standing(organization: id, account: admin, on: db) else {
             preconditionFailure("inserted in this transaction")
         }
         return record
     }
 
-    public static func find(_ id: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> OrganizationRecord? {
+    public static func find(_ id: OrganizationID, on db: DatabaseConnection) async throws -> OrganizationRecord? {
         let query = ("SELECT \(unescaped: columns) FROM organizations o WHERE o.id = \(id)" as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(Row.self) { return record(row) }
+        for try await row in try await db.query(query).decode(Row.self) { return record(row) }
         return nil
     }
 
@@ -86,7 +86,7 @@ public enum OrganizationStore {
     /// share lock on the account's staff row, so that a removal or change of role that
     /// commits meanwhile waits for the caller's transaction (or is seen by it).
     public static func standing(
-        organization id: OrganizationID, account: AccountID, lock: Bool = false, on connection: PostgresConnection, logger: Logger
+        organization id: OrganizationID, account: AccountID, lock: Bool = false, on db: DatabaseConnection
     ) async throws -> (OrganizationRecord, OrganizationStanding)? {
         let query: PostgresQuery = """
             SELECT \(unescaped: columns), s.role,
@@ -99,7 +99,7 @@ public enum OrganizationStore {
             ) s ON true
             WHERE o.id = \(id)
             """
-        for try await row in try await connection.query(query, logger: logger).decode((Int64, String, String, Int16?, Int16?, Bool, Date, Int16, [String], String?, Bool).self) {
+        for try await row in try await db.query(query).decode((Int64, String, String, Int16?, Int16?, Bool, Date, Int16, [String], String?, Bool).self) {
             let record = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
             return (record, OrganizationStanding(role: row.9.flatMap(OrganizationRole.init(rawValue:)), isGuardian: row.10))
         }
@@ -107,7 +107,7 @@ public enum OrganizationStore {
     }
 
     /// The organizations `account` works at or has children in; every one for town admins.
-    public static func list(for account: AccountID, all: Bool, on connection: PostgresConnection, logger: Logger) async throws -> [OrganizationRecord] {
+    public static func list(for account: AccountID, all: Bool, on db: DatabaseConnection) async throws -> [OrganizationRecord] {
         var result: [OrganizationRecord] = []
         let query = ("""
             SELECT \(unescaped: columns) FROM organizations o
@@ -116,19 +116,19 @@ public enum OrganizationStore {
                           WHERE g.account_id = \(account) AND c.organization_id = o.id)
             ORDER BY o.id LIMIT 500
             """ as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(Row.self) { result.append(record(row)) }
+        for try await row in try await db.query(query).decode(Row.self) { result.append(record(row)) }
         return result
     }
 
     public static func update(
         _ id: OrganizationID, name: String?, quietHours: (Int, Int)??, requiresApproval: Bool?, escalateAfterMinutes: Int? = nil,
-        absenceReasons: [String]? = nil, on connection: PostgresConnection, logger: Logger
+        absenceReasons: [String]? = nil, on db: DatabaseConnection
     ) async throws {
         let escalate = escalateAfterMinutes.map(Int16.init)
         let clearQuiet = quietHours.map { $0 == nil } ?? false
         let start = (quietHours ?? nil).map { Int16($0.0) }
         let end = (quietHours ?? nil).map { Int16($0.1) }
-        try await connection.query("""
+        try await db.query("""
             UPDATE organizations SET
                 name = coalesce(\(name)::text, name),
                 quiet_start = CASE WHEN \(clearQuiet) THEN NULL ELSE coalesce(\(start)::smallint, quiet_start) END,
@@ -137,31 +137,31 @@ public enum OrganizationStore {
                 escalate_after_minutes = coalesce(\(escalate)::smallint, escalate_after_minutes),
                 absence_reasons = coalesce(\(absenceReasons)::text[], absence_reasons)
             WHERE id = \(id)
-            """, logger: logger)
+            """)
     }
 
     static func setStaff(
         organization: OrganizationID, account: AccountID, role: OrganizationRole, maySkipApproval: Bool?, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO organization_staff (organization_id, account_id, role, added_at, may_skip_approval)
             VALUES (\(organization), \(account), \(role.rawValue), \(now), coalesce(\(maySkipApproval)::boolean, false))
             ON CONFLICT (organization_id, account_id) DO UPDATE
             SET role = excluded.role, may_skip_approval = coalesce(\(maySkipApproval)::boolean, organization_staff.may_skip_approval)
-            """, logger: logger)
+            """)
     }
 
     /// Locks the organization (so two admins cannot demote or remove each other at once)
     /// and returns `account`'s role there and whether it is the only administrator.
     static func lockedStanding(
-        of account: AccountID, in organization: OrganizationID, on connection: PostgresConnection, logger: Logger
+        of account: AccountID, in organization: OrganizationID, on db: DatabaseConnection
     ) async throws -> (role: OrganizationRole?, onlyAdmin: Bool) {
-        try await connection.query("SELECT 1 FROM organizations WHERE id = \(organization) FOR UPDATE", logger: logger)
+        try await db.query("SELECT 1 FROM organizations WHERE id = \(organization) FOR UPDATE")
         var admins = 0
         var role: OrganizationRole?
-        for try await (member, value) in try await connection.query(
-            "SELECT account_id, role FROM organization_staff WHERE organization_id = \(organization)", logger: logger
+        for try await (member, value) in try await db.query(
+            "SELECT account_id, role FROM organization_staff WHERE organization_id = \(organization)"
         ).decode((Int64, String).self) {
             if value == OrganizationRole.orgAdmin.rawValue { admins += 1 }
             if member == account { role = OrganizationRole(rawValue: value) }
@@ -173,33 +173,33 @@ public enum OrganizationStore {
     /// organization's last administrator: it must always keep one.
     public static func changeStaff(
         organization: OrganizationID, account: AccountID, role: OrganizationRole, maySkipApproval: Bool? = nil, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> Bool {
-        let current = try await lockedStanding(of: account, in: organization, on: connection, logger: logger)
+        let current = try await lockedStanding(of: account, in: organization, on: db)
         if current.onlyAdmin && role != .orgAdmin { return false }
         try await setStaff(organization: organization, account: account, role: role, maySkipApproval: maySkipApproval, now: now,
-                           on: connection, logger: logger)
+                           on: db)
         return true
     }
 
     /// Removes a staff member. False when they were the last admin or not staff at all.
-    public static func removeStaff(organization: OrganizationID, account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let current = try await lockedStanding(of: account, in: organization, on: connection, logger: logger)
+    public static func removeStaff(organization: OrganizationID, account: AccountID, on db: DatabaseConnection) async throws -> Bool {
+        let current = try await lockedStanding(of: account, in: organization, on: db)
         guard current.role != nil, !current.onlyAdmin else { return false }
-        try await connection.query("DELETE FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)", logger: logger)
-        try await connection.query("""
+        try await db.query("DELETE FROM organization_staff WHERE organization_id = \(organization) AND account_id = \(account)")
+        try await db.query("""
             DELETE FROM class_teachers t USING classes c
             WHERE t.class_id = c.id AND c.organization_id = \(organization) AND t.account_id = \(account)
-            """, logger: logger)
+            """)
         return true
     }
 
-    public static func staff(organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [StaffRecord] {
+    public static func staff(organization: OrganizationID, on db: DatabaseConnection) async throws -> [StaffRecord] {
         var result: [StaffRecord] = []
-        for try await (id, name, role, maySkip) in try await connection.query("""
+        for try await (id, name, role, maySkip) in try await db.query("""
             SELECT s.account_id, a.display_name, s.role, s.may_skip_approval FROM organization_staff s JOIN accounts a ON a.id = s.account_id
             WHERE s.organization_id = \(organization) ORDER BY s.role = 'org_admin' DESC, a.id
-            """, logger: logger).decode((Int64, String, String, Bool).self) {
+            """).decode((Int64, String, String, Bool).self) {
             result.append(StaffRecord(accountID: id, displayName: name, role: OrganizationRole(rawValue: role) ?? .staff, maySkipApproval: maySkip))
         }
         return result
@@ -207,47 +207,47 @@ public enum OrganizationStore {
 
     /// Nil when the name is taken in this organization.
     public static func insertClass(
-        organization: OrganizationID, name: String, grade: Int?, on connection: PostgresConnection, logger: Logger
+        organization: OrganizationID, name: String, grade: Int?, on db: DatabaseConnection
     ) async throws -> ClassRecord? {
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO classes (organization_id, name, grade) VALUES (\(organization), \(name), \(grade.map(Int16.init)))
             ON CONFLICT (organization_id, name) DO NOTHING RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return ClassRecord(id: id, name: name, grade: grade)
         }
         return nil
     }
 
-    public static func classes(organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ClassRecord] {
+    public static func classes(organization: OrganizationID, on db: DatabaseConnection) async throws -> [ClassRecord] {
         var result: [ClassRecord] = []
-        for try await (id, name, grade, teachers) in try await connection.query("""
+        for try await (id, name, grade, teachers) in try await db.query("""
             SELECT c.id, c.name, c.grade, coalesce(array_agg(t.account_id ORDER BY t.account_id) FILTER (WHERE t.account_id IS NOT NULL), '{}')
             FROM classes c LEFT JOIN class_teachers t ON t.class_id = c.id
             WHERE c.organization_id = \(organization) GROUP BY c.id ORDER BY c.grade NULLS LAST, c.name
-            """, logger: logger).decode((Int64, String, Int16?, [Int64]).self) {
+            """).decode((Int64, String, Int16?, [Int64]).self) {
             result.append(ClassRecord(id: id, name: name, grade: grade.map(Int.init), teachers: teachers))
         }
         return result
     }
 
     /// The class's organization and whether `account` teaches it; nil for an unknown class.
-    public static func teacher(account: AccountID, ofClass id: ClassID, on connection: PostgresConnection, logger: Logger) async throws -> (OrganizationID, Bool)? {
-        for try await row in try await connection.query("""
+    public static func teacher(account: AccountID, ofClass id: ClassID, on db: DatabaseConnection) async throws -> (OrganizationID, Bool)? {
+        for try await row in try await db.query("""
             SELECT c.organization_id, EXISTS (SELECT 1 FROM class_teachers t WHERE t.class_id = c.id AND t.account_id = \(account))
             FROM classes c WHERE c.id = \(id)
-            """, logger: logger).decode((Int64, Bool).self) {
+            """).decode((Int64, Bool).self) {
             return row
         }
         return nil
     }
 
     /// The classes `account` teaches in an organization.
-    public static func classesTaught(by account: AccountID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> [ClassID] {
+    public static func classesTaught(by account: AccountID, organization: OrganizationID, on db: DatabaseConnection) async throws -> [ClassID] {
         var result: [ClassID] = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT t.class_id FROM class_teachers t JOIN classes c ON c.id = t.class_id
             WHERE t.account_id = \(account) AND c.organization_id = \(organization) ORDER BY 1
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             result.append(id)
         }
         return result
@@ -255,24 +255,24 @@ public enum OrganizationStore {
 
     /// Makes a staff member one of the class's teachers. False when the class is not this
     /// organization's or the account is not its staff.
-    public static func addTeacher(account: AccountID, toClass id: ClassID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func addTeacher(account: AccountID, toClass id: ClassID, organization: OrganizationID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             INSERT INTO class_teachers (class_id, account_id)
             SELECT c.id, s.account_id FROM classes c JOIN organization_staff s ON s.organization_id = c.organization_id
             WHERE c.id = \(id) AND c.organization_id = \(organization) AND s.account_id = \(account)
             ON CONFLICT DO NOTHING RETURNING 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             return true
         }
-        return try await teacher(account: account, ofClass: id, on: connection, logger: logger).map { $0.0 == organization && $0.1 } ?? false
+        return try await teacher(account: account, ofClass: id, on: db).map { $0.0 == organization && $0.1 } ?? false
     }
 
-    public static func removeTeacher(account: AccountID, fromClass id: ClassID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func removeTeacher(account: AccountID, fromClass id: ClassID, organization: OrganizationID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             DELETE FROM class_teachers t USING classes c
             WHERE t.class_id = c.id AND c.id = \(id) AND c.organization_id = \(organization) AND t.account_id = \(account)
             RETURNING 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             return true
         }
         return false
@@ -289,45 +289,45 @@ public enum OrganizationStore {
     /// Nil when the class is not this organization's.
     public static func insertChild(
         organization: OrganizationID, classID: ClassID?, name: String, household: Int64? = nil, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> ChildRecord? {
         var id: Int64?
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO children (organization_id, class_id, name, household_id, created_at)
             SELECT \(organization), \(classID), \(name), \(household), \(now)
             WHERE \(classID)::bigint IS NULL OR EXISTS (SELECT 1 FROM classes WHERE id = \(classID) AND organization_id = \(organization))
             RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             id = value
         }
         guard let id else { return nil }
-        return try await child(id: id, organization: organization, on: connection, logger: logger)
+        return try await child(id: id, organization: organization, on: db)
     }
 
-    public static func child(id: ChildID, organization: OrganizationID, on connection: PostgresConnection, logger: Logger) async throws -> ChildRecord? {
+    public static func child(id: ChildID, organization: OrganizationID, on db: DatabaseConnection) async throws -> ChildRecord? {
         let query = ("SELECT \(unescaped: childColumns) \(unescaped: childJoins) WHERE c.id = \(id) AND c.organization_id = \(organization)" as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { return child(row) }
+        for try await row in try await db.query(query).decode(ChildRow.self) { return child(row) }
         return nil
     }
 
-    public static func children(organization: OrganizationID, classID: ClassID?, on connection: PostgresConnection, logger: Logger) async throws -> [ChildRecord] {
+    public static func children(organization: OrganizationID, classID: ClassID?, on db: DatabaseConnection) async throws -> [ChildRecord] {
         var result: [ChildRecord] = []
         let query = ("""
             SELECT \(unescaped: childColumns) \(unescaped: childJoins) WHERE c.organization_id = \(organization) AND (\(classID)::bigint IS NULL OR c.class_id = \(classID))
             ORDER BY cl.grade NULLS LAST, cl.name, c.name LIMIT 2000
             """ as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { result.append(child(row)) }
+        for try await row in try await db.query(query).decode(ChildRow.self) { result.append(child(row)) }
         return result
     }
 
     /// The children of the household `account` is a guardian in, across organizations.
-    public static func children(ofGuardian account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> [ChildRecord] {
+    public static func children(ofGuardian account: AccountID, on db: DatabaseConnection) async throws -> [ChildRecord] {
         var result: [ChildRecord] = []
         let query = ("""
             SELECT \(unescaped: childColumns) \(unescaped: childJoins) JOIN guardians g ON g.household_id = c.household_id
             WHERE g.account_id = \(account) ORDER BY c.organization_id, c.name
             """ as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(ChildRow.self) { result.append(child(row)) }
+        for try await row in try await db.query(query).decode(ChildRow.self) { result.append(child(row)) }
         return result
     }
 
@@ -340,63 +340,63 @@ public enum OrganizationStore {
     }
 
     /// The child's household, created on first need.
-    public static func household(of child: ChildID, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        for try await existing in try await connection.query(
-            "SELECT household_id FROM children WHERE id = \(child) FOR UPDATE", logger: logger
+    public static func household(of child: ChildID, now: Date, on db: DatabaseConnection) async throws -> Int64 {
+        for try await existing in try await db.query(
+            "SELECT household_id FROM children WHERE id = \(child) FOR UPDATE"
         ).decode(Int64?.self) {
             if let existing { return existing }
         }
         var id: Int64 = 0
-        for try await value in try await connection.query("INSERT INTO households (created_at) VALUES (\(now)) RETURNING id", logger: logger).decode(Int64.self) {
+        for try await value in try await db.query("INSERT INTO households (created_at) VALUES (\(now)) RETURNING id").decode(Int64.self) {
             id = value
         }
-        try await connection.query("UPDATE children SET household_id = \(id) WHERE id = \(child)", logger: logger)
+        try await db.query("UPDATE children SET household_id = \(id) WHERE id = \(child)")
         return id
     }
 
     /// A guardian registered by staff, without an app account (mail only).
     public static func addGuardian(
-        child: ChildID, name: String, email: EmailAddress, phone: String?, now: Date, on connection: PostgresConnection, logger: Logger
+        child: ChildID, name: String, email: EmailAddress, phone: String?, now: Date, on db: DatabaseConnection
     ) async throws -> GuardianRecord {
-        let household = try await household(of: child, now: now, on: connection, logger: logger)
+        let household = try await household(of: child, now: now, on: db)
         let query = ("""
             INSERT INTO guardians AS g (household_id, name, email, phone, delivery, created_at) VALUES (\(household), \(name), \(email.raw), \(phone), 'mail', \(now))
             RETURNING \(unescaped: guardianColumns)
             """ as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { return guardian(row) }
+        for try await row in try await db.query(query).decode(GuardianRow.self) { return guardian(row) }
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
-    public static func guardians(ofChild child: ChildID, on connection: PostgresConnection, logger: Logger) async throws -> [GuardianRecord] {
+    public static func guardians(ofChild child: ChildID, on db: DatabaseConnection) async throws -> [GuardianRecord] {
         var result: [GuardianRecord] = []
         let query = ("""
             SELECT \(unescaped: guardianColumns) FROM guardians g JOIN children c ON c.household_id = g.household_id WHERE c.id = \(child) ORDER BY g.id
             """ as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { result.append(guardian(row)) }
+        for try await row in try await db.query(query).decode(GuardianRow.self) { result.append(guardian(row)) }
         return result
     }
 
     /// The guardian record of an account, if it is linked to a household.
-    public static func guardian(account: AccountID, on connection: PostgresConnection, logger: Logger) async throws -> GuardianRecord? {
+    public static func guardian(account: AccountID, on db: DatabaseConnection) async throws -> GuardianRecord? {
         let query = ("SELECT \(unescaped: guardianColumns) FROM guardians g WHERE g.account_id = \(account)" as PostgresQuery)
-        for try await row in try await connection.query(query, logger: logger).decode(GuardianRow.self) { return guardian(row) }
+        for try await row in try await db.query(query).decode(GuardianRow.self) { return guardian(row) }
         return nil
     }
 
     /// How a guardian with an account wants notices, and the address for mail.
     public static func setDelivery(
-        account: AccountID, delivery: GuardianDelivery, email: EmailAddress?, phone: String?, on connection: PostgresConnection, logger: Logger
+        account: AccountID, delivery: GuardianDelivery, email: EmailAddress?, phone: String?, on db: DatabaseConnection
     ) async throws {
-        try await connection.query("""
+        try await db.query("""
             UPDATE guardians SET delivery = \(delivery.rawValue), email = coalesce(\(email?.raw)::text, email), phone = coalesce(\(phone)::text, phone)
             WHERE account_id = \(account)
-            """, logger: logger)
+            """)
     }
 
-    public static func createLinkCode(child: ChildID, code: String, now: Date, expires: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func createLinkCode(child: ChildID, code: String, now: Date, expires: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             INSERT INTO child_link_codes (code_hash, child_id, created_at, expires_at) VALUES (\(RandomToken.hash(code)), \(child), \(now), \(expires))
-            """, logger: logger)
+            """)
     }
 
     public enum LinkResult: Sendable, Equatable {
@@ -410,28 +410,28 @@ public enum OrganizationStore {
     /// Links the account (as a guardian) to the child of a one-time code: the guardian joins
     /// the child's household, or brings the child into theirs.
     public static func redeemLinkCode(
-        _ code: String, account: AccountID, displayName: String, now: Date, on connection: PostgresConnection, logger: Logger
+        _ code: String, account: AccountID, displayName: String, now: Date, on db: DatabaseConnection
     ) async throws -> LinkResult {
         var childID: Int64?
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             UPDATE child_link_codes SET used_at = \(now)
             WHERE code_hash = \(RandomToken.hash(code)) AND used_at IS NULL AND expires_at > \(now)
             RETURNING child_id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             childID = id
         }
         guard let childID else { return .invalidCode }
         var childHousehold: Int64?
         var organization: Int64 = 0
-        for try await (household, org) in try await connection.query(
-            "SELECT household_id, organization_id FROM children WHERE id = \(childID) FOR UPDATE", logger: logger
+        for try await (household, org) in try await db.query(
+            "SELECT household_id, organization_id FROM children WHERE id = \(childID) FOR UPDATE"
         ).decode((Int64?, Int64).self) {
             childHousehold = household
             organization = org
         }
         var guardianHousehold: Int64?
-        for try await household in try await connection.query(
-            "SELECT household_id FROM guardians WHERE account_id = \(account)", logger: logger
+        for try await household in try await db.query(
+            "SELECT household_id FROM guardians WHERE account_id = \(account)"
         ).decode(Int64.self) {
             guardianHousehold = household
         }
@@ -445,25 +445,25 @@ public enum OrganizationStore {
             // family (a code handed to the wrong parent), and only the organization's admins
             // merge such households.
             var accountHolders = 0
-            for try await count in try await connection.query(
-                "SELECT count(*)::int FROM guardians WHERE household_id = \(theirs) AND account_id IS NOT NULL", logger: logger
+            for try await count in try await db.query(
+                "SELECT count(*)::int FROM guardians WHERE household_id = \(theirs) AND account_id IS NOT NULL"
             ).decode(Int.self) {
                 accountHolders = count
             }
             guard accountHolders == 0 else { return .householdConflict }
             try await HouseholdStore.merge(theirs, into: mine, organization: organization, by: account, via: .linkCode, reason: "",
-                                           now: now, on: connection, logger: logger)
+                                           now: now, on: db)
         case (let mine?, nil):
-            try await connection.query("UPDATE children SET household_id = \(mine) WHERE id = \(childID)", logger: logger)
+            try await db.query("UPDATE children SET household_id = \(mine) WHERE id = \(childID)")
         case (nil, _):
-            let household = try await household(of: childID, now: now, on: connection, logger: logger)
-            try await connection.query("""
+            let household = try await household(of: childID, now: now, on: db)
+            try await db.query("""
                 INSERT INTO guardians (household_id, account_id, name, delivery, created_at) VALUES (\(household), \(account), \(displayName), 'app', \(now))
-                """, logger: logger)
+                """)
         default:
             break
         }
-        guard let child = try await child(id: childID, organization: organization, on: connection, logger: logger) else { return .invalidCode }
+        guard let child = try await child(id: childID, organization: organization, on: db) else { return .invalidCode }
         return .linked(child)
     }
 }

@@ -51,13 +51,13 @@ public struct ActiveSession: Sendable, Equatable {
 
 public enum SessionStore {
     public static func insert(
-        token: SessionToken, accountID: AccountID, now: Date, expiresAt: Date, on connection: PostgresConnection, logger: Logger
+        token: SessionToken, accountID: AccountID, now: Date, expiresAt: Date, on db: DatabaseConnection
     ) async throws -> SessionRecord {
         let hash = token.hash
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO sessions (account_id, token_hash, created_at, expires_at)
             VALUES (\(accountID), \(hash), \(now), \(expiresAt)) RETURNING id
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             return SessionRecord(id: id, accountID: accountID, expiresAt: expiresAt)
         }
         preconditionFailure("INSERT … RETURNING returned no row")
@@ -65,14 +65,14 @@ public enum SessionStore {
 
     /// The live session for a token, with its account's roles: not revoked, not expired at
     /// `now`, account not disabled. One query, since every authenticated request runs it.
-    public static func findActive(token: SessionToken, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> ActiveSession? {
+    public static func findActive(token: SessionToken, now: Date, on db: DatabaseConnection) async throws -> ActiveSession? {
         let hash = token.hash
-        for try await (id, accountID, expiresAt, roles) in try await connection.query("""
+        for try await (id, accountID, expiresAt, roles) in try await db.query("""
             SELECT s.id, s.account_id, s.expires_at,
                    ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id)
             FROM sessions s JOIN accounts a ON a.id = s.account_id
             WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
-            """, logger: logger).decode((Int64, AccountID, Date, [String]).self) {
+            """).decode((Int64, AccountID, Date, [String]).self) {
             return ActiveSession(id: id, accountID: accountID, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))))
         }
         return nil
@@ -82,9 +82,9 @@ public enum SessionStore {
     /// session), and every instance closes the sockets it opened: the notification travels
     /// on the events channel, so it reaches each instance's stream hub in commit order with
     /// the events themselves.
-    public static func revoke(id: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
-        try await connection.query("SELECT pg_notify(\(EventStore.channel), \(endedNotification(id)))", logger: logger)
+    public static func revoke(id: Int64, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL")
+        try await db.query("SELECT pg_notify(\(EventStore.channel), \(endedNotification(id)))")
     }
 
     /// The payload on `EventStore.channel` that says a session ended. Stream names never
@@ -99,12 +99,12 @@ public enum SessionStore {
 
     /// Which of `ids` are no longer live at `now` (revoked, expired, deleted, account
     /// disabled).
-    public static func ended(among ids: [Int64], now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    public static func ended(among ids: [Int64], now: Date, on db: DatabaseConnection) async throws -> [Int64] {
         var live: Set<Int64> = []
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             SELECT s.id FROM sessions s JOIN accounts a ON a.id = s.account_id
             WHERE s.id = ANY(\(ids)::bigint[]) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
-            """, logger: logger).decode(Int64.self) {
+            """).decode(Int64.self) {
             live.insert(id)
         }
         return ids.filter { !live.contains($0) }
@@ -112,15 +112,15 @@ public enum SessionStore {
 
     /// Deletes sessions that ended (expired or revoked) before `cutoff`, at most `limit` at a
     /// time so a large backlog never holds one long transaction. Returns how many went.
-    public static func deleteEnded(before cutoff: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query("""
+    public static func deleteEnded(before cutoff: Date, limit: Int, on db: DatabaseConnection) async throws -> Int {
+        let rows = try await db.query("""
             WITH doomed AS (
                 SELECT id FROM sessions
                 WHERE expires_at < \(cutoff) OR revoked_at < \(cutoff)
                 LIMIT \(limit) FOR UPDATE SKIP LOCKED
             )
             DELETE FROM sessions s USING doomed WHERE s.id = doomed.id RETURNING s.id
-            """, logger: logger)
+            """)
         var count = 0
         for try await _ in rows.decode(Int64.self) { count += 1 }
         return count

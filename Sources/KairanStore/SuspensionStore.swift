@@ -22,28 +22,28 @@ public enum SuspensionStore {
     /// `activeAt`: only those in force then.
     public static func list(
         group: GroupID?, account: AccountID?, activeAt now: Date?, before: Int64?, limit: Int,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> [Record] {
-        try await records(connection.query("""
+        try await records(db.query("""
             SELECT \(unescaped: columns) FROM suspensions s JOIN accounts a ON a.id = s.account_id
             WHERE (\(group)::bigint IS NULL OR s.group_id = \(group))
               AND (\(account)::bigint IS NULL OR s.account_id = \(account))
               AND (\(now)::timestamptz IS NULL OR s.until > \(now))
               AND (\(before)::bigint IS NULL OR s.id < \(before))
             ORDER BY s.id DESC LIMIT \(limit)
-            """, logger: logger))
+            """))
     }
 
-    public static func find(_ id: Int64, lock: Bool, on connection: PostgresConnection, logger: Logger) async throws -> Record? {
-        try await records(connection.query("""
+    public static func find(_ id: Int64, lock: Bool, on db: DatabaseConnection) async throws -> Record? {
+        try await records(db.query("""
             SELECT \(unescaped: columns) FROM suspensions s JOIN accounts a ON a.id = s.account_id
             WHERE s.id = \(id) \(unescaped: lock ? "FOR UPDATE OF s" : "")
-            """, logger: logger)).first
+            """)).first
     }
 
     /// Moves the end (to `now` when lifting).
-    public static func setEnd(_ id: Int64, until: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE suspensions SET until = \(until) WHERE id = \(id)", logger: logger)
+    public static func setEnd(_ id: Int64, until: Date, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE suspensions SET until = \(until) WHERE id = \(id)")
     }
 
     private static func records(_ rows: PostgresRowSequence) async throws -> [Record] {

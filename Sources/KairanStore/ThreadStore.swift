@@ -42,12 +42,12 @@ public struct PostRecord: Sendable, Equatable {
 /// SQL for threads, posts, edits, reactions, read state and search.
 public enum ThreadStore {
     public static func insertThread(
-        group: GroupID, title: String, author: AccountID, now: Date, on connection: PostgresConnection, logger: Logger
+        group: GroupID, title: String, author: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> ThreadID {
-        for try await id in try await connection.query("""
+        for try await id in try await db.query("""
             INSERT INTO threads (group_id, title, created_by, created_at, last_post_at)
             VALUES (\(group), \(title), \(author), \(now), \(now)) RETURNING id
-            """, logger: logger).decode(ThreadID.self) {
+            """).decode(ThreadID.self) {
             return id
         }
         preconditionFailure("INSERT … RETURNING returned no row")
@@ -74,11 +74,11 @@ public enum ThreadStore {
     }
 
     /// `reader`: the member whose unread counts to compute (nil: none).
-    public static func findThread(_ id: ThreadID, reader: AccountID?, on connection: PostgresConnection, logger: Logger) async throws -> ThreadRecord? {
+    public static func findThread(_ id: ThreadID, reader: AccountID?, on db: DatabaseConnection) async throws -> ThreadRecord? {
         let query: PostgresQuery = """
             SELECT \(unescaped: threadColumns) FROM threads t CROSS JOIN (SELECT \(reader)::bigint AS reader) rd WHERE t.id = \(id)
             """
-        for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
+        for try await row in try await db.query(query).decode(ThreadRow.self) {
             return thread(row)
         }
         return nil
@@ -87,7 +87,7 @@ public enum ThreadStore {
     /// Threads of a group, newest first, keyset-paged by id. `pinnedOnly` lists the pinned ones.
     public static func threads(
         group: GroupID, reader: AccountID?, pinnedOnly: Bool, before: ThreadID?, limit: Int, viewer: AccountID? = nil, moderator: Bool = false,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> [ThreadRecord] {
         let query: PostgresQuery = """
             SELECT \(unescaped: threadColumns) FROM threads t CROSS JOIN (SELECT \(reader)::bigint AS reader) rd
@@ -98,15 +98,15 @@ public enum ThreadStore {
             ORDER BY t.id DESC LIMIT \(limit)
             """
         var threads: [ThreadRecord] = []
-        for try await row in try await connection.query(query, logger: logger).decode(ThreadRow.self) {
+        for try await row in try await db.query(query).decode(ThreadRow.self) {
             threads.append(thread(row))
         }
         return threads
     }
 
-    public static func hasVisiblePost(thread: ThreadID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await value in try await connection.query(
-            "SELECT EXISTS (SELECT 1 FROM posts WHERE thread_id = \(thread) AND moderation = 'visible')", logger: logger
+    public static func hasVisiblePost(thread: ThreadID, on db: DatabaseConnection) async throws -> Bool {
+        for try await value in try await db.query(
+            "SELECT EXISTS (SELECT 1 FROM posts WHERE thread_id = \(thread) AND moderation = 'visible')"
         ).decode(Bool.self) {
             return value
         }
@@ -114,9 +114,9 @@ public enum ThreadStore {
     }
 
     /// Takes a share lock on the post and says whether it is visible (see the announcers).
-    public static func lockVisible(post: PostID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await moderation in try await connection.query(
-            "SELECT moderation FROM posts WHERE id = \(post) FOR SHARE", logger: logger
+    public static func lockVisible(post: PostID, on db: DatabaseConnection) async throws -> Bool {
+        for try await moderation in try await db.query(
+            "SELECT moderation FROM posts WHERE id = \(post) FOR SHARE"
         ).decode(String.self) {
             return moderation == PostModeration.visible.rawValue
         }
@@ -124,51 +124,51 @@ public enum ThreadStore {
     }
 
     /// Whether the post opened its thread.
-    public static func isOpeningPost(_ post: PostID, thread: ThreadID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await first in try await connection.query("SELECT min(id) FROM posts WHERE thread_id = \(thread)", logger: logger).decode(Int64?.self) {
+    public static func isOpeningPost(_ post: PostID, thread: ThreadID, on db: DatabaseConnection) async throws -> Bool {
+        for try await first in try await db.query("SELECT min(id) FROM posts WHERE thread_id = \(thread)").decode(Int64?.self) {
             return first == post
         }
         return false
     }
 
-    public static func setFlags(thread: ThreadID, pinned: Bool?, locked: Bool?, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func setFlags(thread: ThreadID, pinned: Bool?, locked: Bool?, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE threads SET pinned = coalesce(\(pinned), pinned), locked = coalesce(\(locked), locked) WHERE id = \(thread)
-            """, logger: logger)
+            """)
     }
 
     // MARK: - Posts
 
     public static func insertPost(
         thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, now: Date,
-        on connection: PostgresConnection, logger: Logger
+        on db: DatabaseConnection
     ) async throws -> PostID {
         var id: PostID = 0
-        for try await value in try await connection.query("""
+        for try await value in try await db.query("""
             INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
             VALUES (\(thread), \(group), \(author), \(body), \(replyTo), \(now)) RETURNING id
-            """, logger: logger).decode(PostID.self) {
+            """).decode(PostID.self) {
             id = value
         }
         // A post held by moderation moves it back (`recomputeLastPostAt`) in the same transaction.
-        try await markVisiblePost(in: thread, at: now, on: connection, logger: logger)
+        try await markVisiblePost(in: thread, at: now, on: db)
         return id
     }
 
     /// A post became visible at `now` (written, or approved by a moderator): its thread
     /// moves up the list. The one place `last_post_at` moves forward.
-    public static func markVisiblePost(in thread: ThreadID, at now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)", logger: logger)
+    public static func markVisiblePost(in thread: ThreadID, at now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)")
     }
 
     /// The thread's place in the list from its visible posts only (after a post was held or
     /// hidden: others must not learn of it from the thread moving up).
-    public static func recomputeLastPostAt(_ thread: ThreadID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func recomputeLastPostAt(_ thread: ThreadID, on db: DatabaseConnection) async throws {
+        try await db.query("""
             UPDATE threads t SET last_post_at = coalesce(
                 (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'), t.created_at)
             WHERE t.id = \(thread)
-            """, logger: logger)
+            """)
     }
 
     static let postColumns = """
@@ -189,11 +189,11 @@ public enum ThreadStore {
                           moderation: PostModeration(rawValue: row.11) ?? .visible, heldBecause: row.12)
     }
 
-    public static func findPost(_ id: PostID, on connection: PostgresConnection, logger: Logger) async throws -> PostRecord? {
+    public static func findPost(_ id: PostID, on db: DatabaseConnection) async throws -> PostRecord? {
         let query: PostgresQuery = """
             SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = \(id)
             """
-        for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
+        for try await row in try await db.query(query).decode(PostRow.self) {
             return post(row)
         }
         return nil
@@ -205,7 +205,7 @@ public enum ThreadStore {
     /// Posts moderation hid or holds for approval are shown only to their author and to
     /// moderators; posts it removed only to moderators (as empty placeholders).
     public static func posts(
-        thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool, on connection: PostgresConnection, logger: Logger
+        thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool, on db: DatabaseConnection
     ) async throws -> [PostRecord] {
         let query: PostgresQuery = """
             SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
@@ -214,25 +214,25 @@ public enum ThreadStore {
             ORDER BY p.id DESC LIMIT \(limit)
             """
         var posts: [PostRecord] = []
-        for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
+        for try await row in try await db.query(query).decode(PostRow.self) {
             posts.append(post(row))
         }
         return posts
     }
 
     /// Replaces a post's text, keeping the old one in the edit history.
-    public static func edit(post: PostID, body: String, by editor: AccountID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    public static func edit(post: PostID, body: String, by editor: AccountID, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
             INSERT INTO post_edits (post_id, body, edited_at, edited_by)
             SELECT id, body, \(now), \(editor) FROM posts WHERE id = \(post) AND body IS NOT NULL
-            """, logger: logger)
-        try await connection.query("UPDATE posts SET body = \(body), edited_at = \(now) WHERE id = \(post)", logger: logger)
+            """)
+        try await db.query("UPDATE posts SET body = \(body), edited_at = \(now) WHERE id = \(post)")
     }
 
-    public static func edits(post: PostID, on connection: PostgresConnection, logger: Logger) async throws -> [(body: String, editedAt: Date)] {
+    public static func edits(post: PostID, on db: DatabaseConnection) async throws -> [(body: String, editedAt: Date)] {
         var edits: [(String, Date)] = []
-        for try await row in try await connection.query(
-            "SELECT body, edited_at FROM post_edits WHERE post_id = \(post) ORDER BY id", logger: logger
+        for try await row in try await db.query(
+            "SELECT body, edited_at FROM post_edits WHERE post_id = \(post) ORDER BY id"
         ).decode((String, Date).self) {
             edits.append(row)
         }
@@ -241,29 +241,29 @@ public enum ThreadStore {
 
     /// Soft delete: the row stays (replies and pages keep their shape), the text and its
     /// history go.
-    public static func delete(post: PostID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE posts SET body = NULL, deleted_at = \(now) WHERE id = \(post) AND deleted_at IS NULL", logger: logger)
-        try await connection.query("DELETE FROM post_edits WHERE post_id = \(post)", logger: logger)
-        try await connection.query("DELETE FROM post_reactions WHERE post_id = \(post)", logger: logger)
+    public static func delete(post: PostID, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE posts SET body = NULL, deleted_at = \(now) WHERE id = \(post) AND deleted_at IS NULL")
+        try await db.query("DELETE FROM post_edits WHERE post_id = \(post)")
+        try await db.query("DELETE FROM post_reactions WHERE post_id = \(post)")
     }
 
     // MARK: - Reactions and read state
 
     /// Returns whether anything changed.
     public static func setReaction(
-        post: PostID, account: AccountID, reaction: Reaction, on: Bool, now: Date, on connection: PostgresConnection, logger: Logger
+        post: PostID, account: AccountID, reaction: Reaction, on: Bool, now: Date, on db: DatabaseConnection
     ) async throws -> Bool {
         let rows: PostgresRowSequence
         if on {
-            rows = try await connection.query("""
+            rows = try await db.query("""
                 INSERT INTO post_reactions (post_id, account_id, reaction, created_at) VALUES (\(post), \(account), \(reaction.rawValue), \(now))
                 ON CONFLICT DO NOTHING RETURNING post_id
-                """, logger: logger)
+                """)
         } else {
-            rows = try await connection.query("""
+            rows = try await db.query("""
                 DELETE FROM post_reactions WHERE post_id = \(post) AND account_id = \(account) AND reaction = \(reaction.rawValue)
                 RETURNING post_id
-                """, logger: logger)
+                """)
         }
         for try await _ in rows.decode(PostID.self) { return true }
         return false
@@ -272,14 +272,14 @@ public enum ThreadStore {
     /// Moves the read marker forward (never back).
     /// Moves the marker to `post`, which must be a post of this thread (a far-off id, 0 or
     /// another thread's post would mark every later post read). False when it is not.
-    public static func markRead(thread: ThreadID, account: AccountID, upTo post: PostID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        for try await _ in try await connection.query("""
+    public static func markRead(thread: ThreadID, account: AccountID, upTo post: PostID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
             INSERT INTO thread_reads (thread_id, account_id, last_read_post_id)
             SELECT \(thread), \(account), p.id FROM posts p WHERE p.id = \(post) AND p.thread_id = \(thread)
             ON CONFLICT (account_id, thread_id) DO UPDATE
             SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
             RETURNING thread_id
-            """, logger: logger).decode(ThreadID.self) {
+            """).decode(ThreadID.self) {
             return true
         }
         return false
@@ -290,7 +290,7 @@ public enum ThreadStore {
     /// Posts of a group containing `text` (case-insensitive substring; works for Japanese),
     /// newest first, keyset-paged by id.
     public static func search(
-        group: GroupID, text: String, before: PostID?, limit: Int, on connection: PostgresConnection, logger: Logger
+        group: GroupID, text: String, before: PostID?, limit: Int, on db: DatabaseConnection
     ) async throws -> [PostRecord] {
         // Folded (NFKC, lower case) on both sides by PostgreSQL, as the index is, and only
         // then escaped: NFKC turns a full-width ％ into a % that must not act as a wildcard.
@@ -303,7 +303,7 @@ public enum ThreadStore {
             ORDER BY p.id DESC LIMIT \(limit)
             """
         var posts: [PostRecord] = []
-        for try await row in try await connection.query(query, logger: logger).decode(PostRow.self) {
+        for try await row in try await db.query(query).decode(PostRow.self) {
             posts.append(post(row))
         }
         return posts

@@ -21,42 +21,42 @@ public enum ThrottleStore {
     /// Seconds until the window ends when any key has already reached its limit in it; nil
     /// when every key may go on. Counts nothing; one query for all the keys.
     public static func blocked(
-        _ limits: [(key: String, limit: Int)], window: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger
+        _ limits: [(key: String, limit: Int)], window: TimeInterval, now: Date, on db: DatabaseConnection
     ) async throws -> Int? {
         let start = windowStart(now, window: window)
         let keys = limits.map(\.key), counts = limits.map(\.limit)
-        for try await _ in try await connection.query("""
+        for try await _ in try await db.query("""
             SELECT 1 FROM login_throttle t JOIN unnest(\(keys)::text[], \(counts)::int[]) AS l(key, lim) ON l.key = t.key
             WHERE t.window_start = \(start) AND t.count >= l.lim LIMIT 1
-            """, logger: logger).decode(Int.self) {
+            """).decode(Int.self) {
             return retryAfter(start, window: window, now: now)
         }
         return nil
     }
 
     /// Counts one use of each key in the current window.
-    public static func count(_ keys: [String], window: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func count(_ keys: [String], window: TimeInterval, now: Date, on db: DatabaseConnection) async throws {
         let start = windowStart(now, window: window)
-        try await connection.query("""
+        try await db.query("""
             INSERT INTO login_throttle (key, window_start, count) SELECT k, \(start), 1 FROM unnest(\(keys)::text[]) AS k
             ON CONFLICT (key, window_start) DO UPDATE SET count = login_throttle.count + 1
-            """, logger: logger)
+            """)
     }
 
     /// Counts one use and says whether it went past `limit` (seconds to wait, or nil).
-    public static func hit(_ key: String, limit: Int, window: TimeInterval, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int? {
+    public static func hit(_ key: String, limit: Int, window: TimeInterval, now: Date, on db: DatabaseConnection) async throws -> Int? {
         let start = windowStart(now, window: window)
-        for try await count in try await connection.query("""
+        for try await count in try await db.query("""
             INSERT INTO login_throttle (key, window_start, count) VALUES (\(key), \(start), 1)
             ON CONFLICT (key, window_start) DO UPDATE SET count = login_throttle.count + 1
             RETURNING count
-            """, logger: logger).decode(Int32.self) where Int(count) > limit {
+            """).decode(Int32.self) where Int(count) > limit {
             return retryAfter(start, window: window, now: now)
         }
         return nil
     }
 
-    public static func deleteOlder(than cutoff: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM login_throttle WHERE window_start < \(cutoff)", logger: logger)
+    public static func deleteOlder(than cutoff: Date, on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM login_throttle WHERE window_start < \(cutoff)")
     }
 }

@@ -64,9 +64,9 @@ import Testing
                 let me = try await client.send(.get, "/v1/me", token: token)
                 #expect(try me.json()["email"] as? String == email)
             }
-            let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { connection in
+            let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
                 var emails: [String] = []
-                for try await email in try await connection.query("SELECT email FROM accounts ORDER BY id", logger: TestDatabase.logger).decode(String.self) {
+                for try await email in try await db.query("SELECT email FROM accounts ORDER BY id").decode(String.self) {
                     emails.append(email)
                 }
                 return emails
@@ -115,9 +115,9 @@ import Testing
     @Test func tokensAreStoredOnlyAsHashes() async throws {
         try await withApp { client, url in
             let token = try await client.registerAndLogin(email: "hash@example.jp")
-            let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { connection in
+            let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
                 var hashes: [ByteBuffer] = []
-                for try await hash in try await connection.query("SELECT token_hash FROM sessions", logger: TestDatabase.logger).decode(ByteBuffer.self) {
+                for try await hash in try await db.query("SELECT token_hash FROM sessions").decode(ByteBuffer.self) {
                     hashes.append(hash)
                 }
                 return hashes

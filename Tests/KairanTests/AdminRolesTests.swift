@@ -9,11 +9,11 @@ import Testing
     /// Makes `email` a town admin directly in the database, as `kairan user create --admin` does.
     func promote(_ email: String, in url: DatabaseURL) async throws {
         let logger = TestDatabase.logger
-        try await url.withSingleConnection(logger: logger) { connection in
-            try await connection.query("""
+        try await url.withSingleConnection(logger: logger) { db in
+            try await db.query("""
                 INSERT INTO account_roles (account_id, role, granted_at)
                 SELECT id, 'town_admin', now() FROM accounts WHERE email = \(email)
-                """, logger: logger)
+                """)
         }
     }
 

@@ -68,9 +68,9 @@ import Testing
     }
 
     func query<T: PostgresDecodable & Sendable>(_ town: Town, _ sql: PostgresQuery, as type: T.Type) async throws -> [T] {
-        try await town.url.withSingleConnection(logger: TestDatabase.logger) { connection in
+        try await town.url.withSingleConnection(logger: TestDatabase.logger) { db in
             var values: [T] = []
-            for try await value in try await connection.query(sql, logger: TestDatabase.logger).decode(T.self) { values.append(value) }
+            for try await value in try await db.query(sql).decode(T.self) { values.append(value) }
             return values
         }
     }

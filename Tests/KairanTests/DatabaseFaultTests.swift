@@ -23,10 +23,10 @@ import Glibc
         let cluster = try EmbeddedPostgres(dataFolder: folder.path, logger: TestDatabase.logger)
         let lease = try await cluster.start()
         defer { lease.stop() }
-        try await cluster.url.withSingleConnection(logger: TestDatabase.logger) { connection in
-            _ = try await Migrator(directory: TestDatabase.schemaDirectory).migrate(on: connection, logger: TestDatabase.logger)
+        try await cluster.url.withSingleConnection(logger: TestDatabase.logger) { db in
+            _ = try await Migrator(directory: TestDatabase.schemaDirectory).migrate(on: db)
             // As in the suite's template: the test's minutes-old resident posts dozens of times.
-            try await connection.query("UPDATE moderation_settings SET new_account_posts_per_hour = 1000", logger: TestDatabase.logger)
+            try await db.query("UPDATE moderation_settings SET new_account_posts_per_hour = 1000")
         }
         try await body(cluster, cluster.url)
     }
@@ -95,10 +95,10 @@ import Glibc
                 }
                 try await restart.value
                 try await waitUntilHealthy("after the restart") { try await post("再起動後の投稿").status == 201 }
-                let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { connection in
+                let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
                     var count = 0
-                    for try await n in try await connection.query(
-                        "SELECT count(*)::int FROM posts WHERE body LIKE '再起動中の投稿%'", logger: TestDatabase.logger).decode(Int.self) { count = n }
+                    for try await n in try await db.query(
+                        "SELECT count(*)::int FROM posts WHERE body LIKE '再起動中の投稿%'").decode(Int.self) { count = n }
                     return count
                 }
                 #expect(stored >= created, "every acknowledged post is stored (\(created) acknowledged, \(refused) refused)")

@@ -229,9 +229,9 @@ import Testing
             #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": tooLong]), token: owner.token).status == .unprocessableContent)
 
             let logger = TestDatabase.logger
-            let (threadEvents, groupEvents) = try await url.withSingleConnection(logger: logger) { connection in
-                (try await EventStore.read(EventStore.threadStream(Int64(thread)), after: 0, limit: 100, on: connection, logger: logger),
-                 try await EventStore.read(EventStore.groupStream(Int64(group)), after: 0, limit: 100, on: connection, logger: logger))
+            let (threadEvents, groupEvents) = try await url.withSingleConnection(logger: logger) { db in
+                (try await EventStore.read(EventStore.threadStream(Int64(thread)), after: 0, limit: 100, on: db),
+                 try await EventStore.read(EventStore.groupStream(Int64(group)), after: 0, limit: 100, on: db))
             }
             #expect(threadEvents.map(\.kind) == ["post.created", "post.created", "post.edited", "post.deleted"])
             #expect(threadEvents.map(\.offset) == [1, 2, 3, 4])

@@ -70,8 +70,8 @@ import Testing
                     // Any statement that moves a notice's release or escalation time wakes the
                     // scheduler on commit (a statement trigger: it fires even for no rows).
                     let before = scheduler.passes.count
-                    _ = try await database.withTransaction { connection in
-                        try await connection.query("UPDATE notices SET release_at = release_at WHERE id = -1", logger: TestDatabase.logger)
+                    _ = try await database.withTransaction { db in
+                        try await db.query("UPDATE notices SET release_at = release_at WHERE id = -1")
                     }
                     try await waitUntil("a pass after the notification") { scheduler.passes.count > before }
                 }

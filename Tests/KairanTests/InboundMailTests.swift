@@ -86,8 +86,8 @@ import Testing
             let entry = "touroku@mail.town.example.jp"
             #expect(try await sendInbound(setup, from: "taro..yamada@docomo.ne.jp", to: entry) == .accepted("250 2.0.0 accepted"))
             // Not subscribed yet: double opt-in.
-            #expect(try await setup.database.withConnection { connection in
-                try await AlertStore.subscribers(status: nil, emailKey: nil, before: nil, limit: 10, on: connection, logger: TestDatabase.logger)
+            #expect(try await setup.database.withConnection { db in
+                try await AlertStore.subscribers(status: nil, emailKey: nil, before: nil, limit: 10, on: db)
             }.isEmpty)
 
             let mails = try await deliverOutbox(setup)
@@ -103,8 +103,8 @@ import Testing
             let page = try await setup.client.execute(uri: "/m/c/\(token)", method: .get, headers: [:], body: nil)
             #expect(page.status == .ok)
             #expect(page.text.contains("登録が完了しました"))
-            let subscribers = try await setup.database.withConnection { connection in
-                try await AlertStore.subscribers(status: "active", emailKey: nil, before: nil, limit: 10, on: connection, logger: TestDatabase.logger)
+            let subscribers = try await setup.database.withConnection { db in
+                try await AlertStore.subscribers(status: "active", emailKey: nil, before: nil, limit: 10, on: db)
             }
             #expect(subscribers.map(\.email) == ["taro..yamada@docomo.ne.jp"])
             #expect(subscribers.first?.charset == "iso-2022-jp")
@@ -153,9 +153,9 @@ import Testing
 
     @Test func aSubscriberMovesToANewAddressByEmptyMail() async throws {
         try await withInbound { setup in
-            let subscriber = try await setup.database.withTransaction { connection in
+            let subscriber = try await setup.database.withTransaction { db in
                 try await AlertStore.subscribe(try EmailAddress("old@ezweb.ne.jp"), preferences: .init(categoryCodes: ["crime"]), token: "manage-token-1",
-                                               now: setup.clock.now(), on: connection, logger: TestDatabase.logger)
+                                               now: setup.clock.now(), on: db)
             }
             let start = try await setup.client.execute(uri: "/m/s/manage-token-1/change", method: .post, headers: [:], body: nil)
             #expect(start.status == .ok)
@@ -167,8 +167,8 @@ import Testing
             #expect(mail.recipients == ["RCPT TO:<new@au.com>"])
             let page = try await setup.client.execute(uri: "/m/c/\(try confirmationToken(in: mail))", method: .get, headers: [:], body: nil)
             #expect(page.text.contains("メールアドレスを変更しました"))
-            let moved = try await setup.database.withConnection { connection in
-                try await AlertStore.subscriber(id: subscriber.id, on: connection, logger: TestDatabase.logger)
+            let moved = try await setup.database.withConnection { db in
+                try await AlertStore.subscriber(id: subscriber.id, on: db)
             }
             #expect(moved?.email == "new@au.com")
             #expect(moved?.categoryCodes == ["crime"], "settings kept")
@@ -207,15 +207,15 @@ import Testing
             let rows = try await harness.deliveries(message: message)
             #expect(rows.map(\.state) == ["bounced", "sent"])
             #expect(rows[0].lastReply?.contains("5.1.1") == true)
-            let bounces = try await setup.database.withConnection { connection in
+            let bounces = try await setup.database.withConnection { db in
                 var values: [Int] = []
-                for try await n in try await connection.query("SELECT hard_bounces FROM mail_address_status", logger: TestDatabase.logger).decode(Int32.self) {
+                for try await n in try await db.query("SELECT hard_bounces FROM mail_address_status").decode(Int32.self) {
                     values.append(Int(n))
                 }
                 return values
             }
             #expect(bounces == [1])
-            let counts = try await setup.database.withConnection { try await DeliveryStore.counts(message: message, on: $0, logger: TestDatabase.logger) }
+            let counts = try await setup.database.withConnection { try await DeliveryStore.counts(message: message, on: $0) }
             #expect(counts.bounced == 1 && counts.sent == 1)
 
             // The town's alert staff read the report as the reporting server worded it.
@@ -264,8 +264,8 @@ import Testing
     @Test func aListenerWaitingForTheDatabaseSaysSoAndStartsWhenItAnswers() async throws {
         try await TestDatabase.withFreshDatabase { url in
             // New connections to this database give up on a lock after 50 ms.
-            try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+            try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { db in
+                try await db.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"))
             }
             KairanMetrics.bootstrap()
             let before = metricValue("kairan_inbound_smtp_setup_retries_total")
@@ -275,8 +275,8 @@ import Testing
                 var ports = service.boundPort.makeAsyncIterator()
                 let running: Task<Void, any Error> = try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
                     // Locked before the service starts, so its first read already waits.
-                    try await locker.query("BEGIN", logger: TestDatabase.logger)
-                    try await locker.query("LOCK TABLE server_secrets IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                    try await locker.query("BEGIN")
+                    try await locker.query("LOCK TABLE server_secrets IN ACCESS EXCLUSIVE MODE")
                     let running = Task { try await service.run() }
                     let deadline = ContinuousClock.now + .seconds(15)
                     while metricValue("kairan_inbound_smtp_setup_retries_total") <= before {
@@ -286,7 +286,7 @@ import Testing
                         }
                         try await Task.sleep(for: .milliseconds(50))
                     }
-                    try await locker.query("COMMIT", logger: TestDatabase.logger)
+                    try await locker.query("COMMIT")
                     return running
                 }
                 defer { running.cancel() }

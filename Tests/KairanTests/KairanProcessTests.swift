@@ -23,9 +23,9 @@ import Glibc
             #expect(b == 0, "second migrate: \(second.output)")
 
             let files = try FileManager.default.contentsOfDirectory(atPath: TestDatabase.schemaDirectory.path).filter { $0.hasSuffix(".sql") }
-            let versions = try await url.withSingleConnection(logger: logger) { connection in
+            let versions = try await url.withSingleConnection(logger: logger) { db in
                 var versions: [Int] = []
-                for try await version in try await connection.query("SELECT version FROM schema_migrations ORDER BY version", logger: logger).decode(Int.self) {
+                for try await version in try await db.query("SELECT version FROM schema_migrations ORDER BY version").decode(Int.self) {
                     versions.append(version)
                 }
                 return versions
@@ -45,20 +45,19 @@ import Glibc
                 environment: ["KAIRAN_DATABASE_URL": url.urlString], standardInput: "a long admin password\n")
             #expect(await process.exitCode() == 0, "\(process.output)")
             #expect(!process.output.contains("soumu@"), "the full address must not be printed or logged")
-            let roles = try await url.withSingleConnection(logger: logger) { connection in
+            let roles = try await url.withSingleConnection(logger: logger) { db in
                 var roles: [String] = []
-                for try await role in try await connection.query(
-                    "SELECT r.role FROM account_roles r JOIN accounts a ON a.id = r.account_id WHERE a.email = 'soumu@town.example.jp' ORDER BY r.role",
-                    logger: logger).decode(String.self) {
+                for try await role in try await db.query(
+                    "SELECT r.role FROM account_roles r JOIN accounts a ON a.id = r.account_id WHERE a.email = 'soumu@town.example.jp' ORDER BY r.role").decode(String.self) {
                     roles.append(role)
                 }
                 return roles
             }
             #expect(roles == ["resident", "town_admin"])
             // The real binary hashes at the production cost (the suite itself uses a cheaper one).
-            let hash = try await url.withSingleConnection(logger: logger) { connection in
+            let hash = try await url.withSingleConnection(logger: logger) { db in
                 var hash = ""
-                for try await value in try await connection.query("SELECT password_hash FROM accounts", logger: logger).decode(String.self) { hash = value }
+                for try await value in try await db.query("SELECT password_hash FROM accounts").decode(String.self) { hash = value }
                 return hash
             }
             #expect(hash.hasPrefix("$2b$12$"), "bcrypt cost 12: \(hash.prefix(7))")

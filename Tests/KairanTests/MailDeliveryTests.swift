@@ -229,9 +229,9 @@ import Testing
             try await withHarness(server, configure: { $0.lease = 120 }) { harness in
                 let message = try await harness.publish(to: ["a@example.jp", "b@example.jp"])
                 // A worker claims both and dies before sending.
-                let claimed = try await harness.database.withTransaction { connection in
+                let claimed = try await harness.database.withTransaction { db in
                     try await DeliveryStore.claim(worker: "killed", limit: 10, lease: 120, now: harness.clock.now(),
-                                                  on: connection, logger: TestDatabase.logger)
+                                                  on: db)
                 }
                 #expect(claimed.count == 2)
                 #expect(await harness.worker.drain() == 0, "the lease still holds")
@@ -336,21 +336,21 @@ import Testing
         try await withServer(script) { server in
             try await withHarness(server) { harness in
                 let now = harness.clock.now()
-                let message = try await harness.database.withTransaction { connection in
+                let message = try await harness.database.withTransaction { db in
                     let message = try await DeliveryStore.createMessage(
                         kind: "test", idempotencyKey: nil, urgent: true, fromName: "町", subject: "避難指示", body: "避難してください",
-                        listID: nil, deadline: now.addingTimeInterval(900), now: now, on: connection, logger: TestDatabase.logger)
+                        listID: nil, deadline: now.addingTimeInterval(900), now: now, on: db)
                     try await DeliveryStore.enqueueMail(message: message.id, recipients: [.init(key: "r:1", address: try EmailAddress("stuck@example.jp"))],
-                                                        urgent: true, dueAt: now, on: connection, logger: TestDatabase.logger)
+                                                        urgent: true, dueAt: now, on: db)
                     return message.id
                 }
                 await harness.worker.drain()
                 await harness.worker.housekeeping()
                 func reported() async throws -> Bool {
-                    try await harness.database.withConnection { connection in
+                    try await harness.database.withConnection { db in
                         var value = false
-                        for try await flag in try await connection.query(
-                            "SELECT deadline_reported_at IS NOT NULL FROM outbox_messages WHERE id = \(message)", logger: TestDatabase.logger
+                        for try await flag in try await db.query(
+                            "SELECT deadline_reported_at IS NOT NULL FROM outbox_messages WHERE id = \(message)"
                         ).decode(Bool.self) { value = flag }
                         return value
                     }

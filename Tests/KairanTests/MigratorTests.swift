@@ -17,9 +17,9 @@ import Testing
     }
 
     func recorded(_ url: DatabaseURL) async throws -> [(Int, String)] {
-        try await url.withSingleConnection(logger: logger) { connection in
+        try await url.withSingleConnection(logger: logger) { db in
             var rows: [(Int, String)] = []
-            for try await row in try await connection.query("SELECT version, name FROM schema_migrations ORDER BY applied_at, version", logger: logger).decode((Int, String).self) {
+            for try await row in try await db.query("SELECT version, name FROM schema_migrations ORDER BY applied_at, version").decode((Int, String).self) {
                 rows.append(row)
             }
             return rows
@@ -39,14 +39,14 @@ import Testing
     @Test func appliesFilesInNumericOrderAndRecordsThem() async throws {
         let migrator = try Migrator(directory: schemaFolder(Self.files))
         try await TestDatabase.withEmptyDatabase { url in
-            let applied = try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0, logger: logger) }
+            let applied = try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0) }
             #expect(applied.map(\.version) == [1, 2, 3])
             let rows = try await recorded(url)
             #expect(rows.map(\.0) == [1, 2, 3])
             #expect(rows.map(\.1) == ["notes", "body", "index"])
-            let count = try await url.withSingleConnection(logger: logger) { connection in
+            let count = try await url.withSingleConnection(logger: logger) { db in
                 var value = 0
-                for try await n in try await connection.query("SELECT note_count()::int", logger: logger).decode(Int.self) { value = n }
+                for try await n in try await db.query("SELECT note_count()::int").decode(Int.self) { value = n }
                 return value
             }
             #expect(count == 1)
@@ -56,8 +56,8 @@ import Testing
     @Test func runningTwiceIsANoOp() async throws {
         let migrator = try Migrator(directory: schemaFolder(Self.files))
         try await TestDatabase.withEmptyDatabase { url in
-            try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0, logger: logger) }
-            let second = try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0, logger: logger) }
+            try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0) }
+            let second = try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0) }
             #expect(second.isEmpty)
             #expect(try await recorded(url).count == 3)
         }
@@ -69,9 +69,9 @@ import Testing
         edited["0001_notes.sql"] = "CREATE TABLE notes (id bigint PRIMARY KEY);"
         let changed = try Migrator(directory: schemaFolder(edited))
         try await TestDatabase.withEmptyDatabase { url in
-            try await url.withSingleConnection(logger: logger) { try await original.migrate(on: $0, logger: logger) }
+            try await url.withSingleConnection(logger: logger) { try await original.migrate(on: $0) }
             await #expect(throws: MigrationError.checksumMismatch(version: 1, name: "notes")) {
-                try await url.withSingleConnection(logger: logger) { try await changed.migrate(on: $0, logger: logger) }
+                try await url.withSingleConnection(logger: logger) { try await changed.migrate(on: $0) }
             }
         }
     }
@@ -83,7 +83,7 @@ import Testing
         ]))
         try await TestDatabase.withEmptyDatabase { url in
             do {
-                try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0, logger: logger) }
+                try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0) }
                 Issue.record("a broken migration must fail")
             } catch let error as MigrationError {
                 guard case .failed(let version, let name, let reason) = error else { throw error }
@@ -91,9 +91,9 @@ import Testing
                 #expect(reason.contains("no_such_table"))
             }
             #expect(try await recorded(url).map(\.0) == [1])
-            let halfExists = try await url.withSingleConnection(logger: logger) { connection in
+            let halfExists = try await url.withSingleConnection(logger: logger) { db in
                 var exists = true
-                for try await value in try await connection.query("SELECT to_regclass('half') IS NOT NULL", logger: logger).decode(Bool.self) { exists = value }
+                for try await value in try await db.query("SELECT to_regclass('half') IS NOT NULL").decode(Bool.self) { exists = value }
                 return exists
             }
             #expect(!halfExists, "the failed file's first statement must be rolled back")
@@ -108,7 +108,7 @@ import Testing
         try await TestDatabase.withEmptyDatabase { url in
             let results = try await withThrowingTaskGroup(of: [Migration].self) { group in
                 for _ in 0..<4 {
-                    group.addTask { try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0, logger: logger) } }
+                    group.addTask { try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0) } }
                 }
                 var all: [[Migration]] = []
                 for try await result in group { all.append(result) }
@@ -130,7 +130,7 @@ import Testing
         let migrator = try Migrator(directory: TestDatabase.schemaDirectory)
         #expect(migrator.migrations.first?.version == 1)
         try await TestDatabase.withEmptyDatabase { url in
-            let applied = try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0, logger: logger) }
+            let applied = try await url.withSingleConnection(logger: logger) { try await migrator.migrate(on: $0) }
             #expect(applied.count == migrator.migrations.count)
         }
     }

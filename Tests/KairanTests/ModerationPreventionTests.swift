@@ -188,11 +188,11 @@ import Testing
         try await withApp(configure: { $0.role = .api }) { client, url in
             let moderator = try await client.resident("moderator@town.example.jp")
             try await grantRole("town_moderator", to: "moderator@town.example.jp", in: url)
-            try await url.withSingleConnection(logger: TestDatabase.logger) { connection in
-                try await connection.query("""
+            try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+                try await db.query("""
                     INSERT INTO watched_words (pattern, normalized, action, created_at)
                     SELECT 'w' || n, 'w' || n, 'flag', now() FROM generate_series(1, 10000) AS n
-                    """, logger: TestDatabase.logger)
+                    """)
             }
             let one = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": "もう一つ", "action": "flag"]), token: moderator.token)
             #expect(try one.errorCode() == "too_many")

@@ -332,15 +332,15 @@ import Testing
             #expect(csv.text.contains("'=SUM(A1)"), "formula-looking fields are defused")
             #expect(!csv.text.contains("cmd|"), "a flag's note stays out of the permanent log")
 
-            try await town.url.withSingleConnection(logger: TestDatabase.logger) { connection in
+            try await town.url.withSingleConnection(logger: TestDatabase.logger) { db in
                 await #expect(throws: (any Error).self) {
-                    try await connection.query("UPDATE moderation_log SET reason = 'rewritten'", logger: TestDatabase.logger)
+                    try await db.query("UPDATE moderation_log SET reason = 'rewritten'")
                 }
                 await #expect(throws: (any Error).self) {
-                    try await connection.query("DELETE FROM moderation_log", logger: TestDatabase.logger)
+                    try await db.query("DELETE FROM moderation_log")
                 }
                 await #expect(throws: (any Error).self) {
-                    try await connection.query("TRUNCATE moderation_log", logger: TestDatabase.logger)
+                    try await db.query("TRUNCATE moderation_log")
                 }
             }
             #expect(try await client.send(.get, "/v1/moderation/log", token: town.townModerator.token).items().count == 2)

@@ -166,16 +166,16 @@ import Testing
             town.clock.advance(by: 3600)
             // New connections to this database give up on a lock after 50 ms (the scheduler
             // opens its own for each pass here).
-            try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(town.url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+            try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { db in
+                try await db.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(town.url.database) SET lock_timeout = '50ms'"))
             }
             try await town.url.withSingleConnection(logger: TestDatabase.logger) { locker in
-                try await locker.query("BEGIN", logger: TestDatabase.logger)
+                try await locker.query("BEGIN")
                 // SHARE: the scheduler can still find and lock the due notice, but neither
                 // publish nor postpone (both update it) gets through.
-                try await locker.query("LOCK TABLE notices IN SHARE MODE", logger: TestDatabase.logger)
+                try await locker.query("LOCK TABLE notices IN SHARE MODE")
                 #expect(try await town.tick().published == 0)
-                try await locker.query("COMMIT", logger: TestDatabase.logger)
+                try await locker.query("COMMIT")
             }
             try await waitForMetric(town.client, "kairan_notice_postpone_failures_total") { $0 >= 1 }
             #expect(try await town.tick().published == 1, "still due, published on the next pass")

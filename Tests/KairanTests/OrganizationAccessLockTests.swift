@@ -12,17 +12,16 @@ import Testing
     @Test func aStaffRemovalWaitsForAWriteThatConfirmedTheStaffMember() async throws {
         try await TestDatabase.withFreshDatabase { url in
             try await TestDatabase.withClient(url) { database in
-                let logger = TestDatabase.logger
                 let now = Date()
-                let (teacher, organization) = try await database.withTransaction { connection in
+                let (teacher, organization) = try await database.withTransaction { db in
                     let admin = try await AccountStore.insert(email: try EmailAddress("kocho@school.example.jp"), passwordHash: "-", displayName: "校長",
-                                                              roles: [.resident], now: now, on: connection, logger: logger)
+                                                              roles: [.resident], now: now, on: db)
                     let teacher = try await AccountStore.insert(email: try EmailAddress("tannin@school.example.jp"), passwordHash: "-",
-                                                                displayName: "担任", roles: [.resident], now: now, on: connection, logger: logger)
+                                                                displayName: "担任", roles: [.resident], now: now, on: db)
                     let organization = try await OrganizationStore.insert(kind: .school, name: "中央小学校", admin: admin.id, now: now,
-                                                                          on: connection, logger: logger)
+                                                                          on: db)
                     _ = try await OrganizationStore.changeStaff(organization: organization.id, account: teacher.id, role: .staff, now: now,
-                                                                on: connection, logger: logger)
+                                                                on: db)
                     return (teacher.id, organization.id)
                 }
 
@@ -30,9 +29,9 @@ import Testing
                 let (releaseSignal, release) = AsyncStream.makeStream(of: Void.self)
                 // The teacher's write: standing confirmed under the lock, commit held back.
                 let write = Task {
-                    try await database.withTransaction { connection in
+                    try await database.withTransaction { db in
                         let standing = try await OrganizationStore.standing(organization: organization, account: teacher, lock: true,
-                                                                            on: connection, logger: logger)
+                                                                            on: db)
                         confirmed.yield(standing?.1.role)
                         for await _ in releaseSignal { break }
                     }
@@ -43,8 +42,8 @@ import Testing
                 // The admin removes the teacher meanwhile.
                 let removalDone = Mutex(false)
                 let removal = Task {
-                    let removed = try await database.withTransaction { connection in
-                        try await OrganizationStore.removeStaff(organization: organization, account: teacher, on: connection, logger: logger)
+                    let removed = try await database.withTransaction { db in
+                        try await OrganizationStore.removeStaff(organization: organization, account: teacher, on: db)
                     }
                     removalDone.withLock { $0 = true }
                     return removed
@@ -52,12 +51,12 @@ import Testing
                 // The removal is seen waiting on a lock (not timed: PostgreSQL says so).
                 var waiting = false
                 for _ in 0..<200 where !waiting {
-                    waiting = try await database.withConnection { connection in
+                    waiting = try await database.withConnection { db in
                         var found = false
-                        for try await _ in try await connection.query("""
+                        for try await _ in try await db.query("""
                             SELECT 1 FROM pg_stat_activity
                             WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM organization_staff%'
-                            """, logger: logger).decode(Int.self) { found = true }
+                            """).decode(Int.self) { found = true }
                         return found
                     }
                     if !waiting { try await Task.sleep(for: .milliseconds(25)) }

@@ -216,8 +216,8 @@ import Testing
             let count = 200
             try await TestDatabase.withClient(url) { database in
                 for _ in 1...count {
-                    _ = try await database.withTransaction { connection in
-                        try await EventStore.append("thread:\(thread)", kind: "post.created", payload: payload, now: Date(), on: connection, logger: TestDatabase.logger)
+                    _ = try await database.withTransaction { db in
+                        try await EventStore.append("thread:\(thread)", kind: "post.created", payload: payload, now: Date(), on: db)
                     }
                     try await Task.sleep(for: .milliseconds(5))
                 }
@@ -409,8 +409,8 @@ extension StreamRevocationTests {
                 // A statement waiting on a lock gives up after 50 ms in this database: the
                 // lock then fails the hub's re-check outright, as a restart would.
                 if lockTimeout {
-                    try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { connection in
-                        try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"), logger: TestDatabase.logger)
+                    try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { db in
+                        try await db.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"))
                     }
                 }
                 try await serveLive(url: url) { client in
@@ -433,17 +433,17 @@ extension StreamRevocationTests {
         /// `group.made_private` event (the member still belongs) on another connection.
         func lockMemberships(until: () async throws -> Void) async throws {
             try await url.withSingleConnection(logger: TestDatabase.logger) { locker in
-                try await locker.query("BEGIN", logger: TestDatabase.logger)
-                try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                try await locker.query("BEGIN")
+                try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE")
                 try await url.withSingleConnection(logger: TestDatabase.logger) { writer in
-                    try await writer.query("BEGIN", logger: TestDatabase.logger)
+                    try await writer.query("BEGIN")
                     struct MadePrivate: Encodable { let groupId: Int }
                     try await EventStore.append("group:\(group)", kind: "group.made_private", payload: MadePrivate(groupId: group),
-                                                now: Date(), on: writer, logger: TestDatabase.logger)
-                    try await writer.query("COMMIT", logger: TestDatabase.logger)
+                                                now: Date(), on: writer)
+                    try await writer.query("COMMIT")
                 }
                 try await until()
-                try await locker.query("COMMIT", logger: TestDatabase.logger)
+                try await locker.query("COMMIT")
             }
         }
 
@@ -455,13 +455,13 @@ extension StreamRevocationTests {
     /// is still revoked.
     @Test func aMembershipEventWithoutAReadableAccountReChecksEveryone() async throws {
         try await PrivateGroupFixture.with { fixture in
-            try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { connection in
-                try await connection.query("BEGIN", logger: TestDatabase.logger)
-                try await connection.query("DELETE FROM group_members WHERE group_id = \(fixture.group) AND role = 'member'", logger: TestDatabase.logger)
+            try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { db in
+                try await db.query("BEGIN")
+                try await db.query("DELETE FROM group_members WHERE group_id = \(fixture.group) AND role = 'member'")
                 struct Unreadable: Encodable { let who: String }
                 try await EventStore.append("group:\(fixture.group)", kind: "member.removed", payload: Unreadable(who: "someone"),
-                                            now: Date(), on: connection, logger: TestDatabase.logger)
-                try await connection.query("COMMIT", logger: TestDatabase.logger)
+                                            now: Date(), on: db)
+                try await db.query("COMMIT")
             }
             try await fixture.stream.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
         }
@@ -489,15 +489,15 @@ extension StreamRevocationTests {
         try await PrivateGroupFixture.with { fixture in
             let name = "group:\(fixture.group)"
             try await fixture.url.withSingleConnection(logger: TestDatabase.logger) { locker in
-                try await locker.query("BEGIN", logger: TestDatabase.logger)
-                try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+                try await locker.query("BEGIN")
+                try await locker.query("LOCK TABLE group_members IN ACCESS EXCLUSIVE MODE")
                 fixture.stream.subscribe(name)
                 let frames = try await fixture.stream.wait(for: "the answer to the subscription") { frames in
                     frames.contains { $0["stream"] as? String == name && ["error", "subscribed"].contains($0["type"] as? String) }
                 }
                 let answer = try #require(frames.first { $0["stream"] as? String == name })
                 #expect(answer["type"] as? String == "error" && answer["code"] as? String == "unavailable")
-                try await locker.query("COMMIT", logger: TestDatabase.logger)
+                try await locker.query("COMMIT")
             }
             fixture.stream.subscribe(name)
             try await fixture.stream.wait(for: "subscribed once the database answers") { frames in
@@ -573,12 +573,12 @@ extension StreamRevocationTests {
             let logger = TestDatabase.logger
             var terminated = 0
             for _ in 0..<50 where terminated == 0 {
-                terminated = try await url.withSingleConnection(logger: logger) { connection in
+                terminated = try await url.withSingleConnection(logger: logger) { db in
                     var count = 0
-                    for try await _ in try await connection.query("""
+                    for try await _ in try await db.query("""
                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                         WHERE datname = current_database() AND query ILIKE 'LISTEN%kairan_events%' AND pid <> pg_backend_pid()
-                        """, logger: logger).decode(Bool.self) { count += 1 }
+                        """).decode(Bool.self) { count += 1 }
                     return count
                 }
                 if terminated == 0 { try await Task.sleep(for: .milliseconds(100)) }

@@ -75,8 +75,8 @@ public struct InboundMailProcessor: Sendable {
                 try await startRegistration(sender: message.sender, purpose: "subscribe", subscriber: nil)
             case .change(let code):
                 let now = clock.now()
-                let subscriber = try await database.withConnection { connection in
-                    try await RegistrationStore.subscriber(changeCode: code, now: now, on: connection, logger: logger)
+                let subscriber = try await database.withConnection { db in
+                    try await RegistrationStore.subscriber(changeCode: code, now: now, on: db)
                 }
                 guard let subscriber else {
                     logger.info("empty mail with an unknown or expired change code")
@@ -98,15 +98,15 @@ public struct InboundMailProcessor: Sendable {
         guard address.domain.lowercased() != composer.mailDomain.lowercased() else { return }
         let now = clock.now()
         let token = RandomToken.urlSafe(byteCount: 24)
-        let sent = try await database.withTransaction { connection -> Bool in
+        let sent = try await database.withTransaction { db -> Bool in
             guard try await !RegistrationStore.repliedRecently(emailKey: address.comparisonKey, since: now.addingTimeInterval(-configuration.replyWindow),
-                                                             on: connection, logger: logger) else { return false }
-            guard try await RegistrationStore.count(since: now.addingTimeInterval(-60), on: connection, logger: logger) < configuration.maxRepliesPerMinute else {
+                                                             on: db) else { return false }
+            guard try await RegistrationStore.count(since: now.addingTimeInterval(-60), on: db) < configuration.maxRepliesPerMinute else {
                 logger.warning("registration replies over the per-minute limit; this one is dropped")
                 return false
             }
             let id = try await RegistrationStore.create(purpose: purpose, address: address, subscriberID: subscriber, token: token, now: now,
-                                                        expires: now.addingTimeInterval(configuration.linkLifetime), on: connection, logger: logger)
+                                                        expires: now.addingTimeInterval(configuration.linkLifetime), on: db)
             let hours = Int(configuration.linkLifetime / 3600)
             let (subject, intro) = purpose == "change"
                 ? ("【確認】メールアドレスの変更", "配信先メールアドレスの変更を受け付けました。")
@@ -121,11 +121,11 @@ public struct InboundMailProcessor: Sendable {
                 """
             let message = try await DeliveryStore.createMessage(
                 kind: "registration", idempotencyKey: "registration:\(id)", urgent: false, fromName: configuration.fromName, subject: subject,
-                body: body, listID: nil, deadline: nil, now: now, on: connection, logger: logger)
+                body: body, listID: nil, deadline: nil, now: now, on: db)
             try await DeliveryStore.enqueueMail(
                 message: message.id,
                 recipients: [DeliveryStore.Recipient(key: "registration:\(id)", address: address, charset: MailCharset.preferred(for: address).rawValue)],
-                urgent: false, dueAt: now, on: connection, logger: logger)
+                urgent: false, dueAt: now, on: db)
             return true
         }
         logger.info(sent ? "registration confirmation queued" : "registration reply suppressed (one per window)",
@@ -138,16 +138,16 @@ public struct InboundMailProcessor: Sendable {
             return
         }
         let now = clock.now()
-        let suppressed = try await database.withTransaction { connection -> Bool in
+        let suppressed = try await database.withTransaction { db -> Bool in
             guard let address = try await RegistrationStore.recordBounce(
                 delivery: deliveryID, status: report.status, action: report.action, diagnostic: report.diagnostic, permanent: report.permanent,
-                now: now, on: connection, logger: logger) else { return false }
+                now: now, on: db) else { return false }
             // The job's address was checked when it was queued; a report of a temporary
             // failure suppresses nothing.
             guard report.permanent, let parsed = try? EmailAddress(address) else { return false }
             let keys = try await DeliveryStore.recordHardBounces(
                 emailKeys: [parsed.comparisonKey], reply: ["DSN \(report.status)"], limit: configuration.hardBounceLimit, now: now,
-                on: connection, logger: logger)
+                on: db)
             return !keys.isEmpty
         }
         logger.info("bounce report recorded", metadata: [

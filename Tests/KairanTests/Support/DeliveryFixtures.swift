@@ -41,15 +41,15 @@ struct DeliveryHarness {
     func publish(to addresses: [String], subject: String = "【防災】避難所開設", body: String = "本日17時、避難所を開設しました。",
                  urgent: Bool = true, key: String? = nil, dueIn: TimeInterval = 0) async throws -> Int64 {
         let now = clock.now()
-        return try await database.withTransaction { connection in
+        return try await database.withTransaction { db in
             let message = try await DeliveryStore.createMessage(
                 kind: "test", idempotencyKey: key, urgent: urgent, fromName: "〇〇町 防災メール", subject: subject, body: body,
-                listID: "bousai.mail.town.example.jp", deadline: nil, now: now, on: connection, logger: TestDatabase.logger)
+                listID: "bousai.mail.town.example.jp", deadline: nil, now: now, on: db)
             let recipients = try addresses.enumerated().map { index, address in
                 DeliveryStore.Recipient(key: "r:\(address)", address: try EmailAddress(address))
             }
             try await DeliveryStore.enqueueMail(message: message.id, recipients: recipients, urgent: urgent, dueAt: now.addingTimeInterval(dueIn),
-                                                on: connection, logger: TestDatabase.logger)
+                                                on: db)
             return message.id
         }
     }
@@ -63,12 +63,12 @@ struct DeliveryHarness {
     }
 
     func deliveries(message: Int64? = nil) async throws -> [Row] {
-        try await database.withConnection { connection in
+        try await database.withConnection { db in
             var rows: [Row] = []
-            for try await (address, state, attempts, due, reply) in try await connection.query("""
+            for try await (address, state, attempts, due, reply) in try await db.query("""
                 SELECT address, state, attempts, due_at, last_reply FROM deliveries
                 WHERE \(message)::bigint IS NULL OR message_id = \(message) ORDER BY id
-                """, logger: TestDatabase.logger).decode((String, String, Int32, Date, String?).self) {
+                """).decode((String, String, Int32, Date, String?).self) {
                 rows.append(Row(address: address, state: state, attempts: Int(attempts), dueAt: due, lastReply: reply))
             }
             return rows

@@ -62,10 +62,10 @@ extension TestResponse {
 /// Grants a town role directly in the database, as `kairan user create --admin` does.
 func grantRole(_ role: String, to email: String, in url: DatabaseURL) async throws {
     let logger = TestDatabase.logger
-    try await url.withSingleConnection(logger: logger) { connection in
-        try await connection.query("""
+    try await url.withSingleConnection(logger: logger) { db in
+        try await db.query("""
             INSERT INTO account_roles (account_id, role, granted_at)
             SELECT id, \(role), now() FROM accounts WHERE email = \(email)
-            """, logger: logger)
+            """)
     }
 }

@@ -112,9 +112,9 @@ struct NoticeTown {
     }
 
     func query<T: PostgresDecodable & Sendable>(_ sql: PostgresQuery, as type: T.Type) async throws -> [T] {
-        try await url.withSingleConnection(logger: TestDatabase.logger) { connection in
+        try await url.withSingleConnection(logger: TestDatabase.logger) { db in
             var values: [T] = []
-            for try await value in try await connection.query(sql, logger: TestDatabase.logger).decode(T.self) { values.append(value) }
+            for try await value in try await db.query(sql).decode(T.self) { values.append(value) }
             return values
         }
     }

@@ -58,8 +58,8 @@ enum TestDatabase {
     ) async throws -> T {
         let name = uniqueName("kt")
         do {
-            try await server.withSingleConnection(logger: logger) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) \(options)"), logger: logger)
+            try await server.withSingleConnection(logger: logger) { db in
+                try await db.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) \(options)"))
             }
         } catch let error as PSQLError {
             // Test set-up only: the server's own words say what went wrong.
@@ -86,8 +86,8 @@ enum TestDatabase {
     }
 
     static func drop(_ name: String, server: DatabaseURL) async throws {
-        try await server.withSingleConnection(logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        try await server.withSingleConnection(logger: logger) { db in
+            try await db.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
         }
     }
 }
@@ -100,19 +100,19 @@ private actor TemplateHolder {
         let task = Task<String, any Error> {
             let name = "kairan_template_\(getpid())"
             let logger = TestDatabase.logger
-            try await server.withSingleConnection(logger: logger) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            try await server.withSingleConnection(logger: logger) { db in
+                try await db.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+                try await db.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
             }
             let migrator = try Migrator(directory: TestDatabase.schemaDirectory)
             // The connection closes before anyone copies the template: CREATE DATABASE …
             // TEMPLATE refuses a source that has open sessions.
-            try await server.with(database: name).withSingleConnection(logger: logger) { connection in
-                try await migrator.migrate(on: connection, logger: logger)
+            try await server.with(database: name).withSingleConnection(logger: logger) { db in
+                try await migrator.migrate(on: db)
                 // Most tests' residents are minutes old and post dozens of times: the
                 // sandbox's posting rate would throttle them. The sandbox tests set it back
                 // through the settings API.
-                try await connection.query("UPDATE moderation_settings SET new_account_posts_per_hour = 1000", logger: logger)
+                try await db.query("UPDATE moderation_settings SET new_account_posts_per_hour = 1000")
             }
             return name
         }
