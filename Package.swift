@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -132,11 +133,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The town's web pages: server-rendered (swift-mustache) over the same services as
+        // the API, cookie sessions, form tokens, one stylesheet and one small script.
+        .target(
+            name: "KairanWeb",
+            dependencies: [
+                "KairanCore",
+                "KairanStore",
+                "KairanServices",
+                "KairanAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `kairan` executable: config, buildApplication, roles, embedded PostgreSQL.
         .executableTarget(
             name: "KairanServer",
             dependencies: [
-                "KairanCore", "KairanStore", "KairanServices", "KairanAPI", "KairanGateway", "KairanDelivery",
+                "KairanCore", "KairanStore", "KairanServices", "KairanAPI", "KairanWeb", "KairanGateway", "KairanDelivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -167,7 +185,7 @@ let package = Package(
                 "KairanAPIClient",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                "KairanCore", "KairanPostgres", "KairanStore", "KairanServices", "KairanAPI", "KairanGateway", "KairanDelivery", "KairanServer",
+                "KairanCore", "KairanPostgres", "KairanStore", "KairanServices", "KairanAPI", "KairanWeb", "KairanGateway", "KairanDelivery", "KairanServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

@@ -39,4 +39,13 @@ public struct AuthenticatedSession: Sendable {
     public let actor: Actor
     /// When the login ends by itself; a stream socket closes then.
     public let expiresAt: Date
+    /// The account's display name, for pages that greet the person.
+    public let displayName: String?
+
+    public init(sessionID: Int64, actor: Actor, expiresAt: Date, displayName: String? = nil) {
+        self.sessionID = sessionID
+        self.actor = actor
+        self.expiresAt = expiresAt
+        self.displayName = displayName
+    }
 }

@@ -195,18 +195,19 @@ struct HTMLPage {
 
 /// An `application/x-www-form-urlencoded` body (or a multipart one's simple fields, as
 /// some mail clients send for RFC 8058).
-struct Form {
+public struct Form: Sendable {
     private var fields: [(String, String)] = []
 
-    subscript(name: String) -> String? { fields.first { $0.0 == name }?.1 }
-    func all(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
+    public subscript(name: String) -> String? { fields.first { $0.0 == name }?.1 }
+    public func all(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
 
-    static func read(_ request: Request, context: KairanRequestContext) async throws -> Form {
+    /// Reads at most `limit` bytes (413 beyond).
+    public static func read(_ request: Request, context: KairanRequestContext, limit: Int = 16 * 1024) async throws -> Form {
         let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: 16 * 1024)
+            buffer = try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "payload_too_large", message: "form body exceeds 16384 bytes")
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "form body exceeds \(limit) bytes")
         }
         let text = String(buffer: buffer)
         var form = Form()

@@ -6,6 +6,7 @@ import KairanCore
 import KairanDelivery
 import KairanGateway
 import KairanStore
+import KairanWeb
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -28,6 +29,10 @@ func buildApplication(
         alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
+    if configuration.role.servesAPI {
+        WebFrontEnd(services: dependencies.services, secureCookies: configuration.mail.identity.publicURL.lowercased().hasPrefix("https://"))
+            .addRoutes(to: router)
+    }
 
     var services: [any Service] = [client]
     if let hub {

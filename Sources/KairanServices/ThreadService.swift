@@ -143,6 +143,15 @@ public struct ThreadService: Sendable {
         }
     }
 
+    /// One post the caller can see (a page that edits or flags it shows it first).
+    public func post(_ actor: Actor, _ id: PostID, logger: Logger) async throws -> PostView {
+        let now = services.clock.now()
+        let post = try await database.withConnection { db in
+            try await GroupAccess.post(.read, id, actor: actor, now: now, on: db).0
+        }
+        return PostView(post)
+    }
+
     /// The author rewrites a post; the old text goes to its history.
     public func edit(_ actor: Actor, post id: PostID, body rawBody: String, logger: Logger) async throws -> PostView {
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)

@@ -47,6 +47,7 @@ public struct ActiveSession: Sendable, Equatable {
     public let accountID: AccountID
     public let expiresAt: Date
     public let roles: Set<Role>
+    public let displayName: String
 }
 
 public enum SessionStore {
@@ -67,13 +68,14 @@ public enum SessionStore {
     /// `now`, account not disabled. One query, since every authenticated request runs it.
     public static func findActive(token: SessionToken, now: Date, on db: DatabaseConnection) async throws -> ActiveSession? {
         let hash = token.hash
-        for try await (id, accountID, expiresAt, roles) in try await db.query("""
+        for try await (id, accountID, expiresAt, roles, name) in try await db.query("""
             SELECT s.id, s.account_id, s.expires_at,
-                   ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id)
+                   ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id), a.display_name
             FROM sessions s JOIN accounts a ON a.id = s.account_id
             WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
-            """).decode((Int64, AccountID, Date, [String]).self) {
-            return ActiveSession(id: id, accountID: accountID, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))))
+            """).decode((Int64, AccountID, Date, [String], String).self) {
+            return ActiveSession(id: id, accountID: accountID, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))),
+                                 displayName: name)
         }
         return nil
     }

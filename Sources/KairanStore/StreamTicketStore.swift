@@ -23,15 +23,16 @@ public enum StreamTicketStore {
     /// account disabled).
     public static func spend(_ ticket: SessionToken, now: Date, on db: DatabaseConnection) async throws -> ActiveSession? {
         let hash = ticket.hash
-        for try await (session, account, expiresAt, roles) in try await db.query("""
+        for try await (session, account, expiresAt, roles, name) in try await db.query("""
             UPDATE stream_tickets t SET used_at = \(now)
             FROM accounts a, sessions s
             WHERE t.ticket_hash = \(hash) AND t.used_at IS NULL AND t.expires_at > \(now)
               AND a.id = t.account_id AND a.disabled_at IS NULL
               AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > \(now)
-            RETURNING s.id, t.account_id, s.expires_at, ARRAY(SELECT role FROM account_roles r WHERE r.account_id = t.account_id)
-            """).decode((Int64, AccountID, Date, [String]).self) {
-            return ActiveSession(id: session, accountID: account, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))))
+            RETURNING s.id, t.account_id, s.expires_at, ARRAY(SELECT role FROM account_roles r WHERE r.account_id = t.account_id), a.display_name
+            """).decode((Int64, AccountID, Date, [String], String).self) {
+            return ActiveSession(id: session, accountID: account, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))),
+                                 displayName: name)
         }
         return nil
     }

@@ -223,15 +223,17 @@ import Testing
                 }
             }
 
-            // The slow client was cut off: reading again at once (within the few seconds the
-            // server waits for it to drain), it finds the close frame (1013) after the events
-            // already on their way, and not all events. (Resuming later would find the
-            // connection dropped without a frame, as designed for a client that stays stuck.)
+            // The slow client was cut off (the server counts it as it decides): reading again,
+            // it finds the events already on their way and not all of them, then the close
+            // frame (1013) if it resumed within the few seconds the server waits for a drain,
+            // or a connection dropped without one, as designed for a client that stays stuck
+            // (a loaded full run has resumed after that wait).
             try await waitForMetric(client, "kairan_ws_slow_clients_dropped_total") { $0 >= 1 }
             slow.reading.withLock { $0 = true }
             await slow.ended()
             #expect(slow.eventCount < count, "the slow client was cut off")
-            #expect(slow.closeCode.withLock { $0 } == WebSocketErrorCode(codeNumber: 1013))
+            let code = slow.closeCode.withLock { $0 }
+            #expect(code == nil || code == WebSocketErrorCode(codeNumber: 1013), "closed with \(String(describing: code))")
 
             try await fast.wait(for: "all events on the fast client") { _ in fast.eventCount == count }
             let offsets = fast.events().compactMap { $0["offset"] as? Int }

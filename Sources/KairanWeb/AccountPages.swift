@@ -1,0 +1,140 @@
+import Foundation
+import Hummingbird
+import KairanAPI
+import KairanCore
+import KairanServices
+
+/// The home page, signing up, logging in and out, and one's own page.
+struct AccountPages {
+    let web: WebFrontEnd
+    var services: Services { web.services }
+
+    func addRoutes(to routes: RouterGroup<KairanRequestContext>) {
+        routes.get("/", use: home)
+        routes.get("/login", use: loginPage)
+        routes.post("/login", use: logIn)
+        routes.get("/signup", use: signupPage)
+        routes.post("/signup", use: signUp)
+        routes.post("/logout", use: logOut)
+        routes.get("/me", use: me)
+    }
+
+    struct HomeView {
+        struct Group { let id: GroupID; let name: String; let unread: Int? }
+        let signedIn: Bool
+        let groups: [Group]
+    }
+
+    @Sendable func home(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            var groups: [HomeView.Group] = []
+            if let actor = page.actor {
+                let mine = try await services.groups.list(actor, .init(mine: true), before: nil, limit: 50, logger: context.logger)
+                groups = mine.items.map { .init(id: $0.id, name: $0.name, unread: ($0.unreadCount ?? 0) > 0 ? $0.unreadCount : nil) }
+            }
+            return web.renderer.page("home", title: "ホーム", content: HomeView(signedIn: page.actor != nil, groups: groups), request: page)
+        }
+    }
+
+    struct LoginView {
+        let csrf: String
+        let next: String
+        let email: String
+        let errors: [String]
+    }
+
+    @Sendable func loginPage(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let next = request.uri.queryParameters["next"].flatMap { WebFrontEnd.localPath(String($0)) } ?? "/"
+            if page.actor != nil { return PageRenderer.redirect(next) }
+            return web.renderer.page("login", title: "ログイン", content: LoginView(csrf: page.csrf, next: next, email: "", errors: []), request: page)
+        }
+    }
+
+    @Sendable func logIn(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let form = try await web.postedForm(request, context: context)
+            let next = form["next"].flatMap(WebFrontEnd.localPath) ?? "/"
+            let email = form["email"] ?? ""
+            do {
+                let session = try await services.sessions.logIn(email: email, password: form["password"] ?? "", client: context.clientAddress,
+                                                                logger: context.logger)
+                let maxAge = Int(session.record.expiresAt.timeIntervalSince(services.clock.now()))
+                return PageRenderer.redirect(next, cookies: [web.security.sessionCookie(session.token, maxAge: maxAge)])
+            } catch let error as ServiceError {
+                let (status, message) = Messages.describe(error)
+                return web.renderer.page("login", title: "ログイン", content: LoginView(csrf: page.csrf, next: next, email: email, errors: [message]),
+                                         request: page, status: status == .unauthorized ? .ok : status)
+            }
+        }
+    }
+
+    struct SignupView {
+        let csrf: String
+        let displayName: String
+        let email: String
+        let errors: [String]
+    }
+
+    @Sendable func signupPage(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            if page.actor != nil { return PageRenderer.redirect("/") }
+            return web.renderer.page("signup", title: "新規登録", content: SignupView(csrf: page.csrf, displayName: "", email: "", errors: []), request: page)
+        }
+    }
+
+    @Sendable func signUp(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let form = try await web.postedForm(request, context: context)
+            let name = form["displayName"] ?? "", email = form["email"] ?? "", password = form["password"] ?? ""
+            func again(_ message: String, status: HTTPResponse.Status) -> Response {
+                web.renderer.page("signup", title: "新規登録", content: SignupView(csrf: page.csrf, displayName: name, email: email, errors: [message]),
+                                  request: page, status: status)
+            }
+            do {
+                _ = try await services.accounts.register(email: email, password: password, displayName: name, client: context.clientAddress,
+                                                         logger: context.logger)
+                let session = try await services.sessions.logIn(email: email, password: password, client: context.clientAddress, logger: context.logger)
+                let maxAge = Int(session.record.expiresAt.timeIntervalSince(services.clock.now()))
+                return PageRenderer.redirect("/?m=welcome", cookies: [web.security.sessionCookie(session.token, maxAge: maxAge)])
+            } catch let error as ValidationError {
+                return again(Messages.describe(error), status: .unprocessableContent)
+            } catch let error as ServiceError {
+                let (status, message) = Messages.describe(error)
+                return again(message, status: status)
+            }
+        }
+    }
+
+    @Sendable func logOut(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            _ = try await web.postedForm(request, context: context)
+            if let actor = page.actor, let session = page.sessionID {
+                try await services.sessions.logOut(actor, session: session, logger: context.logger)
+            }
+            return PageRenderer.redirect("/", cookies: [web.security.expiredSessionCookie()])
+        }
+    }
+
+    struct MeView {
+        struct Item { let text: String; let created: String; let createdISO: String; let read: Bool; let link: String? }
+        let displayName: String
+        let email: String
+        let notifications: [Item]
+    }
+
+    @Sendable func me(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let account = try await services.accounts.own(actor, logger: context.logger)
+            let notifications = try await services.notifications.list(actor, before: nil, limit: 30, logger: context.logger)
+            let items = notifications.items.map { item in
+                MeView.Item(text: Messages.notification(item), created: Dates.display(item.createdAt, zone: services.timeZone),
+                            createdISO: Dates.iso(item.createdAt), read: item.read,
+                            link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") })
+            }
+            let view = MeView(displayName: account.displayName, email: account.email, notifications: items)
+            return web.renderer.page("me", title: "マイページ", content: view, request: page, liveStreams: ["user:\(actor.accountID)"])
+        }
+    }
+}

@@ -1,0 +1,100 @@
+/// The only script: live updates for the parts of a page marked `data-live-region`.
+///
+/// It opens `/v1/stream` with a single-use ticket, subscribes to the streams the page names
+/// (`data-live-streams` on `<main>`), and when one of them has news it fetches the page
+/// again and swaps in the fresh regions. All the HTML is rendered by the server; the script
+/// never builds markup from event data. Without JavaScript the page works the same, with a
+/// reload link instead.
+enum LiveScript {
+    static let text = #"""
+        const main = document.querySelector("main[data-live-streams]");
+        if (main) start(main);
+
+        function start(main) {
+          const streams = main.dataset.liveStreams.split(" ").filter(Boolean);
+          const csrf = document.querySelector('meta[name="csrf-token"]').content;
+          const status = document.querySelector("[data-live-status]");
+          const note = document.createElement("span");
+          note.setAttribute("role", "status");
+          note.className = "live-note";
+          if (status) status.prepend(note);
+          const offsets = {};
+          let retry = 1000;
+          let refreshing = null;
+          let again = false;
+
+          function say(text) { note.textContent = text; }
+
+          async function refresh(announce) {
+            if (refreshing) { again = true; return; }
+            refreshing = (async () => {
+              try {
+                const response = await fetch(location.pathname + location.search, { credentials: "same-origin", headers: { Accept: "text/html" } });
+                if (!response.ok) return;
+                const page = new DOMParser().parseFromString(await response.text(), "text/html");
+                for (const fresh of page.querySelectorAll("[data-live-region][id]")) {
+                  const current = document.getElementById(fresh.id);
+                  if (current && current.innerHTML !== fresh.innerHTML) {
+                    current.replaceWith(document.importNode(fresh, true));
+                    if (announce) say("新しい情報を表示しました。");
+                  }
+                }
+              } catch (error) {
+                // The next event or reconnect tries again; the reload link still works.
+              }
+            })();
+            await refreshing;
+            refreshing = null;
+            if (again) { again = false; refresh(announce); }
+          }
+
+          async function connect() {
+            let ticket;
+            try {
+              const response = await fetch("/stream-ticket", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } });
+              if (!response.ok) throw new Error("ticket " + response.status);
+              ticket = (await response.json()).ticket;
+            } catch (error) {
+              retryLater();
+              return;
+            }
+            const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+            const socket = new WebSocket(scheme + "//" + location.host + "/v1/stream?ticket=" + encodeURIComponent(ticket));
+            let first = true;
+            socket.onopen = () => {
+              retry = 1000;
+              for (const stream of streams) {
+                const message = { type: "subscribe", stream: stream };
+                if (offsets[stream] !== undefined) message.after = offsets[stream];
+                socket.send(JSON.stringify(message));
+              }
+            };
+            socket.onmessage = (message) => {
+              const frame = JSON.parse(message.data);
+              if (frame.type === "subscribed") {
+                offsets[frame.stream] = frame.offset;
+                say("自動で更新しています。");
+                // What happened between rendering the page and subscribing is fetched once.
+                if (first) { first = false; refresh(false); }
+              } else if (frame.type === "event") {
+                offsets[frame.stream] = frame.offset;
+                refresh(true);
+              } else if (frame.type === "gap" || frame.type === "revoked") {
+                refresh(true);
+              }
+            };
+            socket.onclose = () => {
+              say("");
+              retryLater();
+            };
+          }
+
+          function retryLater() {
+            setTimeout(connect, retry);
+            retry = Math.min(retry * 2, 30000);
+          }
+
+          connect();
+        }
+        """#
+}

@@ -1,0 +1,120 @@
+import Hummingbird
+import KairanCore
+import KairanServices
+
+/// What a refusal says to a person, in Japanese. The codes are the API's (stable); the
+/// words are for the page.
+enum Messages {
+    static func describe(_ error: ServiceError) -> (HTTPResponse.Status, String) {
+        switch error {
+        case .notFound: return (.notFound, "お探しのページは見つからないか、見る権限がありません。")
+        case .forbidden: return (.forbidden, "この操作を行う権限がありません。")
+        case .unauthenticated: return (.unauthorized, "ログインしてください。")
+        case .invalidCredentials: return (.unauthorized, "メールアドレスまたはパスワードが正しくありません。")
+        case .missing: return (.notFound, "お探しのものは見つかりませんでした。")
+        case .conflict(let code, _, _): return (.conflict, conflict[code] ?? "ほかの操作と重なったため、実行できませんでした。")
+        case .refused(let code, _): return (.forbidden, refused[code] ?? "いまはこの操作はできません。")
+        case .invalid(let code, _, _): return (.unprocessableContent, invalid[code] ?? "入力内容を確認してください。")
+        case .rateLimited(_, let retryAfter):
+            let minutes = max(1, (retryAfter + 59) / 60)
+            return (.tooManyRequests, "試行が多すぎます。\(minutes) 分ほど待ってから、もう一度お試しください。")
+        }
+    }
+
+    static func describe(_ error: ValidationError) -> String {
+        let field = fields[error.field] ?? error.field
+        switch error.code {
+        case "required", "empty": return "\(field)を入力してください。"
+        case "too_long": return "\(field)が長すぎます。"
+        case "too_short": return "\(field)が短すぎます。"
+        case "invalid": return "\(field)の形式が正しくありません。"
+        default: return "\(field)を確認してください。"
+        }
+    }
+
+    static let fields: [String: String] = [
+        "email": "メールアドレス", "password": "パスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
+        "body": "本文", "description": "説明", "area": "地区", "q": "検索語", "note": "補足", "reason": "理由", "message": "メッセージ",
+    ]
+
+    static let conflict: [String: String] = [
+        "email_taken": "このメールアドレスはすでに登録されています。ログインしてください。",
+        "already_member": "すでにこのグループに参加しています。",
+        "last_owner": "最後の管理者は退会できません。先に別の管理者を指名してください。",
+        "thread_locked": "このスレッドは締め切られています。",
+        "already_flagged": "この投稿はすでに通報済みです。",
+        "banned": "このグループには参加できません。",
+        "post_deleted": "この投稿は削除されています。",
+        "under_review": "この投稿は確認中のため、変更できません。",
+        "too_many": "上限に達しているため、これ以上は追加できません。",
+        "reply_closed": "回答の期限を過ぎています。",
+        "household_conflict": "このお子さんはすでに別のアカウントで登録されています。学校・園にご相談ください。",
+    ]
+
+    static let refused: [String: String] = [
+        "suspended": "利用が一時停止されているため、投稿できません。",
+        "banned": "このグループには参加できません。",
+        "thread_locked": "このスレッドは締め切られています。",
+    ]
+
+    static let invalid: [String: String] = [
+        "unknown_post": "返信先の投稿が見つかりません。",
+        "blocked_word": "この内容は投稿できません。表現を見直してください。",
+        "too_many_links": "リンクが多すぎます。",
+        "invalid_reply": "返信先の投稿が見つかりません。",
+        "past_deadline": "回答の期限を過ぎています。",
+    ]
+
+    static let reactionLabels: [Reaction: String] = [.like: "いいね", .thanks: "ありがとう", .agree: "賛成", .smile: "にっこり", .sad: "かなしい"]
+
+    static let flagReasons: [(FlagReason, String)] = [
+        (.spam, "宣伝・スパム"), (.harassment, "嫌がらせ・誹謗中傷"), (.personalInfo, "個人情報の書き込み"), (.inappropriate, "不適切な内容"), (.other, "その他"),
+    ]
+
+    static func kind(_ kind: GroupKind) -> String { kind == .parenting ? "子育て" : "地域" }
+
+    static func joinPolicy(_ policy: JoinPolicy) -> String {
+        switch policy {
+        case .open: return "だれでも参加できます"
+        case .approval: return "参加には承認が必要です"
+        case .invite: return "招待制"
+        }
+    }
+}
+
+extension Messages {
+    /// One line for a notification in one's list.
+    static func notification(_ item: NotificationView) -> String {
+        let who = item.data.author?.displayName
+        switch item.kind {
+        case "mention": return "\(who ?? "だれか")さんがあなたに言及しました" + (item.data.excerpt.map { "：「\($0)」" } ?? "")
+        case "reply": return "\(who ?? "だれか")さんがあなたの投稿に返信しました" + (item.data.excerpt.map { "：「\($0)」" } ?? "")
+        case "group.invited": return "グループ「\(item.data.groupName ?? "")」に招待されました"
+        case "flag.outcome": return item.data.outcome == "removed" ? "通報した投稿は削除されました" : "通報した投稿を確認しました"
+        case "moderation.removed": return "あなたの投稿がモデレーターにより削除されました"
+        case "moderation.warning": return "モデレーターから注意がありました"
+        case "moderation.suspended": return "投稿が一時停止されました"
+        case "moderation.approved": return "保留中だった投稿が公開されました"
+        default: return "新しいお知らせがあります"
+        }
+    }
+}
+
+extension Messages {
+    /// The line shown after a form's redirect (`?m=…`): fixed texts, never taken from the URL.
+    static func done(_ path: String) -> String? {
+        guard let query = path.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("m=") {
+            return doneTexts[String(pair.dropFirst(2))]
+        }
+        return nil
+    }
+
+    static let doneTexts: [String: String] = [
+        "welcome": "登録が完了しました。ようこそ！", "created": "グループを作成しました。", "joined": "グループに参加しました。",
+        "requested": "参加を申し込みました。管理者の承認をお待ちください。", "left": "グループを退会しました。",
+        "posted": "投稿しました。", "edited": "投稿を編集しました。", "deleted": "投稿を削除しました。", "flagged": "通報しました。モデレーターが確認します。",
+        "reacted": "リアクションしました。", "confirmed": "確認しました。学校・園に伝わりました。", "answered": "回答を送りました。",
+        "linked": "お子さんを登録しました。",
+    ]
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Hummingbird
+import KairanAPI
+import KairanServices
+
+/// `POST /stream-ticket`: a single-use ticket for the live script to open `/v1/stream`
+/// with (a browser cannot put the session on a WebSocket's headers, and the session cookie
+/// is out of the script's reach). Same-origin only, with the page's form token in a header.
+struct StreamTicketRoute {
+    let web: WebFrontEnd
+
+    func addRoutes(to routes: RouterGroup<KairanRequestContext>) {
+        routes.post("/stream-ticket", use: ticket)
+    }
+
+    struct Ticket: ResponseEncodable {
+        let ticket: String
+    }
+
+    @Sendable func ticket(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard WebSecurity.isSameOrigin(request), let seed = request.cookies[WebSecurity.csrfCookie]?.value,
+              try await web.security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, database: web.services.database) else {
+            throw APIError.forbidden("a page of this site asks for tickets with its form token")
+        }
+        let actor = try context.requireActor()
+        guard let session = context.session?.sessionID else { throw APIError.unauthenticated }
+        let issued = try await web.services.sessions.issueStreamTicket(actor, session: session, logger: context.logger)
+        var response = try Ticket(ticket: issued.ticket).response(from: request, context: context)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+}

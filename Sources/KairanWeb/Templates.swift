@@ -1,0 +1,409 @@
+/// The page templates (Mustache; `{{x}}` is HTML-escaped, `{{{x}}}` is not and is used only
+/// for HTML the server rendered itself). Kept in the source so the binary is the whole site.
+enum Templates {
+    static let all: [String: String] = [
+        "layout": layout, "error": error, "home": home, "login": login, "signup": signup,
+        "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
+        "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
+        "notices": notices, "notice": notice, "children": children,
+    ]
+
+    static let layout = """
+        <!DOCTYPE html>
+        <html lang="ja">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="referrer" content="same-origin">
+        <meta name="csrf-token" content="{{csrf}}">
+        <title>{{title}} | 回覧板</title>
+        <link rel="icon" href="data:,">
+        <link rel="stylesheet" href="/static/kairan.css?v={{assetVersion}}">
+        <script type="module" src="/static/kairan.js?v={{assetVersion}}"></script>
+        </head>
+        <body>
+        <a class="skip" href="#main">本文へ移動</a>
+        <header class="site">
+        <p class="brand"><a href="/">回覧板</a></p>
+        <nav aria-label="メインメニュー">
+        <ul>
+        <li><a href="/">ホーム</a></li>
+        <li><a href="/groups">グループ</a></li>
+        {{#user}}
+        <li><a href="/notices">学校・園のお知らせ</a></li>
+        <li><a href="/me">マイページ</a></li>
+        <li><form method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="link">ログアウト</button></form></li>
+        {{/user}}
+        {{^user}}
+        <li><a href="/login">ログイン</a></li>
+        <li><a href="/signup">新規登録</a></li>
+        {{/user}}
+        </ul>
+        </nav>
+        </header>
+        <main id="main" tabindex="-1"{{#liveStreams}} data-live-streams="{{liveStreams}}"{{/liveStreams}}>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{{main}}}
+        {{#liveStreams}}
+        <p class="live-status" data-live-status>
+        <a href="{{path}}">最新の状態に更新</a>
+        </p>
+        {{/liveStreams}}
+        </main>
+        <footer class="site">
+        <p>{{#user}}{{name}} さんでログイン中 · {{/user}}回覧板 — まちの地域SNS</p>
+        </footer>
+        </body>
+        </html>
+        """
+
+    static let error = """
+        <h1>{{heading}}</h1>
+        <p role="alert">{{message}}</p>
+        <p><a href="{{back}}">戻る</a></p>
+        """
+
+    static let formErrors = """
+        {{^empty(errors)}}
+        <div class="errors" role="alert" tabindex="-1">
+        <h2>入力内容を確認してください</h2>
+        <ul>{{#errors}}<li>{{.}}</li>{{/errors}}</ul>
+        </div>
+        {{/empty(errors)}}
+        """
+
+    static let home = """
+        <h1>回覧板へようこそ</h1>
+        {{^signedIn}}
+        <p>地区の話題、子育ての相談、学校や園からのお知らせを、まちのみんなで回覧する場所です。</p>
+        <p class="actions"><a class="button" href="/login">ログイン</a> <a class="button secondary" href="/signup">新規登録</a></p>
+        {{/signedIn}}
+        {{#signedIn}}
+        <section aria-labelledby="my-groups">
+        <h2 id="my-groups">参加中のグループ</h2>
+        {{^empty(groups)}}
+        <ul class="cards">
+        {{#groups}}<li><a href="/groups/{{id}}">{{name}}</a>{{#unread}} <span class="badge">未読 {{unread}} 件</span>{{/unread}}</li>{{/groups}}
+        </ul>
+        {{/empty(groups)}}
+        {{#empty(groups)}}<p>まだどのグループにも参加していません。</p>{{/empty(groups)}}
+        <p><a href="/groups">グループを探す</a></p>
+        </section>
+        {{/signedIn}}
+        """
+
+    static let login = """
+        <h1>ログイン</h1>
+        \(formErrors)
+        <form method="post" action="/login" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="next" value="{{next}}">
+        <p><label for="email">メールアドレス</label>
+        <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="{{email}}"></p>
+        <p><label for="password">パスワード</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="72"></p>
+        <p><button type="submit">ログイン</button></p>
+        </form>
+        <p>はじめての方は <a href="/signup">新規登録</a></p>
+        """
+
+    static let signup = """
+        <h1>新規登録</h1>
+        \(formErrors)
+        <form method="post" action="/signup" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="name">表示名</label>
+        <input id="name" name="displayName" autocomplete="nickname" required maxlength="50" value="{{displayName}}" aria-describedby="name-hint">
+        <span class="hint" id="name-hint">ほかの住民に表示される名前です（50文字まで）。</span></p>
+        <p><label for="email">メールアドレス</label>
+        <input id="email" name="email" type="email" autocomplete="email" required maxlength="254" value="{{email}}"></p>
+        <p><label for="password">パスワード</label>
+        <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" maxlength="72" aria-describedby="password-hint">
+        <span class="hint" id="password-hint">8文字以上。</span></p>
+        <p><button type="submit">登録する</button></p>
+        </form>
+        """
+
+    static let groups = """
+        <h1>グループ</h1>
+        <form method="get" action="/groups" class="filters" role="search" aria-label="グループの絞り込み">
+        <p><label for="kind">種類</label>
+        <select id="kind" name="kind">
+        <option value=""{{^kind}} selected{{/kind}}>すべて</option>
+        <option value="community"{{#isCommunity}} selected{{/isCommunity}}>地域</option>
+        <option value="parenting"{{#isParenting}} selected{{/isParenting}}>子育て</option>
+        </select></p>
+        <p><label for="area">地区</label>
+        <input id="area" name="area" maxlength="40" value="{{area}}"></p>
+        <p><button type="submit">絞り込む</button></p>
+        </form>
+        {{^empty(items)}}
+        <ul class="cards">
+        {{#items}}
+        <li>
+        <h2><a href="/groups/{{id}}">{{name}}</a></h2>
+        <p class="meta">{{kindLabel}}{{#area}} · {{area}}{{/area}} · {{joinLabel}}{{#member}} · <strong>参加中</strong>{{/member}}</p>
+        {{#description}}<p>{{description}}</p>{{/description}}
+        </li>
+        {{/items}}
+        </ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>該当するグループはありません。</p>{{/empty(items)}}
+        {{#next}}<p><a href="{{next}}">次のページ</a></p>{{/next}}
+        {{#signedIn}}<p><a class="button secondary" href="/groups/new">グループを作る</a></p>{{/signedIn}}
+        """
+
+    static let groupNew = """
+        <h1>グループを作る</h1>
+        \(formErrors)
+        <form method="post" action="/groups" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="name">グループ名</label>
+        <input id="name" name="name" required maxlength="80" value="{{name}}"></p>
+        <p><label for="description">説明</label>
+        <textarea id="description" name="description" rows="4" maxlength="2000">{{description}}</textarea></p>
+        <fieldset><legend>種類</legend>
+        <p><input type="radio" id="kind-community" name="kind" value="community"{{^parenting}} checked{{/parenting}}> <label for="kind-community">地域（地区・自治会など）</label></p>
+        <p><input type="radio" id="kind-parenting" name="kind" value="parenting"{{#parenting}} checked{{/parenting}}> <label for="kind-parenting">子育て</label></p>
+        </fieldset>
+        <p><label for="area">地区（任意）</label>
+        <input id="area" name="area" maxlength="40" value="{{area}}"></p>
+        <fieldset><legend>参加のしかた</legend>
+        <p><input type="radio" id="join-open" name="joinPolicy" value="open" checked> <label for="join-open">だれでも参加できる</label></p>
+        <p><input type="radio" id="join-approval" name="joinPolicy" value="approval"> <label for="join-approval">管理者の承認が必要</label></p>
+        </fieldset>
+        <p><button type="submit">作成する</button></p>
+        </form>
+        """
+
+    static let group = """
+        <h1>{{group.name}}</h1>
+        <p class="meta">{{kindLabel}}{{#group.area}} · {{group.area}}{{/group.area}}{{#group.memberCount}} · メンバー {{group.memberCount}} 人{{/group.memberCount}}</p>
+        {{#group.description}}<p>{{group.description}}</p>{{/group.description}}
+        <div class="actions">
+        {{#canJoin}}
+        <form method="post" action="/groups/{{group.id}}/join"><input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit">{{joinButton}}</button></form>
+        {{/canJoin}}
+        {{#member}}
+        <form method="post" action="/groups/{{group.id}}/leave"><input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit" class="secondary">グループを退会する</button></form>
+        {{/member}}
+        </div>
+        <form method="get" action="/groups/{{group.id}}/search" role="search" class="inline">
+        <p><label for="q">このグループ内を検索</label>
+        <input id="q" name="q" type="search" maxlength="100" required>
+        <button type="submit">検索</button></p>
+        </form>
+        <section aria-labelledby="threads-heading">
+        <h2 id="threads-heading">スレッド</h2>
+        <div id="threads" data-live-region>
+        {{^empty(threads)}}
+        <ul class="cards">
+        {{#threads}}
+        <li><a href="/threads/{{id}}">{{#pinned}}<span class="tag">固定</span> {{/pinned}}{{title}}</a>
+        <p class="meta">投稿 {{postCount}} 件 · 最終投稿 <time datetime="{{lastPostISO}}">{{lastPost}}</time>{{#unread}} · <strong>未読 {{unread}} 件</strong>{{/unread}}{{#locked}} · 締め切り{{/locked}}</p></li>
+        {{/threads}}
+        </ul>
+        {{/empty(threads)}}
+        {{#empty(threads)}}<p>まだスレッドはありません。</p>{{/empty(threads)}}
+        {{#next}}<p><a href="{{next}}">古いスレッド</a></p>{{/next}}
+        </div>
+        </section>
+        {{#member}}
+        <section aria-labelledby="new-thread">
+        <h2 id="new-thread">新しいスレッド</h2>
+        \(formErrors)
+        <form method="post" action="/groups/{{group.id}}/threads" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="title">タイトル</label>
+        <input id="title" name="title" required maxlength="100" value="{{title}}"></p>
+        <p><label for="body">本文</label>
+        <textarea id="body" name="body" rows="5" required maxlength="5000">{{body}}</textarea></p>
+        <p><button type="submit">投稿する</button></p>
+        </form>
+        </section>
+        {{/member}}
+        """
+
+    static let thread = """
+        <p class="crumbs"><a href="/groups/{{groupId}}">{{groupName}}</a></p>
+        <h1>{{thread.title}}</h1>
+        {{#thread.locked}}<p class="meta">このスレッドは締め切られています。</p>{{/thread.locked}}
+        {{#older}}<p><a href="{{older}}">以前の投稿</a></p>{{/older}}
+        <div id="posts" data-live-region>
+        {{> posts}}
+        </div>
+        {{#canReply}}
+        <section aria-labelledby="reply-heading">
+        <h2 id="reply-heading">返信する</h2>
+        \(formErrors)
+        <form method="post" action="/threads/{{thread.id}}/posts" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="body">本文</label>
+        <textarea id="body" name="body" rows="4" required maxlength="5000">{{body}}</textarea></p>
+        <p><button type="submit">返信する</button></p>
+        </form>
+        </section>
+        {{/canReply}}
+        """
+
+    static let posts = """
+        <ol class="posts">
+        {{#posts}}
+        <li id="post-{{id}}" class="post{{#hidden}} muted{{/hidden}}">
+        <article aria-labelledby="post-{{id}}-author">
+        <p class="meta"><strong id="post-{{id}}-author">{{author}}</strong> · <time datetime="{{createdISO}}">{{created}}</time>{{#edited}} · 編集済み{{/edited}}{{#status}} · <span class="tag">{{status}}</span>{{/status}}</p>
+        {{#replyTo}}<p class="meta"><a href="#post-{{replyTo}}">返信先の投稿</a></p>{{/replyTo}}
+        {{^deleted}}<div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>{{/deleted}}
+        {{#deleted}}<p class="meta">（この投稿は削除されました）</p>{{/deleted}}
+        {{^empty(reactions)}}<p class="reactions">{{#reactions}}<span>{{label}} {{count}}</span> {{/reactions}}</p>{{/empty(reactions)}}
+        {{#actionable}}
+        <div class="post-actions">
+        <form method="post" action="/posts/{{id}}/react"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="reaction" value="like">
+        <button type="submit" class="small">いいね</button></form>
+        {{#mine}}
+        <a class="small" href="/posts/{{id}}/edit">編集</a>
+        <form method="post" action="/posts/{{id}}/delete"><input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit" class="small secondary">削除</button></form>
+        {{/mine}}
+        {{^mine}}<a class="small" href="/posts/{{id}}/flag">通報</a>{{/mine}}
+        </div>
+        {{/actionable}}
+        </article>
+        </li>
+        {{/posts}}
+        </ol>
+        {{#empty(posts)}}<p>まだ投稿はありません。</p>{{/empty(posts)}}
+        """
+
+    static let postEdit = """
+        <h1>投稿を編集</h1>
+        \(formErrors)
+        <form method="post" action="/posts/{{id}}/edit" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="body">本文</label>
+        <textarea id="body" name="body" rows="6" required maxlength="5000">{{body}}</textarea></p>
+        <p><button type="submit">保存する</button> <a href="/threads/{{threadId}}#post-{{id}}">やめる</a></p>
+        </form>
+        """
+
+    static let postFlag = """
+        <h1>投稿を通報する</h1>
+        <p>モデレーターが内容を確認します。通報したことは投稿者には知らされません。</p>
+        \(formErrors)
+        <form method="post" action="/posts/{{id}}/flag" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <fieldset><legend>理由</legend>
+        {{#reasons}}<p><input type="radio" id="reason-{{value}}" name="reason" value="{{value}}" required> <label for="reason-{{value}}">{{label}}</label></p>{{/reasons}}
+        </fieldset>
+        <p><label for="note">補足（任意）</label>
+        <textarea id="note" name="note" rows="3" maxlength="500"></textarea></p>
+        <p><button type="submit">通報する</button> <a href="/threads/{{threadId}}#post-{{id}}">やめる</a></p>
+        </form>
+        """
+
+    static let search = """
+        <p class="crumbs"><a href="/groups/{{groupId}}">{{groupName}}</a></p>
+        <h1>「{{query}}」の検索結果</h1>
+        {{^empty(results)}}
+        <ul class="cards">
+        {{#results}}<li><p class="meta">{{author}} · <time datetime="{{createdISO}}">{{created}}</time></p><p>{{excerpt}}</p>
+        <p><a href="/threads/{{threadId}}#post-{{id}}">スレッドで見る</a></p></li>{{/results}}
+        </ul>
+        {{/empty(results)}}
+        {{#empty(results)}}<p>見つかりませんでした。</p>{{/empty(results)}}
+        """
+
+    static let me = """
+        <h1>マイページ</h1>
+        <dl class="profile">
+        <dt>表示名</dt><dd>{{displayName}}</dd>
+        <dt>メールアドレス</dt><dd>{{email}}</dd>
+        </dl>
+        <section aria-labelledby="notifications-heading">
+        <h2 id="notifications-heading">お知らせ</h2>
+        <div id="notifications" data-live-region>
+        {{^empty(notifications)}}
+        <ul class="cards">
+        {{#notifications}}<li>{{^read}}<span class="tag">未読</span> {{/read}}{{text}} <time datetime="{{createdISO}}">{{created}}</time>{{#link}} <a href="{{link}}">開く</a>{{/link}}</li>{{/notifications}}
+        </ul>
+        {{/empty(notifications)}}
+        {{#empty(notifications)}}<p>お知らせはありません。</p>{{/empty(notifications)}}
+        </div>
+        </section>
+        """
+
+    static let notices = """
+        <h1>学校・園からのお知らせ</h1>
+        <p><a href="/children">子どもと学校・園</a></p>
+        <div id="notices" data-live-region>
+        {{^empty(items)}}
+        <ul class="cards">
+        {{#items}}
+        <li{{#urgent}} class="urgent"{{/urgent}}>
+        <h2>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}<a href="/notices/{{id}}">{{title}}</a></h2>
+        <p class="meta">{{organization}} · <time datetime="{{sentISO}}">{{sent}}</time> · {{#confirmed}}✓ {{/confirmed}}{{state}}</p>
+        </li>
+        {{/items}}
+        </ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>お知らせはまだありません。お子さんを登録すると、学校・園からのお知らせが届きます。</p>{{/empty(items)}}
+        {{#next}}<p><a href="{{next}}">以前のお知らせ</a></p>{{/next}}
+        </div>
+        """
+
+    static let notice = """
+        <p class="crumbs"><a href="/notices">お知らせ一覧</a></p>
+        <h1>{{#notice.urgent}}<span class="tag urgent-tag">緊急</span> {{/notice.urgent}}{{notice.title}}</h1>
+        <p class="meta">{{notice.organizationName}} · {{sent}} · {{state}}</p>
+        <div class="body notice-body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        {{^confirmed}}
+        <form method="post" action="/notices/{{notice.id}}/confirm" class="actions">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit">確認しました</button>
+        </form>
+        {{/confirmed}}
+        {{#confirmed}}<p class="notice">✓ 確認済みです。</p>{{/confirmed}}
+        {{#question}}
+        <section aria-labelledby="reply-heading">
+        <h2 id="reply-heading">回答</h2>
+        \(formErrors)
+        <p>{{question}}{{#deadline}}（回答期限: {{deadline}}）{{/deadline}}</p>
+        <form method="post" action="/notices/{{notice.id}}/answers" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#children}}
+        <fieldset><legend>{{name}}{{#answered}}（回答済み）{{/answered}}</legend>
+        {{#single}}{{#options}}<p><input type="radio" id="choice-{{id}}-{{index}}" name="choice-{{id}}" value="{{index}}"{{#checked}} checked{{/checked}}> <label for="choice-{{id}}-{{index}}">{{label}}</label></p>{{/options}}{{/single}}
+        {{#multiple}}{{#options}}<p><input type="checkbox" id="choice-{{id}}-{{index}}" name="choice-{{id}}" value="{{index}}"{{#checked}} checked{{/checked}}> <label for="choice-{{id}}-{{index}}">{{label}}</label></p>{{/options}}{{/multiple}}
+        {{#textAnswer}}<p><label for="text-{{id}}">回答</label><textarea id="text-{{id}}" name="text-{{id}}" rows="3" maxlength="1000">{{text}}</textarea></p>{{/textAnswer}}
+        </fieldset>
+        {{/children}}
+        <p><button type="submit">回答を送る</button></p>
+        </form>
+        </section>
+        {{/question}}
+        """
+
+    static let children = """
+        <h1>子どもと学校・園</h1>
+        {{^empty(children)}}
+        <ul class="cards">
+        {{#children}}<li><strong>{{name}}</strong><p class="meta">{{organization}}{{#className}} · {{className}}{{/className}}</p></li>{{/children}}
+        </ul>
+        {{/empty(children)}}
+        {{#empty(children)}}<p>登録されたお子さんはいません。</p>{{/empty(children)}}
+        <section aria-labelledby="link-heading">
+        <h2 id="link-heading">お子さんを登録する</h2>
+        <p>学校・園から受け取った12文字の登録コードを入力してください。</p>
+        \(formErrors)
+        <form method="post" action="/children" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="code">登録コード</label>
+        <input id="code" name="code" required maxlength="20" autocomplete="off" value="{{code}}" aria-describedby="code-hint">
+        <span class="hint" id="code-hint">例: ABCD-EFGH-JKLM（ハイフンはあってもなくてもかまいません）</span></p>
+        <p><button type="submit">登録する</button></p>
+        </form>
+        </section>
+        """
+}

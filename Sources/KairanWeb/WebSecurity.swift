@@ -1,0 +1,101 @@
+import Crypto
+import Foundation
+import Hummingbird
+import KairanStore
+import NIOConcurrencyHelpers
+
+/// The cookies the pages use, and the form tokens that prove a POST came from our own page.
+///
+/// Forms carry a token derived from a random per-browser cookie (`kairan_csrf`) with a
+/// server key (a signed double submit): a page on another site can neither read the cookie
+/// nor compute the token, and a cookie planted from elsewhere does not come with a token
+/// that matches it. Each POST is also checked for a foreign `Origin` and for
+/// `Sec-Fetch-Site: cross-site`, so a cross-site form post is refused even before the token.
+struct WebSecurity: Sendable {
+    static let sessionCookie = "kairan_session"
+    static let csrfCookie = "kairan_csrf"
+    static let csrfField = "csrf"
+
+    /// `Secure` on every cookie when the public URL is https.
+    let secureCookies: Bool
+    let keys: FormKeys
+
+    /// The Content-Security-Policy of every page: our own scripts, styles and sockets only,
+    /// no inline code, no framing.
+    static let contentSecurityPolicy = [
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
+        "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'",
+    ].joined(separator: "; ")
+
+    func sessionCookie(_ token: String, maxAge: Int) -> Cookie {
+        Cookie(name: Self.sessionCookie, value: token, maxAge: maxAge, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+    }
+
+    func expiredSessionCookie() -> Cookie {
+        Cookie(name: Self.sessionCookie, value: "", maxAge: 0, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+    }
+
+    func csrfCookie(_ seed: String) -> Cookie {
+        Cookie(name: Self.csrfCookie, value: seed, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+    }
+
+    /// A new random seed for the CSRF cookie.
+    static func newSeed() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64URLEncoded()
+    }
+
+    /// The form token for a seed.
+    func token(for seed: String, database: Database) async throws -> String {
+        let key = try await keys.key(database)
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("csrf|\(seed)".utf8), using: key)
+        return Data(mac).base64URLEncoded()
+    }
+
+    /// True when `token` was made for `seed` (compared in constant time).
+    func verify(_ token: String, seed: String, database: Database) async throws -> Bool {
+        guard !seed.isEmpty, token.utf8.count <= 100, let given = Data(base64URLEncoded: token) else { return false }
+        let key = try await keys.key(database)
+        return HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Data("csrf|\(seed)".utf8), using: key)
+    }
+
+    /// False for a request another site made: an `Origin` that is not this host, or a
+    /// browser saying the request is cross-site.
+    static func isSameOrigin(_ request: Request) -> Bool {
+        if let site = request.headers[.init("Sec-Fetch-Site")!], site == "cross-site" || site == "same-site" { return false }
+        guard let origin = request.headers[.origin] else { return true }
+        guard let host = request.head.authority,
+              let url = URL(string: origin), let originHost = url.host else { return false }
+        let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
+        return originAuthority.lowercased() == host.lowercased()
+    }
+}
+
+/// The server key the form tokens are made with: generated once per database (migration
+/// 0016), so every instance agrees; read once per process.
+final class FormKeys: Sendable {
+    /// The key's bytes (SymmetricKey is not Sendable).
+    private let cached = NIOLockedValueBox<[UInt8]?>(nil)
+
+    func key(_ database: Database) async throws -> SymmetricKey {
+        if let bytes = cached.withLockedValue({ $0 }) { return SymmetricKey(data: bytes) }
+        let secret = try await database.withConnection { db in try await ServerSecretStore.webForms(on: db) }
+        let bytes = Array(SHA256.hash(data: Data(secret.utf8)))
+        cached.withLockedValue { $0 = bytes }
+        return SymmetricKey(data: bytes)
+    }
+}
+
+extension Data {
+    func base64URLEncoded() -> String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    init?(base64URLEncoded text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        self.init(base64Encoded: base64)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairanServices
+import Testing
+
+@testable import KairanServer
+
+/// The web pages' sessions and form tokens, through the router (the browser tests in
+/// tests-web drive the same pages in Chromium).
+@Suite struct WebPagesTests {
+    /// A browser's cookie jar and its form token, by hand.
+    struct Browser {
+        var cookies: [String: String] = [:]
+        var token = ""
+
+        var cookieHeader: String { cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+
+        mutating func get(_ path: String, _ client: any TestClientProtocol) async throws -> TestResponse {
+            var headers: HTTPFields = [:]
+            if !cookies.isEmpty { headers[.cookie] = cookieHeader }
+            let response = try await client.execute(uri: path, method: .get, headers: headers, body: nil)
+            take(response)
+            if let range = response.text.range(of: #"name="csrf-token" content="([^"]+)""#, options: .regularExpression) {
+                token = String(response.text[range].split(separator: "\"")[3])
+            }
+            return response
+        }
+
+        mutating func post(_ path: String, _ fields: [(String, String)], _ client: any TestClientProtocol, withToken: Bool = true) async throws -> TestResponse {
+            var headers: HTTPFields = [:]
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            if !cookies.isEmpty { headers[.cookie] = cookieHeader }
+            let all = (withToken ? [("csrf", token)] : []) + fields
+            let body = all.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+            let response = try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body))
+            take(response)
+            return response
+        }
+
+        mutating func take(_ response: TestResponse) {
+            for header in response.headers[values: .setCookie] {
+                let pair = header.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
+                cookies[String(pair[0])] = pair.count > 1 ? String(pair[1]) : ""
+                if header.contains("Max-Age=0") { cookies[String(pair[0])] = nil }
+            }
+        }
+    }
+
+    @Test func behindHTTPSCookiesAreSecureAndTheCookieIsTheSameSessionAsABearerToken() async throws {
+        try await withApp(configure: { $0.mail.identity.publicURL = "https://kairan.town.example.jp" }) { client, _ in
+            _ = try await client.registerAndLogin(email: "web@example.jp", name: "ウェブ 太郎")
+            var browser = Browser()
+            let page = try await browser.get("/login", client)
+            #expect(page.status == .ok)
+            #expect(page.headers[values: .setCookie].first { $0.hasPrefix("kairan_csrf=") }?.contains("Secure") == true)
+            let login = try await browser.post("/login", [("email", "web@example.jp"), ("password", "correct horse battery"), ("next", "/me")], client)
+            #expect(login.status == .seeOther)
+            #expect(login.headers[.location] == "/me")
+            let cookie = try #require(login.headers[values: .setCookie].first { $0.hasPrefix("kairan_session=") })
+            for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] { #expect(cookie.contains(flag), "\(flag) missing: \(cookie)") }
+
+            let me = try await browser.get("/me", client)
+            #expect(me.status == .ok)
+            #expect(me.text.contains("ウェブ 太郎"))
+            // The cookie holds the session itself: the API takes it as a bearer token.
+            let api = try await client.send(.get, "/v1/me", token: browser.cookies["kairan_session"])
+            #expect(api.status == .ok)
+
+            // Logging out on the web ends that session for the API too.
+            let session = try #require(browser.cookies["kairan_session"])
+            let out = try await browser.post("/logout", [], client)
+            #expect(out.status == .seeOther)
+            #expect(browser.cookies["kairan_session"] == nil)
+            #expect(try await client.send(.get, "/v1/me", token: session).status == .unauthorized)
+        }
+    }
+
+    @Test func formsWithoutTheTokenOrFromAnotherSiteAreRefusedAndNothingIsWritten() async throws {
+        try await withApp { client, _ in
+            var browser = Browser()
+            _ = try await browser.get("/signup", client)
+            let fields = [("displayName", "偽 太郎"), ("email", "forged@example.jp"), ("password", "correct horse battery")]
+            let withoutToken = try await browser.post("/signup", fields, client, withToken: false)
+            #expect(withoutToken.status == .forbidden)
+            #expect(withoutToken.text.contains("送信できませんでした"))
+            var otherBrowser = Browser()
+            _ = try await otherBrowser.get("/signup", client)
+            // A token made for another browser's cookie does not fit this one.
+            browser.token = otherBrowser.token
+            #expect(try await browser.post("/signup", fields, client).status == .forbidden)
+
+            var headers: HTTPFields = [:]
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            headers[.cookie] = otherBrowser.cookieHeader
+            headers[.origin] = "https://evil.example"
+            let crossSite = try await client.execute(uri: "/signup", method: .post, headers: headers,
+                                                     body: ByteBuffer(string: "csrf=\(otherBrowser.token)&displayName=x&email=cross%40example.jp&password=correct+horse+battery"))
+            #expect(crossSite.status == .forbidden)
+
+            // None of them made an account.
+            for email in ["forged@example.jp", "cross@example.jp"] {
+                let login = try await client.send(.post, "/v1/sessions", json: jsonObject(["email": email, "password": "correct horse battery"]))
+                #expect(login.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test func loginNeverRedirectsToAnotherSite() async throws {
+        try await withApp { client, _ in
+            _ = try await client.registerAndLogin(email: "redirect@example.jp")
+            for next in ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"] {
+                var browser = Browser()
+                _ = try await browser.get("/login", client)
+                let login = try await browser.post("/login", [("email", "redirect@example.jp"), ("password", "correct horse battery"), ("next", next)], client)
+                #expect(login.status == .seeOther)
+                #expect(login.headers[.location] == "/", "next=\(next) led to \(login.headers[.location] ?? "nil")")
+            }
+        }
+    }
+
+    @Test func pagesNeedALoginAndSayRefusalsInJapanese() async throws {
+        try await withApp { client, _ in
+            var browser = Browser()
+            let groups = try await browser.get("/groups", client)
+            #expect(groups.status == .seeOther)
+            #expect(groups.headers[.location] == "/login?next=%2Fgroups")
+            let token = try await client.registerAndLogin(email: "owner@example.jp")
+            let created = try await client.send(.post, "/v1/groups", json: #"{"kind":"community","name":"非公開の会","visibility":"private","joinPolicy":"invite"}"#, token: token)
+            let id = try #require(created.json()["id"] as? Int)
+
+            _ = try await client.registerAndLogin(email: "outsider@example.jp")
+            _ = try await browser.get("/login", client)
+            _ = try await browser.post("/login", [("email", "outsider@example.jp"), ("password", "correct horse battery")], client)
+            let hidden = try await browser.get("/groups/\(id)", client)
+            #expect(hidden.status == .notFound)
+            #expect(hidden.text.contains("ページが見つかりません"))
+            #expect(hidden.headers[.contentType] == "text/html; charset=utf-8")
+            let csp = try #require(hidden.headers[.init("Content-Security-Policy")!])
+            #expect(!csp.contains("unsafe-inline"))
+        }
+    }
+}

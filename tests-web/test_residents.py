@@ -1,0 +1,185 @@
+"""Residents in their groups, as they would use Kairan from a phone or a PC."""
+import re
+
+from playwright.sync_api import expect
+
+from conftest import DESKTOP, PASSWORD, PHONE, check_accessibility, screenshot, unique
+
+
+def sign_up(page, server, name, email):
+    page.goto(server.url + "/")
+    page.get_by_role("navigation").get_by_role("link", name="新規登録").click()
+    check_accessibility(page)
+    page.get_by_label("表示名").fill(name)
+    page.get_by_label("メールアドレス").fill(email)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="登録する").click()
+    expect(page.locator(".notice")).to_contain_text("登録が完了しました")
+    check_accessibility(page)
+
+
+def create_group(page, name, kind_label, area):
+    page.get_by_role("navigation").get_by_role("link", name="グループ").click()
+    page.get_by_role("link", name="グループを作る").click()
+    check_accessibility(page)
+    page.get_by_label("グループ名").fill(name)
+    page.get_by_label("説明").fill("子どもの遊び場や行事の情報を交換しましょう。")
+    page.get_by_label(kind_label).check()
+    page.get_by_label("地区（任意）").fill(area)
+    page.get_by_role("button", name="作成する").click()
+    expect(page.locator(".notice")).to_contain_text("グループを作成しました")
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+
+
+def start_thread(page, title, body):
+    page.get_by_label("タイトル").fill(title)
+    page.get_by_label("本文").fill(body)
+    page.get_by_role("button", name="投稿する").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+
+
+def post_item(page, text):
+    return page.locator("ol.posts > li").filter(has_text=text)
+
+
+def test_a_neighbour_sees_a_reply_appear_live_and_reacts_flags_and_searches(server, browser):
+    owner_context = browser.new_context(viewport=DESKTOP, locale="ja-JP")
+    neighbour_context = browser.new_context(viewport=PHONE, locale="ja-JP", is_mobile=True, has_touch=True)
+    owner, neighbour = owner_context.new_page(), neighbour_context.new_page()
+
+    sign_up(owner, server, "佐藤 花子", unique("hanako"))
+    screenshot(owner, "home")
+    create_group(owner, "東地区 子育てひろば", "子育て", "東地区")
+    start_thread(owner, "東公園の遊具が新しくなりました", "すべり台とブランコが新しくなっています。\n小さい子も遊べます。")
+    check_accessibility(owner)
+
+    sign_up(neighbour, server, "鈴木 一郎", unique("ichiro"))
+    neighbour.get_by_role("navigation").get_by_role("link", name="グループ").click()
+    neighbour.get_by_label("種類").select_option("parenting")
+    neighbour.get_by_label("地区").fill("東地区")
+    neighbour.get_by_role("button", name="絞り込む").click()
+    check_accessibility(neighbour)
+    screenshot(neighbour, "groups")
+    neighbour.get_by_role("link", name="東地区 子育てひろば").click()
+    neighbour.get_by_role("button", name="このグループに参加する").click()
+    expect(neighbour.locator(".notice")).to_contain_text("グループに参加しました")
+    check_accessibility(neighbour)
+    screenshot(neighbour, "group")
+    neighbour.get_by_role("link", name="東公園の遊具が新しくなりました").click()
+    expect(neighbour.locator("[data-live-status]")).to_contain_text("自動で更新しています")
+
+    # The owner replies in another browser; the neighbour's open page shows it without a reload.
+    owner.get_by_label("本文").fill("土曜の10時に集まって遊びませんか？")
+    owner.get_by_role("button", name="返信する").click()
+    expect(owner.locator(".notice")).to_contain_text("投稿しました")
+    expect(post_item(neighbour, "土曜の10時に集まって遊びませんか？")).to_be_visible(timeout=10_000)
+    expect(neighbour.locator("[data-live-status] [role=status]")).to_contain_text("新しい情報を表示しました")
+    check_accessibility(neighbour)
+
+    # An edit reaches the open page too.
+    post_item(owner, "土曜の10時").get_by_role("link", name="編集").click()
+    check_accessibility(owner)
+    owner.get_by_label("本文").fill("土曜の10時半に集まって遊びませんか？")
+    owner.get_by_role("button", name="保存する").click()
+    expect(post_item(neighbour, "土曜の10時半に")).to_contain_text("編集済み", timeout=10_000)
+
+    neighbour.get_by_label("本文").fill("参加します！")
+    neighbour.get_by_role("button", name="返信する").click()
+    expect(post_item(neighbour, "参加します！")).to_be_visible()
+    post_item(neighbour, "すべり台とブランコ").get_by_role("button", name="いいね").click()
+    expect(post_item(neighbour, "すべり台とブランコ")).to_contain_text("いいね 1")
+    screenshot(neighbour, "thread")
+
+    post_item(neighbour, "土曜の10時半").get_by_role("link", name="通報").click()
+    check_accessibility(neighbour)
+    neighbour.get_by_label("宣伝・スパム").check()
+    neighbour.get_by_role("button", name="通報する").click()
+    expect(neighbour.locator(".notice")).to_contain_text("通報しました")
+
+    neighbour.get_by_role("link", name="東地区 子育てひろば").click()
+    neighbour.get_by_label("このグループ内を検索").fill("ブランコ")
+    neighbour.get_by_role("button", name="検索").click()
+    expect(neighbour.get_by_role("heading", level=1)).to_contain_text("ブランコ")
+    expect(neighbour.locator("ul.cards li")).to_have_count(1)
+    check_accessibility(neighbour)
+
+    # Deleting one's own post leaves a marker, not the text.
+    neighbour.go_back()
+    neighbour.get_by_role("link", name="東公園の遊具が新しくなりました").click()
+    post_item(neighbour, "参加します！").get_by_role("button", name="削除").click()
+    expect(neighbour.locator(".notice")).to_contain_text("投稿を削除しました")
+    expect(neighbour.get_by_text("参加します！")).to_have_count(0)
+    expect(neighbour.get_by_text("この投稿は削除されました")).to_be_visible()
+
+    neighbour.get_by_role("navigation").get_by_role("link", name="マイページ").click()
+    expect(neighbour.get_by_role("heading", level=1)).to_have_text("マイページ")
+    check_accessibility(neighbour)
+    owner_context.close()
+    neighbour_context.close()
+
+
+def test_a_post_a_moderator_hides_vanishes_from_a_residents_open_thread(server, browser):
+    # The group, its thread and the offending post come through the JSON API, as an app would.
+    owner_email, author_email, moderator_email = unique("owner"), unique("author"), unique("moderator")
+    for email, name in ((owner_email, "高橋 町内会長"), (author_email, "業者")):
+        assert server.api("POST", "/v1/accounts", {"email": email, "password": PASSWORD, "displayName": name})[0] == 201
+    server.create_account(moderator_email, "町のモデレーター", "--moderator")
+    owner, author, moderator = server.token(owner_email), server.token(author_email), server.token(moderator_email)
+    status, group = server.api("POST", "/v1/groups", {"kind": "community", "name": "西地区 自治会", "visibility": "public", "joinPolicy": "open"}, owner)
+    assert status == 201, group
+    status, thread = server.api("POST", f"/v1/groups/{group['id']}/threads", {"title": "ごみ当番", "body": "来月の当番表です。"}, owner)
+    assert status == 201, thread
+    thread_id = thread["thread"]["id"]
+    assert server.api("POST", f"/v1/groups/{group['id']}/join", {}, author)[0] in (200, 201)
+    status, post = server.api("POST", f"/v1/threads/{thread_id}/posts", {"body": "格安で屋根を修理します。今すぐお電話を！"}, author)
+    assert status == 201, post
+
+    context = browser.new_context(viewport=DESKTOP, locale="ja-JP")
+    page = context.new_page()
+    sign_up(page, server, "伊藤 さくら", unique("sakura"))
+    page.goto(f"{server.url}/groups/{group['id']}")
+    page.get_by_role("button", name="このグループに参加する").click()
+    page.get_by_role("link", name="ごみ当番").click()
+    expect(post_item(page, "格安で屋根を修理します")).to_be_visible()
+    expect(page.locator("[data-live-status]")).to_contain_text("自動で更新しています")
+
+    post_item(page, "格安で屋根を修理します").get_by_role("link", name="通報").click()
+    page.get_by_label("宣伝・スパム").check()
+    page.get_by_role("button", name="通報する").click()
+    expect(page.locator(".notice")).to_contain_text("通報しました")
+    expect(post_item(page, "格安で屋根を修理します")).to_be_visible()
+
+    status, items = server.api("GET", "/v1/moderation/items?state=pending", token=moderator)
+    assert status == 200, items
+    item = next(i for i in items["items"] if i["postId"] == post["id"])
+    status, body = server.api("POST", f"/v1/moderation/items/{item['id']}/actions", {"action": "hide", "reason": "宣伝のため"}, moderator)
+    assert status == 200, body
+
+    # Gone from the open page without a reload.
+    expect(page.get_by_text("格安で屋根を修理します")).to_have_count(0, timeout=10_000)
+    check_accessibility(page)
+    context.close()
+
+
+def test_logging_out_ends_the_session_and_a_wrong_password_is_said_in_japanese(server, browser):
+    context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    page = context.new_page()
+    email = unique("logout")
+    sign_up(page, server, "渡辺 健", email)
+    page.get_by_role("button", name="ログアウト").click()
+    expect(page.get_by_role("navigation").get_by_role("link", name="ログイン")).to_be_visible()
+    page.goto(server.url + "/me")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+
+    page.get_by_label("メールアドレス").fill(email)
+    page.get_by_label("パスワード").fill("wrong password")
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("alert")).to_contain_text("メールアドレスまたはパスワードが正しくありません")
+    check_accessibility(page)
+    screenshot(page, "login")
+
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page).to_have_url(re.compile(r"/me$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("マイページ")
+    context.close()
