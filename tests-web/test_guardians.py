@@ -38,7 +38,7 @@ def test_a_guardian_links_a_child_gets_an_urgent_notice_live_and_confirms_it(ser
     page = context.new_page()
     sign_up(page, server, "山田 花子", unique("guardian"))
 
-    page.get_by_role("navigation").get_by_role("link", name="学校・園のお知らせ").click()
+    page.get_by_role("navigation").get_by_role("link", name="学校・園からのお知らせ").click()
     expect(page.get_by_text("お知らせはまだありません")).to_be_visible()
     check_accessibility(page)
     page.get_by_role("link", name="子どもと学校・園").click()
@@ -52,7 +52,7 @@ def test_a_guardian_links_a_child_gets_an_urgent_notice_live_and_confirms_it(ser
     expect(page.locator("ul.cards")).to_contain_text("山田 太郎")
     expect(page.locator("ul.cards")).to_contain_text("町立東小学校")
 
-    page.get_by_role("navigation").get_by_role("link", name="学校・園のお知らせ").click()
+    page.get_by_role("navigation").get_by_role("link", name="学校・園からのお知らせ").click()
     expect(page.locator("[data-live-status]")).to_contain_text("自動で更新しています")
 
     # The principal sends an urgent notice with a reply form; the open inbox shows it without a reload.

@@ -97,21 +97,3 @@ struct AlertsController {
 }
 
 extension AlertView: ResponseEncodable {}
-
-/// RFC 4180 fields. A field a spreadsheet would run as a formula gets a leading quote mark
-/// (CSV injection): the export is opened in Excel at the town office.
-enum CSV {
-    static func field(_ value: String) -> String {
-        var text = value
-        if let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { text = "'" + text }
-        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        return text
-    }
-
-    static func date(_ date: Date?) -> String {
-        guard let date else { return "" }
-        return date.formatted(.iso8601)
-    }
-}

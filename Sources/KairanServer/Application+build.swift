@@ -30,8 +30,7 @@ func buildApplication(
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
     if configuration.role.servesAPI {
-        WebFrontEnd(services: dependencies.services, secureCookies: configuration.mail.identity.publicURL.lowercased().hasPrefix("https://"))
-            .addRoutes(to: router)
+        WebFrontEnd(services: dependencies.services, publicURL: configuration.mail.identity.publicURL).addRoutes(to: router)
     }
 
     var services: [any Service] = [client]

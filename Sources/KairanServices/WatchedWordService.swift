@@ -82,6 +82,43 @@ public struct WatchedWordService: Sendable {
         }
     }
 
+    /// The list as CSV (`pattern,action,kana`), as the API's export and the moderators' page
+    /// download it.
+    public func exportCSV(_ actor: Actor, logger: Logger) async throws -> String {
+        let words = try await list(actor, logger: logger)
+        var text = "pattern,action,kana\r\n"
+        for word in words { text += CSV.field(word.pattern) + "," + word.action.rawValue + "," + (word.foldKana ? "fold" : "") + "\r\n" }
+        return text
+    }
+
+    /// `pattern,action[,kana]` rows (a header row is skipped); each adds a word or changes its
+    /// action. `kana` is `fold` for a word whose hiragana and katakana forms are the same
+    /// (ばか = バカ), empty or absent otherwise. All rows or none: the first bad row is a
+    /// `ValidationError` naming its line; no rows at all is one too (more likely the wrong
+    /// file than an import of nothing).
+    public func importCSV(_ actor: Actor, _ text: String, logger: Logger) async throws -> Int {
+        try Policy.decideTownModeration(actor).require()
+        var rows: [ImportRow] = []
+        // "\r\n" is one Character: split on newlines, not on "\n".
+        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let fields = CSV.fields(String(line))
+            if index == 0, fields.first?.lowercased() == "pattern" { continue }
+            let kana = fields.count == 3 ? fields[2].trimmingCharacters(in: .whitespaces).lowercased() : ""
+            guard fields.count == 2 || fields.count == 3, ["", "fold"].contains(kana),
+                  let action = WatchedWordAction(rawValue: fields[1].trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError(field: "line \(index + 1)", code: "invalid_row", message: "line \(index + 1): expected pattern,block|hold|flag[,fold]")
+            }
+            var pattern = fields[0]
+            // Our own export defuses formulas with a leading quote mark; take it off again.
+            if pattern.hasPrefix("'"), let first = pattern.dropFirst().unicodeScalars.first, "=+-@".unicodeScalars.contains(first) { pattern.removeFirst() }
+            rows.append(.init(pattern: pattern, action: action, foldingKana: kana == "fold", place: "line \(index + 1)"))
+        }
+        guard !rows.isEmpty else {
+            throw ValidationError(field: "body", code: "empty", message: "the CSV has no rows to import")
+        }
+        return try await importWords(actor, rows, logger: logger)
+    }
+
     /// Adds or changes every row, all or none; the list keeps its ceiling.
     public func importWords(_ actor: Actor, _ rows: [ImportRow], logger: Logger) async throws -> Int {
         try Policy.decideTownModeration(actor).require()

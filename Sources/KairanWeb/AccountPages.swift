@@ -60,7 +60,8 @@ struct AccountPages {
                 let session = try await services.sessions.logIn(email: email, password: form["password"] ?? "", client: context.clientAddress,
                                                                 logger: context.logger)
                 let maxAge = Int(session.record.expiresAt.timeIntervalSince(services.clock.now()))
-                return PageRenderer.redirect(next, cookies: [web.security.sessionCookie(session.token, maxAge: maxAge)])
+                return PageRenderer.redirect(next, cookies: [web.security.sessionCookie(session.token, maxAge: maxAge),
+                                                             web.security.csrfCookie(WebSecurity.newSeed())])
             } catch let error as ServiceError {
                 let (status, message) = Messages.describe(error)
                 return web.renderer.page("login", title: "ログイン", content: LoginView(csrf: page.csrf, next: next, email: email, errors: [message]),
@@ -96,7 +97,8 @@ struct AccountPages {
                                                          logger: context.logger)
                 let session = try await services.sessions.logIn(email: email, password: password, client: context.clientAddress, logger: context.logger)
                 let maxAge = Int(session.record.expiresAt.timeIntervalSince(services.clock.now()))
-                return PageRenderer.redirect("/?m=welcome", cookies: [web.security.sessionCookie(session.token, maxAge: maxAge)])
+                return PageRenderer.redirect("/?m=welcome", cookies: [web.security.sessionCookie(session.token, maxAge: maxAge),
+                                                                      web.security.csrfCookie(WebSecurity.newSeed())])
             } catch let error as ValidationError {
                 return again(Messages.describe(error), status: .unprocessableContent)
             } catch let error as ServiceError {
@@ -112,7 +114,7 @@ struct AccountPages {
             if let actor = page.actor, let session = page.sessionID {
                 try await services.sessions.logOut(actor, session: session, logger: context.logger)
             }
-            return PageRenderer.redirect("/", cookies: [web.security.expiredSessionCookie()])
+            return PageRenderer.redirect("/", cookies: [web.security.expiredSessionCookie(), web.security.csrfCookie(WebSecurity.newSeed())])
         }
     }
 

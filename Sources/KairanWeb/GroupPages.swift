@@ -29,7 +29,7 @@ struct GroupPages {
         let kind: String?
         let isCommunity: Bool
         let isParenting: Bool
-        let area: String
+        let areaFilter: String
         let items: [Item]
         let next: String?
         let signedIn: Bool
@@ -53,7 +53,7 @@ struct GroupPages {
                 if let area { link += "&area=" + (area.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
                 return link
             }
-            let view = DirectoryView(kind: kind?.rawValue, isCommunity: kind == .community, isParenting: kind == .parenting, area: area ?? "",
+            let view = DirectoryView(kind: kind?.rawValue, isCommunity: kind == .community, isParenting: kind == .parenting, areaFilter: area ?? "",
                                      items: items, next: next, signedIn: true)
             return web.renderer.page("groups", title: "グループ", content: view, request: page)
         }
@@ -104,8 +104,11 @@ struct GroupPages {
         }
         let csrf: String
         let group: GroupView
+        let description: String?
         let kindLabel: String
         let member: Bool
+        /// Owners and moderators reach the group's moderation queue from here.
+        let moderates: Bool
         let canJoin: Bool
         let joinButton: String
         let threads: [Thread]
@@ -130,11 +133,12 @@ struct GroupPages {
         }
         let member = group.myRole != nil
         let view = GroupPageView(
-            csrf: page.csrf, group: group, kindLabel: Messages.kind(group.kind), member: member,
+            csrf: page.csrf, group: group, description: group.description.isEmpty ? nil : group.description, kindLabel: Messages.kind(group.kind), member: member,
+            moderates: group.myRole == .owner || group.myRole == .moderator,
             canJoin: !member && group.joinPolicy != .invite, joinButton: group.joinPolicy == .approval ? "参加を申し込む" : "このグループに参加する",
             threads: threads, next: list.page.nextBefore.map { "/groups/\(id)?before=\($0)" }, title: title, body: body, errors: errors)
         return web.renderer.page("group", title: group.name, content: view, request: page, status: status,
-                                 liveStreams: ["group:\(id)"])
+                                 liveStreams: ["group:\(id)"], path: "/groups/\(id)" + (before.map { "?before=\($0)" } ?? ""))
     }
 
     @Sendable func group(_ request: Request, context: KairanRequestContext) async throws -> Response {

@@ -25,6 +25,11 @@ enum LiveScript {
 
           function say(text) { note.textContent = text; }
 
+          function describe(element) {
+            const form = element.closest("form");
+            return (form ? form.getAttribute("action") : "") + "|" + (element.getAttribute("href") || "") + "|" + element.textContent;
+          }
+
           async function refresh(announce) {
             if (refreshing) { again = true; return; }
             refreshing = (async () => {
@@ -35,7 +40,15 @@ enum LiveScript {
                 for (const fresh of page.querySelectorAll("[data-live-region][id]")) {
                   const current = document.getElementById(fresh.id);
                   if (current && current.innerHTML !== fresh.innerHTML) {
-                    current.replaceWith(document.importNode(fresh, true));
+                    // Keyboard users keep their place: the control that had focus is found
+                    // again in the new region by what it does (its form's action, its link).
+                    const focused = current.contains(document.activeElement) ? describe(document.activeElement) : null;
+                    const replacement = document.importNode(fresh, true);
+                    current.replaceWith(replacement);
+                    if (focused) {
+                      const again = [...replacement.querySelectorAll("a, button")].find((element) => describe(element) === focused);
+                      if (again) again.focus();
+                    }
                     if (announce) say("新しい情報を表示しました。");
                   }
                 }

@@ -34,7 +34,8 @@ enum Messages {
 
     static let fields: [String: String] = [
         "email": "メールアドレス", "password": "パスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
-        "body": "本文", "description": "説明", "area": "地区", "q": "検索語", "note": "補足", "reason": "理由", "message": "メッセージ",
+        "body": "本文", "description": "説明", "area": "地区", "q": "検索語", "note": "補足", "reason": "理由", "message": "メッセージ", "choices": "選択", "code": "登録コード",
+        "text": "回答", "pattern": "語",
     ]
 
     static let conflict: [String: String] = [
@@ -93,7 +94,7 @@ extension Messages {
         case "flag.outcome": return item.data.outcome == "removed" ? "通報した投稿は削除されました" : "通報した投稿を確認しました"
         case "moderation.removed": return "あなたの投稿がモデレーターにより削除されました"
         case "moderation.warning": return "モデレーターから注意がありました"
-        case "moderation.suspended": return "投稿が一時停止されました"
+        case "moderation.suspended": return "投稿機能が一時停止されました"
         case "moderation.approved": return "保留中だった投稿が公開されました"
         default: return "新しいお知らせがあります"
         }
@@ -115,6 +116,7 @@ extension Messages {
         "requested": "参加を申し込みました。管理者の承認をお待ちください。", "left": "グループを退会しました。",
         "posted": "投稿しました。", "edited": "投稿を編集しました。", "deleted": "投稿を削除しました。", "flagged": "通報しました。モデレーターが確認します。",
         "reacted": "リアクションしました。", "confirmed": "確認しました。学校・園に伝わりました。", "answered": "回答を送りました。",
-        "linked": "お子さんを登録しました。",
+        "linked": "お子さんを登録しました。", "decided": "対応を記録しました。", "saved": "保存しました。", "imported": "取り込みました。",
+        "removed": "削除しました。",
     ]
 }

@@ -38,12 +38,17 @@ struct PageRenderer: Sendable {
     /// The page `template` rendered with `content`, inside the layout.
     func page(
         _ template: String, title: String, content: Any, request: PageRequest, status: HTTPResponse.Status = .ok,
-        notice: String? = nil, liveStreams: [String] = []
+        notice: String? = nil, liveStreams: [String] = [], path: String? = nil
     ) -> Response {
-        let main = library.render(content, withTemplate: template) ?? ""
+        // A page shown again after a failed form post names its own address, not the form's.
+        let path = path ?? request.path
+        guard let main = library.render(content, withTemplate: template) else {
+            assertionFailure("no template named \(template)")
+            return PageRenderer.plainError(status: .internalServerError, message: "エラーが発生しました。")
+        }
         let layout = LayoutView(
             title: title, main: main, notice: notice ?? Messages.done(request.path), csrf: request.csrf, user: request.actor.map { UserNav($0, name: request.displayName) },
-            liveStreams: liveStreams.isEmpty ? nil : liveStreams.joined(separator: " "), assetVersion: Assets.version, path: request.path)
+            liveStreams: liveStreams.isEmpty ? nil : liveStreams.joined(separator: " "), assetVersion: Assets.version, path: path)
         let html = library.render(layout, withTemplate: "layout") ?? ""
         var response = Response(status: status, headers: Self.pageHeaders(), body: .init(byteBuffer: ByteBuffer(string: html)))
         if let seed = request.newSeed { response.setCookie(security.csrfCookie(seed)) }
@@ -54,6 +59,13 @@ struct PageRenderer: Sendable {
     func fragment(_ template: String, content: Any) -> Response {
         let html = library.render(content, withTemplate: template) ?? ""
         return Response(status: .ok, headers: Self.pageHeaders(), body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// A page without the layout's parts that need the database (when even the form token
+    /// could not be made).
+    static func plainError(status: HTTPResponse.Status, message: String) -> Response {
+        let html = "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>回覧板</title></head><body><main><h1>回覧板</h1><p>\(message)</p></main></body></html>"
+        return Response(status: status, headers: pageHeaders(), body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     /// 303 to `location` (after a form post: reloading the result does not post again).
@@ -97,7 +109,7 @@ struct UserNav {
 
     init(_ actor: Actor, name: String?) {
         self.name = name ?? ""
-        moderator = actor.roles.contains(.townModerator)
+        moderator = actor.isTownModerator || actor.roles.contains(.groupModerator)
         townStaff = actor.roles.contains(.alertSender) || actor.roles.contains(.townAdmin)
     }
 }

@@ -18,8 +18,9 @@ struct StreamTicketRoute {
     }
 
     @Sendable func ticket(_ request: Request, context: KairanRequestContext) async throws -> Response {
-        guard WebSecurity.isSameOrigin(request), let seed = request.cookies[WebSecurity.csrfCookie]?.value,
-              try await web.security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, database: web.services.database) else {
+        guard web.security.isSameOrigin(request), let seed = request.cookies[web.security.csrfCookieName]?.value,
+              try await web.security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, session: context.session?.sessionID,
+                                            database: web.services.database) else {
             throw APIError.forbidden("a page of this site asks for tickets with its form token")
         }
         let actor = try context.requireActor()

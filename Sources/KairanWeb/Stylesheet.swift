@@ -9,6 +9,7 @@ enum Stylesheet {
         a { color: #0b55a3; text-decoration: underline; text-underline-offset: 0.15em; }
         a:hover { color: #083f7a; }
         :focus-visible { outline: 3px solid #1b1b1b; outline-offset: 2px; box-shadow: 0 0 0 6px #ffd34d; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
         .skip { position: absolute; left: -9999px; top: 0; background: #fff; padding: 0.5rem 1rem; z-index: 10; }
         .skip:focus { left: 0.5rem; top: 0.5rem; }
         header.site { background: #1f4e3d; color: #fff; padding: 0.5rem 1rem; }
@@ -24,6 +25,7 @@ enum Stylesheet {
         h2 { font-size: 1.2rem; margin: 1.5rem 0 0.5rem; }
         .meta, .hint, .crumbs { color: #4a4a4a; font-size: 0.875rem; margin: 0.25rem 0; }
         .hint { display: block; }
+        nav.crumbs { display: block; }
         .notice { background: #e7f4ea; border-left: 4px solid #1f6b3a; padding: 0.5rem 0.75rem; }
         .errors { background: #fdecea; border-left: 4px solid #b3261e; padding: 0.5rem 0.75rem; margin-bottom: 1rem; }
         .errors h2 { margin-top: 0; font-size: 1rem; }
@@ -45,6 +47,7 @@ enum Stylesheet {
         legend { font-weight: 600; }
         input, select, textarea { font: inherit; width: 100%; max-width: 100%; padding: 0.5rem; border: 1px solid #6b6b6b; border-radius: 0.375rem; background: #fff; color: #1b1b1b; }
         input[type=radio], input[type=checkbox] { width: auto; }
+        input[type=radio] + label, input[type=checkbox] + label { display: inline; font-weight: 400; }
         button, .button { font: inherit; display: inline-block; padding: 0.5rem 1.1rem; border-radius: 0.375rem; border: 2px solid #0b55a3;
           background: #0b55a3; color: #fff; cursor: pointer; text-decoration: none; min-height: 44px; }
         button.secondary, .button.secondary { background: #fff; color: #0b55a3; }
@@ -59,6 +62,11 @@ enum Stylesheet {
         .filters p { margin: 0; }
         .live-status { font-size: 0.875rem; color: #4a4a4a; }
         .live-note { margin-right: 0.5rem; }
+        ul.inline-list { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; }
+        blockquote.body { margin: 0.5rem 0; padding: 0.5rem 1rem; background: #fff; border-left: 4px solid #6b6b6b; }
+        table { border-collapse: collapse; width: 100%; background: #fff; }
+        th, td { border: 1px solid #d6d6d0; padding: 0.4rem 0.6rem; text-align: left; vertical-align: top; }
+        .excerpt { margin: 0.25rem 0; overflow-wrap: anywhere; }
         dl.profile dt { font-weight: 600; }
         dl.profile dd { margin: 0 0 0.5rem; }
         @media (min-width: 40rem) {

@@ -6,6 +6,7 @@ enum Templates {
         "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
         "notices": notices, "notice": notice, "children": children,
+        "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog,
     ]
 
     static let layout = """
@@ -30,7 +31,8 @@ enum Templates {
         <li><a href="/">ホーム</a></li>
         <li><a href="/groups">グループ</a></li>
         {{#user}}
-        <li><a href="/notices">学校・園のお知らせ</a></li>
+        <li><a href="/notices">学校・園からのお知らせ</a></li>
+        {{#user.moderator}}<li><a href="/moderation">モデレーション</a></li>{{/user.moderator}}
         <li><a href="/me">マイページ</a></li>
         <li><form method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="link">ログアウト</button></form></li>
         {{/user}}
@@ -65,8 +67,8 @@ enum Templates {
 
     static let formErrors = """
         {{^empty(errors)}}
-        <div class="errors" role="alert" tabindex="-1">
-        <h2>入力内容を確認してください</h2>
+        <div class="errors" role="alert">
+        <p><strong>入力内容を確認してください</strong></p>
         <ul>{{#errors}}<li>{{.}}</li>{{/errors}}</ul>
         </div>
         {{/empty(errors)}}
@@ -134,7 +136,7 @@ enum Templates {
         <option value="parenting"{{#isParenting}} selected{{/isParenting}}>子育て</option>
         </select></p>
         <p><label for="area">地区</label>
-        <input id="area" name="area" maxlength="40" value="{{area}}"></p>
+        <input id="area" name="area" maxlength="40" value="{{areaFilter}}"></p>
         <p><button type="submit">絞り込む</button></p>
         </form>
         {{^empty(items)}}
@@ -179,7 +181,7 @@ enum Templates {
     static let group = """
         <h1>{{group.name}}</h1>
         <p class="meta">{{kindLabel}}{{#group.area}} · {{group.area}}{{/group.area}}{{#group.memberCount}} · メンバー {{group.memberCount}} 人{{/group.memberCount}}</p>
-        {{#group.description}}<p>{{group.description}}</p>{{/group.description}}
+        {{#description}}<p>{{description}}</p>{{/description}}
         <div class="actions">
         {{#canJoin}}
         <form method="post" action="/groups/{{group.id}}/join"><input type="hidden" name="csrf" value="{{csrf}}">
@@ -190,6 +192,7 @@ enum Templates {
         <button type="submit" class="secondary">グループを退会する</button></form>
         {{/member}}
         </div>
+        {{#moderates}}<p><a href="/moderation">このグループの通報を確認する（モデレーション）</a></p>{{/moderates}}
         <form method="get" action="/groups/{{group.id}}/search" role="search" class="inline">
         <p><label for="q">このグループ内を検索</label>
         <input id="q" name="q" type="search" maxlength="100" required>
@@ -227,7 +230,7 @@ enum Templates {
         """
 
     static let thread = """
-        <p class="crumbs"><a href="/groups/{{groupId}}">{{groupName}}</a></p>
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{groupId}}">{{groupName}}</a></nav>
         <h1>{{thread.title}}</h1>
         {{#thread.locked}}<p class="meta">このスレッドは締め切られています。</p>{{/thread.locked}}
         {{#older}}<p><a href="{{older}}">以前の投稿</a></p>{{/older}}
@@ -261,13 +264,13 @@ enum Templates {
         {{#actionable}}
         <div class="post-actions">
         <form method="post" action="/posts/{{id}}/react"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="reaction" value="like">
-        <button type="submit" class="small">いいね</button></form>
+        <button type="submit" class="small">いいね<span class="visually-hidden">（{{author}}さんの投稿）</span></button></form>
         {{#mine}}
-        <a class="small" href="/posts/{{id}}/edit">編集</a>
+        <a class="small" href="/posts/{{id}}/edit">編集<span class="visually-hidden">（{{created}}の投稿）</span></a>
         <form method="post" action="/posts/{{id}}/delete"><input type="hidden" name="csrf" value="{{csrf}}">
-        <button type="submit" class="small secondary">削除</button></form>
+        <button type="submit" class="small secondary">削除<span class="visually-hidden">（{{created}}の投稿）</span></button></form>
         {{/mine}}
-        {{^mine}}<a class="small" href="/posts/{{id}}/flag">通報</a>{{/mine}}
+        {{^mine}}<a class="small" href="/posts/{{id}}/flag">通報<span class="visually-hidden">（{{author}}さんの投稿）</span></a>{{/mine}}
         </div>
         {{/actionable}}
         </article>
@@ -304,7 +307,7 @@ enum Templates {
         """
 
     static let search = """
-        <p class="crumbs"><a href="/groups/{{groupId}}">{{groupName}}</a></p>
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{groupId}}">{{groupName}}</a></nav>
         <h1>「{{query}}」の検索結果</h1>
         {{^empty(results)}}
         <ul class="cards">
@@ -322,14 +325,14 @@ enum Templates {
         <dt>メールアドレス</dt><dd>{{email}}</dd>
         </dl>
         <section aria-labelledby="notifications-heading">
-        <h2 id="notifications-heading">お知らせ</h2>
+        <h2 id="notifications-heading">通知</h2>
         <div id="notifications" data-live-region>
         {{^empty(notifications)}}
         <ul class="cards">
         {{#notifications}}<li>{{^read}}<span class="tag">未読</span> {{/read}}{{text}} <time datetime="{{createdISO}}">{{created}}</time>{{#link}} <a href="{{link}}">開く</a>{{/link}}</li>{{/notifications}}
         </ul>
         {{/empty(notifications)}}
-        {{#empty(notifications)}}<p>お知らせはありません。</p>{{/empty(notifications)}}
+        {{#empty(notifications)}}<p>通知はありません。</p>{{/empty(notifications)}}
         </div>
         </section>
         """
@@ -354,7 +357,7 @@ enum Templates {
         """
 
     static let notice = """
-        <p class="crumbs"><a href="/notices">お知らせ一覧</a></p>
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/notices">お知らせ一覧</a></nav>
         <h1>{{#notice.urgent}}<span class="tag urgent-tag">緊急</span> {{/notice.urgent}}{{notice.title}}</h1>
         <p class="meta">{{notice.organizationName}} · {{sent}} · {{state}}</p>
         <div class="body notice-body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
@@ -405,5 +408,124 @@ enum Templates {
         <p><button type="submit">登録する</button></p>
         </form>
         </section>
+        """
+
+    static let moderation = """
+        <h1>モデレーション</h1>
+        <nav aria-label="モデレーションのメニュー"><ul class="inline-list">
+        {{#townModerator}}<li><a href="/moderation/watched-words">監視語</a></li>{{/townModerator}}
+        <li><a href="/moderation/log">対応の記録</a></li>
+        </ul></nav>
+        <form method="get" action="/moderation" class="inline">
+        <p><label for="state">表示する通報</label>
+        <select id="state" name="state">{{#filters}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/filters}}</select>
+        <button type="submit">表示</button></p>
+        </form>
+        <div id="queue" data-live-region>
+        {{^empty(items)}}
+        <ul class="cards">
+        {{#items}}
+        <li>
+        <h2><a href="/moderation/items/{{id}}">{{group}}の投稿</a></h2>
+        <p class="excerpt">{{excerpt}}</p>
+        <p class="meta">{{reasons}} · {{state}}{{#hidden}} · 非表示中{{/hidden}} · <time>{{flagged}}</time></p>
+        </li>
+        {{/items}}
+        </ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>対応を待っている通報はありません。</p>{{/empty(items)}}
+        {{#next}}<p><a href="{{next}}">古い通報</a></p>{{/next}}
+        </div>
+        """
+
+    static let moderationItem = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/moderation">モデレーション</a></nav>
+        <h1>通報の確認</h1>
+        <p class="meta">{{item.groupName}} · {{state}} · 投稿は{{postState}}</p>
+        <section aria-labelledby="post-heading">
+        <h2 id="post-heading">通報された投稿</h2>
+        <blockquote class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</blockquote>
+        <p><a href="/threads/{{item.threadId}}#post-{{item.postId}}">スレッドで見る</a></p>
+        </section>
+        <section aria-labelledby="flags-heading">
+        <h2 id="flags-heading">通報</h2>
+        <ul class="cards">{{#flags}}<li><strong>{{reason}}</strong> · {{name}} · <time>{{at}}</time>{{#note}}<p>{{note}}</p>{{/note}}</li>{{/flags}}</ul>
+        </section>
+        {{^empty(history)}}
+        <section aria-labelledby="history-heading">
+        <h2 id="history-heading">これまでの対応</h2>
+        <ul class="cards">{{#history}}<li>{{action}} · <time>{{at}}</time><p>{{reason}}</p></li>{{/history}}</ul>
+        </section>
+        {{/empty(history)}}
+        {{#open}}
+        <section aria-labelledby="action-heading">
+        <h2 id="action-heading">対応する</h2>
+        \(formErrors)
+        <form method="post" action="/moderation/items/{{item.id}}" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <fieldset><legend>対応</legend>
+        {{#actions}}<p><input type="radio" id="action-{{value}}" name="action" value="{{value}}" required> <label for="action-{{value}}">{{label}}</label></p>{{/actions}}
+        </fieldset>
+        <p><label for="reason">理由（記録に残ります）</label>
+        <textarea id="reason" name="reason" rows="3" required maxlength="500">{{reason}}</textarea></p>
+        <p><label for="hours">期間（時間、一時停止・追放のとき）</label>
+        <input id="hours" name="durationHours" type="number" min="1" max="8760" inputmode="numeric"></p>
+        {{#townModerator}}<p><input type="checkbox" id="scope" name="scope" value="town"> <label for="scope">一時停止を町全体に適用する</label></p>{{/townModerator}}
+        <p><button type="submit">決定する</button></p>
+        </form>
+        </section>
+        {{/open}}
+        """
+
+    static let watchedWords = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/moderation">モデレーション</a></nav>
+        <h1>監視語</h1>
+        \(formErrors)
+        <section aria-labelledby="add-heading">
+        <h2 id="add-heading">語を追加・変更する</h2>
+        <form method="post" action="/moderation/watched-words" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="pattern">語</label><input id="pattern" name="pattern" required maxlength="100"></p>
+        <p><label for="word-action">見つけたとき</label>
+        <select id="word-action" name="action"><option value="hold">保留して確認</option><option value="block">投稿させない</option><option value="flag">投稿して通報</option></select></p>
+        <p><input type="checkbox" id="fold" name="fold"> <label for="fold">ひらがなとカタカナを区別しない</label></p>
+        <p><button type="submit">保存する</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="list-heading">
+        <h2 id="list-heading">登録されている語</h2>
+        <p><a href="/moderation/watched-words.csv" download>CSVでダウンロード</a></p>
+        {{^empty(words)}}
+        <table>
+        <caption class="visually-hidden">監視語の一覧</caption>
+        <thead><tr><th scope="col">語</th><th scope="col">見つけたとき</th><th scope="col">かな</th><th scope="col"><span class="visually-hidden">操作</span></th></tr></thead>
+        <tbody>
+        {{#words}}<tr><td>{{pattern}}</td><td>{{action}}</td><td>{{#fold}}区別しない{{/fold}}</td>
+        <td><form method="post" action="/moderation/watched-words/{{id}}/delete"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small secondary">削除<span class="visually-hidden">（{{pattern}}）</span></button></form></td></tr>{{/words}}
+        </tbody>
+        </table>
+        {{/empty(words)}}
+        {{#empty(words)}}<p>登録されている語はありません。</p>{{/empty(words)}}
+        </section>
+        <section aria-labelledby="import-heading">
+        <h2 id="import-heading">CSVから取り込む</h2>
+        <form method="post" action="/moderation/watched-words/import" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="csv">CSV（1行に「語,block|hold|flag[,fold]」）</label>
+        <textarea id="csv" name="csv" rows="6" required aria-describedby="csv-hint"></textarea>
+        <span class="hint" id="csv-hint">ダウンロードしたCSVを編集して貼り付けられます。1行でも誤りがあれば何も取り込みません。</span></p>
+        <p><button type="submit">取り込む</button></p>
+        </form>
+        </section>
+        """
+
+    static let moderationLog = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/moderation">モデレーション</a></nav>
+        <h1>対応の記録</h1>
+        {{^empty(entries)}}
+        <ul class="cards">{{#entries}}<li><strong>{{action}}</strong> · <time>{{at}}</time>{{#item}} · <a href="/moderation/items/{{item}}">通報 {{item}}</a>{{/item}}<p>{{reason}}</p></li>{{/entries}}</ul>
+        {{/empty(entries)}}
+        {{#empty(entries)}}<p>記録はありません。</p>{{/empty(entries)}}
+        {{#next}}<p><a href="{{next}}">以前の記録</a></p>{{/next}}
         """
 }

@@ -88,7 +88,8 @@ struct ThreadPages {
         let view = ThreadPageView(
             csrf: page.csrf, thread: thread, groupId: group.id, groupName: group.name, posts: items,
             older: posts.nextBefore.map { "/threads/\(id)?before=\($0)" }, canReply: group.myRole != nil && !thread.locked, body: body, errors: errors)
-        return web.renderer.page("thread", title: thread.title, content: view, request: page, status: status, liveStreams: ["thread:\(id)"])
+        return web.renderer.page("thread", title: thread.title, content: view, request: page, status: status, liveStreams: ["thread:\(id)"],
+                                 path: "/threads/\(id)" + (before.map { "?before=\($0)" } ?? ""))
     }
 
     @Sendable func thread(_ request: Request, context: KairanRequestContext) async throws -> Response {
@@ -146,12 +147,19 @@ struct ThreadPages {
                 let post = try await services.threads.edit(actor, post: id, body: body, logger: context.logger)
                 return PageRenderer.redirect("/threads/\(post.threadId)?m=edited#post-\(post.id)")
             } catch let error as ValidationError {
-                let post = try await services.threads.post(actor, id, logger: context.logger)
-                return web.renderer.page("post-edit", title: "投稿を編集",
-                                         content: EditView(csrf: page.csrf, id: id, threadId: post.threadId, body: body, errors: [Messages.describe(error)]),
-                                         request: page, status: .unprocessableContent)
+                return try await editAgain(page, actor: actor, id: id, body: body, message: Messages.describe(error), context: context)
+            } catch let error as ServiceError {
+                guard case .invalid = error else { throw error }
+                return try await editAgain(page, actor: actor, id: id, body: body, message: Messages.describe(error).1, context: context)
             }
         }
+    }
+
+    /// The edit form again with what the author wrote and why it was refused.
+    func editAgain(_ page: PageRequest, actor: Actor, id: PostID, body: String, message: String, context: KairanRequestContext) async throws -> Response {
+        let post = try await services.threads.post(actor, id, logger: context.logger)
+        return web.renderer.page("post-edit", title: "投稿を編集", content: EditView(csrf: page.csrf, id: id, threadId: post.threadId, body: body, errors: [message]),
+                                 request: page, status: .unprocessableContent, path: "/posts/\(id)/edit")
     }
 
     @Sendable func delete(_ request: Request, context: KairanRequestContext) async throws -> Response {

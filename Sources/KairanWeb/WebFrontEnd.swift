@@ -13,10 +13,11 @@ public struct WebFrontEnd: Sendable {
     let security: WebSecurity
     let renderer: PageRenderer
 
-    /// `secureCookies`: true when the public URL is https (cookies get `Secure`).
-    public init(services: Services, secureCookies: Bool) {
+    /// `publicURL`: where residents reach the site; https makes every cookie `Secure`.
+    public init(services: Services, publicURL: String) {
         self.services = services
-        self.security = WebSecurity(secureCookies: secureCookies, keys: FormKeys())
+        self.security = WebSecurity(secureCookies: publicURL.lowercased().hasPrefix("https://"), publicOrigin: origin(of: publicURL),
+                                    keys: FormKeys())
         self.renderer = PageRenderer(security: security)
     }
 
@@ -24,11 +25,12 @@ public struct WebFrontEnd: Sendable {
     /// part of `openapi.yaml`.
     public func addRoutes(to router: Router<KairanRequestContext>) {
         Assets.addRoutes(to: router)
-        let pages = router.group().add(middleware: WebSessionMiddleware(services: services))
+        let pages = router.group().add(middleware: WebSessionMiddleware(services: services, cookieName: security.sessionCookieName))
         AccountPages(web: self).addRoutes(to: pages)
         GroupPages(web: self).addRoutes(to: pages)
         ThreadPages(web: self).addRoutes(to: pages)
         GuardianPages(web: self).addRoutes(to: pages)
+        ModerationPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
     }
 
@@ -36,10 +38,10 @@ public struct WebFrontEnd: Sendable {
 
     /// Who is asking, and the form token for the page.
     func pageRequest(_ request: Request, context: KairanRequestContext) async throws -> PageRequest {
-        let existing = request.cookies[WebSecurity.csrfCookie]?.value
+        let existing = request.cookies[security.csrfCookieName]?.value
         let seed = existing.flatMap { $0.isEmpty || $0.utf8.count > 64 ? nil : $0 }
         let newSeed = seed == nil ? WebSecurity.newSeed() : nil
-        let csrf = try await security.token(for: seed ?? newSeed!, database: services.database)
+        let csrf = try await security.token(for: seed ?? newSeed!, session: context.session?.sessionID, database: services.database)
         return PageRequest(
             actor: context.session?.actor, sessionID: context.session?.sessionID, displayName: context.session?.displayName, csrf: csrf,
             newSeed: newSeed, path: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
@@ -50,8 +52,9 @@ public struct WebFrontEnd: Sendable {
     /// Anything else is answered 403.
     func postedForm(_ request: Request, context: KairanRequestContext) async throws -> Form {
         let form = try await Form.read(request, context: context, limit: 64 * 1024)
-        guard let seed = request.cookies[WebSecurity.csrfCookie]?.value,
-              try await security.verify(form[WebSecurity.csrfField] ?? "", seed: seed, database: services.database) else {
+        guard let seed = request.cookies[security.csrfCookieName]?.value,
+              try await security.verify(form[WebSecurity.csrfField] ?? "", seed: seed, session: context.session?.sessionID,
+                                        database: services.database) else {
             throw WebRefusal.badToken
         }
         return form
@@ -67,11 +70,16 @@ public struct WebFrontEnd: Sendable {
     func respond(
         _ request: Request, context: KairanRequestContext, _ body: (PageRequest) async throws -> Response
     ) async throws -> Response {
-        let page = try await pageRequest(request, context: context)
+        let page: PageRequest
+        do {
+            page = try await pageRequest(request, context: context)
+        } catch {
+            return PageRenderer.plainError(status: .serviceUnavailable, message: "ただいまご利用いただけません。しばらくしてからもう一度お試しください。")
+        }
         do {
             // Before anything else, a form another site posted is refused (whether or not
             // its browser sent our cookies with it).
-            if request.method == .post, !WebSecurity.isSameOrigin(request) { throw WebRefusal.crossSite }
+            if request.method == .post, !security.isSameOrigin(request) { throw WebRefusal.crossSite }
             return try await body(page)
         } catch let refusal as WebRefusal {
             switch refusal {
@@ -92,6 +100,17 @@ public struct WebFrontEnd: Sendable {
             return errorPage(page, status: .unprocessableContent, heading: "入力内容を確認してください", message: Messages.describe(error))
         } catch let error as APIError where error.status == .contentTooLarge {
             return errorPage(page, status: .contentTooLarge, heading: "送信できませんでした", message: "送信された内容が大きすぎます。")
+        } catch let error as HTTPError where error.status == .badRequest {
+            // A path parameter that is not a number: no such page.
+            return errorPage(page, status: .notFound, heading: "ページが見つかりません", message: Messages.describe(ServiceError.notFound).1)
+        } catch {
+            if Database.isUnavailable(error) {
+                return errorPage(page, status: .serviceUnavailable, heading: "ただいまご利用いただけません",
+                                 message: "混み合っているか、保守中です。しばらくしてからもう一度お試しください。")
+            }
+            context.logger.error("page failed", metadata: ["error_type": "\(type(of: error))"])
+            return errorPage(page, status: .internalServerError, heading: "エラーが発生しました",
+                             message: "申し訳ありません。もう一度お試しください。続く場合は役場にお問い合わせください。")
         }
     }
 
@@ -110,8 +129,11 @@ public struct WebFrontEnd: Sendable {
         } else {
             return nil
         }
-        // "//host" and "/\host" are other sites to a browser.
-        guard path.hasPrefix("/"), !path.hasPrefix("//"), !path.hasPrefix("/\\"), path.utf8.count <= 512 else { return nil }
+        // "//host" and "/\host" are other sites to a browser, and browsers drop tabs and
+        // newlines from a URL before they read it ("/<tab>/host" is "//host"): no backslash or
+        // control character anywhere.
+        guard path.hasPrefix("/"), !path.hasPrefix("//"), path.utf8.count <= 512,
+              !path.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.generalCategory == .control }) else { return nil }
         return path
     }
 }
@@ -134,9 +156,10 @@ enum WebRefusal: Error {
 struct WebSessionMiddleware: RouterMiddleware {
     typealias Context = KairanRequestContext
     let services: Services
+    let cookieName: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token = request.cookies[WebSecurity.sessionCookie]?.value, !token.isEmpty, token.utf8.count <= 128 else {
+        guard let token = request.cookies[cookieName]?.value, !token.isEmpty, token.utf8.count <= 128 else {
             return try await next(request, context)
         }
         guard let session = try await services.sessions.authenticate(token: token, logger: context.logger) else {

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import KairanCore
 import KairanDelivery
+import KairanServices
 import KairanStore
 import PostgresNIO
 import Testing

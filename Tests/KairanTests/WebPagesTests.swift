@@ -53,25 +53,28 @@ import Testing
             var browser = Browser()
             let page = try await browser.get("/login", client)
             #expect(page.status == .ok)
-            #expect(page.headers[values: .setCookie].first { $0.hasPrefix("kairan_csrf=") }?.contains("Secure") == true)
+            // Behind https the cookies carry the __Host- prefix (this host only, https only).
+            #expect(page.headers[values: .setCookie].first { $0.hasPrefix("__Host-kairan_csrf=") }?.contains("Secure") == true)
             let login = try await browser.post("/login", [("email", "web@example.jp"), ("password", "correct horse battery"), ("next", "/me")], client)
             #expect(login.status == .seeOther)
             #expect(login.headers[.location] == "/me")
-            let cookie = try #require(login.headers[values: .setCookie].first { $0.hasPrefix("kairan_session=") })
+            let cookie = try #require(login.headers[values: .setCookie].first { $0.hasPrefix("__Host-kairan_session=") })
             for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] { #expect(cookie.contains(flag), "\(flag) missing: \(cookie)") }
 
             let me = try await browser.get("/me", client)
             #expect(me.status == .ok)
             #expect(me.text.contains("ウェブ 太郎"))
             // The cookie holds the session itself: the API takes it as a bearer token.
-            let api = try await client.send(.get, "/v1/me", token: browser.cookies["kairan_session"])
+            let api = try await client.send(.get, "/v1/me", token: browser.cookies["__Host-kairan_session"])
             #expect(api.status == .ok)
 
             // Logging out on the web ends that session for the API too.
-            let session = try #require(browser.cookies["kairan_session"])
+            let session = try #require(browser.cookies["__Host-kairan_session"])
+            let seedBefore = browser.cookies["__Host-kairan_csrf"]
             let out = try await browser.post("/logout", [], client)
             #expect(out.status == .seeOther)
-            #expect(browser.cookies["kairan_session"] == nil)
+            #expect(browser.cookies["__Host-kairan_session"] == nil)
+            #expect(browser.cookies["__Host-kairan_csrf"] != seedBefore, "the form cookie is replaced at logout")
             #expect(try await client.send(.get, "/v1/me", token: session).status == .unauthorized)
         }
     }
@@ -109,13 +112,29 @@ import Testing
     @Test func loginNeverRedirectsToAnotherSite() async throws {
         try await withApp { client, _ in
             _ = try await client.registerAndLogin(email: "redirect@example.jp")
-            for next in ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"] {
+            // A tab or newline is dropped by browsers before they read a URL: "/\t/evil" is "//evil".
+            for next in ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/\t/evil.example", "/\n/evil.example"] {
                 var browser = Browser()
                 _ = try await browser.get("/login", client)
                 let login = try await browser.post("/login", [("email", "redirect@example.jp"), ("password", "correct horse battery"), ("next", next)], client)
                 #expect(login.status == .seeOther)
                 #expect(login.headers[.location] == "/", "next=\(next) led to \(login.headers[.location] ?? "nil")")
             }
+        }
+    }
+
+    @Test func aFormTokenShownToOneLoginDoesNotFitAnother() async throws {
+        try await withApp { client, _ in
+            _ = try await client.registerAndLogin(email: "first@example.jp")
+            var browser = Browser()
+            _ = try await browser.get("/login", client)
+            let anonymousToken = browser.token
+            _ = try await browser.post("/login", [("email", "first@example.jp"), ("password", "correct horse battery")], client)
+            // The login replaced the form cookie: a token from before it no longer fits.
+            browser.token = anonymousToken
+            #expect(try await browser.post("/groups", [("name", "古いトークン"), ("kind", "community")], client).status == .forbidden)
+            _ = try await browser.get("/groups/new", client)
+            #expect(try await browser.post("/groups", [("name", "新しいトークン"), ("kind", "community")], client).status == .seeOther)
         }
     }
 
@@ -138,6 +157,10 @@ import Testing
             #expect(hidden.headers[.contentType] == "text/html; charset=utf-8")
             let csp = try #require(hidden.headers[.init("Content-Security-Policy")!])
             #expect(!csp.contains("unsafe-inline"))
+            // Not a number where an id belongs: the same page, not the API's JSON 400.
+            let junk = try await browser.get("/groups/abc", client)
+            #expect(junk.status == .notFound)
+            #expect(junk.headers[.contentType] == "text/html; charset=utf-8")
         }
     }
 }
