@@ -2,8 +2,8 @@
 arriving live in the inbox while a teacher sends it, confirming it and answering its form."""
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, PHONE, check_accessibility, screenshot, unique
-from test_residents import sign_up
+from conftest import DESKTOP, PASSWORD, PHONE, check_accessibility, screenshot, unique
+from test_residents import log_in, sign_up
 
 
 def make_school(server):
@@ -29,11 +29,11 @@ def make_school(server):
     assert status == 201, child
     status, code = server.api("POST", f"/v1/organizations/{school_id}/children/{child['id']}/link-codes", None, teacher)
     assert status == 201, code
-    return school_id, principal, code["code"]
+    return school_id, principal, code["code"], principal_email
 
 
 def test_a_guardian_links_a_child_gets_an_urgent_notice_live_and_confirms_it(server, browser):
-    school, principal, code = make_school(server)
+    school, principal, code, _ = make_school(server)
     context = browser.new_context(viewport=PHONE, locale="ja-JP", is_mobile=True, has_touch=True)
     page = context.new_page()
     sign_up(page, server, "山田 花子", unique("guardian"))
@@ -86,3 +86,53 @@ def test_a_guardian_links_a_child_gets_an_urgent_notice_live_and_confirms_it(ser
     page.get_by_role("link", name="お知らせ一覧").click()
     expect(page.locator("ul.cards li").filter(has_text="大雨")).to_contain_text("確認済み")
     context.close()
+
+
+def test_a_teacher_sends_a_notice_from_the_browser_and_watches_the_dashboard_as_a_guardian_confirms(server, browser):
+    school, _, code, principal_email = make_school(server)
+    guardian_email = unique("hogosha")
+    assert server.api("POST", "/v1/accounts", {"email": guardian_email, "password": PASSWORD, "displayName": "田中 恵子"})[0] == 201
+    assert server.api("POST", "/v1/me/children", {"code": code}, server.token(guardian_email))[0] == 201
+
+    staff_context = browser.new_context(viewport=DESKTOP, locale="ja-JP")
+    desk = staff_context.new_page()
+    log_in(desk, server, principal_email)
+    desk.get_by_role("navigation", name="メインメニュー").get_by_role("link", name="学校・園の職員ページ").click()
+    desk.get_by_role("link", name="町立東小学校").click()
+    check_accessibility(desk)
+    desk.get_by_role("link", name="お知らせを作成").click()
+    check_accessibility(desk)
+    desk.get_by_label("件名").fill("明日の遠足は延期します")
+    desk.get_by_label("本文").fill("雨の予報のため、遠足は来週に延期します。\n明日は通常の授業です。")
+    desk.get_by_label("緊急連絡（静かな時間でもすぐに送り、未確認の家庭を追跡します）").check()
+    desk.get_by_label("選んだクラス").check()
+    desk.get_by_label("1年1組").check()
+    desk.get_by_role("button", name="プレビュー").click()
+    preview = desk.locator("section.preview")
+    expect(preview).to_contain_text("送る相手: 1年1組")
+    expect(preview).to_contain_text("雨の予報のため")
+    check_accessibility(desk)
+    screenshot(desk, "notice-compose")
+    desk.get_by_role("button", name="送信する").click()
+    expect(desk.locator(".notice")).to_contain_text("送信しました")
+    expect(desk.locator(".count")).to_have_text("0 / 1 家庭")
+    expect(desk.locator("#dashboard table")).to_contain_text("山田 太郎")
+    # Each line of the body is its own paragraph (a textarea posts CRLF).
+    expect(desk.locator("section[aria-labelledby=content-heading] .body p")).to_have_count(2)
+    expect(desk.locator("[data-live-status]")).to_contain_text("自動で更新しています")
+
+    # The guardian, on a phone, confirms; the teacher's page moves without a reload.
+    guardian_context = browser.new_context(viewport=PHONE, locale="ja-JP", is_mobile=True, has_touch=True)
+    phone = guardian_context.new_page()
+    log_in(phone, server, guardian_email)
+    phone.get_by_role("navigation", name="メインメニュー").get_by_role("link", name="学校・園からのお知らせ").click()
+    phone.locator("ul.cards li").filter(has_text="明日の遠足は延期します").get_by_role("link").click()
+    phone.get_by_role("button", name="確認しました").click()
+    expect(phone.locator(".notice").first).to_contain_text("確認しました")
+
+    expect(desk.locator(".count")).to_have_text("1 / 1 家庭", timeout=10_000)
+    expect(desk.get_by_text("すべての家庭が確認しました")).to_be_visible()
+    check_accessibility(desk)
+    screenshot(desk, "dashboard")
+    staff_context.close()
+    guardian_context.close()

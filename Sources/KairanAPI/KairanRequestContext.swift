@@ -41,11 +41,14 @@ public struct AuthenticatedSession: Sendable {
     public let expiresAt: Date
     /// The account's display name, for pages that greet the person.
     public let displayName: String?
+    /// Staff of some school or nursery, for the pages' menu.
+    public let isOrganizationStaff: Bool
 
-    public init(sessionID: Int64, actor: Actor, expiresAt: Date, displayName: String? = nil) {
+    public init(sessionID: Int64, actor: Actor, expiresAt: Date, displayName: String? = nil, isOrganizationStaff: Bool = false) {
         self.sessionID = sessionID
         self.actor = actor
         self.expiresAt = expiresAt
         self.displayName = displayName
+        self.isOrganizationStaff = isOrganizationStaff
     }
 }

@@ -48,6 +48,8 @@ public struct ActiveSession: Sendable, Equatable {
     public let expiresAt: Date
     public let roles: Set<Role>
     public let displayName: String
+    /// Staff of some school or nursery (the web menu offers the staff pages).
+    public let isOrganizationStaff: Bool
 }
 
 public enum SessionStore {
@@ -68,14 +70,15 @@ public enum SessionStore {
     /// `now`, account not disabled. One query, since every authenticated request runs it.
     public static func findActive(token: SessionToken, now: Date, on db: DatabaseConnection) async throws -> ActiveSession? {
         let hash = token.hash
-        for try await (id, accountID, expiresAt, roles, name) in try await db.query("""
+        for try await (id, accountID, expiresAt, roles, name, staff) in try await db.query("""
             SELECT s.id, s.account_id, s.expires_at,
-                   ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id), a.display_name
+                   ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id), a.display_name,
+                   EXISTS (SELECT 1 FROM organization_staff o WHERE o.account_id = s.account_id)
             FROM sessions s JOIN accounts a ON a.id = s.account_id
             WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
-            """).decode((Int64, AccountID, Date, [String], String).self) {
+            """).decode((Int64, AccountID, Date, [String], String, Bool).self) {
             return ActiveSession(id: id, accountID: accountID, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))),
-                                 displayName: name)
+                                 displayName: name, isOrganizationStaff: staff)
         }
         return nil
     }

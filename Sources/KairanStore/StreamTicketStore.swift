@@ -32,7 +32,7 @@ public enum StreamTicketStore {
             RETURNING s.id, t.account_id, s.expires_at, ARRAY(SELECT role FROM account_roles r WHERE r.account_id = t.account_id), a.display_name
             """).decode((Int64, AccountID, Date, [String], String).self) {
             return ActiveSession(id: session, accountID: account, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))),
-                                 displayName: name)
+                                 displayName: name, isOrganizationStaff: false)
         }
         return nil
     }

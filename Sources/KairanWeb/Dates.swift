@@ -13,4 +13,16 @@ enum Dates {
     static func iso(_ date: Date) -> String {
         ISO8601DateFormatter().string(from: date)
     }
+
+    /// A browser's `datetime-local` value ("2026-12-01T08:30"), read in the town's time zone.
+    static func parseLocal(_ text: String, zone: TimeZone) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        for format in ["yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss"] {
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) { return date }
+        }
+        return nil
+    }
 }

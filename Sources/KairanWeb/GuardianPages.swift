@@ -84,7 +84,7 @@ struct GuardianPages {
                 text: child.text ?? "", answered: child.answeredAt != nil)
         }
         let view = NoticeView(
-            csrf: page.csrf, notice: notice, paragraphs: notice.body.components(separatedBy: "\n"),
+            csrf: page.csrf, notice: notice, paragraphs: Messages.lines(notice.body),
             sent: notice.sentAt.map { Dates.display($0, zone: services.timeZone) } ?? "", state: Self.state(notice),
             confirmed: notice.confirmedAt != nil, question: form?.question, single: form?.kind == .single, multiple: form?.kind == .multiple,
             textAnswer: form?.kind == .text, deadline: form?.deadline.map { Dates.display($0, zone: services.timeZone) }, children: children,

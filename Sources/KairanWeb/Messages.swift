@@ -117,6 +117,15 @@ extension Messages {
         "posted": "投稿しました。", "edited": "投稿を編集しました。", "deleted": "投稿を削除しました。", "flagged": "通報しました。モデレーターが確認します。",
         "reacted": "リアクションしました。", "confirmed": "確認しました。学校・園に伝わりました。", "answered": "回答を送りました。",
         "linked": "お子さんを登録しました。", "decided": "対応を記録しました。", "saved": "保存しました。", "imported": "取り込みました。",
-        "removed": "削除しました。",
+        "removed": "削除しました。", "submitted": "承認を依頼しました。管理職の承認後に送信されます。", "sent": "送信しました。",
+        "scheduled": "送信を予約しました。", "approved": "承認しました。", "returned": "差し戻しました。",
     ]
+}
+
+extension Messages {
+    /// A text's lines, for one paragraph each. Any line break counts: a textarea posts
+    /// "\r\n", which Swift holds as one Character, not as "\n".
+    static func lines(_ text: String) -> [String] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+    }
 }

@@ -103,7 +103,7 @@ struct ModerationPages {
         let zone = services.timeZone
         let labels = Dictionary(uniqueKeysWithValues: Messages.flagReasons.map { ($0.0, $0.1) })
         let view = ItemView(
-            csrf: page.csrf, item: item, paragraphs: item.postBody.components(separatedBy: "\n"),
+            csrf: page.csrf, item: item, paragraphs: Messages.lines(item.postBody),
             state: Self.stateLabels[item.state] ?? item.state.rawValue,
             postState: item.postModeration == .visible ? "公開中" : item.postModeration == .held ? "保留中" : "非表示・削除済み",
             open: item.state == .pending || item.state == .escalated,

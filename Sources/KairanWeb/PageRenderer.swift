@@ -12,6 +12,7 @@ struct PageRequest: Sendable {
     let actor: Actor?
     let sessionID: Int64?
     let displayName: String?
+    let isOrganizationStaff: Bool
     /// The token every form on the page carries (see `WebSecurity`).
     let csrf: String
     /// Set when the browser had no CSRF cookie yet: the response sets it.
@@ -47,7 +48,7 @@ struct PageRenderer: Sendable {
             return PageRenderer.plainError(status: .internalServerError, message: "エラーが発生しました。")
         }
         let layout = LayoutView(
-            title: title, main: main, notice: notice ?? Messages.done(request.path), csrf: request.csrf, user: request.actor.map { UserNav($0, name: request.displayName) },
+            title: title, main: main, notice: notice ?? Messages.done(request.path), csrf: request.csrf, user: request.actor.map { UserNav($0, name: request.displayName, staff: request.isOrganizationStaff) },
             liveStreams: liveStreams.isEmpty ? nil : liveStreams.joined(separator: " "), assetVersion: Assets.version, path: path)
         let html = library.render(layout, withTemplate: "layout") ?? ""
         var response = Response(status: status, headers: Self.pageHeaders(), body: .init(byteBuffer: ByteBuffer(string: html)))
@@ -106,9 +107,12 @@ struct UserNav {
     let name: String
     let moderator: Bool
     let townStaff: Bool
+    /// School or nursery staff (or a town administrator, who sets schools up).
+    let staff: Bool
 
-    init(_ actor: Actor, name: String?) {
+    init(_ actor: Actor, name: String?, staff: Bool) {
         self.name = name ?? ""
+        self.staff = staff || actor.isTownAdmin
         moderator = actor.isTownModerator || actor.roles.contains(.groupModerator)
         townStaff = actor.roles.contains(.alertSender) || actor.roles.contains(.townAdmin)
     }

@@ -67,6 +67,11 @@ enum Stylesheet {
         table { border-collapse: collapse; width: 100%; background: #fff; }
         th, td { border: 1px solid #d6d6d0; padding: 0.4rem 0.6rem; text-align: left; vertical-align: top; }
         .excerpt { margin: 0.25rem 0; overflow-wrap: anywhere; }
+        progress { width: 100%; height: 1.25rem; }
+        dl.counts { display: grid; grid-template-columns: auto 1fr; gap: 0.25rem 1rem; }
+        dl.counts dd { margin: 0; font-weight: 600; }
+        .indent { margin-left: 1.5rem; }
+        section.preview { background: #fff; border: 2px dashed #6b6b6b; border-radius: 0.5rem; padding: 0.5rem 1rem; margin-bottom: 1rem; }
         dl.profile dt { font-weight: 600; }
         dl.profile dd { margin: 0 0 0.5rem; }
         @media (min-width: 40rem) {

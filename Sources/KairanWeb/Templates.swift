@@ -6,6 +6,7 @@ enum Templates {
         "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
         "notices": notices, "notice": notice, "children": children,
+        "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
         "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog,
     ]
 
@@ -32,6 +33,7 @@ enum Templates {
         <li><a href="/groups">グループ</a></li>
         {{#user}}
         <li><a href="/notices">学校・園からのお知らせ</a></li>
+        {{#user.staff}}<li><a href="/schools">学校・園の職員ページ</a></li>{{/user.staff}}
         {{#user.moderator}}<li><a href="/moderation">モデレーション</a></li>{{/user.moderator}}
         <li><a href="/me">マイページ</a></li>
         <li><form method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="link">ログアウト</button></form></li>
@@ -527,5 +529,126 @@ enum Templates {
         {{/empty(entries)}}
         {{#empty(entries)}}<p>記録はありません。</p>{{/empty(entries)}}
         {{#next}}<p><a href="{{next}}">以前の記録</a></p>{{/next}}
+        """
+
+    static let schools = """
+        <h1>学校・園の職員ページ</h1>
+        {{^empty(items)}}
+        <ul class="cards">{{#items}}<li><h2><a href="/schools/{{id}}">{{name}}</a></h2><p class="meta">{{kind}}</p></li>{{/items}}</ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>職員として登録されている学校・園はありません。</p>{{/empty(items)}}
+        """
+
+    static let school = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools">学校・園の職員ページ</a></nav>
+        <h1>{{name}}</h1>
+        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a></p>
+        <div id="approval" data-live-region>
+        {{^empty(pending)}}
+        <section aria-labelledby="pending-heading">
+        <h2 id="pending-heading">承認待ちのお知らせ</h2>
+        <ul class="cards">{{#pending}}<li>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}<a href="/schools/{{organizationId}}/notices/{{id}}">{{title}}</a><p class="meta">{{state}}</p></li>{{/pending}}</ul>
+        </section>
+        {{/empty(pending)}}
+        </div>
+        <section aria-labelledby="notices-heading">
+        <h2 id="notices-heading">お知らせ</h2>
+        {{^empty(notices)}}
+        <ul class="cards">
+        {{#notices}}<li>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}<a href="/schools/{{organizationId}}/notices/{{id}}">{{title}}</a><p class="meta">{{state}} · <time>{{when}}</time></p></li>{{/notices}}
+        </ul>
+        {{/empty(notices)}}
+        {{#empty(notices)}}<p>お知らせはまだありません。</p>{{/empty(notices)}}
+        {{#next}}<p><a href="{{next}}">以前のお知らせ</a></p>{{/next}}
+        </section>
+        """
+
+    static let noticeCompose = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">{{organizationName}}</a></nav>
+        <h1>お知らせを作成</h1>
+        \(formErrors)
+        {{#preview}}
+        <section aria-labelledby="preview-heading" class="preview">
+        <h2 id="preview-heading">プレビュー（保護者に届く内容）</h2>
+        <p class="meta">送る相手: {{audience}}</p>
+        <h3>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}{{title}}</h3>
+        <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        {{#question}}<p><strong>回答:</strong> {{question}}</p><ul>{{#options}}<li>{{.}}</li>{{/options}}</ul>{{/question}}
+        </section>
+        {{/preview}}
+        <form method="post" action="/schools/{{organizationId}}/notices" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="title">件名</label><input id="title" name="title" required maxlength="100" value="{{title}}"></p>
+        <p><label for="body">本文</label><textarea id="body" name="body" rows="8" required maxlength="5000">{{body}}</textarea></p>
+        <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急連絡（静かな時間でもすぐに送り、未確認の家庭を追跡します）</label></p>
+        <fieldset><legend>送る相手</legend>
+        <p><input type="radio" id="audience-all" name="audience" value="all"{{#all}} checked{{/all}}> <label for="audience-all">全員</label></p>
+        <p><input type="radio" id="audience-classes" name="audience" value="classes"{{^all}} checked{{/all}}> <label for="audience-classes">選んだクラス</label></p>
+        {{#classes}}<p class="indent"><input type="checkbox" id="class-{{id}}" name="class" value="{{id}}"{{#checked}} checked{{/checked}}> <label for="class-{{id}}">{{name}}</label></p>{{/classes}}
+        </fieldset>
+        <p><label for="send-at">送信日時（空欄ならすぐ）</label><input id="send-at" name="sendAt" type="datetime-local" value="{{sendAt}}"></p>
+        <fieldset><legend>回答フォーム</legend>
+        <p><label for="form-kind">回答のしかた</label><select id="form-kind" name="formKind">{{#formKinds}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/formKinds}}</select></p>
+        <p><label for="question">質問</label><input id="question" name="question" maxlength="200" value="{{question}}"></p>
+        <p><label for="options">選択肢（1行に1つ）</label><textarea id="options" name="options" rows="3">{{options}}</textarea></p>
+        </fieldset>
+        <p><label for="skip-reason">承認を省略する理由（緊急で、省略が認められている職員のみ）</label><input id="skip-reason" name="skipReason" maxlength="500" value="{{skipReason}}"></p>
+        <p class="actions"><button type="submit" name="preview" value="1" class="secondary">プレビュー</button> <button type="submit" name="send" value="1">送信する</button></p>
+        </form>
+        """
+
+    static let schoolNotice = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
+        <h1>{{#notice.urgent}}<span class="tag urgent-tag">緊急</span> {{/notice.urgent}}{{notice.title}}</h1>
+        <p class="meta">{{state}}</p>
+        <div id="dashboard" data-live-region>
+        {{#counts}}
+        <section aria-labelledby="progress-heading">
+        <h2 id="progress-heading">確認の状況</h2>
+        <p><label for="confirmed-bar">確認済みの家庭</label>
+        <progress id="confirmed-bar" max="100" value="{{percent}}">{{percent}}%</progress>
+        <strong class="count">{{confirmedHouseholds}} / {{households}} 家庭</strong>（{{percent}}%）</p>
+        <dl class="counts">
+        <dt>届いた保護者</dt><dd>{{delivered}} / {{guardians}}</dd>
+        <dt>開いた保護者</dt><dd>{{opened}}</dd>
+        <dt>確認した保護者</dt><dd>{{confirmedGuardians}}</dd>
+        </dl>
+        </section>
+        <section aria-labelledby="unconfirmed-heading">
+        <h2 id="unconfirmed-heading">まだ確認していない家庭</h2>
+        {{^empty(unconfirmed)}}
+        <table><caption class="visually-hidden">未確認の家庭</caption>
+        <thead><tr><th scope="col">クラス</th><th scope="col">子ども</th><th scope="col">保護者</th></tr></thead>
+        <tbody>{{#unconfirmed}}<tr><td>{{classes}}</td><td>{{children}}</td><td>{{guardians}}</td></tr>{{/unconfirmed}}</tbody></table>
+        {{/empty(unconfirmed)}}
+        {{#empty(unconfirmed)}}<p>すべての家庭が確認しました。</p>{{/empty(unconfirmed)}}
+        </section>
+        {{/counts}}
+        </div>
+        <section aria-labelledby="content-heading">
+        <h2 id="content-heading">内容</h2>
+        <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        </section>
+        {{^empty(trail)}}
+        <section aria-labelledby="trail-heading">
+        <h2 id="trail-heading">承認の記録</h2>
+        <ul class="cards">{{#trail}}<li>{{action}} · {{who}} · <time>{{at}}</time>{{#comment}}<p>{{comment}}</p>{{/comment}}</li>{{/trail}}</ul>
+        </section>
+        {{/empty(trail)}}
+        {{#pending}}{{#mayApprove}}
+        <section aria-labelledby="approve-heading">
+        <h2 id="approve-heading">承認</h2>
+        <form method="post" action="/schools/{{organizationId}}/notices/{{notice.id}}/approve" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="revision" value="{{notice.revision}}">
+        <p><label for="approve-comment">コメント（任意）</label><input id="approve-comment" name="comment" maxlength="500"></p>
+        <p><button type="submit">承認して送信</button></p>
+        </form>
+        <form method="post" action="/schools/{{organizationId}}/notices/{{notice.id}}/return" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="return-comment">差し戻す理由</label><input id="return-comment" name="comment" required maxlength="500"></p>
+        <p><button type="submit" class="secondary">差し戻す</button></p>
+        </form>
+        </section>
+        {{/mayApprove}}{{/pending}}
         """
 }

@@ -63,7 +63,7 @@ struct ThreadPages {
         return PostItem(
             id: post.id, author: post.author?.displayName ?? "退会したユーザー", created: Dates.display(post.createdAt, zone: services.timeZone),
             createdISO: Dates.iso(post.createdAt), edited: post.edited, status: status, hidden: post.moderation != nil, replyTo: post.replyTo,
-            deleted: post.deleted || post.body == nil, paragraphs: (post.body ?? "").components(separatedBy: "\n"), reactions: reactions,
+            deleted: post.deleted || post.body == nil, paragraphs: Messages.lines((post.body ?? "")), reactions: reactions,
             actionable: !post.deleted && post.moderation == nil, mine: post.author?.id == actor.accountID)
     }
 

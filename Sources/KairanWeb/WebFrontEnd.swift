@@ -30,6 +30,7 @@ public struct WebFrontEnd: Sendable {
         GroupPages(web: self).addRoutes(to: pages)
         ThreadPages(web: self).addRoutes(to: pages)
         GuardianPages(web: self).addRoutes(to: pages)
+        SchoolPages(web: self).addRoutes(to: pages)
         ModerationPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
     }
@@ -43,7 +44,8 @@ public struct WebFrontEnd: Sendable {
         let newSeed = seed == nil ? WebSecurity.newSeed() : nil
         let csrf = try await security.token(for: seed ?? newSeed!, session: context.session?.sessionID, database: services.database)
         return PageRequest(
-            actor: context.session?.actor, sessionID: context.session?.sessionID, displayName: context.session?.displayName, csrf: csrf,
+            actor: context.session?.actor, sessionID: context.session?.sessionID, displayName: context.session?.displayName,
+            isOrganizationStaff: context.session?.isOrganizationStaff ?? false, csrf: csrf,
             newSeed: newSeed, path: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
     }
 
@@ -167,7 +169,8 @@ struct WebSessionMiddleware: RouterMiddleware {
         }
         var context = context
         context.session = AuthenticatedSession(sessionID: session.id, actor: Actor(accountID: session.accountID, roles: session.roles),
-                                               expiresAt: session.expiresAt, displayName: session.displayName)
+                                               expiresAt: session.expiresAt, displayName: session.displayName,
+                                               isOrganizationStaff: session.isOrganizationStaff)
         context.logger[metadataKey: "account_id"] = "\(session.accountID)"
         return try await next(request, context)
     }
