@@ -142,6 +142,8 @@ let package = Package(
                 "KairanStore",
                 "KairanServices",
                 "KairanAPI",
+                // The carrier-mail preview: what a feature phone will show of an alert.
+                "KairanDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -72,7 +72,7 @@ struct AlertsController {
         let logger = context.logger
         let requestTimeout = dependencies.requestTimeout
         let body = ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: "delivery_id,address,state,attempts,last_attempt_at,sent_at,last_reply\r\n"))
+            try await writer.write(ByteBuffer(string: AlertService.deliveryRecordHeader))
             var after: Int64 = 0
             while true {
                 // Each page within the request timeout: the body is written after the
@@ -80,12 +80,7 @@ struct AlertsController {
                 let rows = try await service.deliveries(actor, alert: alert.id, after: after, limit: 2000, timeLimit: requestTimeout, logger: logger)
                 guard let last = rows.last else { break }
                 after = last.id
-                var chunk = ""
-                for row in rows {
-                    chunk += [String(row.id), row.address, row.state, String(row.attempts), CSV.date(row.lastAttemptAt), CSV.date(row.sentAt), row.lastReply ?? ""]
-                        .map(CSV.field).joined(separator: ",") + "\r\n"
-                }
-                try await writer.write(ByteBuffer(string: chunk))
+                try await writer.write(ByteBuffer(string: rows.map(AlertService.deliveryRecordLine).joined()))
             }
             try await writer.finish(nil)
         }

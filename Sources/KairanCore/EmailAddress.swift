@@ -46,6 +46,18 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
         "emobile.ne.jp", "willcom.com", "pdx.ne.jp", "disney.ne.jp",
     ]
 
+    /// The carrier a mail domain belongs to, as town staff name them; nil for any other
+    /// domain (PCs, free mail).
+    public static func carrier(ofDomain domain: String) -> String? {
+        switch domain.lowercased() {
+        case "docomo.ne.jp": return "docomo"
+        case "ezweb.ne.jp", "au.com": return "au"
+        case "softbank.ne.jp", "i.softbank.jp", "ymobile.ne.jp", "y-mobile.ne.jp", "emobile.ne.jp", "disney.ne.jp": return "SoftBank・Y!mobile"
+        case let other where japaneseCarrierDomains.contains(other): return "その他の携帯"
+        default: return nil
+        }
+    }
+
     /// Whether this is a mobile carrier's address (older phones read ISO-2022-JP only).
     public var isJapaneseCarrier: Bool { Self.japaneseCarrierDomains.contains(domain.lowercased()) }
 

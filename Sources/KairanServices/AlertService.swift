@@ -118,6 +118,35 @@ public struct AlertService: Sendable {
         }
     }
 
+    /// An alert's progress per carrier (docomo, au, SoftBank・Y!mobile, other phones, then
+    /// everything else as "PC・その他"), in that order.
+    public func progressByCarrier(_ actor: Actor, _ id: Int64, logger: Logger) async throws -> [(carrier: String, counts: DeliveryCounts)] {
+        try requireAlertStaff(actor)
+        let byDomain = try await database.withConnection { db in
+            guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
+            return try await DeliveryStore.countsByDomain(message: record.messageID, on: db)
+        }
+        var byCarrier: [String: DeliveryCounts] = [:]
+        for (domain, counts) in byDomain {
+            let carrier = EmailAddress.carrier(ofDomain: domain) ?? "PC・その他"
+            var total = byCarrier[carrier] ?? DeliveryCounts()
+            total.queued += counts.queued; total.retrying += counts.retrying; total.sending += counts.sending; total.sent += counts.sent
+            total.failed += counts.failed; total.dead += counts.dead; total.bounced += counts.bounced; total.cancelled += counts.cancelled
+            byCarrier[carrier] = total
+        }
+        let order = ["docomo", "au", "SoftBank・Y!mobile", "その他の携帯", "PC・その他"]
+        return order.compactMap { carrier in byCarrier[carrier].map { (carrier, $0) } }
+    }
+
+    /// The delivery record's CSV header and one line per delivery, for the API's and the
+    /// pages' downloads alike.
+    public static let deliveryRecordHeader = "delivery_id,address,state,attempts,last_attempt_at,sent_at,last_reply\r\n"
+
+    public static func deliveryRecordLine(_ row: AlertStore.DeliveryRow) -> String {
+        [String(row.id), row.address, row.state, String(row.attempts), CSV.date(row.lastAttemptAt), CSV.date(row.sentAt), row.lastReply ?? ""]
+            .map(CSV.field).joined(separator: ",") + "\r\n"
+    }
+
     /// Withdraws what has not been sent yet.
     public func cancel(_ actor: Actor, _ id: Int64, logger: Logger) async throws -> AlertView {
         try requireAlertStaff(actor)

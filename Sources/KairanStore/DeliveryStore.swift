@@ -372,6 +372,29 @@ public enum DeliveryStore {
         return result
     }
 
+    /// One message's progress per recipient domain (for the carrier breakdown of an alert).
+    public static func countsByDomain(message: Int64, on db: DatabaseConnection) async throws -> [String: DeliveryCounts] {
+        var result: [String: DeliveryCounts] = [:]
+        for try await (domain, state, retrying, n) in try await db.query("""
+            SELECT domain, state, attempts > 0 AND state = 'queued', count(*)::int FROM deliveries
+            WHERE message_id = \(message) GROUP BY 1, 2, 3
+            """).decode((String, String, Bool, Int).self) {
+            var counts = result[domain] ?? DeliveryCounts()
+            switch state {
+            case "queued": if retrying { counts.retrying += n } else { counts.queued += n }
+            case "sending": counts.sending += n
+            case "sent": counts.sent += n
+            case "failed": counts.failed += n
+            case "dead": counts.dead += n
+            case "bounced": counts.bounced += n
+            case "cancelled": counts.cancelled += n
+            default: break
+            }
+            result[domain] = counts
+        }
+        return result
+    }
+
     /// Urgent messages whose deadline has passed and that were not checked yet: marks them
     /// checked, and missed when a job was still undelivered at the deadline or went out
     /// after it. Returns how many were checked, and the missed ones as (message id, jobs

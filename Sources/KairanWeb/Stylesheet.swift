@@ -72,6 +72,9 @@ enum Stylesheet {
         dl.counts dd { margin: 0; font-weight: 600; }
         .indent { margin-left: 1.5rem; }
         section.preview { background: #fff; border: 2px dashed #6b6b6b; border-radius: 0.5rem; padding: 0.5rem 1rem; margin-bottom: 1rem; }
+        .warning { background: #fff4e5; border-left: 4px solid #8a5300; padding: 0.5rem 0.75rem; }
+        .body.carrier { font-family: "IPAGothic", "MS Gothic", monospace; }
+        caption { text-align: left; font-weight: 600; padding: 0.25rem 0; }
         dl.profile dt { font-weight: 600; }
         dl.profile dd { margin: 0 0 0.5rem; }
         @media (min-width: 40rem) {

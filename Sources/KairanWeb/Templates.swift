@@ -7,6 +7,7 @@ enum Templates {
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
         "notices": notices, "notice": notice, "children": children,
         "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
+        "alerts": alerts, "alert-compose": alertCompose, "alert": alert, "alert-subscribers": alertSubscribers, "alert-settings": alertSettings,
         "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog,
     ]
 
@@ -35,6 +36,7 @@ enum Templates {
         <li><a href="/notices">学校・園からのお知らせ</a></li>
         {{#user.staff}}<li><a href="/schools">学校・園の職員ページ</a></li>{{/user.staff}}
         {{#user.moderator}}<li><a href="/moderation">モデレーション</a></li>{{/user.moderator}}
+        {{#user.townStaff}}<li><a href="/alerts">防災・防犯メール</a></li>{{/user.townStaff}}
         <li><a href="/me">マイページ</a></li>
         <li><form method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="link">ログアウト</button></form></li>
         {{/user}}
@@ -650,5 +652,131 @@ enum Templates {
         </form>
         </section>
         {{/mayApprove}}{{/pending}}
+        """
+
+    static let alerts = """
+        <h1>防災・防犯メール</h1>
+        <nav aria-label="防災・防犯メールのメニュー"><ul class="inline-list">
+        <li><a class="button" href="/alerts/new">新しく送る</a></li>
+        <li><a href="/alerts/subscribers">登録者</a></li>
+        <li><a href="/alerts/settings">種別と地区</a></li>
+        </ul></nav>
+        {{^empty(items)}}
+        <ul class="cards">
+        {{#items}}<li>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}<a href="/alerts/{{id}}">{{subject}}</a>
+        <p class="meta"><time>{{when}}</time> · 送信済み {{sent}} / {{recipients}} 件{{#cancelled}} · 取り消し{{/cancelled}}</p></li>{{/items}}
+        </ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>まだ送ったメールはありません。</p>{{/empty(items)}}
+        {{#next}}<p><a href="{{next}}">以前のメール</a></p>{{/next}}
+        """
+
+    static let alertCompose = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/alerts">防災・防犯メール</a></nav>
+        <h1>防災・防犯メールを送る</h1>
+        \(formErrors)
+        {{#preview}}
+        <section aria-labelledby="preview-heading" class="preview">
+        <h2 id="preview-heading">プレビュー</h2>
+        <h3>スマートフォン・パソコン</h3>
+        <p><strong>{{subject}}</strong></p>
+        <div class="body">{{#lines}}<p>{{.}}</p>{{/lines}}</div>
+        {{#carrierSubject}}
+        <h3>携帯電話（ISO-2022-JP）</h3>
+        {{#differs}}<p class="warning">携帯電話では表示が変わる文字があります（〓は表示できない文字です）。</p>{{/differs}}
+        <p><strong>{{carrierSubject}}</strong></p>
+        <div class="body carrier">{{#carrierLines}}<p>{{.}}</p>{{/carrierLines}}</div>
+        {{/carrierSubject}}
+        </section>
+        {{/preview}}
+        <form method="post" action="/alerts" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="key" value="{{key}}">
+        <p><label for="category">種別</label>
+        <select id="category" name="category" required><option value="">選んでください</option>{{#categories}}<option value="{{code}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/categories}}</select></p>
+        {{^empty(areas)}}
+        <fieldset><legend>地区（選ばなければ全地区）</legend>
+        {{#areas}}<p><input type="checkbox" id="area-{{code}}" name="area" value="{{code}}"{{#selected}} checked{{/selected}}> <label for="area-{{code}}">{{name}}</label></p>{{/areas}}
+        </fieldset>
+        {{/empty(areas)}}
+        <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急（受信時間帯の設定にかかわらず、すぐに送ります）</label></p>
+        <p><label for="subject">件名</label><input id="subject" name="subject" required maxlength="100" value="{{subject}}"></p>
+        <p><label for="body">本文</label><textarea id="body" name="body" rows="8" required maxlength="5000">{{body}}</textarea></p>
+        <p><label for="send-at">送信日時（空欄ならすぐ）</label><input id="send-at" name="sendAt" type="datetime-local" value="{{sendAt}}"></p>
+        <p class="actions"><button type="submit" name="preview" value="1" class="secondary">プレビュー</button> <button type="submit" name="send" value="1">送信する</button></p>
+        </form>
+        """
+
+    static let alert = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/alerts">防災・防犯メール</a></nav>
+        <h1>{{#alert.urgent}}<span class="tag urgent-tag">緊急</span> {{/alert.urgent}}{{alert.subject}}</h1>
+        <p class="meta"><time>{{when}}</time>{{#alert.cancelled}} · 取り消し済み{{/alert.cancelled}}</p>
+        <div id="progress" data-live-region>
+        <section aria-labelledby="progress-heading">
+        <h2 id="progress-heading">送信の状況</h2>
+        <p><label for="sent-bar">送信済み</label>
+        <progress id="sent-bar" max="100" value="{{percent}}">{{percent}}%</progress>
+        <strong class="count">{{sent}} / {{alert.recipients}} 件</strong>（{{percent}}%）{{#finished}} · 完了{{/finished}}</p>
+        <dl class="counts"><dt>送信待ち</dt><dd class="pending">{{pending}}</dd><dt>失敗</dt><dd class="failed">{{failed}}</dd></dl>
+        {{^empty(carriers)}}
+        <table><caption>携帯電話会社ごと</caption>
+        <thead><tr><th scope="col">宛先</th><th scope="col">送信済み</th><th scope="col">送信待ち</th><th scope="col">失敗</th><th scope="col">合計</th></tr></thead>
+        <tbody>{{#carriers}}<tr><th scope="row">{{name}}</th><td>{{sent}}</td><td>{{pending}}</td><td>{{failed}}</td><td>{{total}}</td></tr>{{/carriers}}</tbody>
+        </table>
+        {{/empty(carriers)}}
+        </section>
+        </div>
+        <p><a href="/alerts/{{id}}">最新の状態に更新</a> · <a href="/alerts/{{id}}/deliveries.csv" download>送信記録（CSV）</a></p>
+        <section aria-labelledby="content-heading">
+        <h2 id="content-heading">本文</h2>
+        <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        </section>
+        """
+
+    static let alertSubscribers = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/alerts">防災・防犯メール</a></nav>
+        <h1>登録者</h1>
+        <form method="get" action="/alerts/subscribers" role="search" class="inline">
+        <p><label for="email">メールアドレスで探す</label><input id="email" name="email" type="email" maxlength="254" value="{{query}}"> <button type="submit">検索</button></p>
+        </form>
+        {{^empty(items)}}
+        <table><caption class="visually-hidden">登録者の一覧</caption>
+        <thead><tr><th scope="col">メールアドレス</th><th scope="col">状態</th><th scope="col">文字コード</th><th scope="col">種別</th><th scope="col">地区</th></tr></thead>
+        <tbody>{{#items}}<tr><td>{{email}}</td><td>{{status}}</td><td>{{charset}}</td><td>{{categories}}</td><td>{{areas}}</td></tr>{{/items}}</tbody>
+        </table>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>該当する登録者はいません。</p>{{/empty(items)}}
+        {{#next}}<p><a href="{{next}}">次のページ</a></p>{{/next}}
+        """
+
+    static let alertSettings = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/alerts">防災・防犯メール</a></nav>
+        <h1>種別と地区</h1>
+        \(formErrors)
+        <section aria-labelledby="categories-heading">
+        <h2 id="categories-heading">種別</h2>
+        <ul class="cards">{{#categories}}<li>{{name}} <span class="meta">({{code}}){{#mandatory}} · 必ず配信{{/mandatory}}{{#archived}} · 使用停止{{/archived}}</span></li>{{/categories}}</ul>
+        {{#mayConfigure}}
+        <form method="post" action="/alerts/settings/categories" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="category-code">コード（半角英小文字）</label><input id="category-code" name="code" required maxlength="32"></p>
+        <p><label for="category-name">名前</label><input id="category-name" name="name" required maxlength="30"></p>
+        <p><input type="checkbox" id="mandatory" name="mandatory"> <label for="mandatory">必ず配信する（登録者が外せない）</label></p>
+        <p><button type="submit">種別を追加・変更</button></p>
+        </form>
+        {{/mayConfigure}}
+        </section>
+        <section aria-labelledby="areas-heading">
+        <h2 id="areas-heading">地区</h2>
+        <ul class="cards">{{#areas}}<li>{{name}} <span class="meta">({{code}}){{#archived}} · 使用停止{{/archived}}</span></li>{{/areas}}</ul>
+        {{#mayConfigure}}
+        <form method="post" action="/alerts/settings/areas" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="area-code">コード（半角英小文字）</label><input id="area-code" name="code" required maxlength="32"></p>
+        <p><label for="area-name">名前</label><input id="area-name" name="name" required maxlength="30"></p>
+        <p><button type="submit">地区を追加・変更</button></p>
+        </form>
+        {{/mayConfigure}}
+        </section>
         """
 }

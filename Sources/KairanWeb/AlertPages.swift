@@ -1,0 +1,284 @@
+import Foundation
+import Hummingbird
+import KairanAPI
+import KairanCore
+import KairanDelivery
+import KairanServices
+import KairanStore
+
+/// Town staff and the alert mail (防災・防犯メール): the composer with a preview of what
+/// carrier phones show, an alert's progress by carrier with its delivery record (CSV), the
+/// subscribers, and the categories and areas.
+struct AlertPages {
+    let web: WebFrontEnd
+    var services: Services { web.services }
+
+    func addRoutes(to routes: RouterGroup<KairanRequestContext>) {
+        routes.get("/alerts", use: list)
+        routes.get("/alerts/new", use: composePage)
+        routes.post("/alerts", use: compose)
+        routes.get("/alerts/subscribers", use: subscribers)
+        routes.get("/alerts/settings", use: settings)
+        routes.post("/alerts/settings/categories", use: putCategory)
+        routes.post("/alerts/settings/areas", use: putArea)
+        routes.get("/alerts/:id", use: alert)
+        routes.get("/alerts/:id/deliveries.csv", use: deliveryRecord)
+    }
+
+    struct ListView {
+        struct Item { let id: Int64; let subject: String; let urgent: Bool; let when: String; let sent: Int; let recipients: Int; let cancelled: Bool }
+        let items: [Item]
+        let next: String?
+    }
+
+    @Sendable func list(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let before = request.uri.queryParameters["before"].flatMap { Int64(String($0)) }
+            let alerts = try await services.alertService.list(actor, before: before, limit: 30, logger: context.logger)
+            let zone = services.timeZone
+            let view = ListView(items: alerts.items.map {
+                .init(id: $0.id, subject: $0.subject, urgent: $0.urgent, when: Dates.display($0.sendAt, zone: zone), sent: $0.progress.sent,
+                      recipients: $0.recipients, cancelled: $0.cancelled)
+            }, next: alerts.nextBefore.map { "/alerts?before=\($0)" })
+            return web.renderer.page("alerts", title: "防災・防犯メール", content: view, request: page)
+        }
+    }
+
+    struct ComposeView {
+        struct Choice { let code: String; let name: String; let selected: Bool }
+        struct Preview { let subject: String; let lines: [String]; let carrierSubject: String?; let carrierLines: [String]; let differs: Bool }
+        let csrf: String
+        let key: String
+        let categories: [Choice]
+        let areas: [Choice]
+        let urgent: Bool
+        let subject: String
+        let body: String
+        let sendAt: String
+        let preview: Preview?
+        let errors: [String]
+    }
+
+    struct Draft {
+        var category = "", areas: Set<String> = [], urgent = false, subject = "", body = "", sendAt = "", key = WebSecurity.newSeed()
+        init() {}
+        init(_ form: Form) {
+            category = form["category"] ?? ""; areas = Set(form.all("area")); urgent = form["urgent"] == "on"
+            subject = form["subject"] ?? ""; body = form["body"] ?? ""; sendAt = form["sendAt"] ?? ""
+            key = form["key"].flatMap { $0.isEmpty ? nil : $0 } ?? WebSecurity.newSeed()
+        }
+    }
+
+    func composeView(_ page: PageRequest, draft: Draft, preview: Bool, errors: [String], context: KairanRequestContext) async throws -> ComposeView {
+        let categories = try await services.alertService.categories(logger: context.logger).filter { !$0.archived }
+        let areas = try await services.alertService.areas(logger: context.logger).filter { !$0.archived }
+        var shown: ComposeView.Preview?
+        if preview {
+            let name = categories.first { $0.code == draft.category }?.name ?? ""
+            let subject = draft.subject.hasPrefix("【") ? draft.subject : "【\(name)】\(draft.subject)"
+            let carrierSubject = CarrierMailPreview.render(subject)
+            let carrierBody = CarrierMailPreview.render(draft.body)
+            shown = .init(subject: subject, lines: Messages.lines(draft.body), carrierSubject: carrierSubject, carrierLines: carrierBody.map(Messages.lines) ?? [],
+                          differs: carrierSubject != subject || carrierBody.map { Messages.lines($0) != Messages.lines(draft.body) } ?? false)
+        }
+        return ComposeView(
+            csrf: page.csrf, key: draft.key,
+            categories: categories.map { .init(code: $0.code, name: $0.name, selected: $0.code == draft.category) },
+            areas: areas.map { .init(code: $0.code, name: $0.name, selected: draft.areas.contains($0.code)) },
+            urgent: draft.urgent, subject: draft.subject, body: draft.body, sendAt: draft.sendAt, preview: shown, errors: errors)
+    }
+
+    @Sendable func composePage(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            try services.alertService.requireAlertStaff(try web.requireActor(page))
+            return web.renderer.page("alert-compose", title: "防災・防犯メールを送る",
+                                     content: try await composeView(page, draft: Draft(), preview: false, errors: [], context: context), request: page)
+        }
+    }
+
+    @Sendable func compose(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let form = try await web.postedForm(request, context: context)
+            let draft = Draft(form)
+            func again(_ errors: [String], preview: Bool, status: HTTPResponse.Status) async throws -> Response {
+                web.renderer.page("alert-compose", title: preview ? "送信前の確認" : "防災・防犯メールを送る",
+                                  content: try await composeView(page, draft: draft, preview: preview, errors: errors, context: context),
+                                  request: page, status: status, path: "/alerts/new")
+            }
+            if form["preview"] != nil { return try await again([], preview: true, status: .ok) }
+            var sendAt: Date?
+            if !draft.sendAt.isEmpty {
+                guard let date = Dates.parseLocal(draft.sendAt, zone: services.timeZone) else {
+                    return try await again(["送信日時の形式が正しくありません。"], preview: false, status: .unprocessableContent)
+                }
+                sendAt = date
+            }
+            do {
+                // The form's own key: pressing 送信 twice (or reloading the answer) sends once.
+                let created = try await services.alertService.create(
+                    actor, AlertDraft(category: draft.category, areas: draft.areas.sorted(), urgent: draft.urgent, subject: draft.subject, body: draft.body,
+                                      sendAt: sendAt, idempotencyKey: "web-" + String(draft.key.prefix(60))),
+                    logger: context.logger)
+                return PageRenderer.redirect("/alerts/\(created.alert.id)?m=sent")
+            } catch let error as ValidationError {
+                let message = error.code == "unknown_category" ? "種別を選んでください。" : Messages.describe(error)
+                return try await again([message], preview: false, status: .unprocessableContent)
+            }
+        }
+    }
+
+    struct AlertPageView {
+        struct Carrier { let name: String; let sent: Int; let pending: Int; let failed: Int; let total: Int }
+        let alert: AlertView
+        let id: Int64
+        let paragraphs: [String]
+        let when: String
+        let percent: Int
+        let sent: Int
+        let pending: Int
+        let failed: Int
+        let finished: Bool
+        let carriers: [Carrier]
+    }
+
+    static func pending(_ counts: DeliveryCounts) -> Int { counts.queued + counts.retrying + counts.sending }
+    static func failed(_ counts: DeliveryCounts) -> Int { counts.failed + counts.dead + counts.bounced }
+
+    @Sendable func alert(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let id = try context.parameters.require("id", as: Int64.self)
+            let alert = try await services.alertService.alert(actor, id, logger: context.logger)
+            let carriers = try await services.alertService.progressByCarrier(actor, id, logger: context.logger)
+            let counts = alert.progress
+            let total = max(alert.recipients - counts.cancelled, 0)
+            let view = AlertPageView(
+                alert: alert, id: alert.id, paragraphs: Messages.lines(alert.body), when: Dates.display(alert.sendAt, zone: services.timeZone),
+                percent: total == 0 ? 100 : counts.sent * 100 / total, sent: counts.sent, pending: Self.pending(counts), failed: Self.failed(counts),
+                finished: Self.pending(counts) == 0,
+                carriers: carriers.map { .init(name: $0.carrier, sent: $0.counts.sent, pending: Self.pending($0.counts), failed: Self.failed($0.counts),
+                                               total: $0.counts.sent + Self.pending($0.counts) + Self.failed($0.counts)) })
+            return web.renderer.page("alert", title: alert.subject, content: view, request: page)
+        }
+    }
+
+    /// The per-recipient record (proof of contact), a page of rows at a time.
+    @Sendable func deliveryRecord(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let alert = try await services.alertService.alert(actor, try context.parameters.require("id", as: Int64.self), logger: context.logger)
+            let service = services.alertService
+            let logger = context.logger
+            let body = ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: AlertService.deliveryRecordHeader))
+                var after: Int64 = 0
+                while true {
+                    let rows = try await service.deliveries(actor, alert: alert.id, after: after, limit: 2000, timeLimit: .seconds(10), logger: logger)
+                    guard let last = rows.last else { break }
+                    after = last.id
+                    try await writer.write(ByteBuffer(string: rows.map(AlertService.deliveryRecordLine).joined()))
+                }
+                try await writer.finish(nil)
+            }
+            var headers: HTTPFields = [:]
+            headers[.contentType] = "text/csv; charset=utf-8"
+            headers[.contentDisposition] = "attachment; filename=\"alert-\(alert.id)-deliveries.csv\""
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: body)
+        }
+    }
+
+    struct SubscribersView {
+        struct Item { let email: String; let status: String; let charset: String; let categories: String; let areas: String }
+        let query: String
+        let items: [Item]
+        let next: String?
+    }
+
+    static let statusLabels = ["active": "配信中", "suppressed": "配信停止（不達）", "unsubscribed": "解除済み", "pending": "確認待ち"]
+
+    @Sendable func subscribers(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let query = String(request.uri.queryParameters["email"] ?? "").trimmingCharacters(in: .whitespaces)
+            let before = request.uri.queryParameters["before"].flatMap { Int64(String($0)) }
+            let found = try await services.alertService.subscribers(actor, status: nil, email: query.isEmpty ? nil : query, before: before, limit: 50,
+                                                                    logger: context.logger)
+            let view = SubscribersView(query: query, items: found.items.map {
+                .init(email: $0.email, status: Self.statusLabels[$0.status] ?? $0.status, charset: $0.charset == "iso-2022-jp" ? "携帯（JIS）" : "UTF-8",
+                      categories: $0.categories.joined(separator: "、"), areas: $0.areas.joined(separator: "、"))
+            }, next: found.nextBefore.map { "/alerts/subscribers?before=\($0)" })
+            return web.renderer.page("alert-subscribers", title: "登録者", content: view, request: page)
+        }
+    }
+
+    struct SettingsView {
+        struct Item { let code: String; let name: String; let mandatory: Bool; let archived: Bool }
+        let csrf: String
+        let categories: [Item]
+        let areas: [Item]
+        /// Town administrators change them; alert senders only see them.
+        let mayConfigure: Bool
+        let errors: [String]
+    }
+
+    func settingsPage(_ page: PageRequest, errors: [String] = [], status: HTTPResponse.Status = .ok, context: KairanRequestContext) async throws -> Response {
+        var mayConfigure = false
+        if let actor = page.actor {
+            do {
+                try services.alertService.requireConfigurer(actor)
+                mayConfigure = true
+            } catch ServiceError.forbidden {
+                // An alert sender who is not an administrator: the lists without the forms.
+            }
+        }
+        let categories = try await services.alertService.categories(logger: context.logger)
+        let areas = try await services.alertService.areas(logger: context.logger)
+        let view = SettingsView(csrf: page.csrf,
+                                categories: categories.map { .init(code: $0.code, name: $0.name, mandatory: $0.mandatory, archived: $0.archived) },
+                                areas: areas.map { .init(code: $0.code, name: $0.name, mandatory: false, archived: $0.archived) },
+                                mayConfigure: mayConfigure, errors: errors)
+        return web.renderer.page("alert-settings", title: "種別と地区", content: view, request: page, status: status, path: "/alerts/settings")
+    }
+
+    @Sendable func settings(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            try services.alertService.requireAlertStaff(try web.requireActor(page))
+            return try await settingsPage(page, context: context)
+        }
+    }
+
+    @Sendable func putCategory(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let form = try await web.postedForm(request, context: context)
+            do {
+                _ = try await services.alertService.putCategory(actor, code: form["code"] ?? "", name: form["name"], mandatory: form["mandatory"] == "on",
+                                                                position: nil, archived: nil, logger: context.logger)
+            } catch let error as ValidationError {
+                return try await settingsPage(page, errors: [Self.settingsMessage(error)], status: .unprocessableContent, context: context)
+            }
+            return PageRenderer.redirect("/alerts/settings?m=saved")
+        }
+    }
+
+    @Sendable func putArea(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let form = try await web.postedForm(request, context: context)
+            do {
+                _ = try await services.alertService.putArea(actor, code: form["code"] ?? "", name: form["name"], position: nil, archived: nil,
+                                                            logger: context.logger)
+            } catch let error as ValidationError {
+                return try await settingsPage(page, errors: [Self.settingsMessage(error)], status: .unprocessableContent, context: context)
+            }
+            return PageRenderer.redirect("/alerts/settings?m=saved")
+        }
+    }
+
+    static func settingsMessage(_ error: ValidationError) -> String {
+        error.field == "code" ? "コードは半角英小文字・数字・-・_ で、32文字までです。" : Messages.describe(error)
+    }
+}
