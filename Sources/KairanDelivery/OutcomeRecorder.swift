@@ -24,6 +24,8 @@ actor OutcomeRecorder {
     private let clock: any WallClock
     private let metrics: DeliveryMetrics
     private let logger: Logger
+    /// Alerts' open progress pages hear about what was recorded.
+    private let announcer: ProgressAnnouncer
 
     private var pending: [Outcome] = []
     /// The write the next outcome goes into; `recorded` is the last one that committed.
@@ -39,6 +41,7 @@ actor OutcomeRecorder {
         self.clock = clock
         self.metrics = metrics
         self.logger = logger
+        self.announcer = ProgressAnnouncer(database: database, clock: clock, logger: logger)
     }
 
     /// Queues one outcome; returns the ticket to wait on for it to be recorded.
@@ -115,6 +118,7 @@ actor OutcomeRecorder {
                             emailKeys: bounceKeys, reply: bounceReplies, limit: limit, now: now, on: db)
                     }
                 if !suppressed.isEmpty { logger.info("addresses suppressed after hard bounces", metadata: ["count": "\(suppressed.count)"]) }
+                await announcer.touch(batch.map(\.job.messageID))
                 return
             } catch {
                 logger.warning("recording delivery outcomes failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])

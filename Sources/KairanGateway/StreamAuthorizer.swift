@@ -37,6 +37,12 @@ public struct StreamAuthorizer: Sendable {
             guard let organization = try await NoticeStore.organization(ofNotice: id, on: db) else { return .notFound }
             return try await checkOrganization(
                 organization, .sendNotices, actor, watch: EventStore.organizationStream(organization), on: db)
+        case .alert(let id):
+            switch Policy.decide(actor, .sendAlerts) {
+            case .allow: return try await AlertStore.exists(id, on: db) ? .allowed(watch: nil) : .notFound
+            case .deny(let reason): return .denied(reason)
+            case .hidden: return .notFound
+            }
         case .schoolClass(let id):
             guard let (organization, teaches) = try await OrganizationStore.teacher(account: actor.accountID, ofClass: id, on: db)
             else { return .notFound }

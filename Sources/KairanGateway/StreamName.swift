@@ -12,6 +12,8 @@ public enum StreamName: Hashable, Sendable, CustomStringConvertible {
     case organization(OrganizationID)
     case schoolClass(ClassID)
     case notice(NoticeID)
+    /// An alert's progress (town alert staff).
+    case alert(Int64)
 
     public init?(_ text: String) {
         guard text.utf8.count <= 40, let colon = text.firstIndex(of: ":"),
@@ -23,6 +25,7 @@ public enum StreamName: Hashable, Sendable, CustomStringConvertible {
         case "org": self = .organization(id)
         case "class": self = .schoolClass(id)
         case "notice": self = .notice(id)
+        case "alert": self = .alert(id)
         default: return nil
         }
     }
@@ -35,6 +38,7 @@ public enum StreamName: Hashable, Sendable, CustomStringConvertible {
         case .organization(let id): return "org:\(id)"
         case .schoolClass(let id): return "class:\(id)"
         case .notice(let id): return "notice:\(id)"
+        case .alert(let id): return "alert:\(id)"
         }
     }
 }

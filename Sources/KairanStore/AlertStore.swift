@@ -344,6 +344,21 @@ public enum AlertStore {
                     sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11))
     }
 
+    /// The alerts among these outbox messages (others are notices and the like).
+    public static func alertIDs(messages: [Int64], on db: DatabaseConnection) async throws -> [Int64] {
+        var result: [Int64] = []
+        for try await id in try await db.query("SELECT id FROM alerts WHERE message_id = ANY(\(messages)::bigint[]) ORDER BY id").decode(Int64.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    /// Whether an alert exists (the live stream's check).
+    public static func exists(_ id: Int64, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("SELECT 1 FROM alerts WHERE id = \(id)").decode(Int.self) { return true }
+        return false
+    }
+
     public static func alert(id: Int64?, message: Int64? = nil, on db: DatabaseConnection) async throws -> AlertRecord? {
         for try await row in try await db.query(("""
             SELECT \(unescaped: alertColumns) FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id

@@ -25,6 +25,8 @@ public enum EventStore {
     public static func organizationStream(_ id: OrganizationID) -> String { "org:\(id)" }
     public static func classStream(_ id: ClassID) -> String { "class:\(id)" }
     public static func noticeStream(_ id: NoticeID) -> String { "notice:\(id)" }
+    /// An alert's progress, for the town staff following it.
+    public static func alertStream(_ id: Int64) -> String { "alert:\(id)" }
 
     static func json(_ payload: some Encodable) throws -> String {
         let encoder = JSONEncoder()

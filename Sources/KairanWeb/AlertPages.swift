@@ -160,7 +160,9 @@ struct AlertPages {
                 finished: Self.pending(counts) == 0,
                 carriers: carriers.map { .init(name: $0.carrier, sent: $0.counts.sent, pending: Self.pending($0.counts), failed: Self.failed($0.counts),
                                                total: $0.counts.sent + Self.pending($0.counts) + Self.failed($0.counts)) })
-            return web.renderer.page("alert", title: alert.subject, content: view, request: page)
+            // While mail is going out the page follows it live (`alert.progress` as the workers record).
+            return web.renderer.page("alert", title: alert.subject, content: view, request: page,
+                                     liveStreams: view.finished ? [] : [EventStore.alertStream(alert.id)])
         }
     }
 

@@ -726,7 +726,7 @@ enum Templates {
         {{/empty(carriers)}}
         </section>
         </div>
-        <p><a href="/alerts/{{id}}">最新の状態に更新</a> · <a href="/alerts/{{id}}/deliveries.csv" download>送信記録（CSV）</a></p>
+        <p><a href="/alerts/{{id}}/deliveries.csv" download>送信記録（CSV）</a></p>
         <section aria-labelledby="content-heading">
         <h2 id="content-heading">本文</h2>
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>

@@ -118,6 +118,33 @@ import Testing
         }
     }
 
+    @Test func anAlertsProgressStreamIsForAlertStaffOnly() async throws {
+        try await withLiveApp { client, url in
+            let port = try #require(client.port)
+            let staff = try await client.resident("bousai@town.example.jp")
+            try await grantRole("alert_sender", to: "bousai@town.example.jp", in: url)
+            let resident = try await client.resident("jumin@example.jp")
+            let staffToken = try await client.login(email: "bousai@town.example.jp", password: "correct horse battery")
+            let created = try await client.send(.post, "/v1/alerts", json: #"{"category":"crime","urgent":false,"subject":"不審者情報","body":"注意してください。"}"#,
+                                                token: staffToken)
+            try #require(created.status == .created, "\(created.text)")
+            let alert = try #require(created.json()["id"] as? Int)
+
+            let outsider = StreamClient.open(port: port, token: resident.token)
+            defer { outsider.close() }
+            outsider.subscribe("alert:\(alert)")
+            #expect(try await outsider.waitForSubscribed("alert:\(alert)")["code"] as? String == "forbidden")
+
+            let follower = StreamClient.open(port: port, token: staffToken)
+            defer { follower.close() }
+            follower.subscribe("alert:\(alert + 1000)")
+            #expect(try await follower.waitForSubscribed("alert:\(alert + 1000)")["code"] as? String == "not_found")
+            follower.subscribe("alert:\(alert)")
+            #expect(try await follower.waitForSubscribed("alert:\(alert)")["type"] as? String == "subscribed")
+            _ = staff
+        }
+    }
+
     @Test func forbiddenSubscriptionsAreRefusedAndTheSocketStays() async throws {
         try await withLiveApp { client, _ in
             let port = try #require(client.port)

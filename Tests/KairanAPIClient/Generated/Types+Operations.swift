@@ -14186,6 +14186,8 @@ public enum Operations {
     ///   `teacher.removed`.
     /// - `notice:<id>`: the organization's staff. `notice.sent`, `notice.opened`,
     ///   `notice.confirmed`, `notice.escalated`.
+    /// - `alert:<id>`: alert_sender and town_admin. `alert.progress` (no fields) while the
+    ///   alert's mail goes out, at most once a second per worker: read the counts again.
     ///
     /// Another organization's `org:`, `class:` and `notice:` streams are `not_found`.
     ///
