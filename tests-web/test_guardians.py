@@ -1,5 +1,7 @@
 """Guardians and their school: linking a child with the school's code, an urgent notice
 arriving live in the inbox while a teacher sends it, confirming it and answering its form."""
+import re
+
 from playwright.sync_api import expect
 
 from conftest import DESKTOP, PASSWORD, PHONE, check_accessibility, screenshot, unique
@@ -85,6 +87,30 @@ def test_a_guardian_links_a_child_gets_an_urgent_notice_live_and_confirms_it(ser
     assert progress["counts"]["confirmedHouseholds"] == 1 and progress["unconfirmed"] == []
     page.get_by_role("link", name="お知らせ一覧").click()
     expect(page.locator("ul.cards li").filter(has_text="大雨")).to_contain_text("確認済み")
+
+    # An absence report; the teacher acknowledges it and the guardian's open page shows it.
+    page.get_by_role("link", name="欠席・遅刻・早退の連絡").click()
+    check_accessibility(page)
+    page.get_by_label("遅刻").check()
+    page.get_by_label("理由").select_option("通院")
+    page.get_by_label("連絡事項（任意）").fill("10時ごろ登校します。")
+    page.get_by_role("button", name="山田 太郎の連絡を送る").click()
+    expect(page.locator(".notice")).to_contain_text("連絡を送りました")
+    expect(page.locator("#sent-reports")).to_contain_text("未確認")
+    expect(page.locator("[data-live-status]")).to_contain_text("自動で更新しています")
+
+    status, inbox = server.api("GET", f"/v1/organizations/{school}/absences", token=principal)
+    assert status == 200 and len(inbox["items"]) == 1, inbox
+    assert server.api("POST", f"/v1/organizations/{school}/absences/{inbox['items'][0]['id']}/acknowledge", None, principal)[0] == 200
+    expect(page.locator("#sent-reports")).to_contain_text("確認済み", timeout=10_000)
+
+    # How notices reach this guardian: by mail too.
+    page.get_by_role("navigation", name="メインメニュー").get_by_role("link", name="マイページ").click()
+    page.get_by_label("両方で受け取る").check()
+    page.get_by_role("button", name="保存する").click()
+    expect(page.locator(".notice")).to_contain_text("受け取り方を保存しました")
+    expect(page.get_by_label("両方で受け取る")).to_be_checked()
+    check_accessibility(page)
     context.close()
 
 
@@ -134,5 +160,20 @@ def test_a_teacher_sends_a_notice_from_the_browser_and_watches_the_dashboard_as_
     expect(desk.get_by_text("すべての家庭が確認しました")).to_be_visible()
     check_accessibility(desk)
     screenshot(desk, "dashboard")
+
+    # The guardian reports an absence; the school's inbox has it, and acknowledging it is one click.
+    phone.get_by_role("link", name="お知らせ一覧").click()
+    phone.get_by_role("link", name="欠席・遅刻・早退の連絡").click()
+    phone.get_by_label("理由").select_option("体調不良")
+    phone.get_by_role("button", name="山田 太郎の連絡を送る").click()
+    expect(phone.locator(".notice")).to_contain_text("連絡を送りました")
+    desk.get_by_role("link", name="お知らせ一覧").click()
+    desk.get_by_role("link", name="欠席連絡").click()
+    report = desk.locator("ul.cards li").filter(has_text="山田 太郎")
+    expect(report).to_contain_text("体調不良")
+    check_accessibility(desk)
+    report.get_by_role("button", name=re.compile("確認しました")).click()
+    expect(desk.locator(".notice")).to_contain_text("確認済みにしました")
+    expect(desk.locator("ul.cards li").filter(has_text="山田 太郎")).to_contain_text("確認済み")
     staff_context.close()
     guardian_context.close()

@@ -135,6 +135,29 @@ public struct AbsenceService: Sendable {
     }
 
     /// What the caller's household has reported, newest first.
+    /// What a logged-in guardian's absence form offers: each of their children with its
+    /// organization's reasons, and today's date in the town.
+    public struct AccountForm: Sendable {
+        public let children: [(child: ChildView, reasons: [String])]
+        public let today: String
+    }
+
+    public func accountForm(_ actor: Actor, logger: Logger) async throws -> AccountForm {
+        let now = services.clock.now()
+        let children = try await database.withConnection { db -> [(child: ChildView, reasons: [String])] in
+            var reasons: [OrganizationID: [String]] = [:]
+            var result: [(child: ChildView, reasons: [String])] = []
+            for child in try await OrganizationStore.children(ofGuardian: actor.accountID, on: db) {
+                if reasons[child.organizationID] == nil {
+                    reasons[child.organizationID] = try await OrganizationStore.find(child.organizationID, on: db)?.absenceReasons ?? []
+                }
+                result.append((ChildView(child), reasons[child.organizationID] ?? []))
+            }
+            return result
+        }
+        return AccountForm(children: children, today: Self.dayFormatter(services.timeZone).string(from: now))
+    }
+
     public func mine(_ actor: Actor, logger: Logger) async throws -> [AbsenceRecord] {
         try await database.withConnection { db -> [AbsenceRecord] in
             guard let guardian = try await OrganizationStore.guardian(account: actor.accountID, on: db) else { return [] }

@@ -17,6 +17,7 @@ struct AccountPages {
         routes.post("/signup", use: signUp)
         routes.post("/logout", use: logOut)
         routes.get("/me", use: me)
+        routes.post("/me/delivery", use: setDelivery)
     }
 
     struct HomeView {
@@ -120,23 +121,58 @@ struct AccountPages {
 
     struct MeView {
         struct Item { let text: String; let created: String; let createdISO: String; let read: Bool; let link: String? }
+        struct Delivery { let value: String; let label: String; let checked: Bool }
+        /// For guardians: how school notices reach them.
+        struct Guardian { let deliveries: [Delivery]; let email: String; let phone: String }
+        let csrf: String
         let displayName: String
         let email: String
+        let guardian: Guardian?
         let notifications: [Item]
+        let errors: [String]
+    }
+
+    static let deliveries: [(GuardianDelivery, String)] = [(.app, "このサイト（アプリ）で受け取る"), (.mail, "メールで受け取る"), (.both, "両方で受け取る")]
+
+    func mePage(_ page: PageRequest, actor: Actor, errors: [String] = [], status: HTTPResponse.Status = .ok, context: KairanRequestContext) async throws -> Response {
+        let account = try await services.accounts.own(actor, logger: context.logger)
+        let notifications = try await services.notifications.list(actor, before: nil, limit: 30, logger: context.logger)
+        var guardian: MeView.Guardian?
+        do {
+            let record = try await services.guardians.guardian(actor, logger: context.logger)
+            guardian = .init(deliveries: Self.deliveries.map { .init(value: $0.0.rawValue, label: $0.1, checked: $0.0 == record.delivery) },
+                             email: record.email ?? "", phone: record.phone ?? "")
+        } catch ServiceError.notFound {
+            // Not a guardian (no child linked): no delivery settings to show.
+        }
+        let items = notifications.items.map { item in
+            MeView.Item(text: Messages.notification(item), created: Dates.display(item.createdAt, zone: services.timeZone),
+                        createdISO: Dates.iso(item.createdAt), read: item.read,
+                        link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") })
+        }
+        let view = MeView(csrf: page.csrf, displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors)
+        return web.renderer.page("me", title: "マイページ", content: view, request: page, status: status, liveStreams: ["user:\(actor.accountID)"], path: "/me")
     }
 
     @Sendable func me(_ request: Request, context: KairanRequestContext) async throws -> Response {
         try await web.respond(request, context: context) { page in
+            try await mePage(page, actor: try web.requireActor(page), context: context)
+        }
+    }
+
+    @Sendable func setDelivery(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
             let actor = try web.requireActor(page)
-            let account = try await services.accounts.own(actor, logger: context.logger)
-            let notifications = try await services.notifications.list(actor, before: nil, limit: 30, logger: context.logger)
-            let items = notifications.items.map { item in
-                MeView.Item(text: Messages.notification(item), created: Dates.display(item.createdAt, zone: services.timeZone),
-                            createdISO: Dates.iso(item.createdAt), read: item.read,
-                            link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") })
+            let form = try await web.postedForm(request, context: context)
+            let delivery = GuardianDelivery(rawValue: form["delivery"] ?? "") ?? .app
+            let email = (form["email"] ?? "").trimmingCharacters(in: .whitespaces), phone = (form["phone"] ?? "").trimmingCharacters(in: .whitespaces)
+            do {
+                _ = try await services.guardians.setDelivery(actor, delivery, email: email.isEmpty ? nil : email, phone: phone.isEmpty ? nil : phone,
+                                                             logger: context.logger)
+            } catch let error as ValidationError {
+                return try await mePage(page, actor: actor, errors: [Messages.describe(error)], status: .unprocessableContent, context: context)
             }
-            let view = MeView(displayName: account.displayName, email: account.email, notifications: items)
-            return web.renderer.page("me", title: "マイページ", content: view, request: page, liveStreams: ["user:\(actor.accountID)"])
+            return PageRenderer.redirect("/me?m=delivery")
         }
     }
 }

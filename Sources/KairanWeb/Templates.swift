@@ -5,7 +5,7 @@ enum Templates {
         "layout": layout, "error": error, "home": home, "login": login, "signup": signup,
         "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
-        "notices": notices, "notice": notice, "children": children,
+        "notices": notices, "notice": notice, "children": children, "absences": absences, "absence-inbox": absenceInbox,
         "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
         "alerts": alerts, "alert-compose": alertCompose, "alert": alert, "alert-subscribers": alertSubscribers, "alert-settings": alertSettings,
         "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog,
@@ -328,6 +328,23 @@ enum Templates {
         <dt>表示名</dt><dd>{{displayName}}</dd>
         <dt>メールアドレス</dt><dd>{{email}}</dd>
         </dl>
+        {{#guardian}}
+        <section aria-labelledby="delivery-heading">
+        <h2 id="delivery-heading">学校・園からのお知らせの受け取り方</h2>
+        \(formErrors)
+        <form method="post" action="/me/delivery" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <fieldset><legend>受け取り方</legend>
+        {{#deliveries}}<p><input type="radio" id="delivery-{{value}}" name="delivery" value="{{value}}"{{#checked}} checked{{/checked}}> <label for="delivery-{{value}}">{{label}}</label></p>{{/deliveries}}
+        </fieldset>
+        <p><label for="delivery-email">お知らせを受け取るメールアドレス（携帯のアドレスも可。空欄ならログインのアドレス）</label>
+        <input id="delivery-email" name="email" type="email" maxlength="254" value="{{email}}"></p>
+        <p><label for="delivery-phone">緊急時の連絡先電話番号（学校・園だけが見ます）</label>
+        <input id="delivery-phone" name="phone" type="tel" maxlength="30" autocomplete="tel" value="{{phone}}"></p>
+        <p><button type="submit">保存する</button></p>
+        </form>
+        </section>
+        {{/guardian}}
         <section aria-labelledby="notifications-heading">
         <h2 id="notifications-heading">通知</h2>
         <div id="notifications" data-live-region>
@@ -343,7 +360,7 @@ enum Templates {
 
     static let notices = """
         <h1>学校・園からのお知らせ</h1>
-        <p><a href="/children">子どもと学校・園</a></p>
+        <nav aria-label="保護者のメニュー"><ul class="inline-list"><li><a href="/children">子どもと学校・園</a></li><li><a href="/absences">欠席・遅刻・早退の連絡</a></li></ul></nav>
         <div id="notices" data-live-region>
         {{^empty(items)}}
         <ul class="cards">
@@ -544,7 +561,7 @@ enum Templates {
     static let school = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools">学校・園の職員ページ</a></nav>
         <h1>{{name}}</h1>
-        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a></p>
+        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a></p>
         <div id="approval" data-live-region>
         {{^empty(pending)}}
         <section aria-labelledby="pending-heading">
@@ -778,5 +795,51 @@ enum Templates {
         </form>
         {{/mayConfigure}}
         </section>
+        """
+
+    static let absences = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/notices">学校・園からのお知らせ</a></nav>
+        <h1>欠席・遅刻・早退の連絡</h1>
+        \(formErrors)
+        {{#empty(children)}}<p>お子さんが登録されていません。<a href="/children">子どもと学校・園</a>で登録してください。</p>{{/empty(children)}}
+        {{#children}}
+        <section aria-labelledby="child-{{id}}-heading">
+        <h2 id="child-{{id}}-heading">{{name}}（{{organization}}）</h2>
+        <form method="post" action="/absences" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="child" value="{{id}}">
+        <fieldset><legend>種類</legend>
+        {{#kinds}}<p><input type="radio" id="kind-{{id}}-{{value}}" name="kind" value="{{value}}"{{#first}} checked{{/first}}> <label for="kind-{{id}}-{{value}}">{{label}}</label></p>{{/kinds}}
+        </fieldset>
+        <p><label for="day-{{id}}">日付</label><input id="day-{{id}}" name="day" type="date" required value="{{today}}"></p>
+        <p><label for="reason-{{id}}">理由</label><select id="reason-{{id}}" name="reason" required><option value="">選んでください</option>{{#reasons}}<option>{{.}}</option>{{/reasons}}</select></p>
+        <p><label for="note-{{id}}">連絡事項（任意）</label><textarea id="note-{{id}}" name="note" rows="3" maxlength="500"></textarea></p>
+        <p><button type="submit">{{name}}の連絡を送る</button></p>
+        </form>
+        </section>
+        {{/children}}
+        <section aria-labelledby="sent-heading">
+        <h2 id="sent-heading">送った連絡</h2>
+        <div id="sent-reports" data-live-region>
+        {{^empty(reports)}}<ul class="cards">{{#reports}}<li><strong>{{child}}</strong> · {{day}} · {{kind}} · {{reason}}{{#note}}<p>{{note}}</p>{{/note}}<p class="meta">{{#acknowledged}}✓ {{acknowledged}}{{/acknowledged}}{{^acknowledged}}未確認{{/acknowledged}}</p></li>{{/reports}}</ul>{{/empty(reports)}}
+        {{#empty(reports)}}<p>まだ連絡はありません。</p>{{/empty(reports)}}
+        </div>
+        </section>
+        """
+
+    static let absenceInbox = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
+        <h1>欠席連絡</h1>
+        <form method="get" action="/schools/{{organizationId}}/absences" class="inline">
+        <p><label for="day">日付（空欄ならすべて）</label><input id="day" name="day" type="date" value="{{day}}"> <button type="submit">表示</button></p>
+        </form>
+        {{^empty(items)}}
+        <ul class="cards">
+        {{#items}}<li><strong>{{report.child}}</strong>（{{className}}） · {{report.day}} · {{report.kind}} · {{report.reason}}
+        {{#report.note}}<p>{{report.note}}</p>{{/report.note}}<p class="meta">保護者: {{guardian}}{{#report.acknowledged}} · ✓ {{report.acknowledged}}{{/report.acknowledged}}</p>
+        {{#open}}<form method="post" action="/schools/{{organizationId}}/absences/{{id}}/acknowledge"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small">確認しました<span class="visually-hidden">（{{report.child}}、{{report.day}}）</span></button></form>{{/open}}
+        </li>{{/items}}
+        </ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>連絡はありません。</p>{{/empty(items)}}
         """
 }
