@@ -75,6 +75,7 @@ enum Stylesheet {
         .warning { background: #fff4e5; border-left: 4px solid #8a5300; padding: 0.5rem 0.75rem; }
         .body.carrier { font-family: "IPAGothic", "MS Gothic", monospace; }
         caption { text-align: left; font-weight: 600; padding: 0.25rem 0; }
+        .code strong { font-size: 1.5rem; letter-spacing: 0.1em; font-family: ui-monospace, monospace; }
         dl.profile dt { font-weight: 600; }
         dl.profile dd { margin: 0 0 0.5rem; }
         @media (min-width: 40rem) {

@@ -5,6 +5,7 @@ enum Templates {
         "layout": layout, "error": error, "home": home, "login": login, "signup": signup,
         "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
+        "classes": classes, "roster-children": rosterChildren, "roster-child": rosterChild,
         "notices": notices, "notice": notice, "children": children, "absences": absences, "absence-inbox": absenceInbox,
         "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
         "alerts": alerts, "alert-compose": alertCompose, "alert": alert, "alert-subscribers": alertSubscribers, "alert-settings": alertSettings,
@@ -561,7 +562,7 @@ enum Templates {
     static let school = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools">学校・園の職員ページ</a></nav>
         <h1>{{name}}</h1>
-        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a></p>
+        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a> <a href="/schools/{{organizationId}}/classes">クラスと子ども</a></p>
         <div id="approval" data-live-region>
         {{^empty(pending)}}
         <section aria-labelledby="pending-heading">
@@ -841,5 +842,85 @@ enum Templates {
         </ul>
         {{/empty(items)}}
         {{#empty(items)}}<p>連絡はありません。</p>{{/empty(items)}}
+        """
+
+    static let classes = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
+        <h1>クラス</h1>
+        \(formErrors)
+        {{^empty(items)}}
+        <ul class="cards">{{#items}}<li><a href="/schools/{{organizationId}}/children?class={{id}}">{{name}}</a><p class="meta">{{#grade}}{{grade}}年 · {{/grade}}担任 {{teachers}} 人</p></li>{{/items}}</ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>クラスはまだありません。</p>{{/empty(items)}}
+        <section aria-labelledby="new-class-heading">
+        <h2 id="new-class-heading">クラスを作る（管理職）</h2>
+        <form method="post" action="/schools/{{organizationId}}/classes" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="class-name">クラス名</label><input id="class-name" name="name" required maxlength="50"></p>
+        <p><label for="class-grade">学年（任意）</label><input id="class-grade" name="grade" type="number" min="0" max="12" inputmode="numeric"></p>
+        <p><button type="submit">作成する</button></p>
+        </form>
+        </section>
+        """
+
+    static let rosterChildren = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}/classes">クラス</a></nav>
+        <h1>子ども</h1>
+        \(formErrors)
+        <form method="get" action="/schools/{{organizationId}}/children" class="inline">
+        <p><label for="class-filter">クラス</label><select id="class-filter" name="class"><option value="">すべて</option>{{#classChoices}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/classChoices}}</select>
+        <button type="submit">表示</button></p>
+        </form>
+        {{^empty(items)}}
+        <ul class="cards">{{#items}}<li><a href="/schools/{{organizationId}}/children/{{id}}">{{name}}</a>{{#className}}<p class="meta">{{className}}</p>{{/className}}</li>{{/items}}</ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>子どもはまだ登録されていません。</p>{{/empty(items)}}
+        <section aria-labelledby="new-child-heading">
+        <h2 id="new-child-heading">子どもを登録する</h2>
+        <form method="post" action="/schools/{{organizationId}}/children" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="child-name">名前</label><input id="child-name" name="name" required maxlength="50"></p>
+        <p><label for="child-class">クラス</label><select id="child-class" name="class"><option value="">なし</option>{{#classChoices}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/classChoices}}</select></p>
+        <p><button type="submit">登録する</button></p>
+        </form>
+        </section>
+        """
+
+    static let rosterChild = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}/children">子ども</a></nav>
+        <h1>{{child.name}}</h1>
+        <p class="meta">{{child.organizationName}}{{#child.className}} · {{child.className}}{{/child.className}}</p>
+        \(formErrors)
+        {{#code}}
+        <section aria-labelledby="code-heading" class="preview">
+        <h2 id="code-heading">登録コード</h2>
+        <p class="code"><strong>{{code}}</strong></p>
+        <p>保護者に渡してください。保護者は「子どもと学校・園」でこのコードを入力します。期限: {{codeExpires}}。この画面を閉じると、もう表示できません。</p>
+        </section>
+        {{/code}}
+        <section aria-labelledby="guardians-heading">
+        <h2 id="guardians-heading">保護者</h2>
+        {{^empty(guardians)}}
+        <table><caption class="visually-hidden">保護者の一覧</caption>
+        <thead><tr><th scope="col">名前</th><th scope="col">メール</th><th scope="col">電話</th><th scope="col">受け取り方</th><th scope="col">サイトの登録</th></tr></thead>
+        <tbody>{{#guardians}}<tr><td>{{name}}</td><td>{{email}}</td><td>{{phone}}</td><td>{{delivery}}</td><td>{{#hasAccount}}あり{{/hasAccount}}{{^hasAccount}}なし{{/hasAccount}}</td></tr>{{/guardians}}</tbody>
+        </table>
+        {{/empty(guardians)}}
+        {{#empty(guardians)}}<p>保護者はまだいません。</p>{{/empty(guardians)}}
+        <form method="post" action="/schools/{{organizationId}}/children/{{child.id}}/link-code" class="actions">
+        <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">登録コードを発行する</button>
+        </form>
+        </section>
+        <section aria-labelledby="new-guardian-heading">
+        <h2 id="new-guardian-heading">メールで受け取る保護者を登録する</h2>
+        <p>サイトを使わない保護者も、メールでお知らせを受け取れます（携帯のアドレスも可）。</p>
+        <form method="post" action="/schools/{{organizationId}}/children/{{child.id}}/guardians" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="guardian-name">名前</label><input id="guardian-name" name="name" required maxlength="50"></p>
+        <p><label for="guardian-email">メールアドレス</label><input id="guardian-email" name="email" type="email" required maxlength="254"></p>
+        <p><label for="guardian-phone">電話（任意、緊急時の連絡用）</label><input id="guardian-phone" name="phone" type="tel" maxlength="30"></p>
+        <p><button type="submit">登録する</button></p>
+        </form>
+        </section>
         """
 }
