@@ -36,6 +36,14 @@ public struct WebFrontEnd: Sendable {
         AlertPages(web: self).addRoutes(to: pages)
         ModerationPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
+        // Any other address a browser asks for gets a page in Japanese with the menu, not the
+        // API's JSON 404; the API's own paths keep their JSON answer.
+        pages.get("**") { request, context in
+            if request.uri.path.hasPrefix("/v1/") || request.uri.path == "/v1" { throw APIError.notFound }
+            return try await respond(request, context: context) { page in
+                errorPage(page, status: .notFound, heading: "ページが見つかりません", message: "アドレスが間違っているか、ページが移動しました。")
+            }
+        }
     }
 
     // MARK: - Shared by the page controllers

@@ -161,6 +161,13 @@ import Testing
             let junk = try await browser.get("/groups/abc", client)
             #expect(junk.status == .notFound)
             #expect(junk.headers[.contentType] == "text/html; charset=utf-8")
+            // An address that does not exist is a page too, but the API's own stay JSON.
+            let nowhere = try await browser.get("/no/such/page", client)
+            #expect(nowhere.status == .notFound)
+            #expect(nowhere.text.contains("ページが見つかりません"))
+            let api = try await client.send(.get, "/v1/no-such-route")
+            #expect(api.status == .notFound)
+            #expect(try api.errorCode() == "not_found")
         }
     }
 }
