@@ -39,7 +39,9 @@ actor ProgressAnnouncer {
             let batch = touched
             touched = []
             await announce(batch)
-            // Cancellation (shutdown) only shortens the pause; what is pending still goes.
+            // The pause is what keeps it to one transaction a second. The task is not
+            // cancelled at shutdown; an announcement still pending then is lost, and an open
+            // page shows the final counts on its next reload.
             try? await Task.sleep(for: Self.interval)
         }
         running = false

@@ -48,6 +48,15 @@ public struct OrganizationService: Sendable {
         return records.map { OrganizationView($0, myRole: nil) }
     }
 
+    /// The organizations the caller is staff of (a town administrator's own, not every one):
+    /// the staff pages' list.
+    public func staffOf(_ actor: Actor, logger: Logger) async throws -> [OrganizationView] {
+        let records = try await database.withConnection { db in
+            try await OrganizationStore.list(for: actor.accountID, all: false, on: db)
+        }
+        return records.map { OrganizationView($0, myRole: nil) }
+    }
+
     /// Changes to an organization's settings; nil keeps a value.
     public struct Change: Sendable {
         public var name: String?

@@ -72,7 +72,7 @@ struct AbsencePages {
                 _ = try await services.absences.report(actor, child: child, .init(kind: kind, day: form["day"] ?? "", reason: form["reason"] ?? "",
                                                                                     note: note.isEmpty ? nil : note), logger: context.logger)
             } catch let error as ValidationError {
-                let message = error.field == "day" ? "日付は今日から30日前〜90日後の間で選んでください。"
+                let message = error.field == "day" ? "日付は30日前から90日後までの間で選んでください。"
                     : error.field == "reason" ? "理由を選んでください。" : Messages.describe(error)
                 return try await guardianPage(page, actor: actor, errors: [message], status: .unprocessableContent, context: context)
             }

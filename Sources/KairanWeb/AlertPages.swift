@@ -100,6 +100,7 @@ struct AlertPages {
     @Sendable func compose(_ request: Request, context: KairanRequestContext) async throws -> Response {
         try await web.respond(request, context: context) { page in
             let actor = try web.requireActor(page)
+            try services.alertService.requireAlertStaff(actor)
             let form = try await web.postedForm(request, context: context)
             let draft = Draft(form)
             func again(_ errors: [String], preview: Bool, status: HTTPResponse.Status) async throws -> Response {
@@ -121,7 +122,8 @@ struct AlertPages {
                     actor, AlertDraft(category: draft.category, areas: draft.areas.sorted(), urgent: draft.urgent, subject: draft.subject, body: draft.body,
                                       sendAt: sendAt, idempotencyKey: "web-" + String(draft.key.prefix(60))),
                     logger: context.logger)
-                return PageRenderer.redirect("/alerts/\(created.alert.id)?m=sent")
+                let scheduled = created.alert.sendAt > services.clock.now().addingTimeInterval(60)
+                return PageRenderer.redirect("/alerts/\(created.alert.id)?m=" + (scheduled ? "scheduled" : "sent"))
             } catch let error as ValidationError {
                 let message = error.code == "unknown_category" ? "種別を選んでください。" : Messages.describe(error)
                 return try await again([message], preview: false, status: .unprocessableContent)

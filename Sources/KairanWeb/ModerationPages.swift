@@ -80,7 +80,7 @@ struct ModerationPages {
     }
 
     struct ItemView {
-        struct Flag { let name: String; let reason: String; let note: String; let at: String }
+        struct Flag { let name: String; let reason: String; let note: String?; let at: String }
         struct Entry { let action: String; let reason: String; let at: String }
         struct Action { let value: String; let label: String }
         let csrf: String
@@ -107,7 +107,9 @@ struct ModerationPages {
             state: Self.stateLabels[item.state] ?? item.state.rawValue,
             postState: item.postModeration == .visible ? "公開中" : item.postModeration == .held ? "保留中" : "非表示・削除済み",
             open: item.state == .pending || item.state == .escalated,
-            flags: (item.flags ?? []).map { .init(name: $0.displayName, reason: labels[$0.reason] ?? $0.reason.rawValue, note: $0.note, at: Dates.display($0.createdAt, zone: zone)) },
+            flags: (item.flags ?? []).map {
+                .init(name: $0.displayName, reason: labels[$0.reason] ?? $0.reason.rawValue, note: $0.note.isEmpty ? nil : $0.note, at: Dates.display($0.createdAt, zone: zone))
+            },
             history: (item.history ?? []).map { entry in
                 .init(action: Self.label(action: entry.action), reason: Self.label(reason: entry.reason), at: Dates.display(entry.at, zone: zone))
             },

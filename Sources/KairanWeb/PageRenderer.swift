@@ -107,12 +107,12 @@ struct UserNav {
     let name: String
     let moderator: Bool
     let townStaff: Bool
-    /// School or nursery staff (or a town administrator, who sets schools up).
+    /// School or nursery staff.
     let staff: Bool
 
     init(_ actor: Actor, name: String?, staff: Bool) {
         self.name = name ?? ""
-        self.staff = staff || actor.isTownAdmin
+        self.staff = staff
         moderator = actor.isTownModerator || actor.roles.contains(.groupModerator)
         townStaff = actor.roles.contains(.alertSender) || actor.roles.contains(.townAdmin)
     }

@@ -34,7 +34,7 @@ struct SchoolPages {
     @Sendable func organizations(_ request: Request, context: KairanRequestContext) async throws -> Response {
         try await web.respond(request, context: context) { page in
             let actor = try web.requireActor(page)
-            let organizations = try await services.organizations.list(actor, logger: context.logger)
+            let organizations = try await services.organizations.staffOf(actor, logger: context.logger)
             let view = OrganizationsView(items: organizations.map { .init(id: $0.id, name: $0.name, kind: $0.kind == .school ? "学校" : "園・施設") })
             return web.renderer.page("schools", title: "学校・園の職員ページ", content: view, request: page)
         }
@@ -59,7 +59,7 @@ struct SchoolPages {
         try await web.respond(request, context: context) { page in
             let actor = try web.requireActor(page)
             let id = try context.parameters.require("org", as: OrganizationID.self)
-            let organization = try await services.organizations.list(actor, logger: context.logger).first { $0.id == id }
+            let organization = try await services.organizations.staffOf(actor, logger: context.logger).first { $0.id == id }
             guard let organization else { throw ServiceError.notFound }
             let before = request.uri.queryParameters["before"].flatMap { Int64(String($0)) }
             let notices = try await services.notices.list(actor, in: id, state: nil, before: before, limit: 30, logger: context.logger)
@@ -69,14 +69,17 @@ struct SchoolPages {
             let view = OrganizationPageView(
                 organizationId: id, name: organization.name, requiresApproval: organization.requiresApproval, pending: pending.map(noticeItem),
                 notices: notices.items.map(noticeItem), next: notices.nextBefore.map { "/schools/\(id)?before=\($0)" })
-            return web.renderer.page("school", title: organization.name, content: view, request: page, liveStreams: ["org:\(id)"])
+            // The approval queue's stream is the admins'; other staff follow their own (decisions on their drafts).
+            let stream = try await mayApprove(actor, id, context: context) ? EventStore.organizationStream(id) : EventStore.userStream(actor.accountID)
+            return web.renderer.page("school", title: organization.name, content: view, request: page, liveStreams: [stream])
         }
     }
 
     struct ComposeView {
         struct Class { let id: ClassID; let name: String; let checked: Bool }
         struct Kind { let value: String; let label: String; let selected: Bool }
-        struct Preview { let title: String; let paragraphs: [String]; let urgent: Bool; let audience: String; let question: String?; let options: [String] }
+        /// Its own names: a nil here must not pick up the form's fields of the same name.
+        struct Preview { let title: String; let paragraphs: [String]; let urgent: Bool; let audience: String; let hasForm: Bool; let formQuestion: String; let formOptions: [String] }
         let csrf: String
         let organizationId: OrganizationID
         let organizationName: String
@@ -123,12 +126,12 @@ struct SchoolPages {
             sendAt: draft.sendAt, formKinds: kinds.map { .init(value: $0.0, label: $0.1, selected: $0.0 == draft.formKind) },
             question: draft.question, options: draft.options, skipReason: draft.skipReason,
             preview: preview ? .init(title: draft.title, paragraphs: Messages.lines(draft.body), urgent: draft.urgent, audience: audience,
-                                     question: draft.formKind.isEmpty ? nil : draft.question, options: draft.optionList) : nil,
+                                     hasForm: !draft.formKind.isEmpty, formQuestion: draft.question, formOptions: draft.optionList) : nil,
             errors: errors)
     }
 
     func organizationAndClasses(_ actor: Actor, _ id: OrganizationID, context: KairanRequestContext) async throws -> (OrganizationView, [ClassView]) {
-        guard let organization = try await services.organizations.list(actor, logger: context.logger).first(where: { $0.id == id }) else {
+        guard let organization = try await services.organizations.staffOf(actor, logger: context.logger).first(where: { $0.id == id }) else {
             throw ServiceError.notFound
         }
         return (organization, try await services.organizations.classes(actor, id, logger: context.logger))
@@ -244,7 +247,8 @@ struct SchoolPages {
                 },
                 pending: notice.state == .pendingApproval, mayApprove: mayApprove)
             return web.renderer.page("school-notice", title: notice.title, content: view, request: page,
-                                     liveStreams: notice.state == .sent ? ["notice:\(id)"] : ["org:\(org)"])
+                                     liveStreams: notice.state == .sent ? [EventStore.noticeStream(id)]
+                                        : [mayApprove ? EventStore.organizationStream(org) : EventStore.userStream(actor.accountID)])
         }
     }
 

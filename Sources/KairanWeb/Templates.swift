@@ -436,7 +436,7 @@ enum Templates {
         <h1>モデレーション</h1>
         <nav aria-label="モデレーションのメニュー"><ul class="inline-list">
         {{#townModerator}}<li><a href="/moderation/watched-words">監視語</a></li>{{/townModerator}}
-        <li><a href="/moderation/log">対応の記録</a></li>
+        {{#townModerator}}<li><a href="/moderation/log">対応の記録</a></li>{{/townModerator}}
         </ul></nav>
         <form method="get" action="/moderation" class="inline">
         <p><label for="state">表示する通報</label>
@@ -593,7 +593,7 @@ enum Templates {
         <p class="meta">送る相手: {{audience}}</p>
         <h3>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}{{title}}</h3>
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
-        {{#question}}<p><strong>回答:</strong> {{question}}</p><ul>{{#options}}<li>{{.}}</li>{{/options}}</ul>{{/question}}
+        {{#hasForm}}<p><strong>回答:</strong> {{formQuestion}}</p><ul>{{#formOptions}}<li>{{.}}</li>{{/formOptions}}</ul>{{/hasForm}}
         </section>
         {{/preview}}
         <form method="post" action="/schools/{{organizationId}}/notices" class="stack">
@@ -661,7 +661,7 @@ enum Templates {
         <form method="post" action="/schools/{{organizationId}}/notices/{{notice.id}}/approve" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="revision" value="{{notice.revision}}">
         <p><label for="approve-comment">コメント（任意）</label><input id="approve-comment" name="comment" maxlength="500"></p>
-        <p><button type="submit">承認して送信</button></p>
+        <p><button type="submit">承認する</button></p>
         </form>
         <form method="post" action="/schools/{{organizationId}}/notices/{{notice.id}}/return" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">

@@ -138,6 +138,20 @@ import Testing
         }
     }
 
+    @Test func aResidentGetsNoAlertComposerNotEvenItsPreview() async throws {
+        try await withApp { client, _ in
+            _ = try await client.registerAndLogin(email: "jumin@example.jp")
+            var browser = Browser()
+            _ = try await browser.get("/login", client)
+            _ = try await browser.post("/login", [("email", "jumin@example.jp"), ("password", "correct horse battery")], client)
+            #expect(try await browser.get("/alerts/new", client).status == .forbidden)
+            _ = try await browser.get("/", client)
+            let preview = try await browser.post("/alerts", [("preview", "1"), ("category", "disaster"), ("subject", "偽"), ("body", "偽の警報")], client)
+            #expect(preview.status == .forbidden)
+            #expect(!preview.text.contains("プレビュー"))
+        }
+    }
+
     @Test func pagesNeedALoginAndSayRefusalsInJapanese() async throws {
         try await withApp { client, _ in
             var browser = Browser()
