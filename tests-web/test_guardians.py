@@ -139,8 +139,16 @@ def test_a_teacher_sends_a_notice_from_the_browser_and_watches_the_dashboard_as_
     expect(preview).to_contain_text("雨の予報のため")
     check_accessibility(desk)
     screenshot(desk, "notice-compose")
+    # What the form holds (its own key included), to send it once more below.
+    fields = dict(desk.evaluate("() => [...new FormData(document.querySelector('form.stack'))]"))
+    compose_url = server.url + desk.locator("form.stack").get_attribute("action")
     desk.get_by_role("button", name="送信する").click()
     expect(desk.locator(".notice")).to_contain_text("送信しました")
+    first = desk.url.split("?")[0]
+
+    # The same form sent again (a double click, a resubmitted page): the same notice, not a second one.
+    again = desk.request.post(compose_url, form={**fields, "send": "1"}, max_redirects=0)
+    assert again.status == 303 and again.headers["location"].split("?")[0] == first.replace(server.url, ""), again.headers
     expect(desk.locator(".count")).to_have_text("0 / 1 家庭")
     expect(desk.locator("#dashboard table")).to_contain_text("山田 太郎")
     # Each line of the body is its own paragraph (a textarea posts CRLF).
@@ -168,6 +176,7 @@ def test_a_teacher_sends_a_notice_from_the_browser_and_watches_the_dashboard_as_
     phone.get_by_role("button", name="山田 太郎の連絡を送る").click()
     expect(phone.locator(".notice")).to_contain_text("連絡を送りました")
     desk.get_by_role("link", name="お知らせ一覧").click()
+    expect(desk.locator("ul.cards li").filter(has_text="明日の遠足は延期します")).to_have_count(1)
     desk.get_by_role("link", name="欠席連絡").click()
     report = desk.locator("ul.cards li").filter(has_text="山田 太郎")
     expect(report).to_contain_text("体調不良")

@@ -61,6 +61,18 @@ public struct AccountService: Sendable {
         logger.info("role granted", metadata: ["target_account_id": "\(account)", "role": "\(role.rawValue)"])
     }
 
+    /// `grant` with the account named by its login address (the town administrators' page).
+    public func grant(_ actor: Actor, _ role: Role, toEmail rawEmail: String, logger: Logger) async throws {
+        try Policy.decide(actor, .grantTownRole(role, to: actor.accountID)).require()
+        let account = try await services.database.withConnection { db -> AccountID in
+            guard let email = try? EmailAddress(rawEmail), let record = try await AccountStore.find(emailKey: email.comparisonKey, on: db) else {
+                throw ValidationError(field: "email", code: "unknown_account", message: "no account is registered with that address")
+            }
+            return record.id
+        }
+        try await grant(actor, role, to: account, logger: logger)
+    }
+
     public func revoke(_ actor: Actor, _ role: Role, from account: AccountID, logger: Logger) async throws {
         try Policy.decide(actor, .revokeTownRole(role, from: account)).require()
         let found = try await services.database.withTransaction { db in

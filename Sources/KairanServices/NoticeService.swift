@@ -43,51 +43,74 @@ public struct NoticeService: Sendable {
         if skipReason != nil && !draft.urgent {
             throw ValidationError(field: "skipApprovalReason", code: "not_urgent", message: "only an urgent notice may skip approval")
         }
+        if let key = draft.idempotencyKey, key.isEmpty || key.count > 100 {
+            throw ValidationError(field: "idempotencyKey", code: "invalid_key", message: "an idempotency key has 1 to 100 characters")
+        }
         var emptyChannels: [NoticeStore.ChannelReach] = []
-        let record = try await database.withTransaction { db -> NoticeRecord in
-            let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
-            let organization = scope.organization
-            let releaseAt = release(sendAt, urgent: draft.urgent, organization: organization)
-            if let deadline = form?.deadline, deadline <= releaseAt {
-                throw ValidationError(field: "form.deadline", code: "deadline_before_release",
-                                      message: "the reply deadline must be after the notice goes out (\(releaseAt.formatted(.iso8601)))")
-            }
-            guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: db) else {
-                throw ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's")
-            }
-            // A notice that reaches nobody would show staff a sent notice and a 0/0
-            // dashboard while no family was told: refused. Part of it empty: a warning.
-            let reach = try await NoticeStore.reach(targets, in: organization.id, on: db)
-            emptyChannels = reach.filter { $0.guardians == 0 }
-            if !reach.isEmpty && emptyChannels.count == reach.count {
-                throw ValidationError(field: "targets", code: "empty_targets",
-                                      message: "no guardian is registered for " + emptyChannels.map(Self.describe).joined(separator: ", ")
-                                          + "; the notice would reach nobody")
-            }
-            let needsApproval = organization.requiresApproval && scope.standing.role != .orgAdmin
-            var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
-            var logged: (ApprovalAction, String?)? = needsApproval ? (.submitted, nil) : nil
-            if needsApproval, let skipReason {
-                guard try await NoticeStore.maySkipApproval(account: actor.accountID, organization: organization.id, on: db) else {
-                    throw ServiceError.refused(code: "may_not_skip_approval", message: "the organization has not allowed you to send without approval")
+        var again: NoticeRecord?
+        let record: NoticeRecord
+        do {
+            record = try await database.withTransaction { db -> NoticeRecord in
+                let scope = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, on: db)
+                let organization = scope.organization
+                if let key = draft.idempotencyKey,
+                   let existing = try await NoticeStore.find(author: actor.accountID, idempotencyKey: key, organization: organization.id, on: db) {
+                    again = existing
+                    return existing
                 }
-                state = .scheduled
-                logged = (.skipped, skipReason)
+                let releaseAt = release(sendAt, urgent: draft.urgent, organization: organization)
+                if let deadline = form?.deadline, deadline <= releaseAt {
+                    throw ValidationError(field: "form.deadline", code: "deadline_before_release",
+                                          message: "the reply deadline must be after the notice goes out (\(releaseAt.formatted(.iso8601)))")
+                }
+                guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: db) else {
+                    throw ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's")
+                }
+                // A notice that reaches nobody would show staff a sent notice and a 0/0
+                // dashboard while no family was told: refused. Part of it empty: a warning.
+                let reach = try await NoticeStore.reach(targets, in: organization.id, on: db)
+                emptyChannels = reach.filter { $0.guardians == 0 }
+                if !reach.isEmpty && emptyChannels.count == reach.count {
+                    throw ValidationError(field: "targets", code: "empty_targets",
+                                          message: "no guardian is registered for " + emptyChannels.map(Self.describe).joined(separator: ", ")
+                                              + "; the notice would reach nobody")
+                }
+                let needsApproval = organization.requiresApproval && scope.standing.role != .orgAdmin
+                var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
+                var logged: (ApprovalAction, String?)? = needsApproval ? (.submitted, nil) : nil
+                if needsApproval, let skipReason {
+                    guard try await NoticeStore.maySkipApproval(account: actor.accountID, organization: organization.id, on: db) else {
+                        throw ServiceError.refused(code: "may_not_skip_approval", message: "the organization has not allowed you to send without approval")
+                    }
+                    state = .scheduled
+                    logged = (.skipped, skipReason)
+                }
+                let notice = try await NoticeStore.insert(
+                    organization: organization.id, author: actor.accountID, urgent: draft.urgent, title: title, body: body, targets: targets, form: form,
+                    state: state, sendAt: sendAt, releaseAt: releaseAt, skipReason: logged?.0 == .skipped ? skipReason : nil,
+                    idempotencyKey: draft.idempotencyKey, now: now, on: db)
+                if let (action, comment) = logged {
+                    try await NoticeStore.log(action, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: comment,
+                                              now: now, on: db)
+                }
+                if state == .pendingApproval {
+                    try await EventStore.append(EventStore.organizationStream(organization.id), kind: "notice.submitted",
+                                                payload: ApprovalEvent(noticeId: notice.id, title: title, authorId: actor.accountID, state: state, comment: nil),
+                                                now: now, on: db)
+                }
+                return try await publishIfDue(notice, organization: organization, now: now, on: db)
             }
-            let notice = try await NoticeStore.insert(
-                organization: organization.id, author: actor.accountID, urgent: draft.urgent, title: title, body: body, targets: targets, form: form,
-                state: state, sendAt: sendAt, releaseAt: releaseAt, skipReason: logged?.0 == .skipped ? skipReason : nil,
-                now: now, on: db)
-            if let (action, comment) = logged {
-                try await NoticeStore.log(action, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: comment,
-                                          now: now, on: db)
-            }
-            if state == .pendingApproval {
-                try await EventStore.append(EventStore.organizationStream(organization.id), kind: "notice.submitted",
-                                            payload: ApprovalEvent(noticeId: notice.id, title: title, authorId: actor.accountID, state: state, comment: nil),
-                                            now: now, on: db)
-            }
-            return try await publishIfDue(notice, organization: organization, now: now, on: db)
+        } catch let error where Database.isUniqueViolation(error) && draft.idempotencyKey != nil {
+            // The same submission, racing: the other one committed first and made the notice.
+            guard let key = draft.idempotencyKey,
+                  let existing = try await database.withConnection({ db in
+                      try await NoticeStore.find(author: actor.accountID, idempotencyKey: key, organization: organizationID, on: db)
+                  }) else { throw error }
+            return NoticeView(existing)
+        }
+        if let again {
+            logger.info("notice submitted again; the first one stands", metadata: ["notice_id": "\(again.id)"])
+            return NoticeView(again)
         }
         logger.info("notice created", metadata: ["notice_id": "\(record.id)", "state": "\(record.state.rawValue)", "urgent": "\(draft.urgent)"])
         var view = NoticeView(record)

@@ -120,9 +120,12 @@ public struct NoticeDraft: Sendable {
     /// An urgent notice sent without waiting for approval, by staff allowed to; the reason
     /// is recorded in the approval trail.
     public var skipApprovalReason: String?
+    /// The same key from the same author again: the notice the first one made, not another.
+    public var idempotencyKey: String?
 
-    public init(title: String, body: String, urgent: Bool, targets: NoticeTargets, form: ReplyForm?, sendAt: Date?, skipApprovalReason: String?) {
+    public init(title: String, body: String, urgent: Bool, targets: NoticeTargets, form: ReplyForm?, sendAt: Date?, skipApprovalReason: String?,
+                idempotencyKey: String? = nil) {
         self.title = title; self.body = body; self.urgent = urgent; self.targets = targets; self.form = form
-        self.sendAt = sendAt; self.skipApprovalReason = skipApprovalReason
+        self.sendAt = sendAt; self.skipApprovalReason = skipApprovalReason; self.idempotencyKey = idempotencyKey
     }
 }

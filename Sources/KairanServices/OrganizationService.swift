@@ -40,6 +40,32 @@ public struct OrganizationService: Sendable {
         return OrganizationView(record, myRole: admin == actor.accountID ? .orgAdmin : nil)
     }
 
+    /// The account a person registered with this address, for a form that names people by
+    /// address (the pages): asked only after the caller's permission was checked, so a
+    /// stranger cannot use it to learn who has an account.
+    static func account(byEmail rawEmail: String, field: String, on db: DatabaseConnection) async throws -> AccountID {
+        guard let email = try? EmailAddress(rawEmail), let account = try await AccountStore.find(emailKey: email.comparisonKey, on: db) else {
+            throw ValidationError(field: field, code: "unknown_account", message: "no account is registered with that address")
+        }
+        return account.id
+    }
+
+    /// `create` with the first administrator named by their login address.
+    public func create(_ actor: Actor, kind: OrganizationKind, name: String, adminEmail: String, logger: Logger) async throws -> OrganizationView {
+        try Policy.decide(actor, .createOrganization).require()
+        let admin = try await database.withConnection { db in try await Self.account(byEmail: adminEmail, field: "adminEmail", on: db) }
+        return try await create(actor, kind: kind, name: name, admin: admin, logger: logger)
+    }
+
+    /// `setStaff` with the account named by its login address (the organization's admins).
+    public func setStaff(_ actor: Actor, _ id: OrganizationID, email: String, role: OrganizationRole, maySkipApproval: Bool?, logger: Logger) async throws {
+        let account = try await database.withConnection { db -> AccountID in
+            _ = try await OrganizationAccess.confirm(.administer, id, actor: actor, lock: false, on: db)
+            return try await Self.account(byEmail: email, field: "email", on: db)
+        }
+        try await setStaff(actor, id, account: account, role: role, maySkipApproval: maySkipApproval, logger: logger)
+    }
+
     /// The organizations the caller is staff of (every one for a town administrator).
     public func list(_ actor: Actor, logger: Logger) async throws -> [OrganizationView] {
         let records = try await database.withConnection { db in

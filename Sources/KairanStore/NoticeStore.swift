@@ -166,15 +166,16 @@ public enum NoticeStore {
 
     public static func insert(
         organization: OrganizationID, author: AccountID, urgent: Bool, title: String, body: String, targets: NoticeTargets, form: ReplyForm?,
-        state: NoticeState, sendAt: Date, releaseAt: Date, skipReason: String?, now: Date, on db: DatabaseConnection
+        state: NoticeState, sendAt: Date, releaseAt: Date, skipReason: String?, idempotencyKey: String? = nil, now: Date, on db: DatabaseConnection
     ) async throws -> NoticeRecord {
         let grades = targets.grades.map(Int16.init)
         let query: PostgresQuery = """
             INSERT INTO notices (organization_id, author_id, urgent, title, body, target_all, target_grades, target_classes, target_lists,
-                                 form_kind, form_question, form_options, reply_deadline, state, send_at, release_at, skip_reason, created_at, updated_at)
+                                 form_kind, form_question, form_options, reply_deadline, state, send_at, release_at, skip_reason, idempotency_key,
+                                 created_at, updated_at)
             VALUES (\(organization), \(author), \(urgent), \(title), \(body), \(targets.all), \(grades)::smallint[], \(targets.classes)::bigint[],
                     \(targets.lists)::bigint[], \(form?.kind.rawValue), \(form?.question), \(form?.options ?? [])::text[], \(form?.deadline),
-                    \(state.rawValue), \(sendAt), \(releaseAt), \(skipReason), \(now), \(now))
+                    \(state.rawValue), \(sendAt), \(releaseAt), \(skipReason), \(idempotencyKey), \(now), \(now))
             RETURNING id
             """
         var id: NoticeID = 0
@@ -183,6 +184,16 @@ public enum NoticeStore {
             preconditionFailure("inserted in this transaction")
         }
         return record
+    }
+
+    /// The notice an author already made with this idempotency key.
+    public static func find(author: AccountID, idempotencyKey: String, organization: OrganizationID, on db: DatabaseConnection) async throws -> NoticeRecord? {
+        for try await id in try await db.query("""
+            SELECT id FROM notices WHERE author_id = \(author) AND idempotency_key = \(idempotencyKey) AND organization_id = \(organization)
+            """).decode(Int64.self) {
+            return try await find(id, organization: organization, on: db)
+        }
+        return nil
     }
 
     /// The notice if it is this organization's; `lock` takes its row lock for a state change.

@@ -120,7 +120,7 @@ extension Messages {
         "removed": "削除しました。", "submitted": "承認を依頼しました。管理職の承認後に送信されます。", "sent": "送信しました。",
         "scheduled": "送信を予約しました。", "approved": "承認しました。", "returned": "差し戻しました。",
         "reported": "連絡を送りました。先生が確認すると、ここに表示されます。", "acknowledged": "確認済みにしました。保護者に伝わります。",
-        "delivery": "受け取り方を保存しました。",
+        "delivery": "受け取り方を保存しました。", "granted": "役割を与えました。",
     ]
 }
 

@@ -107,6 +107,7 @@ struct UserNav {
     let name: String
     let moderator: Bool
     let townStaff: Bool
+    let townAdmin: Bool
     /// School or nursery staff.
     let staff: Bool
 
@@ -115,5 +116,6 @@ struct UserNav {
         self.staff = staff
         moderator = actor.isTownModerator || actor.roles.contains(.groupModerator)
         townStaff = actor.roles.contains(.alertSender) || actor.roles.contains(.townAdmin)
+        townAdmin = actor.isTownAdmin
     }
 }

@@ -81,6 +81,7 @@ struct SchoolPages {
         /// Its own names: a nil here must not pick up the form's fields of the same name.
         struct Preview { let title: String; let paragraphs: [String]; let urgent: Bool; let audience: String; let hasForm: Bool; let formQuestion: String; let formOptions: [String] }
         let csrf: String
+        let key: String
         let organizationId: OrganizationID
         let organizationName: String
         let title: String
@@ -101,6 +102,8 @@ struct SchoolPages {
     struct Draft {
         var title = "", body = "", urgent = false, all = true, classes: Set<ClassID> = [], sendAt = ""
         var formKind = "", question = "", options = "", skipReason = ""
+        /// The form's own key: 送信 twice (or a reload of the answer) makes one notice.
+        var key = WebSecurity.newSeed()
 
         init() {}
 
@@ -110,6 +113,7 @@ struct SchoolPages {
             classes = Set(form.all("class").compactMap(ClassID.init))
             sendAt = form["sendAt"] ?? ""; formKind = form["formKind"] ?? ""; question = form["question"] ?? ""
             options = form["options"] ?? ""; skipReason = form["skipReason"] ?? ""
+            key = form["key"].flatMap { $0.isEmpty || $0.count > 64 ? nil : $0 } ?? WebSecurity.newSeed()
         }
 
         var optionList: [String] {
@@ -121,7 +125,7 @@ struct SchoolPages {
         let kinds = [("", "なし"), ("single", "ひとつ選ぶ"), ("multiple", "いくつでも選ぶ"), ("text", "文章で答える")]
         let audience = draft.all ? "全員" : classes.filter { draft.classes.contains($0.id) }.map(\.name).joined(separator: "、")
         return ComposeView(
-            csrf: page.csrf, organizationId: organization.id, organizationName: organization.name, title: draft.title, body: draft.body,
+            csrf: page.csrf, key: draft.key, organizationId: organization.id, organizationName: organization.name, title: draft.title, body: draft.body,
             urgent: draft.urgent, all: draft.all, classes: classes.map { .init(id: $0.id, name: $0.name, checked: draft.classes.contains($0.id)) },
             sendAt: draft.sendAt, formKinds: kinds.map { .init(value: $0.0, label: $0.1, selected: $0.0 == draft.formKind) },
             question: draft.question, options: draft.options, skipReason: draft.skipReason,
@@ -177,7 +181,7 @@ struct SchoolPages {
                 let notice = try await services.notices.create(
                     actor, in: id,
                     NoticeDraft(title: draft.title, body: draft.body, urgent: draft.urgent, targets: targets, form: replyForm, sendAt: sendAt,
-                                skipApprovalReason: draft.skipReason.isEmpty ? nil : draft.skipReason),
+                                skipApprovalReason: draft.skipReason.isEmpty ? nil : draft.skipReason, idempotencyKey: "web-" + draft.key),
                     logger: context.logger)
                 let done = notice.state == .pendingApproval ? "submitted" : notice.state == .sent ? "sent" : "scheduled"
                 return PageRenderer.redirect("/schools/\(id)/notices/\(notice.id)?m=\(done)")

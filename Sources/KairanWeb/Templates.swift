@@ -5,6 +5,7 @@ enum Templates {
         "layout": layout, "error": error, "home": home, "login": login, "signup": signup,
         "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
+        "admin": admin, "staff": staff,
         "classes": classes, "roster-children": rosterChildren, "roster-child": rosterChild,
         "notices": notices, "notice": notice, "children": children, "absences": absences, "absence-inbox": absenceInbox,
         "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
@@ -38,6 +39,7 @@ enum Templates {
         {{#user.staff}}<li><a href="/schools">学校・園の職員ページ</a></li>{{/user.staff}}
         {{#user.moderator}}<li><a href="/moderation">モデレーション</a></li>{{/user.moderator}}
         {{#user.townStaff}}<li><a href="/alerts">防災・防犯メール</a></li>{{/user.townStaff}}
+        {{#user.townAdmin}}<li><a href="/admin">町の管理</a></li>{{/user.townAdmin}}
         <li><a href="/me">マイページ</a></li>
         <li><form method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="link">ログアウト</button></form></li>
         {{/user}}
@@ -562,7 +564,7 @@ enum Templates {
     static let school = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools">学校・園の職員ページ</a></nav>
         <h1>{{name}}</h1>
-        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a> <a href="/schools/{{organizationId}}/classes">クラスと子ども</a></p>
+        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a> <a href="/schools/{{organizationId}}/classes">クラスと子ども</a> <a href="/schools/{{organizationId}}/staff">職員</a></p>
         <div id="approval" data-live-region>
         {{^empty(pending)}}
         <section aria-labelledby="pending-heading">
@@ -598,6 +600,7 @@ enum Templates {
         {{/preview}}
         <form method="post" action="/schools/{{organizationId}}/notices" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="key" value="{{key}}">
         <p><label for="title">件名</label><input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="body">本文</label><textarea id="body" name="body" rows="8" required maxlength="5000">{{body}}</textarea></p>
         <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急連絡（静かな時間でもすぐに送り、未確認の家庭を追跡します）</label></p>
@@ -920,6 +923,49 @@ enum Templates {
         <p><label for="guardian-email">メールアドレス</label><input id="guardian-email" name="email" type="email" required maxlength="254"></p>
         <p><label for="guardian-phone">電話（任意、緊急時の連絡用）</label><input id="guardian-phone" name="phone" type="tel" maxlength="30"></p>
         <p><button type="submit">登録する</button></p>
+        </form>
+        </section>
+        """
+
+    static let admin = """
+        <h1>町の管理</h1>
+        \(formErrors)
+        <section aria-labelledby="orgs-heading">
+        <h2 id="orgs-heading">学校・園</h2>
+        {{^empty(organizations)}}<ul class="cards">{{#organizations}}<li>{{name}} <span class="meta">（{{kind}}）</span></li>{{/organizations}}</ul>{{/empty(organizations)}}
+        {{#empty(organizations)}}<p>まだ登録されていません。</p>{{/empty(organizations)}}
+        <form method="post" action="/admin/organizations" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="org-kind">種類</label><select id="org-kind" name="kind">{{#kinds}}<option value="{{value}}">{{label}}</option>{{/kinds}}</select></p>
+        <p><label for="org-name">名前</label><input id="org-name" name="name" required maxlength="100"></p>
+        <p><label for="org-admin">管理職のメールアドレス（サイトに登録済みの人）</label><input id="org-admin" name="adminEmail" type="email" required maxlength="254"></p>
+        <p><button type="submit">学校・園を登録する</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="roles-heading">
+        <h2 id="roles-heading">町の役割</h2>
+        <form method="post" action="/admin/roles" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="role-email">メールアドレス（サイトに登録済みの人）</label><input id="role-email" name="email" type="email" required maxlength="254"></p>
+        <p><label for="role">役割</label><select id="role" name="role">{{#roles}}<option value="{{value}}">{{label}}</option>{{/roles}}</select></p>
+        <p><button type="submit">役割を与える</button></p>
+        </form>
+        </section>
+        """
+
+    static let staff = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
+        <h1>職員</h1>
+        \(formErrors)
+        <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}{{#maySkip}}・緊急時は承認なしで送信可{{/maySkip}}）</span></li>{{/members}}</ul>
+        <section aria-labelledby="add-staff-heading">
+        <h2 id="add-staff-heading">職員を追加・変更する（管理職）</h2>
+        <form method="post" action="/schools/{{organizationId}}/staff" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="staff-email">メールアドレス（サイトに登録済みの人）</label><input id="staff-email" name="email" type="email" required maxlength="254"></p>
+        <p><label for="staff-role">役割</label><select id="staff-role" name="role"><option value="staff">職員</option><option value="org_admin">管理職</option></select></p>
+        <p><input type="checkbox" id="may-skip" name="maySkip"> <label for="may-skip">緊急のお知らせを承認なしで送れる</label></p>
+        <p><button type="submit">保存する</button></p>
         </form>
         </section>
         """

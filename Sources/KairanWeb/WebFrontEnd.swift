@@ -33,6 +33,7 @@ public struct WebFrontEnd: Sendable {
         SchoolPages(web: self).addRoutes(to: pages)
         AbsencePages(web: self).addRoutes(to: pages)
         RosterPages(web: self).addRoutes(to: pages)
+        AdminPages(web: self).addRoutes(to: pages)
         AlertPages(web: self).addRoutes(to: pages)
         ModerationPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
