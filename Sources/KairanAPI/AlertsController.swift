@@ -72,15 +72,10 @@ struct AlertsController {
         let logger = context.logger
         let requestTimeout = dependencies.requestTimeout
         let body = ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: AlertService.deliveryRecordHeader))
-            var after: Int64 = 0
-            while true {
-                // Each page within the request timeout: the body is written after the
-                // request's own deadline has let go.
-                let rows = try await service.deliveries(actor, alert: alert.id, after: after, limit: 2000, timeLimit: requestTimeout, logger: logger)
-                guard let last = rows.last else { break }
-                after = last.id
-                try await writer.write(ByteBuffer(string: rows.map(AlertService.deliveryRecordLine).joined()))
+            // Each page within the request timeout: the body is written after the request's
+            // own deadline has let go.
+            try await service.writeDeliveryRecord(actor, alert: alert.id, timeLimit: requestTimeout, logger: logger) { text in
+                try await writer.write(ByteBuffer(string: text))
             }
             try await writer.finish(nil)
         }

@@ -142,6 +142,20 @@ public struct AlertService: Sendable {
     /// pages' downloads alike.
     public static let deliveryRecordHeader = "delivery_id,address,state,attempts,last_attempt_at,sent_at,last_reply\r\n"
 
+    /// Writes the whole record, a page of 2,000 rows at a time (each page read within
+    /// `timeLimit`), so a town-wide alert never sits in memory whole: for a streamed download.
+    public func writeDeliveryRecord(_ actor: Actor, alert id: Int64, timeLimit: Duration, logger: Logger,
+                                    to write: (String) async throws -> Void) async throws {
+        try await write(Self.deliveryRecordHeader)
+        var after: Int64 = 0
+        while true {
+            let rows = try await deliveries(actor, alert: id, after: after, limit: 2000, timeLimit: timeLimit, logger: logger)
+            guard let last = rows.last else { return }
+            after = last.id
+            try await write(rows.map(Self.deliveryRecordLine).joined())
+        }
+    }
+
     public static func deliveryRecordLine(_ row: AlertStore.DeliveryRow) -> String {
         [String(row.id), row.address, row.state, String(row.attempts), CSV.date(row.lastAttemptAt), CSV.date(row.sentAt), row.lastReply ?? ""]
             .map(CSV.field).joined(separator: ",") + "\r\n"

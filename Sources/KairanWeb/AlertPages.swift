@@ -176,13 +176,8 @@ struct AlertPages {
             let service = services.alertService
             let logger = context.logger
             let body = ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: AlertService.deliveryRecordHeader))
-                var after: Int64 = 0
-                while true {
-                    let rows = try await service.deliveries(actor, alert: alert.id, after: after, limit: 2000, timeLimit: .seconds(10), logger: logger)
-                    guard let last = rows.last else { break }
-                    after = last.id
-                    try await writer.write(ByteBuffer(string: rows.map(AlertService.deliveryRecordLine).joined()))
+                try await service.writeDeliveryRecord(actor, alert: alert.id, timeLimit: .seconds(10), logger: logger) { text in
+                    try await writer.write(ByteBuffer(string: text))
                 }
                 try await writer.finish(nil)
             }
