@@ -230,3 +230,37 @@ def test_logging_out_ends_the_session_and_a_wrong_password_is_said_in_japanese(s
     expect(page).to_have_url(re.compile(r"/me$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("マイページ")
     context.close()
+
+
+def test_a_group_that_approves_its_members_asks_and_the_owner_approves(server, browser):
+    owner_context = browser.new_context(viewport=DESKTOP, locale="ja-JP")
+    owner = owner_context.new_page()
+    sign_up(owner, server, "松本 自治会長", unique("kaichou"))
+    owner.get_by_role("navigation").get_by_role("link", name="グループ").click()
+    owner.get_by_role("link", name="グループを作る").click()
+    owner.get_by_label("グループ名").fill("中央地区 役員会")
+    owner.get_by_label("管理者の承認が必要").check()
+    owner.get_by_role("button", name="作成する").click()
+    expect(owner.locator(".notice")).to_contain_text("グループを作成しました")
+    group_url = owner.url.split("?")[0]
+
+    context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    page = context.new_page()
+    sign_up(page, server, "井上 役員", unique("yakuin"))
+    page.goto(group_url)
+    page.get_by_role("button", name="参加を申し込む").click()
+    expect(page.locator(".notice")).to_contain_text("参加を申し込みました")
+
+    owner.goto(group_url)
+    owner.get_by_role("link", name="メンバーと参加の申し込み").click()
+    check_accessibility(owner)
+    request = owner.locator("ul.cards li").filter(has_text="井上 役員")
+    request.get_by_role("button", name="承認する").click()
+    expect(owner.locator(".notice")).to_contain_text("参加を承認しました")
+    expect(owner.locator("#members li").filter(has_text="井上 役員")).to_contain_text("メンバー")
+
+    page.goto(group_url)
+    expect(page.get_by_role("button", name="グループを退会する")).to_be_visible()
+    expect(page.get_by_role("heading", name="新しいスレッド")).to_be_visible()
+    owner_context.close()
+    context.close()

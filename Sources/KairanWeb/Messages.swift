@@ -121,6 +121,7 @@ extension Messages {
         "scheduled": "送信を予約しました。", "approved": "承認しました。", "returned": "差し戻しました。",
         "reported": "連絡を送りました。先生が確認すると、ここに表示されます。", "acknowledged": "確認済みにしました。保護者に伝わります。",
         "delivery": "受け取り方を保存しました。", "granted": "役割を与えました。",
+        "approved-member": "参加を承認しました。", "denied-member": "申し込みを断りました。",
     ]
 }
 

@@ -5,7 +5,7 @@ enum Templates {
         "layout": layout, "error": error, "home": home, "login": login, "signup": signup,
         "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
-        "admin": admin, "staff": staff,
+        "admin": admin, "staff": staff, "group-members": groupMembers,
         "classes": classes, "roster-children": rosterChildren, "roster-child": rosterChild,
         "notices": notices, "notice": notice, "children": children, "absences": absences, "absence-inbox": absenceInbox,
         "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
@@ -199,6 +199,7 @@ enum Templates {
         <button type="submit" class="secondary">グループを退会する</button></form>
         {{/member}}
         </div>
+        {{#member}}<p><a href="/groups/{{group.id}}/members">メンバー{{#moderates}}と参加の申し込み{{/moderates}}</a></p>{{/member}}
         {{#moderates}}<p><a href="/moderation">このグループの通報を確認する（モデレーション）</a></p>{{/moderates}}
         <form method="get" action="/groups/{{group.id}}/search" role="search" class="inline">
         <p><label for="q">このグループ内を検索</label>
@@ -968,5 +969,29 @@ enum Templates {
         <p><button type="submit">保存する</button></p>
         </form>
         </section>
+        """
+
+    static let groupMembers = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{groupId}}">{{groupName}}</a></nav>
+        <h1>メンバー</h1>
+        <div id="members" data-live-region>
+        {{^empty(requests)}}
+        <section aria-labelledby="requests-heading">
+        <h2 id="requests-heading">参加の申し込み</h2>
+        <ul class="cards">
+        {{#requests}}<li><strong>{{name}}</strong> <span class="meta"><time>{{at}}</time></span>{{#message}}<p>{{message}}</p>{{/message}}
+        <div class="post-actions">
+        <form method="post" action="/groups/{{groupId}}/requests/{{accountId}}/approve"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small">承認する<span class="visually-hidden">（{{name}}）</span></button></form>
+        <form method="post" action="/groups/{{groupId}}/requests/{{accountId}}/deny"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small secondary">断る<span class="visually-hidden">（{{name}}）</span></button></form>
+        </div></li>{{/requests}}
+        </ul>
+        </section>
+        {{/empty(requests)}}
+        <section aria-labelledby="members-heading">
+        <h2 id="members-heading">メンバー</h2>
+        <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}）</span></li>{{/members}}</ul>
+        {{#next}}<p><a href="{{next}}">続き</a></p>{{/next}}
+        </section>
+        </div>
         """
 }
