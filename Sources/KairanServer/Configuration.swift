@@ -74,6 +74,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("request-timeout"), help: "Seconds any HTTP request may take before it is answered 503, database waits included (env KAIRAN_REQUEST_TIMEOUT; default 10).")
     var requestTimeout: Int?
 
+    @Option(name: .customLong("registrations-per-hour"), help: "New accounts one network address may register in an hour (env KAIRAN_REGISTRATIONS_PER_HOUR; default 20). Raise it for a sign-up event where many residents share the town office's network.")
+    var registrationsPerHour: Int?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
     var noMigrate = false
 }
@@ -127,6 +130,10 @@ struct ServerConfiguration: Sendable {
         }
         if let seconds = try integerSetting(serve.requestTimeout, "--request-timeout", "KAIRAN_REQUEST_TIMEOUT", environment, in: 1...300) {
             requestTimeout = .seconds(seconds)
+        }
+        if let limit = try integerSetting(serve.registrationsPerHour, "--registrations-per-hour", "KAIRAN_REGISTRATIONS_PER_HOUR", environment,
+                                          in: 1...100_000) {
+            loginThrottle.registrationsPerClientPerHour = limit
         }
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)

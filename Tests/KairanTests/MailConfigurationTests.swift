@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KairanDelivery
+import KairanStore
 import Testing
 
 @testable import KairanServer
@@ -51,5 +52,20 @@ import Testing
         #expect(refusal([], environment: ["KAIRAN_HARD_BOUNCE_LIMIT": "three"])?.contains("KAIRAN_HARD_BOUNCE_LIMIT must be a number") == true)
         #expect(refusal(["--smtp-relay", "mail.town.example.jp"])?.contains("host:port") == true)
         #expect(refusal(["--entry-local-part", "Touroku!"]) != nil)
+    }
+}
+
+/// What `kairan serve` takes for the registration throttle.
+@Suite struct ServeConfigurationTests {
+    func configuration(_ arguments: [String], environment: [String: String] = [:]) throws -> ServerConfiguration {
+        try ServerConfiguration(serve: try ServeOptions.parse(arguments), mail: try MailOptions.parse([]), dataDirectory: "/var/lib/kairan",
+                                database: try DatabaseURL(string: "postgres://kairan@localhost/kairan"), environment: environment)
+    }
+
+    @Test func registrationsPerHourComesFromTheFlagOrTheEnvironmentWithinBounds() throws {
+        #expect(try configuration([]).loginThrottle.registrationsPerClientPerHour == 20)
+        #expect(try configuration(["--registrations-per-hour", "500"]).loginThrottle.registrationsPerClientPerHour == 500)
+        #expect(try configuration([], environment: ["KAIRAN_REGISTRATIONS_PER_HOUR": "60"]).loginThrottle.registrationsPerClientPerHour == 60)
+        #expect(throws: (any Error).self) { try configuration(["--registrations-per-hour", "0"]) }
     }
 }
