@@ -55,9 +55,14 @@ struct NoticesController {
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<NoticeView> {
         let (actor, organization) = try await authorize(.sendNotices, context)
         let input = try await request.decode(as: CreateNotice.self, context: context)
+        let key = request.headers[.init("Idempotency-Key")!]
+        if let key, !AlertService.isValidIdempotencyKey(key) {
+            throw APIError.badRequest("Idempotency-Key must be 1 to \(AlertService.idempotencyKeyMax) visible ASCII characters")
+        }
         let draft = NoticeDraft(title: input.title, body: input.body, urgent: input.urgent ?? false, targets: input.targets, form: input.form,
-                                sendAt: input.sendAt, skipApprovalReason: input.skipApprovalReason)
-        return EditedResponse(status: .created, response: try await notices.create(actor, in: organization, draft, logger: context.logger))
+                                sendAt: input.sendAt, skipApprovalReason: input.skipApprovalReason, idempotencyKey: key)
+        let created = try await notices.createOnce(actor, in: organization, draft, logger: context.logger)
+        return EditedResponse(status: created.isNew ? .created : .ok, response: created.notice)
     }
 
     @Sendable func list(_ request: Request, context: KairanRequestContext) async throws -> Page<NoticeView> {

@@ -30,6 +30,12 @@ public struct NoticeService: Sendable {
     /// Writes a notice: scheduled, waiting for approval, or (when its time has come)
     /// published in the same transaction.
     public func create(_ actor: Actor, in organizationID: OrganizationID, _ draft: NoticeDraft, logger: Logger) async throws -> NoticeView {
+        try await createOnce(actor, in: organizationID, draft, logger: logger).notice
+    }
+
+    /// `create`, telling whether this call made the notice (false: the idempotency key's
+    /// first request did).
+    public func createOnce(_ actor: Actor, in organizationID: OrganizationID, _ draft: NoticeDraft, logger: Logger) async throws -> (notice: NoticeView, isNew: Bool) {
         let title = try Content.text(draft.title, field: "title", max: 100)
         let body = try Content.text(draft.body, field: "body", max: 5000, multiline: true)
         let targets = try Self.validate(draft.targets)
@@ -106,16 +112,16 @@ public struct NoticeService: Sendable {
                   let existing = try await database.withConnection({ db in
                       try await NoticeStore.find(author: actor.accountID, idempotencyKey: key, organization: organizationID, on: db)
                   }) else { throw error }
-            return NoticeView(existing)
+            return (NoticeView(existing), false)
         }
         if let again {
             logger.info("notice submitted again; the first one stands", metadata: ["notice_id": "\(again.id)"])
-            return NoticeView(again)
+            return (NoticeView(again), false)
         }
         logger.info("notice created", metadata: ["notice_id": "\(record.id)", "state": "\(record.state.rawValue)", "urgent": "\(draft.urgent)"])
         var view = NoticeView(record)
         view.emptyTargets = emptyChannels.isEmpty ? nil : emptyChannels.map { NoticeView.Channel(kind: $0.kind, id: $0.id) }
-        return view
+        return (view, true)
     }
 
     /// "class 12", "grade 3", "list 4", "the whole organization".

@@ -16,6 +16,39 @@ import Testing
         stream.events(name).filter { $0["kind"] as? String == "notice.received" }
     }
 
+    @Test func theSameNoticeSentTwiceWithOneIdempotencyKeyTellsFamiliesOnce() async throws {
+        try await NoticeTown.with { town in
+            let north = try await town.school("北小学校", prefix: "north")
+            let mother = try await town.client.resident("mother@example.jp", name: "山田 花子")
+            try await town.link(mother, to: try await town.enrol(north, "山田 太郎", in: "1-1"), at: north)
+            func post(_ title: String, key: String?) async throws -> TestResponse {
+                var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(north.admin.token)"]
+                if let key { headers[.init("Idempotency-Key")!] = key }
+                let body = jsonObject(["title": title, "body": "明日は給食がありません。", "urgent": true, "targets": ["all": true]])
+                let response = try await town.client.execute(uri: "/v1/organizations/\(north.id)/notices", method: .post, headers: headers,
+                                                             body: ByteBuffer(string: body))
+                SpecConformance.check(.post, "/v1/organizations/\(north.id)/notices", response,
+                                      sourceLocation: SourceLocation(fileID: #fileID, filePath: #filePath, line: #line, column: #column))
+                return response
+            }
+            let first = try await post("給食のお知らせ", key: "kyushoku-1")
+            #expect(first.status == .created, "\(first.text)")
+            // A retry after a lost answer, even with another body: the first notice, 200.
+            let again = try await post("給食のお知らせ（再送）", key: "kyushoku-1")
+            #expect(again.status == .ok)
+            #expect(try again.json()["id"] as? Int == first.json()["id"] as? Int)
+            #expect(try again.json()["title"] as? String == "給食のお知らせ")
+            #expect(try await post("別のお知らせ", key: "kyushoku-2").status == .created)
+            #expect(try await post("鍵なし", key: nil).status == .created)
+            #expect(try await post("不正な鍵", key: "空白 を含む").status == .badRequest)
+
+            let inbox = try await town.client.send(.get, "/v1/me/notices", token: mother.token)
+            let titles = (try inbox.json()["items"] as? [[String: Any]] ?? []).compactMap { $0["title"] as? String }
+            #expect(titles.filter { $0.hasPrefix("給食のお知らせ") } == ["給食のお知らせ"])
+            #expect(titles.count == 3)
+        }
+    }
+
     @Test func aHouseholdWithChildrenInTwoSchoolsGetsBothClassNoticesAndNothingFromAThird() async throws {
         try await NoticeTown.with { town in
             let north = try await town.school("北小学校", prefix: "north")

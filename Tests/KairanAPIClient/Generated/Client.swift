@@ -16750,6 +16750,9 @@ public struct Client: APIProtocol {
     /// without registered guardians) are 422 `empty_targets` naming them: staff would
     /// otherwise see a sent notice that told nobody. When only some channels are empty the
     /// notice is created and `emptyTargets` names them.
+    /// With an `Idempotency-Key` (scoped to the caller) a repeated request creates nothing
+    /// and answers 200 with the notice the first one created, whatever its body: a
+    /// double-sent notice would tell every family twice.
     ///
     ///
     /// - Remark: HTTP `POST /v1/organizations/{organizationID}/notices`.
@@ -16770,6 +16773,11 @@ public struct Client: APIProtocol {
                     method: .post
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setHeaderFieldAsURI(
+                    in: &request.headerFields,
+                    name: "Idempotency-Key",
+                    value: input.headers.idempotencyKey
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -16809,6 +16817,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .created(.init(body: body))
+                case 200:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.CreateNotice.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Notice.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(body: body))
                 case 400:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses._Error.Body

@@ -25339,6 +25339,9 @@ public enum Operations {
     /// without registered guardians) are 422 `empty_targets` naming them: staff would
     /// otherwise see a sent notice that told nobody. When only some channels are empty the
     /// notice is created and `emptyTargets` names them.
+    /// With an `Idempotency-Key` (scoped to the caller) a repeated request creates nothing
+    /// and answers 200 with the notice the first one created, whatever its body: a
+    /// double-sent notice would tell every family twice.
     ///
     ///
     /// - Remark: HTTP `POST /v1/organizations/{organizationID}/notices`.
@@ -25361,12 +25364,21 @@ public enum Operations {
             public var path: Operations.CreateNotice.Input.Path
             /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/POST/header`.
             public struct Headers: Sendable, Hashable {
+                /// 1 to 100 visible ASCII characters (0x21–0x7E); 400 otherwise.
+                ///
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateNotice.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - idempotencyKey: 1 to 100 visible ASCII characters (0x21–0x7E); 400 otherwise.
                 ///   - accept:
-                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateNotice.AcceptableContentType>] = .defaultValues()) {
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateNotice.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
                     self.accept = accept
                 }
             }
@@ -25440,6 +25452,57 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/organizations/{organizationID}/notices/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Notice)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Notice {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CreateNotice.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.CreateNotice.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// This Idempotency-Key was used before; the notice it created, as it is now.
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/post(createNotice)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.CreateNotice.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.CreateNotice.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
                             response: self
                         )
                     }

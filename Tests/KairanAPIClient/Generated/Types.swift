@@ -952,6 +952,9 @@ public protocol APIProtocol: Sendable {
     /// without registered guardians) are 422 `empty_targets` naming them: staff would
     /// otherwise see a sent notice that told nobody. When only some channels are empty the
     /// notice is created and `emptyTargets` names them.
+    /// With an `Idempotency-Key` (scoped to the caller) a repeated request creates nothing
+    /// and answers 200 with the notice the first one created, whatever its body: a
+    /// double-sent notice would tell every family twice.
     ///
     ///
     /// - Remark: HTTP `POST /v1/organizations/{organizationID}/notices`.
@@ -2966,6 +2969,9 @@ extension APIProtocol {
     /// without registered guardians) are 422 `empty_targets` naming them: staff would
     /// otherwise see a sent notice that told nobody. When only some channels are empty the
     /// notice is created and `emptyTargets` names them.
+    /// With an `Idempotency-Key` (scoped to the caller) a repeated request creates nothing
+    /// and answers 200 with the notice the first one created, whatever its body: a
+    /// double-sent notice would tell every family twice.
     ///
     ///
     /// - Remark: HTTP `POST /v1/organizations/{organizationID}/notices`.
