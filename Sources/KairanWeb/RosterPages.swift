@@ -14,6 +14,8 @@ struct RosterPages {
     func addRoutes(to routes: RouterGroup<KairanRequestContext>) {
         routes.get("/schools/:org/classes", use: classes)
         routes.post("/schools/:org/classes", use: createClass)
+        routes.post("/schools/:org/classes/:class/teachers", use: addTeacher)
+        routes.post("/schools/:org/classes/:class/teachers/:account/remove", use: removeTeacher)
         routes.get("/schools/:org/children", use: children)
         routes.post("/schools/:org/children", use: createChild)
         routes.get("/schools/:org/children/:child", use: child)
@@ -22,8 +24,12 @@ struct RosterPages {
     }
 
     struct ClassesView {
-        struct Item { let id: ClassID; let name: String; let grade: Int?; let teachers: Int }
+        struct Teacher { let accountId: AccountID; let name: String }
+        struct Item { let id: ClassID; let name: String; let grade: Int?; let teachers: [Teacher] }
+        struct Staff { let accountId: AccountID; let name: String }
         let csrf: String
+        /// Whom the administrators can make a class's 担任.
+        let staff: [Staff]
         let organizationId: OrganizationID
         let items: [Item]
         let errors: [String]
@@ -32,8 +38,14 @@ struct RosterPages {
     func classesPage(_ page: PageRequest, actor: Actor, org: OrganizationID, errors: [String] = [], status: HTTPResponse.Status = .ok,
                      context: KairanRequestContext) async throws -> Response {
         let classes = try await services.organizations.classes(actor, org, logger: context.logger)
-        let view = ClassesView(csrf: page.csrf, organizationId: org,
-                               items: classes.map { .init(id: $0.id, name: $0.name, grade: $0.grade, teachers: $0.teacherIds.count) }, errors: errors)
+        let staff = try await services.organizations.staff(actor, org, logger: context.logger)
+        let names = Dictionary(staff.map { ($0.accountId, $0.displayName) }, uniquingKeysWith: { first, _ in first })
+        let view = ClassesView(
+            csrf: page.csrf, staff: staff.map { .init(accountId: $0.accountId, name: $0.displayName) }, organizationId: org,
+            items: classes.map { klass in
+                .init(id: klass.id, name: klass.name, grade: klass.grade,
+                      teachers: klass.teacherIds.map { .init(accountId: $0, name: names[$0] ?? "（職員ではなくなった人）") })
+            }, errors: errors)
         return web.renderer.page("classes", title: "クラス", content: view, request: page, status: status, path: "/schools/\(org)/classes")
     }
 
@@ -57,6 +69,33 @@ struct RosterPages {
                 return try await classesPage(page, actor: actor, org: org, errors: ["同じ名前のクラスがあります。"], status: .unprocessableContent, context: context)
             }
             return PageRenderer.redirect("/schools/\(org)/classes?m=saved")
+        }
+    }
+
+    @Sendable func addTeacher(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let org = try context.parameters.require("org", as: OrganizationID.self)
+            let klass = try context.parameters.require("class", as: ClassID.self)
+            let form = try await web.postedForm(request, context: context)
+            guard let account = form["account"].flatMap({ AccountID($0) }) else {
+                return try await classesPage(page, actor: actor, org: org, errors: ["担任にする職員を選んでください。"], status: .unprocessableContent,
+                                             context: context)
+            }
+            try await services.organizations.addTeacher(actor, org, class: klass, account: account, logger: context.logger)
+            return PageRenderer.redirect("/schools/\(org)/classes?m=saved")
+        }
+    }
+
+    @Sendable func removeTeacher(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let org = try context.parameters.require("org", as: OrganizationID.self)
+            let klass = try context.parameters.require("class", as: ClassID.self)
+            let account = try context.parameters.require("account", as: AccountID.self)
+            _ = try await web.postedForm(request, context: context)
+            try await services.organizations.removeTeacher(actor, org, class: klass, account: account, logger: context.logger)
+            return PageRenderer.redirect("/schools/\(org)/classes?m=removed")
         }
     }
 

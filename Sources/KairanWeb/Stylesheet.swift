@@ -62,6 +62,7 @@ enum Stylesheet {
         .filters p { margin: 0; }
         .live-status { font-size: 0.875rem; color: #4a4a4a; }
         .live-note { margin-right: 0.5rem; }
+        form.inline-form { display: inline; }
         ul.inline-list { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; }
         blockquote.body { margin: 0.5rem 0; padding: 0.5rem 1rem; background: #fff; border-left: 4px solid #6b6b6b; }
         table { border-collapse: collapse; width: 100%; background: #fff; }

@@ -853,7 +853,15 @@ enum Templates {
         <h1>クラス</h1>
         \(formErrors)
         {{^empty(items)}}
-        <ul class="cards">{{#items}}<li><a href="/schools/{{organizationId}}/children?class={{id}}">{{name}}</a><p class="meta">{{#grade}}{{grade}}年 · {{/grade}}担任 {{teachers}} 人</p></li>{{/items}}</ul>
+        <ul class="cards">{{#items}}<li><h2><a href="/schools/{{organizationId}}/children?class={{id}}">{{name}}</a></h2>
+        <p class="meta">{{#grade}}{{grade}}年 · {{/grade}}担任: {{#empty(teachers)}}なし{{/empty(teachers)}}</p>
+        {{^empty(teachers)}}<ul class="inline-list">{{#teachers}}<li>{{name}} <form method="post" action="/schools/{{organizationId}}/classes/{{id}}/teachers/{{accountId}}/remove" class="inline-form"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small secondary">外す<span class="visually-hidden">（{{name}}）</span></button></form></li>{{/teachers}}</ul>{{/empty(teachers)}}
+        {{^empty(staff)}}<form method="post" action="/schools/{{organizationId}}/classes/{{id}}/teachers" class="inline">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="teacher-{{id}}">担任を追加（{{name}}）</label><select id="teacher-{{id}}" name="account">{{#staff}}<option value="{{accountId}}">{{name}}</option>{{/staff}}</select>
+        <button type="submit" class="small">追加</button></p>
+        </form>{{/empty(staff)}}
+        </li>{{/items}}</ul>
         {{/empty(items)}}
         {{#empty(items)}}<p>クラスはまだありません。</p>{{/empty(items)}}
         <section aria-labelledby="new-class-heading">
