@@ -220,6 +220,16 @@ public struct OrganizationService: Sendable {
 
     // MARK: - Children and guardians
 
+    /// One of the organization's children.
+    public func child(_ actor: Actor, _ id: OrganizationID, child childID: ChildID, logger: Logger) async throws -> ChildView {
+        let record = try await database.withConnection { db in
+            _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: db)
+            return try await OrganizationStore.child(id: childID, organization: id, on: db)
+        }
+        guard let record else { throw ServiceError.notFound }
+        return ChildView(record)
+    }
+
     public func children(_ actor: Actor, _ id: OrganizationID, class classID: ClassID?, logger: Logger) async throws -> [ChildView] {
         try await database.withConnection { db in
             _ = try await OrganizationAccess.confirm(.manageChildren, id, actor: actor, lock: false, on: db)

@@ -177,13 +177,10 @@ struct GroupPages {
             do {
                 let started = try await services.threads.startThread(actor, in: id, title: title, body: body, logger: context.logger)
                 return PageRenderer.redirect("/threads/\(started.thread.id)")
-            } catch let error as ValidationError {
-                return try await groupPage(page, id: id, before: nil, title: title, body: body, errors: [Messages.describe(error)],
-                                           status: .unprocessableContent, context: context)
-            } catch let error as ServiceError {
-                guard case .invalid = error else { throw error }
-                return try await groupPage(page, id: id, before: nil, title: title, body: body, errors: [Messages.describe(error).1],
-                                           status: .unprocessableContent, context: context)
+            } catch {
+                guard let message = Messages.formRefusal(error) else { throw error }
+                return try await groupPage(page, id: id, before: nil, title: title, body: body, errors: [message], status: .unprocessableContent,
+                                           context: context)
             }
         }
     }

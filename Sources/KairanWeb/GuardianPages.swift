@@ -125,11 +125,9 @@ struct GuardianPages {
             }
             do {
                 _ = try await services.guardianNotices.answer(.account(actor, id), answers, logger: context.logger)
-            } catch let error as ValidationError {
-                return noticePage(page, notice, errors: [Messages.describe(error)], status: .unprocessableContent)
-            } catch let error as ServiceError {
-                guard case .invalid = error else { throw error }
-                return noticePage(page, notice, errors: [Messages.describe(error).1], status: .unprocessableContent)
+            } catch {
+                guard let message = Messages.formRefusal(error) else { throw error }
+                return noticePage(page, notice, errors: [message], status: .unprocessableContent)
             }
             return PageRenderer.redirect("/notices/\(id)?m=answered")
         }

@@ -126,6 +126,15 @@ extension Messages {
 }
 
 extension Messages {
+    /// What to tell someone whose form was refused for what they wrote (a rule of the input,
+    /// or a use case's `invalid`): the form is shown again with it. Nil for any other error,
+    /// which `WebFrontEnd.respond` answers as a page.
+    static func formRefusal(_ error: any Error) -> String? {
+        if let error = error as? ValidationError { return describe(error) }
+        if let error = error as? ServiceError, case .invalid = error { return describe(error).1 }
+        return nil
+    }
+
     /// A text's lines, for one paragraph each. Any line break counts: a textarea posts
     /// "\r\n", which Swift holds as one Character, not as "\n".
     static func lines(_ text: String) -> [String] {

@@ -159,9 +159,7 @@ struct RosterPages {
 
     func childPage(_ page: PageRequest, actor: Actor, org: OrganizationID, child id: ChildID, code: LinkCodeView? = nil, errors: [String] = [],
                    status: HTTPResponse.Status = .ok, context: KairanRequestContext) async throws -> Response {
-        guard let child = try await services.organizations.children(actor, org, class: nil, logger: context.logger).first(where: { $0.id == id }) else {
-            throw ServiceError.notFound
-        }
+        let child = try await services.organizations.child(actor, org, child: id, logger: context.logger)
         let guardians = try await services.organizations.guardians(actor, org, child: id, logger: context.logger)
         let view = ChildPageView(
             csrf: page.csrf, organizationId: org, child: child,

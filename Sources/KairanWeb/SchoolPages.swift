@@ -64,13 +64,14 @@ struct SchoolPages {
             let before = request.uri.queryParameters["before"].flatMap { Int64(String($0)) }
             let notices = try await services.notices.list(actor, in: id, state: nil, before: before, limit: 30, logger: context.logger)
             // The approval queue is the organization's own admins' (管理職); others do not see it.
-            let pending = try await mayApprove(actor, id, context: context)
+            let approves = try await mayApprove(actor, id, context: context)
+            let pending = approves
                 ? try await services.notices.list(actor, in: id, state: .pendingApproval, before: nil, limit: 50, logger: context.logger).items : []
             let view = OrganizationPageView(
                 organizationId: id, name: organization.name, requiresApproval: organization.requiresApproval, pending: pending.map(noticeItem),
                 notices: notices.items.map(noticeItem), next: notices.nextBefore.map { "/schools/\(id)?before=\($0)" })
             // The approval queue's stream is the admins'; other staff follow their own (decisions on their drafts).
-            let stream = try await mayApprove(actor, id, context: context) ? EventStore.organizationStream(id) : EventStore.userStream(actor.accountID)
+            let stream = approves ? EventStore.organizationStream(id) : EventStore.userStream(actor.accountID)
             return web.renderer.page("school", title: organization.name, content: view, request: page, liveStreams: [stream])
         }
     }

@@ -108,13 +108,9 @@ struct ThreadPages {
             do {
                 let post = try await services.threads.reply(actor, in: id, body: body, replyTo: nil, logger: context.logger)
                 return PageRenderer.redirect("/threads/\(id)?m=posted#post-\(post.id)")
-            } catch let error as ValidationError {
-                return try await threadPage(page, id: id, before: nil, body: body, errors: [Messages.describe(error)], status: .unprocessableContent,
-                                            context: context)
-            } catch let error as ServiceError {
-                guard case .invalid = error else { throw error }
-                return try await threadPage(page, id: id, before: nil, body: body, errors: [Messages.describe(error).1], status: .unprocessableContent,
-                                            context: context)
+            } catch {
+                guard let message = Messages.formRefusal(error) else { throw error }
+                return try await threadPage(page, id: id, before: nil, body: body, errors: [message], status: .unprocessableContent, context: context)
             }
         }
     }
@@ -146,11 +142,9 @@ struct ThreadPages {
             do {
                 let post = try await services.threads.edit(actor, post: id, body: body, logger: context.logger)
                 return PageRenderer.redirect("/threads/\(post.threadId)?m=edited#post-\(post.id)")
-            } catch let error as ValidationError {
-                return try await editAgain(page, actor: actor, id: id, body: body, message: Messages.describe(error), context: context)
-            } catch let error as ServiceError {
-                guard case .invalid = error else { throw error }
-                return try await editAgain(page, actor: actor, id: id, body: body, message: Messages.describe(error).1, context: context)
+            } catch {
+                guard let message = Messages.formRefusal(error) else { throw error }
+                return try await editAgain(page, actor: actor, id: id, body: body, message: message, context: context)
             }
         }
     }

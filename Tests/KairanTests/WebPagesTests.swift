@@ -152,6 +152,34 @@ import Testing
         }
     }
 
+    @Test func aRefusedReplyComesBackWithWhatWasWrittenAndWhy() async throws {
+        try await withApp { client, url in
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            _ = try await client.resident("mod@example.jp")
+            try await grantRole("town_moderator", to: "mod@example.jp", in: url)
+            let moderator = try await client.login(email: "mod@example.jp", password: "correct horse battery")
+            let word = try await client.send(.post, "/v1/moderation/watched-words", json: #"{"pattern":"激安","action":"block"}"#, token: moderator)
+            try #require(word.status == .created, "\(word.text)")
+
+            var browser = Browser()
+            _ = try await browser.get("/login", client)
+            _ = try await browser.post("/login", [("email", "owner@example.jp"), ("password", "correct horse battery")], client)
+            _ = try await browser.get("/threads/\(thread)", client)
+            // A rule of the input (empty) and a rule of the use case (a blocked word): both keep the text.
+            let empty = try await browser.post("/threads/\(thread)/posts", [("body", "   ")], client)
+            #expect(empty.status == .unprocessableContent)
+            #expect(empty.text.contains("本文を入力してください"))
+            let blocked = try await browser.post("/threads/\(thread)/posts", [("body", "激安の屋根修理")], client)
+            #expect(blocked.status == .unprocessableContent)
+            #expect(blocked.text.contains("この内容は投稿できません"))
+            #expect(blocked.text.contains(">激安の屋根修理</textarea>"))
+            let posts = try await client.send(.get, "/v1/threads/\(thread)/posts", token: owner.token)
+            #expect((try posts.json()["items"] as? [Any])?.count == 1, "nothing was posted")
+        }
+    }
+
     @Test func pagesNeedALoginAndSayRefusalsInJapanese() async throws {
         try await withApp { client, _ in
             var browser = Browser()
