@@ -7,15 +7,25 @@ import KairanServices
 public struct APIError: Error, HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     public let code: String
+    /// In English, as written where the error is raised.
     public let message: String
     public var field: String?
+    /// In Japanese when the catalogue's words for `code` would leave out something the
+    /// client needs (see `ErrorText`).
+    public var japanese: String?
     public var headers: HTTPFields = [:]
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, japanese: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.japanese = japanese
+    }
+
+    /// The message in the language the client asked for (Japanese unless it prefers English).
+    public func message(in language: MessageLanguage) -> String {
+        language == .en ? message : japanese ?? ErrorText.japanese(code: code, field: field)
     }
 
     public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", message: "a valid bearer token is required")
@@ -54,13 +64,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .refused(let code, let message): self = APIError(.forbidden, code: code, message: message)
         case .invalid(let code, let message, let field): self = APIError(.unprocessableContent, code: code, message: message, field: field)
         case .rateLimited(let action, let retryAfter):
-            self = APIError(.tooManyRequests, code: "rate_limited", message: "too many \(action) requests; try again in \(retryAfter) s")
+            self = APIError(.tooManyRequests, code: "rate_limited", message: "too many \(action) requests; try again in \(retryAfter) s",
+                            japanese: "試行が多すぎます。\(retryAfter) 秒ほど待ってから、もう一度お試しください。")
             headers[.retryAfter] = String(retryAfter)
         }
     }
 
     public static func validation(_ error: ValidationError) -> APIError {
-        APIError(.unprocessableContent, code: error.code, message: error.message, field: error.field)
+        APIError(.unprocessableContent, code: error.code, message: error.message, field: error.field, japanese: error.japanese)
     }
 
     /// The policy's answer as an error, or nothing when allowed.
@@ -82,16 +93,23 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        makeResponse()
+        makeResponse(for: request)
     }
 
-    func makeResponse() -> Response {
+    /// The JSON body, its message in the language the request's `Accept-Language` prefers.
+    func makeResponse(for request: Request) -> Response {
+        makeResponse(in: MessageLanguage.negotiate(request.headers[.acceptLanguage]))
+    }
+
+    func makeResponse(in language: MessageLanguage) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Three strings in a fixed shape: encoding cannot fail.
-        let data = (try? encoder.encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
+        let data = (try? encoder.encode(Body(error: .init(code: code, message: message(in: language), field: field)))) ?? Data()
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
+        headers[.contentLanguage] = language.rawValue
+        headers[values: .vary].append("Accept-Language")
         headers[.contentLength] = String(data.count)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

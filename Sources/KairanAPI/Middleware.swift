@@ -17,29 +17,29 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return error.makeResponse()
+            return error.makeResponse(for: request)
         } catch let error as ValidationError {
-            return APIError.validation(error).makeResponse()
+            return APIError.validation(error).makeResponse(for: request)
         } catch let error as ServiceError {
-            return APIError(error).makeResponse()
+            return APIError(error).makeResponse(for: request)
         } catch is HTTPParserError {
             // The body did not parse (a broken chunk): the head did, so the route was
             // reading it. The connection is closed after this answer.
-            var response = APIError.badRequest("the request body could not be parsed as HTTP/1.1").makeResponse()
+            var response = APIError.badRequest("the request body could not be parsed as HTTP/1.1").makeResponse(for: request)
             response.headers[.connection] = "close"
             return response
         } catch let error as any HTTPResponseError {
-            return Self.translate(error).makeResponse()
+            return Self.translate(error).makeResponse(for: request)
         } catch where Database.isUnavailable(error) {
             // The database is restarting or unreachable, or the request ran out of time
             // waiting for it: nothing was written (a transaction cancelled before its
             // commit rolls back), and the client may try again.
             context.logger.warning("database unavailable", metadata: Self.safeMetadata(for: error))
-            return APIError.databaseUnavailable.makeResponse()
+            return APIError.databaseUnavailable.makeResponse(for: request)
         } catch {
             // Only the error's kind goes to the log: its description may quote user input.
             context.logger.error("unhandled error", metadata: Self.safeMetadata(for: error))
-            return APIError(.internalServerError, code: "internal", message: "the server could not complete the request").makeResponse()
+            return APIError(.internalServerError, code: "internal", message: "the server could not complete the request").makeResponse(for: request)
         }
     }
 
@@ -163,24 +163,45 @@ public struct StrictJSONDecoder: RequestDecoder {
             decoder.dateDecodingStrategy = .iso8601
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
-            throw APIError.badRequest(Self.describe(error))
+            throw Self.describe(error)
         }
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    /// A body that did not decode, said in both languages and naming the field.
+    static func describe(_ error: DecodingError) -> APIError {
         func path(_ codingPath: [any CodingKey]) -> String {
             codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        func refusal(_ message: String, field: String?, japanese: String) -> APIError {
+            APIError(.badRequest, code: "bad_request", message: message, field: field, japanese: japanese)
         }
         switch error {
         case .keyNotFound(let key, let context):
             let parent = path(context.codingPath)
-            return "field '\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)' is required"
+            let field = parent.isEmpty ? key.stringValue : parent + "." + key.stringValue
+            return refusal("field '\(field)' is required", field: field, japanese: "\(ErrorText.fieldName(field))がありません。指定してください。")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            return "field '\(path(context.codingPath))' must be \(Self.typeName(type))"
+            let field = path(context.codingPath)
+            return refusal("field '\(field)' must be \(Self.typeName(type))", field: field,
+                           japanese: "\(ErrorText.fieldName(field))は\(Self.typeNameInJapanese(type))で指定してください。")
         case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "body is not valid JSON" : "field '\(path(context.codingPath))' is invalid"
+            if context.codingPath.isEmpty {
+                return refusal("body is not valid JSON", field: nil, japanese: "本文が JSON として読めません。")
+            }
+            let field = path(context.codingPath)
+            return refusal("field '\(field)' is invalid", field: field, japanese: "\(ErrorText.fieldName(field))の値が正しくありません。")
         @unknown default:
-            return "body could not be decoded"
+            return refusal("body could not be decoded", field: nil, japanese: "本文を読み取れませんでした。")
+        }
+    }
+
+    static func typeNameInJapanese(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "文字列"
+        case is Int.Type, is Int64.Type, is Int32.Type: return "整数"
+        case is Bool.Type: return "true か false"
+        case is Double.Type: return "数値"
+        default: return "正しい形"
         }
     }
 

@@ -91,7 +91,8 @@ struct StreamController {
         // Frames go straight to the channel on its event loop (see `broadcast`); this task
         // only reads the client's requests. No writer task per socket.
         let connection = WebSocketStreamConnection(channel: context.requestContext.channel, limitBytes: queueLimitBytes)
-        let subscriber = StreamSubscriber(actor: session.actor, sessionID: session.sessionID, connection: connection)
+        let subscriber = StreamSubscriber(actor: session.actor, sessionID: session.sessionID, connection: connection,
+                                          language: MessageLanguage.negotiate(context.request.headers[.acceptLanguage]))
         await hub.register(subscriber)
         // The login ends by itself at its expiry: so does the socket (a logout closes it
         // through the hub, on every instance).
@@ -130,13 +131,13 @@ struct StreamController {
         // A message that does not decode gets a `bad_message` error frame (below), not silence.
         guard case .text(let text) = message,
               let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8)) else {
-            subscriber.send(errorFrame("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}"))
+            subscriber.sendError("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}")
             return
         }
         switch request.type {
         case "subscribe", "unsubscribe":
             guard let name = request.stream, let stream = StreamName(name) else {
-                subscriber.send(errorFrame("bad_stream", "stream must be group:<id>, thread:<id>, user:<id>, org:<id>, class:<id> or notice:<id>"))
+                subscriber.sendError("bad_stream", "stream must be group:<id>, thread:<id>, user:<id>, org:<id>, class:<id>, notice:<id> or alert:<id>")
                 return
             }
             if request.type == "unsubscribe" {
@@ -145,7 +146,7 @@ struct StreamController {
                 return
             }
             if let after = request.after, after < 0 {
-                subscriber.send(errorFrame("bad_offset", "after must be 0 or more", stream: stream))
+                subscriber.sendError("bad_offset", "after must be 0 or more", stream: stream.description)
                 return
             }
             // On success the hub itself sends `subscribed` (and `gap`), in order with the events.
@@ -153,29 +154,18 @@ struct StreamController {
             case .subscribed, .gap:
                 break
             case .denied(let reason):
-                subscriber.send(errorFrame("forbidden", reason, stream: stream))
+                subscriber.sendError("forbidden", reason, japanese: "このストリームを購読する権限がありません。", stream: stream.description)
             case .unavailable:
-                subscriber.send(errorFrame("unavailable", "the server could not check this subscription just now; subscribe again", stream: stream))
+                subscriber.sendError("unavailable", "the server could not check this subscription just now; subscribe again", stream: stream.description)
             case .notFound:
-                subscriber.send(errorFrame("not_found", "no such stream", stream: stream))
+                subscriber.sendError("not_found", "no such stream", stream: stream.description)
             case .tooManySubscriptions:
-                subscriber.send(errorFrame("too_many_subscriptions", "at most \(hub.maxSubscriptionsPerClient) streams per connection", stream: stream))
+                subscriber.sendError("too_many_subscriptions", "at most \(hub.maxSubscriptionsPerClient) streams per connection",
+                                     japanese: "1つの接続で購読できるのは \(hub.maxSubscriptionsPerClient) ストリームまでです。", stream: stream.description)
             }
         default:
-            subscriber.send(errorFrame("bad_message", "type must be subscribe or unsubscribe"))
+            subscriber.sendError("bad_message", "type must be subscribe or unsubscribe", japanese: "type には subscribe か unsubscribe を指定してください。")
         }
-    }
-
-    static func errorFrame(_ code: String, _ message: String, stream: StreamName? = nil) -> String {
-        struct Frame: Encodable {
-            let type = "error"
-            let code: String
-            let message: String
-            let stream: String?
-        }
-        // Strings in a fixed shape: encoding cannot fail.
-        let data = (try? JSONEncoder().encode(Frame(code: code, message: message, stream: stream?.description))) ?? Data()
-        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -19,10 +19,12 @@ public enum Content {
         let length = trimmed.unicodeScalars.count
         if length < min {
             throw ValidationError(field: field, code: min <= 1 ? "required" : "too_short",
-                                  message: min <= 1 ? "\(field) must not be empty" : "\(field) must be at least \(min) characters")
+                                  message: min <= 1 ? "\(field) must not be empty" : "\(field) must be at least \(min) characters",
+                                  japanese: min <= 1 ? nil : "\(ErrorText.fieldName(field))は \(min) 文字以上にしてください。")
         }
         if length > max {
-            throw ValidationError(field: field, code: "too_long", message: "\(field) must be at most \(max) characters (got \(length))")
+            throw ValidationError(field: field, code: "too_long", message: "\(field) must be at most \(max) characters (got \(length))",
+                                  japanese: "\(ErrorText.fieldName(field))は \(max) 文字以内にしてください（いま \(length) 文字）。")
         }
         let allowed: Set<Unicode.Scalar> = multiline ? ["\n", "\t", "\r"] : []
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) {

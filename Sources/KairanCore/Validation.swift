@@ -2,12 +2,22 @@
 public struct ValidationError: Error, Equatable, Sendable {
     public let field: String
     public let code: String
+    /// In English, with the exact rule broken.
     public let message: String
+    /// In Japanese, when the catalogue's words for `code` (`ErrorText`) would leave out a
+    /// detail the person needs, such as the limit.
+    public let japanese: String?
 
-    public init(field: String, code: String, message: String) {
+    public init(field: String, code: String, message: String, japanese: String? = nil) {
         self.field = field
         self.code = code
         self.message = message
+        self.japanese = japanese
+    }
+
+    /// What to tell a person in `language`.
+    public func message(in language: MessageLanguage) -> String {
+        language == .en ? message : japanese ?? ErrorText.japanese(code: code, field: field)
     }
 }
 
@@ -24,10 +34,12 @@ public enum Limits {
 public enum Password {
     public static func validate(_ password: String) throws(ValidationError) {
         if password.count < Limits.passwordMinCharacters {
-            throw ValidationError(field: "password", code: "too_short", message: "password must be at least \(Limits.passwordMinCharacters) characters")
+            throw ValidationError(field: "password", code: "too_short", message: "password must be at least \(Limits.passwordMinCharacters) characters",
+                                  japanese: "パスワードは \(Limits.passwordMinCharacters) 文字以上にしてください。")
         }
         if password.utf8.count > Limits.passwordMaxBytes {
-            throw ValidationError(field: "password", code: "too_long", message: "password must be at most \(Limits.passwordMaxBytes) bytes in UTF-8")
+            throw ValidationError(field: "password", code: "too_long", message: "password must be at most \(Limits.passwordMaxBytes) bytes in UTF-8",
+                                  japanese: "パスワードが長すぎます（半角 \(Limits.passwordMaxBytes) 文字まで、全角はその 1/3 ほど）。")
         }
     }
 }
@@ -41,7 +53,8 @@ public enum DisplayName {
             throw ValidationError(field: "displayName", code: "required", message: "displayName must not be empty")
         }
         if trimmed.count > Limits.displayNameMaxCharacters {
-            throw ValidationError(field: "displayName", code: "too_long", message: "displayName must be at most \(Limits.displayNameMaxCharacters) characters")
+            throw ValidationError(field: "displayName", code: "too_long", message: "displayName must be at most \(Limits.displayNameMaxCharacters) characters",
+                                  japanese: "表示名は \(Limits.displayNameMaxCharacters) 文字以内にしてください。")
         }
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format && $0 != "\u{200D}" }) {
             throw ValidationError(field: "displayName", code: "invalid_characters", message: "displayName must not contain control characters")

@@ -693,7 +693,7 @@ public actor StreamHub {
                 case .interrupted: continue
                 case .unavailable:
                     unsubscribe(subscriber, from: stream)
-                    subscriber.send(Self.recheckFailed(name))
+                    subscriber.sendError("recheck_failed", "the server could not confirm this subscription; subscribe again", stream: name)
                     return
                 }
             case nil:
@@ -703,7 +703,7 @@ public actor StreamHub {
                 // client subscribes again and is checked afresh.
                 logger.warning("could not recheck a subscription; unsubscribed until the client subscribes again", metadata: ["stream": "\(name)"])
                 unsubscribe(subscriber, from: stream)
-                subscriber.send(Self.recheckFailed(name))
+                subscriber.sendError("recheck_failed", "the server could not confirm this subscription; subscribe again", stream: name)
                 return
             case .denied?, .notFound?:
                 unsubscribe(subscriber, from: stream)
@@ -711,10 +711,6 @@ public actor StreamHub {
                 return
             }
         }
-    }
-
-    private static func recheckFailed(_ name: String) -> String {
-        #"{"type":"error","code":"recheck_failed","stream":"\#(name)","message":"the server could not confirm this subscription; subscribe again"}"#
     }
 
     /// The policy's verdict, tried a few times over about three seconds: a moment's database

@@ -23,11 +23,29 @@ public final class StreamSubscriber: Sendable, Hashable {
     /// The login the socket was opened with: when it ends, so does the socket.
     public let sessionID: Int64
     public let connection: any StreamConnection
+    /// What the client's error frames are written in (its `Accept-Language` at the upgrade).
+    public let language: MessageLanguage
 
-    public init(actor: Actor, sessionID: Int64, connection: any StreamConnection) {
+    public init(actor: Actor, sessionID: Int64, connection: any StreamConnection, language: MessageLanguage = .standard) {
         self.actor = actor
         self.sessionID = sessionID
         self.connection = connection
+        self.language = language
+    }
+
+    /// Sends an `error` frame: a stable code, and a message in the client's language
+    /// (`japanese` when the catalogue's words would leave out a detail).
+    public func sendError(_ code: String, _ english: String, japanese: String? = nil, stream: String? = nil) {
+        struct Frame: Encodable {
+            let type = "error"
+            let code: String
+            let message: String
+            let stream: String?
+        }
+        let message = language == .en ? english : japanese ?? ErrorText.japanese(code: code)
+        // Strings in a fixed shape: encoding cannot fail.
+        let data = (try? JSONEncoder().encode(Frame(code: code, message: message, stream: stream))) ?? Data()
+        send(String(decoding: data, as: UTF8.self))
     }
 
     /// Closes the socket after what is already queued for it.

@@ -79,7 +79,9 @@ public struct NoticeService: Sendable {
                 if !reach.isEmpty && emptyChannels.count == reach.count {
                     throw ValidationError(field: "targets", code: "empty_targets",
                                           message: "no guardian is registered for " + emptyChannels.map(Self.describe).joined(separator: ", ")
-                                              + "; the notice would reach nobody")
+                                              + "; the notice would reach nobody",
+                                          japanese: emptyChannels.map(Self.describeInJapanese).joined(separator: "、")
+                                              + "には登録済みの保護者がいないため、このお知らせはだれにも届きません。")
                 }
                 let needsApproval = organization.requiresApproval && scope.standing.role != .orgAdmin
                 var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
@@ -127,6 +129,16 @@ public struct NoticeService: Sendable {
     /// "class 12", "grade 3", "list 4", "the whole organization".
     static func describe(_ channel: NoticeStore.ChannelReach) -> String {
         channel.kind == "all" ? "the whole organization" : "\(channel.kind) \(channel.id)"
+    }
+
+    static func describeInJapanese(_ channel: NoticeStore.ChannelReach) -> String {
+        switch channel.kind {
+        case "all": return "学校・園全体"
+        case "grade": return "\(channel.id) 年"
+        case "class": return "クラス（番号 \(channel.id)）"
+        case "list": return "名簿（番号 \(channel.id)）"
+        default: return "\(channel.kind) \(channel.id)"
+        }
     }
 
     /// A normal notice waits out the organization's quiet hours; an urgent one does not.

@@ -106,7 +106,8 @@ public struct WatchedWordService: Sendable {
             let kana = fields.count == 3 ? fields[2].trimmingCharacters(in: .whitespaces).lowercased() : ""
             guard fields.count == 2 || fields.count == 3, ["", "fold"].contains(kana),
                   let action = WatchedWordAction(rawValue: fields[1].trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError(field: "line \(index + 1)", code: "invalid_row", message: "line \(index + 1): expected pattern,block|hold|flag[,fold]")
+                throw ValidationError(field: "line \(index + 1)", code: "invalid_row", message: "line \(index + 1): expected pattern,block|hold|flag[,fold]",
+                                      japanese: "\(index + 1)行目が読めません（形式: 語,block|hold|flag[,fold]）。")
             }
             var pattern = fields[0]
             // Our own export defuses formulas with a leading quote mark; take it off again.

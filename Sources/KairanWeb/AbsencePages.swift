@@ -97,7 +97,7 @@ struct AbsencePages {
             do {
                 reports = try await services.absences.inbox(actor, in: org, day: day, class: nil, before: nil, limit: 200, logger: context.logger)
             } catch let error as ValidationError where error.field == "day" {
-                throw ServiceError.invalid(code: "day", message: error.message, field: "day")
+                throw ServiceError.invalid(code: error.code, message: error.message, field: "day")
             }
             let zone = services.timeZone
             let view = InboxView(csrf: page.csrf, organizationId: org, day: day ?? "", items: reports.items.map {

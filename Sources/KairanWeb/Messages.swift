@@ -2,8 +2,8 @@ import Hummingbird
 import KairanCore
 import KairanServices
 
-/// What a refusal says to a person, in Japanese. The codes are the API's (stable); the
-/// words are for the page.
+/// What a refusal says to a person, in Japanese: the API's catalogue (`ErrorText`) for its
+/// codes, and the page's own words where a page says more.
 enum Messages {
     static func describe(_ error: ServiceError) -> (HTTPResponse.Status, String) {
         switch error {
@@ -12,59 +12,19 @@ enum Messages {
         case .unauthenticated: return (.unauthorized, "ログインしてください。")
         case .invalidCredentials: return (.unauthorized, "メールアドレスまたはパスワードが正しくありません。")
         case .missing: return (.notFound, "お探しのものは見つかりませんでした。")
-        case .conflict(let code, _, _): return (.conflict, conflict[code] ?? "ほかの操作と重なったため、実行できませんでした。")
-        case .refused(let code, _): return (.forbidden, refused[code] ?? "いまはこの操作はできません。")
-        case .invalid(let code, _, _): return (.unprocessableContent, invalid[code] ?? "入力内容を確認してください。")
+        case .conflict(let code, _, let field): return (.conflict, ErrorText.japanese(code: code, field: field))
+        case .refused(let code, _): return (.forbidden, ErrorText.japanese(code: code))
+        case .invalid(let code, _, let field): return (.unprocessableContent, ErrorText.japanese(code: code, field: field))
         case .rateLimited(_, let retryAfter):
             let minutes = max(1, (retryAfter + 59) / 60)
             return (.tooManyRequests, "試行が多すぎます。\(minutes) 分ほど待ってから、もう一度お試しください。")
         }
     }
 
+    /// The API's Japanese for a rule of the input, from the one catalogue both share.
     static func describe(_ error: ValidationError) -> String {
-        let field = fields[error.field] ?? error.field
-        switch error.code {
-        case "required", "empty": return "\(field)を入力してください。"
-        case "too_long": return "\(field)が長すぎます。"
-        case "too_short": return "\(field)が短すぎます。"
-        case "invalid": return "\(field)の形式が正しくありません。"
-        default: return "\(field)を確認してください。"
-        }
+        error.message(in: .ja)
     }
-
-    static let fields: [String: String] = [
-        "email": "メールアドレス", "password": "パスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
-        "body": "本文", "description": "説明", "area": "地区", "q": "検索語", "note": "補足", "reason": "理由", "message": "メッセージ", "choices": "選択", "code": "登録コード",
-        "text": "回答", "pattern": "語",
-    ]
-
-    static let conflict: [String: String] = [
-        "email_taken": "このメールアドレスはすでに登録されています。ログインしてください。",
-        "already_member": "すでにこのグループに参加しています。",
-        "last_owner": "最後の管理者は退会できません。先に別の管理者を指名してください。",
-        "thread_locked": "このスレッドは締め切られています。",
-        "already_flagged": "この投稿はすでに通報済みです。",
-        "banned": "このグループには参加できません。",
-        "post_deleted": "この投稿は削除されています。",
-        "under_review": "この投稿は確認中のため、変更できません。",
-        "too_many": "上限に達しているため、これ以上は追加できません。",
-        "reply_closed": "回答の期限を過ぎています。",
-        "household_conflict": "このお子さんはすでに別のアカウントで登録されています。学校・園にご相談ください。",
-    ]
-
-    static let refused: [String: String] = [
-        "suspended": "利用が一時停止されているため、投稿できません。",
-        "banned": "このグループには参加できません。",
-        "thread_locked": "このスレッドは締め切られています。",
-    ]
-
-    static let invalid: [String: String] = [
-        "unknown_post": "返信先の投稿が見つかりません。",
-        "blocked_word": "この内容は投稿できません。表現を見直してください。",
-        "too_many_links": "リンクが多すぎます。",
-        "invalid_reply": "返信先の投稿が見つかりません。",
-        "past_deadline": "回答の期限を過ぎています。",
-    ]
 
     static let reactionLabels: [Reaction: String] = [.like: "いいね", .thanks: "ありがとう", .agree: "賛成", .smile: "にっこり", .sad: "かなしい"]
 

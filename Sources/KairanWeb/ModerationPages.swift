@@ -193,9 +193,7 @@ struct ModerationPages {
             do {
                 _ = try await services.watchedWords.importCSV(actor, form["csv"] ?? "", logger: context.logger)
             } catch let error as ValidationError {
-                let message = error.code == "invalid_row" ? "\(error.field.replacingOccurrences(of: "line ", with: ""))行目が読めません（形式: 語,block|hold|flag[,fold]）。"
-                    : error.code == "empty" ? "取り込む行がありません。" : Messages.describe(error)
-                return try await wordsPage(page, actor: actor, errors: [message], status: .unprocessableContent, context: context)
+                return try await wordsPage(page, actor: actor, errors: [Messages.describe(error)], status: .unprocessableContent, context: context)
             }
             return PageRenderer.redirect("/moderation/watched-words?m=imported")
         }

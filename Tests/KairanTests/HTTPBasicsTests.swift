@@ -43,7 +43,7 @@ import Testing
             #expect(try broken.errorCode() == "bad_request")
             let missing = try await client.send(.post, "/v1/accounts", json: #"{"email": "a@example.jp"}"#)
             #expect(missing.status == .badRequest)
-            #expect((try missing.json()["error"] as? [String: Any])?["message"] as? String == "field 'password' is required")
+            #expect((try missing.json()["error"] as? [String: Any])?["field"] as? String == "password")
             let wrongType = try await client.send(.post, "/v1/sessions", json: #"{"email": 42, "password": "x"}"#)
             #expect(wrongType.status == .badRequest)
         }

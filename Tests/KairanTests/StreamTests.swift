@@ -165,6 +165,14 @@ import Testing
             // Still open and serving:
             stream.subscribe("user:\(outsider.id)")
             #expect(try await stream.waitForSubscribed("user:\(outsider.id)")["type"] as? String == "subscribed")
+            // Error frames speak the language the socket was opened with: Japanese unless
+            // the client prefers English.
+            #expect(refused["message"] as? String == "見つかりません。存在しないか、見る権限がありません。")
+            let english = StreamClient.open(port: port, token: outsider.token, language: "en")
+            defer { english.close() }
+            english.subscribe("group:\(secret)")
+            let refusedInEnglish = try await english.waitForSubscribed("group:\(secret)")
+            #expect(refusedInEnglish["code"] as? String == "not_found" && refusedInEnglish["message"] as? String == "no such stream")
         }
     }
 

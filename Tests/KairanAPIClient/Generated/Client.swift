@@ -18,7 +18,11 @@ public import struct Foundation.Data
 public import struct Foundation.Date
 import HTTPTypes
 /// Every failure answers with `{"error": {"code": "...", "message": "..."}}` (and `field`
-/// for validation errors). JSON request bodies must be `application/json` and at most
+/// for validation errors). The `code` is stable and the same in every language; the
+/// `message` is written for a person in the language `Accept-Language` prefers: Japanese
+/// (`ja`) unless the client prefers English (`en`), so an app can show it as it is. Error
+/// responses carry `Content-Language` and `Vary: Accept-Language`. (A request HTTP cannot
+/// parse at all, below, is answered in English.) JSON request bodies must be `application/json` and at most
 /// 65536 bytes. Authenticate with `Authorization: Bearer <token>` from `POST /v1/sessions`.
 ///
 /// Any operation may also answer 503 (`database_unavailable` or `timeout`, with

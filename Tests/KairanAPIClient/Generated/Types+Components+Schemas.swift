@@ -40,16 +40,20 @@ extension Components {
             public struct _ErrorPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/Error/error/code`.
                 public var code: Swift.String
+                /// For a person, in the language `Accept-Language` prefers (ja by default, en).
+                ///
                 /// - Remark: Generated from `#/components/schemas/Error/error/message`.
                 public var message: Swift.String
+                /// The request field at fault, for validation errors and bodies that do not decode.
+                ///
                 /// - Remark: Generated from `#/components/schemas/Error/error/field`.
                 public var field: Swift.String?
                 /// Creates a new `_ErrorPayload`.
                 ///
                 /// - Parameters:
                 ///   - code:
-                ///   - message:
-                ///   - field:
+                ///   - message: For a person, in the language `Accept-Language` prefers (ja by default, en).
+                ///   - field: The request field at fault, for validation errors and bodies that do not decode.
                 public init(
                     code: Swift.String,
                     message: Swift.String,

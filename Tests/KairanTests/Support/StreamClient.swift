@@ -51,9 +51,9 @@ final class StreamClient: Sendable {
     private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
 
     /// Connects in the background; `close()` ends the connection, `ended()` waits for it.
-    static func open(port: Int, path: String = "/v1/stream", token: String? = nil, origin: String? = nil) -> StreamClient {
+    static func open(port: Int, path: String = "/v1/stream", token: String? = nil, origin: String? = nil, language: String? = nil) -> StreamClient {
         let client = StreamClient()
-        let task = Task { try await client.run(port: port, path: path, token: token, origin: origin) }
+        let task = Task { try await client.run(port: port, path: path, token: token, origin: origin, language: language) }
         client.task.withLock { $0 = task }
         return client
     }
@@ -76,10 +76,11 @@ final class StreamClient: Sendable {
     }
 
     /// Connects and runs until the server closes or `finish()` is called. Run it in a task.
-    func run(port: Int, path: String = "/v1/stream", token: String? = nil, origin: String? = nil) async throws {
+    func run(port: Int, path: String = "/v1/stream", token: String? = nil, origin: String? = nil, language: String? = nil) async throws {
         var headers: HTTPFields = [:]
         if let token { headers[.authorization] = "Bearer \(token)" }
         if let origin { headers[.origin] = origin }
+        if let language { headers[.acceptLanguage] = language }
         var logger = Logger(label: "stream-client")
         logger.logLevel = .warning
         do {
