@@ -168,7 +168,7 @@ import Testing
                 title: "連絡", body: "本文", targets: .init(classes: [empty.id])))) else {
                 Issue.record("a notice that reaches nobody must be 422"); return
             }
-            #expect(try nobody.body.json.error.code == "empty_targets" && nobody.body.json.error.message.contains("class \(empty.id)"))
+            #expect(try nobody.body.json.error.code == "empty_targets" && nobody.body.json.error.message.contains("クラス（番号 \(empty.id)）"))
 
             let notice = try await asTeacher.createNotice(path: .init(organizationID: org), body: .json(.init(
                 title: "遠足の持ち物", body: "お弁当と水筒をお持たせください。", urgent: true,
