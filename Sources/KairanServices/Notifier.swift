@@ -29,8 +29,10 @@ enum Notifier {
     /// Notifies the members a newly shown post mentions.
     static func mentions(of post: PostRecord, now: Date, on db: DatabaseConnection) async throws {
         guard let body = post.body, let authorID = post.authorID else { return }
-        let names = Mentions.names(in: body)
-        let mentioned = try await NotificationStore.mentionedMembers(group: post.groupID, names: names, excluding: authorID, on: db)
+        let tokens = Mentions.tokens(in: body)
+        let members = try await NotificationStore.membersNamedAtTheStart(of: tokens, group: post.groupID, excluding: authorID, on: db)
+        let names = Set(tokens.flatMap { Mentions.resolve($0, among: members.map(\.name)) })
+        let mentioned = members.filter { names.contains($0.name) }.map(\.account)
         let payload = NotificationPayload(postId: post.id, threadId: post.threadID, groupId: post.groupID,
                                           author: post.authorName.map { PostView.Author(id: authorID, displayName: $0) },
                                           excerpt: String(body.prefix(100)))

@@ -13,22 +13,23 @@ public struct NotificationRecord: Sendable {
 }
 
 public enum NotificationStore {
-    /// Members of `group` (other than `author`) whose display name, spaces removed, is one
-    /// of `names`.
-    public static func mentionedMembers(
-        group: GroupID, names: [String], excluding author: AccountID, on db: DatabaseConnection
-    ) async throws -> [AccountID] {
-        guard !names.isEmpty else { return [] }
-        var ids: [AccountID] = []
-        for try await id in try await db.query("""
-            SELECT m.account_id FROM group_members m JOIN accounts a ON a.id = m.account_id
-            WHERE m.group_id = \(group) AND m.account_id <> \(author)
-              AND regexp_replace(a.display_name, '[[:space:]\u{3000}]', '', 'g') = ANY(\(names))
+    /// Members of `group` (other than `author`) whose display name, spaces removed, begins
+    /// one of `tokens`, with that name: the candidates `Mentions.resolve` chooses among.
+    public static func membersNamedAtTheStart(
+        of tokens: [String], group: GroupID, excluding author: AccountID, on db: DatabaseConnection
+    ) async throws -> [(account: AccountID, name: String)] {
+        guard !tokens.isEmpty else { return [] }
+        var members: [(AccountID, String)] = []
+        for try await (id, name) in try await db.query("""
+            SELECT m.account_id, n.name FROM group_members m JOIN accounts a ON a.id = m.account_id
+            CROSS JOIN LATERAL (SELECT regexp_replace(a.display_name, '[[:space:]\u{3000}]', '', 'g') AS name) n
+            WHERE m.group_id = \(group) AND m.account_id <> \(author) AND n.name <> ''
+              AND EXISTS (SELECT 1 FROM unnest(\(tokens)::text[]) t WHERE starts_with(t, n.name))
             ORDER BY m.account_id
-            """).decode(AccountID.self) {
-            ids.append(id)
+            """).decode((AccountID, String).self) {
+            members.append((id, name))
         }
-        return ids
+        return members
     }
 
     public static func insert(
