@@ -72,17 +72,7 @@ public struct NoticeService: Sendable {
                 guard try await NoticeStore.targetsBelong(targets, to: organization.id, on: db) else {
                     throw ValidationError(field: "targets", code: "unknown_channel", message: "every class and list must be this organization's")
                 }
-                // A notice that reaches nobody would show staff a sent notice and a 0/0
-                // dashboard while no family was told: refused. Part of it empty: a warning.
-                let reach = try await NoticeStore.reach(targets, in: organization.id, on: db)
-                emptyChannels = reach.filter { $0.guardians == 0 }
-                if !reach.isEmpty && emptyChannels.count == reach.count {
-                    throw ValidationError(field: "targets", code: "empty_targets",
-                                          message: "no guardian is registered for " + emptyChannels.map(Self.describe).joined(separator: ", ")
-                                              + "; the notice would reach nobody",
-                                          japanese: emptyChannels.map(Self.describeInJapanese).joined(separator: "、")
-                                              + "には登録済みの保護者がいないため、このお知らせはだれにも届きません。")
-                }
+                emptyChannels = try await Self.emptyChannels(of: targets, in: organization.id, on: db)
                 let needsApproval = organization.requiresApproval && scope.standing.role != .orgAdmin
                 var state: NoticeState = needsApproval ? .pendingApproval : .scheduled
                 var logged: (ApprovalAction, String?)? = needsApproval ? (.submitted, nil) : nil
@@ -127,6 +117,23 @@ public struct NoticeService: Sendable {
     }
 
     /// "class 12", "grade 3", "list 4", "the whole organization".
+    /// The channels of `targets` that reach no guardian today. A notice that would reach
+    /// nobody at all would show staff a sent notice and a 0/0 dashboard while no family was
+    /// told: refused (when written, and again when approved, since a list may have been
+    /// emptied meanwhile). Part of it empty: the caller warns.
+    static func emptyChannels(of targets: NoticeTargets, in organization: OrganizationID, on db: DatabaseConnection) async throws -> [NoticeStore.ChannelReach] {
+        let reach = try await NoticeStore.reach(targets, in: organization, on: db)
+        let empty = reach.filter { $0.guardians == 0 }
+        if !reach.isEmpty && empty.count == reach.count {
+            throw ValidationError(field: "targets", code: "empty_targets",
+                                  message: "no guardian is registered for " + empty.map(Self.describe).joined(separator: ", ")
+                                      + "; the notice would reach nobody",
+                                  japanese: empty.map(Self.describeInJapanese).joined(separator: "、")
+                                      + "には登録済みの保護者がいないため、このお知らせはだれにも届きません。")
+        }
+        return empty
+    }
+
     static func describe(_ channel: NoticeStore.ChannelReach) -> String {
         channel.kind == "all" ? "the whole organization" : "\(channel.kind) \(channel.id)"
     }
@@ -317,6 +324,7 @@ public struct NoticeService: Sendable {
                 throw ServiceError.conflict("deadline_before_release",
                                             "the reply deadline would pass before the notice goes out; return it so the author can change it")
             }
+            _ = try await Self.emptyChannels(of: notice.targets, in: organizationID, on: db)
             try await NoticeStore.update(notice.id, state: .scheduled, releaseAt: releaseAt, title: title, body: body, now: now,
                                          on: db)
             let event = ApprovalEvent(noticeId: notice.id, title: title ?? notice.title, authorId: notice.authorID, state: .scheduled, comment: comment)

@@ -342,6 +342,34 @@ import Testing
         await server.stop()
     }
 
+    /// A list that reaches nobody is refused when written; one emptied while its notice
+    /// waited for approval is refused at approval, and the notice stays in the queue.
+    @Test func aNoticeToAnEmptyListIsRefusedWhenWrittenAndWhenApproved() async throws {
+        try await NoticeTown.with { town in
+            let school = try await town.school("東小学校", prefix: "east", settings: ["requiresApproval": true])
+            let mother = try await town.client.resident("mother@example.jp")
+            let child = try await town.enrol(school, "山田 太郎", in: "1-1")
+            try await town.link(mother, to: child, at: school)
+            let lists = "/v1/organizations/\(school.id)/lists"
+            let empty = try #require(try await town.client.send(.post, lists, json: jsonObject(["name": "空の名簿", "childIds": [Int]()]),
+                                                                 token: school.teacher.token).json()["id"] as? Int)
+            let refused = try await town.post(school, by: school.teacher.token, ["title": "連絡", "targets": ["lists": [empty]]])
+            #expect(try refused.errorCode() == "empty_targets" && refused.status == .unprocessableContent)
+
+            let choir = try #require(try await town.client.send(.post, lists, json: jsonObject(["name": "合唱部", "childIds": [child]]),
+                                                                 token: school.teacher.token).json()["id"] as? Int)
+            let draft = try await town.post(school, by: school.teacher.token, ["title": "合唱部の練習", "targets": ["lists": [choir]]])
+            #expect(try draft.json()["state"] as? String == "pending_approval", "\(draft.text)")
+            let id = try #require(try draft.json()["id"] as? Int)
+            let emptied = try await town.client.send(.put, "\(lists)/\(choir)", json: jsonObject(["childIds": [Int]()]), token: school.teacher.token)
+            #expect(emptied.status == .ok, "\(emptied.text)")
+            let approve = try await town.client.send(.post, "/v1/organizations/\(school.id)/notices/\(id)/approve", json: "{}", token: school.admin.token)
+            #expect(try approve.errorCode() == "empty_targets" && approve.status == .unprocessableContent)
+            let still = try await town.client.send(.get, "/v1/organizations/\(school.id)/notices/\(id)", token: school.admin.token)
+            #expect(try still.json()["state"] as? String == "pending_approval")
+        }
+    }
+
     @Test func approvalQueueHoldsNoticesUntilApprovedAndAReturnedOneNeverGoesOut() async throws {
         try await NoticeTown.with { town in
             let school = try await town.school("北小学校", prefix: "north", settings: ["requiresApproval": true])

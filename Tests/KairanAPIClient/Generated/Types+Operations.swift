@@ -26522,7 +26522,9 @@ public enum Operations {
     /// `not_pending`. Quiet hours are judged again at approval, so a notice approved at night
     /// waits for the morning, and a reply deadline that would pass before then is 409
     /// `deadline_before_release`. A `revision` other than the notice's current one is 409
-    /// `changed_since_read`. An edit is recorded as `edited` in the trail before `approved`.
+    /// `changed_since_read`. A notice whose every target reaches no guardian by now (a list
+    /// emptied since it was written) is 422 `empty_targets` and stays in the queue.
+    /// An edit is recorded as `edited` in the trail before `approved`.
     /// `notice.approved` goes to `org:<id>` and to the author's `user:<id>`. Send `{}` to
     /// approve unchanged.
     ///
