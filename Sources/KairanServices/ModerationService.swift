@@ -245,7 +245,10 @@ public struct ModerationService: Sendable {
         try await ModerationStore.setState(item.id, state, decided: true, now: now, on: db)
         guard wasOpen || FlagView.outcome(item.state) != FlagView.outcome(state) else { return }
         let reporters = try await ModerationStore.reporters(item: item.id, on: db)
-        try await Notifier.notify(reporters, kind: "flag.outcome", .init(postId: item.postID, groupId: item.groupID, outcome: FlagView.outcome(state)),
+        // The thread and the start of the post as it was flagged, so a reporter can tell which
+        // of their reports this was (the same excerpt `/v1/me/flags` shows them).
+        try await Notifier.notify(reporters, kind: "flag.outcome", .init(postId: item.postID, threadId: item.threadID, groupId: item.groupID,
+                                                                           excerpt: String(item.postBody.prefix(50)), outcome: FlagView.outcome(state)),
                                   now: now, on: db)
     }
 

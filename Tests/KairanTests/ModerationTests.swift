@@ -196,7 +196,15 @@ import Testing
             #expect(try await flag(client, ownPost, by: reporter, reason: "spam").status == .created)
             #expect(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().contains { $0["postId"] as? Int == ownPost } == false)
             #expect(try await client.send(.get, "/v1/moderation/items", token: town.townModerator.token).items().contains { $0["postId"] as? Int == ownPost })
-            #expect(try await client.send(.get, "/v1/me/flags", token: reporter.token).items().first { $0["postId"] as? Int == post }?["outcome"] as? String == "removed")
+            let reported = try await client.send(.get, "/v1/me/flags", token: reporter.token).items().first { $0["postId"] as? Int == post }
+            #expect(reported?["outcome"] as? String == "removed")
+            // The reporter can tell which post it was: its thread and its start as flagged,
+            // in the list and in the outcome's notification, and never who decided.
+            #expect(reported?["threadId"] as? Int == thread && (reported?["excerpt"] as? String)?.isEmpty == false)
+            let outcome = try await client.send(.get, "/v1/notifications", token: reporter.token).items().first { $0["kind"] as? String == "flag.outcome" }
+            let told = try #require(outcome?["data"] as? [String: Any])
+            #expect(told["outcome"] as? String == "removed" && told["threadId"] as? Int == thread && told["excerpt"] as? String == reported?["excerpt"] as? String)
+            #expect(told["author"] == nil && told["itemId"] == nil)
 
             // Removed posts never reappear: not in the list, search, notifications, or a
             // reconnecting client's replay.

@@ -4533,22 +4533,67 @@ extension Components {
         }
         /// - Remark: Generated from `#/components/schemas/NoticePageForm`.
         public struct NoticePageForm: Codable, Hashable, Sendable {
+            /// confirm the notice, answer its form, or report an absence, lateness or early leave
+            ///
             /// - Remark: Generated from `#/components/schemas/NoticePageForm/action`.
             @frozen public enum ActionPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case confirm = "confirm"
                 case answer = "answer"
+                case absence = "absence"
             }
+            /// confirm the notice, answer its form, or report an absence, lateness or early leave
+            ///
             /// - Remark: Generated from `#/components/schemas/NoticePageForm/action`.
             public var action: Components.Schemas.NoticePageForm.ActionPayload
+            /// absence: the child, one of the household's at this organization
+            ///
+            /// - Remark: Generated from `#/components/schemas/NoticePageForm/child`.
+            public var child: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/NoticePageForm/kind`.
+            public var kind: Components.Schemas.AbsenceKind?
+            /// absence: the school day, YYYY-MM-DD, 30 days back to 90 ahead
+            ///
+            /// - Remark: Generated from `#/components/schemas/NoticePageForm/day`.
+            public var day: Swift.String?
+            /// absence: one of the organization's `absenceReasons`
+            ///
+            /// - Remark: Generated from `#/components/schemas/NoticePageForm/reason`.
+            public var reason: Swift.String?
+            /// absence: anything the teacher should know
+            ///
+            /// - Remark: Generated from `#/components/schemas/NoticePageForm/note`.
+            public var note: Swift.String?
             /// Creates a new `NoticePageForm`.
             ///
             /// - Parameters:
-            ///   - action:
-            public init(action: Components.Schemas.NoticePageForm.ActionPayload) {
+            ///   - action: confirm the notice, answer its form, or report an absence, lateness or early leave
+            ///   - child: absence: the child, one of the household's at this organization
+            ///   - kind:
+            ///   - day: absence: the school day, YYYY-MM-DD, 30 days back to 90 ahead
+            ///   - reason: absence: one of the organization's `absenceReasons`
+            ///   - note: absence: anything the teacher should know
+            public init(
+                action: Components.Schemas.NoticePageForm.ActionPayload,
+                child: Swift.Int64? = nil,
+                kind: Components.Schemas.AbsenceKind? = nil,
+                day: Swift.String? = nil,
+                reason: Swift.String? = nil,
+                note: Swift.String? = nil
+            ) {
                 self.action = action
+                self.child = child
+                self.kind = kind
+                self.day = day
+                self.reason = reason
+                self.note = note
             }
             public enum CodingKeys: String, CodingKey {
                 case action
+                case child
+                case kind
+                case day
+                case reason
+                case note
             }
         }
         /// - Remark: Generated from `#/components/schemas/CreateAbsence`.
