@@ -59,7 +59,9 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether this is a mobile carrier's address (older phones read ISO-2022-JP only).
-    public var isJapaneseCarrier: Bool { Self.japaneseCarrierDomains.contains(domain.lowercased()) }
+    public var isJapaneseCarrier: Bool { Self.isJapaneseCarrier(domain: domain) }
+
+    public static func isJapaneseCarrier(domain: String) -> Bool { japaneseCarrierDomains.contains(domain.lowercased()) }
 
     /// The charset mail to this address gets unless someone chose otherwise: ISO-2022-JP for
     /// the carriers, UTF-8 for everyone else. One rule, whichever path stored the address.

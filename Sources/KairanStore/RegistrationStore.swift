@@ -99,14 +99,24 @@ public enum RegistrationStore {
             """).decode(Int.self) {
             return false
         }
+        // A move between a carrier phone and other mail takes the new address's default
+        // charset: the old one suited the old kind of phone (a choice made for one carrier
+        // address is kept for another).
+        var oldDomain: String?
+        for try await domain in try await db.query("SELECT domain FROM alert_subscribers WHERE id = \(subscriber) FOR UPDATE").decode(String.self) {
+            oldDomain = domain
+        }
+        let newKindOfPhone = oldDomain.map { EmailAddress.isJapaneseCarrier(domain: $0) != address.isJapaneseCarrier } ?? false
         try await db.query("""
-            UPDATE alert_subscribers SET email = \(address.raw), email_key = \(address.comparisonKey), domain = \(address.domain.lowercased())
+            UPDATE alert_subscribers SET email = \(address.raw), email_key = \(address.comparisonKey), domain = \(address.domain.lowercased()),
+                charset = CASE WHEN \(newKindOfPhone) THEN \(address.defaultMailCharset) ELSE charset END
             WHERE id = \(subscriber)
             """)
         try await db.query("DELETE FROM mail_change_codes WHERE subscriber_id = \(subscriber)")
         // Mail still queued for the old address goes to the new one.
         try await db.query("""
-            UPDATE deliveries SET address = \(address.raw), domain = \(address.domain.lowercased())
+            UPDATE deliveries SET address = \(address.raw), domain = \(address.domain.lowercased()),
+                charset = CASE WHEN \(newKindOfPhone) THEN \(address.defaultMailCharset) ELSE charset END
             WHERE recipient = \("subscriber:\(subscriber)") AND state = 'queued'
             """)
         return true

@@ -154,7 +154,7 @@ import Testing
     @Test func aSubscriberMovesToANewAddressByEmptyMail() async throws {
         try await withInbound { setup in
             let subscriber = try await setup.database.withTransaction { db in
-                try await AlertStore.subscribe(try EmailAddress("old@ezweb.ne.jp"), preferences: .init(categoryCodes: ["crime"]), token: "manage-token-1",
+                try await AlertStore.subscribe(try EmailAddress("old@example.jp"), preferences: .init(categoryCodes: ["crime"]), token: "manage-token-1",
                                                now: setup.clock.now(), on: db)
             }
             let start = try await setup.client.execute(uri: "/m/s/manage-token-1/change", method: .post, headers: [:], body: nil)
@@ -172,6 +172,7 @@ import Testing
             }
             #expect(moved?.email == "new@au.com")
             #expect(moved?.categoryCodes == ["crime"], "settings kept")
+            #expect(moved?.charset == "iso-2022-jp", "a move to a carrier phone takes the carriers' charset")
         }
     }
 

@@ -124,7 +124,7 @@ public struct InboundMailProcessor: Sendable {
                 body: body, listID: nil, deadline: nil, now: now, on: db)
             try await DeliveryStore.enqueueMail(
                 message: message.id,
-                recipients: [DeliveryStore.Recipient(key: "registration:\(id)", address: address, charset: MailCharset.preferred(for: address).rawValue)],
+                recipients: [DeliveryStore.Recipient(key: "registration:\(id)", address: address, charset: address.defaultMailCharset)],
                 urgent: false, dueAt: now, on: db)
             return true
         }
@@ -156,10 +156,3 @@ public struct InboundMailProcessor: Sendable {
     }
 }
 
-extension MailCharset {
-    /// Japanese carrier mail: ISO-2022-JP is the one charset every handset on those
-    /// domains shows correctly, feature phones included.
-    static func preferred(for address: EmailAddress) -> MailCharset {
-        address.isJapaneseCarrier ? .iso2022jp : .utf8
-    }
-}
