@@ -292,9 +292,19 @@ public enum ThreadStore {
     public static func search(
         group: GroupID, text: String, before: PostID?, limit: Int, on db: DatabaseConnection
     ) async throws -> [PostRecord] {
-        // Folded (NFKC, lower case) on both sides by PostgreSQL, as the index is, and only
-        // then escaped: NFKC turns a full-width ％ into a % that must not act as a wildcard.
-        let query: PostgresQuery = """
+        var posts: [PostRecord] = []
+        for try await row in try await db.query(searchQuery(group: group, text: text, before: before, limit: limit)).decode(PostRow.self) {
+            posts.append(post(row))
+        }
+        return posts
+    }
+
+    /// The search's statement (a test reads its plan). The text is folded (NFKC, lower case)
+    /// by PostgreSQL, as the index's expression folds the posts, and only then escaped: NFKC
+    /// turns a full-width ％ into a % that must not act as a wildcard. The planner folds the
+    /// pattern from the bound text and reads its trigrams, so the trigram index serves it.
+    public static func searchQuery(group: GroupID, text: String, before: PostID?, limit: Int) -> PostgresQuery {
+        """
             SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
             WHERE p.group_id = \(group) AND p.deleted_at IS NULL AND p.moderation = 'visible'
               AND lower(normalize(p.body, NFKC)) LIKE '%' || replace(replace(replace(lower(normalize(\(text)::text, NFKC)),
@@ -302,10 +312,5 @@ public enum ThreadStore {
               AND (\(before)::bigint IS NULL OR p.id < \(before))
             ORDER BY p.id DESC LIMIT \(limit)
             """
-        var posts: [PostRecord] = []
-        for try await row in try await db.query(query).decode(PostRow.self) {
-            posts.append(post(row))
-        }
-        return posts
     }
 }

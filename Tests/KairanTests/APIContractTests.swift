@@ -78,7 +78,7 @@ import Testing
             #expect(found.items.map(\.id) == [started.post.id])
             // Whatever width and case were typed on either side.
             let notice = try await asOwner.createPost(path: .init(threadID: started.thread.id), body: .json(.init(body: "ＰＴＡ総会は参加率５０％でした。ﾊﾟﾊﾟも歓迎"))).created.body.json
-            for query in ["pta", "ＰＴＡ", "パパ", "50%", "５０％"] {
+            for query in ["pta", "PTA", "ＰＴＡ", "パパ", "ﾊﾟﾊﾟ", "50%", "５０％"] {
                 let hits = try await asNeighbour.searchGroup(path: .init(groupID: group.id), query: .init(q: query)).ok.body.json.items.map(\.id)
                 #expect(hits == [notice.id], "q=\(query)")
             }

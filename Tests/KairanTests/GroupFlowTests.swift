@@ -241,3 +241,31 @@ import Testing
         }
     }
 }
+
+/// The folded search (NFKC, lower case on both sides) still uses its trigram index: the
+/// statement folds the posts exactly as the index's expression does. On a group of 100,000
+/// posts a search for a rare word is planned on that index (on a few thousand, scanning the
+/// group's posts is cheaper, and the planner rightly does that).
+@Suite struct SearchIndexTests {
+    @Test func aSearchInALargeGroupUsesTheFoldedTrigramIndex() async throws {
+        try await withApp { client, url in
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+                try await db.query("""
+                    INSERT INTO posts (thread_id, group_id, author_id, body, created_at)
+                    SELECT \(thread), \(group), \(owner.id), 'ごみ当番のお知らせ 第' || n || '回 ' || md5(n::text), now()
+                    FROM generate_series(1, 100000) AS n
+                    """)
+                try await db.query("ANALYZE posts")
+                let search = ThreadStore.searchQuery(group: GroupID(group), text: "ＰＴＡ総会", before: nil, limit: 20)
+                var plan: [String] = []
+                for try await line in try await db.query(PostgresQuery(unsafeSQL: "EXPLAIN " + search.sql, binds: search.binds)).decode(String.self) {
+                    plan.append(line)
+                }
+                #expect(plan.contains { $0.contains("Bitmap Index Scan on posts_body_folded_trgm_idx") }, "plan:\n\(plan.joined(separator: "\n"))")
+            }
+        }
+    }
+}
