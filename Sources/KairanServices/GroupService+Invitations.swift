@@ -51,6 +51,8 @@ extension GroupService {
         try await database.withTransaction { db in
             _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
             guard try await GroupStore.deleteInvitation(group: id, account: target, on: db) else { throw ServiceError.notFound }
+            // The invitation's notification would point at a group they can no longer see.
+            try await NotificationStore.deleteInvitation(to: target, group: id, on: db)
         }
     }
 

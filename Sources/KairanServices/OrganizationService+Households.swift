@@ -27,6 +27,13 @@ extension OrganizationService {
             let kept = try await OrganizationStore.household(of: child, now: now, on: db)
             let merged = try await OrganizationStore.household(of: other, now: now, on: db)
             guard kept != merged else { throw ServiceError.conflict("same_household", "these children are already in one household") }
+            // A merge gives each household's guardians the other's children: one organization
+            // may not hand another's children to anyone. A family at two schools or nurseries
+            // joins by a guardian's link code, which each organization issued itself.
+            guard try await !HouseholdStore.hasChildren(elsewhereThan: id, in: [kept, merged], on: db) else {
+                throw ServiceError.conflict("other_organization",
+                                            "a child of one of these households is enrolled at another organization; the guardian can join them with a link code")
+            }
             return try await HouseholdStore.merge(merged, into: kept, organization: id, by: actor.accountID, via: .staff, reason: reason,
                                                   now: now, on: db)
         }

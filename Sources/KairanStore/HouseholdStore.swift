@@ -6,6 +6,16 @@ import PostgresNIO
 /// Households as one family: merging two that turned out to be the same family, and the
 /// record of every merge.
 public enum HouseholdStore {
+    /// Whether any of `households` has a child enrolled at an organization other than `organization`.
+    public static func hasChildren(elsewhereThan organization: OrganizationID, in households: [Int64], on db: DatabaseConnection) async throws -> Bool {
+        for try await found in try await db.query("""
+            SELECT EXISTS (SELECT 1 FROM children WHERE household_id = ANY(\(households)::bigint[]) AND organization_id <> \(organization))
+            """).decode(Bool.self) {
+            return found
+        }
+        return false
+    }
+
     public enum MergeVia: String, Sendable {
         case linkCode = "link_code"
         case staff

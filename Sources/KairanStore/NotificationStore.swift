@@ -32,6 +32,13 @@ public enum NotificationStore {
         return members
     }
 
+    /// Removes the `group.invited` notification of a withdrawn invitation.
+    public static func deleteInvitation(to account: AccountID, group: GroupID, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            DELETE FROM notifications WHERE account_id = \(account) AND kind = 'group.invited' AND (payload->>'groupId')::bigint = \(group)
+            """)
+    }
+
     public static func insert(
         account: AccountID, kind: String, payloadJSON: String, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {

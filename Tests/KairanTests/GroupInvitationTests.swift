@@ -39,6 +39,8 @@ import Testing
             #expect(try await client.send(.delete, "/v1/groups/\(group)/invitations/\(other.id)", token: owner.token).status == .notFound)
             #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: other.token).status == .notFound, "a withdrawn invitation opens nothing")
             #expect(try await client.send(.get, "/v1/me/invitations", token: other.token).items().isEmpty)
+            #expect(try await client.send(.get, "/v1/notifications", token: other.token).items().isEmpty, "nor its notification")
+            #expect(try await client.send(.get, "/v1/notifications", token: invitee.token).items().map { $0["kind"] as? String } == ["group.invited"])
 
             #expect(try await client.send(.post, "/v1/groups/\(group)/join", token: invitee.token).status == .ok)
             #expect(try await client.send(.get, "/v1/me/invitations", token: invitee.token).items().isEmpty, "accepted")

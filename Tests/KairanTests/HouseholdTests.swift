@@ -76,6 +76,18 @@ import Testing
             #expect((status["counts"] as? [String: Any])?["households"] as? Int == 1)
             let merges = try await town.client.send(.get, "/v1/organizations/\(school.id)/households/merges", token: school.admin.token).items()
             #expect(merges.count == 1 && merges.first?["guardiansMoved"] as? Int == 1)
+
+            // A household with a child at another school is not this school's to merge: it
+            // would hand that school's child to this school's family.
+            let other = try await town.school("南小学校", prefix: "south")
+            let mother = try await town.client.resident("tanaka@example.jp", name: "田中 恵")
+            let third = try await town.enrol(school, "田中 花子", in: "1-1")
+            try await town.link(mother, to: third, at: school)
+            try await town.link(mother, to: try await town.enrol(other, "田中 次郎", in: "2-1"), at: other)
+            let across = try await town.client.send(.post, path, json: jsonObject(["childId": first, "withChildId": third, "reason": "同じ家庭"]),
+                                                    token: school.admin.token)
+            #expect(try across.errorCode() == "other_organization" && across.status == .conflict)
+            #expect(try await town.client.send(.get, "/v1/organizations/\(school.id)/households/merges", token: school.admin.token).items().count == 1)
         }
     }
 }

@@ -21124,7 +21124,9 @@ public enum Operations {
     /// children once. The merge and its reason are recorded (GET …/households/merges).
     /// Only the organization's own admins (a town admin does not see children's data): 403
     /// for its staff. 422 `unknown_child` naming the field, `same_child`, `required` for an
-    /// empty reason; 409 `same_household`.
+    /// empty reason; 409 `same_household`, and 409 `other_organization` when either household
+    /// has a child enrolled at another organization (a merge would hand that organization's
+    /// child to this one's family; the guardian joins them with a link code instead).
     ///
     ///
     /// - Remark: HTTP `POST /v1/organizations/{organizationID}/households/merge`.
