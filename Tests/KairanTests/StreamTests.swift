@@ -305,7 +305,8 @@ import Testing
 }
 
 @Suite struct StreamRevocationTests {
-    @Test func aRemovedMemberStopsReceivingAPrivateGroup() async throws {
+    @Test(arguments: ["removed", "banned"])
+    func aRemovedMemberStopsReceivingAPrivateGroup(how: String) async throws {
         try await PrivateGroupFixture.with(lockTimeout: false) { fixture in
             let (client, owner, thread, stream) = (fixture.client, fixture.owner, fixture.thread, fixture.stream)
             let port = try #require(client.port)
@@ -314,7 +315,10 @@ import Testing
             witness.subscribe("thread:\(thread)")
             #expect(try await witness.waitForSubscribed("thread:\(thread)")["type"] as? String == "subscribed")
 
-            #expect(try await client.send(.delete, "/v1/groups/\(fixture.group)/members/\(fixture.member.id)", token: owner.token).status == .noContent)
+            let ended = how == "removed"
+                ? try await client.send(.delete, "/v1/groups/\(fixture.group)/members/\(fixture.member.id)", token: owner.token)
+                : try await client.send(.put, "/v1/groups/\(fixture.group)/bans/\(fixture.member.id)", json: jsonObject(["reason": "荒らし"]), token: owner.token)
+            #expect(ended.status == .noContent)
             try await stream.wait(for: "revoked") { $0.contains { $0["type"] as? String == "revoked" } }
             try await client.post("メンバー以外には見せない", in: thread, by: owner)
             // The owner's socket shows the hub has broadcast the post; the removed member's
