@@ -46,6 +46,23 @@ extension GroupService {
         }
     }
 
+    /// `invite` with the invitee named by their login address (the group's members page).
+    /// An address nobody registered is answered as one somebody did: a group's moderators
+    /// must not learn from it who uses Kairan.
+    public func invite(_ actor: Actor, _ id: GroupID, email rawEmail: String, logger: Logger) async throws {
+        let email = try EmailAddress(rawEmail.trimmingCharacters(in: .whitespaces))
+        let now = services.clock.now()
+        let target = try await database.withConnection { db -> AccountID? in
+            _ = try await GroupAccess.group(.moderate, id, actor: actor, now: now, on: db)
+            return try await AccountStore.find(emailKey: email.comparisonKey, on: db)?.id
+        }
+        guard let target else {
+            logger.info("invitation to an address without an account", metadata: ["group_id": "\(id)"])
+            return
+        }
+        try await invite(actor, id, account: target, logger: logger)
+    }
+
     public func withdrawInvitation(_ actor: Actor, _ id: GroupID, account target: AccountID, logger: Logger) async throws {
         let now = services.clock.now()
         try await database.withTransaction { db in

@@ -29,6 +29,12 @@ public struct TimeWindow: Codable, Sendable {
     public let start: String
     public let end: String
 
+    /// As typed ("21:00"); checked by `minutes(field:)`.
+    public init(start: String, end: String) {
+        self.start = start
+        self.end = end
+    }
+
     /// Nil unless both ends are set.
     public init?(start: Int?, end: Int?) {
         guard let start, let end else { return nil }

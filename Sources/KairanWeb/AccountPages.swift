@@ -148,7 +148,8 @@ struct AccountPages {
         let items = notifications.items.map { item in
             MeView.Item(text: Messages.notification(item), created: Dates.display(item.createdAt, zone: services.timeZone),
                         createdISO: Dates.iso(item.createdAt), read: item.read,
-                        link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") })
+                        link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") }
+                            ?? (item.kind == "group.invited" ? item.data.groupId.map { "/groups/\($0)" } : nil))
         }
         let view = MeView(csrf: page.csrf, displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors)
         return web.renderer.page("me", title: "マイページ", content: view, request: page, status: status, liveStreams: ["user:\(actor.accountID)"], path: "/me")

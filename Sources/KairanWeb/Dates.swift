@@ -25,4 +25,13 @@ enum Dates {
         }
         return nil
     }
+
+    /// The `datetime-local` value for `date` in the town's time zone.
+    static func inputValue(_ date: Date, zone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        return formatter.string(from: date)
+    }
 }

@@ -17,6 +17,7 @@ struct GroupPages {
         routes.get("/groups/:id", use: group)
         routes.post("/groups/:id/join", use: join)
         routes.post("/groups/:id/leave", use: leave)
+        routes.post("/groups/:id/decline", use: decline)
         routes.post("/groups/:id/threads", use: startThread)
         routes.get("/groups/:id/search", use: search)
     }
@@ -111,6 +112,8 @@ struct GroupPages {
         let moderates: Bool
         let canJoin: Bool
         let joinButton: String
+        /// Invited to this private group: they may accept (join) or decline.
+        let invited: Bool
         let threads: [Thread]
         let next: String?
         let title: String
@@ -124,19 +127,26 @@ struct GroupPages {
     ) async throws -> Response {
         let actor = try web.requireActor(page)
         let group = try await services.groups.group(actor, id, logger: context.logger)
-        let list = try await services.threads.threads(actor, in: id, before: before, limit: 30, logger: context.logger)
+        let member = group.myRole != nil
+        // Someone invited to a private group sees what they are invited to, not its threads.
+        var invited = false
+        if !member && group.visibility == .private {
+            invited = try await services.groups.myInvitations(actor, logger: context.logger).contains { $0.groupId == id }
+        }
+        let list = invited ? nil : try await services.threads.threads(actor, in: id, before: before, limit: 30, logger: context.logger)
         let zone = services.timeZone
-        let threads = (list.pinned + list.page.items.filter { !$0.pinned }).map {
+        let threads = ((list?.pinned ?? []) + (list?.page.items ?? []).filter { !$0.pinned }).map {
             GroupPageView.Thread(id: $0.id, title: $0.title, pinned: $0.pinned, locked: $0.locked, postCount: $0.postCount,
                                  lastPost: Dates.display($0.lastPostAt, zone: zone), lastPostISO: Dates.iso($0.lastPostAt),
                                  unread: $0.unreadCount > 0 ? $0.unreadCount : nil)
         }
-        let member = group.myRole != nil
         let view = GroupPageView(
             csrf: page.csrf, group: group, description: group.description.isEmpty ? nil : group.description, kindLabel: Messages.kind(group.kind), member: member,
             moderates: group.myRole == .owner || group.myRole == .moderator,
-            canJoin: !member && group.joinPolicy != .invite, joinButton: group.joinPolicy == .approval ? "参加を申し込む" : "このグループに参加する",
-            threads: threads, next: list.page.nextBefore.map { "/groups/\(id)?before=\($0)" }, title: title, body: body, errors: errors)
+            canJoin: !member && (group.joinPolicy != .invite || invited),
+            joinButton: invited ? "招待を受けて参加する" : group.joinPolicy == .approval ? "参加を申し込む" : "このグループに参加する",
+            invited: invited,
+            threads: threads, next: list?.page.nextBefore.map { "/groups/\(id)?before=\($0)" }, title: title, body: body, errors: errors)
         return web.renderer.page("group", title: group.name, content: view, request: page, status: status,
                                  liveStreams: ["group:\(id)"], path: "/groups/\(id)" + (before.map { "?before=\($0)" } ?? ""))
     }
@@ -155,6 +165,16 @@ struct GroupPages {
             _ = try await web.postedForm(request, context: context)
             let membership = try await services.groups.join(actor, id, message: nil, logger: context.logger)
             return PageRenderer.redirect("/groups/\(id)?m=" + (membership == .member ? "joined" : "requested"))
+        }
+    }
+
+    @Sendable func decline(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let id = try context.parameters.require("id", as: GroupID.self)
+            _ = try await web.postedForm(request, context: context)
+            try await services.groups.declineInvitation(actor, id, logger: context.logger)
+            return PageRenderer.redirect("/groups?m=declined")
         }
     }
 

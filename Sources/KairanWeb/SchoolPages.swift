@@ -18,6 +18,7 @@ struct SchoolPages {
         routes.get("/schools/:org/notices/new", use: composePage)
         routes.post("/schools/:org/notices", use: compose)
         routes.get("/schools/:org/notices/:id", use: notice)
+        routes.get("/schools/:org/notices/:id/call-list", use: callList)
         routes.post("/schools/:org/notices/:id/approve", use: approve)
         routes.post("/schools/:org/notices/:id/return", use: returnNotice)
     }
@@ -77,7 +78,8 @@ struct SchoolPages {
     }
 
     struct ComposeView {
-        struct Class { let id: ClassID; let name: String; let checked: Bool }
+        /// A class, grade or list one may tick.
+        struct Choice { let id: Int64; let name: String; let checked: Bool }
         struct Kind { let value: String; let label: String; let selected: Bool }
         /// Its own names: a nil here must not pick up the form's fields of the same name.
         struct Preview { let title: String; let paragraphs: [String]; let urgent: Bool; let audience: String; let hasForm: Bool; let formQuestion: String; let formOptions: [String] }
@@ -89,7 +91,9 @@ struct SchoolPages {
         let body: String
         let urgent: Bool
         let all: Bool
-        let classes: [Class]
+        let grades: [Choice]
+        let classes: [Choice]
+        let lists: [Choice]
         let sendAt: String
         let formKinds: [Kind]
         let question: String
@@ -101,7 +105,8 @@ struct SchoolPages {
 
     /// What the compose form holds, as posted (or empty for a new notice).
     struct Draft {
-        var title = "", body = "", urgent = false, all = true, classes: Set<ClassID> = [], sendAt = ""
+        var title = "", body = "", urgent = false, all = true, sendAt = ""
+        var grades: Set<Int> = [], classes: Set<ClassID> = [], lists: Set<NoticeListID> = []
         var formKind = "", question = "", options = "", skipReason = ""
         /// The form's own key: 送信 twice (or a reload of the answer) makes one notice.
         var key = WebSecurity.newSeed()
@@ -110,24 +115,40 @@ struct SchoolPages {
 
         init(_ form: Form) {
             title = form["title"] ?? ""; body = form["body"] ?? ""; urgent = form["urgent"] == "on"
-            all = form["audience"] != "classes"
+            all = form["audience"] != "chosen"
+            grades = Set(form.all("grade").compactMap { Int($0) }.filter { (0...12).contains($0) })
             classes = Set(form.all("class").compactMap(ClassID.init))
+            lists = Set(form.all("list").compactMap(NoticeListID.init))
             sendAt = form["sendAt"] ?? ""; formKind = form["formKind"] ?? ""; question = form["question"] ?? ""
             options = form["options"] ?? ""; skipReason = form["skipReason"] ?? ""
             key = form["key"].flatMap { $0.isEmpty || $0.count > 64 ? nil : $0 } ?? WebSecurity.newSeed()
         }
+
+        var targets: NoticeTargets {
+            all ? NoticeTargets(all: true, grades: [], classes: [], lists: [])
+                : NoticeTargets(all: false, grades: grades.sorted(), classes: classes.sorted(), lists: lists.sorted())
+        }
+
+        var chosesNobody: Bool { !all && grades.isEmpty && classes.isEmpty && lists.isEmpty }
 
         var optionList: [String] {
             options.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
     }
 
-    func composeView(_ page: PageRequest, organization: OrganizationView, classes: [ClassView], draft: Draft, preview: Bool, errors: [String]) -> ComposeView {
+    func composeView(_ page: PageRequest, audience choices: Audience, draft: Draft, preview: Bool, errors: [String]) -> ComposeView {
         let kinds = [("", "なし"), ("single", "ひとつ選ぶ"), ("multiple", "いくつでも選ぶ"), ("text", "文章で答える")]
-        let audience = draft.all ? "全員" : classes.filter { draft.classes.contains($0.id) }.map(\.name).joined(separator: "、")
+        let grades = Set(choices.classes.compactMap(\.grade)).sorted()
+        let audience = draft.all ? "全員"
+            : (grades.filter { draft.grades.contains($0) }.map(Self.gradeName) + choices.classes.filter { draft.classes.contains($0.id) }.map(\.name)
+               + choices.lists.filter { draft.lists.contains($0.id) }.map { "名簿「\($0.name)」" }).joined(separator: "、")
+        let organization = choices.organization
         return ComposeView(
             csrf: page.csrf, key: draft.key, organizationId: organization.id, organizationName: organization.name, title: draft.title, body: draft.body,
-            urgent: draft.urgent, all: draft.all, classes: classes.map { .init(id: $0.id, name: $0.name, checked: draft.classes.contains($0.id)) },
+            urgent: draft.urgent, all: draft.all,
+            grades: grades.map { .init(id: Int64($0), name: Self.gradeName($0), checked: draft.grades.contains($0)) },
+            classes: choices.classes.map { .init(id: $0.id, name: $0.name, checked: draft.classes.contains($0.id)) },
+            lists: choices.lists.map { .init(id: $0.id, name: $0.name, checked: draft.lists.contains($0.id)) },
             sendAt: draft.sendAt, formKinds: kinds.map { .init(value: $0.0, label: $0.1, selected: $0.0 == draft.formKind) },
             question: draft.question, options: draft.options, skipReason: draft.skipReason,
             preview: preview ? .init(title: draft.title, paragraphs: Messages.lines(draft.body), urgent: draft.urgent, audience: audience,
@@ -135,18 +156,29 @@ struct SchoolPages {
             errors: errors)
     }
 
-    func organizationAndClasses(_ actor: Actor, _ id: OrganizationID, context: KairanRequestContext) async throws -> (OrganizationView, [ClassView]) {
+    static func gradeName(_ grade: Int) -> String { grade == 0 ? "学年なし" : "\(grade)年" }
+
+    /// Whom a notice of this organization may go to: its grades (from its classes), classes
+    /// and custom lists.
+    struct Audience {
+        let organization: OrganizationView
+        let classes: [ClassView]
+        let lists: [NoticeListView]
+    }
+
+    func audience(_ actor: Actor, _ id: OrganizationID, context: KairanRequestContext) async throws -> Audience {
         guard let organization = try await services.organizations.staffOf(actor, logger: context.logger).first(where: { $0.id == id }) else {
             throw ServiceError.notFound
         }
-        return (organization, try await services.organizations.classes(actor, id, logger: context.logger))
+        return Audience(organization: organization, classes: try await services.organizations.classes(actor, id, logger: context.logger),
+                        lists: try await services.notices.lists(actor, in: id, logger: context.logger))
     }
 
     @Sendable func composePage(_ request: Request, context: KairanRequestContext) async throws -> Response {
         try await web.respond(request, context: context) { page in
             let actor = try web.requireActor(page)
-            let (organization, classes) = try await organizationAndClasses(actor, try context.parameters.require("org", as: OrganizationID.self), context: context)
-            return web.renderer.page("notice-compose", title: "お知らせを作成", content: composeView(page, organization: organization, classes: classes, draft: Draft(),
+            let choices = try await audience(actor, try context.parameters.require("org", as: OrganizationID.self), context: context)
+            return web.renderer.page("notice-compose", title: "お知らせを作成", content: composeView(page, audience: choices, draft: Draft(),
                                                                                                  preview: false, errors: []), request: page)
         }
     }
@@ -157,10 +189,10 @@ struct SchoolPages {
             let id = try context.parameters.require("org", as: OrganizationID.self)
             let form = try await web.postedForm(request, context: context)
             let draft = Draft(form)
-            let (organization, classes) = try await organizationAndClasses(actor, id, context: context)
+            let choices = try await audience(actor, id, context: context)
             func again(_ errors: [String], preview: Bool, status: HTTPResponse.Status) -> Response {
                 web.renderer.page("notice-compose", title: preview ? "お知らせのプレビュー" : "お知らせを作成",
-                                  content: composeView(page, organization: organization, classes: classes, draft: draft, preview: preview, errors: errors),
+                                  content: composeView(page, audience: choices, draft: draft, preview: preview, errors: errors),
                                   request: page, status: status, path: "/schools/\(id)/notices/new")
             }
             if form["preview"] != nil { return again([], preview: true, status: .ok) }
@@ -171,13 +203,13 @@ struct SchoolPages {
                 }
                 sendAt = date
             }
-            if !draft.all && draft.classes.isEmpty {
-                return again(["送る相手（クラス）を選んでください。"], preview: false, status: .unprocessableContent)
+            if draft.chosesNobody {
+                return again(["送る相手（学年・クラス・名簿）を選んでください。"], preview: false, status: .unprocessableContent)
             }
             let replyForm: ReplyForm? = ReplyFormKind(rawValue: draft.formKind).map {
                 ReplyForm(kind: $0, question: draft.question, options: $0 == .text ? [] : draft.optionList, deadline: nil)
             }
-            let targets = NoticeTargets(all: draft.all, grades: [], classes: draft.all ? [] : Array(draft.classes).sorted(), lists: [])
+            let targets = draft.targets
             do {
                 let notice = try await services.notices.create(
                     actor, in: id,
@@ -206,6 +238,11 @@ struct SchoolPages {
         let paragraphs: [String]
         let state: String
         let counts: NoticeStatusCounts?
+        let classes: [ComposeView.Choice]
+        /// The class the dashboard is narrowed to ("" for all), for the call list's link.
+        let classId: String
+        let className: String?
+        let escalation: String?
         let percent: Int
         let unconfirmed: [Household]
         let trail: [Entry]
@@ -235,13 +272,20 @@ struct SchoolPages {
             let org = try context.parameters.require("org", as: OrganizationID.self)
             let id = try context.parameters.require("id", as: NoticeID.self)
             let notice = try await services.notices.notice(actor, id, in: org, logger: context.logger)
-            let status = notice.state == .sent ? try await services.notices.status(actor, id, in: org, logger: context.logger) : nil
+            // A class teacher's view: the households with a child in one class.
+            let classID = request.uri.queryParameters["classId"].flatMap { ClassID(String($0)) }
+            let status = notice.state == .sent ? try await services.notices.status(actor, id, in: org, inClass: classID, logger: context.logger) : nil
+            let classes = notice.state == .sent ? try await services.organizations.classes(actor, org, logger: context.logger) : []
             let mayApprove = try await mayApprove(actor, org, context: context)
             let zone = services.timeZone
             let counts = status?.counts
+            let escalation: String? = notice.escalatedAt.map { "\(Dates.display($0, zone: zone)) に、まだ確認していない家庭へ再通知しました（アプリだけの保護者にはメールでも）。下の電話連絡リストで連絡してください。" }
+                ?? notice.escalateAt.map { "\(Dates.display($0, zone: zone)) までに確認がない家庭には、再通知します。" }
             let view = NoticePageView(
                 csrf: page.csrf, organizationId: org, notice: notice, paragraphs: Messages.lines(notice.body),
                 state: Self.stateLabels[notice.state] ?? notice.state.rawValue, counts: counts,
+                classes: classes.map { .init(id: $0.id, name: $0.name, checked: $0.id == classID) }, classId: classID.map(String.init) ?? "",
+                className: classID.flatMap { id in classes.first { $0.id == id }?.name }, escalation: escalation,
                 percent: counts.map { $0.households == 0 ? 0 : $0.confirmedHouseholds * 100 / $0.households } ?? 0,
                 unconfirmed: (status?.unconfirmed ?? []).map {
                     .init(children: $0.children.joined(separator: "、"), classes: $0.classes.joined(separator: "、"),
@@ -254,6 +298,39 @@ struct SchoolPages {
             return web.renderer.page("school-notice", title: notice.title, content: view, request: page,
                                      liveStreams: notice.state == .sent ? [EventStore.noticeStream(id)]
                                         : [mayApprove ? EventStore.organizationStream(org) : EventStore.userStream(actor.accountID)])
+        }
+    }
+
+    struct CallListView {
+        struct Household { let classes: String; let children: String; let guardians: [Guardian] }
+        struct Guardian { let name: String; let phone: String?; let tel: String? }
+        let organizationId: OrganizationID
+        let noticeId: NoticeID
+        let title: String
+        let className: String?
+        let households: [Household]
+    }
+
+    /// The households that have not confirmed, with the phone numbers the organization holds:
+    /// whom to call when an urgent notice is not confirmed (緊急連絡の電話連絡).
+    @Sendable func callList(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let org = try context.parameters.require("org", as: OrganizationID.self)
+            let id = try context.parameters.require("id", as: NoticeID.self)
+            let classID = request.uri.queryParameters["classId"].flatMap { ClassID(String($0)) }
+            let notice = try await services.notices.notice(actor, id, in: org, logger: context.logger)
+            let households = try await services.notices.callList(actor, id, in: org, inClass: classID, logger: context.logger)
+            var className: String?
+            if let classID {
+                className = try await services.organizations.classes(actor, org, logger: context.logger).first { $0.id == classID }?.name
+            }
+            let view = CallListView(organizationId: org, noticeId: id, title: notice.title, className: className, households: households.map { household in
+                .init(classes: household.classes.joined(separator: "、"), children: household.children.joined(separator: "、"), guardians: household.guardians.map {
+                    .init(name: $0.name, phone: $0.phone, tel: $0.phone.map { $0.filter { $0.isNumber || $0 == "+" } })
+                })
+            })
+            return web.renderer.page("notice-call-list", title: "電話連絡リスト", content: view, request: page)
         }
     }
 

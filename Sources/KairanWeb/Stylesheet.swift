@@ -64,6 +64,8 @@ enum Stylesheet {
         .live-note { margin-right: 0.5rem; }
         form.inline-form { display: inline; }
         ul.inline-list { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; }
+        ul.plain { list-style: none; padding: 0; margin: 0; }
+        p.notice-line { border-left: 4px solid #1a5fb4; padding-left: 0.75rem; }
         blockquote.body { margin: 0.5rem 0; padding: 0.5rem 1rem; background: #fff; border-left: 4px solid #6b6b6b; }
         table { border-collapse: collapse; width: 100%; background: #fff; }
         th, td { border: 1px solid #d6d6d0; padding: 0.4rem 0.6rem; text-align: left; vertical-align: top; }

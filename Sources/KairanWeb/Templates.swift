@@ -8,9 +8,10 @@ enum Templates {
         "admin": admin, "staff": staff, "group-members": groupMembers,
         "classes": classes, "roster-children": rosterChildren, "roster-child": rosterChild,
         "notices": notices, "notice": notice, "children": children, "absences": absences, "absence-inbox": absenceInbox,
-        "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice,
+        "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice, "notice-call-list": noticeCallList,
+        "notice-lists": noticeLists, "notice-list": noticeList, "list-picker": listPicker,
         "alerts": alerts, "alert-compose": alertCompose, "alert": alert, "alert-subscribers": alertSubscribers, "alert-settings": alertSettings,
-        "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog,
+        "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog, "suspensions": suspensions,
     ]
 
     static let layout = """
@@ -194,12 +195,17 @@ enum Templates {
         <form method="post" action="/groups/{{group.id}}/join"><input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit">{{joinButton}}</button></form>
         {{/canJoin}}
+        {{#invited}}
+        <form method="post" action="/groups/{{group.id}}/decline"><input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit" class="secondary">招待を断る</button></form>
+        {{/invited}}
         {{#member}}
         <form method="post" action="/groups/{{group.id}}/leave"><input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit" class="secondary">グループを退会する</button></form>
         {{/member}}
         </div>
-        {{#member}}<p><a href="/groups/{{group.id}}/members">メンバー{{#moderates}}と参加の申し込み{{/moderates}}</a></p>{{/member}}
+        {{#invited}}<p>このグループに招待されています。参加すると、スレッドを読んだり書いたりできます。</p>{{/invited}}
+        {{#member}}<p><a href="/groups/{{group.id}}/members">メンバー{{#moderates}}・参加の申し込み・招待{{/moderates}}</a></p>{{/member}}
         {{#moderates}}<p><a href="/moderation">このグループの通報を確認する（モデレーション）</a></p>{{/moderates}}
         <form method="get" action="/groups/{{group.id}}/search" role="search" class="inline">
         <p><label for="q">このグループ内を検索</label>
@@ -354,7 +360,7 @@ enum Templates {
         <div id="notifications" data-live-region>
         {{^empty(notifications)}}
         <ul class="cards">
-        {{#notifications}}<li>{{^read}}<span class="tag">未読</span> {{/read}}{{text}} <time datetime="{{createdISO}}">{{created}}</time>{{#link}} <a href="{{link}}">開く</a>{{/link}}</li>{{/notifications}}
+        {{#notifications}}<li>{{^read}}<span class="tag">未読</span> {{/read}}{{text}} <time datetime="{{createdISO}}">{{created}}</time>{{#link}} <a href="{{link}}">開く<span class="visually-hidden">（{{text}}）</span></a>{{/link}}</li>{{/notifications}}
         </ul>
         {{/empty(notifications)}}
         {{#empty(notifications)}}<p>通知はありません。</p>{{/empty(notifications)}}
@@ -440,6 +446,7 @@ enum Templates {
         <nav aria-label="モデレーションのメニュー"><ul class="inline-list">
         {{#townModerator}}<li><a href="/moderation/watched-words">監視語</a></li>{{/townModerator}}
         {{#townModerator}}<li><a href="/moderation/log">対応の記録</a></li>{{/townModerator}}
+        {{#townModerator}}<li><a href="/moderation/suspensions">利用停止</a></li>{{/townModerator}}
         </ul></nav>
         <form method="get" action="/moderation" class="inline">
         <p><label for="state">表示する通報</label>
@@ -482,9 +489,8 @@ enum Templates {
         <ul class="cards">{{#history}}<li>{{action}} · <time>{{at}}</time><p>{{reason}}</p></li>{{/history}}</ul>
         </section>
         {{/empty(history)}}
-        {{#open}}
         <section aria-labelledby="action-heading">
-        <h2 id="action-heading">対応する</h2>
+        <h2 id="action-heading">{{#open}}対応する{{/open}}{{^open}}さらに対応する（投稿者への注意・一時停止・追放、投稿の復元）{{/open}}</h2>
         \(formErrors)
         <form method="post" action="/moderation/items/{{item.id}}" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
@@ -499,7 +505,6 @@ enum Templates {
         <p><button type="submit">決定する</button></p>
         </form>
         </section>
-        {{/open}}
         """
 
     static let watchedWords = """
@@ -565,7 +570,7 @@ enum Templates {
     static let school = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools">学校・園の職員ページ</a></nav>
         <h1>{{name}}</h1>
-        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a> <a href="/schools/{{organizationId}}/classes">クラスと子ども</a> <a href="/schools/{{organizationId}}/staff">職員</a></p>
+        <p class="actions"><a class="button" href="/schools/{{organizationId}}/notices/new">お知らせを作成</a> <a href="/schools/{{organizationId}}/absences">欠席連絡</a> <a href="/schools/{{organizationId}}/classes">クラスと子ども</a> <a href="/schools/{{organizationId}}/lists">名簿</a> <a href="/schools/{{organizationId}}/staff">職員と設定</a></p>
         <div id="approval" data-live-region>
         {{^empty(pending)}}
         <section aria-labelledby="pending-heading">
@@ -607,8 +612,16 @@ enum Templates {
         <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急連絡（静かな時間でもすぐに送り、未確認の家庭を追跡します）</label></p>
         <fieldset><legend>送る相手</legend>
         <p><input type="radio" id="audience-all" name="audience" value="all"{{#all}} checked{{/all}}> <label for="audience-all">全員</label></p>
-        <p><input type="radio" id="audience-classes" name="audience" value="classes"{{^all}} checked{{/all}}> <label for="audience-classes">選んだクラス</label></p>
-        {{#classes}}<p class="indent"><input type="checkbox" id="class-{{id}}" name="class" value="{{id}}"{{#checked}} checked{{/checked}}> <label for="class-{{id}}">{{name}}</label></p>{{/classes}}
+        <p><input type="radio" id="audience-chosen" name="audience" value="chosen"{{^all}} checked{{/all}}> <label for="audience-chosen">選んだ相手（学年・クラス・名簿）</label></p>
+        {{^empty(grades)}}<fieldset class="indent"><legend>学年</legend>
+        {{#grades}}<p><input type="checkbox" id="grade-{{id}}" name="grade" value="{{id}}"{{#checked}} checked{{/checked}}> <label for="grade-{{id}}">{{name}}</label></p>{{/grades}}
+        </fieldset>{{/empty(grades)}}
+        {{^empty(classes)}}<fieldset class="indent"><legend>クラス</legend>
+        {{#classes}}<p><input type="checkbox" id="class-{{id}}" name="class" value="{{id}}"{{#checked}} checked{{/checked}}> <label for="class-{{id}}">{{name}}</label></p>{{/classes}}
+        </fieldset>{{/empty(classes)}}
+        {{^empty(lists)}}<fieldset class="indent"><legend>名簿</legend>
+        {{#lists}}<p><input type="checkbox" id="list-{{id}}" name="list" value="{{id}}"{{#checked}} checked{{/checked}}> <label for="list-{{id}}">{{name}}</label></p>{{/lists}}
+        </fieldset>{{/empty(lists)}}
         </fieldset>
         <p><label for="send-at">送信日時（空欄ならすぐ）</label><input id="send-at" name="sendAt" type="datetime-local" value="{{sendAt}}"></p>
         <fieldset><legend>回答フォーム</legend>
@@ -625,10 +638,18 @@ enum Templates {
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
         <h1>{{#notice.urgent}}<span class="tag urgent-tag">緊急</span> {{/notice.urgent}}{{notice.title}}</h1>
         <p class="meta">{{state}}</p>
+        {{#counts}}
+        {{^empty(classes)}}
+        <form method="get" action="/schools/{{organizationId}}/notices/{{notice.id}}" class="inline">
+        <p><label for="class-filter">クラス</label><select id="class-filter" name="classId"><option value="">すべてのクラス</option>{{#classes}}<option value="{{id}}"{{#checked}} selected{{/checked}}>{{name}}</option>{{/classes}}</select>
+        <button type="submit" class="secondary">絞り込む</button></p>
+        </form>
+        {{/empty(classes)}}
+        {{/counts}}
         <div id="dashboard" data-live-region>
         {{#counts}}
         <section aria-labelledby="progress-heading">
-        <h2 id="progress-heading">確認の状況</h2>
+        <h2 id="progress-heading">確認の状況{{#className}}（{{className}}）{{/className}}</h2>
         <p><label for="confirmed-bar">確認済みの家庭</label>
         <progress id="confirmed-bar" max="100" value="{{percent}}">{{percent}}%</progress>
         <strong class="count">{{confirmedHouseholds}} / {{households}} 家庭</strong>（{{percent}}%）</p>
@@ -646,6 +667,8 @@ enum Templates {
         <tbody>{{#unconfirmed}}<tr><td>{{classes}}</td><td>{{children}}</td><td>{{guardians}}</td></tr>{{/unconfirmed}}</tbody></table>
         {{/empty(unconfirmed)}}
         {{#empty(unconfirmed)}}<p>すべての家庭が確認しました。</p>{{/empty(unconfirmed)}}
+        {{#escalation}}<p class="notice-line">{{escalation}}</p>{{/escalation}}
+        {{^empty(unconfirmed)}}<p><a href="/schools/{{organizationId}}/notices/{{notice.id}}/call-list{{#className}}?classId={{classId}}{{/className}}">電話連絡リスト（未確認の家庭の電話番号）</a></p>{{/empty(unconfirmed)}}
         </section>
         {{/counts}}
         </div>
@@ -674,6 +697,18 @@ enum Templates {
         </form>
         </section>
         {{/mayApprove}}{{/pending}}
+        """
+
+    static let noticeCallList = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}/notices/{{noticeId}}">{{title}}</a></nav>
+        <h1>電話連絡リスト{{#className}}（{{className}}）{{/className}}</h1>
+        <p>「{{title}}」をまだ確認していない家庭と、学校・園に登録された電話番号です。連絡がついた家庭も、保護者が確認するまでここに残ります。</p>
+        {{^empty(households)}}
+        <table><caption class="visually-hidden">未確認の家庭の連絡先</caption>
+        <thead><tr><th scope="col">クラス</th><th scope="col">子ども</th><th scope="col">保護者と電話番号</th></tr></thead>
+        <tbody>{{#households}}<tr><td>{{classes}}</td><td>{{children}}</td><td><ul class="plain">{{#guardians}}<li>{{name}}：{{#phone}}<a href="tel:{{tel}}">{{phone}}</a>{{/phone}}{{^phone}}電話番号の登録なし{{/phone}}</li>{{/guardians}}</ul></td></tr>{{/households}}</tbody></table>
+        {{/empty(households)}}
+        {{#empty(households)}}<p>すべての家庭が確認しました。</p>{{/empty(households)}}
         """
 
     static let alerts = """
@@ -875,6 +910,51 @@ enum Templates {
         </section>
         """
 
+    static let noticeLists = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
+        <h1>名簿</h1>
+        <p>部活動や行事の班など、学年やクラスとは別にお知らせを送る相手をまとめます。お知らせの作成画面で選べます。</p>
+        \(formErrors)
+        {{^empty(items)}}
+        <ul class="cards">{{#items}}<li><a href="/schools/{{organizationId}}/lists/{{id}}">{{name}}</a>（{{count}}人）<p class="meta">{{children}}</p></li>{{/items}}</ul>
+        {{/empty(items)}}
+        {{#empty(items)}}<p>名簿はまだありません。</p>{{/empty(items)}}
+        <section aria-labelledby="new-list-heading">
+        <h2 id="new-list-heading">名簿をつくる</h2>
+        <form method="post" action="/schools/{{organizationId}}/lists" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#form}}{{> list-picker}}{{/form}}
+        <p><button type="submit">つくる</button></p>
+        </form>
+        </section>
+        """
+
+    static let noticeList = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}/lists">名簿</a></nav>
+        <h1>名簿「{{form.listName}}」</h1>
+        \(formErrors)
+        <form method="post" action="/schools/{{organizationId}}/lists/{{listId}}" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#form}}{{> list-picker}}{{/form}}
+        <p><button type="submit">保存する</button></p>
+        </form>
+        <form method="post" action="/schools/{{organizationId}}/lists/{{listId}}/delete" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><button type="submit" class="secondary">この名簿を削除する</button></p>
+        </form>
+        """
+
+    /// A list's name and its children, ticked by class (a class with ticked children opens).
+    static let listPicker = """
+        <p><label for="list-name">名簿の名前</label><input id="list-name" name="name" required maxlength="50" value="{{listName}}"></p>
+        <fieldset><legend>子ども</legend>
+        {{#classes}}<details{{#open}} open{{/open}}><summary>{{name}}</summary>
+        {{#children}}<p><input type="checkbox" id="child-{{id}}" name="child" value="{{id}}"{{#checked}} checked{{/checked}}> <label for="child-{{id}}">{{name}}</label></p>{{/children}}
+        </details>{{/classes}}
+        {{#empty(classes)}}<p>子どもが登録されていません。</p>{{/empty(classes)}}
+        </fieldset>
+        """
+
     static let rosterChildren = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}/classes">クラス</a></nav>
         <h1>子ども</h1>
@@ -964,9 +1044,11 @@ enum Templates {
 
     static let staff = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/schools/{{organizationId}}">お知らせ一覧</a></nav>
-        <h1>職員</h1>
+        <h1>職員と設定</h1>
         \(formErrors)
-        <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}{{#maySkip}}・緊急時は承認なしで送信可{{/maySkip}}）</span></li>{{/members}}</ul>
+        <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}{{#maySkip}}・緊急時は承認なしで送信可{{/maySkip}}）</span>
+        {{#admin}}<form method="post" action="/schools/{{organizationId}}/staff/{{accountId}}/remove" class="inline-form"><input type="hidden" name="csrf" value="{{csrf}}"> <button type="submit" class="small secondary">職員から外す<span class="visually-hidden">（{{name}}）</span></button></form>{{/admin}}
+        </li>{{/members}}</ul>
         <section aria-labelledby="add-staff-heading">
         <h2 id="add-staff-heading">職員を追加・変更する（管理職）</h2>
         <form method="post" action="/schools/{{organizationId}}/staff" class="stack">
@@ -977,11 +1059,55 @@ enum Templates {
         <p><button type="submit">保存する</button></p>
         </form>
         </section>
+        {{#settings}}
+        <section aria-labelledby="settings-heading">
+        <h2 id="settings-heading">学校・園の設定（管理職）</h2>
+        <form method="post" action="/schools/{{organizationId}}/settings" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><input type="checkbox" id="requires-approval" name="requiresApproval"{{#requiresApproval}} checked{{/requiresApproval}}> <label for="requires-approval">職員のお知らせは管理職の承認後に送る</label></p>
+        <p><label for="escalate-after">緊急のお知らせに確認がないとき、再通知するまでの時間（分、1〜1440）</label><input id="escalate-after" name="escalateAfterMinutes" type="number" min="1" max="1440" required value="{{escalateAfterMinutes}}"></p>
+        <fieldset><legend>夜間の通知を控える時間（緊急のお知らせは除く。空欄なら控えない）</legend>
+        <p><label for="quiet-start">始まり</label><input id="quiet-start" name="quietStart" type="time" value="{{quietStart}}"></p>
+        <p><label for="quiet-end">終わり</label><input id="quiet-end" name="quietEnd" type="time" value="{{quietEnd}}"></p>
+        </fieldset>
+        <p><label for="absence-reasons">欠席・遅刻・早退の理由の選択肢（1行に1つ、20個まで）</label><textarea id="absence-reasons" name="absenceReasons" rows="6" required>{{absenceReasons}}</textarea></p>
+        <p><button type="submit">設定を保存する</button></p>
+        </form>
+        </section>
+        {{/settings}}
+        """
+
+    static let suspensions = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/moderation">モデレーション</a></nav>
+        <h1>利用停止</h1>
+        \(formErrors)
+        <p>{{#showEnded}}終わったものも表示しています。<a href="/moderation/suspensions">いま続いているものだけ表示</a>{{/showEnded}}{{^showEnded}}いま続いている利用停止です。<a href="/moderation/suspensions?ended=1">終わったものも表示</a>{{/showEnded}}</p>
+        {{^empty(items)}}
+        <ul class="cards">{{#items}}<li><strong>{{name}}</strong> <span class="meta">（{{scope}}・{{since}} から {{until}}）</span>
+        <p>{{reason}}</p>
+        <details><summary>解除する・期間を変える<span class="visually-hidden">（{{name}}）</span></summary>
+        <form method="post" action="/moderation/suspensions/{{id}}/lift" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="lift-reason-{{id}}">解除する理由（記録に残り、本人に伝わります）</label><input id="lift-reason-{{id}}" name="reason" required maxlength="500"></p>
+        <p><button type="submit" class="small">いま解除する</button></p>
+        </form>
+        <form method="post" action="/moderation/suspensions/{{id}}/until" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="until-{{id}}">新しい終わりの日時</label><input id="until-{{id}}" name="until" type="datetime-local" required value="{{untilInput}}"></p>
+        <p><label for="until-reason-{{id}}">変える理由</label><input id="until-reason-{{id}}" name="reason" required maxlength="500"></p>
+        <p><button type="submit" class="small secondary">期間を変える</button></p>
+        </form>
+        </details>
+        </li>{{/items}}</ul>
+        {{#next}}<p><a href="{{next}}">続き</a></p>{{/next}}
+        {{/empty(items)}}
+        {{#empty(items)}}<p>利用停止中の人はいません。</p>{{/empty(items)}}
         """
 
     static let groupMembers = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{groupId}}">{{groupName}}</a></nav>
         <h1>メンバー</h1>
+        \(formErrors)
         <div id="members" data-live-region>
         {{^empty(requests)}}
         <section aria-labelledby="requests-heading">
@@ -997,9 +1123,43 @@ enum Templates {
         {{/empty(requests)}}
         <section aria-labelledby="members-heading">
         <h2 id="members-heading">メンバー</h2>
-        <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}）</span></li>{{/members}}</ul>
+        <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}）</span>
+        {{#removable}}<details><summary>外す・参加を禁止する<span class="visually-hidden">（{{name}}）</span></summary>
+        <div class="post-actions">
+        <form method="post" action="/groups/{{groupId}}/members/{{accountId}}/remove"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small secondary">メンバーから外す<span class="visually-hidden">（{{name}}）</span></button></form>
+        </div>
+        <form method="post" action="/groups/{{groupId}}/members/{{accountId}}/ban" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="ban-reason-{{accountId}}">禁止する理由（本人には見えません）</label><input id="ban-reason-{{accountId}}" name="reason" maxlength="500"></p>
+        <p><button type="submit" class="small secondary">参加を禁止する<span class="visually-hidden">（{{name}}）</span></button></p>
+        </form>
+        </details>{{/removable}}
+        </li>{{/members}}</ul>
         {{#next}}<p><a href="{{next}}">続き</a></p>{{/next}}
         </section>
+        {{#moderates}}
+        <section aria-labelledby="invitations-heading">
+        <h2 id="invitations-heading">招待</h2>
+        {{^empty(invitations)}}
+        <ul class="cards">{{#invitations}}<li>{{name}} <span class="meta"><time>{{at}}</time> に招待</span>
+        <form method="post" action="/groups/{{groupId}}/invitations/{{accountId}}/withdraw" class="inline-form"><input type="hidden" name="csrf" value="{{csrf}}"> <button type="submit" class="small secondary">取り消す<span class="visually-hidden">（{{name}}への招待）</span></button></form></li>{{/invitations}}</ul>
+        {{/empty(invitations)}}
+        {{#empty(invitations)}}<p>返事を待っている招待はありません。</p>{{/empty(invitations)}}
+        <form method="post" action="/groups/{{groupId}}/invitations" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="invite-email">招待する人のメールアドレス（回覧板に登録しているもの）</label><input id="invite-email" name="email" type="email" required maxlength="254" autocomplete="off"></p>
+        <p><button type="submit">招待する</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="bans-heading">
+        <h2 id="bans-heading">参加を禁止している人</h2>
+        {{^empty(bans)}}
+        <ul class="cards">{{#bans}}<li>{{name}} <span class="meta">（{{until}}）</span>{{#reason}}<p>{{reason}}</p>{{/reason}}
+        <form method="post" action="/groups/{{groupId}}/bans/{{accountId}}/lift" class="inline-form"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small secondary">禁止を解除する<span class="visually-hidden">（{{name}}）</span></button></form></li>{{/bans}}</ul>
+        {{/empty(bans)}}
+        {{#empty(bans)}}<p>いません。</p>{{/empty(bans)}}
+        </section>
+        {{/moderates}}
         </div>
         """
 }

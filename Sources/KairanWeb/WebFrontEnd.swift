@@ -34,9 +34,11 @@ public struct WebFrontEnd: Sendable {
         SchoolPages(web: self).addRoutes(to: pages)
         AbsencePages(web: self).addRoutes(to: pages)
         RosterPages(web: self).addRoutes(to: pages)
+        NoticeListPages(web: self).addRoutes(to: pages)
         AdminPages(web: self).addRoutes(to: pages)
         AlertPages(web: self).addRoutes(to: pages)
         ModerationPages(web: self).addRoutes(to: pages)
+        SuspensionPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
         // Any other address a browser asks for gets a page in Japanese with the menu, not the
         // API's JSON 404; the API's own paths keep their JSON answer.
