@@ -170,7 +170,7 @@ import Testing
             // A rule of the input (empty) and a rule of the use case (a blocked word): both keep the text.
             let empty = try await browser.post("/threads/\(thread)/posts", [("body", "   ")], client)
             #expect(empty.status == .unprocessableContent)
-            #expect(empty.text.contains("本文を入力してください"))
+            #expect(empty.text.contains("「本文」を入力してください"))
             let blocked = try await browser.post("/threads/\(thread)/posts", [("body", "激安の屋根修理")], client)
             #expect(blocked.status == .unprocessableContent)
             #expect(blocked.text.contains("この内容は投稿できません"))
