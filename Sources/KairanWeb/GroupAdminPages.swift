@@ -84,11 +84,7 @@ struct GroupAdminPages {
             do {
                 try await services.groups.invite(actor, id, email: form["email"] ?? "", logger: context.logger)
             } catch {
-                let message: String? = Messages.formRefusal(error) ?? {
-                    if let error = error as? ServiceError, case .conflict = error { return Messages.describe(error).1 }
-                    return nil
-                }()
-                guard let message else { throw error }
+                guard let message = Messages.formOrConflictRefusal(error) else { throw error }
                 return try await membersPage(page, actor: actor, id: id, errors: [message], status: .unprocessableContent, context: context)
             }
             return PageRenderer.redirect("/groups/\(id)/members?m=invited")

@@ -97,6 +97,14 @@ extension Messages {
         return nil
     }
 
+    /// `formRefusal`, and also a clash with what exists (a name taken, already a member):
+    /// for forms that name something, where the person can change what they typed.
+    static func formOrConflictRefusal(_ error: any Error) -> String? {
+        if let message = formRefusal(error) { return message }
+        if let error = error as? ServiceError, case .conflict = error { return describe(error).1 }
+        return nil
+    }
+
     /// A text's lines, for one paragraph each. Any line break counts: a textarea posts
     /// "\r\n", which Swift holds as one Character, not as "\n".
     static func lines(_ text: String) -> [String] {

@@ -68,13 +68,6 @@ struct NoticeListPages {
         }
     }
 
-    /// A refusal of what the form says, or nil for any other error (answered as a page).
-    static func refusal(_ error: any Error) -> String? {
-        if let message = Messages.formRefusal(error) { return message }
-        if let error = error as? ServiceError, case .conflict = error { return Messages.describe(error).1 }
-        return nil
-    }
-
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> Response {
         try await web.respond(request, context: context) { page in
             let actor = try web.requireActor(page)
@@ -85,7 +78,7 @@ struct NoticeListPages {
             do {
                 _ = try await services.notices.createList(actor, in: org, name: name, children: chosen, logger: context.logger)
             } catch {
-                guard let message = Self.refusal(error) else { throw error }
+                guard let message = Messages.formOrConflictRefusal(error) else { throw error }
                 return try await listsPage(page, actor: actor, org: org, draft: (name, Set(chosen)), errors: [message], status: .unprocessableContent,
                                            context: context)
             }
@@ -131,7 +124,7 @@ struct NoticeListPages {
             do {
                 _ = try await services.notices.updateList(actor, id, in: org, name: name, children: chosen, logger: context.logger)
             } catch {
-                guard let message = Self.refusal(error) else { throw error }
+                guard let message = Messages.formOrConflictRefusal(error) else { throw error }
                 return try await listPage(page, actor: actor, org: org, id: id, draft: (name, Set(chosen)), errors: [message],
                                           status: .unprocessableContent, context: context)
             }
