@@ -53,7 +53,7 @@ struct GroupsController {
             guard let kind = GroupKind(rawValue: String(text)) else { throw APIError.badRequest("kind must be community or parenting") }
             return kind
         }
-        let filter = GroupService.Directory(kind: kind, area: query["area"].map(String.init), mine: query["mine"].map { $0 == "true" } ?? false)
+        let filter = GroupService.Directory(kind: kind, area: query["area"].map(String.init), mine: try request.flag("mine") ?? false)
         return try await groups.list(actor, filter, before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger)
     }
 

@@ -10,6 +10,17 @@ extension Request {
         return value
     }
 
+    /// A `true`/`false` query parameter; nil when absent, 400 for anything else (`mine=null`
+    /// is a client's mistake, not `false`).
+    func flag(_ name: String) throws -> Bool? {
+        guard let text = uri.queryParameters[name[...]] else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw APIError.badRequest("query parameter '\(name)' is true or false")
+        }
+    }
+
     /// `?limit=`: default 50, at most 100.
     func pageLimit(default defaultLimit: Int = 50, max: Int = 100) throws -> Int {
         guard let text = uri.queryParameters["limit"] else { return defaultLimit }

@@ -37,8 +37,9 @@ public final class RouteRegistry<Context: RequestContext>: RouterMethods {
 
     /// Registers 405 answers for the methods each known path lacks. Call once, last.
     public func finish() {
-        // TRACE too: a known path answers it 405 like any method it does not serve, not 404.
-        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .trace]
+        // TRACE, OPTIONS, CONNECT and QUERY too: a known path answers 405 to any method HTTP
+        // parses that it does not serve, not 404 (methods HTTP cannot parse are the guard's).
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .trace, .options, .connect] + [HTTPRequest.Method("QUERY")].compactMap { $0 }
         var byPath: [String: Set<String>] = [:]
         for route in routes { byPath[route.path, default: []].insert(route.method) }
         for (path, served) in byPath {

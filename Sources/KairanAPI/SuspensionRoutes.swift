@@ -9,13 +9,7 @@ extension ModerationController {
 
     @Sendable func listSuspensions(_ request: Request, context: KairanRequestContext) async throws -> Page<SuspensionView> {
         let actor = try context.requireActor()
-        let query = request.uri.queryParameters
-        let ended: Bool
-        switch query["ended"].map(String.init) {
-        case nil, "false": ended = false
-        case "true": ended = true
-        case let other?: throw APIError.badRequest("ended is true or false, not '\(other)'")
-        }
+        let ended = try request.flag("ended") ?? false
         return try await suspensions.list(
             actor, group: try request.cursor("groupId"), account: try request.cursor("accountId"), includeEnded: ended,
             before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger)

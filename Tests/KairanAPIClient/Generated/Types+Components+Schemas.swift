@@ -2547,6 +2547,8 @@ extension Components {
                 case archived
             }
         }
+        /// A field absent or null keeps its value (or takes the new category's default).
+        ///
         /// - Remark: Generated from `#/components/schemas/PutAlertCategory`.
         public struct PutAlertCategory: Codable, Hashable, Sendable {
             /// required for a new category
@@ -2623,6 +2625,8 @@ extension Components {
                 case archived
             }
         }
+        /// A field absent or null keeps its value (or takes the new area's default).
+        ///
         /// - Remark: Generated from `#/components/schemas/PutAlertArea`.
         public struct PutAlertArea: Codable, Hashable, Sendable {
             /// required for a new area
@@ -2990,7 +2994,7 @@ extension Components {
             /// the whole set, in order; absent or null: unchanged
             ///
             /// - Remark: Generated from `#/components/schemas/UpdateOrganization/absenceReasons`.
-            public var absenceReasons: [Swift.String]?
+            public var absenceReasons: [Swift.String?]?
             /// Creates a new `UpdateOrganization`.
             ///
             /// - Parameters:
@@ -3002,7 +3006,7 @@ extension Components {
                 name: Swift.String? = nil,
                 requiresApproval: Swift.Bool? = nil,
                 escalateAfterMinutes: Swift.Int? = nil,
-                absenceReasons: [Swift.String]? = nil
+                absenceReasons: [Swift.String?]? = nil
             ) {
                 self.name = name
                 self.requiresApproval = requiresApproval
