@@ -290,7 +290,8 @@ def test_a_group_that_approves_its_members_asks_and_the_owner_approves(server, b
 def test_an_owner_invites_bans_and_lifts_a_ban_from_the_members_page(server, browser):
     owner_email, friend_email, troll_email = unique("kaichou"), unique("nakamura"), unique("arashi")
     ids = {}
-    for email, name in ((owner_email, "小林 会長"), (friend_email, "中村 さん"), (troll_email, "荒らし 太郎")):
+    newcomer_email = unique("sato")
+    for email, name in ((owner_email, "小林 会長"), (friend_email, "中村 さん"), (troll_email, "荒らし 太郎"), (newcomer_email, "佐藤 新")):
         status, body = server.api("POST", "/v1/accounts", {"email": email, "password": PASSWORD, "displayName": name})
         assert status == 201, body
         ids[email] = body["id"]
@@ -322,6 +323,12 @@ def test_an_owner_invites_bans_and_lifts_a_ban_from_the_members_page(server, bro
     troll = owner.locator("#members li").filter(has_text="荒らし 太郎")
     troll.locator("summary").click()
     troll.get_by_label("禁止する理由（本人には見えません）").fill("同じ宣伝の繰り返し")
+    # Someone joins meanwhile: the list refreshes live, and the open panel and the reason
+    # being typed survive it.
+    assert server.api("POST", f"/v1/groups/{group['id']}/invitations", {"accountId": ids[newcomer_email]}, owner_token)[0] == 204
+    assert server.api("POST", f"/v1/groups/{group['id']}/join", None, server.token(newcomer_email))[0] == 200
+    expect(owner.locator("#members")).to_contain_text("佐藤 新", timeout=10_000)
+    expect(troll.get_by_label("禁止する理由（本人には見えません）")).to_have_value("同じ宣伝の繰り返し")
     troll.get_by_role("button", name=re.compile("参加を禁止する.*荒らし 太郎")).click()
     expect(owner.locator(".notice")).to_contain_text("参加を禁止しました")
     bans = owner.locator("section[aria-labelledby=bans-heading]")

@@ -30,6 +30,27 @@ enum LiveScript {
             return (form ? form.getAttribute("action") : "") + "|" + (element.getAttribute("href") || "") + "|" + element.textContent;
           }
 
+          // What the person was doing in a region survives its refresh: a panel they opened
+          // stays open, and what they typed or ticked but did not send yet stays (both found
+          // again by id).
+          function carryOver(current, replacement) {
+            for (const panel of current.querySelectorAll("details[open][id]")) {
+              const again = replacement.querySelector("#" + CSS.escape(panel.id));
+              if (again) again.open = true;
+            }
+            for (const field of current.querySelectorAll("input[id], textarea[id], select[id]")) {
+              const again = replacement.querySelector("#" + CSS.escape(field.id));
+              if (!again) continue;
+              if (field.type === "checkbox" || field.type === "radio") {
+                if (field.checked !== field.defaultChecked) again.checked = field.checked;
+              } else if (field.tagName === "SELECT") {
+                if ([...field.options].some((option) => option.selected !== option.defaultSelected)) again.value = field.value;
+              } else if (field.value !== field.defaultValue) {
+                again.value = field.value;
+              }
+            }
+          }
+
           async function refresh(announce) {
             if (refreshing) { again = true; return; }
             refreshing = (async () => {
@@ -42,10 +63,14 @@ enum LiveScript {
                   if (current && current.innerHTML !== fresh.innerHTML) {
                     // Keyboard users keep their place: the control that had focus is found
                     // again in the new region by what it does (its form's action, its link).
-                    const focused = current.contains(document.activeElement) ? describe(document.activeElement) : null;
+                    const active = current.contains(document.activeElement) ? document.activeElement : null;
+                    const focused = active ? describe(active) : null;
                     const replacement = document.importNode(fresh, true);
+                    carryOver(current, replacement);
                     current.replaceWith(replacement);
-                    if (focused) {
+                    if (active && active.id && document.getElementById(active.id)) {
+                      document.getElementById(active.id).focus();
+                    } else if (focused) {
                       const again = [...replacement.querySelectorAll("a, button")].find((element) => describe(element) === focused);
                       if (again) again.focus();
                     }

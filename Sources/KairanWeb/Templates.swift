@@ -1124,7 +1124,7 @@ enum Templates {
         <section aria-labelledby="members-heading">
         <h2 id="members-heading">メンバー</h2>
         <ul class="cards">{{#members}}<li>{{name}} <span class="meta">（{{role}}）</span>
-        {{#removable}}<details><summary>外す・参加を禁止する<span class="visually-hidden">（{{name}}）</span></summary>
+        {{#removable}}<details id="member-actions-{{accountId}}"><summary>外す・参加を禁止する<span class="visually-hidden">（{{name}}）</span></summary>
         <div class="post-actions">
         <form method="post" action="/groups/{{groupId}}/members/{{accountId}}/remove"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="small secondary">メンバーから外す<span class="visually-hidden">（{{name}}）</span></button></form>
         </div>
