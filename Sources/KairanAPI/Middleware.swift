@@ -160,7 +160,14 @@ public struct StrictJSONDecoder: RequestDecoder {
         }
         do {
             let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
+            decoder.dateDecodingStrategy = .custom { decoder in
+                let container = try decoder.singleValueContainer()
+                let text = try container.decode(String.self)
+                guard let date = RFC3339.date(text) else {
+                    throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 date-time")
+                }
+                return date
+            }
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw Self.describe(error)
