@@ -189,8 +189,9 @@ public struct StrictJSONDecoder: RequestDecoder {
             return refusal("field '\(field)' is required", field: field, japanese: "\(ErrorText.fieldName(field))がありません。指定してください。")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             let field = path(context.codingPath)
-            return refusal("field '\(field)' must be \(Self.typeName(type))", field: field,
-                           japanese: "\(ErrorText.fieldName(field))は\(Self.typeNameInJapanese(type))で指定してください。")
+            let name = Self.typeName(type)
+            return refusal("field '\(field)' must be \(name.english)", field: field,
+                           japanese: "\(ErrorText.fieldName(field))は\(name.japanese)で指定してください。")
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
                 return refusal("body is not valid JSON", field: nil, japanese: "本文が JSON として読めません。")
@@ -202,23 +203,14 @@ public struct StrictJSONDecoder: RequestDecoder {
         }
     }
 
-    static func typeNameInJapanese(_ type: Any.Type) -> String {
+    /// A JSON type as the refusal names it, in English and in Japanese.
+    static func typeName(_ type: Any.Type) -> (english: String, japanese: String) {
         switch type {
-        case is String.Type: return "文字列"
-        case is Int.Type, is Int64.Type, is Int32.Type: return "整数"
-        case is Bool.Type: return "true か false"
-        case is Double.Type: return "数値"
-        default: return "正しい形"
-        }
-    }
-
-    static func typeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type, is Int64.Type, is Int32.Type: return "an integer"
-        case is Bool.Type: return "a boolean"
-        case is Double.Type: return "a number"
-        default: return "of type \(type)"
+        case is String.Type: return ("a string", "文字列")
+        case is Int.Type, is Int64.Type, is Int32.Type: return ("an integer", "整数")
+        case is Bool.Type: return ("a boolean", "true か false")
+        case is Double.Type: return ("a number", "数値")
+        default: return ("of type \(type)", "正しい形")
         }
     }
 }

@@ -3,11 +3,7 @@ import Foundation
 /// Dates as the town reads them (its own time zone, Japanese style).
 enum Dates {
     static func display(_ date: Date, zone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "ja_JP")
-        formatter.timeZone = zone
-        formatter.dateFormat = "M月d日(EEE) H:mm"
-        return formatter.string(from: date)
+        formatter("M月d日(EEE) H:mm", zone: zone, locale: "ja_JP").string(from: date)
     }
 
     static func iso(_ date: Date) -> String {
@@ -16,22 +12,22 @@ enum Dates {
 
     /// A browser's `datetime-local` value ("2026-12-01T08:30"), read in the town's time zone.
     static func parseLocal(_ text: String, zone: TimeZone) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
         for format in ["yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss"] {
-            formatter.dateFormat = format
-            if let date = formatter.date(from: text) { return date }
+            if let date = formatter(format, zone: zone).date(from: text) { return date }
         }
         return nil
     }
 
     /// The `datetime-local` value for `date` in the town's time zone.
     static func inputValue(_ date: Date, zone: TimeZone) -> String {
+        formatter("yyyy-MM-dd'T'HH:mm", zone: zone).string(from: date)
+    }
+
+    private static func formatter(_ format: String, zone: TimeZone, locale: String = "en_US_POSIX") -> DateFormatter {
         let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.locale = Locale(identifier: locale)
         formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
-        return formatter.string(from: date)
+        formatter.dateFormat = format
+        return formatter
     }
 }

@@ -36,7 +36,10 @@ struct NoticeListPages {
     }
 
     func picker(_ actor: Actor, _ org: OrganizationID, name: String, chosen: Set<ChildID>, context: KairanRequestContext) async throws -> ChildPicker {
-        let children = try await services.organizations.children(actor, org, class: nil, logger: context.logger)
+        picker(try await services.organizations.children(actor, org, class: nil, logger: context.logger), name: name, chosen: chosen)
+    }
+
+    func picker(_ children: [ChildView], name: String, chosen: Set<ChildID>) -> ChildPicker {
         var order: [String] = []
         var byClass: [String: [ChildPicker.Child]] = [:]
         for child in children {
@@ -58,7 +61,7 @@ struct NoticeListPages {
         let view = ListsView(
             csrf: page.csrf, organizationId: org,
             items: lists.map { .init(id: $0.id, name: $0.name, children: $0.childIds.compactMap { names[$0] }.joined(separator: "、"), count: $0.childIds.count) },
-            form: try await picker(actor, org, name: draft.name, chosen: draft.children, context: context), errors: errors)
+            form: picker(children, name: draft.name, chosen: draft.children), errors: errors)
         return web.renderer.page("notice-lists", title: "名簿", content: view, request: page, status: status, path: "/schools/\(org)/lists")
     }
 

@@ -67,12 +67,28 @@ import Testing
 
     @Test func wrongMethodIs405WithAllow() async throws {
         try await withApp { client, _ in
-            for method in [HTTPRequest.Method.put, .trace] {
+            // Any method HTTP parses that the path does not serve, QUERY and OPTIONS too.
+            for method in [HTTPRequest.Method.put, .trace, .options, try #require(HTTPRequest.Method("QUERY"))] {
                 let response = try await client.send(method, "/v1/me")
                 #expect(response.status == .methodNotAllowed, "\(method)")
                 #expect(response.headers[.allow] == "GET, HEAD")
                 #expect(try response.errorCode() == "method_not_allowed")
             }
+        }
+    }
+
+    /// A true/false query parameter takes nothing else: `mine=null` is a client's mistake,
+    /// not "false".
+    @Test func aBooleanQueryParameterRefusesAnythingButTrueOrFalse() async throws {
+        try await withApp { client, _ in
+            let token = try await client.registerAndLogin(email: "resident@example.jp")
+            for value in ["null", "1", "yes", ""] {
+                let response = try await client.send(.get, "/v1/groups?mine=\(value)", token: token)
+                #expect(response.status == .badRequest, "mine=\(value)")
+                #expect(try response.errorCode() == "bad_request")
+            }
+            #expect(try await client.send(.get, "/v1/groups?mine=true", token: token).status == .ok)
+            #expect(try await client.send(.get, "/v1/groups?mine=false", token: token).status == .ok)
         }
     }
 
