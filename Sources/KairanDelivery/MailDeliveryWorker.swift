@@ -342,11 +342,42 @@ public final class MailDeliveryWorker: Service, Sendable {
             }
             var reusable = true
             // At most `unrecordedPerSession` accepted messages per session wait to be recorded
-            // while the next is sent: if this process dies, what the relay took and we did
-            // not record (and so sends again) is at most that many plus the one in flight.
+            // while the next ones are sent, and at most `pipelineDepth` are on the wire: if
+            // this process dies, what the relay took and we did not record (and so sends
+            // again) is at most their sum.
             var unrecorded: [Int] = []
-            func note(_ ticket: Int) { unrecorded.append(ticket) }
-            while session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
+            var inFlight: [(job: ClaimedDelivery, pending: PendingSend)] = []
+            /// Waits for the oldest message's outcome and hands it to the recorder; false when
+            /// the session must not carry more.
+            func settleOldest() async -> Bool {
+                let (job, pending) = inFlight.removeFirst()
+                let result: MailSendResult
+                do {
+                    result = try await pending.outcome()
+                } catch {
+                    // We cannot know whether the relay took it: retry (a duplicate beats a loss).
+                    await results.set(job, retryOrDead(job, reply: "451 connection lost: \(error)"))
+                    return false
+                }
+                switch result {
+                case .accepted(let reply):
+                    unrecorded.append(await results.set(job, .sent(reply: reply)))
+                case .temporary(let code, let reply):
+                    unrecorded.append(await results.set(job, retryOrDead(job, reply: reply)))
+                    if code == 421 {
+                        // The relay is shedding this domain: stop, pause it for every worker.
+                        await pause(domain, reply: reply)
+                        while let rest = queue.next() { await results.set(rest, .release) }
+                        return false
+                    }
+                case .permanent(_, let reply):
+                    unrecorded.append(await results.set(job, .failed(reply: reply)))
+                case .recipientRefused(_, let reply):
+                    unrecorded.append(await results.set(job, .failed(reply: reply), hardBounce: true))
+                }
+                return true
+            }
+            while reusable, session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
                 while unrecorded.count > Self.unrecordedPerSession { await recorder.waitRecorded(unrecorded.removeFirst()) }
                 session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.
@@ -361,33 +392,15 @@ public final class MailDeliveryWorker: Service, Sendable {
                     continue
                 }
                 let message = composer.render(job, recipient: recipient, eightBitAllowed: session.eightBitAllowed)
-                let result: MailSendResult
-                do {
-                    result = try await session.send(deliveryID: job.id, reversePath: composer.returnPath(deliveryID: job.id),
-                                                    recipient: recipient, message: message)
-                } catch {
-                    // We cannot know whether the relay took it: retry (a duplicate beats a loss).
-                    await results.set(job, retryOrDead(job, reply: "451 connection lost: \(error)"))
-                    reusable = false
-                    break
+                inFlight.append((job, session.start(deliveryID: job.id, reversePath: composer.returnPath(deliveryID: job.id),
+                                                    recipient: recipient, message: message)))
+                if inFlight.count >= min(session.pipelineDepth, Self.pipelineDepth) {
+                    reusable = await settleOldest()
                 }
-                switch result {
-                case .accepted(let reply):
-                    note(await results.set(job, .sent(reply: reply)))
-                case .temporary(let code, let reply):
-                    note(await results.set(job, retryOrDead(job, reply: reply)))
-                    if code == 421 {
-                        // The relay is shedding this domain: stop, pause it for every worker.
-                        await pause(domain, reply: reply)
-                        reusable = false
-                        while let rest = queue.next() { await results.set(rest, .release) }
-                    }
-                case .permanent(_, let reply):
-                    note(await results.set(job, .failed(reply: reply)))
-                case .recipientRefused(_, let reply):
-                    note(await results.set(job, .failed(reply: reply), hardBounce: true))
-                }
-                if !reusable { break }
+            }
+            // Every message started gets its outcome, whatever ended the session.
+            while !inFlight.isEmpty {
+                if !(await settleOldest()) { reusable = false }
             }
             // A session that reached the domain's cap is closed, so the next one is new.
             await transport.checkin(session, reusable: reusable && session.messagesSent(to: domain) < policy.messagesPerSession)
@@ -395,11 +408,13 @@ public final class MailDeliveryWorker: Service, Sendable {
         }
     }
 
-    /// Accepted messages a session may have unrecorded while it sends the next: two lets a
-    /// session keep sending while one write commits and the next gathers (one stalled every
-    /// session on each commit: a third less mail per second), and bounds what a SIGKILL
-    /// sends twice to three messages per session.
-    public static let unrecordedPerSession = 2
+    /// Accepted messages a session may have unrecorded while it sends the next ones: one
+    /// lets a session keep sending while its last outcome commits, and with the messages on
+    /// the wire bounds what a SIGKILL sends twice to three per session.
+    public static let unrecordedPerSession = 1
+    /// Messages a session may have on the wire: the next one's commands follow this one's
+    /// end of data (RFC 2920), one round trip per message instead of two.
+    public static let pipelineDepth = 2
 
     func retryOrDead(_ job: ClaimedDelivery, reply: String) -> DeliveryOutcome {
         if job.attempts >= configuration.maxAttempts { return .dead(reply: reply) }

@@ -166,9 +166,104 @@ import Testing
         #expect(outcome(sent) == nil)
         try session.relay("250 2.0.0 Ok: queued as 4Xyz\r\n")
         #expect(try outcome(sent)?.get() == .accepted("250 2.0.0 Ok: queued as 4Xyz"))
-        // The next transaction on the session starts with RSET.
+        // The transaction ended with its message: the next needs no RSET.
         _ = session.send()
-        #expect(try session.written().hasPrefix("RSET\r\nMAIL FROM:"))
+        #expect(try session.written().hasPrefix("MAIL FROM:"))
+    }
+
+    // MARK: - Pipelining across transactions (RFC 2920)
+
+    static let envelope = "MAIL FROM:<bounce+1@town.example.jp> BODY=8BITMIME SIZE=27\r\nRCPT TO:<taro@docomo.ne.jp>\r\nDATA\r\n"
+    static let message = "Subject: 訓練\r\n\r\n本文\r\n.\r\n"
+
+    @Test func theNextTransactionsCommandsFollowTheMessagesEndInOneWrite() throws {
+        let session = try Session()
+        _ = try session.establish()
+        let first = session.send()
+        let second = session.send(to: "<hanako@ezweb.ne.jp>")
+        // DATA ends a group: the second envelope waits for the first message.
+        #expect(try session.written() == Self.envelope)
+        try session.relay("250 Ok\r\n250 Ok\r\n354 go\r\n")
+        let next = Self.envelope.replacingOccurrences(of: "taro@docomo.ne.jp", with: "hanako@ezweb.ne.jp")
+        var written = ""
+        while let buffer = try session.channel.readOutbound(as: ByteBuffer.self) {
+            #expect(written.isEmpty, "one write")
+            written += String(buffer: buffer)
+        }
+        #expect(written == Self.message + next)
+        // The replies come in order: the first message's, then the second envelope's.
+        try session.relay("250 2.0.0 queued as A\r\n250 Ok\r\n250 Ok\r\n354 go\r\n")
+        #expect(try outcome(first)?.get() == .accepted("250 2.0.0 queued as A"))
+        #expect(outcome(second) == nil)
+        #expect(try session.written() == Self.message)
+        try session.relay("250 2.0.0 queued as B\r\n")
+        #expect(try outcome(second)?.get() == .accepted("250 2.0.0 queued as B"))
+        #expect(try outcome(session.ready)?.get() != nil)
+    }
+
+    @Test func aTransactionStartedAfterTheMessageWentOutIsWrittenAtOnce() throws {
+        let session = try Session()
+        _ = try session.establish()
+        let first = session.send()
+        _ = try session.written()
+        try session.relay("250 Ok\r\n250 Ok\r\n354 go\r\n")
+        #expect(try session.written() == Self.message)
+        let second = session.send()
+        #expect(try session.written() == Self.envelope)
+        // A third waits for a free place: two are open.
+        #expect(failure(session.send()) == .sessionBusy)
+        try session.relay("250 queued\r\n250 Ok\r\n250 Ok\r\n354 go\r\n")
+        #expect(try outcome(first)?.get() == .accepted("250 queued"))
+        #expect(try session.written() == Self.message)
+        #expect(outcome(second) == nil)
+    }
+
+    @Test func aRefusedEnvelopeIsResetBeforeTheNextTransaction() throws {
+        let session = try Session()
+        _ = try session.establish()
+        let first = session.send()
+        let second = session.send()
+        _ = try session.written()
+        // MAIL accepted, RCPT refused, DATA refused: the relay still holds the sender.
+        try session.relay("250 Ok\r\n550 5.1.1 unknown user\r\n554 5.5.1 no valid recipients\r\n")
+        #expect(try outcome(first)?.get() == .recipientRefused(code: 550, "550 5.1.1 unknown user"))
+        #expect(try session.written() == "RSET\r\n" + Self.envelope)
+        try session.relay("250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n")
+        #expect(try session.written() == Self.message)
+        try session.relay("250 queued\r\n")
+        #expect(try outcome(second)?.get() == .accepted("250 queued"))
+    }
+
+    @Test func a421ForTheFirstMessageFailsTheOneBehindIt() throws {
+        let session = try Session()
+        _ = try session.establish()
+        let first = session.send()
+        let second = session.send()
+        _ = try session.written()
+        try session.relay("250 Ok\r\n250 Ok\r\n354 go\r\n")
+        _ = try session.written()
+        try session.relay("421 4.7.0 closing\r\n")
+        #expect(try outcome(first)?.get() == .temporary(code: 421, "421 4.7.0 closing"))
+        #expect(failure(second) == .connectionClosed, "never read by the relay: sent again later")
+        #expect(!session.channel.isActive)
+    }
+
+    @Test func withoutPipeliningTheNextTransactionWaitsForTheLastReply() throws {
+        let session = try Session()
+        _ = try session.establish(["8BITMIME"])
+        let first = session.send()
+        let second = session.send()
+        #expect(try session.written() == "MAIL FROM:<bounce+1@town.example.jp> BODY=8BITMIME\r\n")
+        try session.relay("250 Ok\r\n")
+        _ = try session.written()
+        try session.relay("250 Ok\r\n")
+        _ = try session.written()
+        try session.relay("354 go\r\n")
+        #expect(try session.written() == Self.message, "the message alone")
+        try session.relay("250 queued\r\n")
+        #expect(try outcome(first)?.get() == .accepted("250 queued"))
+        #expect(try session.written() == "MAIL FROM:<bounce+1@town.example.jp> BODY=8BITMIME\r\n")
+        #expect(outcome(second) == nil)
     }
 
     @Test func aDotAloneOnALineInTheMessageCannotEndItEarly() throws {

@@ -27,7 +27,9 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     /// Completed once: with the relay's capabilities when the session is ready, or failed.
     private let ready: EventLoopPromise<SMTPCapabilities>
     private var readyDone = false
-    private var transaction: EventLoopPromise<MailSendResult>?
+    /// The open transactions' outcomes, oldest first (two while one is pipelined behind
+    /// another).
+    private var transactions = CircularBuffer<EventLoopPromise<MailSendResult>>(initialCapacity: 2)
     private var quitting: EventLoopPromise<Void>?
     private var timer: Scheduled<Void>?
     private var failure: SMTPProtocolError?
@@ -58,8 +60,8 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         switch unwrapOutboundIn(data) {
         case .transaction(let request, let result):
             if let failure { return result.fail(failure) }
-            guard transaction == nil, let action = machine.start(request) else { return result.fail(SMTPProtocolError.sessionBusy) }
-            transaction = result
+            guard let action = machine.start(request) else { return result.fail(SMTPProtocolError.sessionBusy) }
+            transactions.append(result)
             perform(action, context: context)
         case .quit(let done):
             guard failure == nil, let action = machine.quit() else {
@@ -100,14 +102,16 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             readyDone = true
             ready.succeed(capabilities)
         case .finishTransaction(let result):
-            let promise = transaction
-            transaction = nil
-            promise?.succeed(result)
+            transactions.popFirst()?.succeed(result)
+        case .finishTransactionAndWrite(let result, let bytes):
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+            transactions.popFirst()?.succeed(result)
         case .finishTransactionAndClose(let result):
-            let promise = transaction
-            transaction = nil
+            let promise = transactions.popFirst()
             failure = .connectionClosed
             promise?.succeed(result)
+            // A transaction behind it never reached the relay's reading.
+            failAll(.connectionClosed)
             context.close(promise: nil)
         case .quitFinished:
             let promise = quitting
@@ -136,8 +140,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             readyDone = true
             ready.fail(error)
         }
-        transaction?.fail(error)
-        transaction = nil
+        while let promise = transactions.popFirst() { promise.fail(error) }
         // QUIT's reply is a courtesy: a session that ends while quitting has quit.
         quitting?.succeed()
         quitting = nil

@@ -7,8 +7,14 @@ import NIOCore
 ///
 /// The session runs greeting → EHLO (HELO for a relay without ESMTP) → STARTTLS and EHLO
 /// again when required → AUTH PLAIN or LOGIN when configured → ready, then any number of
-/// one-recipient transactions (RSET before each but the first), pipelined when the relay
-/// offers PIPELINING, then QUIT.
+/// one-recipient transactions, then QUIT.
+///
+/// With PIPELINING (RFC 2920) a transaction's MAIL, RCPT and DATA go in one write, and the
+/// next transaction may be started before the relay has answered this one's message: its
+/// commands follow the message's final "." in the same write (or at once, when the message
+/// is already out), so a session costs one round trip per message instead of two. RSET
+/// goes first only after a transaction that ended before its message (the relay still
+/// holds its envelope).
 struct SMTPClientStateMachine {
     struct Configuration: Sendable {
         /// The name given in EHLO.
@@ -39,6 +45,8 @@ struct SMTPClientStateMachine {
         /// The session is established.
         case ready(SMTPCapabilities)
         case finishTransaction(MailSendResult)
+        /// The oldest transaction's outcome, then the queued one's first commands.
+        case finishTransactionAndWrite(MailSendResult, ByteBuffer)
         /// The relay said 421 (it is closing the session): the transaction's outcome, then
         /// close.
         case finishTransactionAndClose(MailSendResult)
@@ -72,6 +80,12 @@ struct SMTPClientStateMachine {
         var envelopeReplies: [SMTPReply] = []
         let data: ByteBuffer
         let pipelined: Bool
+
+        /// Its message, or the "." ending an empty one, has been written.
+        var messageWritten: Bool {
+            if case .envelope = phase { return false }
+            return true
+        }
     }
 
     private enum State {
@@ -86,9 +100,20 @@ struct SMTPClientStateMachine {
         case closed
     }
 
+    /// The transaction after the current one.
+    private enum Next {
+        /// Asked for while the current one's envelope is unanswered: DATA must end a group,
+        /// so its commands wait for the current message (or its end).
+        case queued(Transaction)
+        /// Written after the current message; its replies follow the current one's.
+        case written(OpenTransaction)
+    }
+
     private let configuration: Configuration
     private var state = State.awaitingGreeting
-    private var transactionsBegun = 0
+    private var next: Next?
+    /// The last transaction ended before its message: the relay still holds its envelope.
+    private var needsReset = false
 
     init(configuration: Configuration) {
         self.configuration = configuration
@@ -158,28 +183,64 @@ struct SMTPClientStateMachine {
         }
     }
 
-    /// Starts a transaction on an idle session. Nil when the session is not idle (the
-    /// caller asked out of turn; the session itself is unharmed).
+    /// Starts a transaction: on an idle session at once; on a busy one as the next (one
+    /// may wait behind the current). Nil when two are already open (the caller asked out of
+    /// turn; the session itself is unharmed).
     mutating func start(_ transaction: Transaction) -> Action? {
-        guard case .idle(let capabilities) = state else { return nil }
-        transactionsBegun += 1
-        let afterFirst = transactionsBegun > 1
+        switch state {
+        case .idle(let capabilities):
+            let (open, bytes) = Self.open(transaction, capabilities, reset: needsReset)
+            needsReset = false
+            state = .transaction(open, capabilities)
+            return .write(bytes)
+        case .transaction(let current, let capabilities) where next == nil:
+            guard capabilities.pipelining, current.messageWritten else {
+                next = .queued(transaction)
+                return Action.none
+            }
+            // The current message (or its empty end) is out: the relay will have finished
+            // that transaction when it reads these.
+            let (open, bytes) = Self.open(transaction, capabilities, reset: false)
+            next = .written(open)
+            return .write(bytes)
+        default:
+            return nil
+        }
+    }
+
+    /// The commands that begin `transaction`: all of them when pipelining, else the first.
+    private static func open(_ transaction: Transaction, _ capabilities: SMTPCapabilities, reset: Bool) -> (OpenTransaction, ByteBuffer) {
         var mail = "MAIL FROM:<\(transaction.reversePath)>"
         if transaction.eightBit && capabilities.eightBitMIME { mail += " BODY=8BITMIME" }
         if capabilities.maxSize != nil { mail += " SIZE=\(transaction.size)" }
         var commands = [mail, "RCPT TO:\(transaction.recipientPath)", "DATA"]
-        if afterFirst { commands.insert("RSET", at: 0) }
-        let open: OpenTransaction
-        let bytes: ByteBuffer
+        if reset { commands.insert("RSET", at: 0) }
         if capabilities.pipelining {
-            open = OpenTransaction(unsent: [], owed: commands.count, awaitingRSET: afterFirst, data: transaction.data, pipelined: true)
-            bytes = command(commands.joined(separator: "\r\n"))
-        } else {
-            open = OpenTransaction(unsent: Array(commands.dropFirst()), owed: 1, awaitingRSET: afterFirst, data: transaction.data, pipelined: false)
-            bytes = command(commands[0])
+            let open = OpenTransaction(unsent: [], owed: commands.count, awaitingRSET: reset, data: transaction.data, pipelined: true)
+            return (open, ByteBuffer(string: commands.joined(separator: "\r\n") + "\r\n"))
         }
-        state = .transaction(open, capabilities)
-        return .write(bytes)
+        let open = OpenTransaction(unsent: Array(commands.dropFirst()), owed: 1, awaitingRSET: reset, data: transaction.data, pipelined: false)
+        return (open, ByteBuffer(string: commands[0] + "\r\n"))
+    }
+
+    /// The current transaction is over: the next one's replies come next, or its commands
+    /// go now, or the session is idle.
+    private mutating func finish(_ result: MailSendResult, messageWritten: Bool, _ capabilities: SMTPCapabilities) -> Action {
+        switch next {
+        case .written(let open):
+            next = nil
+            state = .transaction(open, capabilities)
+            return .finishTransaction(result)
+        case .queued(let transaction):
+            next = nil
+            let (open, bytes) = Self.open(transaction, capabilities, reset: !messageWritten)
+            state = .transaction(open, capabilities)
+            return .finishTransactionAndWrite(result, bytes)
+        case nil:
+            needsReset = !messageWritten
+            state = .idle(capabilities)
+            return .finishTransaction(result)
+        }
     }
 
     /// QUIT on an idle session; nil otherwise (then the caller just closes).
@@ -192,6 +253,7 @@ struct SMTPClientStateMachine {
     /// The connection ended or broke: whatever was owed will not come.
     mutating func closed() {
         state = .closed
+        next = nil
     }
 
     // MARK: - Steps
@@ -235,16 +297,14 @@ struct SMTPClientStateMachine {
     private mutating func transactionReply(_ reply: SMTPReply, _ transaction: inout OpenTransaction, _ capabilities: SMTPCapabilities) -> Action {
         if reply.code == 421 {
             // The relay is closing the session: the replies after this one never come.
-            state = .closed
+            closed()
             return .finishTransactionAndClose(.temporary(code: 421, reply.description))
         }
         switch transaction.phase {
         case .data:
-            state = .idle(capabilities)
-            return .finishTransaction(Self.result(reply))
+            return finish(Self.result(reply), messageWritten: true, capabilities)
         case .endingEmptyData(let result):
-            state = .idle(capabilities)
-            return .finishTransaction(result)
+            return finish(result, messageWritten: true, capabilities)
         case .envelope:
             transaction.owed -= 1
             if transaction.awaitingRSET {
@@ -275,22 +335,33 @@ struct SMTPClientStateMachine {
             }
             switch outcome {
             case .finished(let result):
-                state = .idle(capabilities)
-                return .finishTransaction(result)
+                return finish(result, messageWritten: false, capabilities)
             case .endEmptyData(let result):
                 transaction.phase = .endingEmptyData(result)
                 state = .transaction(transaction, capabilities)
-                return .write(command("."))
+                return .write(followedByNext(command("."), capabilities))
             case .sendData:
                 transaction.phase = .data
                 state = .transaction(transaction, capabilities)
-                return .write(transaction.data)
+                return .write(followedByNext(transaction.data, capabilities))
             }
         }
     }
 
+    /// The current message (or its empty end), and after it in the same write the commands
+    /// of a transaction waiting for it, when pipelining.
+    private mutating func followedByNext(_ bytes: ByteBuffer, _ capabilities: SMTPCapabilities) -> ByteBuffer {
+        guard capabilities.pipelining, case .queued(let transaction) = next else { return bytes }
+        let (open, commands) = Self.open(transaction, capabilities, reset: false)
+        next = .written(open)
+        var bytes = bytes
+        var commandBytes = commands
+        bytes.writeBuffer(&commandBytes)
+        return bytes
+    }
+
     private mutating func fail(_ error: SMTPProtocolError) -> Action {
-        state = .closed
+        closed()
         return .failAndClose(error)
     }
 

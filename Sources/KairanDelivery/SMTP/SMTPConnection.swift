@@ -105,15 +105,20 @@ final class SMTPConnection: Sendable {
         address.needsQuotedLocalPart ? "<\"\(address.localPart)\"@\(address.domain)>" : "<\(address.raw)>"
     }
 
-    /// One transaction: MAIL, RCPT, DATA, the message. `message` is the rendered message
-    /// before dot-stuffing. Throws only when the session itself broke.
-    func send(reversePath: String, recipient: EmailAddress, message: [UInt8], eightBit: Bool) async throws -> MailSendResult {
+    /// Starts one transaction: MAIL, RCPT, DATA, the message. `message` is the rendered
+    /// message before dot-stuffing. A second may be started before the first's outcome (it
+    /// is pipelined behind it); the future fails only when the session itself broke.
+    func start(reversePath: String, recipient: EmailAddress, message: [UInt8], eightBit: Bool) -> EventLoopFuture<MailSendResult> {
         let transaction = SMTPClientStateMachine.Transaction(
             reversePath: reversePath, recipientPath: Self.path(recipient), size: message.count, eightBit: eightBit,
             data: Self.dotStuffed(message, allocator: channel.allocator))
         let result = channel.eventLoop.makePromise(of: MailSendResult.self)
-        channel.writeAndFlush(SMTPClientRequest.transaction(transaction, result), promise: nil)
-        return try await result.futureResult.get()
+        // A channel already closed never reaches the handler (which takes the write at once):
+        // its write fails, and so does the transaction.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in result.fail(SMTPProtocolError.connectionClosed) }
+        channel.writeAndFlush(SMTPClientRequest.transaction(transaction, result), promise: written)
+        return result.futureResult
     }
 
     /// RFC 5321 §4.5.2: a line starting with "." gets another "."; then CRLF.CRLF.

@@ -49,8 +49,14 @@ final class SMTPRelaySession: MailSession {
     func messagesSent(to domain: String) -> Int { counts.withLock { $0[domain, default: 0] } }
     func noteSent(to domain: String) { counts.withLock { $0[domain, default: 0] += 1 } }
     var eightBitAllowed: Bool { connection.capabilities.eightBitMIME }
+    /// Two with PIPELINING: the next message's commands follow this one's end of data.
+    var pipelineDepth: Int { connection.capabilities.pipelining ? 2 : 1 }
+    func start(deliveryID: Int64, reversePath: String, recipient: EmailAddress, message: [UInt8]) -> PendingSend {
+        let future = connection.start(reversePath: reversePath, recipient: recipient, message: message, eightBit: true)
+        return PendingSend { try await future.get() }
+    }
     func send(deliveryID: Int64, reversePath: String, recipient: EmailAddress, message: [UInt8]) async throws -> MailSendResult {
-        try await connection.send(reversePath: reversePath, recipient: recipient, message: message, eightBit: true)
+        try await start(deliveryID: deliveryID, reversePath: reversePath, recipient: recipient, message: message).outcome()
     }
 }
 
