@@ -1,13 +1,15 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import KairanCore
+import KairanGateway
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Per-request state: the framework's core storage plus who is calling.
-public struct KairanRequestContext: RequestContext, WebSocketRequestContext {
+public struct KairanRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let webSocket: WebSocketHandlerReference<KairanRequestContext>
+    /// Where the stream route leaves its verdict for the connection's upgrade.
+    public let streamUpgrade: StreamUpgradeSlot
     /// The connection, so the stream can drop a client whose socket has stopped draining
     /// (no close frame can get through a full socket).
     public let channel: any Channel
@@ -16,7 +18,7 @@ public struct KairanRequestContext: RequestContext, WebSocketRequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.webSocket = .init()
+        self.streamUpgrade = StreamUpgradeSlot()
         self.channel = source.channel
     }
 
@@ -50,5 +52,19 @@ public struct AuthenticatedSession: Sendable {
         self.expiresAt = expiresAt
         self.displayName = displayName
         self.isOrganizationStaff = isOrganizationStaff
+    }
+}
+
+/// The stream route's answer to an upgrade request, read by the HTTP channel
+/// (`StreamUpgradeChannel`) once the router has run: set only when the socket may open.
+public final class StreamUpgradeSlot: Sendable {
+    private let value = NIOLockedValueBox<StreamSocketGrant?>(nil)
+
+    public init() {}
+
+    public var grant: StreamSocketGrant? { value.withLockedValue { $0 } }
+
+    func accept(_ grant: StreamSocketGrant) {
+        value.withLockedValue { $0 = grant }
     }
 }

@@ -1,16 +1,9 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import KairanCore
 import KairanGateway
 import KairanServices
 import KairanStore
-import Logging
-import Metrics
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOWebSocket
-import ServiceLifecycle
 
 /// The live stream: `GET /v1/stream` upgraded to a WebSocket.
 ///
@@ -28,18 +21,12 @@ import ServiceLifecycle
 struct StreamController {
     let dependencies: APIDependencies
 
-    /// Largest message a client may send; larger closes the socket with 1009.
-    static let maxInboundMessageBytes = 4096
-
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
         routes.post("/v1/stream/tickets", use: createTicket)
-        guard let hub = dependencies.streamHub else { return }
+        guard dependencies.streamHub != nil else { return }
         routes.group()
             .add(middleware: StreamTicketMiddleware(dependencies: dependencies))
-            .ws("/v1/stream", shouldUpgrade: shouldUpgrade) { inbound, outbound, context in
-                try await Self.serve(inbound: inbound, outbound: outbound, context: context, hub: hub,
-                                     queueLimitBytes: dependencies.streamQueueLimitBytes, now: dependencies.clock.now())
-            }
+            .get("/v1/stream", use: upgrade)
     }
 
     struct Ticket: ResponseEncodable {
@@ -54,15 +41,21 @@ struct StreamController {
         return EditedResponse(status: .created, response: Ticket(ticket: ticket, expiresAt: expiresAt))
     }
 
-    @Sendable func shouldUpgrade(_ request: Request, context: KairanRequestContext) async throws -> RouterShouldUpgrade {
+    /// Decides the upgrade: run by the connection's upgrade handshake (`StreamUpgradeChannel`),
+    /// which opens the socket when this leaves a grant in the context and answers 200.
+    /// Over plain HTTP it only tells why no socket would open.
+    @Sendable func upgrade(_ request: Request, context: KairanRequestContext) async throws -> Response {
         guard Self.originAllowed(request, allowList: dependencies.allowedOrigins) else {
             throw APIError(.forbidden, code: "origin_not_allowed", message: "this origin may not open the stream")
         }
         _ = try context.requireActor()
-        guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+        guard let session = context.session, request.headers[.upgrade]?.lowercased() == "websocket" else {
             throw APIError(.upgradeRequired, code: "upgrade_required", message: "open this URL with a WebSocket client")
         }
-        return .upgrade([:])
+        context.streamUpgrade.accept(StreamSocketGrant(
+            actor: session.actor, sessionID: session.sessionID, expiresAt: session.expiresAt,
+            language: MessageLanguage.negotiate(request.headers[.acceptLanguage])))
+        return Response(status: .ok)
     }
 
     /// Cross-site WebSocket hijacking guard. A browser always sends the page's origin
@@ -76,96 +69,6 @@ struct StreamController {
             return false
         }
         return true
-    }
-
-    // MARK: - One connection
-
-    static func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: WebSocketRouterContext<KairanRequestContext>,
-        hub: StreamHub, queueLimitBytes: Int, now: Date
-    ) async throws {
-        guard let session = context.requestContext.session else {
-            try await outbound.close(.policyViolation, reason: "not authenticated")
-            return
-        }
-        // Frames go straight to the channel on its event loop (see `broadcast`); this task
-        // only reads the client's requests. No writer task per socket.
-        let connection = WebSocketStreamConnection(channel: context.requestContext.channel, limitBytes: queueLimitBytes)
-        let subscriber = StreamSubscriber(actor: session.actor, sessionID: session.sessionID, connection: connection,
-                                          language: MessageLanguage.negotiate(context.request.headers[.acceptLanguage]))
-        await hub.register(subscriber)
-        // The login ends by itself at its expiry: so does the socket (a logout closes it
-        // through the hub, on every instance).
-        let remaining = max(0, session.expiresAt.timeIntervalSince(now))
-        let expiry = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(min(remaining, 400 * 86400) * 1000))) {
-            connection.closeOnLoop(code: 1008, reason: "session expired; log in again")
-        }
-        defer { expiry.cancel() }
-        subscriber.send(#"{"type":"ready","accountId":\#(session.actor.accountID)}"#)
-        do {
-            // A server shutting down closes its streams; clients reconnect and catch up.
-            try await cancelWhenGracefulShutdown {
-                for try await message in inbound.messages(maxSize: maxInboundMessageBytes) {
-                    await handle(message, subscriber: subscriber, hub: hub)
-                }
-            }
-        } catch is CancellationError {
-            await hub.remove(subscriber)
-            // Best effort while shutting down: a socket that is already gone needs no close frame.
-            try? await outbound.close(.goingAway, reason: "server restarting; reconnect with your last offsets")
-            return
-        }
-        await hub.remove(subscriber)
-        if connection.droppedAsSlow {
-            context.logger.info("stream client too slow; disconnected", metadata: ["account_id": "\(session.actor.accountID)"])
-        }
-    }
-
-    struct ClientMessage: Decodable {
-        let type: String
-        let stream: String?
-        let after: Int64?
-    }
-
-    static func handle(_ message: WebSocketMessage, subscriber: StreamSubscriber, hub: StreamHub) async {
-        // A message that does not decode gets a `bad_message` error frame (below), not silence.
-        guard case .text(let text) = message,
-              let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8)) else {
-            subscriber.sendError("bad_message", "send JSON text messages such as {\"type\":\"subscribe\",\"stream\":\"group:1\"}")
-            return
-        }
-        switch request.type {
-        case "subscribe", "unsubscribe":
-            guard let name = request.stream, let stream = StreamName(name) else {
-                subscriber.sendError("bad_stream", "stream must be group:<id>, thread:<id>, user:<id>, org:<id>, class:<id>, notice:<id> or alert:<id>")
-                return
-            }
-            if request.type == "unsubscribe" {
-                await hub.unsubscribe(subscriber, from: stream)
-                subscriber.send(#"{"type":"unsubscribed","stream":"\#(stream)"}"#)
-                return
-            }
-            if let after = request.after, after < 0 {
-                subscriber.sendError("bad_offset", "after must be 0 or more", stream: stream.description)
-                return
-            }
-            // On success the hub itself sends `subscribed` (and `gap`), in order with the events.
-            switch await hub.subscribe(subscriber, to: stream, after: request.after) {
-            case .subscribed, .gap:
-                break
-            case .denied(let reason):
-                subscriber.sendError("forbidden", reason, japanese: "このストリームを購読する権限がありません。", stream: stream.description)
-            case .unavailable:
-                subscriber.sendError("unavailable", "the server could not check this subscription just now; subscribe again", stream: stream.description)
-            case .notFound:
-                subscriber.sendError("not_found", "no such stream", stream: stream.description)
-            case .tooManySubscriptions:
-                subscriber.sendError("too_many_subscriptions", "at most \(hub.maxSubscriptionsPerClient) streams per connection",
-                                     japanese: "1つの接続で購読できるのは \(hub.maxSubscriptionsPerClient) ストリームまでです。", stream: stream.description)
-            }
-        default:
-            subscriber.sendError("bad_message", "type must be subscribe or unsubscribe", japanese: "type には subscribe か unsubscribe を指定してください。")
-        }
     }
 }
 
@@ -186,113 +89,5 @@ struct StreamTicketMiddleware: RouterMiddleware {
         context.session = AuthenticatedSession(sessionID: session.id, actor: Actor(accountID: session.accountID, roles: session.roles),
                                                expiresAt: session.expiresAt)
         return try await next(request, context)
-    }
-}
-
-/// A WebSocket as the hub writes to it. Frames are encoded once per broadcast and written
-/// below NIO's frame encoder (server frames are unmasked, so every socket gets the same
-/// bytes). The socket's own backpressure decides: a client with more than `limitBytes`
-/// waiting in its outbound buffer is closed with 1013, so a slow reader never grows the
-/// server's memory or delays anyone.
-final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
-    // @unchecked: `encoderContext` and `dropped` are touched only on the channel's event loop.
-    let channel: any Channel
-    let limitBytes: Int
-    private var encoderContext: ChannelHandlerContext?
-    private var dropped = false
-    private let droppedFlag = NIOLockedValueBox(false)
-
-    init(channel: any Channel, limitBytes: Int) {
-        self.channel = channel
-        self.limitBytes = limitBytes
-    }
-
-    var eventLoop: any EventLoop { channel.eventLoop }
-    var droppedAsSlow: Bool { droppedFlag.withLockedValue { $0 } }
-
-    func encode(_ text: ByteBuffer) -> ByteBuffer {
-        let length = text.readableBytes
-        var frame = ByteBufferAllocator().buffer(capacity: length + 10)
-        frame.writeInteger(UInt8(0x81))  // FIN, text
-        if length < 126 {
-            frame.writeInteger(UInt8(length))
-        } else if length <= Int(UInt16.max) {
-            frame.writeInteger(UInt8(126))
-            frame.writeInteger(UInt16(length))
-        } else {
-            frame.writeInteger(UInt8(127))
-            frame.writeInteger(UInt64(length))
-        }
-        var payload = text
-        frame.writeBuffer(&payload)
-        return frame
-    }
-
-    func writeOnLoop(_ encoded: ByteBuffer) {
-        guard !dropped else { return }
-        // `isWritable` is a cheap flag (false past NIO's high watermark); only then is the
-        // exact backlog looked up.
-        // The option is unreadable only on a closed channel, which needs no dropping.
-        if !channel.isWritable, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > limitBytes {
-            dropSlowClient()
-            return
-        }
-        guard let encoder = encoderContextOnLoop() else { return }
-        encoder.write(NIOAny(encoded), promise: nil)
-    }
-
-    /// Stops writing to a client that fell too far behind: a close frame (1013, try again
-    /// later) goes after what is already queued, for a client that catches up; if it has
-    /// not drained within a few seconds the connection is dropped. Either way nothing more
-    /// is queued for it.
-    private static let slowClientsDropped = Counter(label: "kairan_ws_slow_clients_dropped_total")
-
-    private func dropSlowClient() {
-        dropped = true
-        droppedFlag.withLockedValue { $0 = true }
-        Self.slowClientsDropped.increment()
-        if let encoder = encoderContextOnLoop() {
-            var close = ByteBuffer()
-            close.writeInteger(UInt8(0x88))  // FIN, close
-            let reason = "client too slow; reconnect with your last offsets"
-            close.writeInteger(UInt8(2 + reason.utf8.count))
-            close.writeInteger(UInt16(1013))
-            close.writeString(reason)
-            encoder.writeAndFlush(NIOAny(close), promise: nil)
-        }
-        let channel = self.channel
-        channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
-    }
-
-    func closeOnLoop(code: UInt16, reason: String) {
-        guard !dropped else { return }
-        dropped = true
-        let channel = self.channel
-        guard let encoder = encoderContextOnLoop() else {
-            channel.close(promise: nil)
-            return
-        }
-        var close = ByteBuffer()
-        close.writeInteger(UInt8(0x88))  // FIN, close
-        close.writeInteger(UInt8(2 + reason.utf8.count))
-        close.writeInteger(code)
-        close.writeString(reason)
-        // The client gets the close frame (after what was queued before it), then the TCP
-        // close: a client that ignores the frame cannot keep the socket, nor can one that
-        // stopped reading (the frame never leaves; the socket goes after 5 s).
-        encoder.writeAndFlush(NIOAny(close)).whenComplete { _ in channel.close(promise: nil) }
-        channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
-    }
-
-    private func encoderContextOnLoop() -> ChannelHandlerContext? {
-        if encoderContext == nil {
-            // Nil once the pipeline is no longer a WebSocket one (closing): nothing to write to.
-            encoderContext = try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        }
-        return encoderContext
-    }
-
-    func flushOnLoop() {
-        if !dropped { encoderContext?.flush() }
     }
 }

@@ -1,6 +1,5 @@
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import KairanAPI
 import KairanCore
 import KairanDelivery
@@ -45,29 +44,25 @@ func buildApplication(
             services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))
         }
     }
-    let webSocketResponder = router.buildResponder()
+    let upgradeResponder = router.buildResponder()
+    let gateway = hub.map {
+        StreamGateway(hub: $0, queueLimitBytes: configuration.streamQueueLimitBytes, heartbeatPeriod: configuration.streamHeartbeatPeriod, clock: clock, logger: logger)
+    }
     let httpLimits = configuration.httpLimits
     return Application(
         router: router,
         server: HTTPServerBuilder { responder in
             GuardedHTTPChannel(
-                HTTP1WebSocketUpgradeChannel(
+                StreamUpgradeChannel(
                     responder: responder,
-                    webSocketResponder: webSocketResponder,
-                    configuration: .init(
-                        http1: .init(
-                            // A kept-alive connection that sends nothing (or dribbles a
-                            // request head) for this long is closed.
-                            idleTimeout: .seconds(60),
-                            httpDecoderConfiguration: .init(maxHeaderFieldSize: httpLimits.maxHeadBytes, maxHeaderListSize: httpLimits.maxHeadBytes,
-                                                            maxHeaderFieldCount: 200)),
-                        ws: .init(
-                            // Client messages are small requests; a larger frame closes with 1009.
-                            maxFrameSize: 4096,
-                            // Heartbeat: a peer that does not answer pings within the period is dropped.
-                            autoPing: .enabled(timePeriod: .seconds(30)),
-                            closeTimeout: .seconds(5)
-                        ))),
+                    upgradeResponder: upgradeResponder,
+                    gateway: gateway,
+                    http1: .init(
+                        // A kept-alive connection that sends nothing (or dribbles a
+                        // request head) for this long is closed.
+                        idleTimeout: .seconds(60),
+                        httpDecoderConfiguration: .init(maxHeaderFieldSize: httpLimits.maxHeadBytes, maxHeaderListSize: httpLimits.maxHeadBytes,
+                                                        maxHeaderFieldCount: 200))),
                 limits: httpLimits)
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kairan"),

@@ -4,6 +4,7 @@ import KairanAPI
 import KairanServices
 import KairanStore
 import Logging
+import NIOCore
 
 /// Which parts of Kairan a process runs. One binary; a deployment picks per process.
 enum ServerRole: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -91,6 +92,9 @@ struct ServerConfiguration: Sendable {
     var allowedOrigins: Set<String> = []
     /// Bytes a WebSocket client may leave unread before it is cut off.
     var streamQueueLimitBytes = 4 << 20
+    /// Every stream socket is pinged this often; one that answered nothing by the next
+    /// ping is closed (a phone that left the network without closing).
+    var streamHeartbeatPeriod: TimeAmount = .seconds(30)
     var mail: MailConfiguration
     /// Pooled PostgreSQL connections per process.
     var databasePoolSize = 20

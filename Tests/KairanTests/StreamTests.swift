@@ -187,8 +187,22 @@ import Testing
             }
             await #expect(throws: WebSocketClientError.self) { try await StreamClient().run(port: port, path: "/v1/stream?ticket=kai_forged") }
 
-            // A refused upgrade is a bare 400 (hummingbird-websocket's answer to a failed
-            // upgrade); the same request without Upgrade headers shows the reason as JSON.
+            // A refused upgrade gets the router's answer (status and JSON), then the close.
+            func upgrade(_ path: String, _ extra: String = "") async throws -> RawHTTPClient.Exchange {
+                try await RawHTTPClient.exchange(port: port, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(extra)\r\n")
+            }
+            for (exchange, status, code) in [
+                (try await upgrade("/v1/stream"), 401, "unauthenticated"),
+                (try await upgrade("/v1/stream", "Authorization: Bearer \(owner.token)\r\nOrigin: https://evil.example.com\r\n"), 403, "origin_not_allowed"),
+                (try await upgrade("/v1/stream?ticket=kai_forged"), 401, "invalid_ticket"),
+                (try await upgrade("/v1/me", "Authorization: Bearer \(owner.token)\r\n"), 400, "bad_request"),
+            ] {
+                #expect(exchange.statuses == [status], "\(exchange.response)")
+                #expect(exchange.response.contains(#""code":"\#(code)""#), "\(exchange.response)")
+                #expect(exchange.closedByServer)
+            }
+            // The same request without Upgrade headers shows the reason too.
             let anonymous = try await client.execute(uri: "/v1/stream", method: .get, headers: [:], body: nil)
             #expect(anonymous.status == .unauthorized)
             #expect(try anonymous.errorCode() == "unauthenticated")

@@ -1,7 +1,10 @@
 // Broadcast load client for `scripts/bench stream`: opens N WebSocket clients against a
 // server (Kairan, or the Node.js peer), subscribes them all to one stream, then triggers K
-// posts over HTTP one after another and measures, per post, the time until the LAST client
-// has it. Also reads the server's RSS and CPU time from /proc around the phases.
+// posts over HTTP and measures, per post, the time until the LAST client has it. Posts go
+// one after another (`--rate=0`, the default) or at a fixed rate whether or not the last
+// one has arrived everywhere (`--rate=20`: posts arriving faster than a broadcast takes
+// queue up, so throughput shows). Also reads the server's RSS and CPU time from /proc
+// around the phases.
 'use strict';
 const WebSocket = require('ws');
 const http = require('http');
@@ -10,6 +13,7 @@ const fs = require('fs');
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
 const clients = parseInt(args.clients || '1000', 10);
 const posts = parseInt(args.posts || '20', 10);
+const rate = parseFloat(args.rate || '0');
 const pid = parseInt(args.pid, 10);
 const clkTck = parseInt(args.clktck || '100', 10);
 const stream = args.stream;
@@ -26,11 +30,12 @@ function cpuSeconds() {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 function trigger(n) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ body: `ベンチマーク投稿 ${n}` });
     const url = new URL(args.trigger);
-    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
+    const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
       res.resume();
       res.on('end', () => (res.statusCode < 300 ? resolve() : reject(new Error(`trigger answered ${res.statusCode}`))));
@@ -47,6 +52,8 @@ async function main() {
   let received = 0;
   let lastArrival = 0n;
   let subscribed = 0;
+  // Sustained mode: arrivals per post, told apart by the post's number in its body.
+  const arrivals = new Map();
   // Spread client addresses so 10,000 connections do not exhaust one address's ports.
   for (let i = 0; i < clients; i += 250) {
     const batch = [];
@@ -59,6 +66,14 @@ async function main() {
           if (text.startsWith('{"type":"subscribed"')) { subscribed++; resolve(); return; }
           if (text.startsWith('{"type":"event"')) {
             if (round >= 0) { received++; lastArrival = process.hrtime.bigint(); }
+            if (rate > 0) {
+              const match = /ベンチマーク投稿 #(\d+)/.exec(text);
+              if (match) {
+                const entry = arrivals.get(match[1]) || { count: 0, last: 0n };
+                entry.count++; entry.last = process.hrtime.bigint();
+                arrivals.set(match[1], entry);
+              }
+            }
           }
         });
         ws.on('error', reject);
@@ -70,9 +85,21 @@ async function main() {
   await sleep(2000);
   const idleRSS = rssKB();
 
+  const summary = (latencies, busyNanos, cpuBefore, count) => {
+    latencies.sort((a, b) => a - b);
+    const pick = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+    const frames = clients * count;
+    return {
+      p50_ms: +pick(0.5).toFixed(1), p95_ms: +pick(0.95).toFixed(1),
+      frames_per_s: Math.round(frames / (Number(busyNanos) / 1e9)),
+      cpu_us_per_frame: +(((cpuSeconds() - cpuBefore) * 1e6) / frames).toFixed(2),
+    };
+  };
+
+  // Single posts, one after another: each broadcast has the server to itself.
   const latencies = [];
   let busyNanos = 0n;
-  const cpuBefore = cpuSeconds();
+  let cpuBefore = cpuSeconds();
   for (round = 0; round < posts; round++) {
     received = 0;
     const start = process.hrtime.bigint();
@@ -86,17 +113,42 @@ async function main() {
     busyNanos += lastArrival - start;
     await sleep(100);
   }
-  const cpuAfter = cpuSeconds();
-  latencies.sort((a, b) => a - b);
-  const pick = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-  const frames = clients * posts;
-  console.log(JSON.stringify({
-    clients, posts, subscribed,
-    p50_ms: +pick(0.5).toFixed(1), p95_ms: +pick(0.95).toFixed(1),
-    frames_per_s: Math.round(frames / (Number(busyNanos) / 1e9)),
-    cpu_us_per_frame: +(((cpuAfter - cpuBefore) * 1e6) / frames).toFixed(2),
-    rss_kb_per_idle_socket: +((idleRSS - baselineRSS) / clients).toFixed(2),
-  }));
+  const result = { clients, posts, subscribed, ...summary(latencies, busyNanos, cpuBefore, posts),
+    rss_kb_per_idle_socket: +((idleRSS - baselineRSS) / clients).toFixed(2) };
+
+  if (rate > 0) {
+    // Sustained: post i goes at i/rate seconds, answered or not, so broadcasts overlap when
+    // one takes longer than 1/rate; each post's latency runs from its own trigger to its
+    // last arrival.
+    await sleep(500);
+    const count = parseInt(args['sustained-posts'] || String(Math.round(rate * 5)), 10);
+    const starts = [];
+    const pending = [];
+    cpuBefore = cpuSeconds();
+    const first = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      const due = first + BigInt(Math.round((i * 1e9) / rate));
+      while (process.hrtime.bigint() < due) await sleep(1);
+      starts.push(process.hrtime.bigint());
+      pending.push(trigger(`#${i}`));
+    }
+    await Promise.all(pending);
+    const deadline = Date.now() + 60000;
+    const complete = () => [...Array(count).keys()].every((i) => (arrivals.get(String(i)) || { count: 0 }).count >= clients);
+    while (!complete()) {
+      if (Date.now() > deadline) throw new Error('sustained: not every post reached every client within 60 s');
+      await sleep(5);
+    }
+    const sustained = [];
+    let end = 0n;
+    for (let i = 0; i < count; i++) {
+      const entry = arrivals.get(String(i));
+      sustained.push(Number(entry.last - starts[i]) / 1e6);
+      if (entry.last > end) end = entry.last;
+    }
+    result.sustained = { rate, posts: count, ...summary(sustained, end - first, cpuBefore, count) };
+  }
+  console.log(JSON.stringify(result));
   for (const ws of sockets) ws.terminate();
 }
 

@@ -1,13 +1,16 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOConcurrencyHelpers
 
 /// A TCP client that sends bytes exactly as given (junk an HTTP client library would never
 /// send) and reads what comes back until the server closes the connection.
 enum RawHTTPClient {
     struct Exchange: Sendable {
         /// Everything the server sent, as text (invalid UTF-8 replaced).
-        let response: String
+        var response: String { String(decoding: bytes, as: UTF8.self) }
+        /// Everything the server sent.
+        let bytes: [UInt8]
         /// Whether the server closed the connection within the time allowed.
         let closedByServer: Bool
         let elapsed: Duration
@@ -20,7 +23,7 @@ enum RawHTTPClient {
 
     /// Connects to 127.0.0.1:`port`, writes each chunk in turn (a write the server refuses
     /// by closing is not an error: the answer may already be on its way), then reads until
-    /// the server closes or `timeout` passes.
+    /// the server closes or `timeout` passes (what arrived until then is the answer).
     static func exchange(port: Int, _ chunks: [[UInt8]], timeout: Duration = .seconds(10)) async throws -> Exchange {
         let start = ContinuousClock.now
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -30,28 +33,26 @@ enum RawHTTPClient {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            try await withThrowingTaskGroup(of: (ByteBuffer, Bool)?.self) { group in
+            let received = NIOLockedValueBox<[UInt8]>([])
+            return try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
-                    var received = ByteBuffer()
                     do {
-                        for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                        for try await chunk in inbound { received.withLockedValue { $0.append(contentsOf: chunk.readableBytesView) } }
                     } catch {
                         // A reset after the answer still counts as the server closing.
                     }
-                    return (received, true)
+                    return true
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
-                    return nil
+                    return false
                 }
                 for chunk in chunks {
                     do { try await outbound.write(ByteBuffer(bytes: chunk)) } catch { break }
                 }
-                let first = try await group.next() ?? nil
+                let closed = try await group.next() ?? false
                 group.cancelAll()
-                let (buffer, closed) = first ?? (ByteBuffer(), false)
-                return Exchange(response: String(decoding: buffer.readableBytesView, as: UTF8.self), closedByServer: closed,
-                                elapsed: ContinuousClock.now - start)
+                return Exchange(bytes: received.withLockedValue { $0 }, closedByServer: closed, elapsed: ContinuousClock.now - start)
             }
         }
     }
