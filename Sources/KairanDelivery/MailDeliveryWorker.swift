@@ -14,6 +14,11 @@ public struct MailDeliveryConfiguration: Sendable {
     public var batchSize = 500
     /// Batches claimed and sent side by side, so claiming overlaps sending.
     public var concurrentBatches = 4
+    /// Messages a session may have on the wire (RFC 2920 across transactions: the next
+    /// message's commands follow this one's end of data). Two saves a round trip per message
+    /// to a distant relay; with a relay on the same host or network the outcome's commit is
+    /// the slower step, and one leaves more room for it (see `unsafeAfterKill`).
+    public var pipelineDepth = 1
     /// How long a claimed job is ours; a worker killed mid-send loses its jobs to another
     /// worker after this. Short and renewed every third of it while the batch is being
     /// sent: after a SIGKILL in an evacuation alert, the killed worker's unsent jobs go out
@@ -341,7 +346,7 @@ public final class MailDeliveryWorker: Service, Sendable {
                 return
             }
             var reusable = true
-            // At most `unrecordedPerSession` accepted messages per session wait to be recorded
+            // At most `3 - pipelineDepth` accepted messages per session wait to be recorded
             // while the next ones are sent, and at most `pipelineDepth` are on the wire: if
             // this process dies, what the relay took and we did not record (and so sends
             // again) is at most their sum.
@@ -377,8 +382,9 @@ public final class MailDeliveryWorker: Service, Sendable {
                 }
                 return true
             }
+            let unrecordedAllowed = Self.unsafeAfterKill - min(session.pipelineDepth, configuration.pipelineDepth)
             while reusable, session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
-                while unrecorded.count > Self.unrecordedPerSession { await recorder.waitRecorded(unrecorded.removeFirst()) }
+                while unrecorded.count > unrecordedAllowed { await recorder.waitRecorded(unrecorded.removeFirst()) }
                 session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.
                 if job.attempts > configuration.maxAttempts {
@@ -394,7 +400,7 @@ public final class MailDeliveryWorker: Service, Sendable {
                 let message = composer.render(job, recipient: recipient, eightBitAllowed: session.eightBitAllowed)
                 inFlight.append((job, session.start(deliveryID: job.id, reversePath: composer.returnPath(deliveryID: job.id),
                                                     recipient: recipient, message: message)))
-                if inFlight.count >= min(session.pipelineDepth, Self.pipelineDepth) {
+                if inFlight.count >= min(session.pipelineDepth, configuration.pipelineDepth) {
                     reusable = await settleOldest()
                 }
             }
@@ -408,13 +414,11 @@ public final class MailDeliveryWorker: Service, Sendable {
         }
     }
 
-    /// Accepted messages a session may have unrecorded while it sends the next ones: one
-    /// lets a session keep sending while its last outcome commits, and with the messages on
-    /// the wire bounds what a SIGKILL sends twice to three per session.
-    public static let unrecordedPerSession = 1
-    /// Messages a session may have on the wire: the next one's commands follow this one's
-    /// end of data (RFC 2920), one round trip per message instead of two.
-    public static let pipelineDepth = 2
+    /// What a SIGKILL may make a session send twice: messages accepted but not yet recorded,
+    /// plus those on the wire. A session keeps `3 - pipelineDepth` outcomes unrecorded while
+    /// it sends on: two when it waits for each answer (room for one commit while the next
+    /// gathers; one stalled every session on each commit, a third less mail per second).
+    public static let unsafeAfterKill = 3
 
     func retryOrDead(_ job: ClaimedDelivery, reply: String) -> DeliveryOutcome {
         if job.attempts >= configuration.maxAttempts { return .dead(reply: reply) }

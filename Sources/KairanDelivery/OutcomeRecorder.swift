@@ -10,7 +10,7 @@ import Logging
 ///
 /// Why it matters: a message the relay accepted but we have not recorded is sent again if
 /// this worker dies. Recording at the end of a batch left up to a whole batch per lane in
-/// that state; here it is at most `MailDeliveryWorker.unrecordedPerSession` messages per
+/// that state; here it is at most `MailDeliveryWorker.unsafeAfterKill` messages per
 /// session (see `runSessions`, which waits for older outcomes before it sends another).
 actor OutcomeRecorder {
     struct Outcome: Sendable {

@@ -44,6 +44,9 @@ struct MailOptions: ParsableArguments {
     @Option(name: .customLong("entry-local-part"), help: "Local part of the registration address: residents send an empty mail to <this>@<mail domain> (env KAIRAN_ENTRY_LOCAL_PART; default touroku).")
     var entryLocalPart: String?
 
+    @Option(name: .customLong("smtp-pipeline-depth"), help: "Messages a session may have on the wire: 2 sends the next message's commands with the previous message's end (RFC 2920; for a distant relay), 1 waits for each answer (env KAIRAN_SMTP_PIPELINE_DEPTH; default 1).")
+    var pipelineDepth: Int?
+
     @Option(name: .customLong("delivery-lease"), help: "Seconds a worker holds claimed mail jobs; a killed worker's jobs are resent after this (env KAIRAN_DELIVERY_LEASE; default 10).")
     var deliveryLease: Int?
 
@@ -124,6 +127,9 @@ struct MailConfiguration: Sendable {
             do { try policies.apply(text) } catch { throw ValidationError(error.description) }
         }
         delivery.policies = policies
+        if let depth = try integerSetting(options.pipelineDepth, "--smtp-pipeline-depth", "KAIRAN_SMTP_PIPELINE_DEPTH", environment, in: 1...2) {
+            delivery.pipelineDepth = depth
+        }
         if let lease = try integerSetting(options.deliveryLease, "--delivery-lease", "KAIRAN_DELIVERY_LEASE", environment, in: 5...3600) {
             delivery.lease = TimeInterval(lease)
         }

@@ -101,13 +101,12 @@ import Testing
             let distinct = Set(accepted)
             #expect(distinct.count == recipients, "every recipient reached the sink")
             // Each outcome is recorded soon after the relay's answer, and a session has at most
-            // `unrecordedPerSession` accepted messages unrecorded and `pipelineDepth` on the
-            // wire: what the dead worker had sent and not recorded is at most their sum per
-            // SMTP session it had open.
+            // `unsafeAfterKill` messages accepted-and-unrecorded or on the wire: what the dead
+            // worker had sent and not recorded is at most that many per SMTP session it had open.
             let policies = DomainPolicies.japaneseCarrierDefaults
             let sessions = ["docomo.ne.jp", "ezweb.ne.jp", "softbank.ne.jp", "example.jp"].reduce(0) { $0 + policies.policy(for: $1).maxSessions }
             let duplicates = accepted.count - distinct.count
-            let perSession = MailDeliveryWorker.unrecordedPerSession + MailDeliveryWorker.pipelineDepth
+            let perSession = MailDeliveryWorker.unsafeAfterKill
             #expect(duplicates <= perSession * sessions, "duplicates (\(duplicates)) at most \(perSession) per session of the killed worker (\(sessions) sessions)")
             #expect(!doomed.output.contains("user1@") && !survivor.output.contains("user1@"), "no addresses in logs")
         }

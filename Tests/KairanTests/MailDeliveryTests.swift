@@ -33,9 +33,10 @@ import Testing
         }
     }
 
-    @Test func pipelinedOneRecipientPerMessage() async throws {
+    @Test(arguments: [1, 2])
+    func pipelinedOneRecipientPerMessage(depth: Int) async throws {
         try await withServer { server in
-            try await withHarness(server, configure: { $0.concurrentBatches = 1 }) { harness in
+            try await withHarness(server, configure: { $0.concurrentBatches = 1; $0.pipelineDepth = depth }) { harness in
                 let message = try await harness.publish(to: ["a@example.jp", "b@example.jp", "c@example.jp"])
                 #expect(await harness.worker.drain() == 3)
                 #expect(try await harness.deliveries(message: message).map(\.state) == ["sent", "sent", "sent"])

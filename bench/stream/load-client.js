@@ -23,10 +23,10 @@ function rssKB() {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return parseInt(/VmRSS:\s+(\d+)/.exec(status)[1], 10);
 }
-function cpuSeconds() {
+function cpuTimes() {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (parseInt(fields[11], 10) + parseInt(fields[12], 10)) / clkTck; // utime + stime
+  return { user: parseInt(fields[11], 10) / clkTck, system: parseInt(fields[12], 10) / clkTck }; // utime, stime
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -85,21 +85,25 @@ async function main() {
   await sleep(2000);
   const idleRSS = rssKB();
 
-  const summary = (latencies, busyNanos, cpuBefore, count) => {
+  const summary = (latencies, busyNanos, before, count) => {
+    const after = cpuTimes();
     latencies.sort((a, b) => a - b);
     const pick = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
     const frames = clients * count;
     return {
       p50_ms: +pick(0.5).toFixed(1), p95_ms: +pick(0.95).toFixed(1),
       frames_per_s: Math.round(frames / (Number(busyNanos) / 1e9)),
-      cpu_us_per_frame: +(((cpuSeconds() - cpuBefore) * 1e6) / frames).toFixed(2),
+      cpu_us_per_frame: +(((after.user + after.system - before.user - before.system) * 1e6) / frames).toFixed(2),
+      // The same split: the server's own code against the kernel's (syscalls, loopback TCP).
+      user_us_per_frame: +(((after.user - before.user) * 1e6) / frames).toFixed(2),
+      system_us_per_frame: +(((after.system - before.system) * 1e6) / frames).toFixed(2),
     };
   };
 
   // Single posts, one after another: each broadcast has the server to itself.
   const latencies = [];
   let busyNanos = 0n;
-  let cpuBefore = cpuSeconds();
+  let cpuBefore = cpuTimes();
   for (round = 0; round < posts; round++) {
     received = 0;
     const start = process.hrtime.bigint();
@@ -124,7 +128,7 @@ async function main() {
     const count = parseInt(args['sustained-posts'] || String(Math.round(rate * 5)), 10);
     const starts = [];
     const pending = [];
-    cpuBefore = cpuSeconds();
+    cpuBefore = cpuTimes();
     const first = process.hrtime.bigint();
     for (let i = 0; i < count; i++) {
       const due = first + BigInt(Math.round((i * 1e9) / rate));
