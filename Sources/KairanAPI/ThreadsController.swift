@@ -90,10 +90,11 @@ struct ThreadsController {
 
     // MARK: - Posts
 
-    @Sendable func listPosts(_ request: Request, context: KairanRequestContext) async throws -> Page<PostView> {
+    @Sendable func listPosts(_ request: Request, context: KairanRequestContext) async throws -> PostPageResponse {
         let actor = try context.requireActor()
         let id = try context.parameters.require("threadID", as: ThreadID.self)
-        return try await threads.posts(actor, in: id, before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger)
+        return PostPageResponse(try await threads.posts(actor, in: id, before: try request.cursor("before"), limit: try request.pageLimit(),
+                                                        logger: context.logger))
     }
 
     struct CreatePost: Decodable {
@@ -162,11 +163,11 @@ struct ThreadsController {
 
     // MARK: - Search
 
-    @Sendable func search(_ request: Request, context: KairanRequestContext) async throws -> Page<PostView> {
+    @Sendable func search(_ request: Request, context: KairanRequestContext) async throws -> PostPageResponse {
         let actor = try context.requireActor()
         let groupID = try context.parameters.require("groupID", as: GroupID.self)
-        return try await threads.search(actor, in: groupID, text: request.uri.queryParameters["q"].map(String.init) ?? "",
-                                        before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger)
+        return PostPageResponse(try await threads.search(actor, in: groupID, text: request.uri.queryParameters["q"].map(String.init) ?? "",
+                                                         before: try request.cursor("before"), limit: try request.pageLimit(), logger: context.logger))
     }
 }
 

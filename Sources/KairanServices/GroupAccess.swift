@@ -27,10 +27,12 @@ enum GroupAccess {
     }
 
     /// The thread and the caller's standing in its group, authorised for `action`.
+    /// `counts: false` for a caller that shows none of the thread's counts (they read the
+    /// whole thread).
     static func thread(
-        _ action: GroupAction, _ id: ThreadID, actor: Actor, now: Date, on db: DatabaseConnection
+        _ action: GroupAction, _ id: ThreadID, actor: Actor, now: Date, counts: Bool = true, on db: DatabaseConnection
     ) async throws -> (ThreadRecord, GroupStanding) {
-        guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, on: db) else { throw ServiceError.notFound }
+        guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, counts: counts, on: db) else { throw ServiceError.notFound }
         let (_, standing) = try await group(action, thread.groupID, actor: actor, now: now, on: db)
         // A thread whose posts moderation holds, hid or removed (its title may be what was
         // held) is there only for whoever started it and the moderators.

@@ -80,7 +80,7 @@ public struct ThreadService: Sendable {
     public func setThreadFlags(_ actor: Actor, _ id: ThreadID, pinned: Bool?, locked: Bool?, logger: Logger) async throws -> ThreadView {
         let now = services.clock.now()
         return try await database.withTransaction { db in
-            _ = try await GroupAccess.thread(.moderate, id, actor: actor, now: now, on: db)
+            _ = try await GroupAccess.thread(.moderate, id, actor: actor, now: now, counts: false, on: db)
             try await ThreadStore.setFlags(thread: id, pinned: pinned, locked: locked, on: db)
             guard let updated = try await ThreadStore.findThread(id, reader: actor.accountID, on: db) else { throw ServiceError.notFound }
             try await Announce.thread("thread.updated", updated, now: now, on: db)
@@ -92,7 +92,7 @@ public struct ThreadService: Sendable {
     public func markRead(_ actor: Actor, thread id: ThreadID, upTo post: PostID, logger: Logger) async throws {
         let now = services.clock.now()
         try await database.withTransaction { db in
-            let (_, standing) = try await GroupAccess.thread(.read, id, actor: actor, now: now, on: db)
+            let (_, standing) = try await GroupAccess.thread(.read, id, actor: actor, now: now, counts: false, on: db)
             guard standing.role != nil else { throw ServiceError.forbidden("read markers are kept for members") }
             guard try await ThreadStore.markRead(thread: id, account: actor.accountID, upTo: post, on: db) else {
                 throw ValidationError(field: "lastReadPostId", code: "unknown_post", message: "lastReadPostId must be a post of this thread")
@@ -105,7 +105,7 @@ public struct ThreadService: Sendable {
     public func posts(_ actor: Actor, in threadID: ThreadID, before: Int64?, limit: Int, logger: Logger) async throws -> Page<PostView> {
         let now = services.clock.now()
         let posts = try await database.withConnection { db in
-            let (_, standing) = try await GroupAccess.thread(.read, threadID, actor: actor, now: now, on: db)
+            let (_, standing) = try await GroupAccess.thread(.read, threadID, actor: actor, now: now, counts: false, on: db)
             return try await ThreadStore.posts(thread: threadID, before: before, limit: limit, viewer: actor.accountID,
                                                moderator: GroupAccess.isModerator(actor, in: standing), on: db)
         }
@@ -117,7 +117,7 @@ public struct ThreadService: Sendable {
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
         return try await database.withTransaction { db in
-            let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, on: db)
+            let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, counts: false, on: db)
             let moderator = GroupAccess.isModerator(actor, in: standing)
             let disposition = try await PostGate.check(actor, group: thread.groupID, standing: standing, body: body, isEdit: false, now: now,
                                                        on: db)
@@ -129,15 +129,24 @@ public struct ThreadService: Sendable {
                     throw ServiceError.invalid(code: "invalid_reply", message: "replyTo must be a post in this thread", field: "replyTo")
                 }
             }
+            // The rows every reply to this thread shares (the thread's, the stream heads) are
+            // locked last, in `publishReply`, one statement before the commit.
             let postID = try await ThreadStore.insertPost(thread: threadID, group: thread.groupID, author: actor.accountID, body: body,
-                                                          replyTo: replyTo, now: now, on: db)
-            try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: db)
+                                                          replyTo: replyTo, now: now, markVisible: false, on: db)
             guard let written = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
             let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: db)
-            guard let post = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
-            if shown {
-                try await Announce.post("post.created", postID, now: now, on: db)
+            // Read again when the gate did something to it (held, or flagged for review).
+            var post = written
+            if case .publish = disposition {} else { post = try await ThreadStore.findPost(postID, on: db) ?? written }
+            if shown, post.moderation == .visible {
                 try await Notifier.mentions(of: post, now: now, on: db)
+                // A new post cannot be hidden by anyone else before this commits: it is
+                // announced as written (`Announce.post`'s lock is for existing posts).
+                try await ThreadStore.publishReply(postID, thread: threadID, author: actor.accountID,
+                                                   streams: [EventStore.threadStream(threadID), EventStore.groupStream(thread.groupID)],
+                                                   kind: "post.created", payload: PostView(post), now: now, on: db)
+            } else {
+                try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: db)
             }
             return PostView(post)
         }
