@@ -558,8 +558,9 @@ public protocol APIProtocol: Sendable {
     ///
     /// Authenticate with `Authorization: Bearer …` or `?ticket=…`. A page's `Origin` must be
     /// on the allow-list (`KAIRAN_ALLOWED_ORIGINS`) or this server's own. A refused upgrade is
-    /// answered 400 with no body; the same request without Upgrade headers shows the reason
-    /// as a JSON error (401, 403) or 426 when everything but the upgrade was right.
+    /// answered with the reason as a JSON error (401, 403) and the connection closes; the
+    /// same request without Upgrade headers is answered the same way, or 426 when everything
+    /// but the upgrade was right.
     /// Messages are JSON text: the client sends `{"type":"subscribe","stream":"group:1|thread:7|user:9|org:2|class:5|notice:12","after":<last offset>}`
     /// and `{"type":"unsubscribe","stream":…}`; the server sends `ready`, `event`
     /// (`{"type":"event","stream","offset","kind","data"}`), `subscribed` (`offset`), `gap`,
@@ -567,7 +568,11 @@ public protocol APIProtocol: Sendable {
     /// `stream` ends that subscription when the database could not confirm it after a
     /// membership change, `unavailable` when the database could not be asked at subscribe time:
     /// subscribe again). Client messages over
-    /// 4096 bytes close the socket with 1009; a client too slow to read is closed with 1013.
+    /// 4096 bytes (whole or in fragments) close the socket with 1009; frames against RFC 6455
+    /// (unmasked, reserved bits set, a stray continuation, a fragmented control frame) with
+    /// 1002; more than 32 requests waiting with 1008; a client too slow to read is closed
+    /// with 1013. The server pings every 30 s; a client that answered nothing by the next
+    /// ping is closed with 1001, as are all sockets when the server shuts down.
     /// When the session the socket was opened with ends (logout, expiry), the socket is
     /// closed with 1008.
     ///
@@ -2229,8 +2234,9 @@ extension APIProtocol {
     ///
     /// Authenticate with `Authorization: Bearer …` or `?ticket=…`. A page's `Origin` must be
     /// on the allow-list (`KAIRAN_ALLOWED_ORIGINS`) or this server's own. A refused upgrade is
-    /// answered 400 with no body; the same request without Upgrade headers shows the reason
-    /// as a JSON error (401, 403) or 426 when everything but the upgrade was right.
+    /// answered with the reason as a JSON error (401, 403) and the connection closes; the
+    /// same request without Upgrade headers is answered the same way, or 426 when everything
+    /// but the upgrade was right.
     /// Messages are JSON text: the client sends `{"type":"subscribe","stream":"group:1|thread:7|user:9|org:2|class:5|notice:12","after":<last offset>}`
     /// and `{"type":"unsubscribe","stream":…}`; the server sends `ready`, `event`
     /// (`{"type":"event","stream","offset","kind","data"}`), `subscribed` (`offset`), `gap`,
@@ -2238,7 +2244,11 @@ extension APIProtocol {
     /// `stream` ends that subscription when the database could not confirm it after a
     /// membership change, `unavailable` when the database could not be asked at subscribe time:
     /// subscribe again). Client messages over
-    /// 4096 bytes close the socket with 1009; a client too slow to read is closed with 1013.
+    /// 4096 bytes (whole or in fragments) close the socket with 1009; frames against RFC 6455
+    /// (unmasked, reserved bits set, a stray continuation, a fragmented control frame) with
+    /// 1002; more than 32 requests waiting with 1008; a client too slow to read is closed
+    /// with 1013. The server pings every 30 s; a client that answered nothing by the next
+    /// ping is closed with 1001, as are all sockets when the server shuts down.
     /// When the session the socket was opened with ends (logout, expiry), the socket is
     /// closed with 1008.
     ///
