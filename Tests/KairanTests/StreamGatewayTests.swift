@@ -95,20 +95,37 @@ import Testing
         }
     }
 
-    @Test(arguments: [
-        ("a fragmented message over 4 KB", [clientFrame(0x1, Array(repeating: 0x20, count: 3000), fin: false), clientFrame(0x0, Array(repeating: 0x20, count: 3000))], 1009),
-        ("an unmasked frame", [clientFrame(0x1, Array("{}".utf8), masked: false)], 1002),
-        ("a continuation with no message", [clientFrame(0x0, Array("{}".utf8))], 1002),
-        ("a ping in fragments", [clientFrame(0x9, [1], fin: false)], 1002),
-    ])
-    func framesAgainstTheProtocolCloseTheSocket(what: String, frames: [[UInt8]], code: Int) async throws {
+    /// Frames no client may send, and the close code each gets.
+    enum Violation: String, CaseIterable, CustomTestStringConvertible {
+        case fragmentedMessageOver4KB = "a fragmented message over 4 KB"
+        case unmaskedFrame = "an unmasked frame"
+        case continuationWithNoMessage = "a continuation with no message"
+        case fragmentedPing = "a ping in fragments"
+
+        var testDescription: String { rawValue }
+
+        var frames: [[UInt8]] {
+            switch self {
+            case .fragmentedMessageOver4KB:
+                [clientFrame(0x1, Array(repeating: 0x20, count: 3000), fin: false), clientFrame(0x0, Array(repeating: 0x20, count: 3000))]
+            case .unmaskedFrame: [clientFrame(0x1, Array("{}".utf8), masked: false)]
+            case .continuationWithNoMessage: [clientFrame(0x0, Array("{}".utf8))]
+            case .fragmentedPing: [clientFrame(0x9, [1], fin: false)]
+            }
+        }
+
+        var closeCode: Int { self == .fragmentedMessageOver4KB ? 1009 : 1002 }
+    }
+
+    @Test(arguments: Violation.allCases)
+    func framesAgainstTheProtocolCloseTheSocket(_ violation: Violation) async throws {
         try await withLiveApp { client, _ in
             let port = try #require(client.port)
             let owner = try await client.resident("owner@example.jp")
-            let exchange = try await RawHTTPClient.exchange(port: port, [Self.handshake(token: owner.token)] + frames, timeout: .seconds(10))
+            let exchange = try await RawHTTPClient.exchange(port: port, [Self.handshake(token: owner.token)] + violation.frames, timeout: .seconds(10))
             let received = try #require(Self.frames(exchange), "\(exchange.response)")
-            #expect(received.last?.closeCode == code, "\(what): \(received)")
-            #expect(exchange.closedByServer, "\(what)")
+            #expect(received.last?.closeCode == violation.closeCode, "\(violation.rawValue): \(received)")
+            #expect(exchange.closedByServer, "\(violation.rawValue)")
         }
     }
 
