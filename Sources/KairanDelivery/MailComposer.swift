@@ -25,14 +25,14 @@ public struct MailComposer: Sendable {
     public let mailDomain: String
     /// Base of the links in mail, e.g. https://kairan.town.example.jp
     public let publicURL: String
-    /// Key bytes (SymmetricKey itself is not Sendable).
-    let verpKey: [UInt8]
+    /// HMAC with the key already taken in: each tag copies it and hashes only the id.
+    let verpMAC: KeyedMAC
 
     public init(identity: MailIdentity, verpSecret: String) {
         self.fromAddress = identity.fromAddress
         self.mailDomain = identity.mailDomain
         self.publicURL = identity.publicURL.hasSuffix("/") ? String(identity.publicURL.dropLast()) : identity.publicURL
-        self.verpKey = Array(verpSecret.utf8)
+        self.verpMAC = KeyedMAC(key: Array(verpSecret.utf8))
     }
 
     /// With the database's VERP key.
@@ -50,8 +50,19 @@ public struct MailComposer: Sendable {
     }
 
     func tag(_ deliveryID: Int64) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(deliveryID)".utf8), using: SymmetricKey(data: verpKey))
-        return mac.prefix(6).map { String(format: "%02x", $0) }.joined()
+        // Once per message: hex by table, not `String(format:)` (a tenth of the worker's CPU
+        // went to formatting these six bytes).
+        var hmac = verpMAC.keyed
+        hmac.update(data: Array(String(deliveryID).utf8))
+        let mac = hmac.finalize()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(12)
+        for byte in mac.prefix(6) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// The job id of a VERP local part (`bounce+12-abcdef012345`), when its tag is genuine.
@@ -88,5 +99,15 @@ public struct MailComposer: Sendable {
             charset: MailCharset(rawValue: job.charset) ?? .utf8, messageID: messageID(for: job), date: job.createdAt,
             listUnsubscribeURL: unsubscribe, listID: job.listID)
         return MailRenderer.render(mail, eightBitAllowed: eightBitAllowed)
+    }
+}
+
+/// An HMAC-SHA256 whose key is processed once. A value type: every copy hashes on its own.
+struct KeyedMAC: @unchecked Sendable {
+    // @unchecked: HMAC is a value with no shared state; only copies of it are ever updated.
+    let keyed: HMAC<SHA256>
+
+    init(key: [UInt8]) {
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: key))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -243,4 +244,26 @@ enum JISSubstitution {
         }
         return table
     }()
+}
+
+extension ISO2022JPEncoder {
+    /// Encoders remember what each character encodes to: reused, they stop asking iconv
+    /// after the first few messages (one made per message asked once per distinct character
+    /// of every message, and opened iconv each time).
+    private static let pool = Mutex<[Pooled]>([])
+
+    /// Used by one renderer at a time: taken from the pool, given back after.
+    private struct Pooled: @unchecked Sendable {
+        let encoder: ISO2022JPEncoder
+    }
+
+    static func borrow() -> ISO2022JPEncoder? {
+        pool.withLock { $0.popLast()?.encoder } ?? ISO2022JPEncoder()
+    }
+
+    static func giveBack(_ encoder: ISO2022JPEncoder) {
+        pool.withLock { pool in
+            if pool.count < 16 { pool.append(Pooled(encoder: encoder)) }
+        }
+    }
 }

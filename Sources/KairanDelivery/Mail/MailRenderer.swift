@@ -1,5 +1,6 @@
 import Foundation
 import KairanCore
+import Synchronization
 
 /// The character set a resident's mail is written in. Feature phones (garake) on the old
 /// carrier gateways only read ISO-2022-JP; everything else gets UTF-8.
@@ -52,7 +53,8 @@ public enum MailRenderer {
     /// If the C library has no ISO-2022-JP converter, an ISO-2022-JP mail is rendered as UTF-8
     /// rather than not at all: an alert that some handsets show garbled beats one never sent.
     public static func render(_ mail: OutgoingMail, eightBitAllowed: Bool) -> [UInt8] {
-        let encoder = mail.charset == .iso2022jp ? ISO2022JPEncoder() : nil
+        let encoder = mail.charset == .iso2022jp ? ISO2022JPEncoder.borrow() : nil
+        defer { if let encoder { ISO2022JPEncoder.giveBack(encoder) } }
         let charset: MailCharset = encoder == nil ? .utf8 : .iso2022jp
         let lines = bodyLines(mail.body)
         let body: (transferEncoding: String, bytes: [UInt8])
@@ -62,11 +64,16 @@ public enum MailRenderer {
             body = utf8Body(lines, eightBitAllowed: eightBitAllowed)
         }
 
+        // An alert's From and Subject are the same for thousands of recipients: encoded once.
+        let (from, subject) = HeaderMemo.shared.fields(mail.fromName, mail.fromAddress, mail.subject, charset) {
+            (HeaderEncoding.fromField(name: mail.fromName, address: mail.fromAddress, charset: charset, encoder: encoder),
+             HeaderEncoding.subjectField(mail.subject, charset: charset, encoder: encoder))
+        }
         var headers = [
             "Date: " + rfc5322Date(mail.date),
-            HeaderEncoding.fromField(name: mail.fromName, address: mail.fromAddress, charset: charset, encoder: encoder),
+            from,
             "To: " + HeaderEncoding.addrSpec(mail.to),
-            HeaderEncoding.subjectField(mail.subject, charset: charset, encoder: encoder),
+            subject,
         ]
         let messageID = headerToken(mail.messageID, maxLength: 900)
         if !messageID.isEmpty { headers.append("Message-ID: <\(messageID)>") }
@@ -112,20 +119,21 @@ public enum MailRenderer {
     /// The body's lines as UTF-8, without terminators. CRLF, lone CR and lone LF all end a
     /// line; a final line break does not start another line, and an empty body is one empty line.
     static func bodyLines(_ body: String) -> [[UInt8]] {
+        // Slices of one copy of the bytes, not a byte-by-byte append per line.
+        let bytes = Array(body.utf8)
         var lines: [[UInt8]] = []
-        var current: [UInt8] = []
-        var afterCR = false
-        for byte in body.utf8 {
-            if byte == 0x0A, afterCR { afterCR = false; continue }
-            afterCR = byte == 0x0D
+        var start = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
             if byte == 0x0D || byte == 0x0A {
-                lines.append(current)
-                current = []
-            } else {
-                current.append(byte)
+                lines.append(Array(bytes[start..<index]))
+                if byte == 0x0D, index + 1 < bytes.count, bytes[index + 1] == 0x0A { index += 1 }
+                start = index + 1
             }
+            index += 1
         }
-        if !current.isEmpty || lines.isEmpty { lines.append(current) }
+        if start < bytes.count || lines.isEmpty { lines.append(Array(bytes[start...])) }
         return lines
     }
 
@@ -193,5 +201,32 @@ public enum MailRenderer {
         }
         return "\(dayNames[weekday]), \(pad(day, 2)) \(monthNames[Int(month - 1)]) \(pad(year, 4)) "
             + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2)) +0900"
+    }
+}
+
+/// The last encoded From and Subject fields, by their inputs. Rendering is pure, so a hit
+/// is the same text; the memo only holds a few entries (a worker sends a handful of
+/// messages at a time), dropped wholesale when full.
+final class HeaderMemo: Sendable {
+    static let shared = HeaderMemo()
+    private struct Key: Hashable {
+        let name: String
+        let address: String
+        let subject: String
+        let charset: MailCharset
+    }
+    private let entries = Mutex<[Key: (String, String)]>([:])
+    private static let capacity = 64
+
+    func fields(_ name: String, _ address: EmailAddress, _ subject: String, _ charset: MailCharset,
+                encode: () -> (String, String)) -> (String, String) {
+        let key = Key(name: name, address: address.raw, subject: subject, charset: charset)
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let fields = encode()
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = fields
+        }
+        return fields
     }
 }
