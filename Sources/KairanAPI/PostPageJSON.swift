@@ -146,7 +146,7 @@ struct JSONText {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
         let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86400)
         let (day, second) = secondOfDay < 0 ? (days - 1, secondOfDay + 86400) : (days, secondOfDay)
-        let (year, month, dayOfMonth) = Self.civil(fromDays: day)
+        let (year, month, dayOfMonth) = RFC3339.civil(fromDays: day)
         func two(_ value: Int64) { if value < 10 { buffer.writeInteger(UInt8(ascii: "0")) }; buffer.writeString(String(value)) }
         buffer.writeInteger(UInt8(ascii: "\""))
         let yearText = String(year)
@@ -163,19 +163,5 @@ struct JSONText {
         buffer.writeInteger(UInt8(ascii: ":"))
         two(second % 60)
         buffer.writeStaticString("Z\"")
-    }
-
-    /// Year, month and day of the day `days` after 1970-01-01 (Howard Hinnant's
-    /// `civil_from_days`).
-    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

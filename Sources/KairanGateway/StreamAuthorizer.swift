@@ -53,7 +53,9 @@ public struct StreamAuthorizer: Sendable {
         case .group(let id):
             groupID = id
         case .thread(let id):
-            guard let thread = try await ThreadStore.findThread(id, reader: nil, on: db) else { return .notFound }
+            // Only its group: counting the thread's posts would cost every subscription a read
+            // of the whole thread.
+            guard let thread = try await ThreadStore.findThread(id, reader: nil, counts: false, on: db) else { return .notFound }
             groupID = thread.groupID
         }
         guard let (_, standing) = try await GroupStore.standing(group: groupID, account: actor.accountID, now: now, on: db)

@@ -1,4 +1,5 @@
 import Foundation
+import KairanCore
 import KairanServices
 import Testing
 
@@ -64,7 +65,7 @@ import Testing
         for days in stride(from: Int64(-138_000), through: 2_900_000, by: 997) {
             let date = Date(timeIntervalSince1970: TimeInterval(days) * 86400)
             let parts = calendar.dateComponents([.year, .month, .day], from: date)
-            let (year, month, day) = JSONText.civil(fromDays: days)
+            let (year, month, day) = RFC3339.civil(fromDays: days)
             #expect(year == Int64(parts.year!) && month == Int64(parts.month!) && day == Int64(parts.day!), "day \(days)")
         }
     }
