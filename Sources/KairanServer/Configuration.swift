@@ -72,6 +72,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("allowed-origin"), help: "An origin whose web pages may open the WebSocket stream, e.g. https://kairan.town.example.jp; repeat for more (env KAIRAN_ALLOWED_ORIGINS, comma-separated).")
     var allowedOrigins: [String] = []
 
+    @Option(name: .customLong("stream-ping-interval"), help: "Seconds between pings on every stream socket; one that answered nothing by the next is closed (env KAIRAN_STREAM_PING_INTERVAL; default 30). Keep it below any proxy's idle timeout in front of Kairan.")
+    var streamPingInterval: Int?
+
     @Option(name: .customLong("request-timeout"), help: "Seconds any HTTP request may take before it is answered 503, database waits included (env KAIRAN_REQUEST_TIMEOUT; default 10).")
     var requestTimeout: Int?
 
@@ -134,6 +137,10 @@ struct ServerConfiguration: Sendable {
         }
         if let seconds = try integerSetting(serve.requestTimeout, "--request-timeout", "KAIRAN_REQUEST_TIMEOUT", environment, in: 1...300) {
             requestTimeout = .seconds(seconds)
+        }
+        if let seconds = try integerSetting(serve.streamPingInterval, "--stream-ping-interval", "KAIRAN_STREAM_PING_INTERVAL", environment,
+                                          in: 5...3600) {
+            streamHeartbeatPeriod = .seconds(Int64(seconds))
         }
         if let limit = try integerSetting(serve.registrationsPerHour, "--registrations-per-hour", "KAIRAN_REGISTRATIONS_PER_HOUR", environment,
                                           in: 1...100_000) {

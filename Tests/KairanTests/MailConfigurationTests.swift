@@ -55,7 +55,7 @@ import Testing
     }
 }
 
-/// What `kairan serve` takes for the registration throttle.
+/// What `kairan serve` takes for the registration throttle and the stream's pings.
 @Suite struct ServeConfigurationTests {
     func configuration(_ arguments: [String], environment: [String: String] = [:]) throws -> ServerConfiguration {
         try ServerConfiguration(serve: try ServeOptions.parse(arguments), mail: try MailOptions.parse([]), dataDirectory: "/var/lib/kairan",
@@ -67,5 +67,12 @@ import Testing
         #expect(try configuration(["--registrations-per-hour", "500"]).loginThrottle.registrationsPerClientPerHour == 500)
         #expect(try configuration([], environment: ["KAIRAN_REGISTRATIONS_PER_HOUR": "60"]).loginThrottle.registrationsPerClientPerHour == 60)
         #expect(throws: (any Error).self) { try configuration(["--registrations-per-hour", "0"]) }
+    }
+
+    @Test func theStreamPingIntervalComesFromTheFlagOrTheEnvironmentWithinBounds() throws {
+        #expect(try configuration([]).streamHeartbeatPeriod == .seconds(30))
+        #expect(try configuration(["--stream-ping-interval", "20"]).streamHeartbeatPeriod == .seconds(20))
+        #expect(try configuration([], environment: ["KAIRAN_STREAM_PING_INTERVAL": "600"]).streamHeartbeatPeriod == .seconds(600))
+        #expect(throws: (any Error).self) { try configuration(["--stream-ping-interval", "1"]) }
     }
 }
