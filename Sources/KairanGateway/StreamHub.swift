@@ -240,11 +240,15 @@ public actor StreamHub {
         let authorizer = self.authorizer
         return try await database.withReadSnapshot { db in
             let verdict = try await authorizer.check(subscriber.actor, stream, on: db)
-            let head = try await EventStore.head(name, on: db)
-            var watchHead: Int64 = 0
-            if case .allowed(let watch?) = verdict {
-                watchHead = watch == name ? head : try await EventStore.head(watch, on: db)
+            // Both heads in one read when the subscription watches another stream (a
+            // thread watches its group): a subscribe is a handful of round trips, and a
+            // reconnect storm multiplies each.
+            if case .allowed(let watch?) = verdict, watch != name {
+                let (head, watchHead) = try await EventStore.heads(name, watch, on: db)
+                return Checked(verdict: verdict, head: head, watchHead: watchHead)
             }
+            let head = try await EventStore.head(name, on: db)
+            let watchHead: Int64 = if case .allowed(let watch?) = verdict, watch == name { head } else { 0 }
             return Checked(verdict: verdict, head: head, watchHead: watchHead)
         }
     }

@@ -186,4 +186,15 @@ public enum EventStore {
         }
         return 0
     }
+
+    /// The heads of two streams in one round trip (0 for a stream with no events yet).
+    public static func heads(_ first: String, _ second: String, on db: DatabaseConnection) async throws -> (Int64, Int64) {
+        var heads: [String: Int64] = [:]
+        for try await (stream, offset) in try await db.query(
+            "SELECT stream, last_offset FROM stream_heads WHERE stream = \(first) OR stream = \(second)"
+        ).decode((String, Int64).self) {
+            heads[stream] = offset
+        }
+        return (heads[first] ?? 0, heads[second] ?? 0)
+    }
 }
