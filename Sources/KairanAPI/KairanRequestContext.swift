@@ -8,8 +8,10 @@ import NIOCore
 /// Per-request state: the framework's core storage plus who is calling.
 public struct KairanRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Where the stream route leaves its verdict for the connection's upgrade.
-    public let streamUpgrade: StreamUpgradeSlot
+    /// Where the stream route leaves its verdict for the connection's upgrade: set only on
+    /// the context of an upgrade request (`StreamUpgradeChannel`), so no other request pays
+    /// for it.
+    public var streamUpgrade: StreamUpgradeSlot?
     /// The connection, so the stream can drop a client whose socket has stopped draining
     /// (no close frame can get through a full socket).
     public let channel: any Channel
@@ -18,7 +20,6 @@ public struct KairanRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.streamUpgrade = StreamUpgradeSlot()
         self.channel = source.channel
     }
 

@@ -49,10 +49,11 @@ struct StreamController {
             throw APIError(.forbidden, code: "origin_not_allowed", message: "this origin may not open the stream")
         }
         _ = try context.requireActor()
-        guard let session = context.session, request.headers[.upgrade]?.lowercased() == "websocket" else {
+        // The slot is there only when the connection's upgrade handshake asked.
+        guard let session = context.session, let slot = context.streamUpgrade, request.headers[.upgrade]?.lowercased() == "websocket" else {
             throw APIError(.upgradeRequired, code: "upgrade_required", message: "open this URL with a WebSocket client")
         }
-        context.streamUpgrade.accept(StreamSocketGrant(
+        slot.accept(StreamSocketGrant(
             actor: session.actor, sessionID: session.sessionID, expiresAt: session.expiresAt,
             language: MessageLanguage.negotiate(request.headers[.acceptLanguage])))
         return Response(status: .ok)

@@ -147,9 +147,11 @@ public struct StreamUpgradeChannel: HTTPChannelHandler {
             let request = Request(head: try HTTPRequest(head, secure: false, splitCookie: false), body: .init(buffer: ByteBuffer()))
             var logger = logger
             logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
-            let context = KairanRequestContext(source: .init(channel: channel, logger: logger))
+            var context = KairanRequestContext(source: .init(channel: channel, logger: logger))
+            let slot = StreamUpgradeSlot()
+            context.streamUpgrade = slot
             let response = try await upgradeResponder(request, context)
-            if response.status == .ok, let grant = context.streamUpgrade.grant {
+            if response.status == .ok, let grant = slot.grant {
                 attempt.withLockedValue { $0.grant = grant }
                 return HTTPHeaders()
             }

@@ -382,7 +382,8 @@ public final class MailDeliveryWorker: Service, Sendable {
                 }
                 return true
             }
-            let unrecordedAllowed = Self.unsafeAfterKill - min(session.pipelineDepth, configuration.pipelineDepth)
+            let depth = min(session.pipelineDepth, configuration.pipelineDepth)
+            let unrecordedAllowed = Self.unsafeAfterKill - depth
             while reusable, session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
                 while unrecorded.count > unrecordedAllowed { await recorder.waitRecorded(unrecorded.removeFirst()) }
                 session.noteSent(to: domain)
@@ -400,7 +401,7 @@ public final class MailDeliveryWorker: Service, Sendable {
                 let message = composer.render(job, recipient: recipient, eightBitAllowed: session.eightBitAllowed)
                 inFlight.append((job, session.start(deliveryID: job.id, reversePath: composer.returnPath(deliveryID: job.id),
                                                     recipient: recipient, message: message)))
-                if inFlight.count >= min(session.pipelineDepth, configuration.pipelineDepth) {
+                if inFlight.count >= depth {
                     reusable = await settleOldest()
                 }
             }

@@ -1,5 +1,4 @@
 import Metrics
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 
@@ -9,12 +8,12 @@ import NIOWebSocket
 /// waiting in its outbound buffer is closed with 1013, so a slow reader never grows the
 /// server's memory or delays anyone.
 final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
-    // @unchecked: `encoder` and `closing` are touched only on the channel's event loop.
+    // @unchecked: `encoder`, `closing` and `droppedAsSlow` are touched only on the channel's
+    // event loop.
     let channel: any Channel
     let limitBytes: Int
     private let encoder: ChannelHandlerContext
     private var closing = false
-    private let droppedFlag = NIOLockedValueBox(false)
 
     init(channel: any Channel, encoder: ChannelHandlerContext, limitBytes: Int) {
         self.channel = channel
@@ -23,7 +22,8 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
-    var droppedAsSlow: Bool { droppedFlag.withLockedValue { $0 } }
+    /// Closed with 1013 for leaving too much unread.
+    private(set) var droppedAsSlow = false
     /// A close frame is on its way (or the socket is gone): nothing more is written.
     var isClosing: Bool { closing }
 
@@ -51,7 +51,7 @@ final class WebSocketStreamConnection: StreamConnection, @unchecked Sendable {
         // exact backlog looked up.
         // The option is unreadable only on a closed channel, which needs no dropping.
         if !channel.isWritable, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > limitBytes {
-            droppedFlag.withLockedValue { $0 = true }
+            droppedAsSlow = true
             Self.slowClientsDropped.increment()
             closeOnLoop(code: 1013, reason: "client too slow; reconnect with your last offsets")
             return

@@ -101,6 +101,9 @@ import Testing
         case unmaskedFrame = "an unmasked frame"
         case continuationWithNoMessage = "a continuation with no message"
         case fragmentedPing = "a ping in fragments"
+        /// Far more requests than wait their turn (32): each subscribe asks the database, so
+        /// they pile up behind the first.
+        case requestFlood = "200 requests at once"
 
         var testDescription: String { rawValue }
 
@@ -111,10 +114,17 @@ import Testing
             case .unmaskedFrame: [clientFrame(0x1, Array("{}".utf8), masked: false)]
             case .continuationWithNoMessage: [clientFrame(0x0, Array("{}".utf8))]
             case .fragmentedPing: [clientFrame(0x9, [1], fin: false)]
+            case .requestFlood: [Array((1...200).map { clientFrame(0x1, Array(#"{"type":"subscribe","stream":"group:\#($0)"}"#.utf8)) }.joined())]
             }
         }
 
-        var closeCode: Int { self == .fragmentedMessageOver4KB ? 1009 : 1002 }
+        var closeCode: Int {
+            switch self {
+            case .fragmentedMessageOver4KB: 1009
+            case .requestFlood: 1008
+            default: 1002
+            }
+        }
     }
 
     @Test(arguments: Violation.allCases)
