@@ -49,6 +49,18 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         return error
     }
 
+    /// The server is busy and did not start the request (see `AdmissionGate`): nothing was
+    /// done, so trying again after `Retry-After` is safe.
+    public static var overloaded: APIError {
+        APIError(.serviceUnavailable, code: "overloaded", message: "the server is busy and did not start this request; try again after Retry-After seconds")
+    }
+
+    /// The client closed its connection before the answer (nginx's 499): the work it asked
+    /// for was stopped before it committed. Only the log sees this status.
+    public static var clientClosed: APIError {
+        APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), code: "client_closed", message: "the client closed the connection")
+    }
+
     public static func forbidden(_ reason: String) -> APIError { APIError(.forbidden, code: "forbidden", message: reason) }
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message: message) }
 

@@ -366,5 +366,11 @@ final class HTTPParseErrorResponder: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         context.fireUserInboundEventTriggered(event)
+        if case .some(.inputClosed) = event as? ChannelEvent, unanswered > 0 {
+            // The client closed its side before its answer came: it has given up (no HTTP
+            // client half-closes and then waits; nginx calls this 499). Closing the
+            // connection is what tells the request's deadline watcher to stop its work.
+            context.close(promise: nil)
+        }
     }
 }

@@ -31,6 +31,15 @@ struct HealthController {
     @Sendable func metrics(_ request: Request, context: KairanRequestContext) async throws -> Response {
         var bytes: [UInt8] = []
         KairanMetrics.registry.emit(into: &bytes)
+        // Read from the gate when scraped, so requests pay nothing for these two.
+        let load = dependencies.admission.load
+        bytes.append(contentsOf: Array("""
+            # TYPE kairan_requests_running gauge
+            kairan_requests_running \(load.running)
+            # TYPE kairan_requests_waiting gauge
+            kairan_requests_waiting \(load.waiting)
+
+            """.utf8))
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Per-request state: the framework's core storage plus who is calling.
-public struct KairanRequestContext: RequestContext {
+public struct KairanRequestContext: ConnectionRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Where the stream route leaves its verdict for the connection's upgrade: set only on
     /// the context of an upgrade request (`StreamUpgradeChannel`), so no other request pays

@@ -75,17 +75,34 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// A request context that knows its connection.
+public protocol ConnectionRequestContext: RequestContext {
+    var channel: any Channel { get }
+}
+
 /// Every request is answered within `timeout`, whatever the database does: a request
 /// still running then is cancelled (which abandons its database wait or query, see
-/// `Database.withConnection`) and answered 503 with `Retry-After`.
+/// `Database.withConnection`) and answered 503 with `Retry-After`. A request whose client
+/// closed the connection is cancelled too (`HTTPParseErrorResponder` closes the channel
+/// when the client's side ends before its answer): a write not yet committed is rolled
+/// back, so a resident who gave up and posts again does not post twice.
 ///
-/// The handler runs as a child task so the timer can cancel it; the group still waits
+/// The handler runs as a child task so the watcher can cancel it; the group still waits
 /// for it to end, which cancellation makes prompt, so nothing outlives the request.
-public struct RequestDeadlineMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct RequestDeadlineMiddleware<Context: ConnectionRequestContext>: RouterMiddleware {
     let timeout: Duration
+    /// How often a running request looks whether its client is still there. A request that
+    /// ends sooner (nearly all) sets one timer and never wakes.
+    static var connectionCheckInterval: Duration { .milliseconds(100) }
 
     public init(timeout: Duration) {
         self.timeout = timeout
+    }
+
+    private enum Outcome {
+        case response(Response)
+        case timedOut
+        case clientClosed
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -94,19 +111,35 @@ public struct RequestDeadlineMiddleware<Context: RequestContext>: RouterMiddlewa
             // and only the one child task calls it.
             let handler = UnsafeHandler(next: next)
             let timeout = self.timeout
-            return try await withThrowingTaskGroup(of: Response?.self) { group in
-                group.addTask { try await handler.next(request, context) }
+            let channel = context.channel
+            // A connection that was never active (the framework's in-process test channel)
+            // has no client that could leave.
+            let watchConnection = channel.isActive
+            let outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
+                group.addTask { .response(try await handler.next(request, context)) }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
+                    var left = timeout
+                    while left > .zero {
+                        let slice = min(left, Self.connectionCheckInterval)
+                        try await Task.sleep(for: slice)
+                        left -= slice
+                        if watchConnection && !channel.isActive { return .clientClosed }
+                    }
+                    return .timedOut
                 }
                 defer { group.cancelAll() }
-                // The first child to finish decides: the handler's response, or the timer (nil).
-                guard let first = try await group.next(), let response = first else {
-                    context.logger.warning("request ran out of time", metadata: ["timeout": "\(timeout)"])
-                    throw APIError.timedOut
-                }
+                // The first child to finish decides.
+                return try await group.next()!
+            }
+            switch outcome {
+            case .response(let response):
                 return response
+            case .timedOut:
+                context.logger.warning("request ran out of time", metadata: ["timeout": "\(timeout)"])
+                throw APIError.timedOut
+            case .clientClosed:
+                context.logger.notice("client closed the connection; request stopped")
+                throw APIError.clientClosed
             }
         }
     }

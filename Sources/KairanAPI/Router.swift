@@ -23,13 +23,17 @@ public struct APIDependencies: Sendable {
     /// The longest any request may take before it is answered 503 (database waits
     /// included).
     public let requestTimeout: Duration
+    /// Sheds requests beyond what the process can work on (503 with Retry-After).
+    public let admission: AdmissionGate
 
     public init(
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
-        alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle()
+        alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle(),
+        admission: AdmissionLimits = .forPool(20)
     ) {
         self.requestTimeout = requestTimeout
+        self.admission = AdmissionGate(limits: admission)
         self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts,
                                  loginThrottle: loginThrottle)
         self.streamHub = streamHub
@@ -51,6 +55,8 @@ public func buildRouter(
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
     router.add(middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout))
+    // Inside the deadline: a turn waited for counts towards the request's time.
+    router.add(middleware: AdmissionMiddleware(gate: dependencies.admission))
     router.add(middleware: AuthenticationMiddleware(dependencies: dependencies))
 
     let routes = RouteRegistry(router: router)

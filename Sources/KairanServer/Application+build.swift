@@ -25,7 +25,8 @@ func buildApplication(
     let dependencies = APIDependencies(
         database: database, clock: clock, passwordHasher: configuration.passwordHasher, sessionLifetime: configuration.sessionLifetime,
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
-        alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle)
+        alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle,
+        admission: configuration.admission ?? .forPool(configuration.databasePoolSize))
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
     if configuration.role.servesAPI {

@@ -78,6 +78,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("request-timeout"), help: "Seconds any HTTP request may take before it is answered 503, database waits included (env KAIRAN_REQUEST_TIMEOUT; default 10).")
     var requestTimeout: Int?
 
+    @Option(name: .customLong("max-requests"), help: "HTTP requests one process works on at once; four times as many wait up to 2 s for a turn, more are answered 503 with Retry-After (env KAIRAN_MAX_REQUESTS; default twice the database pool, 40).")
+    var maxRequests: Int?
+
     @Option(name: .customLong("registrations-per-hour"), help: "New accounts one network address may register in an hour (env KAIRAN_REGISTRATIONS_PER_HOUR; default 20). Raise it for a sign-up event where many residents share the town office's network.")
     var registrationsPerHour: Int?
 
@@ -103,6 +106,8 @@ struct ServerConfiguration: Sendable {
     var databasePoolSize = 20
     /// The longest an HTTP request may take before it is answered 503.
     var requestTimeout: Duration = .seconds(10)
+    /// Requests worked on at once and waiting; nil: sized from the database pool.
+    var admission: AdmissionLimits?
     /// Bounds on request heads (size, arrival time) and on connections we are done with.
     var httpLimits = HTTPGuardLimits()
     /// Always PasswordHasher() in `kairan`; the test suite sets a cheaper one.
@@ -137,6 +142,9 @@ struct ServerConfiguration: Sendable {
         }
         if let seconds = try integerSetting(serve.requestTimeout, "--request-timeout", "KAIRAN_REQUEST_TIMEOUT", environment, in: 1...300) {
             requestTimeout = .seconds(seconds)
+        }
+        if let running = try integerSetting(serve.maxRequests, "--max-requests", "KAIRAN_MAX_REQUESTS", environment, in: 1...100_000) {
+            admission = AdmissionLimits(running: running, waiting: running * 4)
         }
         if let seconds = try integerSetting(serve.streamPingInterval, "--stream-ping-interval", "KAIRAN_STREAM_PING_INTERVAL", environment,
                                           in: 5...3600) {

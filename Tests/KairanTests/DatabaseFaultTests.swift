@@ -1,4 +1,5 @@
 import Foundation
+import KairanAPI
 import KairanStore
 import Testing
 
@@ -103,6 +104,91 @@ import Glibc
                 }
                 #expect(stored >= created, "every acknowledged post is stored (\(created) acknowledged, \(refused) refused)")
                 #expect(try await client.send(.get, "/readyz").status == .ok)
+            }
+        }
+    }
+    /// Load is shed at the door: with one request running and one waiting (the database
+    /// frozen under them), a third is answered 503 `overloaded` at once with Retry-After,
+    /// health still answers, and the two held requests finish once the database is back.
+    @Test(.timeLimit(.minutes(2)))
+    func requestsBeyondTheAdmissionLimitAreRefusedAtOnceAndTheOthersFinish() async throws {
+        try await withPrivateCluster { cluster, url in
+            try await serveLive(url: url, configure: {
+                $0.requestTimeout = .seconds(20)
+                $0.admission = AdmissionLimits(running: 1, waiting: 1, maxWait: .seconds(15))
+            }) { client in
+                let taro = try await client.resident("taro@example.jp")
+                let frozen = try cluster.serverProcessIDs()
+                for pid in frozen { kill(pid, SIGSTOP) }
+                // Whatever happens below, the cluster must not stay frozen.
+                defer { for pid in frozen { kill(pid, SIGCONT) } }
+                // Each on a connection of its own (the test client has one, and waits in turn).
+                let port = try #require(client.port)
+                let held = (0..<2).map { _ in
+                    Task {
+                        try await RawHTTPClient.exchange(
+                            port: port, "GET /v1/me HTTP/1.1\r\nHost: kairan\r\nAuthorization: Bearer \(taro.token)\r\nConnection: close\r\n\r\n",
+                            timeout: .seconds(30)).statuses.first
+                    }
+                }
+                // Both taken in, as the metrics page says: one running, one in line.
+                let deadline = ContinuousClock.now + .seconds(10)
+                var load = ""
+                while ContinuousClock.now < deadline {
+                    let metrics = String(buffer: try await client.send(.get, "/metrics").body)
+                    load = metrics.split(separator: "\n").filter { $0.hasPrefix("kairan_requests_running ") || $0.hasPrefix("kairan_requests_waiting ") }.joined(separator: ", ")
+                    if load == "kairan_requests_running 1, kairan_requests_waiting 1" { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(load == "kairan_requests_running 1, kairan_requests_waiting 1")
+                let refused = try await timed("a request beyond the limit") {
+                    let response = try await client.send(.get, "/v1/me", token: taro.token)
+                    #expect(response.headers[.retryAfter].flatMap(Int.init).map { (1...30).contains($0) } == true, "Retry-After")
+                    return (Int(response.status.code), try? response.errorCode())
+                }
+                #expect(refused.status == 503 && refused.code == "overloaded", "\(refused)")
+                #expect(try await client.send(.get, "/healthz").status == .ok, "health is never held back")
+                for pid in frozen { kill(pid, SIGCONT) }
+                for request in held { #expect(try await request.value == 200) }
+                #expect(try await client.send(.get, "/v1/me", token: taro.token).status == .ok)
+            }
+        }
+    }
+
+    /// A resident whose phone gives up (closes the connection) while the database is slow
+    /// has not posted: the request is stopped before its commit. A post whose client waits
+    /// goes through once the database answers.
+    @Test(.timeLimit(.minutes(2)))
+    func aPostWhoseClientClosedTheConnectionIsNotStored() async throws {
+        try await withPrivateCluster { cluster, url in
+            try await serveLive(url: url, configure: { $0.requestTimeout = .seconds(20) }) { client in
+                let port = try #require(client.port)
+                let taro = try await client.resident("taro@example.jp")
+                let group = try await client.createGroup(by: taro)
+                let (thread, _) = try await client.createThread(in: group, by: taro)
+                func request(_ body: String) -> String {
+                    let json = jsonObject(["body": body])
+                    return "POST /v1/threads/\(thread)/posts HTTP/1.1\r\nHost: kairan\r\nAuthorization: Bearer \(taro.token)\r\n"
+                        + "Content-Type: application/json\r\nConnection: close\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
+                }
+                let frozen = try cluster.serverProcessIDs()
+                for pid in frozen { kill(pid, SIGSTOP) }
+                let patient = Task { try await RawHTTPClient.exchange(port: port, request("待っていた投稿"), timeout: .seconds(30)) }
+                // Gives up after a second and closes its socket.
+                let gaveUp = try await RawHTTPClient.exchange(port: port, request("あきらめた投稿"), timeout: .seconds(1))
+                #expect(gaveUp.statuses.isEmpty, "no answer while the database is frozen: \(gaveUp.response.prefix(200))")
+                try await Task.sleep(for: .milliseconds(500))
+                for pid in frozen { kill(pid, SIGCONT) }
+                let answered = try await patient.value
+                #expect(answered.statuses.first == 201, "\(answered.response.prefix(300))")
+                try await Task.sleep(for: .seconds(1))
+                let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+                    var bodies: [String] = []
+                    for try await body in try await db.query("SELECT body FROM posts ORDER BY id").decode(String.self) { bodies.append(body) }
+                    return bodies
+                }
+                #expect(stored.contains("待っていた投稿"))
+                #expect(!stored.contains("あきらめた投稿"), "the abandoned post was stopped before its commit")
             }
         }
     }

@@ -16,23 +16,7 @@ import Testing
         try await TestDatabase.withFreshDatabase { url in
             // 10,000 subscribers and one urgent alert to all of them, enqueued as the API does.
             let logger = TestDatabase.logger
-            try await url.withSingleConnection(logger: logger) { db in
-                try await db.query("""
-                    INSERT INTO alert_subscribers (email, email_key, domain, manage_token, created_at, confirmed_at)
-                    SELECT 'user' || n || '@' || d, 'user' || n || '@' || d, d, 'token-' || n, now(), now()
-                    FROM generate_series(1, \(recipients)) AS n,
-                         LATERAL (SELECT (ARRAY['docomo.ne.jp', 'ezweb.ne.jp', 'softbank.ne.jp', 'example.jp'])[1 + n % 4] AS d) AS domains
-                    """)
-                try await db.withTransaction { db in
-                    let category = try #require(try await AlertStore.categories(on: db).first { $0.code == "disaster" })
-                    let message = try await DeliveryStore.createMessage(
-                        kind: "alert", idempotencyKey: nil, urgent: true, fromName: "〇〇町 防災メール", subject: "【防災】避難指示", body: "避難してください。",
-                        listID: nil, deadline: nil, now: Date(), on: db)
-                    let draft = AlertStore.AlertDraft(category: category, areaIDs: [], urgent: true, sendAt: Date(), scheduled: false, deadline: nil)
-                    let count = try await AlertStore.enqueueAlert(message: message.id, draft: draft, timing: .init(), on: db)
-                    #expect(count == recipients)
-                }
-            }
+            #expect(try await enqueueUrgentAlert(toSubscribers: recipients, on: url) == recipients)
 
             func startWorker() throws -> KairanProcess {
                 try KairanProcess(["serve", "--role", "worker", "--port", "\(try freeTCPPort())", "--inbound-smtp", "off",

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KairanCore
 
 /// Development default when no relay is configured: every message becomes one file in a
@@ -23,17 +26,46 @@ public final class MaildirTransport: MailTransport, MailSession {
     public func shutdown() async {}
 
     /// Named after the delivery job, so a retried job overwrites its own file instead of
-    /// leaving a duplicate. Written to tmp/ and renamed, as Maildir readers expect.
+    /// leaving a duplicate. Written to tmp/, flushed to disk and renamed into new/, as Maildir
+    /// readers expect: a reader never sees half a message. A write that fails (a full disk)
+    /// leaves nothing behind and is a temporary failure with the system's reason, retried
+    /// later like a relay's 452.
     public func send(deliveryID: Int64, reversePath: String, recipient: EmailAddress, message: [UInt8]) async throws -> MailSendResult {
         let name = "kairan-delivery-\(deliveryID).eml"
-        var data = Data("Return-Path: <\(reversePath)>\r\nDelivered-To: \(recipient.raw)\r\n".utf8)
+        var data = Array("Return-Path: <\(reversePath)>\r\nDelivered-To: \(recipient.raw)\r\n".utf8)
         data.append(contentsOf: message)
-        let temporary = directory.appendingPathComponent("tmp").appendingPathComponent(name)
-        let final = directory.appendingPathComponent("new").appendingPathComponent(name)
-        try data.write(to: temporary)
-        if rename(temporary.path, final.path) != 0 {
-            return .temporary(code: 451, "maildir rename failed: errno \(errno)")
+        let temporary = directory.appendingPathComponent("tmp").appendingPathComponent(name).path
+        let final = directory.appendingPathComponent("new").appendingPathComponent(name).path
+        if let failure = Self.writeDurably(data, to: temporary) {
+            unlink(temporary)
+            return .temporary(code: 452, "452 4.3.1 maildir not written: \(failure)")
+        }
+        if rename(temporary, final) != 0 {
+            let failure = String(cString: strerror(errno))
+            unlink(temporary)
+            return .temporary(code: 451, "451 4.3.0 maildir rename failed: \(failure)")
         }
         return .accepted("250 written to maildir")
+    }
+
+    /// Writes `bytes` to a new file at `path` and syncs it; the system's reason on failure.
+    static func writeDurably(_ bytes: [UInt8], to path: String) -> String? {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { buffer in
+                write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            written += result
+        }
+        // tmpfs and most file systems report a full disk at write; some only here.
+        if fsync(descriptor) != 0 { return String(cString: strerror(errno)) }
+        return nil
     }
 }

@@ -607,6 +607,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/accounts/post(createAccount)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -614,11 +642,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -629,11 +660,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -740,6 +774,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(me)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -747,11 +809,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -762,11 +827,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -983,6 +1051,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/sessions/post(createSession)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -990,11 +1086,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -1005,11 +1104,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -1104,6 +1206,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/sessions/current/delete(deleteCurrentSession)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -1111,11 +1241,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -1126,11 +1259,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -1340,6 +1476,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/accounts/{accountID}/roles/{role}/put(grantRole)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -1347,11 +1511,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -1362,11 +1529,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -1576,6 +1746,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/accounts/{accountID}/roles/{role}/delete(revokeRole)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -1583,11 +1781,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -1598,11 +1799,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -1776,6 +1980,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/get(listGroups)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -1783,11 +2015,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -1798,11 +2033,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -2012,6 +2250,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/post(createGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -2019,11 +2285,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -2034,11 +2303,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -2209,6 +2481,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/get(getGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -2216,11 +2516,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -2231,11 +2534,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -2507,6 +2813,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/patch(updateGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -2514,11 +2848,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -2529,11 +2866,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -2896,6 +3236,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/join/post(joinGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -2903,11 +3271,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -2918,11 +3289,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -3123,6 +3497,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/leave/post(leaveGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -3130,11 +3532,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -3145,11 +3550,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -3366,6 +3774,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/members/get(listMembers)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -3373,11 +3809,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -3388,11 +3827,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -3600,6 +4042,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/members/{accountID}/delete(removeMember)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -3607,11 +4077,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -3622,11 +4095,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -3904,6 +4380,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/members/{accountID}/role/put(setMemberRole)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -3911,11 +4415,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -3926,11 +4433,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -4160,6 +4670,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/join-requests/get(listJoinRequests)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -4167,11 +4705,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -4182,11 +4723,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -4371,6 +4915,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/join-requests/{accountID}/approve/post(approveJoinRequest)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -4378,11 +4950,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -4393,11 +4968,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -4582,6 +5160,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/join-requests/{accountID}/deny/post(denyJoinRequest)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -4589,11 +5195,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -4604,11 +5213,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -4817,6 +5429,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/get(listGroupInvitations)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -4824,11 +5464,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -4839,11 +5482,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -5114,6 +5760,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/post(inviteToGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -5121,11 +5795,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -5136,11 +5813,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -5353,6 +6033,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/invitations/{accountID}/delete(withdrawGroupInvitation)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -5360,11 +6068,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -5375,11 +6086,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -5588,6 +6302,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/bans/get(listGroupBans)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -5595,11 +6337,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -5610,11 +6355,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -5741,6 +6489,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/invitations/get(listMyInvitations)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -5748,11 +6524,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -5763,11 +6542,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -5922,6 +6704,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/invitations/{groupID}/delete(declineInvitation)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -5929,11 +6739,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -5944,11 +6757,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -6070,6 +6886,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/join-requests/get(listMyJoinRequests)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -6077,11 +6921,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -6092,11 +6939,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -6251,6 +7101,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/join-requests/{groupID}/delete(withdrawMyJoinRequest)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -6258,11 +7136,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -6273,11 +7154,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -6586,6 +7470,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/bans/{accountID}/put(banFromGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -6593,11 +7505,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -6608,11 +7523,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -6797,6 +7715,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/bans/{accountID}/delete(unbanFromGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -6804,11 +7750,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -6819,11 +7768,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -7048,6 +8000,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/threads/get(listThreads)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -7055,11 +8035,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -7070,11 +8053,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -7420,6 +8406,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/threads/post(createThread)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -7427,11 +8441,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -7442,11 +8459,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -7675,6 +8695,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/groups/{groupID}/search/get(searchGroup)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -7682,11 +8730,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -7697,11 +8748,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -7872,6 +8926,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/threads/{threadID}/get(getThread)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -7879,11 +8961,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -7894,11 +8979,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -8170,6 +9258,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/threads/{threadID}/patch(updateThread)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -8177,11 +9293,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -8192,11 +9311,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -8397,6 +9519,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/threads/{threadID}/posts/get(listPosts)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -8404,11 +9554,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -8419,11 +9572,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -8775,6 +9931,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/threads/{threadID}/posts/post(createPost)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -8782,11 +9966,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -8797,11 +9984,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -9077,6 +10267,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/threads/{threadID}/read/put(markThreadRead)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -9084,11 +10302,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -9099,11 +10320,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -9421,6 +10645,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/posts/{postID}/patch(editPost)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -9428,11 +10680,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -9443,11 +10698,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -9627,6 +10885,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/posts/{postID}/delete(deletePost)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -9634,11 +10920,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -9649,11 +10938,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -9866,6 +11158,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/posts/{postID}/edits/get(listPostEdits)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -9873,11 +11193,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -9888,11 +11211,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -10102,6 +11428,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/posts/{postID}/reactions/{reaction}/put(addReaction)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -10109,11 +11463,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -10124,11 +11481,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -10361,6 +11721,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/posts/{postID}/reactions/{reaction}/delete(removeReaction)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -10368,11 +11756,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -10383,11 +11774,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -10718,6 +12112,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/posts/{postID}/flags/post(flagPost)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -10725,11 +12147,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -10740,11 +12165,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -10928,6 +12356,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/flags/get(listMyFlags)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -10935,11 +12391,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -10950,11 +12409,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -11160,6 +12622,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/items/get(listModerationItems)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -11167,11 +12657,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -11182,11 +12675,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -11359,6 +12855,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/items/{itemID}/get(getModerationItem)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -11366,11 +12890,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -11381,11 +12908,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -11712,6 +13242,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/items/{itemID}/actions/post(actOnModerationItem)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -11719,11 +13277,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -11734,11 +13295,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -12016,6 +13580,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/items/{itemID}/appeal/post(appealModerationItem)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -12023,11 +13615,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -12038,11 +13633,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -12235,6 +13833,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/appeals/get(listAppeals)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -12242,11 +13868,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -12257,11 +13886,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -12564,6 +14196,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/appeals/{appealID}/decision/post(decideAppeal)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -12571,11 +14231,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -12586,11 +14249,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -12816,6 +14482,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/suspensions/get(listSuspensions)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -12823,11 +14517,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -12838,11 +14535,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -13167,6 +14867,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/suspensions/{suspensionID}/patch(rescheduleSuspension)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -13174,11 +14902,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -13189,11 +14920,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -13509,6 +15243,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/suspensions/{suspensionID}/lift/post(liftSuspension)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -13516,11 +15278,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -13531,11 +15296,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -13715,6 +15483,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/log/get(listModerationLog)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -13722,11 +15518,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -13737,11 +15536,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -13877,6 +15679,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/log.csv/get(exportModerationLog)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -13885,6 +15715,7 @@ public enum Operations {
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case csv
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
@@ -13892,6 +15723,8 @@ public enum Operations {
                     self = .csv
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -13904,12 +15737,15 @@ public enum Operations {
                     return "text/csv"
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
                     .csv,
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -14039,6 +15875,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/settings/get(getModerationSettings)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -14046,11 +15910,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -14061,11 +15928,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -14304,6 +16174,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/settings/put(updateModerationSettings)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -14311,11 +16209,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -14326,11 +16227,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -14475,6 +16379,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/watched-words/get(listWatchedWords)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -14482,11 +16414,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -14497,11 +16432,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -14804,6 +16742,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/watched-words/post(addWatchedWord)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -14811,11 +16777,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -14826,11 +16795,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -15008,6 +16980,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/watched-words/{wordID}/delete(deleteWatchedWord)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -15015,11 +17015,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -15030,11 +17033,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -15166,6 +17172,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/watched-words.csv/get(exportWatchedWords)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -15174,6 +17208,7 @@ public enum Operations {
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case csv
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
@@ -15181,6 +17216,8 @@ public enum Operations {
                     self = .csv
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -15193,12 +17230,15 @@ public enum Operations {
                     return "text/csv"
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
                     .csv,
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -15454,6 +17494,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/moderation/watched-words.csv/post(importWatchedWords)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -15461,11 +17529,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -15476,11 +17547,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -15665,6 +17739,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/notifications/get(listNotifications)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -15672,11 +17774,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -15687,11 +17792,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -15846,6 +17954,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/notifications/{notificationID}/read/put(markNotificationRead)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -15853,11 +17989,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -15868,11 +18007,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -16004,6 +18146,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/stream/tickets/post(createStreamTicket)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -16011,11 +18181,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -16026,11 +18199,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -16266,6 +18442,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/stream/get(openStream)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -16273,11 +18477,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -16288,11 +18495,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -16439,6 +18649,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/mail/suppressions/get(listMailSuppressions)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -16446,11 +18684,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -16461,11 +18702,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -16725,6 +18969,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/mail/suppressions/lift/post(liftMailSuppression)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -16732,11 +19004,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -16747,11 +19022,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -16976,6 +19254,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/mail/dead-letters/get(listDeadLetters)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -16983,11 +19289,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -16998,11 +19307,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -17280,6 +19592,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/mail/dead-letters/requeue/post(requeueDeadLetters)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -17287,11 +19627,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -17302,11 +19645,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -17509,6 +19855,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/mail/bounces/get(listBounceReports)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -17516,11 +19890,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -17531,11 +19908,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -17715,6 +20095,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/get(listAlerts)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -17722,11 +20130,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -17737,11 +20148,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -18066,6 +20480,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/post(createAlert)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -18073,11 +20515,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -18088,11 +20533,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -18286,6 +20734,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/get(getAlert)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -18293,11 +20769,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -18308,11 +20787,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -18506,6 +20988,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/cancel/post(cancelAlert)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -18513,11 +21023,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -18528,11 +21041,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -18733,6 +21249,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/deliveries.csv/get(exportAlertDeliveries)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -18741,6 +21285,7 @@ public enum Operations {
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case csv
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
@@ -18748,6 +21293,8 @@ public enum Operations {
                     self = .csv
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -18760,12 +21307,15 @@ public enum Operations {
                     return "text/csv"
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
                     .csv,
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -18887,6 +21437,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-categories/get(listAlertCategories)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -18894,11 +21472,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -18909,11 +21490,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -19164,6 +21748,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-categories/{code}/put(putAlertCategory)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -19171,11 +21783,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -19186,11 +21801,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -19312,6 +21930,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-areas/get(listAlertAreas)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -19319,11 +21965,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -19334,11 +21983,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -19589,6 +22241,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-areas/{code}/put(putAlertArea)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -19596,11 +22276,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -19611,11 +22294,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -19832,6 +22518,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-subscribers/get(listAlertSubscribers)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -19839,11 +22553,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -19854,11 +22571,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -20093,6 +22813,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-subscribers/post(createAlertSubscriber)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -20100,11 +22848,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -20115,11 +22866,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -20297,6 +23051,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alert-subscribers/{subscriberID}/delete(unsubscribeAlertSubscriber)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -20304,11 +23086,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -20319,11 +23104,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -20447,6 +23235,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/get(listOrganizations)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -20454,11 +23270,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -20469,11 +23288,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -20708,6 +23530,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/post(createOrganization)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -20715,11 +23565,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -20730,11 +23583,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -20905,6 +23761,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/get(getOrganization)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -20912,11 +23796,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -20927,11 +23814,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -21210,6 +24100,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/patch(updateOrganization)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -21217,11 +24135,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -21232,11 +24153,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -21445,6 +24369,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/staff/get(listOrganizationStaff)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -21452,11 +24404,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -21467,11 +24422,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -21764,6 +24722,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/staff/{accountID}/put(setOrganizationStaff)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -21771,11 +24757,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -21786,11 +24775,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -22003,6 +24995,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/staff/{accountID}/delete(removeOrganizationStaff)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -22010,11 +25030,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -22025,11 +25048,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -22238,6 +25264,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/classes/get(listClasses)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -22245,11 +25299,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -22260,11 +25317,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -22561,6 +25621,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/classes/post(createClass)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -22568,11 +25656,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -22583,11 +25674,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -22779,6 +25873,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}/put(addClassTeacher)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -22786,11 +25908,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -22801,11 +25926,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -23000,6 +26128,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/classes/{classID}/teachers/{accountID}/delete(removeClassTeacher)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -23007,11 +26163,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -23022,11 +26181,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -23362,6 +26524,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merge/post(mergeHouseholds)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -23369,11 +26559,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -23384,11 +26577,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -23632,6 +26828,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/households/merges/get(listHouseholdMerges)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -23639,11 +26863,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -23654,11 +26881,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -23885,6 +27115,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/children/get(listChildren)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -23892,11 +27150,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -23907,11 +27168,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -24185,6 +27449,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/children/post(createChild)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -24192,11 +27484,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -24207,11 +27502,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -24429,6 +27727,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/children/{childID}/guardians/get(listGuardians)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -24436,11 +27762,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -24451,11 +27780,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -24736,6 +28068,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/children/{childID}/guardians/post(addGuardian)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -24743,11 +28103,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -24758,11 +28121,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -24965,6 +28331,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/children/{childID}/link-codes/post(createLinkCode)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -24972,11 +28366,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -24987,11 +28384,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -25113,6 +28513,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/children/get(listMyChildren)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -25120,11 +28548,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -25135,11 +28566,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -25382,6 +28816,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/children/post(linkChild)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -25389,11 +28851,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -25404,11 +28869,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -25538,6 +29006,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/guardian/get(getMyGuardian)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -25545,11 +29041,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -25560,11 +29059,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -25830,6 +29332,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/guardian/put(setMyDelivery)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -25837,11 +29367,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -25852,11 +29385,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -26065,6 +29601,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/lists/get(listNoticeLists)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -26072,11 +29636,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -26087,11 +29654,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -26390,6 +29960,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/lists/post(createNoticeList)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -26397,11 +29995,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -26412,11 +30013,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -26740,6 +30344,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/lists/{listID}/put(setNoticeListChildren)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -26747,11 +30379,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -26762,11 +30397,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -26953,6 +30591,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/lists/{listID}/delete(deleteNoticeList)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -26960,11 +30626,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -26975,11 +30644,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -27205,6 +30877,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/get(listNotices)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -27212,11 +30912,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -27227,11 +30930,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -27585,6 +31291,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/post(createNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -27592,11 +31326,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -27607,11 +31344,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -27814,6 +31554,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/get(getNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -27821,11 +31589,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -27836,11 +31607,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -28149,6 +31923,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/patch(updateNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -28156,11 +31958,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -28171,11 +31976,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -28401,6 +32209,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/cancel/post(cancelNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -28408,11 +32244,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -28423,11 +32262,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -28740,6 +32582,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/approve/post(approveNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -28747,11 +32617,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -28762,11 +32635,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -29088,6 +32964,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/return/post(returnNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -29095,11 +32999,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -29110,11 +33017,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -29335,6 +33245,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/status/get(getNoticeStatus)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -29342,11 +33280,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -29357,11 +33298,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -29597,6 +33541,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/call-list/get(getNoticeCallList)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -29604,11 +33576,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -29619,11 +33594,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -29826,6 +33804,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/notices/{noticeID}/answers/get(getNoticeAnswers)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -29833,11 +33839,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -29848,11 +33857,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -30034,6 +34046,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/notices/get(listMyNotices)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -30041,11 +34081,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -30056,11 +34099,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -30233,6 +34279,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/notices/{noticeID}/get(getMyNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -30240,11 +34314,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -30255,11 +34332,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -30432,6 +34512,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/notices/{noticeID}/confirm/post(confirmMyNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -30439,11 +34547,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -30454,11 +34565,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -30743,6 +34857,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/notices/{noticeID}/answers/{childID}/put(answerMyNotice)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -30750,11 +34892,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -30765,11 +34910,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -31025,6 +35173,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/children/{childID}/absences/post(reportAbsence)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -31032,11 +35208,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -31047,11 +35226,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -31175,6 +35357,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/absences/get(listMyAbsences)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -31182,11 +35392,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -31197,11 +35410,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -31482,6 +35698,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/absences/get(listAbsences)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -31489,11 +35733,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -31504,11 +35751,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -31714,6 +35964,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/organizations/{organizationID}/absences/{absenceID}/acknowledge/post(acknowledgeAbsence)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -31721,11 +35999,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case json
+            case html
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/html":
+                    self = .html
                 default:
                     self = .other(rawValue)
                 }
@@ -31736,11 +36017,14 @@ public enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .html:
+                    return "text/html"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .html
                 ]
             }
         }
@@ -31887,6 +36171,34 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//u/{token}/get(unsubscribePage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -32179,6 +36491,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//u/{token}/post(unsubscribe)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -32358,6 +36698,34 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//m/s/{token}/get(subscriptionSettingsPage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -32657,6 +37025,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//m/s/{token}/post(saveSubscriptionSettings)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -32839,6 +37235,34 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//m/s/{token}/change/post(startAddressChange)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -33082,6 +37506,34 @@ public enum Operations {
                     }
                 }
             }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//m/c/{token}/get(confirmMailRegistration)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -33264,6 +37716,34 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//n/{token}/get(noticePage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }
@@ -33638,6 +38118,34 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//n/{token}/post(submitNoticePage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
                             response: self
                         )
                     }

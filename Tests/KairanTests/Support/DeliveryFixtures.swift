@@ -4,6 +4,7 @@ import KairanDelivery
 import KairanStore
 import Logging
 import PostgresNIO
+import Testing
 
 /// A delivery worker wired to a test's database, clock and mail server.
 struct DeliveryHarness {
@@ -73,5 +74,40 @@ struct DeliveryHarness {
             }
             return rows
         }
+    }
+}
+
+/// `count` confirmed alert subscribers spread over `domains` (user<n>@<domain>) and one
+/// urgent disaster alert to all of them, enqueued as the API does. Returns the jobs made.
+@discardableResult
+func enqueueUrgentAlert(
+    toSubscribers count: Int, domains: [String] = ["docomo.ne.jp", "ezweb.ne.jp", "softbank.ne.jp", "example.jp"], on url: DatabaseURL
+) async throws -> Int {
+    try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+        try await db.query("""
+            INSERT INTO alert_subscribers (email, email_key, domain, manage_token, created_at, confirmed_at)
+            SELECT 'user' || n || '@' || d, 'user' || n || '@' || d, d, 'token-' || n, now(), now()
+            FROM generate_series(1, \(count)) AS n,
+                 LATERAL (SELECT (\(domains))[1 + n % \(domains.count)] AS d) AS domains
+            """)
+        return try await db.withTransaction { db in
+            let category = try #require(try await AlertStore.categories(on: db).first { $0.code == "disaster" })
+            let message = try await DeliveryStore.createMessage(
+                kind: "alert", idempotencyKey: nil, urgent: true, fromName: "〇〇町 防災メール", subject: "【防災】避難指示", body: "避難してください。",
+                listID: nil, deadline: nil, now: Date(), on: db)
+            let draft = AlertStore.AlertDraft(category: category, areaIDs: [], urgent: true, sendAt: Date(), scheduled: false, deadline: nil)
+            return try await AlertStore.enqueueAlert(message: message.id, draft: draft, timing: .init(), on: db)
+        }
+    }
+}
+
+/// How many delivery jobs are in each state.
+func deliveryStates(on url: DatabaseURL) async throws -> [String: Int] {
+    try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+        var counts: [String: Int] = [:]
+        for try await (state, n) in try await db.query("SELECT state, count(*)::int FROM deliveries GROUP BY state").decode((String, Int).self) {
+            counts[state] = n
+        }
+        return counts
     }
 }

@@ -59,7 +59,11 @@ final class ScriptedSMTPServer: Sendable {
     var authenticatedSessions: Int { state.withLock { $0.authenticated } }
     var tlsSessions: Int { state.withLock { $0.tlsSessions } }
 
-    func start() async throws {
+    /// The sessions open now, so `goDown` can cut them as a relay that dies would.
+    private let sessionChannels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    /// Starts listening, on `port` when given (to come back where the worker expects it).
+    func start(port: Int = 0) async throws {
         let implicitTLS = script.implicitTLS
         let bound = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -72,13 +76,26 @@ final class ScriptedSMTPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(Session(server: self))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         channel.withLock { $0 = bound }
     }
 
     func stop() async {
         let bound = channel.withLock { $0 }
         try? await bound?.close()
+    }
+
+    /// The relay dies: it stops listening and every open session is cut mid-conversation.
+    /// Returns the port, for `start(port:)` when it comes back.
+    func goDown() async -> Int {
+        let port = self.port
+        let bound = channel.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await bound?.close()
+        for session in sessionChannels.withLock({ Array($0.values) }) { try? await session.close() }
+        return port
     }
 
     /// Replies scripted for `key` unless already consumed (for `once` keys).
@@ -112,11 +129,19 @@ final class ScriptedSMTPServer: Sendable {
         init(server: ScriptedSMTPServer) { self.server = server }
 
         func channelActive(context: ChannelHandlerContext) {
+            let channel = context.channel
+            server.sessionChannels.withLock { $0[ObjectIdentifier(channel)] = channel }
             server.record { state in
                 state.sessions += 1
                 self.sessionNumber = state.sessions
             }
             send(context, "220 scripted.test ESMTP")
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            let id = ObjectIdentifier(context.channel)
+            server.sessionChannels.withLock { _ = $0.removeValue(forKey: id) }
+            context.fireChannelInactive()
         }
 
         func send(_ context: ChannelHandlerContext, _ line: String) {
