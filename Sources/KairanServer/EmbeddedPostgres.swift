@@ -123,9 +123,16 @@ struct EmbeddedPostgres {
     }
 
     /// Restarts the cluster as an operator would (`pg_ctl restart -m fast`): every session
-    /// is ended, the server is down for a moment, then back.
-    func restart() throws {
-        try run("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-m", "fast", "-w", "-t", "60", "restart"])
+    /// is ended, the server is down for a moment, then back. With `downFor`, it stays down
+    /// that long in between, as during an upgrade.
+    func restart(downFor pause: TimeInterval = 0) throws {
+        guard pause > 0 else {
+            try run("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-m", "fast", "-w", "-t", "60", "restart"])
+            return
+        }
+        try run("pg_ctl", ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"])
+        Thread.sleep(forTimeInterval: pause)
+        try run("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "start"])
     }
 
     /// The postmaster and its children (backends, background workers), for tests that

@@ -1,5 +1,6 @@
 import Foundation
 import KairanAPI
+import KairanDelivery
 import KairanStore
 import Testing
 
@@ -191,5 +192,97 @@ import Glibc
                 #expect(!stored.contains("あきらめた投稿"), "the abandoned post was stopped before its commit")
             }
         }
+    }
+    /// PostgreSQL restarted while residents post, a live socket listens and a 防災メール is
+    /// going out: readiness turns and comes back, requests in the gap end fast, every post
+    /// acknowledged is stored and reaches the socket, and the alert completes with no job
+    /// stuck or sent twice beyond the wire.
+    @Test(.timeLimit(.minutes(4)))
+    func aRestartDuringAnAlertAndPostsLosesNothing() async throws {
+        let sink = ScriptedSMTPServer()
+        try await sink.start()
+        let recipients = 2_000
+        try await withPrivateCluster { cluster, url in
+            try await serveLive(url: url, clock: .running(), configure: {
+                $0.requestTimeout = Self.requestTimeout
+                $0.mail.destination = .relay(SMTPRelayConfiguration(host: "127.0.0.1", port: sink.port, heloName: "kairan.localhost", maxConnections: 4))
+            }) { client in
+                let port = try #require(client.port)
+                let taro = try await client.resident("taro@example.jp")
+                let group = try await client.createGroup(by: taro)
+                let (thread, _) = try await client.createThread(in: group, by: taro)
+                let live = StreamClient.open(port: port, token: taro.token)
+                defer { live.close() }
+                live.subscribe("thread:\(thread)")
+                _ = try await live.waitForSubscribed("thread:\(thread)")
+
+                try await enqueueUrgentAlert(toSubscribers: recipients, on: url)
+                let started = ContinuousClock.now + .seconds(60)
+                while sink.transactions.count < 200 && ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(sink.transactions.count >= 200, "the alert is going out")
+
+                // Readiness, watched throughout on connections of its own (a fast restart
+                // is over in well under a second).
+                let readiness = Task {
+                    var seen: [Int] = []
+                    while !Task.isCancelled {
+                        let exchange = try? await RawHTTPClient.exchange(port: port, "GET /readyz HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n",
+                                                                        timeout: Self.requestTimeout + .seconds(2))
+                        // No answer: the watcher itself was cancelled mid-request.
+                        if let status = exchange?.statuses.first, seen.last != status { seen.append(status) }
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    return seen
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                // Down for five seconds, longer than the readiness probe waits.
+                let restart = Task.detached { try cluster.restart(downFor: 5) }
+                var acknowledged: [Int] = []
+                for index in 0..<30 {
+                    let response = try await timed("POST during the restart") {
+                        let response = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "再起動中 \(index)"]), token: taro.token)
+                        if response.status == .created, let id = try response.json()["id"] as? Int { acknowledged.append(id) }
+                        return (Int(response.status.code), response.status == .created ? nil : try response.errorCode())
+                    }
+                    #expect(response.status == 201 || response.status == 503, "\(response)")
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await restart.value
+                try await waitUntilHealthy("after the restart") { try await client.send(.get, "/readyz").status == .ok }
+                let last = try await client.post("再起動後", in: thread, by: taro)
+                acknowledged.append(last)
+                readiness.cancel()
+                let readinessSeen = await readiness.value
+                #expect(readinessSeen.first == 200 && readinessSeen.contains(503) && readinessSeen.last == 200, "readiness turned and came back: \(readinessSeen)")
+
+                // Every acknowledged post is stored and reached the socket that stayed open.
+                let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+                    var ids: Set<Int> = []
+                    for try await id in try await db.query("SELECT id::int FROM posts WHERE thread_id = \(thread)").decode(Int.self) { ids.insert(id) }
+                    return ids
+                }
+                #expect(Set(acknowledged).isSubset(of: stored), "acknowledged posts are stored")
+                try await live.wait(for: "every acknowledged post on the socket") { _ in
+                    let seen = Set(live.events("thread:\(thread)").compactMap { ($0["data"] as? [String: Any])?["id"] as? Int })
+                    return Set(acknowledged).isSubset(of: seen) || live.received.contains { $0["type"] as? String == "gap" }
+                }
+
+                // The alert completes: nobody missed, nobody twice beyond what was on the wire.
+                let finish = ContinuousClock.now + .seconds(120)
+                var states = try await deliveryStates(on: url)
+                while ContinuousClock.now < finish, states != ["sent": recipients] {
+                    try await Task.sleep(for: .milliseconds(200))
+                    states = try await deliveryStates(on: url)
+                }
+                #expect(states == ["sent": recipients], "the alert completed, no job stuck: \(states)")
+                let accepted = sink.transactions.flatMap(\.recipients)
+                #expect(Set(accepted).count == recipients)
+                #expect(accepted.count - Set(accepted).count <= 4 * MailDeliveryWorker.unsafeAfterKill,
+                        "sent twice: \(accepted.count - Set(accepted).count)")
+                print("database restart: \(acknowledged.count) posts acknowledged, readiness \(readinessSeen), "
+                      + "\(accepted.count - Set(accepted).count) mails sent twice of \(recipients)")
+            }
+        }
+        await sink.stop()
     }
 }
