@@ -356,3 +356,31 @@ def test_an_owner_invites_bans_and_lifts_a_ban_from_the_members_page(server, bro
     expect(owner.locator("section[aria-labelledby=bans-heading]")).to_contain_text("いません")
     owner_context.close()
     context.close()
+
+
+def test_a_resident_changes_the_password_and_the_other_device_is_signed_out(server, browser):
+    phone = browser.new_context(viewport=PHONE, locale="ja-JP")
+    page = phone.new_page()
+    email = unique("password")
+    sign_up(page, server, "小林 誠", email)
+    desktop = browser.new_context(viewport=DESKTOP, locale="ja-JP")
+    other = desktop.new_page()
+    log_in(other, server, email)
+
+    page.goto(server.url + "/me")
+    page.get_by_label("現在のパスワード").fill("wrong password")
+    page.get_by_label("新しいパスワード").fill("新しい合言葉 2026")
+    page.get_by_role("button", name="パスワードを変更する").click()
+    expect(page.get_by_role("alert")).to_contain_text("現在のパスワードが違います")
+    check_accessibility(page)
+
+    page.get_by_label("現在のパスワード").fill(PASSWORD)
+    page.get_by_label("新しいパスワード").fill("新しい合言葉 2026")
+    page.get_by_role("button", name="パスワードを変更する").click()
+    expect(page.locator(".notice")).to_contain_text("パスワードを変更しました")
+    # This phone stays signed in; the PC is signed out.
+    expect(page.get_by_role("heading", level=1)).to_have_text("マイページ")
+    other.goto(server.url + "/me")
+    expect(other).to_have_url(re.compile(r"/login\?next="))
+    phone.close()
+    desktop.close()

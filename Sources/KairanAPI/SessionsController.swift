@@ -3,7 +3,7 @@ import Hummingbird
 import KairanCore
 import KairanServices
 
-/// Logging in and out.
+/// Logging in and out, and changing one's password.
 struct SessionsController {
     let dependencies: APIDependencies
 
@@ -17,9 +17,25 @@ struct SessionsController {
         let expiresAt: Date
     }
 
+    struct ChangePasswordRequest: Decodable {
+        let currentPassword: String
+        let newPassword: String
+    }
+
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
         routes.post("/v1/sessions", use: create)
         routes.delete("/v1/sessions/current", use: deleteCurrent)
+        routes.put("/v1/me/password", use: changePassword)
+    }
+
+    /// Every other session of the account ends; this one goes on.
+    @Sendable func changePassword(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let actor = try context.requireActor()
+        guard let sessionID = context.session?.sessionID else { throw APIError.unauthenticated }
+        let input = try await request.decode(as: ChangePasswordRequest.self, context: context)
+        try await dependencies.services.sessions.changePassword(
+            actor, session: sessionID, current: input.currentPassword, new: input.newPassword, client: context.clientAddress, logger: context.logger)
+        return .noContent
     }
 
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<SessionResponse> {

@@ -105,6 +105,7 @@ public enum ErrorText {
         "internal": "サーバーで処理を完了できませんでした。",
         "database_unavailable": "データベースに接続できません。変更が保存されたかを確かめてから、もう一度お試しください。",
         "timeout": "時間内に応答できませんでした。変更が保存されたかを確かめてから、もう一度お試しください。",
+        "wrong_password": "現在のパスワードが違います。",
         "overloaded": "ただいま混み合っています。少し待ってから、もう一度お試しください。",
         "client_closed": "接続が切れたため、処理を取りやめました。",
         "rate_limited": "試行が多すぎます。しばらく待ってから、もう一度お試しください。",
@@ -187,7 +188,7 @@ public enum ErrorText {
 
     /// Request fields in the words the pages use.
     public static let fieldNames: [String: String] = [
-        "email": "メールアドレス", "password": "パスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
+        "email": "メールアドレス", "password": "パスワード", "currentPassword": "現在のパスワード", "newPassword": "新しいパスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
         "body": "本文", "description": "説明", "area": "地区", "areas": "地区", "q": "検索語", "note": "補足", "reason": "理由",
         "message": "メッセージ", "choices": "選択", "code": "登録コード", "text": "回答", "pattern": "語", "comment": "コメント",
         "category": "種別", "categories": "種別", "subject": "件名", "phone": "電話番号", "day": "日付", "grade": "学年",

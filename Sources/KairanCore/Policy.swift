@@ -3,6 +3,7 @@
 public enum Action: Sendable, Equatable {
     case readOwnAccount
     case endOwnSession
+    case changeOwnPassword
     case grantTownRole(Role, to: AccountID)
     case revokeTownRole(Role, from: AccountID)
     /// Compose, send, cancel and follow alert mail; see and register subscribers.
@@ -28,7 +29,7 @@ public enum Decision: Sendable, Equatable {
 public enum Policy {
     public static func decide(_ actor: Actor, _ action: Action) -> Decision {
         switch action {
-        case .readOwnAccount, .endOwnSession:
+        case .readOwnAccount, .endOwnSession, .changeOwnPassword:
             return .allow
         case .grantTownRole(let role, _), .revokeTownRole(let role, _):
             guard actor.isTownAdmin else { return .deny(reason: "only a town administrator may change town roles") }

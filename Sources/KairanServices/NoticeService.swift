@@ -155,8 +155,13 @@ public struct NoticeService: Sendable {
 
     /// Publishes a scheduled notice in the caller's transaction when its time has come;
     /// later ones are left to the scheduler.
+    ///
+    /// The release time is compared with a millisecond's grace: PostgreSQL keeps
+    /// microseconds, and a time stored from `now` can read back a fraction of a microsecond
+    /// later. Without the grace an urgent notice now and then stayed `scheduled` until the
+    /// scheduler's next pass (found by the SIGKILL test, where no scheduler ran).
     func publishIfDue(_ notice: NoticeRecord, organization: OrganizationRecord, now: Date, on db: DatabaseConnection) async throws -> NoticeRecord {
-        guard notice.state == .scheduled, notice.releaseAt <= now else { return notice }
+        guard notice.state == .scheduled, notice.releaseAt <= now.addingTimeInterval(0.001) else { return notice }
         let result = try await NoticeStore.publish(notice, organizationName: organization.name, escalateAfterMinutes: organization.escalateAfterMinutes,
                                                    urgentDeadline: services.alerts.urgentDeadline, now: now, on: db)
         db.logger.info("notice published", metadata: ["notice_id": "\(notice.id)", "guardians": "\(result.guardians)",

@@ -96,6 +96,53 @@ public struct SessionService: Sendable {
         }
     }
 
+    /// Changes the caller's password once the current one is given. Every other session of
+    /// the account ends with it (their stream tickets stop working and their sockets close,
+    /// on every instance); the one that asked goes on. A wrong current password counts as a
+    /// failed login for the account's address and the caller's network address, so this
+    /// form cannot be used to guess it faster than the login page allows.
+    public func changePassword(
+        _ actor: Actor, session: Int64, current: String, new: String, client: String? = nil, logger: Logger
+    ) async throws {
+        try Policy.decide(actor, .changeOwnPassword).require()
+        do {
+            try Password.validate(new)
+        } catch {
+            throw ValidationError(field: "newPassword", code: error.code, message: error.message.replacingOccurrences(of: "password", with: "newPassword"),
+                                  japanese: error.japanese.map { "新しい" + $0 })
+        }
+        let account = try await services.database.withConnection { db in
+            try await AccountStore.find(id: actor.accountID, on: db)
+        }
+        guard let account else { throw ServiceError.unauthenticated }
+        let throttle = services.loginThrottle
+        let addressKey = ThrottleStore.loginAddressKey((try? EmailAddress(account.email))?.comparisonKey ?? account.email.lowercased())
+        let clientKey = client.map { "login:client:\($0)" }
+        var limits = [(key: addressKey, limit: throttle.failuresPerAddress)]
+        if let clientKey { limits.append((clientKey, throttle.failuresPerClient)) }
+        let now = services.clock.now()
+        if let retry = try await services.database.withConnection({ db in
+            try await ThrottleStore.blocked(limits, window: throttle.window, now: now, on: db)
+        }) {
+            throw ServiceError.rateLimited(action: "login", retryAfter: retry)
+        }
+        let hasher = services.passwordHasher
+        let matches = current.utf8.count <= Limits.passwordMaxBytes ? try await hasher.verify(current, against: account.passwordHash) : false
+        guard matches else {
+            try await services.database.withConnection { db in
+                try await ThrottleStore.count(limits.map(\.key), window: throttle.window, now: now, on: db)
+            }
+            logger.info("password change refused: wrong current password", metadata: ["account_id": "\(account.id)"])
+            throw ValidationError(field: "currentPassword", code: "wrong_password", message: "currentPassword is not this account's password")
+        }
+        let hash = try await hasher.hash(new)
+        let ended = try await services.database.withTransaction { db in
+            try await AccountStore.setPasswordHash(hash, of: account.id, on: db)
+            return try await SessionStore.revokeOthers(account: account.id, keeping: session, now: now, on: db)
+        }
+        logger.info("password changed", metadata: ["account_id": "\(account.id)", "other_sessions_ended": "\(ended)"])
+    }
+
     /// A single-use ticket for opening the stream from a browser (which cannot send a
     /// header there), bound to the session that asked.
     public func issueStreamTicket(_ actor: Actor, session: Int64, logger: Logger) async throws -> (ticket: String, expiresAt: Date) {

@@ -44,6 +44,10 @@ public enum AccountStore {
         try await fetch("\(unescaped: select) WHERE a.email_key = \(emailKey) AND a.disabled_at IS NULL GROUP BY a.id", on: db)
     }
 
+    public static func setPasswordHash(_ hash: String, of id: AccountID, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE accounts SET password_hash = \(hash) WHERE id = \(id)")
+    }
+
     public static func find(id: AccountID, on db: DatabaseConnection) async throws -> AccountRecord? {
         try await fetch("\(unescaped: select) WHERE a.id = \(id) GROUP BY a.id", on: db)
     }

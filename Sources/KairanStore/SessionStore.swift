@@ -92,6 +92,24 @@ public enum SessionStore {
         try await db.query("SELECT pg_notify(\(EventStore.channel), \(endedNotification(id)))")
     }
 
+    /// Ends every other session of `account` (a password change): each as `revoke` does,
+    /// its tickets void and its sockets closed on every instance. Returns how many ended.
+    @discardableResult
+    public static func revokeOthers(account: AccountID, keeping session: Int64, now: Date, on db: DatabaseConnection) async throws -> Int {
+        var ended: [Int64] = []
+        for try await id in try await db.query("""
+            UPDATE sessions SET revoked_at = \(now) WHERE account_id = \(account) AND id <> \(session) AND revoked_at IS NULL RETURNING id
+            """).decode(Int64.self) {
+            ended.append(id)
+        }
+        if !ended.isEmpty {
+            try await db.query("""
+                SELECT pg_notify(\(EventStore.channel), '!session-ended:' || id) FROM unnest(\(ended)::bigint[]) AS id
+                """)
+        }
+        return ended.count
+    }
+
     /// The payload on `EventStore.channel` that says a session ended. Stream names never
     /// start with `!`.
     public static func endedNotification(_ id: Int64) -> String { "!session-ended:\(id)" }

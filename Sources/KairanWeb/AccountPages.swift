@@ -18,6 +18,7 @@ struct AccountPages {
         routes.post("/logout", use: logOut)
         routes.get("/me", use: me)
         routes.post("/me/delivery", use: setDelivery)
+        routes.post("/me/password", use: changePassword)
     }
 
     struct HomeView {
@@ -130,11 +131,15 @@ struct AccountPages {
         let guardian: Guardian?
         let notifications: [Item]
         let errors: [String]
+        let passwordErrors: [String]
     }
 
     static let deliveries: [(GuardianDelivery, String)] = [(.app, "このサイト（アプリ）で受け取る"), (.mail, "メールで受け取る"), (.both, "両方で受け取る")]
 
-    func mePage(_ page: PageRequest, actor: Actor, errors: [String] = [], status: HTTPResponse.Status = .ok, context: KairanRequestContext) async throws -> Response {
+    func mePage(
+        _ page: PageRequest, actor: Actor, errors: [String] = [], passwordErrors: [String] = [], status: HTTPResponse.Status = .ok,
+        context: KairanRequestContext
+    ) async throws -> Response {
         let account = try await services.accounts.own(actor, logger: context.logger)
         let notifications = try await services.notifications.list(actor, before: nil, limit: 30, logger: context.logger)
         var guardian: MeView.Guardian?
@@ -151,7 +156,8 @@ struct AccountPages {
                         link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") }
                             ?? (item.kind == "group.invited" ? item.data.groupId.map { "/groups/\($0)" } : nil))
         }
-        let view = MeView(csrf: page.csrf, displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors)
+        let view = MeView(csrf: page.csrf, displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors,
+                          passwordErrors: passwordErrors)
         return web.renderer.page("me", title: "マイページ", content: view, request: page, status: status, liveStreams: ["user:\(actor.accountID)"], path: "/me")
     }
 
@@ -174,6 +180,25 @@ struct AccountPages {
                 return try await mePage(page, actor: actor, errors: [Messages.describe(error)], status: .unprocessableContent, context: context)
             }
             return PageRenderer.redirect("/me?m=delivery")
+        }
+    }
+
+    /// Every other session ends; this browser stays signed in.
+    @Sendable func changePassword(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            guard let session = page.sessionID else { throw WebRefusal.signInRequired(next: "/me") }
+            let form = try await web.postedForm(request, context: context)
+            do {
+                try await services.sessions.changePassword(actor, session: session, current: form["currentPassword"] ?? "", new: form["newPassword"] ?? "",
+                                                           client: context.clientAddress, logger: context.logger)
+            } catch let error as ValidationError {
+                return try await mePage(page, actor: actor, passwordErrors: [Messages.describe(error)], status: .unprocessableContent, context: context)
+            } catch let error as ServiceError {
+                let (status, message) = Messages.describe(error)
+                return try await mePage(page, actor: actor, passwordErrors: [message], status: status, context: context)
+            }
+            return PageRenderer.redirect("/me?m=password")
         }
     }
 }

@@ -355,6 +355,24 @@ enum Templates {
         </form>
         </section>
         {{/guardian}}
+        <section aria-labelledby="password-heading">
+        <h2 id="password-heading">パスワードの変更</h2>
+        {{^empty(passwordErrors)}}
+        <div class="errors" role="alert">
+        <p><strong>パスワードを変更できませんでした</strong></p>
+        <ul>{{#passwordErrors}}<li>{{.}}</li>{{/passwordErrors}}</ul>
+        </div>
+        {{/empty(passwordErrors)}}
+        <form method="post" action="/me/password" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="current-password">現在のパスワード</label>
+        <input id="current-password" name="currentPassword" type="password" autocomplete="current-password" required maxlength="1024"></p>
+        <p><label for="new-password">新しいパスワード（8 文字以上）</label>
+        <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required minlength="8" maxlength="1024"></p>
+        <p>変更すると、ほかの端末やアプリではログアウトします。</p>
+        <p><button type="submit">パスワードを変更する</button></p>
+        </form>
+        </section>
         <section aria-labelledby="notifications-heading">
         <h2 id="notifications-heading">通知</h2>
         <div id="notifications" data-live-region>

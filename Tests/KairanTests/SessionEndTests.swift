@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import HummingbirdWSClient
 import NIOWebSocket
 import Testing
@@ -76,6 +77,79 @@ import Testing
             #expect(try await socket.waitForSubscribed("user:\(resident.id)")["type"] as? String == "subscribed")
             await socket.ended()
             #expect(socket.closeCode.withLock { $0 } == .policyViolation, "closed with 1008 at the session's expiry")
+        }
+    }
+}
+
+/// What a bearer token opens, and what ends it.
+@Suite struct SessionTokenTests {
+    @Test func tokensThatExpiredWereRevokedTruncatedOrAlteredOpenNothing() async throws {
+        let clock = TestClock()
+        try await withLiveApp(clock: clock) { client, _ in
+            let taro = try await client.resident("taro@example.jp", name: "山田 太郎")
+            let hanako = try await client.resident("hanako@example.jp", name: "佐藤 花子")
+            func me(_ token: String?) async throws -> (status: Int, id: Int?) {
+                let response = try await client.send(.get, "/v1/me", token: token)
+                return (Int(response.status.code), response.status == .ok ? try response.json()["id"] as? Int : nil)
+            }
+            #expect(try await me(taro.token) == (200, taro.id))
+            #expect(try await me(hanako.token) == (200, hanako.id), "each token is its own person")
+            var altered = Array(taro.token)
+            altered[altered.count / 2] = altered[altered.count / 2] == "A" ? "B" : "A"
+            for (what, token) in [("truncated", String(taro.token.dropLast())), ("one character changed", String(altered)),
+                                  ("another's with a suffix", hanako.token + "x"), ("empty", "")] {
+                let answer = try await client.send(.get, "/v1/me", token: token)
+                #expect(answer.status == .unauthorized, "\(what)")
+                #expect(["invalid_token", "unauthenticated"].contains(try answer.errorCode()), "\(what)")
+                #expect(answer.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true, "\(what): says how to authenticate")
+            }
+            // Logged out: gone.
+            let second = try await client.login(email: "taro@example.jp", password: "correct horse battery")
+            #expect(try await client.send(.delete, "/v1/sessions/current", token: second).status == .noContent)
+            #expect(try await me(second).status == 401)
+            #expect(try await me(taro.token).status == 200, "the other session of the same person stays")
+            // Expired: the default login lasts 30 days.
+            clock.advance(by: 30 * 86_400 + 1)
+            #expect(try await me(taro.token).status == 401)
+            #expect(try await me(hanako.token).status == 401)
+        }
+    }
+
+    @Test func changingThePasswordEndsEveryOtherSessionItsTicketsAndItsSockets() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let taro = try await client.resident("taro@example.jp")
+            let phone = try await client.login(email: "taro@example.jp", password: "correct horse battery")
+            let ticket = try #require(try await client.send(.post, "/v1/stream/tickets", token: phone).json()["ticket"] as? String)
+            let socket = StreamClient.open(port: port, token: phone)
+            defer { socket.close() }
+            socket.subscribe("user:\(taro.id)")
+            _ = try await socket.waitForSubscribed("user:\(taro.id)")
+            func change(_ current: String, _ new: String, token: String) async throws -> TestResponse {
+                try await client.send(.put, "/v1/me/password", json: jsonObject(["currentPassword": current, "newPassword": new]), token: token)
+            }
+
+            let wrong = try await change("not my password", "a much better passphrase", token: taro.token)
+            #expect(wrong.status == .unprocessableContent)
+            #expect(try wrong.errorCode() == "wrong_password")
+            #expect(try wrong.json()["error"].flatMap { ($0 as? [String: Any])?["field"] as? String } == "currentPassword")
+            let short = try await change("correct horse battery", "short", token: taro.token)
+            #expect(try short.errorCode() == "too_short")
+            #expect(try short.json()["error"].flatMap { ($0 as? [String: Any])?["field"] as? String } == "newPassword")
+            #expect(try await client.send(.get, "/v1/me", token: phone).status == .ok, "a refused change ends nothing")
+
+            #expect(try await change("correct horse battery", "a much better passphrase", token: taro.token).status == .noContent)
+            #expect(try await client.send(.get, "/v1/me", token: taro.token).status == .ok, "the session that changed it goes on")
+            #expect(try await client.send(.get, "/v1/me", token: phone).status == .unauthorized, "every other session ends")
+            await socket.ended()
+            #expect(socket.closeCode.withLock { $0 } == .policyViolation, "its socket closes with 1008")
+            await #expect(throws: WebSocketClientError.self, "its ticket opens nothing") {
+                try await StreamClient().run(port: port, path: "/v1/stream?ticket=\(ticket)")
+            }
+            let old = try await client.send(.post, "/v1/sessions", json: jsonObject(["email": "taro@example.jp", "password": "correct horse battery"]))
+            #expect(old.status == .unauthorized, "the old password no longer logs in")
+            let new = try await client.send(.post, "/v1/sessions", json: jsonObject(["email": "taro@example.jp", "password": "a much better passphrase"]))
+            #expect(new.status == .created)
         }
     }
 }

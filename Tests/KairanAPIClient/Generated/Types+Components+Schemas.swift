@@ -91,6 +91,31 @@ extension Components {
             case townAdmin = "town_admin"
             case alertSender = "alert_sender"
         }
+        /// - Remark: Generated from `#/components/schemas/ChangePassword`.
+        public struct ChangePassword: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ChangePassword/currentPassword`.
+            public var currentPassword: Swift.String
+            /// 8 characters to 72 bytes of UTF-8
+            ///
+            /// - Remark: Generated from `#/components/schemas/ChangePassword/newPassword`.
+            public var newPassword: Swift.String
+            /// Creates a new `ChangePassword`.
+            ///
+            /// - Parameters:
+            ///   - currentPassword:
+            ///   - newPassword: 8 characters to 72 bytes of UTF-8
+            public init(
+                currentPassword: Swift.String,
+                newPassword: Swift.String
+            ) {
+                self.currentPassword = currentPassword
+                self.newPassword = newPassword
+            }
+            public enum CodingKeys: String, CodingKey {
+                case currentPassword
+                case newPassword
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/CreateAccount`.
         public struct CreateAccount: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/CreateAccount/email`.

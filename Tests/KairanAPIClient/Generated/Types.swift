@@ -72,6 +72,20 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/sessions/current`.
     /// - Remark: Generated from `#/paths//v1/sessions/current/delete(deleteCurrentSession)`.
     func deleteCurrentSession(_ input: Operations.DeleteCurrentSession.Input) async throws -> Operations.DeleteCurrentSession.Output
+    /// Change one's password.
+    ///
+    /// Needs the current password. Every other session of the account ends with the change
+    /// (their stream tickets stop working and their sockets close with 1008, on every
+    /// instance); the session that asked goes on. A wrong current password is 422
+    /// `wrong_password` and counts as a failed login for the account's address and the
+    /// caller's network address, with the same limits as `POST /v1/sessions` (429
+    /// `rate_limited`). The new password follows the registration rules (422 `too_short`,
+    /// `too_long` on `newPassword`).
+    ///
+    ///
+    /// - Remark: HTTP `PUT /v1/me/password`.
+    /// - Remark: Generated from `#/paths//v1/me/password/put(changePassword)`.
+    func changePassword(_ input: Operations.ChangePassword.Input) async throws -> Operations.ChangePassword.Output
     /// Grant a town-wide role (town administrators only).
     ///
     /// Only `town_moderator`, `town_admin` and `alert_sender` can be granted town-wide; another known role is 403, an unknown one 422.
@@ -1267,6 +1281,28 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//v1/sessions/current/delete(deleteCurrentSession)`.
     public func deleteCurrentSession(headers: Operations.DeleteCurrentSession.Input.Headers = .init()) async throws -> Operations.DeleteCurrentSession.Output {
         try await deleteCurrentSession(Operations.DeleteCurrentSession.Input(headers: headers))
+    }
+    /// Change one's password.
+    ///
+    /// Needs the current password. Every other session of the account ends with the change
+    /// (their stream tickets stop working and their sockets close with 1008, on every
+    /// instance); the session that asked goes on. A wrong current password is 422
+    /// `wrong_password` and counts as a failed login for the account's address and the
+    /// caller's network address, with the same limits as `POST /v1/sessions` (429
+    /// `rate_limited`). The new password follows the registration rules (422 `too_short`,
+    /// `too_long` on `newPassword`).
+    ///
+    ///
+    /// - Remark: HTTP `PUT /v1/me/password`.
+    /// - Remark: Generated from `#/paths//v1/me/password/put(changePassword)`.
+    public func changePassword(
+        headers: Operations.ChangePassword.Input.Headers = .init(),
+        body: Operations.ChangePassword.Input.Body
+    ) async throws -> Operations.ChangePassword.Output {
+        try await changePassword(Operations.ChangePassword.Input(
+            headers: headers,
+            body: body
+        ))
     }
     /// Grant a town-wide role (town administrators only).
     ///
