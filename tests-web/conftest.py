@@ -38,6 +38,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.options = ["--database-url", database_url]
+        # Session tokens the tests took over the API, for the log check at the end.
+        self.tokens_seen = []
         self.log = open(ROOT / ".build" / "web-tests-server.log", "w")
         self.process = subprocess.Popen(
             # Every test signs residents up from 127.0.0.1: more than the default 20 an hour.
@@ -83,6 +85,7 @@ class Server:
     def token(self, email):
         status, body = self.api("POST", "/v1/sessions", {"email": email, "password": PASSWORD})
         assert status == 201, body
+        self.tokens_seen.append(body["token"])
         return body["token"]
 
 
@@ -101,6 +104,13 @@ def server():
     log = (ROOT / ".build" / "web-tests-server.log").read_text(encoding="utf-8", errors="replace")
     leaked = re.findall(r"[A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", log)
     assert not leaked, f"the server logged full mail addresses: {leaked[:3]}"
+    # Nor what people wrote: every name, title, post and notice the flows typed is Japanese,
+    # and the server's own log lines are English, so any Japanese text in the log is a leak.
+    quoted = re.findall(r".{0,40}[\u3040-\u30ff\u4e00-\u9fff]+", log)
+    assert not quoted, f"the server logged what people wrote: {quoted[:3]}"
+    # Nor a session: the cookies and bearer tokens the flows used are 43-character secrets.
+    for token in running.tokens_seen:
+        assert token not in log, "the server logged a session token"
 
 
 @pytest.fixture(scope="session")

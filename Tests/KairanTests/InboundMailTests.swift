@@ -25,7 +25,9 @@ import Testing
         let sink: ScriptedSMTPServer
     }
 
-    func withInbound(maxRepliesPerMinute: Int = 60, _ body: @escaping @Sendable (Setup) async throws -> Void) async throws {
+    func withInbound(
+        maxRepliesPerMinute: Int = 60, connections: (total: Int, perClient: Int) = (100, 10), _ body: @escaping @Sendable (Setup) async throws -> Void
+    ) async throws {
         let clock = TestClock()
         let sink = ScriptedSMTPServer()
         try await sink.start()
@@ -37,6 +39,8 @@ import Testing
             try await TestDatabase.withClient(url) { database in
                 var configuration = InboundMailConfiguration(host: "127.0.0.1", port: 0)
                 configuration.maxRepliesPerMinute = maxRepliesPerMinute
+                configuration.maxConnections = connections.total
+                configuration.maxConnectionsPerClient = connections.perClient
                 let service = InboundSMTPService(configuration: configuration, identity: DeliveryHarness.identity,
                                                  database: database, clock: clock, logger: TestDatabase.logger)
                 let running = Task { try await service.run() }
@@ -127,6 +131,23 @@ import Testing
             setup.clock.advance(by: 61)
             _ = try await sendInbound(setup, from: "c@example.jp", to: "touroku@mail.town.example.jp")
             #expect(try await deliverOutbox(setup).flatMap(\.recipients) == ["RCPT TO:<c@example.jp>"], "a minute later it goes")
+        }
+    }
+
+    /// A flood of connections cannot hold the listener: past the limit for one client a new
+    /// session is told 421 and closed at once; a place that frees up is taken again.
+    @Test func connectionsBeyondTheLimitAreToldToComeBackLater() async throws {
+        try await withInbound(connections: (total: 3, perClient: 2)) { setup in
+            let port = setup.inboundPort
+            // Two sessions that stay open (silent) for three seconds.
+            let held = (0..<2).map { _ in Task { try await RawHTTPClient.exchange(port: port, [], timeout: .seconds(3)) } }
+            try await Task.sleep(for: .milliseconds(500))
+            let refused = try await RawHTTPClient.exchange(port: port, [], timeout: .seconds(2))
+            #expect(refused.response.hasPrefix("421 4.7.0"), "\(refused.response)")
+            #expect(refused.closedByServer)
+            for session in held { #expect(try await session.value.response.hasPrefix("220 "), "the first two were served") }
+            let again = try await RawHTTPClient.exchange(port: port, "QUIT\r\n", timeout: .seconds(3))
+            #expect(again.response.hasPrefix("220 "), "a freed place is taken again: \(again.response)")
         }
     }
 

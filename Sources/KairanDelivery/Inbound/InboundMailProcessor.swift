@@ -21,6 +21,10 @@ public struct InboundMailConfiguration: Sendable {
     /// Confirmation mails per minute, all senders together: forged empty mails cannot turn
     /// the town's MTA into a backscatter source or bury an alert under replies.
     public var maxRepliesPerMinute = 60
+    /// SMTP sessions open at once, and from one client address: one more is told 421 (try
+    /// later) and closed, so a flood of connections cannot hold the listener.
+    public var maxConnections = 100
+    public var maxConnectionsPerClient = 10
 
     public init(host: String = "127.0.0.1", port: Int = 2525, entryLocalPart: String = "touroku", replyWindow: TimeInterval = 600,
                 linkLifetime: TimeInterval = 24 * 3600, fromName: String = "回覧板 防災・防犯メール", hardBounceLimit: Int = 3) {

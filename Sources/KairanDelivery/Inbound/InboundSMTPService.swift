@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The inbound SMTP listener on its own port: 空メール to the registration address, address
 /// changes, and bounce reports to VERP addresses. Everything else is refused at RCPT, so
@@ -18,6 +19,9 @@ public final class InboundSMTPService: Service, Sendable {
     let logger: Logger
     let limits = InboundSMTPSession.Limits()
     private let setupRetries = Counter(label: "kairan_inbound_smtp_setup_retries_total")
+    private let refusedConnections = Counter(label: "kairan_inbound_smtp_connections_refused_total")
+    /// Sessions open now, in all and per client address.
+    private let open = OpenConnections()
     /// The bound port (useful when configured as 0), once listening.
     public let boundPort: AsyncStream<Int>
     private let boundPortContinuation: AsyncStream<Int>.Continuation
@@ -55,7 +59,16 @@ public final class InboundSMTPService: Service, Sendable {
                 try await server.executeThenClose { connections in
                     try await withThrowingDiscardingTaskGroup { group in
                         for try await connection in connections {
-                            group.addTask { await self.serve(connection, processor: processor) }
+                            let client = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+                            guard self.open.admit(client, total: self.configuration.maxConnections,
+                                                  perClient: self.configuration.maxConnectionsPerClient) else {
+                                group.addTask { await self.refuseBusy(connection) }
+                                continue
+                            }
+                            group.addTask {
+                                defer { self.open.release(client) }
+                                await self.serve(connection, processor: processor)
+                            }
                         }
                     }
                 }
@@ -83,6 +96,15 @@ public final class InboundSMTPService: Service, Sendable {
             }
         }
         preconditionFailure("unreachable")
+    }
+
+    /// Over the connection limits: 421 at the greeting (RFC 5321 §3.1), and closed. A
+    /// sending server tries again later.
+    private func refuseBusy(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        refusedConnections.increment()
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(ByteBuffer(string: "421 4.7.0 \(identity.mailDomain) too many connections, try again later\r\n"))
+        }
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, processor: InboundMailProcessor) async {
@@ -142,6 +164,29 @@ final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
+
+/// Counts open sessions, in all and per client address.
+final class OpenConnections: Sendable {
+    private let state = Mutex<(total: Int, byClient: [String: Int])>((0, [:]))
+
+    /// Takes a place for a session from `client`, unless a limit is reached.
+    func admit(_ client: String, total: Int, perClient: Int) -> Bool {
+        state.withLock { state in
+            guard state.total < total, state.byClient[client, default: 0] < perClient else { return false }
+            state.total += 1
+            state.byClient[client, default: 0] += 1
+            return true
+        }
+    }
+
+    func release(_ client: String) {
+        state.withLock { state in
+            state.total -= 1
+            let left = state.byClient[client, default: 1] - 1
+            state.byClient[client] = left > 0 ? left : nil
         }
     }
 }
