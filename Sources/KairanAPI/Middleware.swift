@@ -34,7 +34,12 @@ public struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // The database is restarting or unreachable, or the request ran out of time
             // waiting for it: nothing was written (a transaction cancelled before its
             // commit rolls back), and the client may try again.
-            context.logger.warning("database unavailable", metadata: Self.safeMetadata(for: error))
+            if (error as? PSQLError)?.serverInfo?[.sqlState] == "53100" {
+                // Every write fails until someone frees space: for the operator, not a blip.
+                context.logger.error("database disk full: writes are refused until space is freed", metadata: Self.safeMetadata(for: error))
+            } else {
+                context.logger.warning("database unavailable", metadata: Self.safeMetadata(for: error))
+            }
             return APIError.databaseUnavailable.makeResponse(for: request)
         } catch {
             // Only the error's kind goes to the log: its description may quote user input.

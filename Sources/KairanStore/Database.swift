@@ -139,8 +139,11 @@ public struct Database: Sendable {
         guard let error = error as? PSQLError else { return false }
         if let state = error.serverInfo?[.sqlState] {
             // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now,
-            // 08xxx connection exceptions, 53300 too_many_connections.
-            return state.hasPrefix("57P") || state.hasPrefix("08") || state == "53300"
+            // 08xxx connection exceptions, 53xxx insufficient resources (53100 disk_full,
+            // 53200 out_of_memory, 53300 too_many_connections): the statement was refused
+            // and rolled back, and the same request may succeed later. The log line says
+            // which (its sqlstate).
+            return state.hasPrefix("57P") || state.hasPrefix("08") || state.hasPrefix("53")
         }
         switch error.code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .queryCancelled, .poolClosed, .uncleanShutdown:

@@ -17,11 +17,16 @@ import Glibc
 @Suite(.serialized) struct DatabaseFaultTests {
     static let requestTimeout: Duration = .seconds(3)
 
-    private func withPrivateCluster(_ body: @escaping @Sendable (EmbeddedPostgres, DatabaseURL) async throws -> Void) async throws {
+    /// A cluster of its own; with `diskBytes`, on a tmpfs of that size (root only).
+    private func withPrivateCluster(diskBytes: Int? = nil, _ body: @escaping @Sendable (EmbeddedPostgres, DatabaseURL) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kairan-fault-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if let diskBytes { try Self.mount(["-t", "tmpfs", "-o", "size=\(diskBytes),mode=0755", "tmpfs", folder.path]) }
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
-        defer { try? FileManager.default.removeItem(at: folder) }
+        defer {
+            if diskBytes != nil { try? Self.mount(["-l", folder.path], tool: "/bin/umount") }
+            try? FileManager.default.removeItem(at: folder)
+        }
         let cluster = try EmbeddedPostgres(dataFolder: folder.path, logger: TestDatabase.logger)
         let lease = try await cluster.start()
         defer { lease.stop() }
@@ -31,6 +36,15 @@ import Glibc
             try await db.query("UPDATE moderation_settings SET new_account_posts_per_hour = 1000")
         }
         try await body(cluster, cluster.url)
+    }
+
+    static func mount(_ arguments: [String], tool: String = "/bin/mount") throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["command": ([tool] + arguments).joined(separator: " ")]) }
     }
 
     /// One request, timed; it must end in time whatever it answers.
@@ -284,5 +298,61 @@ import Glibc
             }
         }
         await sink.stop()
+    }
+    /// The database's disk fills up while a resident posts: each post is either stored (201)
+    /// or refused with a JSON 503 (never a 500, never a hang), and once there is room again
+    /// posting goes on and every acknowledged post is there.
+    @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root"), .timeLimit(.minutes(3)))
+    func aFullDatabaseDiskRefusesWritesClearlyAndLosesNothing() async throws {
+        try await withPrivateCluster(diskBytes: 160 << 20) { cluster, url in
+            try await serveLive(url: url, configure: { $0.requestTimeout = Self.requestTimeout }) { client in
+                let taro = try await client.resident("taro@example.jp")
+                let group = try await client.createGroup(by: taro)
+                let (thread, _) = try await client.createThread(in: group, by: taro)
+                // Everything but 1 MiB of the disk taken by a filler file.
+                let filler = cluster.dataDirectory.deletingLastPathComponent().appendingPathComponent("filler")
+                let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: filler.path, contents: nil); return filler }())
+                let block = Data(count: 1 << 20)
+                while true {
+                    var stats = statvfs()
+                    guard statvfs(filler.path, &stats) == 0 else { break }
+                    let free = Int(stats.f_bavail) * Int(stats.f_frsize)
+                    if free <= 2 << 20 { break }
+                    do { try handle.write(contentsOf: block) } catch { break }
+                }
+                try handle.close()
+
+                // Random kanji: text that does not compress, so each post takes its room.
+                func body() -> String {
+                    String(String.UnicodeScalarView((0..<2000).map { _ in Unicode.Scalar(UInt32.random(in: 0x4E00...0x9FFF))! }))
+                }
+                var acknowledged: [Int] = []
+                var statuses: [Int: Int] = [:]
+                for index in 0..<400 {
+                    let result = try await timed("POST on a full disk") {
+                        let response = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "\(index) \(body())"]), token: taro.token)
+                        if response.status == .created, let id = try response.json()["id"] as? Int { acknowledged.append(id) }
+                        return (Int(response.status.code), response.status == .created ? nil : try response.errorCode())
+                    }
+                    statuses[result.status, default: 0] += 1
+                    #expect(result.status == 201 || result.status == 503, "\(result)")
+                    if statuses[503, default: 0] >= 5 { break }
+                }
+                #expect(statuses[503, default: 0] >= 5, "the disk filled: \(statuses)")
+
+                // Room again: posting goes on, and nothing acknowledged is missing.
+                try FileManager.default.removeItem(at: filler)
+                try await waitUntilHealthy("after the disk was freed") {
+                    try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "空きができた"]), token: taro.token).status == .created
+                }
+                let stored = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+                    var ids: Set<Int> = []
+                    for try await id in try await db.query("SELECT id::int FROM posts WHERE thread_id = \(thread)").decode(Int.self) { ids.insert(id) }
+                    return ids
+                }
+                #expect(Set(acknowledged).isSubset(of: stored), "every acknowledged post is stored")
+                print("database disk full: \(acknowledged.count) posts stored before the disk filled, then \(statuses[503, default: 0]) refused with 503")
+            }
+        }
     }
 }
