@@ -122,6 +122,8 @@ async function soak() {
     baseline, after, rss_min_mb: Math.min(...rss), rss_max_mb: Math.max(...rss), rss_first_10s: rss.slice(0, 10), rss_last_10s: rss.slice(-10),
     threads_max: Math.max(...samples.map((s) => s.threads)), fds_max: Math.max(...samples.map((s) => s.fds)),
   }));
+  // Every post answered, every frame delivered, the alert done: otherwise the soak failed.
+  if (acknowledged !== n || frames !== acknowledged * connected || !alertDoneAt) process.exitCode = 1;
 }
 
 async function storm() {
@@ -187,7 +189,7 @@ async function storm() {
     retry_after_s: retryAfters.length ? [Math.min(...retryAfters), Math.max(...retryAfters)] : null, peak, after,
   }));
   for (const ws of sockets) if (ws) ws.terminate();
-  process.exit(0);
+  process.exit(allLiveAt ? 0 : 1);
 }
 
 (process.argv[2] === 'storm' ? storm() : soak()).catch((e) => { console.error(e); process.exit(1); });
