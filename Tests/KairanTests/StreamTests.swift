@@ -380,6 +380,14 @@ extension StreamRevocationTests {
 
                 let before = "round \(round): before the removal"
                 try await client.post(before, in: threads[0], by: poster)
+                // Both sockets are live: they have the post before the owner acts. (The hub
+                // fails closed: a frame it has not yet sent when the removal commits is
+                // checked against the membership as it is then, and dropped.)
+                for socket in sockets {
+                    try await socket.wait(for: "the post before the removal") { frames in
+                        frames.contains { ($0["data"] as? [String: Any])?["body"] as? String == before }
+                    }
+                }
                 // Posts keep coming while the owner removes the member…
                 let during = Task {
                     for index in 0..<8 { _ = try? await client.post("round \(round): during \(index)", in: threads[index % threads.count], by: poster) }
