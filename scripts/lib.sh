@@ -64,3 +64,8 @@ stop_postgres() {
 }
 
 as_pg_user() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# json_field a.b < JSON — prints one field (Node.js).
+json_field() {
+  node -e 'let v = JSON.parse(require("fs").readFileSync(0, "utf8")); for (const k of process.argv[1].split(".")) v = v[k]; console.log(v)' "$1"
+}

@@ -19,10 +19,15 @@ public struct AdmissionLimits: Sendable, Equatable {
         self.maxWait = maxWait
     }
 
+    /// `running` at once, four times as many in line.
+    public static func running(_ running: Int) -> AdmissionLimits {
+        AdmissionLimits(running: running, waiting: running * 4)
+    }
+
     /// Sized from the database pool: twice as many requests as connections run (one waits
-    /// for a connection while another works), eight times as many may wait.
+    /// for a connection while another works).
     public static func forPool(_ connections: Int) -> AdmissionLimits {
-        AdmissionLimits(running: max(4, connections * 2), waiting: max(16, connections * 8))
+        .running(max(4, connections * 2))
     }
 }
 

@@ -290,7 +290,9 @@ final class HTTPHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
 /// After the HTTP decoder: its parse errors become the guard's refusals, for the first
 /// request and every later one on the connection. A refusal waits for the responses to the
 /// requests that parsed before the junk (pipelined on the same connection), so those are
-/// answered first. Removes itself when the connection becomes a WebSocket.
+/// answered first. It counts the requests still owed an answer, so it also closes a
+/// connection whose client gave up on one (see `RequestDeadlineMiddleware`). Removes itself
+/// when the connection becomes a WebSocket.
 final class HTTPParseErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart

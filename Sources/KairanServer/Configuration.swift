@@ -144,7 +144,7 @@ struct ServerConfiguration: Sendable {
             requestTimeout = .seconds(seconds)
         }
         if let running = try integerSetting(serve.maxRequests, "--max-requests", "KAIRAN_MAX_REQUESTS", environment, in: 1...100_000) {
-            admission = AdmissionLimits(running: running, waiting: running * 4)
+            admission = .running(running)
         }
         if let seconds = try integerSetting(serve.streamPingInterval, "--stream-ping-interval", "KAIRAN_STREAM_PING_INTERVAL", environment,
                                           in: 5...3600) {

@@ -26,25 +26,45 @@ public struct SessionService: Sendable {
     /// before any bcrypt work, so neither guessing one person's password nor trying many
     /// addresses from one place gets far, and a flood costs no hashing.
     public func logIn(email rawEmail: String, password: String, client: String? = nil, logger: Logger) async throws -> NewSession {
-        let throttle = services.loginThrottle
-        let address = (try? EmailAddress(rawEmail))?.comparisonKey ?? rawEmail.lowercased()
-        let addressKey = ThrottleStore.loginAddressKey(address)
-        let clientKey = client.map { "login:client:\($0)" }
-        let now = services.clock.now()
-        var limits = [(key: addressKey, limit: throttle.failuresPerAddress)]
-        if let clientKey { limits.append((clientKey, throttle.failuresPerClient)) }
-        let retry = try await services.database.withConnection { db in
-            try await ThrottleStore.blocked(limits, window: throttle.window, now: now, on: db)
-        }
-        if let retry { throw ServiceError.rateLimited(action: "login", retryAfter: retry) }
+        let failures = FailedLogins(address: rawEmail, client: client, throttle: services.loginThrottle, now: services.clock.now())
+        try await failures.refuseIfOverLimit(on: services.database)
         do {
             return try await checkAndOpen(email: rawEmail, password: password, logger: logger)
         } catch ServiceError.invalidCredentials {
-            try await services.database.withConnection { db in
-                try await ThrottleStore.count([addressKey] + (clientKey.map { [$0] } ?? []), window: throttle.window, now: now,
-                                              on: db)
-            }
+            try await failures.count(on: services.database)
             throw ServiceError.invalidCredentials
+        }
+    }
+
+    /// The failed-login counters a password check counts against: the address's and the
+    /// caller's network address's (when known).
+    private struct FailedLogins {
+        let limits: [(key: String, limit: Int)]
+        let window: TimeInterval
+        let now: Date
+
+        init(address rawEmail: String, client: String?, throttle: LoginThrottle, now: Date) {
+            let address = (try? EmailAddress(rawEmail))?.comparisonKey ?? rawEmail.lowercased()
+            var limits = [(key: ThrottleStore.loginAddressKey(address), limit: throttle.failuresPerAddress)]
+            if let client { limits.append((key: "login:client:\(client)", limit: throttle.failuresPerClient)) }
+            self.limits = limits
+            self.window = throttle.window
+            self.now = now
+        }
+
+        /// Past either limit the caller waits (`rateLimited`), before any password hashing.
+        func refuseIfOverLimit(on database: Database) async throws {
+            let retry = try await database.withConnection { db in
+                try await ThrottleStore.blocked(limits, window: window, now: now, on: db)
+            }
+            if let retry { throw ServiceError.rateLimited(action: "login", retryAfter: retry) }
+        }
+
+        /// One more failure on each counter.
+        func count(on database: Database) async throws {
+            try await database.withConnection { db in
+                try await ThrottleStore.count(limits.map(\.key), window: window, now: now, on: db)
+            }
         }
     }
 
@@ -115,23 +135,13 @@ public struct SessionService: Sendable {
             try await AccountStore.find(id: actor.accountID, on: db)
         }
         guard let account else { throw ServiceError.unauthenticated }
-        let throttle = services.loginThrottle
-        let addressKey = ThrottleStore.loginAddressKey((try? EmailAddress(account.email))?.comparisonKey ?? account.email.lowercased())
-        let clientKey = client.map { "login:client:\($0)" }
-        var limits = [(key: addressKey, limit: throttle.failuresPerAddress)]
-        if let clientKey { limits.append((clientKey, throttle.failuresPerClient)) }
         let now = services.clock.now()
-        if let retry = try await services.database.withConnection({ db in
-            try await ThrottleStore.blocked(limits, window: throttle.window, now: now, on: db)
-        }) {
-            throw ServiceError.rateLimited(action: "login", retryAfter: retry)
-        }
+        let failures = FailedLogins(address: account.email, client: client, throttle: services.loginThrottle, now: now)
+        try await failures.refuseIfOverLimit(on: services.database)
         let hasher = services.passwordHasher
         let matches = current.utf8.count <= Limits.passwordMaxBytes ? try await hasher.verify(current, against: account.passwordHash) : false
         guard matches else {
-            try await services.database.withConnection { db in
-                try await ThrottleStore.count(limits.map(\.key), window: throttle.window, now: now, on: db)
-            }
+            try await failures.count(on: services.database)
             logger.info("password change refused: wrong current password", metadata: ["account_id": "\(account.id)"])
             throw ValidationError(field: "currentPassword", code: "wrong_password", message: "currentPassword is not this account's password")
         }

@@ -16,8 +16,7 @@ public enum RandomToken {
     public static func urlSafe(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return Data(bytes).base64URLEncoded()
     }
 }
 
@@ -104,7 +103,7 @@ public enum SessionStore {
         }
         if !ended.isEmpty {
             try await db.query("""
-                SELECT pg_notify(\(EventStore.channel), '!session-ended:' || id) FROM unnest(\(ended)::bigint[]) AS id
+                SELECT pg_notify(\(EventStore.channel), \(endedPrefix) || id) FROM unnest(\(ended)::bigint[]) AS id
                 """)
         }
         return ended.count
@@ -112,12 +111,13 @@ public enum SessionStore {
 
     /// The payload on `EventStore.channel` that says a session ended. Stream names never
     /// start with `!`.
-    public static func endedNotification(_ id: Int64) -> String { "!session-ended:\(id)" }
+    public static func endedNotification(_ id: Int64) -> String { endedPrefix + String(id) }
+    private static let endedPrefix = "!session-ended:"
 
     /// The session id of an `endedNotification` payload; nil for a stream name.
     public static func endedSession(in payload: String) -> Int64? {
-        guard payload.hasPrefix("!session-ended:") else { return nil }
-        return Int64(payload.dropFirst("!session-ended:".count))
+        guard payload.hasPrefix(endedPrefix) else { return nil }
+        return Int64(payload.dropFirst(endedPrefix.count))
     }
 
     /// Which of `ids` are no longer live at `now` (revoked, expired, deleted, account

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import KairanCore
 import KairanStore
 import NIOConcurrencyHelpers
 
@@ -102,18 +103,5 @@ final class FormKeys: Sendable {
         let bytes = Array(SHA256.hash(data: Data(secret.utf8)))
         cached.withLockedValue { $0 = bytes }
         return SymmetricKey(data: bytes)
-    }
-}
-
-extension Data {
-    func base64URLEncoded() -> String {
-        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    init?(base64URLEncoded text: String) {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        self.init(base64Encoded: base64)
     }
 }

@@ -142,7 +142,7 @@ import Glibc
                 let held = (0..<2).map { _ in
                     Task {
                         try await RawHTTPClient.exchange(
-                            port: port, "GET /v1/me HTTP/1.1\r\nHost: kairan\r\nAuthorization: Bearer \(taro.token)\r\nConnection: close\r\n\r\n",
+                            port: port, RawHTTPClient.request("GET", "/v1/me", token: taro.token),
                             timeout: .seconds(30)).statuses.first
                     }
                 }
@@ -162,6 +162,10 @@ import Glibc
                     return (Int(response.status.code), try? response.errorCode())
                 }
                 #expect(refused.status == 503 && refused.code == "overloaded", "\(refused)")
+                // A browser asking for a page gets a page, in Japanese, with the same wait.
+                let page = try await client.execute(uri: "/", method: .get, headers: [.accept: "text/html"], body: nil)
+                #expect(page.status == .serviceUnavailable && page.headers[.contentType] == "text/html; charset=utf-8")
+                #expect(String(buffer: page.body).contains("ただいま混み合っています") && page.headers[.retryAfter] != nil)
                 #expect(try await client.send(.get, "/healthz").status == .ok, "health is never held back")
                 for pid in frozen { kill(pid, SIGCONT) }
                 for request in held { #expect(try await request.value == 200) }
@@ -182,9 +186,7 @@ import Glibc
                 let group = try await client.createGroup(by: taro)
                 let (thread, _) = try await client.createThread(in: group, by: taro)
                 func request(_ body: String) -> String {
-                    let json = jsonObject(["body": body])
-                    return "POST /v1/threads/\(thread)/posts HTTP/1.1\r\nHost: kairan\r\nAuthorization: Bearer \(taro.token)\r\n"
-                        + "Content-Type: application/json\r\nConnection: close\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
+                    RawHTTPClient.request("POST", "/v1/threads/\(thread)/posts", json: jsonObject(["body": body]), token: taro.token)
                 }
                 let frozen = try cluster.serverProcessIDs()
                 for pid in frozen { kill(pid, SIGSTOP) }
@@ -240,7 +242,7 @@ import Glibc
                 let readiness = Task {
                     var seen: [Int] = []
                     while !Task.isCancelled {
-                        let exchange = try? await RawHTTPClient.exchange(port: port, "GET /readyz HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n",
+                        let exchange = try? await RawHTTPClient.exchange(port: port, RawHTTPClient.request("GET", "/readyz"),
                                                                         timeout: Self.requestTimeout + .seconds(2))
                         // No answer: the watcher itself was cancelled mid-request.
                         if let status = exchange?.statuses.first, seen.last != status { seen.append(status) }

@@ -20,11 +20,6 @@ import Glibc
         func withLock<T>(_ body: (inout [(Kind, Int, String)]) -> T) -> T { value.withLock { body(&$0) } }
     }
 
-    static func request(_ method: String, _ path: String, _ json: String, token: String) -> String {
-        "\(method) \(path) HTTP/1.1\r\nHost: kairan\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
-            + "Connection: close\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
-    }
-
     @Test(.timeLimit(.minutes(4)))
     func eachPublishIsWholeOrAbsentAfterAKill() async throws {
         try await NoticeTown.with(start: Date()) { town in
@@ -72,7 +67,7 @@ import Glibc
             }
             func waitUntilServing() async throws {
                 for _ in 0..<200 {
-                    if let exchange = try? await RawHTTPClient.exchange(port: port, "GET /readyz HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n", timeout: .seconds(2)),
+                    if let exchange = try? await RawHTTPClient.exchange(port: port, RawHTTPClient.request("GET", "/readyz"), timeout: .seconds(2)),
                        exchange.statuses == [200] { return }
                     try await Task.sleep(for: .milliseconds(100))
                 }
@@ -89,19 +84,19 @@ import Glibc
                         group.addTask {
                             let body = jsonObject(["title": "緊急連絡 \(n)", "body": "不審者情報です。", "urgent": true, "targets": ["all": true]])
                             let answer = try? await RawHTTPClient.exchange(
-                                port: port, Self.request("POST", "/v1/organizations/\(school.id)/notices", body, token: school.teacher.token), timeout: .seconds(20))
+                                port: port, RawHTTPClient.request("POST", "/v1/organizations/\(school.id)/notices", json: body, token: school.teacher.token), timeout: .seconds(20))
                             if let status = answer?.statuses.first { acknowledged.withLock { $0.append((.notice, status, "緊急連絡 \(n)")) } }
                         }
                         group.addTask {
                             let body = jsonObject(["body": "再起動テストの投稿 \(n)"])
                             let answer = try? await RawHTTPClient.exchange(
-                                port: port, Self.request("POST", "/v1/threads/\(thread)/posts", body, token: author.token), timeout: .seconds(20))
+                                port: port, RawHTTPClient.request("POST", "/v1/threads/\(thread)/posts", json: body, token: author.token), timeout: .seconds(20))
                             if let status = answer?.statuses.first { acknowledged.withLock { $0.append((.post, status, "再起動テストの投稿 \(n)")) } }
                         }
                         group.addTask {
                             let body = jsonObject(["action": "delete", "reason": "ガイドライン第3条"])
                             let answer = try? await RawHTTPClient.exchange(
-                                port: port, Self.request("POST", "/v1/moderation/items/\(items[n])/actions", body, token: moderator.token), timeout: .seconds(20))
+                                port: port, RawHTTPClient.request("POST", "/v1/moderation/items/\(items[n])/actions", json: body, token: moderator.token), timeout: .seconds(20))
                             if let status = answer?.statuses.first { acknowledged.withLock { $0.append((.removal, status, "\(items[n])")) } }
                         }
                     }

@@ -31,6 +31,25 @@ import Testing
         }
     }
 
+    /// Guessing through the password-change form counts as failed logins for the account's
+    /// address: past the limit even the right current password waits, and so does the login
+    /// page for that address.
+    @Test func wrongCurrentPasswordsCountAsFailedLogins() async throws {
+        try await withApp(configure: { $0.loginThrottle.failuresPerAddress = 3 }) { client, _ in
+            let token = try await client.registerAndLogin(email: "taro@example.jp")
+            func change(_ current: String) async throws -> TestResponse {
+                try await client.send(.put, "/v1/me/password", json: jsonObject(["currentPassword": current, "newPassword": "a much better passphrase"]),
+                                      token: token)
+            }
+            for _ in 1...3 { #expect(try await change("a wrong guess").errorCode() == "wrong_password") }
+            let held = try await change("correct horse battery")
+            #expect(held.status == .tooManyRequests)
+            #expect(try held.errorCode() == "rate_limited" && held.headers[.retryAfter] != nil)
+            #expect(try await login(client, "taro@example.jp", "correct horse battery").status == .tooManyRequests, "the login page waits too")
+            #expect(try await client.send(.get, "/v1/me", token: token).status == .ok, "the session itself goes on")
+        }
+    }
+
     /// Many addresses tried from one place, and a flood of registrations from it, are held
     /// up by the client's network address.
     @Test func oneClientTryingManyAddressesOrRegisteringManyAccountsWaits() async throws {

@@ -1,12 +1,13 @@
 import Crypto
 import Foundation
+import KairanCore
 import KairanDelivery
 import Testing
 
 /// Web Push's message encryption against RFC 8291's own example (Appendix A), a decryption
 /// done step by step as a browser does it, and VAPID's signed claim.
 @Suite struct WebPushEncryptionTests {
-    static func bytes(_ base64url: String) -> [UInt8] { Base64URL.decode(base64url)! }
+    static func bytes(_ base64url: String) -> [UInt8] { Array(Data(base64URLEncoded: base64url)!) }
 
     // RFC 8291 Appendix A.
     static let plaintext = bytes("V2hlbiBJIGdyb3cgdXAsIEkgd2FudCB0byBiZSBhIHdhdGVybWVsb24")
@@ -89,8 +90,8 @@ import Testing
         #expect(parts.count == 2 && parts[0].hasPrefix("vapid t=") && parts[1] == "k=\(signer.publicKey)")
         let token = String(parts[0].dropFirst("vapid t=".count)).split(separator: ".").map(String.init)
         #expect(token.count == 3)
-        let headerBytes = try #require(Base64URL.decode(token[0]))
-        let claimBytes = try #require(Base64URL.decode(token[1]))
+        let headerBytes = try #require(Data(base64URLEncoded: token[0]))
+        let claimBytes = try #require(Data(base64URLEncoded: token[1]))
         let jwtHeader = try JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: String]
         #expect(jwtHeader == ["typ": "JWT", "alg": "ES256"])
         let claims = try #require(try JSONSerialization.jsonObject(with: Data(claimBytes)) as? [String: Any])
@@ -99,8 +100,8 @@ import Testing
         let expiry = try #require(claims["exp"] as? Int)
         #expect(expiry > Int(now.timeIntervalSince1970) && expiry <= Int(now.timeIntervalSince1970) + 24 * 3600)
         // The signature verifies with the public key the header carries (64-byte r ‖ s).
-        let publicKeyBytes = try #require(Base64URL.decode(signer.publicKey))
-        let signatureBytes = try #require(Base64URL.decode(token[2]))
+        let publicKeyBytes = try #require(Data(base64URLEncoded: signer.publicKey))
+        let signatureBytes = try #require(Data(base64URLEncoded: token[2]))
         #expect(signatureBytes.count == 64, "JWS ES256: r ‖ s, not DER")
         let publicKey = try P256.Signing.PublicKey(x963Representation: publicKeyBytes)
         let signature = try P256.Signing.ECDSASignature(rawRepresentation: signatureBytes)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KairanCore
 
 /// Web Push message encryption (RFC 8291, the `aes128gcm` content coding of RFC 8188): what
 /// a push service carries to a closed app, readable only by the subscribed browser.
@@ -58,45 +59,27 @@ public struct VAPIDSigner: Sendable {
     private let keyBytes: [UInt8]
     /// Who to contact about this server's pushes: `mailto:` or `https:`.
     public let subject: String
+    /// The public key browsers subscribe with (`applicationServerKey`), base64url.
+    public let publicKey: String
 
     public init(key: P256.Signing.PrivateKey, subject: String) {
         self.keyBytes = Array(key.rawRepresentation)
         self.subject = subject
+        self.publicKey = key.publicKey.x963Representation.base64URLEncoded()
     }
-
-    private var key: P256.Signing.PrivateKey {
-        // The bytes came from a valid key.
-        try! P256.Signing.PrivateKey(rawRepresentation: keyBytes)
-    }
-
-    /// The public key browsers subscribe with (`applicationServerKey`), base64url.
-    public var publicKey: String { Base64URL.encode(Array(key.publicKey.x963Representation)) }
 
     /// The `Authorization` header for a push to `endpoint`: a JWT for the endpoint's origin,
     /// valid 12 hours (the RFC allows at most 24), and the public key.
     public func authorization(for endpoint: URL, now: Date) throws -> String {
         guard let scheme = endpoint.scheme, let host = endpoint.host else { throw URLError(.badURL) }
         let origin = "\(scheme)://\(host)" + (endpoint.port.map { ":\($0)" } ?? "")
-        let header = Base64URL.encode(Array(#"{"typ":"JWT","alg":"ES256"}"#.utf8))
+        let header = Data(#"{"typ":"JWT","alg":"ES256"}"#.utf8).base64URLEncoded()
         let claims = try JSONSerialization.data(withJSONObject: ["aud": origin, "exp": Int(now.timeIntervalSince1970) + 12 * 3600, "sub": subject],
                                                 options: [.sortedKeys, .withoutEscapingSlashes])
-        let signingInput = header + "." + Base64URL.encode(Array(claims))
+        let signingInput = header + "." + claims.base64URLEncoded()
         // JWS ES256 is the 64-byte r ‖ s, not DER.
+        let key = try P256.Signing.PrivateKey(rawRepresentation: keyBytes)
         let signature = try key.signature(for: Data(signingInput.utf8)).rawRepresentation
-        return "vapid t=\(signingInput).\(Base64URL.encode(Array(signature))), k=\(publicKey)"
-    }
-}
-
-/// Base64 with the URL alphabet and no padding (RFC 4648 §5), as Web Push writes keys.
-public enum Base64URL {
-    public static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    public static func decode(_ text: String) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64).map(Array.init)
+        return "vapid t=\(signingInput).\(signature.base64URLEncoded()), k=\(publicKey)"
     }
 }

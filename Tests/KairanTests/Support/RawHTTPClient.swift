@@ -57,6 +57,15 @@ enum RawHTTPClient {
         }
     }
 
+    /// A well-formed request, as an HTTP client would write it, that asks the server to close
+    /// the connection after its answer (so `exchange` returns with it).
+    static func request(_ method: String, _ path: String, json: String? = nil, token: String? = nil) -> String {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: kairan\r\nConnection: close\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        guard let json else { return head + "\r\n" }
+        return head + "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)"
+    }
+
     static func exchange(port: Int, _ text: String, timeout: Duration = .seconds(10)) async throws -> Exchange {
         try await exchange(port: port, [Array(text.utf8)], timeout: timeout)
     }
