@@ -7,6 +7,9 @@
 const WebSocket = require('ws');
 const http = require('http');
 const fs = require('fs');
+// Connections opened at once: kairan admits 40 requests running and 160 waiting (a socket's
+// upgrade is one), and answers more than that with 503 at once, as it would a real storm.
+const BATCH = 100;
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split(/=(.*)/s).slice(0, 2)));
 const guardians = fs.readFileSync(args.guardians, 'utf8').trim().split('\n').map((line) => {
@@ -33,8 +36,8 @@ async function main() {
   const sockets = [];
   const arrivals = [];
   let armed = false;
-  for (let i = 0; i < guardians.length; i += 250) {
-    await Promise.all(guardians.slice(i, i + 250).map((guardian, j) => new Promise((resolve, reject) => {
+  for (let i = 0; i < guardians.length; i += BATCH) {
+    await Promise.all(guardians.slice(i, i + BATCH).map((guardian, j) => new Promise((resolve, reject) => {
       const ws = new WebSocket(args.url, { headers: { Authorization: `Bearer ${guardian.token}` }, localAddress: `127.0.0.${2 + ((i + j) % 8)}`, perMessageDeflate: false });
       ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', stream: `user:${guardian.id}` })));
       ws.on('message', (data) => {
