@@ -30,12 +30,12 @@ public struct APIDependencies: Sendable {
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
         alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle(),
-        admission: AdmissionLimits = .forPool(20)
+        admission: AdmissionLimits = .forPool(20), push: PushSettings = PushSettings()
     ) {
         self.requestTimeout = requestTimeout
         self.admission = AdmissionGate(limits: admission)
         self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts,
-                                 loginThrottle: loginThrottle)
+                                 loginThrottle: loginThrottle, push: push)
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
         self.streamQueueLimitBytes = streamQueueLimitBytes
@@ -68,6 +68,7 @@ public func buildRouter(
         GroupsController(dependencies: dependencies).addRoutes(to: routes)
         ThreadsController(dependencies: dependencies).addRoutes(to: routes)
         NotificationsController(dependencies: dependencies).addRoutes(to: routes)
+        PushDevicesController(dependencies: dependencies).addRoutes(to: routes)
         StreamController(dependencies: dependencies).addRoutes(to: routes)
         AlertsController(dependencies: dependencies).addRoutes(to: routes)
         MailProblemsController(dependencies: dependencies).addRoutes(to: routes)

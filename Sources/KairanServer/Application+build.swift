@@ -26,7 +26,7 @@ func buildApplication(
         database: database, clock: clock, passwordHasher: configuration.passwordHasher, sessionLifetime: configuration.sessionLifetime,
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
         alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle,
-        admission: configuration.admission ?? .forPool(configuration.databasePoolSize))
+        admission: configuration.admission ?? .forPool(configuration.databasePoolSize), push: configuration.push)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
     if configuration.role.servesAPI {
@@ -41,6 +41,10 @@ func buildApplication(
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
         services.append(NoticeScheduler(database: database, listenURL: configuration.database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
         services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))
+        services.append(PushDeliveryWorker(
+            database: database, listenURL: configuration.database, contact: "mailto:\(configuration.mail.identity.fromAddress.raw)",
+            settings: configuration.push, configuration: PushDeliveryConfiguration(workerID: configuration.mail.delivery.workerID), clock: clock,
+            logger: logger))
         if let inbound = configuration.mail.inbound {
             services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))
         }

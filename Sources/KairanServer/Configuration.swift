@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KairanAPI
+import KairanCore
 import KairanServices
 import KairanStore
 import Logging
@@ -114,6 +115,8 @@ struct ServerConfiguration: Sendable {
     var passwordHasher = PasswordHasher()
     /// Failed logins per address and per client, registrations per client.
     var loginThrottle = LoginThrottle()
+    /// Web Push: where pushes may go (the test suite allows its local push service).
+    var push = PushSettings()
 
     init(database: DatabaseURL, mail: MailConfiguration) {
         self.database = database

@@ -14,15 +14,18 @@ public struct Services: Sendable {
     /// The alert service's wording and timing; its time zone is the town's.
     public let alerts: AlertSettings
     public let loginThrottle: LoginThrottle
+    /// Where Web Push may reach out to.
+    public let push: PushSettings
 
     public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
-                alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle()) {
+                alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle(), push: PushSettings = PushSettings()) {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
         self.sessionLifetime = sessionLifetime
         self.alerts = alerts
         self.loginThrottle = loginThrottle
+        self.push = push
     }
 
     /// The town's time zone: quiet hours, receive windows and dates are local times there.
@@ -44,6 +47,7 @@ public struct Services: Sendable {
     public var watchedWords: WatchedWordService { WatchedWordService(services: self) }
     public var suspensions: SuspensionService { SuspensionService(services: self) }
     public var mailProblems: MailProblemService { MailProblemService(services: self) }
+    public var pushDevices: PushService { PushService(services: self) }
 }
 
 extension Decision {

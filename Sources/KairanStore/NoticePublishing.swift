@@ -17,6 +17,33 @@ public struct NoticeReceivedEvent: Codable, Sendable {
     public let sentAt: Date
 }
 
+/// What a guardian's phone shows for a notice when the app is closed: the Web Push
+/// payload the service worker reads (`static/sw.js`).
+public struct NoticePush: Codable, Sendable {
+    public let kind: String
+    public let title: String
+    public let body: String
+    /// The page to open when the notification is tapped.
+    public let url: String
+    /// One notification per notice on the phone, however often it is pushed.
+    public let tag: String
+    public let urgent: Bool
+
+    init(_ notice: NoticeRecord, organizationName: String) {
+        kind = "notice"
+        title = (notice.urgent ? "【緊急】" : "") + notice.title
+        body = organizationName + "からのお知らせ"
+        url = "/notices/\(notice.id)"
+        tag = "notice-\(notice.id)"
+        urgent = notice.urgent
+    }
+
+    var json: String {
+        // Encoding this struct cannot fail.
+        String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
 /// Progress on a notice's confirmations, sent live to the staff dashboard (`notice:<id>`).
 public struct NoticeProgressEvent: Codable, Sendable {
     public let noticeId: NoticeID
@@ -79,6 +106,7 @@ extension NoticeStore {
 
         var mail: [DeliveryStore.Recipient] = []
         var live: [String] = []
+        var appAccounts: [Int64] = []
         var guardians = 0
         var households = Set<Int64>()
         for try await (guardian, household, account, viaApp, viaMail, email, token) in try await db.query("""
@@ -87,7 +115,10 @@ extension NoticeStore {
             """).decode((Int64, Int64, Int64?, Bool, Bool, String?, String).self) {
             guardians += 1
             households.insert(household)
-            if viaApp, let account { live.append(EventStore.userStream(account)) }
+            if viaApp, let account {
+                live.append(EventStore.userStream(account))
+                appAccounts.append(account)
+            }
             if viaMail, let email {
                 if let address = try? EmailAddress(email) {
                     mail.append(DeliveryStore.Recipient(key: "guardian:\(guardian)", address: address, charset: charset(for: address), linkToken: token))
@@ -109,6 +140,12 @@ extension NoticeStore {
         let event = NoticeReceivedEvent(noticeId: notice.id, organizationId: notice.organizationID, organizationName: organizationName,
                                         urgent: notice.urgent, title: notice.title, body: notice.body, hasForm: notice.form != nil, sentAt: now)
         try await EventStore.appendToEach(live, kind: "notice.received", payload: event, now: now, on: db)
+        // The same guardians' phones, when the app is closed (Web Push): encrypted per device
+        // by the push worker; a title and where to open it, not the text.
+        try await PushStore.enqueue(
+            source: "notice:\(notice.id)", accounts: appAccounts, payload: NoticePush(notice, organizationName: organizationName).json,
+            urgency: notice.urgent ? "high" : "normal", ttlSeconds: notice.urgent ? 86_400 : 7 * 86_400, topic: "notice\(notice.id)",
+            now: now, on: db)
 
         let escalateAt: Date? = notice.urgent ? now.addingTimeInterval(TimeInterval(escalateAfterMinutes * 60)) : nil
         try await db.query("""

@@ -1,3 +1,7 @@
+import Foundation
+import Crypto
+import KairanCore
+
 /// Secrets generated once per database (migrations insert them), shared by every instance.
 public enum ServerSecretStore {
     /// The key of the web pages' form tokens.
@@ -6,5 +10,51 @@ public enum ServerSecretStore {
             return value
         }
         preconditionFailure("migration 0016 inserts the web form key")
+    }
+
+    /// The VAPID signing key (RFC 8292), the 32-byte P-256 scalar in base64url. Made by the
+    /// first instance that needs it: every instance then signs with the same key, which is
+    /// the key every browser subscribed with. The database cannot make an EC key, so the
+    /// candidate comes from the caller and only the first one stored counts.
+    public static func vapidPrivateKey(candidate: String, on db: DatabaseConnection) async throws -> String {
+        try await db.query("""
+            INSERT INTO server_secrets (name, value) VALUES ('vapid_private_key', \(candidate)) ON CONFLICT (name) DO NOTHING
+            """)
+        for try await value in try await db.query("SELECT value FROM server_secrets WHERE name = 'vapid_private_key'").decode(String.self) {
+            return value
+        }
+        preconditionFailure("the key was inserted above")
+    }
+}
+
+/// This town's VAPID key pair (RFC 8292): the server signs every push with the private
+/// key; browsers subscribe with the public one (`applicationServerKey`).
+public struct VAPIDKey: Sendable {
+    /// The private key's 32-byte scalar.
+    public let scalar: [UInt8]
+    /// The public key, uncompressed (65 bytes), base64url: what browsers are given.
+    public let publicKey: String
+
+    public var signingKey: P256.Signing.PrivateKey {
+        get throws { try P256.Signing.PrivateKey(rawRepresentation: scalar) }
+    }
+
+    /// Reads the database's key, making it on first use.
+    public static func load(on db: DatabaseConnection) async throws -> VAPIDKey {
+        let candidate = P256.Signing.PrivateKey().rawRepresentation.base64URLEncoded()
+        let stored = try await ServerSecretStore.vapidPrivateKey(candidate: candidate, on: db)
+        guard let scalar = Data(base64URLEncoded: stored) else { throw VAPIDKeyError.unreadable }
+        let key = try P256.Signing.PrivateKey(rawRepresentation: scalar)
+        return VAPIDKey(scalar: Array(scalar), publicKey: key.publicKey.x963Representation.base64URLEncoded())
+    }
+}
+
+public enum VAPIDKeyError: Error { case unreadable }
+
+/// Web Push subscription keys, as browsers hand them over.
+public enum WebPushKeys {
+    /// True when `bytes` is an uncompressed point on P-256 (what `p256dh` must be).
+    public static func isValidPublicKey(_ bytes: [UInt8]) -> Bool {
+        (try? P256.KeyAgreement.PublicKey(x963Representation: bytes)) != nil
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -56,6 +57,12 @@ import Yams
             let absence = try #require(try await client.send(.post, "/v1/me/children/\(child)/absences",
                                                              json: jsonObject(["kind": "absent", "day": today, "reason": "体調不良"]), token: parent.token).json()["id"] as? Int)
 
+            // The parent's phone, registered for Web Push.
+            let pushKey = P256.KeyAgreement.PrivateKey().publicKey.x963Representation.base64URLEncoded()
+            let device = try #require(try await client.send(.post, "/v1/me/push-devices", json: jsonObject([
+                "endpoint": "http://127.0.0.1:9/push/matrix", "keys": ["p256dh": pushKey, "auth": "AAAAAAAAAAAAAAAAAAAAAA"],
+            ]), token: parent.token).json()["id"] as? Int)
+
             // The town's mail service: an area, a subscriber, an alert.
             try #require(try await client.send(.put, "/v1/alert-areas/chuo", json: jsonObject(["name": "中央地区"]), token: town.townAdmin).status.code < 300)
             let subscriber = try #require(try await client.send(.post, "/v1/alert-subscribers", json: jsonObject(["email": "sub@docomo.ne.jp"]),
@@ -78,7 +85,7 @@ import Yams
                 "notificationID": "\(notification)", "accountID": "\(member.id)", "organizationID": "\(school.id)",
                 "classID": "\(school.classes["1-1"]!)", "childID": "\(child)", "noticeID": "\(notice)", "listID": "\(list)",
                 "absenceID": "\(absence)", "alertID": "\(alert)", "subscriberID": "\(subscriber)", "reaction": "thanks",
-                "role": "town_moderator", "code": "chuo",
+                "role": "town_moderator", "code": "chuo", "deviceID": "\(device)",
                 // No appeal or suspension exists: their ids must not be guessable into one.
                 "appealID": "1", "suspensionID": "1",
                 // Secret links: a made-up token opens nothing.

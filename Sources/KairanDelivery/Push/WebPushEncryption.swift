@@ -4,9 +4,7 @@ import KairanCore
 
 /// Web Push message encryption (RFC 8291, the `aes128gcm` content coding of RFC 8188): what
 /// a push service carries to a closed app, readable only by the subscribed browser.
-///
-/// Not wired to any delivery yet (issue 14): the subscription store, the fan-out and the
-/// sender come next; this part is exact and tested against the RFC's own example.
+/// `PushDeliveryWorker` encrypts every push with it; tested against the RFC's own example.
 public enum WebPushEncryption {
     public enum Failure: Error, Equatable {
         /// `p256dh` is not an uncompressed P-256 point, or `auth` not 16 bytes.

@@ -91,6 +91,111 @@ extension Components {
             case townAdmin = "town_admin"
             case alertSender = "alert_sender"
         }
+        /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput`.
+        public struct PushSubscriptionInput: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/endpoint`.
+            public var endpoint: Swift.String
+            /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/expirationTime`.
+            public var expirationTime: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/keys`.
+            public struct KeysPayload: Codable, Hashable, Sendable {
+                /// uncompressed P-256 public key (65 bytes), base64url
+                ///
+                /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/keys/p256dh`.
+                public var p256dh: Swift.String
+                /// 16-byte auth secret, base64url
+                ///
+                /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/keys/auth`.
+                public var auth: Swift.String
+                /// Creates a new `KeysPayload`.
+                ///
+                /// - Parameters:
+                ///   - p256dh: uncompressed P-256 public key (65 bytes), base64url
+                ///   - auth: 16-byte auth secret, base64url
+                public init(
+                    p256dh: Swift.String,
+                    auth: Swift.String
+                ) {
+                    self.p256dh = p256dh
+                    self.auth = auth
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case p256dh
+                    case auth
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/keys`.
+            public var keys: Components.Schemas.PushSubscriptionInput.KeysPayload
+            /// - Remark: Generated from `#/components/schemas/PushSubscriptionInput/label`.
+            public var label: Swift.String?
+            /// Creates a new `PushSubscriptionInput`.
+            ///
+            /// - Parameters:
+            ///   - endpoint:
+            ///   - expirationTime:
+            ///   - keys:
+            ///   - label:
+            public init(
+                endpoint: Swift.String,
+                expirationTime: Swift.Double? = nil,
+                keys: Components.Schemas.PushSubscriptionInput.KeysPayload,
+                label: Swift.String? = nil
+            ) {
+                self.endpoint = endpoint
+                self.expirationTime = expirationTime
+                self.keys = keys
+                self.label = label
+            }
+            public enum CodingKeys: String, CodingKey {
+                case endpoint
+                case expirationTime
+                case keys
+                case label
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PushDevice`.
+        public struct PushDevice: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PushDevice/id`.
+            public var id: Swift.Int64
+            /// the push service's host
+            ///
+            /// - Remark: Generated from `#/components/schemas/PushDevice/service`.
+            public var service: Swift.String
+            /// - Remark: Generated from `#/components/schemas/PushDevice/label`.
+            public var label: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/PushDevice/createdAt`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/PushDevice/lastSuccessAt`.
+            public var lastSuccessAt: Foundation.Date?
+            /// Creates a new `PushDevice`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - service: the push service's host
+            ///   - label:
+            ///   - createdAt:
+            ///   - lastSuccessAt:
+            public init(
+                id: Swift.Int64,
+                service: Swift.String,
+                label: Swift.String? = nil,
+                createdAt: Foundation.Date,
+                lastSuccessAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.service = service
+                self.label = label
+                self.createdAt = createdAt
+                self.lastSuccessAt = lastSuccessAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case service
+                case label
+                case createdAt
+                case lastSuccessAt
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/ChangePassword`.
         public struct ChangePassword: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/ChangePassword/currentPassword`.

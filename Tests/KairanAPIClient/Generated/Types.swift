@@ -546,6 +546,52 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/moderation/watched-words.csv`.
     /// - Remark: Generated from `#/paths//v1/moderation/watched-words.csv/post(importWatchedWords)`.
     func importWatchedWords(_ input: Operations.ImportWatchedWords.Input) async throws -> Operations.ImportWatchedWords.Output
+    /// The key browsers subscribe to Web Push with (`applicationServerKey`).
+    ///
+    /// The town's VAPID public key (RFC 8292): an uncompressed P-256 point, base64url. Pass it
+    /// to `pushManager.subscribe({userVisibleOnly: true, applicationServerKey})`. One key per
+    /// database, made on first use; every instance signs with it.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/push/key`.
+    /// - Remark: Generated from `#/paths//v1/push/key/get(getPushKey)`.
+    func getPushKey(_ input: Operations.GetPushKey.Input) async throws -> Operations.GetPushKey.Output
+    /// The caller's devices registered for Web Push.
+    ///
+    /// The endpoint itself is not shown back (it is a capability to push to the device); `service` is its push service's host.
+    ///
+    /// - Remark: HTTP `GET /v1/me/push-devices`.
+    /// - Remark: Generated from `#/paths//v1/me/push-devices/get(listPushDevices)`.
+    func listPushDevices(_ input: Operations.ListPushDevices.Input) async throws -> Operations.ListPushDevices.Output
+    /// Register this device for Web Push (notices arrive with the app closed).
+    ///
+    /// The body is the browser's `PushSubscription.toJSON()` (its `expirationTime` is
+    /// ignored), with an optional `label`. An endpoint already registered (the same browser
+    /// after a new login) is moved to the caller with its new keys. At most 10 devices per
+    /// account: the 11th replaces the one that went longest without a push arriving.
+    ///
+    /// Published notices are then pushed to every device of each guardian who receives them
+    /// in the app (urgent ones with `Urgency: high`), encrypted for the device (RFC 8291) and
+    /// signed with the town's key (RFC 8292). The payload is
+    /// `{"kind": "notice", "title", "body", "url", "tag", "urgent"}`: the title and where to
+    /// open it, never the notice's text. A device its push service calls gone (404, 410) is
+    /// removed.
+    ///
+    /// Refused with 422: `invalid_endpoint` (not https, credentials or a fragment in it, a
+    /// host on this machine or a private network, over 2048 bytes), `invalid_key` (`p256dh`
+    /// not an uncompressed P-256 point, `auth` not 16 bytes), `too_long` on `label` (60).
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/me/push-devices`.
+    /// - Remark: Generated from `#/paths//v1/me/push-devices/post(registerPushDevice)`.
+    func registerPushDevice(_ input: Operations.RegisterPushDevice.Input) async throws -> Operations.RegisterPushDevice.Output
+    /// Stop pushing to one of the caller's devices.
+    ///
+    /// Pushes not yet sent to it are cancelled. Another account's device is 404.
+    ///
+    /// - Remark: HTTP `DELETE /v1/me/push-devices/{deviceID}`.
+    /// - Remark: Generated from `#/paths//v1/me/push-devices/{deviceID}/delete(removePushDevice)`.
+    func removePushDevice(_ input: Operations.RemovePushDevice.Input) async throws -> Operations.RemovePushDevice.Output
     /// The caller's notifications (mentions and moderation), newest first.
     ///
     /// A mention quoting a post that moderation later hid or removed is deleted, and its
@@ -2224,6 +2270,72 @@ extension APIProtocol {
         try await importWatchedWords(Operations.ImportWatchedWords.Input(
             headers: headers,
             body: body
+        ))
+    }
+    /// The key browsers subscribe to Web Push with (`applicationServerKey`).
+    ///
+    /// The town's VAPID public key (RFC 8292): an uncompressed P-256 point, base64url. Pass it
+    /// to `pushManager.subscribe({userVisibleOnly: true, applicationServerKey})`. One key per
+    /// database, made on first use; every instance signs with it.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/push/key`.
+    /// - Remark: Generated from `#/paths//v1/push/key/get(getPushKey)`.
+    public func getPushKey(headers: Operations.GetPushKey.Input.Headers = .init()) async throws -> Operations.GetPushKey.Output {
+        try await getPushKey(Operations.GetPushKey.Input(headers: headers))
+    }
+    /// The caller's devices registered for Web Push.
+    ///
+    /// The endpoint itself is not shown back (it is a capability to push to the device); `service` is its push service's host.
+    ///
+    /// - Remark: HTTP `GET /v1/me/push-devices`.
+    /// - Remark: Generated from `#/paths//v1/me/push-devices/get(listPushDevices)`.
+    public func listPushDevices(headers: Operations.ListPushDevices.Input.Headers = .init()) async throws -> Operations.ListPushDevices.Output {
+        try await listPushDevices(Operations.ListPushDevices.Input(headers: headers))
+    }
+    /// Register this device for Web Push (notices arrive with the app closed).
+    ///
+    /// The body is the browser's `PushSubscription.toJSON()` (its `expirationTime` is
+    /// ignored), with an optional `label`. An endpoint already registered (the same browser
+    /// after a new login) is moved to the caller with its new keys. At most 10 devices per
+    /// account: the 11th replaces the one that went longest without a push arriving.
+    ///
+    /// Published notices are then pushed to every device of each guardian who receives them
+    /// in the app (urgent ones with `Urgency: high`), encrypted for the device (RFC 8291) and
+    /// signed with the town's key (RFC 8292). The payload is
+    /// `{"kind": "notice", "title", "body", "url", "tag", "urgent"}`: the title and where to
+    /// open it, never the notice's text. A device its push service calls gone (404, 410) is
+    /// removed.
+    ///
+    /// Refused with 422: `invalid_endpoint` (not https, credentials or a fragment in it, a
+    /// host on this machine or a private network, over 2048 bytes), `invalid_key` (`p256dh`
+    /// not an uncompressed P-256 point, `auth` not 16 bytes), `too_long` on `label` (60).
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/me/push-devices`.
+    /// - Remark: Generated from `#/paths//v1/me/push-devices/post(registerPushDevice)`.
+    public func registerPushDevice(
+        headers: Operations.RegisterPushDevice.Input.Headers = .init(),
+        body: Operations.RegisterPushDevice.Input.Body
+    ) async throws -> Operations.RegisterPushDevice.Output {
+        try await registerPushDevice(Operations.RegisterPushDevice.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Stop pushing to one of the caller's devices.
+    ///
+    /// Pushes not yet sent to it are cancelled. Another account's device is 404.
+    ///
+    /// - Remark: HTTP `DELETE /v1/me/push-devices/{deviceID}`.
+    /// - Remark: Generated from `#/paths//v1/me/push-devices/{deviceID}/delete(removePushDevice)`.
+    public func removePushDevice(
+        path: Operations.RemovePushDevice.Input.Path,
+        headers: Operations.RemovePushDevice.Input.Headers = .init()
+    ) async throws -> Operations.RemovePushDevice.Output {
+        try await removePushDevice(Operations.RemovePushDevice.Input(
+            path: path,
+            headers: headers
         ))
     }
     /// The caller's notifications (mentions and moderation), newest first.

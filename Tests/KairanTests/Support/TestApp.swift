@@ -95,6 +95,8 @@ extension ServerConfiguration {
         // lane, so the suite stays well inside max_connections.
         configuration.databasePoolSize = 6
         configuration.mail.delivery.concurrentBatches = 1
+        // Devices subscribe to the suite's own push service on loopback (ScriptedPushService).
+        configuration.push.allowLoopbackHTTP = true
         return configuration
     }
 }

@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import KairanServices
+
+/// Web Push: the key browsers subscribe with, and the caller's own devices.
+struct PushDevicesController {
+    let dependencies: APIDependencies
+    var push: PushService { dependencies.services.pushDevices }
+
+    func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
+        routes.get("/v1/push/key", use: key)
+        routes.get("/v1/me/push-devices", use: list)
+        routes.post("/v1/me/push-devices", use: subscribe)
+        routes.delete("/v1/me/push-devices/{deviceID}", use: unsubscribe)
+    }
+
+    struct KeyResponse: ResponseEncodable {
+        let publicKey: String
+    }
+
+    /// The shape of the browser's `PushSubscription.toJSON()`, with an optional label.
+    struct SubscribeRequest: Decodable {
+        struct Keys: Decodable {
+            let p256dh: String
+            let auth: String
+        }
+        let endpoint: String
+        let keys: Keys
+        let label: String?
+    }
+
+    struct DeviceList: ResponseEncodable {
+        let items: [PushDeviceView]
+    }
+
+    @Sendable func key(_ request: Request, context: KairanRequestContext) async throws -> KeyResponse {
+        KeyResponse(publicKey: try await push.publicKey())
+    }
+
+    @Sendable func list(_ request: Request, context: KairanRequestContext) async throws -> DeviceList {
+        DeviceList(items: try await push.devices(try context.requireActor()))
+    }
+
+    @Sendable func subscribe(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<PushDeviceView> {
+        let actor = try context.requireActor()
+        let input = try await request.decode(as: SubscribeRequest.self, context: context)
+        let device = try await push.subscribe(actor, endpoint: input.endpoint, p256dh: input.keys.p256dh, auth: input.keys.auth, label: input.label,
+                                              logger: context.logger)
+        return EditedResponse(status: .created, response: device)
+    }
+
+    @Sendable func unsubscribe(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let actor = try context.requireActor()
+        try await push.unsubscribe(actor, id: try context.parameters.require("deviceID", as: Int64.self), logger: context.logger)
+        return .noContent
+    }
+}
+
+extension PushDeviceView: ResponseEncodable {}

@@ -1,0 +1,182 @@
+import Foundation
+import KairanCore
+import KairanDelivery
+import KairanStore
+import Testing
+
+@testable import KairanServer
+
+/// Web Push end to end: a guardian's devices subscribe over the API, a school publishes,
+/// the push worker sends to a real push service on loopback that checks the VAPID claim
+/// and decrypts each push as the phone would.
+@Suite struct WebPushTests {
+    /// Runs the push worker once on the town's clock, against `service`.
+    static func pushPass(_ town: NoticeTown) async throws -> Int {
+        try await TestDatabase.withClient(town.url) { database in
+            let worker = PushDeliveryWorker(
+                database: database, listenURL: nil, contact: "mailto:bousai@town.example.jp", settings: PushSettings(allowLoopbackHTTP: true),
+                configuration: PushDeliveryConfiguration(workerID: "push-test"), clock: town.clock, logger: TestDatabase.logger)
+            let handled = await worker.drain()
+            await worker.shutdown()
+            return handled
+        }
+    }
+
+    static func register(_ device: ScriptedPushService.Device, for resident: Resident, label: String? = nil, in town: NoticeTown) async throws -> Int {
+        var body = device.subscriptionJSON
+        if let label { body["label"] = label }
+        let response = try await town.client.send(.post, "/v1/me/push-devices", json: jsonObject(body), token: resident.token)
+        try #require(response.status == .created, "\(response.text)")
+        return try #require(response.json()["id"] as? Int)
+    }
+
+    @Test func anUrgentNoticeReachesEveryDeviceOfTheGuardianWithTheAppClosed() async throws {
+        let service = try await ScriptedPushService.start()
+        defer { Task { await service.stop() } }
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let mother = try await town.client.resident("mother@example.jp")
+            let neighbour = try await town.client.resident("neighbour@example.jp")
+            try await town.link(mother, to: try await town.enrol(school, "山田 太郎", in: "1-1"), at: school)
+            let phone = service.device("mother-phone"), tablet = service.device("mother-tablet"), other = service.device("neighbour-phone")
+            _ = try await Self.register(phone, for: mother, label: "母のiPhone", in: town)
+            _ = try await Self.register(tablet, for: mother, in: town)
+            _ = try await Self.register(other, for: neighbour, in: town)
+            let devices = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
+            #expect(devices?.count == 2)
+            #expect(devices?.first?["label"] as? String == "母のiPhone")
+            #expect(devices?.first?["service"] as? String == "127.0.0.1", "the endpoint itself is not shown back")
+            #expect(devices?.first?["endpoint"] == nil)
+
+            let posted = try await town.post(school, by: school.teacher.token, ["title": "不審者情報", "urgent": true]).json()
+            let noticeID = try #require(posted["id"] as? Int)
+            #expect(try await Self.pushPass(town) == 2)
+            #expect(try await Self.pushPass(town) == 0, "nothing is pushed twice")
+
+            let publicKey = try #require(try await town.client.send(.get, "/v1/push/key").json()["publicKey"] as? String)
+            for device in ["mother-phone", "mother-tablet"] {
+                let pushes = service.pushes(to: device)
+                #expect(pushes.count == 1, "\(device)")
+                let push = try #require(pushes.first)
+                #expect(push.vapidValid, "signed for this service's origin, short-lived, with a contact")
+                #expect(push.vapidKey == publicKey, "signed with the key the browser subscribed with")
+                #expect(push.urgency == "high")
+                #expect(push.ttl == "86400")
+                #expect(push.topic == "notice\(noticeID)")
+                let payload = try #require(push.json, "decrypted as the phone would")
+                #expect(payload["title"] as? String == "【緊急】不審者情報")
+                #expect(payload["body"] as? String == "北小学校からのお知らせ")
+                #expect(payload["url"] as? String == "/notices/\(noticeID)")
+                #expect(payload["urgent"] as? Bool == true)
+                #expect(push.payload?.contains("明日の持ち物") == false, "the notice's text stays on the server")
+            }
+            #expect(service.pushes(to: "neighbour-phone").isEmpty, "a resident who is not a guardian of the class gets nothing")
+        }
+    }
+
+    @Test func aDeviceThePushServiceCallsGoneIsRemovedAndABusyServiceIsAskedAgainLater() async throws {
+        let service = try await ScriptedPushService.start()
+        defer { Task { await service.stop() } }
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let father = try await town.client.resident("father@example.jp")
+            try await town.link(father, to: try await town.enrol(school, "佐藤 花子", in: "1-1"), at: school)
+            let oldPhone = service.device("old-phone"), newPhone = service.device("new-phone"), broken = service.device("broken")
+            _ = try await Self.register(oldPhone, for: father, in: town)
+            let newID = try await Self.register(newPhone, for: father, in: town)
+            _ = try await Self.register(broken, for: father, in: town)
+            service.script("old-phone", [(410, [])])
+            service.script("new-phone", [(429, [("Retry-After", "120")])])
+            service.script("broken", [(500, []), (503, [])])
+
+            _ = try await town.post(school, by: school.teacher.token, ["title": "運動会の延期"])
+            #expect(try await Self.pushPass(town) == 3)
+            let devices = try await town.client.send(.get, "/v1/me/push-devices", token: father.token).json()["items"] as? [[String: Any]]
+            #expect(devices?.compactMap { $0["id"] as? Int }.contains(newID) == true)
+            #expect(devices?.count == 2, "the unsubscribed phone (410) is forgotten")
+            #expect(service.pushes(to: "new-phone").first?.urgency == "normal")
+
+            // Not before the push service said.
+            town.clock.advance(by: 100)
+            _ = try await Self.pushPass(town)
+            #expect(service.pushes(to: "new-phone").count == 1)
+            town.clock.advance(by: 21)
+            _ = try await Self.pushPass(town)
+            #expect(service.pushes(to: "new-phone").count == 2)
+            #expect(service.pushes(to: "new-phone").last?.status == 201)
+            // Server errors: retried with backoff until the service takes it.
+            for _ in 0..<4 {
+                town.clock.advance(by: 300)
+                _ = try await Self.pushPass(town)
+            }
+            #expect(service.pushes(to: "broken").map(\.status) == [500, 503, 201])
+            #expect(service.pushes(to: "old-phone").count == 1, "nothing more goes to a gone device")
+            let states = try await town.query("SELECT state FROM push_deliveries ORDER BY id", as: String.self)
+            #expect(states.sorted() == ["gone", "sent", "sent"])
+        }
+    }
+
+    @Test func devicesAreCheckedBeforeTheyAreKeptAndOnlyTheirOwnerRemovesThem() async throws {
+        let service = try await ScriptedPushService.start()
+        defer { Task { await service.stop() } }
+        try await NoticeTown.with { town in
+            let mother = try await town.client.resident("mother@example.jp")
+            let stranger = try await town.client.resident("stranger@example.jp")
+            let device = service.device("phone")
+            func attempt(_ body: [String: Any], token: String? = nil) async throws -> (Int, String?) {
+                let response = try await town.client.send(.post, "/v1/me/push-devices", json: jsonObject(body), token: token ?? mother.token)
+                return (Int(response.status.code), try? response.errorCode())
+            }
+            let keys: [String: Any] = ["p256dh": device.p256dh, "auth": device.auth]
+            #expect(try await attempt(["endpoint": "http://push.example.com/x", "keys": keys]) == (422, "invalid_endpoint"), "https only")
+            #expect(try await attempt(["endpoint": "https://10.1.2.3/push/x", "keys": keys]) == (422, "invalid_endpoint"), "not the town's network")
+            #expect(try await attempt(["endpoint": "https://[::ffff:192.168.0.1]/x", "keys": keys]) == (422, "invalid_endpoint"))
+            #expect(try await attempt(["endpoint": "https://user:pw@push.example.com/x", "keys": keys]) == (422, "invalid_endpoint"))
+            #expect(try await attempt(["endpoint": "https://push.example.com/" + String(repeating: "a", count: 2100), "keys": keys]) == (422, "invalid_endpoint"))
+            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": String(device.p256dh.dropLast(4)), "auth": device.auth]]) == (422, "invalid_key"))
+            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": "B" + String(repeating: "A", count: 86), "auth": device.auth]]) == (422, "invalid_key"),
+                    "65 bytes that are not a point on the curve")
+            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": device.p256dh, "auth": "AAAA"]]) == (422, "invalid_key"))
+            #expect(try await town.client.send(.post, "/v1/me/push-devices", json: jsonObject(device.subscriptionJSON)).status == .unauthorized)
+
+            // Ten devices at most: the eleventh replaces the one longest silent.
+            var ids: [Int] = []
+            for index in 0..<11 { ids.append(try await Self.register(service.device("d\(index)"), for: mother, in: town)) }
+            let kept = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
+            #expect(kept?.count == 10)
+            #expect(kept?.compactMap { $0["id"] as? Int }.contains(ids[0]) == false)
+
+            // The same browser registering again (a new login) is one device, now the stranger's.
+            let moved = try await Self.register(service.device("d5"), for: stranger, in: town)
+            #expect(moved == ids[5])
+            #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: stranger.token).status == .notFound)
+            #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: mother.token).status == .noContent)
+            #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: mother.token).status == .notFound)
+            let left = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
+            #expect(left?.count == 8)
+        }
+    }
+
+    @Test func inATownsDeploymentOnlyPublicHTTPSEndpointsAreAccepted() throws {
+        let production = PushSettings()
+        for accepted in ["https://fcm.googleapis.com/fcm/send/dXNlcg:APA91b", "https://updates.push.services.mozilla.com/wpush/v2/gAAAA",
+                         "https://web.push.apple.com/QGuQyavXutnMH", "https://[2001:db8::1]/push"] {
+            #expect(throws: Never.self, "\(accepted)") { _ = try PushEndpoint.check(accepted, settings: production) }
+        }
+        let refused: [(String, PushEndpoint.Problem)] = [
+            ("http://fcm.googleapis.com/fcm/send/x", .notHTTPS), ("http://127.0.0.1:8080/push/x", .notHTTPS), ("https://127.0.0.1/x", .privateAddress),
+            ("https://localhost/x", .privateAddress), ("https://[::1]/x", .privateAddress), ("https://192.168.1.20/x", .privateAddress),
+            ("https://172.16.0.1/x", .privateAddress), ("https://169.254.169.254/latest/meta-data", .privateAddress),
+            ("https://100.64.0.1/x", .privateAddress), ("https://[fd00::1]/x", .privateAddress), ("https://[fe80::1]/x", .privateAddress),
+            ("https://[::ffff:127.0.0.1]/x", .privateAddress), ("https://0.0.0.0/x", .privateAddress),
+            ("ftp://push.example.com/x", .notHTTPS), ("https:///x", .malformed), ("https://push.example.com/x#frag", .malformed),
+            ("https://push.example.com/a b", .malformed),
+        ]
+        for (endpoint, problem) in refused {
+            #expect(throws: problem, "\(endpoint)") { _ = try PushEndpoint.check(endpoint, settings: production) }
+        }
+        // The test suite's loopback service is allowed only by its own switch.
+        #expect(throws: Never.self) { _ = try PushEndpoint.check("http://127.0.0.1:8080/push/x", settings: PushSettings(allowLoopbackHTTP: true)) }
+        #expect(throws: PushEndpoint.Problem.notHTTPS) { _ = try PushEndpoint.check("http://push.example.com/x", settings: PushSettings(allowLoopbackHTTP: true)) }
+    }
+}
