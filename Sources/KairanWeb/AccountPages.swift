@@ -124,7 +124,10 @@ struct AccountPages {
         struct Item { let text: String; let created: String; let createdISO: String; let read: Bool; let link: String? }
         struct Delivery { let value: String; let label: String; let checked: Bool }
         /// For guardians: how school notices reach them.
-        struct Guardian { let deliveries: [Delivery]; let email: String; let phone: String }
+        struct Device { let id: Int64; let name: String; let created: String; let createdISO: String }
+        /// For guardians: how school notices reach them, and the devices that get them
+        /// pushed with the app closed (`pushKey` is what browsers subscribe with).
+        struct Guardian { let deliveries: [Delivery]; let email: String; let phone: String; let pushKey: String; let devices: [Device] }
         let csrf: String
         let displayName: String
         let email: String
@@ -145,8 +148,12 @@ struct AccountPages {
         var guardian: MeView.Guardian?
         do {
             let record = try await services.guardians.guardian(actor, logger: context.logger)
+            let devices = try await services.pushDevices.devices(actor).map { device in
+                MeView.Device(id: device.id, name: device.label ?? "\(device.service) 経由の端末", created: Dates.display(device.createdAt, zone: services.timeZone),
+                              createdISO: Dates.iso(device.createdAt))
+            }
             guardian = .init(deliveries: Self.deliveries.map { .init(value: $0.0.rawValue, label: $0.1, checked: $0.0 == record.delivery) },
-                             email: record.email ?? "", phone: record.phone ?? "")
+                             email: record.email ?? "", phone: record.phone ?? "", pushKey: try await services.pushDevices.publicKey(), devices: devices)
         } catch ServiceError.notFound {
             // Not a guardian (no child linked): no delivery settings to show.
         }

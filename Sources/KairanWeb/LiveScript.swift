@@ -9,6 +9,51 @@ enum LiveScript {
     static let text = #"""
         const main = document.querySelector("main[data-live-streams]");
         if (main) start(main);
+        const pushSection = document.querySelector("[data-push]");
+        if (pushSection) setUpPush(pushSection);
+
+        // マイページ: this device asks for Web Push (the service worker is /sw.js) and hands
+        // the subscription to the server with the page's form token.
+        function setUpPush(section) {
+          const button = section.querySelector("[data-push-enable]");
+          const state = section.querySelector("[data-push-state]");
+          if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+            state.textContent = "このブラウザは通知に対応していません。iPhone では、ホーム画面に追加してから開くと使えます。";
+            return;
+          }
+          button.hidden = false;
+          button.addEventListener("click", async () => {
+            button.disabled = true;
+            state.textContent = "登録しています…";
+            try {
+              if (await Notification.requestPermission() !== "granted") {
+                state.textContent = "通知が許可されませんでした。ブラウザの設定で、このサイトからの通知を許可してください。";
+                button.disabled = false;
+                return;
+              }
+              const registration = await navigator.serviceWorker.register("/sw.js");
+              await navigator.serviceWorker.ready;
+              const subscription = await registration.pushManager.getSubscription()
+                || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64url(section.dataset.pushKey) });
+              const csrf = document.querySelector('meta[name="csrf-token"]').content;
+              const response = await fetch("/push-devices", {
+                method: "POST", credentials: "same-origin",
+                headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+                body: JSON.stringify(subscription.toJSON()),
+              });
+              if (!response.ok) throw new Error("registration answered " + response.status);
+              location.assign("/me?m=push-added");
+            } catch (error) {
+              state.textContent = "この端末を登録できませんでした。時間をおいて、もう一度お試しください。";
+              button.disabled = false;
+            }
+          });
+        }
+
+        function base64url(text) {
+          const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4));
+          return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+        }
 
         function start(main) {
           const streams = main.dataset.liveStreams.split(" ").filter(Boolean);

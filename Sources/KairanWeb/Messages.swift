@@ -80,7 +80,7 @@ extension Messages {
         "removed": "削除しました。", "submitted": "承認を依頼しました。管理職の承認後に送信されます。", "sent": "送信しました。",
         "scheduled": "送信を予約しました。", "approved": "承認しました。", "returned": "差し戻しました。",
         "reported": "連絡を送りました。先生が確認すると、ここに表示されます。", "acknowledged": "確認済みにしました。保護者に伝わります。",
-        "delivery": "受け取り方を保存しました。", "password": "パスワードを変更しました。ほかの端末ではログアウトしました。", "granted": "役割を与えました。",
+        "delivery": "受け取り方を保存しました。", "password": "パスワードを変更しました。ほかの端末ではログアウトしました。", "push-added": "この端末でお知らせの通知を受け取ります。", "push-removed": "その端末には通知を送らなくなりました。", "granted": "役割を与えました。",
         "approved-member": "参加を承認しました。", "denied-member": "申し込みを断りました。",
         "invited": "招待しました。その宛先で登録している人に、お知らせが届きます。", "withdrawn": "招待を取り消しました。",
         "banned": "参加を禁止しました。", "lifted": "禁止を解除しました。", "member-removed": "メンバーから外しました。", "suspension-lifted": "利用停止を解除しました。本人に伝わります。", "declined": "招待を断りました。",

@@ -18,16 +18,24 @@ struct StreamTicketRoute {
     }
 
     @Sendable func ticket(_ request: Request, context: KairanRequestContext) async throws -> Response {
-        guard web.security.isSameOrigin(request), let seed = request.cookies[web.security.csrfCookieName]?.value,
-              try await web.security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, session: context.session?.sessionID,
-                                            database: web.services.database) else {
-            throw APIError.forbidden("a page of this site asks for tickets with its form token")
-        }
+        try await web.verifyScriptRequest(request, context: context)
         let actor = try context.requireActor()
         guard let session = context.session?.sessionID else { throw APIError.unauthenticated }
         let issued = try await web.services.sessions.issueStreamTicket(actor, session: session, logger: context.logger)
         var response = try Ticket(ticket: issued.ticket).response(from: request, context: context)
         response.headers[.cacheControl] = "no-store"
         return response
+    }
+}
+
+extension WebFrontEnd {
+    /// A request from this site's own script: same origin, with the page's form token in
+    /// `X-CSRF-Token` (what a form carries in a field).
+    func verifyScriptRequest(_ request: Request, context: KairanRequestContext) async throws {
+        guard security.isSameOrigin(request), let seed = request.cookies[security.csrfCookieName]?.value,
+              try await security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, session: context.session?.sessionID,
+                                        database: services.database) else {
+            throw APIError.forbidden("a page of this site sends this with its form token")
+        }
     }
 }

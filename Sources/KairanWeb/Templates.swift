@@ -354,6 +354,20 @@ enum Templates {
         <p><button type="submit">保存する</button></p>
         </form>
         </section>
+        <section aria-labelledby="push-heading" data-push data-push-key="{{pushKey}}">
+        <h2 id="push-heading">この端末への通知</h2>
+        <p>学校・園からのお知らせを、このページを閉じていても端末に通知します。緊急のお知らせは、触れるまで表示されたままになります。</p>
+        <p><button type="button" data-push-enable hidden>この端末で通知を受け取る</button></p>
+        <p data-push-state role="status"></p>
+        <noscript><p>通知の登録には JavaScript が必要です。</p></noscript>
+        {{^empty(devices)}}
+        <h3>通知を受け取る端末</h3>
+        <ul class="cards">
+        {{#devices}}<li>{{name}}（<time datetime="{{createdISO}}">{{created}}</time> に登録）
+        <form method="post" action="/me/push-devices/{{id}}/delete" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">通知を止める<span class="visually-hidden">（{{name}}）</span></button></form></li>{{/devices}}
+        </ul>
+        {{/empty(devices)}}
+        </section>
         {{/guardian}}
         <section aria-labelledby="password-heading">
         <h2 id="password-heading">パスワードの変更</h2>

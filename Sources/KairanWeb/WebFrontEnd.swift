@@ -25,6 +25,7 @@ public struct WebFrontEnd: Sendable {
     /// part of `openapi.yaml`.
     public func addRoutes(to router: Router<KairanRequestContext>) {
         Assets.addRoutes(to: router)
+        PushPages.addServiceWorker(to: router)
         let pages = router.group().add(middleware: WebSessionMiddleware(services: services, cookieName: security.sessionCookieName))
         AccountPages(web: self).addRoutes(to: pages)
         GroupPages(web: self).addRoutes(to: pages)
@@ -40,6 +41,7 @@ public struct WebFrontEnd: Sendable {
         ModerationPages(web: self).addRoutes(to: pages)
         SuspensionPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
+        PushPages(web: self).addRoutes(to: pages)
         // Any other address a browser asks for gets a page in Japanese with the menu, not the
         // API's JSON 404; the API's own paths keep their JSON answer.
         pages.get("**") { request, context in

@@ -1,4 +1,8 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
 import KairanCore
 import KairanDelivery
 import KairanStore
@@ -154,6 +158,56 @@ import Testing
             #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: mother.token).status == .notFound)
             let left = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
             #expect(left?.count == 8)
+        }
+    }
+
+    @Test func aGuardianTurnsPushOnForThisBrowserOnMyPageAndOffAgain() async throws {
+        let service = try await ScriptedPushService.start()
+        defer { Task { await service.stop() } }
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let mother = try await town.client.resident("mother@example.jp")
+            try await town.link(mother, to: try await town.enrol(school, "山田 太郎", in: "1-1"), at: school)
+            var browser = WebPagesTests.Browser()
+            _ = try await browser.get("/login", town.client)
+            let login = try await browser.post("/login", [("email", "mother@example.jp"), ("password", "correct horse battery"), ("next", "/me")], town.client)
+            try #require(login.status == .seeOther)
+            let me = try await browser.get("/me", town.client)
+            let key = try #require(try await town.client.send(.get, "/v1/push/key").json()["publicKey"] as? String)
+            #expect(me.text.contains("この端末で通知を受け取る"))
+            #expect(me.text.contains(#"data-push-key="\#(key)""#), "the page gives the script the key to subscribe with")
+
+            let worker = try await town.client.execute(uri: "/sw.js", method: .get, headers: [:], body: nil)
+            #expect(worker.status == .ok)
+            #expect(worker.headers[.contentType]?.hasPrefix("text/javascript") == true)
+            #expect(worker.headers[.cacheControl] == "no-cache", "browsers must see a new service worker")
+            #expect(worker.text.contains("showNotification") && worker.text.contains("notificationclick"))
+
+            // What the script sends: the browser's subscription, with the page's form token.
+            let device = service.device("browser")
+            func register(token: String?, origin: String? = nil) async throws -> TestResponse {
+                var headers: HTTPFields = [.contentType: "application/json", .cookie: browser.cookieHeader]
+                if let token { headers[.init("X-CSRF-Token")!] = token }
+                if let origin { headers[.origin] = origin }
+                return try await town.client.execute(uri: "/push-devices", method: .post, headers: headers,
+                                                     body: ByteBuffer(string: jsonObject(device.subscriptionJSON)))
+            }
+            #expect(try await register(token: nil).status == .forbidden)
+            #expect(try await register(token: browser.token, origin: "https://evil.example").status == .forbidden)
+            #expect(try await register(token: browser.token).status == .created)
+            let listed = try await browser.get("/me", town.client)
+            #expect(listed.text.contains("127.0.0.1 経由の端末"))
+
+            _ = try await town.post(school, by: school.teacher.token, ["title": "不審者情報", "urgent": true])
+            #expect(try await Self.pushPass(town) == 1)
+            #expect(service.pushes(to: "browser").first?.json?["title"] as? String == "【緊急】不審者情報")
+
+            let id = try #require(try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]])
+                .first?["id"] as? Int
+            let stopped = try await browser.post("/me/push-devices/\(try #require(id))/delete", [], town.client)
+            #expect(stopped.status == .seeOther)
+            #expect(try await browser.get("/me?m=push-removed", town.client).text.contains("その端末には通知を送らなくなりました。"))
+            #expect((try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [Any])?.isEmpty == true)
         }
     }
 
