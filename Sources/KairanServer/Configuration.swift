@@ -85,6 +85,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("registrations-per-hour"), help: "New accounts one network address may register in an hour (env KAIRAN_REGISTRATIONS_PER_HOUR; default 20). Raise it for a sign-up event where many residents share the town office's network.")
     var registrationsPerHour: Int?
 
+    @Flag(name: .customLong("push-allow-loopback-http"), help: "Accept Web Push endpoints on this machine over plain http (env KAIRAN_PUSH_ALLOW_LOOPBACK_HTTP=1): for a push service run locally by a benchmark or a developer, never in a town's deployment.")
+    var pushAllowLoopbackHTTP = false
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
     var noMigrate = false
 }
@@ -157,6 +160,7 @@ struct ServerConfiguration: Sendable {
                                           in: 1...100_000) {
             loginThrottle.registrationsPerClientPerHour = limit
         }
+        push.allowLoopbackHTTP = serve.pushAllowLoopbackHTTP || environment["KAIRAN_PUSH_ALLOW_LOOPBACK_HTTP"] == "1"
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)
     }

@@ -49,6 +49,9 @@ public final class PushDeliveryWorker: Service, Sendable {
     /// checked), and it is shut down with the worker.
     let http: HTTPClient
     private let loadedSigner = Mutex<VAPIDSigner?>(nil)
+    /// One VAPID header per push service, reused for an hour (it is valid for 12): an
+    /// ECDSA signature per push was a third of a push's CPU.
+    private let authorizations = Mutex<[String: (header: String, until: Date)]>([:])
     public let passes = PassCounter()
     private let outcomes = Counter(label: "kairan_push_sent_total")
     private let gone = Counter(label: "kairan_push_gone_total")
@@ -67,7 +70,9 @@ public final class PushDeliveryWorker: Service, Sendable {
         self.logger = logger
         var client = HTTPClient.Configuration(redirectConfiguration: .disallow,
                                               timeout: .init(connect: configuration.requestTimeout, read: configuration.requestTimeout))
-        client.connectionPool = .init(idleTimeout: .seconds(60))
+        // Most pushes go to one or two services (FCM, Apple's, Mozilla's): as many connections
+        // to one as pushes in flight when it speaks only HTTP/1.1.
+        client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.concurrency)
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = continuation
@@ -220,9 +225,7 @@ public final class PushDeliveryWorker: Service, Sendable {
         let authorization: String
         do {
             body = try WebPushEncryption.encrypt(Array(push.payload.utf8), p256dh: push.p256dh, auth: push.auth)
-            // The push service judges the claim's expiry by its own clock, so it is signed with
-            // the machine's time, not the worker's (a test's clock may be days behind).
-            authorization = try signer.authorization(for: url, now: Date())
+            authorization = try self.authorization(for: url, signer: signer)
         } catch {
             return .failed(status: "cannot encrypt for this device (\(type(of: error)))")
         }
@@ -258,6 +261,22 @@ public final class PushDeliveryWorker: Service, Sendable {
         } catch {
             return retryOrFail(push, status: "no answer (\(type(of: error)))")
         }
+    }
+
+    /// The push service judges the claim's expiry by its own clock, so it is signed with the
+    /// machine's time, not the worker's (a test's clock may be days behind).
+    private func authorization(for url: URL, signer: VAPIDSigner) throws -> String {
+        let origin = "\(url.scheme ?? "")://\(url.host ?? "")" + (url.port.map { ":\($0)" } ?? "")
+        let now = Date()
+        if let cached = authorizations.withLock({ $0[origin] }), cached.until > now { return cached.header }
+        let header = try signer.authorization(for: url, now: now)
+        authorizations.withLock { cache in
+            // Bounded: a handful of push services in practice; an odd endpoint's origin
+            // cannot grow it without end.
+            if cache.count > 100 { cache.removeAll() }
+            cache[origin] = (header, now.addingTimeInterval(3600))
+        }
+        return header
     }
 
     func retryOrFail(_ push: ClaimedPush, status: String) -> PushOutcome {
