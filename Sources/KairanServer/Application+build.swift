@@ -41,10 +41,12 @@ func buildApplication(
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
         services.append(NoticeScheduler(database: database, listenURL: configuration.database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
         services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))
+        // One worker name and one lease for both kinds of delivery (`--delivery-lease`).
+        var push = PushDeliveryConfiguration(workerID: configuration.mail.delivery.workerID)
+        push.lease = configuration.mail.delivery.lease
         services.append(PushDeliveryWorker(
             database: database, listenURL: configuration.database, contact: "mailto:\(configuration.mail.identity.fromAddress.raw)",
-            settings: configuration.push, configuration: PushDeliveryConfiguration(workerID: configuration.mail.delivery.workerID), clock: clock,
-            logger: logger))
+            settings: configuration.push, configuration: push, clock: clock, logger: logger))
         if let inbound = configuration.mail.inbound {
             services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))
         }

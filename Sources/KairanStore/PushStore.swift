@@ -185,6 +185,14 @@ public enum PushStore {
         }
     }
 
+    /// Keeps a batch's pushes ours while they are being sent.
+    public static func renewLease(ids: [Int64], worker: String, until: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            UPDATE push_deliveries SET lease_expires_at = \(until)
+            WHERE id = ANY(\(ids)::bigint[]) AND state = 'sending' AND lease_owner = \(worker)
+            """)
+    }
+
     /// The earliest moment `claim` could find work; nil when nothing is queued or leased.
     public static func nextDue(on db: DatabaseConnection) async throws -> Date? {
         for try await due in try await db.query("""

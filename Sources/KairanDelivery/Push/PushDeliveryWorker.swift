@@ -16,8 +16,9 @@ public struct PushDeliveryConfiguration: Sendable {
     public var batchSize = 200
     /// Pushes in flight at once (each one HTTPS request to a push service).
     public var concurrency = 32
-    /// How long a claimed push is ours; a killed worker's pushes go out from another after it.
-    public var lease: TimeInterval = 60
+    /// How long a claimed push is ours, renewed every third of it while its batch is being
+    /// sent; a killed worker's pushes go out from another worker once it runs out.
+    public var lease: TimeInterval = 10
     public var maxAttempts = 8
     /// First retry delay; doubles per attempt up to the cap.
     public var retryBase: TimeInterval = 30
@@ -155,6 +156,8 @@ public final class PushDeliveryWorker: Service, Sendable {
                 return total
             }
             if claimed.isEmpty { return total }
+            let renewal = renewLeases(on: claimed.map(\.id))
+            defer { renewal.cancel() }
             await withTaskGroup(of: Void.self) { group in
                 var started = 0
                 for push in claimed {
@@ -168,6 +171,26 @@ public final class PushDeliveryWorker: Service, Sendable {
             if claimed.count < configuration.batchSize { return total }
         }
         return total
+    }
+
+    /// Keeps the batch's lease alive while it is being sent (a slow push service may take
+    /// its full timeout per push).
+    private func renewLeases(on ids: [Int64]) -> Task<Void, Never> {
+        Task {
+            let interval = Duration.milliseconds(Int64(configuration.lease * 1000 / 3))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                let until = clock.now().addingTimeInterval(configuration.lease)
+                do {
+                    try await database.withConnection { db in
+                        try await PushStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: db)
+                    }
+                } catch {
+                    logger.warning("could not renew a push lease", metadata: ["error_type": "\(type(of: error))"])
+                }
+            }
+        }
     }
 
     /// Sends one push and records the answer. Recorded even during shutdown: a push that
