@@ -102,6 +102,8 @@ public enum ErrorText {
         "origin_not_allowed": "このサイトからは接続できません。",
         "idempotency_key_reused": "この Idempotency-Key は、別の内容の送信ですでに使われています。",
         "invalid_key": "冪等キーは 1〜100 文字で指定してください。",
+        "invalid_endpoint": "通知の送り先（プッシュサービスの https アドレス）が正しくありません。",
+        "invalid_push_key": "この端末の通知用の鍵が正しくありません。ブラウザで通知の登録をやり直してください。",
         "internal": "サーバーで処理を完了できませんでした。",
         "database_unavailable": "データベースに接続できません。変更が保存されたかを確かめてから、もう一度お試しください。",
         "timeout": "時間内に応答できませんでした。変更が保存されたかを確かめてから、もう一度お試しください。",
@@ -188,7 +190,7 @@ public enum ErrorText {
 
     /// Request fields in the words the pages use.
     public static let fieldNames: [String: String] = [
-        "email": "メールアドレス", "password": "パスワード", "currentPassword": "現在のパスワード", "newPassword": "新しいパスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
+        "label": "端末の名前", "endpoint": "通知の送り先", "email": "メールアドレス", "password": "パスワード", "currentPassword": "現在のパスワード", "newPassword": "新しいパスワード", "displayName": "表示名", "name": "名前", "title": "タイトル",
         "body": "本文", "description": "説明", "area": "地区", "areas": "地区", "q": "検索語", "note": "補足", "reason": "理由",
         "message": "メッセージ", "choices": "選択", "code": "登録コード", "text": "回答", "pattern": "語", "comment": "コメント",
         "category": "種別", "categories": "種別", "subject": "件名", "phone": "電話番号", "day": "日付", "grade": "学年",

@@ -257,20 +257,10 @@ public final class MailDeliveryWorker: Service, Sendable {
 
     /// Keeps the batch's lease alive while it is being sent (every third of the lease).
     private func renewLeases(on ids: [Int64]) -> Task<Void, Never> {
-        Task {
-            let interval = Duration.milliseconds(Int64(configuration.lease * 1000 / 3))
-            while !Task.isCancelled {
-                // Cancelled when the batch is done: the check below ends the loop then.
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { return }
-                let until = clock.now().addingTimeInterval(configuration.lease)
-                do {
-                    try await database.withConnection { db in
-                        try await DeliveryStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: db)
-                    }
-                } catch {
-                    logger.warning("could not renew a delivery lease", metadata: ["error_type": "\(type(of: error))"])
-                }
+        renewingLease(configuration.lease, logger: logger) { [database, clock, configuration] in
+            let until = clock.now().addingTimeInterval(configuration.lease)
+            try await database.withConnection { db in
+                try await DeliveryStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: db)
             }
         }
     }

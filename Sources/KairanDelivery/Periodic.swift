@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -84,4 +85,22 @@ public final class PassCounter: Sendable {
     func increment() { value.add(1, ordering: .relaxed) }
 
     public var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// Keeps a claimed batch's lease alive while it is being sent: `renew` every third of
+/// `lease` until the returned task is cancelled (when the batch is done). A failed renewal
+/// is logged and tried again at the next beat; the lease itself is the safety net.
+func renewingLease(_ lease: TimeInterval, logger: Logger, _ renew: @escaping @Sendable () async throws -> Void) -> Task<Void, Never> {
+    Task {
+        let interval = Duration.milliseconds(Int64(lease * 1000 / 3))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            do {
+                try await renew()
+            } catch {
+                logger.warning("could not renew a lease", metadata: ["error_type": "\(type(of: error))"])
+            }
+        }
+    }
 }

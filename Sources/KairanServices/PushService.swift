@@ -45,10 +45,10 @@ public struct PushService: Sendable {
         }
         // A point on the curve, not just 65 bytes: checked once here, not at every push.
         guard p256dh.utf8.count <= 100, let key = Data(base64URLEncoded: p256dh), key.count == 65, WebPushKeys.isValidPublicKey(Array(key)) else {
-            throw ServiceError.invalid(code: "invalid_key", message: "keys.p256dh must be an uncompressed P-256 public key, base64url", field: "keys.p256dh")
+            throw ServiceError.invalid(code: "invalid_push_key", message: "keys.p256dh must be an uncompressed P-256 public key, base64url", field: "keys.p256dh")
         }
         guard auth.utf8.count <= 30, let secret = Data(base64URLEncoded: auth), secret.count == 16 else {
-            throw ServiceError.invalid(code: "invalid_key", message: "keys.auth must be 16 bytes, base64url", field: "keys.auth")
+            throw ServiceError.invalid(code: "invalid_push_key", message: "keys.auth must be 16 bytes, base64url", field: "keys.auth")
         }
         let label = try rawLabel.map { try Content.text($0, field: "label", max: 60) }
         let now = services.clock.now()

@@ -137,10 +137,10 @@ import Testing
             #expect(try await attempt(["endpoint": "https://[::ffff:192.168.0.1]/x", "keys": keys]) == (422, "invalid_endpoint"))
             #expect(try await attempt(["endpoint": "https://user:pw@push.example.com/x", "keys": keys]) == (422, "invalid_endpoint"))
             #expect(try await attempt(["endpoint": "https://push.example.com/" + String(repeating: "a", count: 2100), "keys": keys]) == (422, "invalid_endpoint"))
-            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": String(device.p256dh.dropLast(4)), "auth": device.auth]]) == (422, "invalid_key"))
-            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": "B" + String(repeating: "A", count: 86), "auth": device.auth]]) == (422, "invalid_key"),
+            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": String(device.p256dh.dropLast(4)), "auth": device.auth]]) == (422, "invalid_push_key"))
+            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": "B" + String(repeating: "A", count: 86), "auth": device.auth]]) == (422, "invalid_push_key"),
                     "65 bytes that are not a point on the curve")
-            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": device.p256dh, "auth": "AAAA"]]) == (422, "invalid_key"))
+            #expect(try await attempt(["endpoint": device.endpoint, "keys": ["p256dh": device.p256dh, "auth": "AAAA"]]) == (422, "invalid_push_key"))
             #expect(try await town.client.send(.post, "/v1/me/push-devices", json: jsonObject(device.subscriptionJSON)).status == .unauthorized)
 
             // Ten devices at most: the eleventh replaces the one longest silent.

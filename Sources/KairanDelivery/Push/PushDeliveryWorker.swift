@@ -47,8 +47,9 @@ public final class PushDeliveryWorker: Service, Sendable {
     let clock: any WallClock
     let logger: Logger
     /// Its own client: redirects are refused (a push service that redirects is not one we
-    /// checked), and it is shut down with the worker.
-    let http: HTTPClient
+    /// checked), and it is shut down with the worker. Made on the first push, so a worker
+    /// that never ran (a process stopped during start-up) has nothing to shut down.
+    private let http = Mutex<HTTPClient?>(nil)
     private let loadedSigner = Mutex<VAPIDSigner?>(nil)
     /// One VAPID header per push service, reused for an hour (it is valid for 12): an
     /// ECDSA signature per push was a third of a push's CPU.
@@ -69,12 +70,6 @@ public final class PushDeliveryWorker: Service, Sendable {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        var client = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                              timeout: .init(connect: configuration.requestTimeout, read: configuration.requestTimeout))
-        // Most pushes go to one or two services (FCM, Apple's, Mozilla's): as many connections
-        // to one as pushes in flight when it speaks only HTTP/1.1.
-        client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.concurrency)
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = continuation
         self.wakes = Mutex(stream)
@@ -113,7 +108,25 @@ public final class PushDeliveryWorker: Service, Sendable {
 
     /// Closes the HTTP client (`run` does this itself; tests that only `drain` call it).
     public func shutdown() async {
-        try? await http.shutdown()
+        let client = http.withLock { client -> HTTPClient? in
+            defer { client = nil }
+            return client
+        }
+        try? await client?.shutdown()
+    }
+
+    private func httpClient() -> HTTPClient {
+        http.withLock { client in
+            if let client { return client }
+            var settings = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                    timeout: .init(connect: configuration.requestTimeout, read: configuration.requestTimeout))
+            // Most pushes go to one or two services (FCM, Apple's, Mozilla's): as many
+            // connections to one as pushes in flight when it speaks only HTTP/1.1.
+            settings.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.concurrency)
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+            client = made
+            return made
+        }
     }
 
     private func signer() async throws -> VAPIDSigner {
@@ -176,19 +189,10 @@ public final class PushDeliveryWorker: Service, Sendable {
     /// Keeps the batch's lease alive while it is being sent (a slow push service may take
     /// its full timeout per push).
     private func renewLeases(on ids: [Int64]) -> Task<Void, Never> {
-        Task {
-            let interval = Duration.milliseconds(Int64(configuration.lease * 1000 / 3))
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { return }
-                let until = clock.now().addingTimeInterval(configuration.lease)
-                do {
-                    try await database.withConnection { db in
-                        try await PushStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: db)
-                    }
-                } catch {
-                    logger.warning("could not renew a push lease", metadata: ["error_type": "\(type(of: error))"])
-                }
+        renewingLease(configuration.lease, logger: logger) { [database, clock, configuration] in
+            let until = clock.now().addingTimeInterval(configuration.lease)
+            try await database.withConnection { db in
+                try await PushStore.renewLease(ids: ids, worker: configuration.workerID, until: until, on: db)
             }
         }
     }
@@ -262,7 +266,7 @@ public final class PushDeliveryWorker: Service, Sendable {
         request.headers.add(name: "Authorization", value: authorization)
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await http.execute(request, timeout: configuration.requestTimeout)
+            let response = try await httpClient().execute(request, timeout: configuration.requestTimeout)
             // The answer's text is not needed; read a little so the connection can be reused.
             _ = try? await response.body.collect(upTo: 4096)
             let status = "\(response.status.code) \(response.status.reasonPhrase)".prefix(100)

@@ -13454,7 +13454,7 @@ public struct Client: APIProtocol {
     /// removed.
     ///
     /// Refused with 422: `invalid_endpoint` (not https, credentials or a fragment in it, a
-    /// host on this machine or a private network, over 2048 bytes), `invalid_key` (`p256dh`
+    /// host on this machine or a private network, over 2048 bytes), `invalid_push_key` (`p256dh`
     /// not an uncompressed P-256 point, `auth` not 16 bytes), `too_long` on `label` (60).
     ///
     ///
