@@ -102,6 +102,7 @@ public enum ErrorText {
         "origin_not_allowed": "このサイトからは接続できません。",
         "idempotency_key_reused": "この Idempotency-Key は、別の内容の送信ですでに使われています。",
         "invalid_key": "冪等キーは 1〜100 文字で指定してください。",
+        "push_endpoint_taken": "この通知の送り先は、別のアカウントの端末として登録されています。",
         "invalid_endpoint": "通知の送り先（プッシュサービスの https アドレス）が正しくありません。",
         "invalid_push_key": "この端末の通知用の鍵が正しくありません。ブラウザで通知の登録をやり直してください。",
         "internal": "サーバーで処理を完了できませんでした。",

@@ -52,9 +52,12 @@ public struct PushService: Sendable {
         }
         let label = try rawLabel.map { try Content.text($0, field: "label", max: 60) }
         let now = services.clock.now()
-        let record = try await services.database.withTransaction { db in
+        let stored = try await services.database.withTransaction { db in
             try await PushStore.subscribe(account: actor.accountID, endpoint: endpoint, p256dh: Array(key), auth: Array(secret), label: label,
                                           maxPerAccount: services.push.maxDevicesPerAccount, now: now, on: db)
+        }
+        guard let record = stored else {
+            throw ServiceError.conflict(code: "push_endpoint_taken", message: "this endpoint belongs to another account's device", field: "endpoint")
         }
         logger.info("push device registered", metadata: ["push_subscription_id": "\(record.id)"])
         return PushDeviceView(record)

@@ -41,14 +41,16 @@ public enum PushStore {
     /// Publishers NOTIFY here when pushes are queued.
     public static let channel = "kairan_push"
 
-    /// Adds the device, or moves it to this account with fresh keys when the endpoint is
-    /// known (the same browser, logged in again or as someone else). Keeps at most
+    /// Adds the device, or updates it when the endpoint is known: for the same account, or
+    /// for another one when it shows the device's own auth secret (the same browser, logged
+    /// in as someone else). Nil when another account holds the endpoint and the secret does
+    /// not match: knowing a device's endpoint is not enough to take it over. Keeps at most
     /// `maxPerAccount` devices per account, dropping the ones that went longest without a
     /// push arriving.
     public static func subscribe(
         account: Int64, endpoint: String, p256dh: [UInt8], auth: [UInt8], label: String?, maxPerAccount: Int, now: Date,
         on db: DatabaseConnection
-    ) async throws -> PushSubscriptionRecord {
+    ) async throws -> PushSubscriptionRecord? {
         let rows = try await db.query("""
             INSERT INTO push_subscriptions (account_id, endpoint, p256dh, auth, label, created_at)
             VALUES (\(account), \(endpoint), \(ByteBuffer(bytes: p256dh)), \(ByteBuffer(bytes: auth)), \(label), \(now))
@@ -57,13 +59,14 @@ public enum PushStore {
                 label = coalesce(excluded.label, push_subscriptions.label),
                 created_at = CASE WHEN push_subscriptions.account_id = excluded.account_id THEN push_subscriptions.created_at
                                   ELSE excluded.created_at END
+            WHERE push_subscriptions.account_id = excluded.account_id OR push_subscriptions.auth = excluded.auth
             RETURNING id, endpoint, label, created_at, last_success_at
             """)
         var record: PushSubscriptionRecord?
         for try await (id, endpoint, label, created, success) in rows.decode((Int64, String, String?, Date, Date?).self) {
             record = PushSubscriptionRecord(id: id, endpoint: endpoint, label: label, createdAt: created, lastSuccessAt: success)
         }
-        guard let record else { preconditionFailure("INSERT … RETURNING returns the row") }
+        guard let record else { return nil }
         try await db.query("""
             DELETE FROM push_subscriptions WHERE id IN (
                 SELECT id FROM push_subscriptions WHERE account_id = \(account)

@@ -145,13 +145,21 @@ import Testing
 
             // Ten devices at most: the eleventh replaces the one longest silent.
             var ids: [Int] = []
-            for index in 0..<11 { ids.append(try await Self.register(service.device("d\(index)"), for: mother, in: town)) }
+            let phones = (0..<11).map { service.device("d\($0)") }
+            for phone in phones { ids.append(try await Self.register(phone, for: mother, in: town)) }
             let kept = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
             #expect(kept?.count == 10)
             #expect(kept?.compactMap { $0["id"] as? Int }.contains(ids[0]) == false)
 
-            // The same browser registering again (a new login) is one device, now the stranger's.
-            let moved = try await Self.register(service.device("d5"), for: stranger, in: town)
+            // Knowing a device's endpoint is not enough to take it over: the keys must be the
+            // device's own.
+            let impostor = service.device("d5")
+            let taken = try await town.client.send(.post, "/v1/me/push-devices", json: jsonObject(impostor.subscriptionJSON), token: stranger.token)
+            #expect(taken.status == .conflict)
+            #expect(try taken.errorCode() == "push_endpoint_taken")
+            // The same browser registering again (a new login, same subscription) is one
+            // device, now the stranger's.
+            let moved = try await Self.register(phones[5], for: stranger, in: town)
             #expect(moved == ids[5])
             #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: stranger.token).status == .notFound)
             #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: mother.token).status == .noContent)

@@ -18196,9 +18196,11 @@ public enum Operations {
     /// Register this device for Web Push (notices arrive with the app closed).
     ///
     /// The body is the browser's `PushSubscription.toJSON()` (its `expirationTime` is
-    /// ignored), with an optional `label`. An endpoint already registered (the same browser
-    /// after a new login) is moved to the caller with its new keys. At most 10 devices per
-    /// account: the 11th replaces the one that went longest without a push arriving.
+    /// ignored), with an optional `label`. An endpoint already registered by the caller is
+    /// updated; one registered by another account moves to the caller only with the same
+    /// `auth` secret (the same browser after a new login), else 409 `push_endpoint_taken`.
+    /// At most 10 devices per account: the 11th replaces the one that went longest without a
+    /// push arriving.
     ///
     /// Published notices are then pushed to every device of each guardian who receives them
     /// in the app (urgent ones with `Urgency: high`), encrypted for the device (RFC 8291) and
@@ -18341,6 +18343,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/push-devices/post(registerPushDevice)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
                             response: self
                         )
                     }

@@ -566,9 +566,11 @@ public protocol APIProtocol: Sendable {
     /// Register this device for Web Push (notices arrive with the app closed).
     ///
     /// The body is the browser's `PushSubscription.toJSON()` (its `expirationTime` is
-    /// ignored), with an optional `label`. An endpoint already registered (the same browser
-    /// after a new login) is moved to the caller with its new keys. At most 10 devices per
-    /// account: the 11th replaces the one that went longest without a push arriving.
+    /// ignored), with an optional `label`. An endpoint already registered by the caller is
+    /// updated; one registered by another account moves to the caller only with the same
+    /// `auth` secret (the same browser after a new login), else 409 `push_endpoint_taken`.
+    /// At most 10 devices per account: the 11th replaces the one that went longest without a
+    /// push arriving.
     ///
     /// Published notices are then pushed to every device of each guardian who receives them
     /// in the app (urgent ones with `Urgency: high`), encrypted for the device (RFC 8291) and
@@ -2296,9 +2298,11 @@ extension APIProtocol {
     /// Register this device for Web Push (notices arrive with the app closed).
     ///
     /// The body is the browser's `PushSubscription.toJSON()` (its `expirationTime` is
-    /// ignored), with an optional `label`. An endpoint already registered (the same browser
-    /// after a new login) is moved to the caller with its new keys. At most 10 devices per
-    /// account: the 11th replaces the one that went longest without a push arriving.
+    /// ignored), with an optional `label`. An endpoint already registered by the caller is
+    /// updated; one registered by another account moves to the caller only with the same
+    /// `auth` secret (the same browser after a new login), else 409 `push_endpoint_taken`.
+    /// At most 10 devices per account: the 11th replaces the one that went longest without a
+    /// push arriving.
     ///
     /// Published notices are then pushed to every device of each guardian who receives them
     /// in the app (urgent ones with `Urgency: high`), encrypted for the device (RFC 8291) and
