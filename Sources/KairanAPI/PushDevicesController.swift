@@ -19,17 +19,6 @@ struct PushDevicesController {
         let publicKey: String
     }
 
-    /// The shape of the browser's `PushSubscription.toJSON()`, with an optional label.
-    struct SubscribeRequest: Decodable {
-        struct Keys: Decodable {
-            let p256dh: String
-            let auth: String
-        }
-        let endpoint: String
-        let keys: Keys
-        let label: String?
-    }
-
     struct DeviceList: ResponseEncodable {
         let items: [PushDeviceView]
     }
@@ -44,9 +33,8 @@ struct PushDevicesController {
 
     @Sendable func subscribe(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<PushDeviceView> {
         let actor = try context.requireActor()
-        let input = try await request.decode(as: SubscribeRequest.self, context: context)
-        let device = try await push.subscribe(actor, endpoint: input.endpoint, p256dh: input.keys.p256dh, auth: input.keys.auth, label: input.label,
-                                              logger: context.logger)
+        let input = try await request.decode(as: PushSubscriptionJSON.self, context: context)
+        let device = try await push.subscribe(actor, input, logger: context.logger)
         return EditedResponse(status: .created, response: device)
     }
 

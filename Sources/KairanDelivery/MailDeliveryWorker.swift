@@ -63,9 +63,6 @@ public final class MailDeliveryWorker: Service, Sendable {
     let recorder: OutcomeRecorder
     /// Passes of the run loop (claims attempted), for the idle test.
     public let passes = PassCounter()
-    /// Wakes the run loop early (a NOTIFY arrived).
-    let wake: AsyncStream<Void>.Continuation
-    private let wakes: Mutex<AsyncStream<Void>?>
 
     public init(database: Database, listenURL: DatabaseURL? = nil, transport: any MailTransport, identity: MailIdentity,
                 configuration: MailDeliveryConfiguration, clock: any WallClock, logger: Logger) {
@@ -81,9 +78,6 @@ public final class MailDeliveryWorker: Service, Sendable {
         self.recorder = OutcomeRecorder(
             database: database, worker: configuration.workerID, hardBounceLimit: configuration.hardBounceLimit, clock: clock,
             metrics: metrics, logger: logger)
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.wake = continuation
-        self.wakes = Mutex(stream)
     }
 
     func composer() async throws -> MailComposer {
@@ -93,34 +87,20 @@ public final class MailDeliveryWorker: Service, Sendable {
         return composer
     }
 
-    /// Lets the run loop go round now instead of at the next poll.
-    public func poke() { wake.yield() }
-
     public func run() async throws {
-        guard let wakes = wakes.withLock({ value -> AsyncStream<Void>? in
-            let stream = value
-            value = nil
-            return stream
-        }) else { return }
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.listenForWork() }
-                // Deadlines are checked on their own beat: a long send must not hide one.
-                group.addTask { await self.watchDeadlines() }
-                var iterator = wakes.makeAsyncIterator()
-                var schedule = IdleSchedule(safetyInterval: self.configuration.pollInterval)
-                // The first pass comes with the LISTEN connection (or the timer): the pool
-                // starts alongside this service.
-                let firstWait = self.listenURL == nil ? Duration.milliseconds(100) : self.configuration.pollInterval
-                await waitForWake(&iterator, timeout: firstWait, wake: self.wake)
-                while !Task.isCancelled {
-                    self.passes.increment()
-                    let handled = await self.drain()
-                    if handled > 0 { await self.updateBacklogGauge() }
-                    let wait = schedule.wait(handled: handled, nextDue: await self.nextDue(), now: self.clock.now())
-                    if wait > .zero { await waitForWake(&iterator, timeout: wait, wake: self.wake) }
-                }
-                group.cancelAll()
+            // Publishers NOTIFY on commit, so a fresh alert starts going out at once. Deadlines
+            // are checked on their own beat: a long send must not hide one.
+            await runWokenPasses(
+                listeningTo: DeliveryStore.channel, on: self.listenURL, safetyInterval: self.configuration.pollInterval,
+                firstWaitWithoutListener: .milliseconds(100), clock: self.clock, logger: self.logger, passes: self.passes,
+                alongside: { await self.watchDeadlines() }
+            ) {
+                let handled = await self.drain()
+                if handled > 0 { await self.updateBacklogGauge() }
+                return handled
+            } nextDue: {
+                await self.nextDue()
             }
         }
         await transport.shutdown()
@@ -167,17 +147,6 @@ public final class MailDeliveryWorker: Service, Sendable {
             // it, or the check failed) is retried with a growing pause, never at once.
             let wait = schedule.wait(handled: checked, nextDue: next, now: clock.now())
             do { try await Task.sleep(for: max(wait, .milliseconds(5))) } catch { return }
-        }
-    }
-
-    /// One LISTEN connection: publishers NOTIFY on commit, so a fresh alert starts going
-    /// out at once rather than at the next poll.
-    private func listenForWork() async {
-        guard let listenURL else { return }
-        await listenURL.listenUntilCancelled(on: DeliveryStore.channel, logger: logger) {
-            self.wake.yield()
-        } onNotification: { _ in
-            self.wake.yield()
         }
     }
 

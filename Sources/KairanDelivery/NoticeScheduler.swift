@@ -39,31 +39,16 @@ public struct NoticeScheduler: Service {
     }
 
     public func run() async throws {
-        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // Graceful shutdown cancels the loop; each notice is its own transaction.
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                if let listenURL {
-                    group.addTask {
-                        await listenURL.listenUntilCancelled(on: NoticeStore.schedulerChannel, logger: logger) {
-                            wake.yield()
-                        } onNotification: { _ in
-                            wake.yield()
-                        }
-                    }
-                }
-                var iterator = wakes.makeAsyncIterator()
-                var schedule = IdleSchedule(safetyInterval: interval)
-                // The first pass comes with the LISTEN connection (or the timer): the pool
-                // starts alongside this service.
-                await waitForWake(&iterator, timeout: listenURL == nil ? .seconds(1) : interval, wake: wake)
-                while !Task.isCancelled {
-                    passes.increment()
-                    let counts = await tick()
-                    let wait = schedule.wait(handled: counts.published + counts.escalated, nextDue: await nextDue(), now: clock.now())
-                    if wait > .zero { await waitForWake(&iterator, timeout: wait, wake: wake) }
-                }
-                group.cancelAll()
+            await runWokenPasses(
+                listeningTo: NoticeStore.schedulerChannel, on: listenURL, safetyInterval: interval, firstWaitWithoutListener: .seconds(1),
+                clock: clock, logger: logger, passes: passes
+            ) {
+                let counts = await tick()
+                return counts.published + counts.escalated
+            } nextDue: {
+                await nextDue()
             }
         }
     }

@@ -1,4 +1,6 @@
 import Foundation
+import KairanCore
+import KairanStore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -17,6 +19,43 @@ func runPeriodically(every interval: Duration, _ pass: @escaping @Sendable () as
         }
     } catch {
         // Cancelled (graceful shutdown): nothing to finish.
+    }
+}
+
+/// The loop every claiming worker runs (mail, push, the notice scheduler): a pass, then
+/// sleep until a NOTIFY on `channel` says work was committed, until `nextDue` (read after the
+/// pass) falls due, or at most `safetyInterval` (what a lost LISTEN connection missed).
+/// `pass` returns how many items it handled. `alongside` runs beside the loop and is
+/// cancelled with it. Returns when the task is cancelled.
+func runWokenPasses(
+    listeningTo channel: String, on listenURL: DatabaseURL?, safetyInterval: Duration, firstWaitWithoutListener: Duration,
+    clock: any WallClock, logger: Logger, passes: PassCounter, alongside: (@Sendable () async -> Void)? = nil,
+    pass: () async -> Int, nextDue: () async -> Date?
+) async {
+    let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    await withDiscardingTaskGroup { group in
+        if let listenURL {
+            group.addTask {
+                await listenURL.listenUntilCancelled(on: channel, logger: logger) {
+                    wake.yield()
+                } onNotification: { _ in
+                    wake.yield()
+                }
+            }
+        }
+        if let alongside { group.addTask { await alongside() } }
+        var iterator = wakes.makeAsyncIterator()
+        var schedule = IdleSchedule(safetyInterval: safetyInterval)
+        // The first pass comes with the LISTEN connection (or the timer): the database pool
+        // starts alongside the worker, not necessarily before it.
+        await waitForWake(&iterator, timeout: listenURL == nil ? firstWaitWithoutListener : safetyInterval, wake: wake)
+        while !Task.isCancelled {
+            passes.increment()
+            let handled = await pass()
+            let wait = schedule.wait(handled: handled, nextDue: await nextDue(), now: clock.now())
+            if wait > .zero { await waitForWake(&iterator, timeout: wait, wake: wake) }
+        }
+        group.cancelAll()
     }
 }
 

@@ -21,6 +21,18 @@ public struct PushDeviceView: Codable, Sendable, Equatable {
     }
 }
 
+/// A browser's `PushSubscription.toJSON()` (its `expirationTime` is not used), with the
+/// name the person gives the device: what the API and the page's script both send.
+public struct PushSubscriptionJSON: Decodable, Sendable {
+    public struct Keys: Decodable, Sendable {
+        public let p256dh: String
+        public let auth: String
+    }
+    public let endpoint: String
+    public let keys: Keys
+    public let label: String?
+}
+
 /// Web Push devices: a guardian's phone or browser that should hear about notices when
 /// the app is closed.
 public struct PushService: Sendable {
@@ -31,9 +43,10 @@ public struct PushService: Sendable {
         try await services.database.withConnection { db in try await VAPIDKey.load(on: db) }.publicKey
     }
 
-    /// Registers this device (or refreshes its keys): `p256dh` and `auth` as the browser's
-    /// `PushSubscription.toJSON()` gives them, base64url.
-    public func subscribe(_ actor: Actor, endpoint: String, p256dh: String, auth: String, label rawLabel: String?, logger: Logger) async throws -> PushDeviceView {
+    /// Registers this device (or refreshes its keys); `p256dh` and `auth` base64url, as the
+    /// browser gives them.
+    public func subscribe(_ actor: Actor, _ subscription: PushSubscriptionJSON, logger: Logger) async throws -> PushDeviceView {
+        let (endpoint, p256dh, auth) = (subscription.endpoint, subscription.keys.p256dh, subscription.keys.auth)
         do {
             _ = try PushEndpoint.check(endpoint, settings: services.push)
         } catch .malformed {
@@ -50,7 +63,7 @@ public struct PushService: Sendable {
         guard auth.utf8.count <= 30, let secret = Data(base64URLEncoded: auth), secret.count == 16 else {
             throw ServiceError.invalid(code: "invalid_push_key", message: "keys.auth must be 16 bytes, base64url", field: "keys.auth")
         }
-        let label = try rawLabel.map { try Content.text($0, field: "label", max: 60) }
+        let label = try subscription.label.map { try Content.text($0, field: "label", max: 60) }
         let now = services.clock.now()
         let stored = try await services.database.withTransaction { db in
             try await PushStore.subscribe(account: actor.accountID, endpoint: endpoint, p256dh: Array(key), auth: Array(secret), label: label,

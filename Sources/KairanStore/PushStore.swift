@@ -87,13 +87,8 @@ public enum PushStore {
     }
 
     /// Removes one of the account's devices; false when it has no such device. Pushes not
-    /// yet sent to it are cancelled.
+    /// yet sent to it are cancelled (migration 0019's trigger, as for every removal).
     public static func unsubscribe(account: Int64, id: Int64, on db: DatabaseConnection) async throws -> Bool {
-        try await db.query("""
-            UPDATE push_deliveries SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL
-            WHERE subscription_id = \(id) AND state = 'queued'
-              AND EXISTS (SELECT 1 FROM push_subscriptions WHERE id = \(id) AND account_id = \(account))
-            """)
         for try await _ in try await db.query("""
             DELETE FROM push_subscriptions WHERE id = \(id) AND account_id = \(account) RETURNING id
             """).decode(Int64.self) {
@@ -127,14 +122,11 @@ public enum PushStore {
         return count
     }
 
-    /// Claims due pushes (and pushes whose worker's lease ran out), one statement.
+    /// Claims due pushes (and pushes whose worker's lease ran out), one statement: it commits
+    /// on its own. A removed device's pushes are cancelled when it is removed, so each one
+    /// claimed has its device.
     public static func claim(worker: String, limit: Int, lease: TimeInterval, now: Date, on db: DatabaseConnection) async throws -> [ClaimedPush] {
         let leaseUntil = now.addingTimeInterval(lease)
-        // A push whose device was removed before it went is cancelled, not claimed.
-        try await db.query("""
-            UPDATE push_deliveries SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL
-            WHERE subscription_id IS NULL AND (state = 'queued' OR (state = 'sending' AND lease_expires_at < \(now)))
-            """)
         var claimed: [ClaimedPush] = []
         for try await (id, subscription, endpoint, p256dh, auth, payload, urgency, ttl, topic, attempts) in try await db.query("""
             WITH due AS (
@@ -182,8 +174,7 @@ public enum PushStore {
                 UPDATE push_deliveries SET state = 'gone', last_status = \(status), lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(id) AND state = 'sending' AND lease_owner = \(worker)
                 """)
-            // Its other pushes not yet sent are cancelled with it (ON DELETE SET NULL, then
-            // the next claim cancels them).
+            // Its other pushes not yet sent are cancelled with it (migration 0019).
             try await db.query("DELETE FROM push_subscriptions WHERE id = \(subscription)")
         }
     }

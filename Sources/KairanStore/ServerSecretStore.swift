@@ -12,18 +12,24 @@ public enum ServerSecretStore {
         preconditionFailure("migration 0016 inserts the web form key")
     }
 
-    /// The VAPID signing key (RFC 8292), the 32-byte P-256 scalar in base64url. Made by the
-    /// first instance that needs it: every instance then signs with the same key, which is
-    /// the key every browser subscribed with. The database cannot make an EC key, so the
-    /// candidate comes from the caller and only the first one stored counts.
-    public static func vapidPrivateKey(candidate: String, on db: DatabaseConnection) async throws -> String {
-        try await db.query("""
-            INSERT INTO server_secrets (name, value) VALUES ('vapid_private_key', \(candidate)) ON CONFLICT (name) DO NOTHING
-            """)
+    /// The VAPID signing key (RFC 8292), the 32-byte P-256 scalar in base64url, if one was
+    /// made.
+    public static func vapidPrivateKey(on db: DatabaseConnection) async throws -> String? {
         for try await value in try await db.query("SELECT value FROM server_secrets WHERE name = 'vapid_private_key'").decode(String.self) {
             return value
         }
-        preconditionFailure("the key was inserted above")
+        return nil
+    }
+
+    /// Stores `candidate` unless an instance stored a key first; returns the key that counts.
+    /// Every instance then signs with the same key, the one every browser subscribed with.
+    /// (The database cannot make an EC key, so the candidate comes from the caller.)
+    public static func storeVAPIDPrivateKey(candidate: String, on db: DatabaseConnection) async throws -> String {
+        try await db.query("""
+            INSERT INTO server_secrets (name, value) VALUES ('vapid_private_key', \(candidate)) ON CONFLICT (name) DO NOTHING
+            """)
+        guard let stored = try await vapidPrivateKey(on: db) else { preconditionFailure("the key was inserted above") }
+        return stored
     }
 }
 
@@ -39,11 +45,14 @@ public struct VAPIDKey: Sendable {
         get throws { try P256.Signing.PrivateKey(rawRepresentation: scalar) }
     }
 
-    /// Reads the database's key, making it on first use.
+    /// Reads the database's key, making it on first use (a read otherwise: every guardian's
+    /// マイページ asks for it).
     public static func load(on db: DatabaseConnection) async throws -> VAPIDKey {
-        let candidate = P256.Signing.PrivateKey().rawRepresentation.base64URLEncoded()
-        let stored = try await ServerSecretStore.vapidPrivateKey(candidate: candidate, on: db)
-        guard let scalar = Data(base64URLEncoded: stored) else { throw VAPIDKeyError.unreadable }
+        var stored = try await ServerSecretStore.vapidPrivateKey(on: db)
+        if stored == nil {
+            stored = try await ServerSecretStore.storeVAPIDPrivateKey(candidate: P256.Signing.PrivateKey().rawRepresentation.base64URLEncoded(), on: db)
+        }
+        guard let stored, let scalar = Data(base64URLEncoded: stored) else { throw VAPIDKeyError.unreadable }
         let key = try P256.Signing.PrivateKey(rawRepresentation: scalar)
         return VAPIDKey(scalar: Array(scalar), publicKey: key.publicKey.x963Representation.base64URLEncoded())
     }

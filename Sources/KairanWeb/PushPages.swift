@@ -25,24 +25,17 @@ struct PushPages {
         }
     }
 
-    struct Subscription: Decodable {
-        struct Keys: Decodable { let p256dh: String; let auth: String }
-        let endpoint: String
-        let keys: Keys
-    }
-
     struct Registered: ResponseEncodable {
         let id: Int64
     }
 
     /// The script posts the browser's `PushSubscription` here, with the page's form token.
-    /// A device name is not asked for: the list shows the push service and the date.
+    /// It sends no device name: the list shows the push service and the date.
     @Sendable func register(_ request: Request, context: KairanRequestContext) async throws -> Response {
         try await web.verifyScriptRequest(request, context: context)
         let actor = try context.requireActor()
-        let input = try await request.decode(as: Subscription.self, context: context)
-        let device = try await services.pushDevices.subscribe(actor, endpoint: input.endpoint, p256dh: input.keys.p256dh, auth: input.keys.auth,
-                                                              label: nil, logger: context.logger)
+        let input = try await request.decode(as: PushSubscriptionJSON.self, context: context)
+        let device = try await services.pushDevices.subscribe(actor, input, logger: context.logger)
         var response = try Registered(id: device.id).response(from: request, context: context)
         response.status = .created
         response.headers[.cacheControl] = "no-store"

@@ -27,15 +27,3 @@ struct StreamTicketRoute {
         return response
     }
 }
-
-extension WebFrontEnd {
-    /// A request from this site's own script: same origin, with the page's form token in
-    /// `X-CSRF-Token` (what a form carries in a field).
-    func verifyScriptRequest(_ request: Request, context: KairanRequestContext) async throws {
-        guard security.isSameOrigin(request), let seed = request.cookies[security.csrfCookieName]?.value,
-              try await security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, session: context.session?.sessionID,
-                                        database: services.database) else {
-            throw APIError.forbidden("a page of this site sends this with its form token")
-        }
-    }
-}

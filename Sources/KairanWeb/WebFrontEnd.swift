@@ -54,6 +54,16 @@ public struct WebFrontEnd: Sendable {
 
     // MARK: - Shared by the page controllers
 
+    /// A request from this site's own script: same origin, with the page's form token in
+    /// `X-CSRF-Token` (what a form carries in a field).
+    func verifyScriptRequest(_ request: Request, context: KairanRequestContext) async throws {
+        guard security.isSameOrigin(request), let seed = request.cookies[security.csrfCookieName]?.value,
+              try await security.verify(request.headers[.init("X-CSRF-Token")!] ?? "", seed: seed, session: context.session?.sessionID,
+                                        database: services.database) else {
+            throw APIError.forbidden("a page of this site sends this with its form token")
+        }
+    }
+
     /// Who is asking, and the form token for the page.
     func pageRequest(_ request: Request, context: KairanRequestContext) async throws -> PageRequest {
         let existing = request.cookies[security.csrfCookieName]?.value

@@ -34,6 +34,13 @@ import Testing
         return try #require(response.json()["id"] as? Int)
     }
 
+    /// The resident's devices as `GET /v1/me/push-devices` lists them.
+    static func devices(of resident: Resident, in town: NoticeTown) async throws -> [[String: Any]] {
+        let response = try await town.client.send(.get, "/v1/me/push-devices", token: resident.token)
+        try #require(response.status == .ok, "\(response.text)")
+        return try #require(response.json()["items"] as? [[String: Any]])
+    }
+
     @Test func anUrgentNoticeReachesEveryDeviceOfTheGuardianWithTheAppClosed() async throws {
         let service = try await ScriptedPushService.start()
         defer { Task { await service.stop() } }
@@ -46,11 +53,11 @@ import Testing
             _ = try await Self.register(phone, for: mother, label: "母のiPhone", in: town)
             _ = try await Self.register(tablet, for: mother, in: town)
             _ = try await Self.register(other, for: neighbour, in: town)
-            let devices = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
-            #expect(devices?.count == 2)
-            #expect(devices?.first?["label"] as? String == "母のiPhone")
-            #expect(devices?.first?["service"] as? String == "127.0.0.1", "the endpoint itself is not shown back")
-            #expect(devices?.first?["endpoint"] == nil)
+            let devices = try await Self.devices(of: mother, in: town)
+            #expect(devices.count == 2)
+            #expect(devices.first?["label"] as? String == "母のiPhone")
+            #expect(devices.first?["service"] as? String == "127.0.0.1", "the endpoint itself is not shown back")
+            #expect(devices.first?["endpoint"] == nil)
 
             let posted = try await town.post(school, by: school.teacher.token, ["title": "不審者情報", "urgent": true]).json()
             let noticeID = try #require(posted["id"] as? Int)
@@ -89,15 +96,19 @@ import Testing
             _ = try await Self.register(oldPhone, for: father, in: town)
             let newID = try await Self.register(newPhone, for: father, in: town)
             _ = try await Self.register(broken, for: father, in: town)
+            let soldID = try await Self.register(service.device("sold-tablet"), for: father, in: town)
             service.script("old-phone", [(410, [])])
             service.script("new-phone", [(429, [("Retry-After", "120")])])
             service.script("broken", [(500, []), (503, [])])
 
             _ = try await town.post(school, by: school.teacher.token, ["title": "運動会の延期"])
+            // A device removed after the notice was queued for it and before it went.
+            #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(soldID)", token: father.token).status == .noContent)
             #expect(try await Self.pushPass(town) == 3)
-            let devices = try await town.client.send(.get, "/v1/me/push-devices", token: father.token).json()["items"] as? [[String: Any]]
-            #expect(devices?.compactMap { $0["id"] as? Int }.contains(newID) == true)
-            #expect(devices?.count == 2, "the unsubscribed phone (410) is forgotten")
+            #expect(service.pushes(to: "sold-tablet").isEmpty, "nothing goes to a device its owner removed")
+            let devices = try await Self.devices(of: father, in: town)
+            #expect(devices.compactMap { $0["id"] as? Int }.contains(newID))
+            #expect(devices.count == 2, "the unsubscribed phone (410) is forgotten")
             #expect(service.pushes(to: "new-phone").first?.urgency == "normal")
 
             // Not before the push service said.
@@ -116,7 +127,7 @@ import Testing
             #expect(service.pushes(to: "broken").map(\.status) == [500, 503, 201])
             #expect(service.pushes(to: "old-phone").count == 1, "nothing more goes to a gone device")
             let states = try await town.query("SELECT state FROM push_deliveries ORDER BY id", as: String.self)
-            #expect(states.sorted() == ["gone", "sent", "sent"])
+            #expect(states.sorted() == ["cancelled", "gone", "sent", "sent"])
         }
     }
 
@@ -147,9 +158,9 @@ import Testing
             var ids: [Int] = []
             let phones = (0..<11).map { service.device("d\($0)") }
             for phone in phones { ids.append(try await Self.register(phone, for: mother, in: town)) }
-            let kept = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
-            #expect(kept?.count == 10)
-            #expect(kept?.compactMap { $0["id"] as? Int }.contains(ids[0]) == false)
+            let kept = try await Self.devices(of: mother, in: town)
+            #expect(kept.count == 10)
+            #expect(!kept.compactMap { $0["id"] as? Int }.contains(ids[0]))
 
             // Knowing a device's endpoint is not enough to take it over: the keys must be the
             // device's own.
@@ -164,8 +175,7 @@ import Testing
             #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: stranger.token).status == .notFound)
             #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: mother.token).status == .noContent)
             #expect(try await town.client.send(.delete, "/v1/me/push-devices/\(ids[6])", token: mother.token).status == .notFound)
-            let left = try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]]
-            #expect(left?.count == 8)
+            #expect(try await Self.devices(of: mother, in: town).count == 8)
         }
     }
 
@@ -210,12 +220,11 @@ import Testing
             #expect(try await Self.pushPass(town) == 1)
             #expect(service.pushes(to: "browser").first?.json?["title"] as? String == "【緊急】不審者情報")
 
-            let id = try #require(try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [[String: Any]])
-                .first?["id"] as? Int
+            let id = try await Self.devices(of: mother, in: town).first?["id"] as? Int
             let stopped = try await browser.post("/me/push-devices/\(try #require(id))/delete", [], town.client)
             #expect(stopped.status == .seeOther)
             #expect(try await browser.get("/me?m=push-removed", town.client).text.contains("その端末には通知を送らなくなりました。"))
-            #expect((try await town.client.send(.get, "/v1/me/push-devices", token: mother.token).json()["items"] as? [Any])?.isEmpty == true)
+            #expect(try await Self.devices(of: mother, in: town).isEmpty)
         }
     }
 

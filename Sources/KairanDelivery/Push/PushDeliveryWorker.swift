@@ -58,8 +58,6 @@ public final class PushDeliveryWorker: Service, Sendable {
     private let outcomes = Counter(label: "kairan_push_sent_total")
     private let gone = Counter(label: "kairan_push_gone_total")
     private let failures = Counter(label: "kairan_push_failed_total")
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakes: Mutex<AsyncStream<Void>?>
 
     public init(database: Database, listenURL: DatabaseURL?, contact: String, settings: PushSettings, configuration: PushDeliveryConfiguration,
                 clock: any WallClock, logger: Logger) {
@@ -70,37 +68,17 @@ public final class PushDeliveryWorker: Service, Sendable {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.wake = continuation
-        self.wakes = Mutex(stream)
     }
 
     public func run() async throws {
-        guard let wakes = wakes.withLock({ value -> AsyncStream<Void>? in
-            defer { value = nil }
-            return value
-        }) else { return }
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                if let listenURL = self.listenURL {
-                    group.addTask {
-                        await listenURL.listenUntilCancelled(on: PushStore.channel, logger: self.logger) {
-                            self.wake.yield()
-                        } onNotification: { _ in
-                            self.wake.yield()
-                        }
-                    }
-                }
-                var iterator = wakes.makeAsyncIterator()
-                var schedule = IdleSchedule(safetyInterval: self.configuration.pollInterval)
-                await waitForWake(&iterator, timeout: self.listenURL == nil ? .milliseconds(100) : self.configuration.pollInterval, wake: self.wake)
-                while !Task.isCancelled {
-                    self.passes.increment()
-                    let handled = await self.drain()
-                    let wait = schedule.wait(handled: handled, nextDue: await self.nextDue(), now: self.clock.now())
-                    if wait > .zero { await waitForWake(&iterator, timeout: wait, wake: self.wake) }
-                }
-                group.cancelAll()
+            await runWokenPasses(
+                listeningTo: PushStore.channel, on: self.listenURL, safetyInterval: self.configuration.pollInterval,
+                firstWaitWithoutListener: .milliseconds(100), clock: self.clock, logger: self.logger, passes: self.passes
+            ) {
+                await self.drain()
+            } nextDue: {
+                await self.nextDue()
             }
         }
         await shutdown()
@@ -161,7 +139,7 @@ public final class PushDeliveryWorker: Service, Sendable {
             let now = clock.now()
             let claimed: [ClaimedPush]
             do {
-                claimed = try await database.withTransaction { db in
+                claimed = try await database.withConnection { db in
                     try await PushStore.claim(worker: configuration.workerID, limit: configuration.batchSize, lease: configuration.lease, now: now, on: db)
                 }
             } catch {
