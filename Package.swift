@@ -90,6 +90,8 @@ let package = Package(
             dependencies: [
                 "KairanCore",
                 "KairanStore",
+                // The workers call the same use cases as the API (the event reminder).
+                "KairanServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -30,12 +30,12 @@ public struct APIDependencies: Sendable {
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
         alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle(),
-        admission: AdmissionLimits = .forPool(20), push: PushSettings = PushSettings()
+        admission: AdmissionLimits = .forPool(20), push: PushSettings = PushSettings(), publicURL: String = "http://127.0.0.1:8080"
     ) {
         self.requestTimeout = requestTimeout
         self.admission = AdmissionGate(limits: admission)
         self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts,
-                                 loginThrottle: loginThrottle, push: push)
+                                 loginThrottle: loginThrottle, push: push, publicURL: publicURL)
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
         self.streamQueueLimitBytes = streamQueueLimitBytes
@@ -67,6 +67,7 @@ public func buildRouter(
         AdminController(dependencies: dependencies).addRoutes(to: routes)
         GroupsController(dependencies: dependencies).addRoutes(to: routes)
         ThreadsController(dependencies: dependencies).addRoutes(to: routes)
+        EventsController(dependencies: dependencies).addRoutes(to: routes)
         NotificationsController(dependencies: dependencies).addRoutes(to: routes)
         PushDevicesController(dependencies: dependencies).addRoutes(to: routes)
         StreamController(dependencies: dependencies).addRoutes(to: routes)

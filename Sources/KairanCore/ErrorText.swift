@@ -85,6 +85,8 @@ public enum ErrorText {
         "invalid_date": "{field}は 2026-04-08 のような日付で指定してください。",
         "invalid_time": "{field}は 07:00 のような時刻で指定してください。",
         "in_the_past": "{field}には、これから先の日時を指定してください。",
+        "ends_before_start": "{field}は開始日時より後にしてください。",
+        "deadline_after_start": "{field}は開始日時より前にしてください。",
         "bad_request": "{field}の指定が正しくありません。",
     ]
 
@@ -103,6 +105,10 @@ public enum ErrorText {
         "idempotency_key_reused": "この Idempotency-Key は、別の内容の送信ですでに使われています。",
         "invalid_key": "冪等キーは 1〜100 文字で指定してください。",
         "push_endpoint_taken": "この通知の送り先は、別のアカウントの端末として登録されています。",
+        "event_full": "定員に達したため、その人数では参加を受け付けられません。",
+        "answers_closed": "この行事の出欠の受付は締め切られました。",
+        "event_cancelled": "この行事は中止になりました。",
+        "event_over": "この行事はすでに終わっています。",
         "invalid_endpoint": "通知の送り先（プッシュサービスの https アドレス）が正しくありません。",
         "invalid_push_key": "この端末の通知用の鍵が正しくありません。ブラウザで通知の登録をやり直してください。",
         "internal": "サーバーで処理を完了できませんでした。",
@@ -204,5 +210,7 @@ public enum ErrorText {
         "ids": "対象", "idempotencyKey": "冪等キー", "skipApprovalReason": "承認を省く理由", "withChildId": "もう一人のお子さん",
         "siblingOf": "きょうだい", "charset": "文字コード", "scope": "範囲", "decision": "判断", "visibility": "公開範囲", "kind": "種類",
         "urgent": "緊急", "form": "回答フォーム", "mandatory": "必須", "archived": "廃止",
+        "place": "場所", "startsAt": "開始日時", "endsAt": "終了日時", "capacity": "定員", "answerDeadline": "回答の締め切り", "answer": "出欠",
+        "headCount": "人数", "remindByMail": "メールでのお知らせ", "when": "時期",
     ]
 }

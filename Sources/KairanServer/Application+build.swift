@@ -26,7 +26,8 @@ func buildApplication(
         database: database, clock: clock, passwordHasher: configuration.passwordHasher, sessionLifetime: configuration.sessionLifetime,
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
         alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle,
-        admission: configuration.admission ?? .forPool(configuration.databasePoolSize), push: configuration.push)
+        admission: configuration.admission ?? .forPool(configuration.databasePoolSize), push: configuration.push,
+        publicURL: configuration.mail.identity.publicURL)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
     if configuration.role.servesAPI {
@@ -40,6 +41,7 @@ func buildApplication(
     if configuration.role.runsWorkers {
         services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
         services.append(NoticeScheduler(database: database, listenURL: configuration.database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
+        services.append(EventReminderWorker(events: dependencies.services.events, listenURL: configuration.database, clock: clock, logger: logger))
         services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))
         // One worker name and one lease for both kinds of delivery (`--delivery-lease`).
         var push = PushDeliveryConfiguration(workerID: configuration.mail.delivery.workerID)

@@ -16,9 +16,12 @@ public struct Services: Sendable {
     public let loginThrottle: LoginThrottle
     /// Where Web Push may reach out to.
     public let push: PushSettings
+    /// Where residents reach the site (links in mail and calendar files).
+    public let publicURL: String
 
     public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
-                alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle(), push: PushSettings = PushSettings()) {
+                alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle(), push: PushSettings = PushSettings(),
+                publicURL: String = "http://127.0.0.1:8080") {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
@@ -26,6 +29,7 @@ public struct Services: Sendable {
         self.alerts = alerts
         self.loginThrottle = loginThrottle
         self.push = push
+        self.publicURL = publicURL
     }
 
     /// The town's time zone: quiet hours, receive windows and dates are local times there.
@@ -48,6 +52,7 @@ public struct Services: Sendable {
     public var suspensions: SuspensionService { SuspensionService(services: self) }
     public var mailProblems: MailProblemService { MailProblemService(services: self) }
     public var pushDevices: PushService { PushService(services: self) }
+    public var events: GroupEventService { GroupEventService(services: self) }
 }
 
 extension Decision {

@@ -114,6 +114,12 @@ struct GroupPages {
         let joinButton: String
         /// Invited to this private group: they may accept (join) or decline.
         let invited: Bool
+        struct Event {
+            let id: EventID; let title: String; let when: String; let startISO: String; let place: String; let going: Int; let cancelled: Bool
+            let myAnswer: String?
+        }
+        /// Upcoming events, soonest first.
+        let events: [Event]
         let threads: [Thread]
         let next: String?
         let title: String
@@ -135,6 +141,10 @@ struct GroupPages {
         }
         let list = invited ? nil : try await services.threads.threads(actor, in: id, before: before, limit: 30, logger: context.logger)
         let zone = services.timeZone
+        let events = invited ? [] : try await services.events.events(actor, in: id, past: false, before: nil, limit: 10, logger: context.logger).items.map {
+            GroupPageView.Event(id: $0.id, title: $0.title, when: EventText.when($0.startsAt, $0.endsAt, zone: zone), startISO: Dates.iso($0.startsAt),
+                                place: $0.place, going: $0.counts.going, cancelled: $0.cancelled, myAnswer: $0.myAnswer.map { Messages.eventAnswer($0.answer) })
+        }
         let threads = ((list?.pinned ?? []) + (list?.page.items ?? []).filter { !$0.pinned }).map {
             GroupPageView.Thread(id: $0.id, title: $0.title, pinned: $0.pinned, locked: $0.locked, postCount: $0.postCount,
                                  lastPost: Dates.display($0.lastPostAt, zone: zone), lastPostISO: Dates.iso($0.lastPostAt),
@@ -145,7 +155,7 @@ struct GroupPages {
             moderates: group.myRole == .owner || group.myRole == .moderator,
             canJoin: !member && (group.joinPolicy != .invite || invited),
             joinButton: invited ? "招待を受けて参加する" : group.joinPolicy == .approval ? "参加を申し込む" : "このグループに参加する",
-            invited: invited,
+            invited: invited, events: events,
             threads: threads, next: list?.page.nextBefore.map { "/groups/\(id)?before=\($0)" }, title: title, body: body, errors: errors)
         return web.renderer.page("group", title: group.name, content: view, request: page, status: status,
                                  liveStreams: ["group:\(id)"], path: "/groups/\(id)" + (before.map { "?before=\($0)" } ?? ""))

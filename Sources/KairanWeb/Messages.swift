@@ -56,6 +56,9 @@ extension Messages {
         case "moderation.warning": return "モデレーターから注意がありました"
         case "moderation.suspended": return "投稿機能が一時停止されました"
         case "moderation.approved": return "保留中だった投稿が公開されました"
+        case "event.reminder": return "明日は行事「\(item.data.excerpt ?? "")」です"
+        case "event.changed": return "行事「\(item.data.excerpt ?? "")」の日時または場所が変わりました"
+        case "event.cancelled": return "行事「\(item.data.excerpt ?? "")」は中止になりました" + (item.data.reason.map { "（\($0)）" } ?? "")
         default: return "新しいお知らせがあります"
         }
     }
@@ -71,7 +74,16 @@ extension Messages {
         return nil
     }
 
+    static func eventAnswer(_ answer: EventAnswer) -> String {
+        switch answer {
+        case .going: return "参加"
+        case .maybe: return "未定"
+        case .notGoing: return "不参加"
+        }
+    }
+
     static let doneTexts: [String: String] = [
+        "event-created": "行事を作成しました。", "event-answered": "出欠を送りました。", "event-cancelled": "行事を中止し、回答した方に知らせました。",
         "welcome": "登録が完了しました。ようこそ！", "created": "グループを作成しました。", "joined": "グループに参加しました。",
         "requested": "参加を申し込みました。管理者の承認をお待ちください。", "left": "グループを退会しました。",
         "posted": "投稿しました。", "edited": "投稿を編集しました。", "deleted": "投稿を削除しました。", "flagged": "通報しました。モデレーターが確認します。",

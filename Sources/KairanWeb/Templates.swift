@@ -3,7 +3,7 @@
 enum Templates {
     static let all: [String: String] = [
         "layout": layout, "error": error, "home": home, "login": login, "signup": signup,
-        "groups": groups, "group-new": groupNew, "group": group, "thread": thread, "posts": posts,
+        "groups": groups, "group-new": groupNew, "group": group, "event": event, "event-new": eventNew, "thread": thread, "posts": posts,
         "post-edit": postEdit, "post-flag": postFlag, "search": search, "me": me,
         "admin": admin, "staff": staff, "group-members": groupMembers,
         "classes": classes, "roster-children": rosterChildren, "roster-child": rosterChild,
@@ -212,6 +212,23 @@ enum Templates {
         <input id="q" name="q" type="search" maxlength="100" required>
         <button type="submit">検索</button></p>
         </form>
+        {{^invited}}
+        <section aria-labelledby="events-heading">
+        <h2 id="events-heading">行事</h2>
+        <div id="events">
+        {{^empty(events)}}
+        <ul class="cards">
+        {{#events}}
+        <li><a href="/events/{{id}}">{{#cancelled}}<span class="tag urgent-tag">中止</span> {{/cancelled}}{{title}}</a>
+        <p class="meta"><time datetime="{{startISO}}">{{when}}</time> · {{place}} · 参加 {{going}} 人{{#myAnswer}} · あなた: {{myAnswer}}{{/myAnswer}}</p></li>
+        {{/events}}
+        </ul>
+        {{/empty(events)}}
+        {{#empty(events)}}<p>予定されている行事はありません。</p>{{/empty(events)}}
+        {{#moderates}}<p><a href="/groups/{{group.id}}/events/new">行事を作る</a></p>{{/moderates}}
+        </div>
+        </section>
+        {{/invited}}
         <section aria-labelledby="threads-heading">
         <h2 id="threads-heading">スレッド</h2>
         <div id="threads" data-live-region>
@@ -241,6 +258,80 @@ enum Templates {
         </form>
         </section>
         {{/member}}
+        """
+
+    static let event = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{event.groupId}}">{{event.groupName}}</a></nav>
+        <h1>{{#event.cancelled}}<span class="tag urgent-tag">中止</span> {{/event.cancelled}}{{event.title}}</h1>
+        {{#event.cancelled}}<p class="warning"><strong>この行事は中止になりました。</strong>{{#event.cancelReason}} 理由: {{event.cancelReason}}{{/event.cancelReason}}</p>{{/event.cancelled}}
+        <dl class="profile">
+        <dt>日時</dt><dd><time datetime="{{startISO}}">{{when}}</time></dd>
+        <dt>場所</dt><dd>{{event.place}}</dd>
+        {{#event.capacity}}<dt>定員</dt><dd>{{event.capacity}} 人（残り {{event.remaining}} 人）</dd>{{/event.capacity}}
+        {{#deadline}}<dt>出欠の締め切り</dt><dd>{{deadline}}</dd>{{/deadline}}
+        {{#organizer}}<dt>主催</dt><dd>{{organizer}}</dd>{{/organizer}}
+        <dt>出欠</dt><dd id="event-counts">参加 {{event.counts.going}} 人 · 未定 {{event.counts.maybe}} 人 · 不参加 {{event.counts.notGoing}} 件</dd>
+        </dl>
+        <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        <p><a href="/events/{{event.id}}/calendar.ics">カレンダーに追加（.ics ファイル）</a></p>
+        {{#canAnswer}}
+        <section aria-labelledby="answer-heading">
+        <h2 id="answer-heading">出欠を答える</h2>
+        \(formErrors)
+        <form method="post" action="/events/{{event.id}}/answer" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <fieldset><legend>出欠</legend>
+        {{#choices}}<p><input type="radio" id="answer-{{value}}" name="answer" value="{{value}}"{{#checked}} checked{{/checked}} required> <label for="answer-{{value}}">{{label}}</label></p>{{/choices}}
+        </fieldset>
+        <p><label for="head-count">人数（ご本人を含む。参加・未定のとき）</label><input id="head-count" name="headCount" type="number" min="1" max="20" value="{{headCount}}"></p>
+        <p><label for="comment">主催者へのひとこと（任意。主催者だけが見られます）</label><input id="comment" name="comment" maxlength="200" value="{{comment}}"></p>
+        <p><input type="checkbox" id="remind-by-mail" name="remindByMail" value="1"{{#remindByMail}} checked{{/remindByMail}}> <label for="remind-by-mail">前日のお知らせと、変更・中止の連絡をメールでも受け取る</label></p>
+        <p><button type="submit">{{answerButton}}</button></p>
+        </form>
+        </section>
+        {{/canAnswer}}
+        {{^canAnswer}}\(formErrors){{/canAnswer}}
+        {{#closedNote}}<p>{{closedNote}}</p>{{/closedNote}}
+        {{#event.canManage}}
+        <section aria-labelledby="answers-heading">
+        <h2 id="answers-heading">回答の一覧（主催者・モデレーターのみ）</h2>
+        {{^empty(answers)}}
+        <table>
+        <thead><tr><th scope="col">名前</th><th scope="col">回答</th><th scope="col">人数</th><th scope="col">コメント</th></tr></thead>
+        <tbody>
+        {{#answers}}<tr><td>{{name}}</td><td>{{label}}</td><td>{{headCount}}</td><td>{{comment}}</td></tr>{{/answers}}
+        </tbody>
+        </table>
+        {{/empty(answers)}}
+        {{#empty(answers)}}<p>まだ回答はありません。</p>{{/empty(answers)}}
+        <p><a href="/events/{{event.id}}/answers.csv">回答を CSV ファイルで保存する</a></p>
+        {{^event.cancelled}}
+        <form method="post" action="/events/{{event.id}}/cancel" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="cancel-reason">中止の理由（回答した全員に届きます）</label><input id="cancel-reason" name="reason" maxlength="500"></p>
+        <p><button type="submit" class="secondary">この行事を中止する</button></p>
+        </form>
+        {{/event.cancelled}}
+        </section>
+        {{/event.canManage}}
+        """
+
+    static let eventNew = """
+        <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{groupId}}">{{groupName}}</a></nav>
+        <h1>行事を作る</h1>
+        \(formErrors)
+        <form method="post" action="/groups/{{groupId}}/events" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><label for="title">行事の名前</label><input id="title" name="title" required maxlength="100" value="{{title}}"></p>
+        <p><label for="place">場所</label><input id="place" name="place" required maxlength="200" value="{{place}}"></p>
+        <p><label for="starts-at">開始日時</label><input id="starts-at" name="startsAt" type="datetime-local" required value="{{startsAt}}"></p>
+        <p><label for="ends-at">終了日時</label><input id="ends-at" name="endsAt" type="datetime-local" required value="{{endsAt}}"></p>
+        <p><label for="capacity">定員（人数。空欄なら定員なし）</label><input id="capacity" name="capacity" type="number" min="1" max="100000" value="{{capacity}}"></p>
+        <p><label for="answer-deadline">出欠の締め切り（空欄なら開始まで）</label><input id="answer-deadline" name="answerDeadline" type="datetime-local" value="{{answerDeadline}}"></p>
+        <p><label for="description">内容・持ち物など</label><textarea id="description" name="description" rows="6" maxlength="5000">{{description}}</textarea></p>
+        <p>前日の 18 時に、参加・未定と答えた方へお知らせが届きます。</p>
+        <p><button type="submit">行事を作る</button></p>
+        </form>
         """
 
     static let thread = """

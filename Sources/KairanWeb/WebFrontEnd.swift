@@ -29,6 +29,7 @@ public struct WebFrontEnd: Sendable {
         let pages = router.group().add(middleware: WebSessionMiddleware(services: services, cookieName: security.sessionCookieName))
         AccountPages(web: self).addRoutes(to: pages)
         GroupPages(web: self).addRoutes(to: pages)
+        EventPages(web: self).addRoutes(to: pages)
         GroupAdminPages(web: self).addRoutes(to: pages)
         ThreadPages(web: self).addRoutes(to: pages)
         GuardianPages(web: self).addRoutes(to: pages)

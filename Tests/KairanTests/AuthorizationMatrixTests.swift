@@ -35,6 +35,12 @@ import Yams
             try await client.invite(member, to: group, by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
             let post = try await client.post("会員の投稿", in: thread, by: member)
+            // The group's event, with the member's answer.
+            let start = Date().addingTimeInterval(3 * 86_400)
+            let event = try #require(try await client.send(.post, "/v1/groups/\(group)/events", json: jsonObject([
+                "title": "会員だけの集まり", "place": "集会所", "startsAt": start.formatted(.iso8601), "endsAt": start.addingTimeInterval(3600).formatted(.iso8601),
+            ]), token: owner.token).json()["id"] as? Int)
+            try #require(try await client.send(.put, "/v1/events/\(event)/answer", json: jsonObject(["answer": "going"]), token: member.token).status == .ok)
             let flagged = try await client.send(.post, "/v1/posts/\(post)/flags", json: jsonObject(["reason": "spam"]), token: owner.token)
             try #require(flagged.status == .created, "\(flagged.text)")
             let moderator = try await client.resident("moderator@town.example.jp", name: "町 モデレーター")
@@ -85,7 +91,7 @@ import Yams
                 "notificationID": "\(notification)", "accountID": "\(member.id)", "organizationID": "\(school.id)",
                 "classID": "\(school.classes["1-1"]!)", "childID": "\(child)", "noticeID": "\(notice)", "listID": "\(list)",
                 "absenceID": "\(absence)", "alertID": "\(alert)", "subscriberID": "\(subscriber)", "reaction": "thanks",
-                "role": "town_moderator", "code": "chuo", "deviceID": "\(device)",
+                "role": "town_moderator", "code": "chuo", "deviceID": "\(device)", "eventID": "\(event)",
                 // No appeal or suspension exists: their ids must not be guessable into one.
                 "appealID": "1", "suspensionID": "1",
                 // Secret links: a made-up token opens nothing.

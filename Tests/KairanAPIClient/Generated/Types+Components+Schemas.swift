@@ -153,6 +153,405 @@ extension Components {
                 case label
             }
         }
+        /// - Remark: Generated from `#/components/schemas/EventInput`.
+        public struct EventInput: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/EventInput/title`.
+            public var title: Swift.String
+            /// - Remark: Generated from `#/components/schemas/EventInput/description`.
+            public var description: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/EventInput/place`.
+            public var place: Swift.String
+            /// - Remark: Generated from `#/components/schemas/EventInput/startsAt`.
+            public var startsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/EventInput/endsAt`.
+            public var endsAt: Foundation.Date
+            /// people in all `going` answers together; null: no limit
+            ///
+            /// - Remark: Generated from `#/components/schemas/EventInput/capacity`.
+            public var capacity: Swift.Int?
+            /// answers close then; null: at the start
+            ///
+            /// - Remark: Generated from `#/components/schemas/EventInput/answerDeadline`.
+            public var answerDeadline: Foundation.Date?
+            /// Creates a new `EventInput`.
+            ///
+            /// - Parameters:
+            ///   - title:
+            ///   - description:
+            ///   - place:
+            ///   - startsAt:
+            ///   - endsAt:
+            ///   - capacity: people in all `going` answers together; null: no limit
+            ///   - answerDeadline: answers close then; null: at the start
+            public init(
+                title: Swift.String,
+                description: Swift.String? = nil,
+                place: Swift.String,
+                startsAt: Foundation.Date,
+                endsAt: Foundation.Date,
+                capacity: Swift.Int? = nil,
+                answerDeadline: Foundation.Date? = nil
+            ) {
+                self.title = title
+                self.description = description
+                self.place = place
+                self.startsAt = startsAt
+                self.endsAt = endsAt
+                self.capacity = capacity
+                self.answerDeadline = answerDeadline
+            }
+            public enum CodingKeys: String, CodingKey {
+                case title
+                case description
+                case place
+                case startsAt
+                case endsAt
+                case capacity
+                case answerDeadline
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/EventAnswerInput`.
+        public struct EventAnswerInput: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/EventAnswerInput/answer`.
+            @frozen public enum AnswerPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case going = "going"
+                case maybe = "maybe"
+                case notGoing = "not_going"
+            }
+            /// - Remark: Generated from `#/components/schemas/EventAnswerInput/answer`.
+            public var answer: Components.Schemas.EventAnswerInput.AnswerPayload
+            /// - Remark: Generated from `#/components/schemas/EventAnswerInput/headCount`.
+            public var headCount: Swift.Int?
+            /// for the organiser only
+            ///
+            /// - Remark: Generated from `#/components/schemas/EventAnswerInput/comment`.
+            public var comment: Swift.String?
+            /// the reminder, changes and a cancellation by mail too (to the account's address)
+            ///
+            /// - Remark: Generated from `#/components/schemas/EventAnswerInput/remindByMail`.
+            public var remindByMail: Swift.Bool?
+            /// Creates a new `EventAnswerInput`.
+            ///
+            /// - Parameters:
+            ///   - answer:
+            ///   - headCount:
+            ///   - comment: for the organiser only
+            ///   - remindByMail: the reminder, changes and a cancellation by mail too (to the account's address)
+            public init(
+                answer: Components.Schemas.EventAnswerInput.AnswerPayload,
+                headCount: Swift.Int? = nil,
+                comment: Swift.String? = nil,
+                remindByMail: Swift.Bool? = nil
+            ) {
+                self.answer = answer
+                self.headCount = headCount
+                self.comment = comment
+                self.remindByMail = remindByMail
+            }
+            public enum CodingKeys: String, CodingKey {
+                case answer
+                case headCount
+                case comment
+                case remindByMail
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/EventAnswer`.
+        public struct EventAnswer: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/accountId`.
+            public var accountId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/displayName`.
+            public var displayName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/answer`.
+            @frozen public enum AnswerPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case going = "going"
+                case maybe = "maybe"
+                case notGoing = "not_going"
+            }
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/answer`.
+            public var answer: Components.Schemas.EventAnswer.AnswerPayload
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/headCount`.
+            public var headCount: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/comment`.
+            public var comment: Swift.String
+            /// - Remark: Generated from `#/components/schemas/EventAnswer/answeredAt`.
+            public var answeredAt: Foundation.Date
+            /// Creates a new `EventAnswer`.
+            ///
+            /// - Parameters:
+            ///   - accountId:
+            ///   - displayName:
+            ///   - answer:
+            ///   - headCount:
+            ///   - comment:
+            ///   - answeredAt:
+            public init(
+                accountId: Swift.Int64,
+                displayName: Swift.String,
+                answer: Components.Schemas.EventAnswer.AnswerPayload,
+                headCount: Swift.Int,
+                comment: Swift.String,
+                answeredAt: Foundation.Date
+            ) {
+                self.accountId = accountId
+                self.displayName = displayName
+                self.answer = answer
+                self.headCount = headCount
+                self.comment = comment
+                self.answeredAt = answeredAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case accountId
+                case displayName
+                case answer
+                case headCount
+                case comment
+                case answeredAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Event`.
+        public struct Event: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Event/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Event/groupId`.
+            public var groupId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Event/groupName`.
+            public var groupName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/title`.
+            public var title: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/description`.
+            public var description: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/place`.
+            public var place: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Event/startsAt`.
+            public var startsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Event/endsAt`.
+            public var endsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Event/capacity`.
+            public var capacity: Swift.Int?
+            /// places left under the capacity (absent without one)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Event/remaining`.
+            public var remaining: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/Event/answerDeadline`.
+            public var answerDeadline: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Event/organizer`.
+            public struct OrganizerPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Event/organizer/id`.
+                public var id: Swift.Int64
+                /// - Remark: Generated from `#/components/schemas/Event/organizer/displayName`.
+                public var displayName: Swift.String
+                /// Creates a new `OrganizerPayload`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                ///   - displayName:
+                public init(
+                    id: Swift.Int64,
+                    displayName: Swift.String
+                ) {
+                    self.id = id
+                    self.displayName = displayName
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case id
+                    case displayName
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Event/organizer`.
+            public var organizer: Components.Schemas.Event.OrganizerPayload?
+            /// - Remark: Generated from `#/components/schemas/Event/createdAt`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Event/updatedAt`.
+            public var updatedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Event/cancelled`.
+            public var cancelled: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Event/cancelledAt`.
+            public var cancelledAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Event/cancelReason`.
+            public var cancelReason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Event/answersOpen`.
+            public var answersOpen: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Event/counts`.
+            public struct CountsPayload: Codable, Hashable, Sendable {
+                /// people in `going` answers
+                ///
+                /// - Remark: Generated from `#/components/schemas/Event/counts/going`.
+                public var going: Swift.Int
+                /// people in `maybe` answers
+                ///
+                /// - Remark: Generated from `#/components/schemas/Event/counts/maybe`.
+                public var maybe: Swift.Int
+                /// answers saying `not_going`
+                ///
+                /// - Remark: Generated from `#/components/schemas/Event/counts/notGoing`.
+                public var notGoing: Swift.Int
+                /// Creates a new `CountsPayload`.
+                ///
+                /// - Parameters:
+                ///   - going: people in `going` answers
+                ///   - maybe: people in `maybe` answers
+                ///   - notGoing: answers saying `not_going`
+                public init(
+                    going: Swift.Int,
+                    maybe: Swift.Int,
+                    notGoing: Swift.Int
+                ) {
+                    self.going = going
+                    self.maybe = maybe
+                    self.notGoing = notGoing
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case going
+                    case maybe
+                    case notGoing
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Event/counts`.
+            public var counts: Components.Schemas.Event.CountsPayload
+            /// the caller's own answer (absent in stream events)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Event/myAnswer`.
+            public struct MyAnswerPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Event/myAnswer/answer`.
+                @frozen public enum AnswerPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case going = "going"
+                    case maybe = "maybe"
+                    case notGoing = "not_going"
+                }
+                /// - Remark: Generated from `#/components/schemas/Event/myAnswer/answer`.
+                public var answer: Components.Schemas.Event.MyAnswerPayload.AnswerPayload
+                /// - Remark: Generated from `#/components/schemas/Event/myAnswer/headCount`.
+                public var headCount: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/Event/myAnswer/comment`.
+                public var comment: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Event/myAnswer/remindByMail`.
+                public var remindByMail: Swift.Bool
+                /// Creates a new `MyAnswerPayload`.
+                ///
+                /// - Parameters:
+                ///   - answer:
+                ///   - headCount:
+                ///   - comment:
+                ///   - remindByMail:
+                public init(
+                    answer: Components.Schemas.Event.MyAnswerPayload.AnswerPayload,
+                    headCount: Swift.Int,
+                    comment: Swift.String,
+                    remindByMail: Swift.Bool
+                ) {
+                    self.answer = answer
+                    self.headCount = headCount
+                    self.comment = comment
+                    self.remindByMail = remindByMail
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case answer
+                    case headCount
+                    case comment
+                    case remindByMail
+                }
+            }
+            /// the caller's own answer (absent in stream events)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Event/myAnswer`.
+            public var myAnswer: Components.Schemas.Event.MyAnswerPayload?
+            /// the caller may change or cancel it and see the answers
+            ///
+            /// - Remark: Generated from `#/components/schemas/Event/canManage`.
+            public var canManage: Swift.Bool
+            /// Creates a new `Event`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - groupId:
+            ///   - groupName:
+            ///   - title:
+            ///   - description:
+            ///   - place:
+            ///   - startsAt:
+            ///   - endsAt:
+            ///   - capacity:
+            ///   - remaining: places left under the capacity (absent without one)
+            ///   - answerDeadline:
+            ///   - organizer:
+            ///   - createdAt:
+            ///   - updatedAt:
+            ///   - cancelled:
+            ///   - cancelledAt:
+            ///   - cancelReason:
+            ///   - answersOpen:
+            ///   - counts:
+            ///   - myAnswer: the caller's own answer (absent in stream events)
+            ///   - canManage: the caller may change or cancel it and see the answers
+            public init(
+                id: Swift.Int64,
+                groupId: Swift.Int64,
+                groupName: Swift.String,
+                title: Swift.String,
+                description: Swift.String,
+                place: Swift.String,
+                startsAt: Foundation.Date,
+                endsAt: Foundation.Date,
+                capacity: Swift.Int? = nil,
+                remaining: Swift.Int? = nil,
+                answerDeadline: Foundation.Date? = nil,
+                organizer: Components.Schemas.Event.OrganizerPayload? = nil,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date,
+                cancelled: Swift.Bool,
+                cancelledAt: Foundation.Date? = nil,
+                cancelReason: Swift.String? = nil,
+                answersOpen: Swift.Bool,
+                counts: Components.Schemas.Event.CountsPayload,
+                myAnswer: Components.Schemas.Event.MyAnswerPayload? = nil,
+                canManage: Swift.Bool
+            ) {
+                self.id = id
+                self.groupId = groupId
+                self.groupName = groupName
+                self.title = title
+                self.description = description
+                self.place = place
+                self.startsAt = startsAt
+                self.endsAt = endsAt
+                self.capacity = capacity
+                self.remaining = remaining
+                self.answerDeadline = answerDeadline
+                self.organizer = organizer
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+                self.cancelled = cancelled
+                self.cancelledAt = cancelledAt
+                self.cancelReason = cancelReason
+                self.answersOpen = answersOpen
+                self.counts = counts
+                self.myAnswer = myAnswer
+                self.canManage = canManage
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case groupId
+                case groupName
+                case title
+                case description
+                case place
+                case startsAt
+                case endsAt
+                case capacity
+                case remaining
+                case answerDeadline
+                case organizer
+                case createdAt
+                case updatedAt
+                case cancelled
+                case cancelledAt
+                case cancelReason
+                case answersOpen
+                case counts
+                case myAnswer
+                case canManage
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/PushDevice`.
         public struct PushDevice: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/PushDevice/id`.
@@ -2018,7 +2417,10 @@ extension Components {
             /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
             /// groupId, itemId, outcome (`upheld` or `reversed`), reason. `group.invited`: groupId,
             /// groupName (accept with POST /v1/groups/{groupId}/join). `moderation.approved` (the
-            /// author's held post is up): postId, threadId, groupId, itemId.
+            /// author's held post is up): postId, threadId, groupId, itemId. `event.reminder` (the
+            /// day before, to those coming or perhaps coming), `event.changed` (a new time or place)
+            /// and `event.cancelled` (to everyone who answered, with the reason): eventId, groupId,
+            /// groupName, excerpt (the event's title), reason.
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -2033,6 +2435,9 @@ extension Components {
                 case moderation_appeal = "moderation.appeal"
                 case group_invited = "group.invited"
                 case moderation_approved = "moderation.approved"
+                case event_reminder = "event.reminder"
+                case event_changed = "event.changed"
+                case event_cancelled = "event.cancelled"
             }
             /// What `data` holds: `mention`: postId, threadId, groupId, author, excerpt.
             /// `flag.outcome` (to each reporter of a post): postId, groupId, outcome (`kept` or
@@ -2044,7 +2449,10 @@ extension Components {
             /// group suspension. `moderation.appeal` (the author's appeal was decided): postId,
             /// groupId, itemId, outcome (`upheld` or `reversed`), reason. `group.invited`: groupId,
             /// groupName (accept with POST /v1/groups/{groupId}/join). `moderation.approved` (the
-            /// author's held post is up): postId, threadId, groupId, itemId.
+            /// author's held post is up): postId, threadId, groupId, itemId. `event.reminder` (the
+            /// day before, to those coming or perhaps coming), `event.changed` (a new time or place)
+            /// and `event.cancelled` (to everyone who answered, with the reason): eventId, groupId,
+            /// groupName, excerpt (the event's title), reason.
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -2096,6 +2504,10 @@ extension Components {
                 ///
                 /// - Remark: Generated from `#/components/schemas/Notification/data/itemId`.
                 public var itemId: Swift.Int64?
+                /// a group event
+                ///
+                /// - Remark: Generated from `#/components/schemas/Notification/data/eventId`.
+                public var eventId: Swift.Int64?
                 /// - Remark: Generated from `#/components/schemas/Notification/data/outcome`.
                 @frozen public enum OutcomePayload: String, Codable, Hashable, Sendable, CaseIterable {
                     case kept = "kept"
@@ -2134,6 +2546,7 @@ extension Components {
                 ///   - author:
                 ///   - excerpt:
                 ///   - itemId: the moderation queue item (appeal a removal with it)
+                ///   - eventId: a group event
                 ///   - outcome:
                 ///   - reason: the moderators' reason
                 ///   - scope: a suspension's scope
@@ -2146,6 +2559,7 @@ extension Components {
                     author: Components.Schemas.Notification.DataPayload.AuthorPayload? = nil,
                     excerpt: Swift.String? = nil,
                     itemId: Swift.Int64? = nil,
+                    eventId: Swift.Int64? = nil,
                     outcome: Components.Schemas.Notification.DataPayload.OutcomePayload? = nil,
                     reason: Swift.String? = nil,
                     scope: Components.Schemas.Notification.DataPayload.ScopePayload? = nil,
@@ -2158,6 +2572,7 @@ extension Components {
                     self.author = author
                     self.excerpt = excerpt
                     self.itemId = itemId
+                    self.eventId = eventId
                     self.outcome = outcome
                     self.reason = reason
                     self.scope = scope
@@ -2171,6 +2586,7 @@ extension Components {
                     case author
                     case excerpt
                     case itemId
+                    case eventId
                     case outcome
                     case reason
                     case scope

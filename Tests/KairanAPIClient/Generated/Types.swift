@@ -594,6 +594,85 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/me/push-devices/{deviceID}`.
     /// - Remark: Generated from `#/paths//v1/me/push-devices/{deviceID}/delete(removePushDevice)`.
     func removePushDevice(_ input: Operations.RemovePushDevice.Input) async throws -> Operations.RemovePushDevice.Output
+    /// A group's events (地区の行事), with the caller's own answer.
+    ///
+    /// `when=upcoming` (the default): events not yet over, soonest first, cancelled ones
+    /// included (marked). `when=past`: events over, latest first, paged with `before` (the
+    /// `nextBefore` of the previous page). A private group's events are 404 to non-members.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/groups/{groupID}/events`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/events/get(listEvents)`.
+    func listEvents(_ input: Operations.ListEvents.Input) async throws -> Operations.ListEvents.Output
+    /// Hold an event in the group (its moderators and owners).
+    ///
+    /// Announced on the group's stream (`event.created`). The day before, at 18:00 town time,
+    /// everyone who answered `going` or `maybe` gets an `event.reminder` notification, and a
+    /// mail when they chose `remindByMail` (none when the event is made after that moment).
+    /// Refused with 422: `required`/`too_long` on the texts (title 100, place 200,
+    /// description 5000), `in_the_past` (startsAt), `ends_before_start`, `out_of_range`
+    /// (more than two years ahead, longer than 14 days, capacity 1–100000),
+    /// `deadline_after_start`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/groups/{groupID}/events`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/events/post(createEvent)`.
+    func createEvent(_ input: Operations.CreateEvent.Input) async throws -> Operations.CreateEvent.Output
+    /// One event, with the caller's answer.
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/get(getEvent)`.
+    func getEvent(_ input: Operations.GetEvent.Input) async throws -> Operations.GetEvent.Output
+    /// Change an event not yet over (its organiser and the group's moderators).
+    ///
+    /// The whole event is sent again. A new time or place is told to everyone who answered
+    /// `going` or `maybe` (`event.changed`, and mail to those who chose it); a new date moves
+    /// the reminder. 409 `event_cancelled`, `event_over`; 422 as for creating (an event under
+    /// way may keep its start).
+    ///
+    ///
+    /// - Remark: HTTP `PATCH /v1/events/{eventID}`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/patch(updateEvent)`.
+    func updateEvent(_ input: Operations.UpdateEvent.Input) async throws -> Operations.UpdateEvent.Output
+    /// Cancel an event and tell everyone who answered.
+    ///
+    /// Every member who answered (whatever the answer) gets an `event.cancelled`
+    /// notification with the reason; those who chose `remindByMail` get a mail. No reminder
+    /// goes out. 409 `event_cancelled` (already), `event_over`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/events/{eventID}/cancel`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/cancel/post(cancelEvent)`.
+    func cancelEvent(_ input: Operations.CancelEvent.Input) async throws -> Operations.CancelEvent.Output
+    /// Answer (or change one's answer to) an event (members).
+    ///
+    /// `headCount` is the people coming with this answer, the member included (1–20, default
+    /// 1; 0 or absent for `not_going`). 409 `event_full` when `going` with that many would pass
+    /// the capacity, `answers_closed` after the deadline (or the start), `event_cancelled`.
+    ///
+    ///
+    /// - Remark: HTTP `PUT /v1/events/{eventID}/answer`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/answer/put(answerEvent)`.
+    func answerEvent(_ input: Operations.AnswerEvent.Input) async throws -> Operations.AnswerEvent.Output
+    /// Everyone's answers (the organiser and the group's moderators).
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}/answers`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/answers/get(listEventAnswers)`.
+    func listEventAnswers(_ input: Operations.ListEventAnswers.Input) async throws -> Operations.ListEventAnswers.Output
+    /// The answers as CSV for a spreadsheet (the organiser and the group's moderators).
+    ///
+    /// UTF-8 with a byte order mark, CRLF lines; columns 名前, 回答, 人数, コメント, 回答日時; the totals last.
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}/answers.csv`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/answers.csv/get(exportEventAnswers)`.
+    func exportEventAnswers(_ input: Operations.ExportEventAnswers.Input) async throws -> Operations.ExportEventAnswers.Output
+    /// The event as an iCalendar file (RFC 5545) for a phone's calendar.
+    ///
+    /// One VEVENT with a stable UID and a SEQUENCE that grows with each change; a cancelled event is `STATUS:CANCELLED`.
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}/calendar.ics`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/calendar.ics/get(eventCalendar)`.
+    func eventCalendar(_ input: Operations.EventCalendar.Input) async throws -> Operations.EventCalendar.Output
     /// The caller's notifications (mentions and moderation), newest first.
     ///
     /// A mention quoting a post that moderation later hid or removed is deleted, and its
@@ -2338,6 +2417,167 @@ extension APIProtocol {
         headers: Operations.RemovePushDevice.Input.Headers = .init()
     ) async throws -> Operations.RemovePushDevice.Output {
         try await removePushDevice(Operations.RemovePushDevice.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A group's events (地区の行事), with the caller's own answer.
+    ///
+    /// `when=upcoming` (the default): events not yet over, soonest first, cancelled ones
+    /// included (marked). `when=past`: events over, latest first, paged with `before` (the
+    /// `nextBefore` of the previous page). A private group's events are 404 to non-members.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/groups/{groupID}/events`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/events/get(listEvents)`.
+    public func listEvents(
+        path: Operations.ListEvents.Input.Path,
+        query: Operations.ListEvents.Input.Query = .init(),
+        headers: Operations.ListEvents.Input.Headers = .init()
+    ) async throws -> Operations.ListEvents.Output {
+        try await listEvents(Operations.ListEvents.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Hold an event in the group (its moderators and owners).
+    ///
+    /// Announced on the group's stream (`event.created`). The day before, at 18:00 town time,
+    /// everyone who answered `going` or `maybe` gets an `event.reminder` notification, and a
+    /// mail when they chose `remindByMail` (none when the event is made after that moment).
+    /// Refused with 422: `required`/`too_long` on the texts (title 100, place 200,
+    /// description 5000), `in_the_past` (startsAt), `ends_before_start`, `out_of_range`
+    /// (more than two years ahead, longer than 14 days, capacity 1–100000),
+    /// `deadline_after_start`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/groups/{groupID}/events`.
+    /// - Remark: Generated from `#/paths//v1/groups/{groupID}/events/post(createEvent)`.
+    public func createEvent(
+        path: Operations.CreateEvent.Input.Path,
+        headers: Operations.CreateEvent.Input.Headers = .init(),
+        body: Operations.CreateEvent.Input.Body
+    ) async throws -> Operations.CreateEvent.Output {
+        try await createEvent(Operations.CreateEvent.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// One event, with the caller's answer.
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/get(getEvent)`.
+    public func getEvent(
+        path: Operations.GetEvent.Input.Path,
+        headers: Operations.GetEvent.Input.Headers = .init()
+    ) async throws -> Operations.GetEvent.Output {
+        try await getEvent(Operations.GetEvent.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Change an event not yet over (its organiser and the group's moderators).
+    ///
+    /// The whole event is sent again. A new time or place is told to everyone who answered
+    /// `going` or `maybe` (`event.changed`, and mail to those who chose it); a new date moves
+    /// the reminder. 409 `event_cancelled`, `event_over`; 422 as for creating (an event under
+    /// way may keep its start).
+    ///
+    ///
+    /// - Remark: HTTP `PATCH /v1/events/{eventID}`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/patch(updateEvent)`.
+    public func updateEvent(
+        path: Operations.UpdateEvent.Input.Path,
+        headers: Operations.UpdateEvent.Input.Headers = .init(),
+        body: Operations.UpdateEvent.Input.Body
+    ) async throws -> Operations.UpdateEvent.Output {
+        try await updateEvent(Operations.UpdateEvent.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Cancel an event and tell everyone who answered.
+    ///
+    /// Every member who answered (whatever the answer) gets an `event.cancelled`
+    /// notification with the reason; those who chose `remindByMail` get a mail. No reminder
+    /// goes out. 409 `event_cancelled` (already), `event_over`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/events/{eventID}/cancel`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/cancel/post(cancelEvent)`.
+    public func cancelEvent(
+        path: Operations.CancelEvent.Input.Path,
+        headers: Operations.CancelEvent.Input.Headers = .init(),
+        body: Operations.CancelEvent.Input.Body
+    ) async throws -> Operations.CancelEvent.Output {
+        try await cancelEvent(Operations.CancelEvent.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Answer (or change one's answer to) an event (members).
+    ///
+    /// `headCount` is the people coming with this answer, the member included (1–20, default
+    /// 1; 0 or absent for `not_going`). 409 `event_full` when `going` with that many would pass
+    /// the capacity, `answers_closed` after the deadline (or the start), `event_cancelled`.
+    ///
+    ///
+    /// - Remark: HTTP `PUT /v1/events/{eventID}/answer`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/answer/put(answerEvent)`.
+    public func answerEvent(
+        path: Operations.AnswerEvent.Input.Path,
+        headers: Operations.AnswerEvent.Input.Headers = .init(),
+        body: Operations.AnswerEvent.Input.Body
+    ) async throws -> Operations.AnswerEvent.Output {
+        try await answerEvent(Operations.AnswerEvent.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Everyone's answers (the organiser and the group's moderators).
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}/answers`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/answers/get(listEventAnswers)`.
+    public func listEventAnswers(
+        path: Operations.ListEventAnswers.Input.Path,
+        headers: Operations.ListEventAnswers.Input.Headers = .init()
+    ) async throws -> Operations.ListEventAnswers.Output {
+        try await listEventAnswers(Operations.ListEventAnswers.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The answers as CSV for a spreadsheet (the organiser and the group's moderators).
+    ///
+    /// UTF-8 with a byte order mark, CRLF lines; columns 名前, 回答, 人数, コメント, 回答日時; the totals last.
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}/answers.csv`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/answers.csv/get(exportEventAnswers)`.
+    public func exportEventAnswers(
+        path: Operations.ExportEventAnswers.Input.Path,
+        headers: Operations.ExportEventAnswers.Input.Headers = .init()
+    ) async throws -> Operations.ExportEventAnswers.Output {
+        try await exportEventAnswers(Operations.ExportEventAnswers.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The event as an iCalendar file (RFC 5545) for a phone's calendar.
+    ///
+    /// One VEVENT with a stable UID and a SEQUENCE that grows with each change; a cancelled event is `STATUS:CANCELLED`.
+    ///
+    /// - Remark: HTTP `GET /v1/events/{eventID}/calendar.ics`.
+    /// - Remark: Generated from `#/paths//v1/events/{eventID}/calendar.ics/get(eventCalendar)`.
+    public func eventCalendar(
+        path: Operations.EventCalendar.Input.Path,
+        headers: Operations.EventCalendar.Input.Headers = .init()
+    ) async throws -> Operations.EventCalendar.Output {
+        try await eventCalendar(Operations.EventCalendar.Input(
             path: path,
             headers: headers
         ))
