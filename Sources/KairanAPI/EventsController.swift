@@ -28,9 +28,32 @@ struct EventsController {
         let endsAt: Date
         let capacity: Int?
         let answerDeadline: Date?
+        let answerDeadlineUnreadable: Bool
+
+        private enum CodingKeys: String, CodingKey { case title, description, place, startsAt, endsAt, capacity, answerDeadline }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            title = try container.decode(String.self, forKey: .title)
+            description = try container.decodeIfPresent(String.self, forKey: .description)
+            place = try container.decode(String.self, forKey: .place)
+            startsAt = try container.decode(Date.self, forKey: .startsAt)
+            endsAt = try container.decode(Date.self, forKey: .endsAt)
+            capacity = try container.decodeIfPresent(Int.self, forKey: .capacity)
+            // An unreadable deadline (say "") is the service's to refuse, after it has checked
+            // who may hold the event: a stranger gets 404, not a remark on the input.
+            if container.contains(.answerDeadline), try !container.decodeNil(forKey: .answerDeadline) {
+                answerDeadline = try? container.decode(Date.self, forKey: .answerDeadline)
+                answerDeadlineUnreadable = answerDeadline == nil
+            } else {
+                answerDeadline = nil
+                answerDeadlineUnreadable = false
+            }
+        }
 
         var input: GroupEventService.Input {
-            .init(title: title, description: description, place: place, startsAt: startsAt, endsAt: endsAt, capacity: capacity, answerDeadline: answerDeadline)
+            .init(title: title, description: description, place: place, startsAt: startsAt, endsAt: endsAt, capacity: capacity,
+                  answerDeadline: answerDeadline, answerDeadlineUnreadable: answerDeadlineUnreadable)
         }
     }
 

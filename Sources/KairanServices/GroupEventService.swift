@@ -104,14 +104,21 @@ public struct GroupEventService: Sendable {
         public var endsAt: Date
         public var capacity: Int?
         public var answerDeadline: Date?
-        public init(title: String, description: String?, place: String, startsAt: Date, endsAt: Date, capacity: Int?, answerDeadline: Date?) {
+        /// Set when the answer deadline was sent but is not a date-time: refused only after
+        /// the check of who may hold the event, like every other rule of the input.
+        public var answerDeadlineUnreadable: Bool
+        public init(title: String, description: String?, place: String, startsAt: Date, endsAt: Date, capacity: Int?, answerDeadline: Date?,
+                    answerDeadlineUnreadable: Bool = false) {
             self.title = title; self.description = description; self.place = place; self.startsAt = startsAt; self.endsAt = endsAt
-            self.capacity = capacity; self.answerDeadline = answerDeadline
+            self.capacity = capacity; self.answerDeadline = answerDeadline; self.answerDeadlineUnreadable = answerDeadlineUnreadable
         }
 
-        var draft: EventDraft {
-            EventDraft(title: title, description: description ?? "", place: place, startsAt: startsAt, endsAt: endsAt, capacity: capacity,
-                       answerDeadline: answerDeadline)
+        func validated(now: Date, isNew: Bool) throws(ValidationError) -> EventDraft {
+            if answerDeadlineUnreadable {
+                throw ValidationError(field: "answerDeadline", code: "invalid", message: "answerDeadline must be an RFC 3339 date-time or null")
+            }
+            return try EventDraft(title: title, description: description ?? "", place: place, startsAt: startsAt, endsAt: endsAt, capacity: capacity,
+                                  answerDeadline: answerDeadline).validated(now: now, isNew: isNew)
         }
     }
 
@@ -124,7 +131,7 @@ public struct GroupEventService: Sendable {
         // about a private group from a validation error.
         return try await database.withTransaction { db in
             _ = try await GroupAccess.group(.moderate, groupID, actor: actor, now: now, on: db)
-            let draft = try input.draft.validated(now: now, isNew: true)
+            let draft = try input.validated(now: now, isNew: true)
             let id = try await GroupEventStore.insert(group: groupID, draft: draft, author: actor.accountID,
                                                       remindAt: draft.reminderTime(zone: services.timeZone, now: now), now: now, on: db)
             guard let event = try await GroupEventStore.find(id, on: db) else { throw ServiceError.notFound }
@@ -140,7 +147,7 @@ public struct GroupEventService: Sendable {
         let now = services.clock.now()
         return try await database.withTransaction { db in
             let (event, _) = try await manageable(actor, id, now: now, on: db)
-            let draft = try input.draft.validated(now: now, isNew: false)
+            let draft = try input.validated(now: now, isNew: false)
             guard event.cancelledAt == nil else { throw Self.cancelledError }
             guard event.endsAt > now else { throw ServiceError.conflict("event_over", "the event is over and can no longer be changed") }
             let moved = draft.startsAt != event.startsAt || draft.endsAt != event.endsAt || draft.place != event.place

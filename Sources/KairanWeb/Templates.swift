@@ -305,6 +305,7 @@ enum Templates {
         {{/empty(answers)}}
         {{#empty(answers)}}<p>まだ回答はありません。</p>{{/empty(answers)}}
         <p><a href="/events/{{event.id}}/answers.csv">回答を CSV ファイルで保存する</a></p>
+        {{#canEdit}}<p><a href="/events/{{event.id}}/edit">行事の内容・日時を変更する</a></p>{{/canEdit}}
         {{^event.cancelled}}
         <form method="post" action="/events/{{event.id}}/cancel" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
@@ -318,9 +319,9 @@ enum Templates {
 
     static let eventNew = """
         <nav class="crumbs" aria-label="パンくずリスト"><a href="/groups/{{groupId}}">{{groupName}}</a></nav>
-        <h1>行事を作る</h1>
+        <h1>{{heading}}</h1>
         \(formErrors)
-        <form method="post" action="/groups/{{groupId}}/events" class="stack">
+        <form method="post" action="{{action}}" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <p><label for="title">行事の名前</label><input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="place">場所</label><input id="place" name="place" required maxlength="200" value="{{place}}"></p>
@@ -329,8 +330,8 @@ enum Templates {
         <p><label for="capacity">定員（人数。空欄なら定員なし）</label><input id="capacity" name="capacity" type="number" min="1" max="100000" value="{{capacity}}"></p>
         <p><label for="answer-deadline">出欠の締め切り（空欄なら開始まで）</label><input id="answer-deadline" name="answerDeadline" type="datetime-local" value="{{answerDeadline}}"></p>
         <p><label for="description">内容・持ち物など</label><textarea id="description" name="description" rows="6" maxlength="5000">{{description}}</textarea></p>
-        <p>前日の 18 時に、参加・未定と答えた方へお知らせが届きます。</p>
-        <p><button type="submit">行事を作る</button></p>
+        <p>{{note}}</p>
+        <p><button type="submit">{{button}}</button></p>
         </form>
         """
 

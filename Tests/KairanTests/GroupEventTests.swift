@@ -91,6 +91,14 @@ import Testing
                 "title": "逆さの行事", "place": "公園", "startsAt": Self.iso(Self.saturday), "endsAt": Self.iso(Self.saturday.addingTimeInterval(-60)),
             ]), token: place.owner.token)
             #expect(backwards.status == .unprocessableContent && (try? backwards.errorCode()) == "ends_before_start", "\(backwards.text)")
+            // A deadline that is not a date-time is refused to the organiser, and a group that
+            // does not exist is 404 whatever the input says.
+            let unreadable: [String: Any] = ["title": "行事", "place": "公園", "startsAt": Self.iso(Self.saturday),
+                                             "endsAt": Self.iso(Self.saturday.addingTimeInterval(60)), "answerDeadline": ""]
+            let noDeadline = try await client.send(.post, "/v1/groups/\(place.group)/events", json: jsonObject(unreadable), token: place.owner.token)
+            #expect(noDeadline.status == .unprocessableContent && (try? noDeadline.errorCode()) == "invalid", "\(noDeadline.text)")
+            let nowhere = try await client.send(.post, "/v1/groups/9223372036854775806/events", json: jsonObject(unreadable), token: place.owner.token)
+            #expect(nowhere.status == .notFound, "\(nowhere.text)")
 
             let event = try await Self.hold(place, ["capacity": 5])
             let shown = try await client.send(.get, "/v1/events/\(event)", token: a.token).json()
@@ -353,6 +361,26 @@ import Testing
             #expect(try await member.get("/events/\(event)/answers.csv", client).status == .forbidden)
             let ics = try await member.get("/events/\(event)/calendar.ics", client)
             #expect(ics.status == .ok && ics.text.contains("SUMMARY:餅つき大会"))
+
+            // The organiser moves it an hour later with the same form, filled in as it stands.
+            #expect(organiserView.text.contains("/events/\(event)/edit"))
+            let editForm = try await organiser.get("/events/\(event)/edit", client)
+            #expect(editForm.text.contains("行事を変更する") && editForm.text.contains("value=\"2026-11-28T09:00\"") && editForm.text.contains("value=\"30\""))
+            let backwards = try await organiser.post("/events/\(event)/edit", [
+                ("title", "餅つき大会"), ("place", "集会所"), ("startsAt", "2026-11-28T10:00"), ("endsAt", "2026-11-28T09:30"), ("capacity", "30"),
+            ], client)
+            #expect(backwards.status == .unprocessableContent && backwards.text.contains("開始日時より後") && backwards.text.contains("2026-11-28T09:30"))
+            let moved = try await organiser.post("/events/\(event)/edit", [
+                ("title", "餅つき大会"), ("place", "集会所"), ("startsAt", "2026-11-28T10:00"), ("endsAt", "2026-11-28T12:00"), ("capacity", "30"),
+                ("answerDeadline", ""), ("description", "きねと臼は町内会で用意します。"),
+            ], client)
+            #expect(moved.status == .seeOther)
+            let movedPage = try await organiser.get(try #require(moved.headers[.location]), client)
+            #expect(movedPage.text.contains("行事の内容を変更しました") && movedPage.text.contains("2026年11月28日(土) 10:00〜12:00"))
+            #expect(try await member.get("/me", client).text.contains("行事「餅つき大会」の日時または場所が変わりました"))
+            // A member is sent to the event, not shown the organiser's form.
+            let notTheirs = try await member.get("/events/\(event)/edit", client)
+            #expect(notTheirs.status == .seeOther && notTheirs.headers[.location] == "/events/\(event)")
 
             #expect(try await organiser.post("/events/\(event)/cancel", [("reason", "臼が割れたため")], client).status == .seeOther)
             let cancelled = try await member.get("/events/\(event)", client)
