@@ -49,6 +49,9 @@ func buildApplication(
         services.append(PushDeliveryWorker(
             database: database, listenURL: configuration.database, contact: "mailto:\(configuration.mail.identity.fromAddress.raw)",
             settings: configuration.push, configuration: push, clock: clock, logger: logger))
+        if let weather = configuration.weatherWarnings {
+            services.append(WeatherWarningWorker(warnings: dependencies.services.weatherWarnings, configuration: weather, clock: clock, logger: logger))
+        }
         if let inbound = configuration.mail.inbound {
             services.append(InboundSMTPService(configuration: inbound, identity: configuration.mail.identity, database: database, clock: clock, logger: logger))
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KairanAPI
 import KairanCore
+import KairanDelivery
 import KairanServices
 import KairanStore
 import Logging
@@ -88,6 +89,18 @@ struct ServeOptions: ParsableArguments {
     @Flag(name: .customLong("push-allow-loopback-http"), help: "Accept Web Push endpoints on this machine over plain http (env KAIRAN_PUSH_ALLOW_LOOPBACK_HTTP=1): for a push service run locally by a benchmark or a developer, never in a town's deployment.")
     var pushAllowLoopbackHTTP = false
 
+    @Option(name: .customLong("jma-areas"), help: "Send JMA's weather warnings for these seven-digit JMA area codes (the municipality code and 00, e.g. 1420100; comma-separated). `CODE=kita+minami` sends a code's warnings to those alert areas only, otherwise to the whole town (env KAIRAN_JMA_AREAS; default: off).")
+    var jmaAreas: String?
+
+    @Option(name: .customLong("jma-advisories"), help: "注意報 (advisories): skip, normal or urgent; 警報 and 特別警報 are always urgent (env KAIRAN_JMA_ADVISORIES; default normal).")
+    var jmaAdvisories: String?
+
+    @Option(name: .customLong("jma-category"), help: "The alert category weather warnings go out under (env KAIRAN_JMA_CATEGORY; default disaster).")
+    var jmaCategory: String?
+
+    @Option(name: .customLong("jma-feed-url"), help: "JMA's high-frequency 随時 Atom feed (env KAIRAN_JMA_FEED_URL; default \(WeatherWarningConfiguration.defaultFeedURL)); its long feed is the same name with _l.")
+    var jmaFeedURL: String?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
     var noMigrate = false
 }
@@ -120,6 +133,8 @@ struct ServerConfiguration: Sendable {
     var loginThrottle = LoginThrottle()
     /// Web Push: where pushes may go (the test suite allows its local push service).
     var push = PushSettings()
+    /// JMA's weather warnings: nil (the default) polls nothing.
+    var weatherWarnings: WeatherWarningConfiguration?
 
     init(database: DatabaseURL, mail: MailConfiguration) {
         self.database = database
@@ -163,6 +178,24 @@ struct ServerConfiguration: Sendable {
         push.allowLoopbackHTTP = serve.pushAllowLoopbackHTTP || environment["KAIRAN_PUSH_ALLOW_LOOPBACK_HTTP"] == "1"
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)
+        if let areas = serve.jmaAreas ?? environment["KAIRAN_JMA_AREAS"], !areas.isEmpty {
+            var policy: WeatherWarningPolicy
+            do {
+                policy = WeatherWarningPolicy(areas: try WeatherWarningPolicy.parseAreas(areas))
+            } catch {
+                throw ValidationError("--jma-areas: \(error.message)")
+            }
+            if let text = serve.jmaAdvisories ?? environment["KAIRAN_JMA_ADVISORIES"] {
+                guard let choice = WeatherWarningPolicy.Advisories(rawValue: text) else {
+                    throw ValidationError("--jma-advisories (KAIRAN_JMA_ADVISORIES) must be skip, normal or urgent")
+                }
+                policy.advisories = choice
+            }
+            policy.category = serve.jmaCategory ?? environment["KAIRAN_JMA_CATEGORY"] ?? policy.category
+            weatherWarnings = WeatherWarningConfiguration(
+                policy: policy, feedURL: serve.jmaFeedURL ?? environment["KAIRAN_JMA_FEED_URL"] ?? WeatherWarningConfiguration.defaultFeedURL,
+                contact: "\(mail.identity.publicURL); mailto:\(mail.identity.fromAddress.raw)")
+        }
     }
 }
 

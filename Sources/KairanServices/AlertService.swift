@@ -55,40 +55,8 @@ public struct AlertService: Sendable {
         let scheduled = draft.sendAt != nil && sendAt > now.addingTimeInterval(60)
 
         let (record, created, counts) = try await database.withTransaction { db in
-            let categories = try await AlertStore.categories(on: db)
-            guard let category = categories.first(where: { $0.code == draft.category && !$0.archived }) else {
-                throw ValidationError(field: "category", code: "unknown_category",
-                                      message: "category must be one of \(categories.filter { !$0.archived }.map(\.code).joined(separator: ", "))")
-            }
-            let areas = try await AlertStore.areas(on: db)
-            let areaIDs = try areaCodes.map { code in
-                guard let area = areas.first(where: { $0.code == code && !$0.archived }) else {
-                    throw ValidationError(field: "areas", code: "unknown_area", message: "unknown area '\(code)'")
-                }
-                return area.id
-            }
-            let deadline = draft.urgent ? sendAt.addingTimeInterval(settings.urgentDeadline) : nil
-            // Japanese alert mail names its category up front: 【防災】…
-            let fullSubject = subject.hasPrefix("【") ? subject : "【\(category.name)】\(subject)"
-            let message = try await DeliveryStore.createMessage(
-                kind: "alert", idempotencyKey: key, urgent: draft.urgent, fromName: settings.fromName, subject: fullSubject, body: body,
-                listID: "\(category.code).alerts.\(settings.mailDomain)", deadline: deadline, now: now, on: db)
-            if !message.created {
-                // The same request again: answer with what the first one created.
-                guard let existing = try await AlertStore.alert(id: nil, message: message.id, on: db) else {
-                    throw ServiceError.conflict("idempotency_key_reused", "this Idempotency-Key was used for something else")
-                }
-                return (existing, false, try await DeliveryStore.counts(message: message.id, on: db))
-            }
-            let alertDraft = AlertStore.AlertDraft(category: category, areaIDs: areaIDs, urgent: draft.urgent, sendAt: sendAt, scheduled: scheduled,
-                                                   deadline: deadline)
-            let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: db)
-            let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: actor.accountID,
-                                                      now: now, on: db)
-            guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
-            var counts = DeliveryCounts()
-            counts.queued = recipients
-            return (record, true, counts)
+            try await write(draft, subject: subject, body: body, areaCodes: areaCodes, key: key, sendAt: sendAt, scheduled: scheduled,
+                            createdBy: actor.accountID, now: now, on: db)
         }
         if created {
             Counter(label: "kairan_deliveries_queued_total", dimensions: [("channel", "mail")]).increment(by: record.recipientCount)
@@ -97,6 +65,61 @@ public struct AlertService: Sendable {
             ])
         }
         return Created(alert: AlertView(record, progress: counts), isNew: created)
+    }
+
+    /// The alert and its mail jobs, in the caller's transaction: what staff send and what
+    /// the weather warning feed sends (`createdBy` nil) go the same way.
+    func write(_ draft: AlertDraft, subject: String, body: String, areaCodes: [String], key: String?, sendAt: Date, scheduled: Bool,
+               createdBy: AccountID?, now: Date, on db: DatabaseConnection) async throws -> (AlertRecord, Bool, DeliveryCounts) {
+        let categories = try await AlertStore.categories(on: db)
+        guard let category = categories.first(where: { $0.code == draft.category && !$0.archived }) else {
+            throw ValidationError(field: "category", code: "unknown_category",
+                                  message: "category must be one of \(categories.filter { !$0.archived }.map(\.code).joined(separator: ", "))")
+        }
+        let areas = try await AlertStore.areas(on: db)
+        let areaIDs = try areaCodes.map { code in
+            guard let area = areas.first(where: { $0.code == code && !$0.archived }) else {
+                throw ValidationError(field: "areas", code: "unknown_area", message: "unknown area '\(code)'")
+            }
+            return area.id
+        }
+        let deadline = draft.urgent ? sendAt.addingTimeInterval(settings.urgentDeadline) : nil
+        // Japanese alert mail names its category up front: 【防災】…
+        let fullSubject = subject.hasPrefix("【") ? subject : "【\(category.name)】\(subject)"
+        let message = try await DeliveryStore.createMessage(
+            kind: "alert", idempotencyKey: key, urgent: draft.urgent, fromName: settings.fromName, subject: fullSubject, body: body,
+            listID: "\(category.code).alerts.\(settings.mailDomain)", deadline: deadline, now: now, on: db)
+        if !message.created {
+            // The same request again: answer with what the first one created.
+            guard let existing = try await AlertStore.alert(id: nil, message: message.id, on: db) else {
+                throw ServiceError.conflict("idempotency_key_reused", "this Idempotency-Key was used for something else")
+            }
+            return (existing, false, try await DeliveryStore.counts(message: message.id, on: db))
+        }
+        let alertDraft = AlertStore.AlertDraft(category: category, areaIDs: areaIDs, urgent: draft.urgent, sendAt: sendAt, scheduled: scheduled,
+                                               deadline: deadline)
+        let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: db)
+        let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: createdBy,
+                                                  now: now, on: db)
+        guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
+        var counts = DeliveryCounts()
+        counts.queued = recipients
+        return (record, true, counts)
+    }
+
+    /// Sends an alert no person wrote (a weather warning), now, in the caller's transaction.
+    /// `key` makes it once: the same key again returns the first alert.
+    func sendAutomatic(_ draft: AlertDraft, key: String, logger: Logger, on db: DatabaseConnection) async throws -> AlertRecord {
+        let subject = try Content.text(draft.subject, field: "subject", max: Self.subjectMax)
+        let body = try Content.text(draft.body, field: "body", max: Self.bodyMax, multiline: true)
+        let now = services.clock.now()
+        let (record, created, _) = try await write(draft, subject: subject, body: body, areaCodes: Array(Set(draft.areas)).sorted(), key: key,
+                                                   sendAt: now, scheduled: false, createdBy: nil, now: now, on: db)
+        if created {
+            Counter(label: "kairan_deliveries_queued_total", dimensions: [("channel", "mail")]).increment(by: record.recipientCount)
+            logger.info("automatic alert created", metadata: ["alert_id": "\(record.id)", "recipients": "\(record.recipientCount)", "urgent": "\(record.urgent)"])
+        }
+        return record
     }
 
     public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<AlertView> {

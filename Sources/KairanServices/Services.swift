@@ -53,6 +53,7 @@ public struct Services: Sendable {
     public var mailProblems: MailProblemService { MailProblemService(services: self) }
     public var pushDevices: PushService { PushService(services: self) }
     public var events: GroupEventService { GroupEventService(services: self) }
+    public var weatherWarnings: WeatherWarningService { WeatherWarningService(services: self) }
 }
 
 extension Decision {

@@ -320,7 +320,7 @@ public enum AlertStore {
     }
 
     public static func insertAlert(
-        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID, now: Date, on db: DatabaseConnection
+        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID?, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {
         for try await id in try await db.query("""
             INSERT INTO alerts (message_id, category_id, area_ids, send_at, created_by, created_at, recipient_count)

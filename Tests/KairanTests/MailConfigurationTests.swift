@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KairanCore
 import KairanDelivery
 import KairanStore
 import Testing
@@ -67,6 +68,19 @@ import Testing
         #expect(try configuration(["--registrations-per-hour", "500"]).loginThrottle.registrationsPerClientPerHour == 500)
         #expect(try configuration([], environment: ["KAIRAN_REGISTRATIONS_PER_HOUR": "60"]).loginThrottle.registrationsPerClientPerHour == 60)
         #expect(throws: (any Error).self) { try configuration(["--registrations-per-hour", "0"]) }
+    }
+
+    @Test func weatherWarningsAreOffUntilTheTownNamesItsAreas() throws {
+        #expect(try configuration([]).weatherWarnings == nil)
+        let on = try #require(try configuration(["--jma-areas", "1420100,0421501=east+north", "--jma-advisories", "skip"]).weatherWarnings)
+        #expect(on.policy == WeatherWarningPolicy(areas: ["1420100": [], "0421501": ["east", "north"]], advisories: .skip, category: "disaster"))
+        #expect(on.feedURL == "https://www.data.jma.go.jp/developer/xml/feed/extra.xml")
+        #expect(on.longFeedURL == "https://www.data.jma.go.jp/developer/xml/feed/extra_l.xml")
+        #expect(on.userAgent.contains("mailto:"))
+        let fromEnvironment = try configuration([], environment: ["KAIRAN_JMA_AREAS": "1420100", "KAIRAN_JMA_CATEGORY": "town"]).weatherWarnings
+        #expect(fromEnvironment?.policy.category == "town" && fromEnvironment?.policy.advisories == .normal)
+        #expect(throws: (any Error).self) { try configuration(["--jma-areas", "14201"]) }
+        #expect(throws: (any Error).self) { try configuration(["--jma-areas", "1420100", "--jma-advisories", "sometimes"]) }
     }
 
     @Test func theStreamPingIntervalComesFromTheFlagOrTheEnvironmentWithinBounds() throws {

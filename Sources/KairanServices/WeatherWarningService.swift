@@ -1,0 +1,135 @@
+import Foundation
+import KairanCore
+import KairanStore
+import Logging
+
+/// Turns JMA's warning documents into alerts: each issuance (発表) once, whichever
+/// documents carry it, and each lifting (解除) as a follow-up. The fetching lives in
+/// KairanDelivery's `WeatherWarningWorker`; what a document means for the town lives here.
+public struct WeatherWarningService: Sendable {
+    let services: Services
+    var database: Database { services.database }
+
+    public init(services: Services) {
+        self.services = services
+    }
+
+    /// Whether the policy's alert category exists (checked before documents are fetched, so
+    /// a misconfigured town does not use up documents it cannot send).
+    public func categoryExists(_ policy: WeatherWarningPolicy) async throws -> Bool {
+        try await database.withConnection { db in
+            try await AlertStore.categories(on: db).contains { $0.code == policy.category && !$0.archived }
+        }
+    }
+
+    public func takeFeedTurn(_ url: String, until: Date) async throws -> JMAFeedTurn? {
+        let now = services.clock.now()
+        return try await database.withConnection { db in try await WeatherWarningStore.takeFeedTurn(url, now: now, until: until, on: db) }
+    }
+
+    public func feedAnswered(_ url: String, lastModified: String?, etag: String?, nextAt: Date) async throws {
+        let now = services.clock.now()
+        try await database.withConnection { db in
+            try await WeatherWarningStore.feedAnswered(url, lastModified: lastModified, etag: etag, nextAt: nextAt, now: now, on: db)
+        }
+    }
+
+    public func feedFailed(_ url: String, nextAt: Date) async throws {
+        try await database.withConnection { db in try await WeatherWarningStore.feedFailed(url, nextAt: nextAt, on: db) }
+    }
+
+    public func lastFeedSuccess() async throws -> Date? {
+        try await database.withConnection { db in try await WeatherWarningStore.lastSuccess(on: db) }
+    }
+
+    public func claimDocuments(_ urls: [String]) async throws -> [String] {
+        let now = services.clock.now()
+        return try await database.withConnection { db in try await WeatherWarningStore.claimDocuments(urls, now: now, on: db) }
+    }
+
+    public func releaseDocument(_ url: String) async throws {
+        try await database.withConnection { db in try await WeatherWarningStore.releaseDocument(url, on: db) }
+    }
+
+    /// A fetched document that is not a readable warning document: kept as read, so it is
+    /// never fetched again.
+    public func documentUnreadable(_ url: String, reason: String) async throws {
+        let now = services.clock.now()
+        try await database.withConnection { db in
+            try await WeatherWarningStore.finishDocument(url, .unreadable, note: reason, reportTime: nil, now: now, on: db)
+        }
+    }
+
+    /// Applies a fetched document: compares it area by area with what was in force, sends
+    /// what changed as alerts, and marks the document done, all in one transaction (a crash
+    /// leaves the claim, and the document is applied again by the next poll after it).
+    /// Returns the alerts sent.
+    @discardableResult
+    public func apply(_ document: WarningDocument, url: String, policy: WeatherWarningPolicy, logger: Logger) async throws -> [AlertRecord] {
+        let now = services.clock.now()
+        let skip: String? = if document.status != "通常" {
+            "control status \(document.status): a drill or test, not sent"
+        } else if document.family == nil {
+            "not a warning document Kairan reads"
+        } else if document.infoType == "取消" {
+            // A 取消 withdraws an earlier document; the next document states the whole
+            // picture again, and the comparison with it sends what really changed.
+            "取消 (withdrawal of an earlier document): applied through the next document"
+        } else {
+            nil
+        }
+        guard let family = document.family, skip == nil else {
+            try await database.withConnection { db in
+                try await WeatherWarningStore.finishDocument(url, .skipped, note: skip, reportTime: document.reportTime, now: now, on: db)
+            }
+            logger.info("weather warning document skipped", metadata: ["reason": "\(skip ?? "")"])
+            return []
+        }
+        let alerts = services.alertService
+        let zone = services.timeZone
+        return try await database.withTransaction { db in
+            var sent: [AlertRecord] = []
+            let townAreas = try await AlertStore.areas(on: db).filter { !$0.archived }.map(\.code)
+            for area in document.areas {
+                guard let mapped = policy.areas[area.code] else { continue }
+                let previous = try await WeatherWarningStore.lockState(family: family, area: area.code, on: db)
+                if let previous, previous.reportTime > document.reportTime {
+                    // An older document arriving after a newer one changes nothing.
+                    continue
+                }
+                let change = WarningChange(previous: previous?.kinds ?? [], area: area)
+                try await WeatherWarningStore.saveState(family: family, area: area.code, reportTime: document.reportTime, kinds: change.inForce, on: db)
+
+                let issuedCodes = change.issued.filter { policy.announces($0.level) }.map(\.code)
+                let endedCodes = change.ended.filter { policy.announces(WarningLevel(name: $0.name)) }.map(\.code)
+                let freshIssued = try await WeatherWarningStore.recordAnnouncements(area: area.code, codes: issuedCodes, reportTime: document.reportTime,
+                                                                                    action: "issued", on: db)
+                let freshEnded = try await WeatherWarningStore.recordAnnouncements(area: area.code, codes: endedCodes, reportTime: document.reportTime,
+                                                                                   action: "lifted", on: db)
+                let news = WarningChange(issued: change.issued.filter { freshIssued.contains($0.code) },
+                                         ended: change.ended.filter { freshEnded.contains($0.code) }, inForce: change.inForce)
+                guard let message = WeatherWarningMessage(change: news, areaName: area.name.isEmpty ? area.code : area.name, document: document,
+                                                          policy: policy, zone: zone) else { continue }
+                let known = mapped.filter { townAreas.contains($0) }
+                if known.count < mapped.count {
+                    // Sending to the whole town is safer than to nobody.
+                    logger.warning("weather warning areas not among the town's alert areas; sending to the areas known, or the whole town",
+                                   metadata: ["jma_area": "\(area.code)", "unknown": "\(mapped.filter { !townAreas.contains($0) })"])
+                }
+                let draft = AlertDraft(category: policy.category, areas: known, urgent: message.urgent, subject: message.subject, body: message.body,
+                                       sendAt: nil, idempotencyKey: nil)
+                let key = "jma:\(family):\(area.code):\(Int64(document.reportTime.timeIntervalSince1970))"
+                let alert = try await alerts.sendAutomatic(draft, key: key, logger: logger, on: db)
+                try await WeatherWarningStore.linkAnnouncements(area: area.code, codes: Array(freshIssued.union(freshEnded)),
+                                                                reportTime: document.reportTime, alert: alert.id, on: db)
+                logger.notice("weather warning alert sent", metadata: [
+                    "alert_id": "\(alert.id)", "jma_area": "\(area.code)", "issued": "\(news.issued.map(\.code))", "lifted": "\(news.ended.map(\.code))",
+                ])
+                sent.append(alert)
+            }
+            try await WeatherWarningStore.finishDocument(url, .applied, note: sent.isEmpty ? nil : "\(sent.count) alert(s)",
+                                                         reportTime: document.reportTime, now: now, on: db)
+            return sent
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import KairanCore
+import PostgresNIO
+
+/// A feed's conditional-GET state, handed to the instance whose turn it is to poll.
+public struct JMAFeedTurn: Sendable, Equatable {
+    public let lastModified: String?
+    public let etag: String?
+    public let failures: Int
+    public let lastSuccessAt: Date?
+}
+
+/// What Kairan remembers of JMA's feeds and warnings (migration 0021).
+public enum WeatherWarningStore {
+    /// Takes this feed's turn when it is due, leasing it until `until` so other instances
+    /// wait. Nil when another instance has it or it is not due. One lease for all feeds:
+    /// reading the long feed instead of the short one is no reason to poll early.
+    public static func takeFeedTurn(_ url: String, now: Date, until: Date, on db: DatabaseConnection) async throws -> JMAFeedTurn? {
+        try await db.query("""
+            INSERT INTO jma_feeds (url, lease_until) VALUES (\(url), '-infinity') ON CONFLICT (url) DO NOTHING
+            """)
+        let rows = try await db.query("""
+            UPDATE jma_feeds SET lease_until = \(until)
+            WHERE url = \(url) AND lease_until <= \(now) AND NOT EXISTS (SELECT 1 FROM jma_feeds o WHERE o.url <> \(url) AND o.lease_until > \(now))
+            RETURNING last_modified, etag, failures, last_success_at
+            """)
+        for try await row in rows.decode((String?, String?, Int, Date?).self) {
+            return JMAFeedTurn(lastModified: row.0, etag: row.1, failures: row.2, lastSuccessAt: row.3)
+        }
+        return nil
+    }
+
+    /// The feed answered (200 or 304): its validators, and when it is next due.
+    public static func feedAnswered(_ url: String, lastModified: String?, etag: String?, nextAt: Date, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            UPDATE jma_feeds SET last_modified = coalesce(\(lastModified), last_modified), etag = coalesce(\(etag), etag),
+                failures = 0, last_success_at = \(now), lease_until = \(nextAt)
+            WHERE url = \(url)
+            """)
+    }
+
+    /// The feed or a document could not be read: counted, next due after the back-off, and
+    /// read in full then (documents given back are listed again).
+    public static func feedFailed(_ url: String, nextAt: Date, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE jma_feeds SET failures = failures + 1, lease_until = \(nextAt), last_modified = NULL, etag = NULL WHERE url = \(url)")
+    }
+
+    /// The latest successful poll of any feed (the short feed is enough only when it was
+    /// read in the last few minutes).
+    public static func lastSuccess(on db: DatabaseConnection) async throws -> Date? {
+        for try await date in try await db.query("SELECT max(last_success_at) FROM jma_feeds").decode(Date?.self) {
+            return date
+        }
+        return nil
+    }
+
+    /// Of these document URLs, the ones never fetched (or claimed by a process that died
+    /// over five minutes ago), now claimed by the caller.
+    public static func claimDocuments(_ urls: [String], now: Date, on db: DatabaseConnection) async throws -> [String] {
+        guard !urls.isEmpty else { return [] }
+        var claimed: [String] = []
+        let stale = now.addingTimeInterval(-300)
+        let rows = try await db.query("""
+            INSERT INTO jma_documents (url, state, claimed_at) SELECT u, 'claimed', \(now) FROM unnest(\(urls)::text[]) AS u
+            ON CONFLICT (url) DO UPDATE SET claimed_at = excluded.claimed_at
+                WHERE jma_documents.state = 'claimed' AND jma_documents.claimed_at < \(stale)
+            RETURNING url
+            """)
+        for try await url in rows.decode(String.self) { claimed.append(url) }
+        let order = Dictionary(urls.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return claimed.sorted { order[$0, default: 0] < order[$1, default: 0] }
+    }
+
+    /// The claim given back (the fetch failed; the next poll tries again).
+    public static func releaseDocument(_ url: String, on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM jma_documents WHERE url = \(url) AND state = 'claimed'")
+    }
+
+    public enum DocumentOutcome: String, Sendable {
+        case applied, skipped, unreadable
+    }
+
+    public static func finishDocument(_ url: String, _ outcome: DocumentOutcome, note: String?, reportTime: Date?, now: Date,
+                                      on db: DatabaseConnection) async throws {
+        try await db.query("""
+            UPDATE jma_documents SET state = \(outcome.rawValue), done_at = \(now), note = \(note.map { String($0.prefix(200)) }),
+                report_time = \(reportTime)
+            WHERE url = \(url)
+            """)
+    }
+
+    /// What was in force for the area in this family of documents, locked until the
+    /// transaction ends, with the time of the document that said so. Nil: nothing known.
+    public static func lockState(family: String, area: String, on db: DatabaseConnection) async throws
+        -> (reportTime: Date, kinds: [(code: String, name: String)])? {
+        let rows = try await db.query("""
+            SELECT report_time, kind_codes, kind_names FROM jma_warning_state WHERE family = \(family) AND area_code = \(area) FOR UPDATE
+            """)
+        for try await row in rows.decode((Date, [String], [String]).self) {
+            return (row.0, Array(zip(row.1, row.2)).map { (code: $0.0, name: $0.1) })
+        }
+        return nil
+    }
+
+    public static func saveState(family: String, area: String, reportTime: Date, kinds: [WarningKind], on db: DatabaseConnection) async throws {
+        try await db.query("""
+            INSERT INTO jma_warning_state (family, area_code, report_time, kind_codes, kind_names)
+            VALUES (\(family), \(area), \(reportTime), \(kinds.map(\.code)), \(kinds.map(\.name)))
+            ON CONFLICT (family, area_code) DO UPDATE SET report_time = excluded.report_time, kind_codes = excluded.kind_codes,
+                kind_names = excluded.kind_names
+            """)
+    }
+
+    /// Records these kinds' issuance or lifting at this time; returns the codes not recorded
+    /// before (by another family's document with the same news).
+    public static func recordAnnouncements(area: String, codes: [String], reportTime: Date, action: String, on db: DatabaseConnection) async throws -> Set<String> {
+        guard !codes.isEmpty else { return [] }
+        var fresh = Set<String>()
+        let rows = try await db.query("""
+            INSERT INTO jma_announcements (area_code, kind_code, report_time, action)
+            SELECT \(area), c, \(reportTime), \(action) FROM unnest(\(codes)::text[]) AS c
+            ON CONFLICT DO NOTHING
+            RETURNING kind_code
+            """)
+        for try await code in rows.decode(String.self) { fresh.insert(code) }
+        return fresh
+    }
+
+    public static func linkAnnouncements(area: String, codes: [String], reportTime: Date, alert: Int64, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            UPDATE jma_announcements SET alert_id = \(alert)
+            WHERE area_code = \(area) AND report_time = \(reportTime) AND kind_code = ANY(\(codes)::text[]) AND alert_id IS NULL
+            """)
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairanCore
+import KairanDelivery
+import KairanServices
+import KairanStore
+import PostgresNIO
+import Testing
+
+@testable import KairanServer
+
+/// Weather warnings (気象警報・注意報) from JMA's 防災情報XML: documents in JMA's published
+/// format, served by a web server on loopback as JMA's is, turned into alerts that reach
+/// subscribers' mail once per issuance, with the lifting (解除) as a follow-up.
+@Suite struct WeatherWarningTests {
+    /// 横須賀市 in Kanagawa (prefecture 14), the town of these tests; 鎌倉市 is its neighbour.
+    static let town = (code: "1420100", name: "横須賀市")
+    static let neighbour = (code: "1420400", name: "鎌倉市")
+
+    typealias Kind = (code: String, name: String, status: String)
+
+    /// A warning document in the shape of JMA's official VPWW54 sample: the prefecture-level
+    /// block (which Kairan must not read as the town's) and the municipality-level one with
+    /// the town and its neighbour. `lastKind` puts a LastKind inside the first kind, as a
+    /// step down from a warning does.
+    static func document(title: String = "気象警報・注意報（Ｈ２７）", status: String = "通常", infoType: String = "発表", at report: String,
+                         headline: String = "神奈川県では、高波に警戒してください。", kinds: [Kind], lastKind: Kind? = nil,
+                         neighbourKinds: [Kind] = [("14", "雷注意報", "発表")]) -> String {
+        func kindXML(_ kind: Kind, last: Kind? = nil) -> String {
+            let lastXML = last.map { "<LastKind><Name>\($0.name)</Name><Code>\($0.code)</Code><Condition>\($0.status)</Condition></LastKind>" } ?? ""
+            return "<Kind><Name>\(kind.name)</Name><Code>\(kind.code)</Code><Status>\(kind.status)</Status>\(lastXML)</Kind>"
+        }
+        let ours = kinds.enumerated().map { kindXML($1, last: $0 == 0 ? lastKind : nil) }.joined()
+        return """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Report xmlns="http://xml.kishou.go.jp/jmaxml1/" xmlns:jmx="http://xml.kishou.go.jp/jmaxml1/" xmlns:jmx_add="http://xml.kishou.go.jp/jmaxml1/addition1/">
+            <Control><Title>\(title)</Title><DateTime>2026-11-23T01:00:00Z</DateTime><Status>\(status)</Status>
+            <EditorialOffice>横浜地方気象台</EditorialOffice><PublishingOffice>横浜地方気象台</PublishingOffice></Control>
+            <Head xmlns="http://xml.kishou.go.jp/jmaxml1/informationBasis1/"><Title>神奈川県気象警報・注意報</Title>
+            <ReportDateTime>\(report)</ReportDateTime><TargetDateTime>\(report)</TargetDateTime>
+            <EventID/><InfoType>\(infoType)</InfoType><Serial/><InfoKind>気象警報・注意報</InfoKind><InfoKindVersion>1.2_0</InfoKindVersion>
+            <Headline><Text>\(headline)</Text></Headline></Head>
+            <Body xmlns="http://xml.kishou.go.jp/jmaxml1/body/meteorology1/">
+            <Warning type="気象警報・注意報（府県予報区等）"><Item>
+            <Kind><Name>大雨特別警報</Name><Code>33</Code><Status>発表</Status></Kind>
+            <Area><Name>神奈川県</Name><Code>140000</Code></Area></Item></Warning>
+            <Warning type="気象警報・注意報（市町村等）">
+            <Item>\(ours)<Area><Name>\(town.name)</Name><Code>\(town.code)</Code></Area><ChangeStatus>警報・注意報種別に変化有</ChangeStatus></Item>
+            <Item>\(neighbourKinds.map { kindXML($0) }.joined())<Area><Name>\(neighbour.name)</Name><Code>\(neighbour.code)</Code></Area></Item>
+            </Warning></Body></Report>
+            """
+    }
+
+    static func feed(_ entries: [(title: String, path: String, updated: String)], server: ScriptedJMAServer) -> String {
+        let items = entries.map { entry in
+            """
+            <entry><title>\(entry.title)</title><id>\(server.url(entry.path))</id><updated>\(entry.updated)</updated>
+            <author><name>横浜地方気象台</name></author><link type="application/xml" href="\(server.url(entry.path))"/>
+            <content type="text">【神奈川県気象警報・注意報】</content></entry>
+            """
+        }.joined(separator: "\n")
+        return """
+            <?xml version="1.0" encoding="utf-8"?>
+            <feed xmlns="http://www.w3.org/2005/Atom" lang="ja"><title>高頻度（随時）</title><subtitle>JMAXML publishing feed</subtitle>
+            <updated>2026-11-23T10:00:00+09:00</updated><id>urn:test:extra</id>
+            \(items)
+            </feed>
+            """
+    }
+
+    static let feedPath = "/developer/xml/feed/extra.xml"
+    static let longFeedPath = "/developer/xml/feed/extra_l.xml"
+    static func dataPath(_ stamp: String, _ type: String, office: String = "140000") -> String {
+        "/developer/xml/data/\(stamp)_0_\(type)_\(office).xml"
+    }
+
+    // MARK: - Reading and comparing
+
+    @Test func aDocumentIsReadAtTheMunicipalityLevelOnly() throws {
+        let xml = Self.document(at: "2026-11-23T10:00:00+09:00", kinds: [("10", "大雨注意報", "警報から注意報"), ("15", "強風注意報", "発表")],
+                                lastKind: ("03", "大雨警報", "警報"))
+        let document = try JMAXML.warningDocument(Data(xml.utf8))
+        #expect(document.title == "気象警報・注意報（Ｈ２７）" && document.status == "通常" && document.infoType == "発表")
+        #expect(document.reportTime == RFC3339.date("2026-11-23T01:00:00Z"))
+        #expect(document.family == "h27")
+        #expect(document.areas.map(\.code) == [Self.town.code, Self.neighbour.code], "the prefecture's block is not an area of the town")
+        // The LastKind inside the first kind is not read as a kind of its own.
+        #expect(document.areas[0].kinds == [WarningKind(code: "10", name: "大雨注意報", status: "警報から注意報"),
+                                            WarningKind(code: "15", name: "強風注意報", status: "発表")])
+
+        // What was in force (大雨警報) ended by stepping down; the new advisory is not an issuance.
+        let change = WarningChange(previous: [("03", "大雨警報")], area: document.areas[0])
+        #expect(change.issued.map(\.code) == ["15"])
+        #expect(change.ended.map(\.code) == ["03"])
+        #expect(change.inForce.map(\.code) == ["10", "15"])
+
+        // Started while a warning was in force: taken in, not announced.
+        let carriedOn = WarningChange(previous: [], area: WarningArea(code: Self.town.code, name: Self.town.name,
+                                                                      kinds: [WarningKind(code: "07", name: "波浪警報", status: "継続")]))
+        #expect(carriedOn.issued.isEmpty && carriedOn.inForce.map(\.code) == ["07"])
+        // Nothing in force.
+        let none = WarningChange(previous: [("07", "波浪警報")], area: WarningArea(code: Self.town.code, name: Self.town.name,
+                                                                                  kinds: [WarningKind(code: "", name: "", status: "発表警報・注意報はなし")]))
+        #expect(none.inForce.isEmpty && none.ended.map(\.code) == ["07"])
+
+        #expect(WarningDocument.family(ofTitle: "気象特別警報・警報・注意報") == "h27")
+        #expect(WarningDocument.family(ofTitle: "気象警報・注意報（Ｒ０６）（大雨）") == "r06:大雨")
+        #expect(WarningDocument.family(ofTitle: "気象警報・注意報（Ｒ０６）（集約通報）") == nil, "the nationwide digest is not read")
+        #expect(WarningDocument.family(ofTitle: "府県天気予報") == nil)
+        #expect(WarningLevel(name: "レベル４大雨危険警報") == .warning && WarningLevel(name: "大雨特別警報") == .emergency
+                && WarningLevel(name: "雷注意報") == .advisory)
+        #expect(throws: JMAXMLError.self) { try JMAXML.warningDocument(Data("<Report><Control>".utf8)) }
+        #expect(try WeatherWarningPolicy.parseAreas("1420100, 1420400=kita+minami") == ["1420100": [], "1420400": ["kita", "minami"]])
+        #expect(throws: ValidationError.self) { try WeatherWarningPolicy.parseAreas("14201") }
+    }
+
+    // MARK: - From the feed to residents' mail
+
+    struct Setup {
+        let client: any TestClientProtocol
+        let url: DatabaseURL
+        let clock: TestClock
+        let staff: String
+    }
+
+    func withTown(_ body: @escaping @Sendable (Setup) async throws -> Void) async throws {
+        let clock = TestClock(NoticeTown.schoolMorning)
+        try await withApp(clock: clock, configure: { $0.role = .api }) { client, url in
+            let staff = try await client.registerAndLogin(email: "bousai@town.example.jp")
+            try await grantRole("alert_sender", to: "bousai@town.example.jp", in: url)
+            for email in ["all@example.jp", "taro.yokosuka@docomo.ne.jp"] {
+                let response = try await client.send(.post, "/v1/alert-subscribers", json: jsonObject(["email": email]), token: staff)
+                try #require(response.status == .created, "\(response.text)")
+            }
+            try await body(Setup(client: client, url: url, clock: clock, staff: staff))
+        }
+    }
+
+    /// Polls as `kairan serve --jma-areas 1420100` does, `workers` instances at once.
+    static func poll(_ setup: Setup, _ server: ScriptedJMAServer, workers: Int = 1,
+                     advisories: WeatherWarningPolicy.Advisories = .normal) async throws -> [WeatherWarningWorker.Poll] {
+        try await TestDatabase.withClient(setup.url) { database in
+            let services = Services(database: database, clock: setup.clock, passwordHasher: PasswordHasher(testSuiteCost: 4), sessionLifetime: 3600,
+                                    publicURL: "https://kairan.town.example.jp")
+            let configuration = WeatherWarningConfiguration(policy: WeatherWarningPolicy(areas: [town.code: []], advisories: advisories),
+                                                            feedURL: server.url(feedPath), contact: "https://kairan.town.example.jp")
+            let pollers = (0..<workers).map { _ in
+                WeatherWarningWorker(warnings: services.weatherWarnings, configuration: configuration, clock: setup.clock, logger: TestDatabase.logger)
+            }
+            let polls = await withTaskGroup(of: WeatherWarningWorker.Poll.self) { group in
+                for poller in pollers { group.addTask { await poller.tick() } }
+                return await group.reduce(into: [WeatherWarningWorker.Poll]()) { $0.append($1) }
+            }
+            for poller in pollers { await poller.shutdown() }
+            return polls
+        }
+    }
+
+    static func alerts(_ setup: Setup) async throws -> [[String: Any]] {
+        try await setup.client.send(.get, "/v1/alerts", token: setup.staff).items()
+    }
+
+    @Test func aWarningReachesSubscribersOnceAndItsLiftingFollows() async throws {
+        let server = try await ScriptedJMAServer.start()
+        let smtp = ScriptedSMTPServer()
+        try await smtp.start()
+        try await withTown { setup in
+            // 10:00: 波浪警報 and 強風注意報 for the town, in the older system's two documents
+            // and the 2026 system's 波浪 document; other prefectures' and other kinds of
+            // documents in the same feed.
+            let at10 = "2026-11-23T10:00:00+09:00"
+            let issued: [Kind] = [("07", "波浪警報", "発表"), ("15", "強風注意報", "発表")]
+            let vpww53 = Self.dataPath("20261123010000", "VPWW53"), vpww54 = Self.dataPath("20261123010000", "VPWW54")
+            let vpww59 = Self.dataPath("20261123010000", "VPWW59")
+            let osaka = Self.dataPath("20261123010000", "VPWW54", office: "270000")
+            let forecast = Self.dataPath("20261123010000", "VPFD51")
+            server.put(vpww53, Self.document(title: "気象特別警報・警報・注意報", at: at10, kinds: issued))
+            server.put(vpww54, Self.document(at: at10, kinds: issued))
+            server.put(vpww59, Self.document(title: "気象警報・注意報（Ｒ０６）（波浪）", at: at10, kinds: [("07", "波浪警報", "発表")]))
+            server.put(osaka, Self.document(at: at10, kinds: issued))
+            server.put(forecast, "<not-fetched/>")
+            var entries: [(title: String, path: String, updated: String)] = [
+                ("気象特別警報・警報・注意報", vpww53, "2026-11-23T01:00:10Z"), ("気象警報・注意報（Ｈ２７）", vpww54, "2026-11-23T01:00:11Z"),
+                ("気象警報・注意報（Ｒ０６）（波浪）", vpww59, "2026-11-23T01:00:12Z"), ("気象警報・注意報（Ｈ２７）", osaka, "2026-11-23T01:00:13Z"),
+                ("府県天気予報", forecast, "2026-11-23T01:00:14Z"),
+            ]
+            // A first start reads the long feed, so what was issued before it is not missed.
+            server.put(Self.longFeedPath, Self.feed(entries, server: server))
+
+            // Two instances poll at the same moment: one of them reads the feed.
+            let first = try await Self.poll(setup, server, workers: 2)
+            #expect(first.map(\.alerts).reduce(0, +) == 1, "\(first)")
+            #expect(server.requests(for: Self.longFeedPath).count == 1)
+            #expect(server.requests(for: Self.feedPath).isEmpty)
+            for path in [vpww53, vpww54, vpww59] { #expect(server.requests(for: path).count == 1, "\(path) fetched once") }
+            #expect(server.requests(for: osaka).isEmpty && server.requests(for: forecast).isEmpty, "other prefectures and kinds are not fetched")
+            #expect(server.requests.allSatisfy { $0.userAgent?.hasPrefix("Kairan") == true })
+
+            var alerts = try await Self.alerts(setup)
+            #expect(alerts.count == 1)
+            #expect(alerts.first?["subject"] as? String == "【防災】横須賀市に波浪警報・強風注意報が発表されました")
+            #expect(alerts.first?["urgent"] as? Bool == true && alerts.first?["recipients"] as? Int == 2)
+            let body = try #require(alerts.first?["body"] as? String)
+            #expect(body.contains("気象庁は2026年11月23日 10時00分、横須賀市に次の警報・注意報を発表しました。"), "\(body)")
+            #expect(body.contains("発表中: 波浪警報、強風注意報") && body.contains("神奈川県では、高波に警戒してください。"))
+            #expect(!body.contains("鎌倉市") && !body.contains("雷注意報"), "the neighbour's advisory is not the town's")
+
+            // The mail goes out, one per subscriber.
+            try await TestDatabase.withClient(setup.url) { database in
+                let harness = try DeliveryHarness(database: database, clock: setup.clock, relay: DeliveryHarness.relay(smtp))
+                #expect(await harness.worker.drain() == 2)
+                await harness.transport.shutdown()
+            }
+            #expect(Set(smtp.transactions.flatMap(\.recipients)) == ["RCPT TO:<all@example.jp>", "RCPT TO:<taro.yokosuka@docomo.ne.jp>"])
+
+            // Within the minute, nobody polls again.
+            server.clearRequests()
+            _ = try await Self.poll(setup, server)
+            #expect(server.requests.isEmpty)
+
+            // 13:00: the advisory is lifted, the warning carries on. Caught up, the short feed.
+            setup.clock.advance(by: 61)
+            let at13 = Self.dataPath("20261123040000", "VPWW54")
+            server.put(at13, Self.document(at: "2026-11-23T13:00:00+09:00", kinds: [("07", "波浪警報", "継続"), ("15", "強風注意報", "解除")]))
+            entries.append(("気象警報・注意報（Ｈ２７）", at13, "2026-11-23T04:00:10Z"))
+            server.put(Self.feedPath, Self.feed(entries, server: server))
+            let second = try await Self.poll(setup, server)
+            #expect(second.first?.alerts == 1 && second.first?.documents == 1, "\(second)")
+            #expect(server.requests.map(\.path) == [Self.feedPath, at13], "documents already read are not fetched again")
+            alerts = try await Self.alerts(setup)
+            #expect(alerts.first?["subject"] as? String == "【防災】横須賀市の強風注意報が解除されました")
+            #expect(alerts.first?["urgent"] as? Bool == false, "a lifting waits for a subscriber's receive window")
+            #expect((alerts.first?["body"] as? String)?.contains("発表中: 波浪警報") == true)
+
+            // An unchanged feed is a 304 to a conditional GET.
+            server.clearRequests()
+            setup.clock.advance(by: 61)
+            let third = try await Self.poll(setup, server)
+            #expect(third.first?.feedStatus == 304 && third.first?.documents == 0)
+            #expect(server.requests(for: Self.feedPath).first?.ifModifiedSince != nil)
+
+            // A drill (訓練) is never sent to residents.
+            setup.clock.advance(by: 61)
+            let drill = Self.dataPath("20261123050000", "VPWW53")
+            server.put(drill, Self.document(title: "気象特別警報・警報・注意報", status: "訓練", at: "2026-11-23T14:00:00+09:00",
+                                           kinds: [("33", "大雨特別警報", "発表"), ("07", "波浪警報", "継続")]))
+            entries.append(("気象特別警報・警報・注意報", drill, "2026-11-23T05:00:10Z"))
+            server.put(Self.feedPath, Self.feed(entries, server: server))
+            #expect(try await Self.poll(setup, server).first?.alerts == 0)
+
+            // 15:00: the warning is lifted, but its document cannot be fetched at first: the
+            // poll backs off, then reads the feed in full again and sends it.
+            setup.clock.advance(by: 61)
+            let at15 = Self.dataPath("20261123060000", "VPWW54")
+            server.put(at15, Self.document(at: "2026-11-23T15:00:00+09:00", kinds: [("", "", "発表警報・注意報はなし")]))
+            entries.append(("気象警報・注意報（Ｈ２７）", at15, "2026-11-23T06:00:10Z"))
+            server.put(Self.feedPath, Self.feed(entries, server: server))
+            server.fail(at15, with: [503])
+            #expect(try await Self.poll(setup, server).first?.alerts == 0)
+            server.clearRequests()
+            setup.clock.advance(by: 61)
+            _ = try await Self.poll(setup, server)
+            #expect(server.requests.isEmpty, "backing off after a failure")
+            setup.clock.advance(by: 61)
+            let retried = try await Self.poll(setup, server)
+            #expect(retried.first?.alerts == 1, "\(retried)")
+            #expect(server.requests(for: Self.feedPath).first?.ifModifiedSince == nil, "read in full after a failure")
+            alerts = try await Self.alerts(setup)
+            #expect(alerts.count == 3)
+            #expect(alerts.first?["subject"] as? String == "【防災】横須賀市の波浪警報が解除されました")
+            #expect((alerts.first?["body"] as? String)?.contains("現在、横須賀市に発表中の警報・注意報はありません。") == true)
+        }
+        await smtp.stop()
+        await server.stop()
+    }
+}
