@@ -46,3 +46,23 @@ CREATE TABLE jma_announcements (
     alert_id    bigint REFERENCES alerts (id) ON DELETE SET NULL,
     PRIMARY KEY (area_code, kind_code, report_time, action)
 );
+
+-- Warnings that wait for a person before they go out (`--jma-approval`): the alert as it
+-- would be sent, until alert staff send it or set it aside.
+CREATE TABLE jma_pending_alerts (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    area_code   text NOT NULL,
+    category    text NOT NULL,
+    areas       text[] NOT NULL,
+    urgent      boolean NOT NULL,
+    subject     text NOT NULL CHECK (char_length(subject) BETWEEN 1 AND 100),
+    body        text NOT NULL CHECK (char_length(body) BETWEEN 1 AND 4000),
+    report_time timestamptz NOT NULL,
+    created_at  timestamptz NOT NULL,
+    decided_at  timestamptz,
+    decided_by  bigint REFERENCES accounts (id) ON DELETE SET NULL,
+    decision    text CHECK (decision IN ('sent', 'discarded')),
+    alert_id    bigint REFERENCES alerts (id) ON DELETE SET NULL,
+    CHECK ((decided_at IS NULL) = (decision IS NULL))
+);
+CREATE INDEX jma_pending_alerts_open_idx ON jma_pending_alerts (id DESC) WHERE decided_at IS NULL;

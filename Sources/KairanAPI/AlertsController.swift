@@ -16,6 +16,9 @@ struct AlertsController {
         routes.get("/v1/alerts/{alertID}", use: show)
         routes.post("/v1/alerts/{alertID}/cancel", use: cancel)
         routes.get("/v1/alerts/{alertID}/deliveries.csv", use: exportCSV)
+        routes.get("/v1/weather-warnings/pending", use: pendingWarnings)
+        routes.post("/v1/weather-warnings/pending/{pendingID}/send", use: sendPendingWarning)
+        routes.post("/v1/weather-warnings/pending/{pendingID}/discard", use: discardPendingWarning)
     }
 
     struct CreateAlert: Decodable {
@@ -86,4 +89,27 @@ struct AlertsController {
     }
 }
 
+extension AlertsController {
+    /// Alerts from weather warnings waiting for alert staff (`--jma-approval`), then the
+    /// latest decided ones.
+    @Sendable func pendingWarnings(_ request: Request, context: KairanRequestContext) async throws -> Items<PendingWarningView> {
+        let actor = try context.requireActor()
+        return Items(items: try await dependencies.services.weatherWarnings.pending(actor, limit: try request.pageLimit(), logger: context.logger))
+    }
+
+    /// Sends it as prepared → 201 with the alert.
+    @Sendable func sendPendingWarning(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AlertView> {
+        let actor = try context.requireActor()
+        let id = try context.parameters.require("pendingID", as: Int64.self)
+        return EditedResponse(status: .created, response: try await dependencies.services.weatherWarnings.send(actor, pending: id, logger: context.logger))
+    }
+
+    @Sendable func discardPendingWarning(_ request: Request, context: KairanRequestContext) async throws -> PendingWarningView {
+        let actor = try context.requireActor()
+        let id = try context.parameters.require("pendingID", as: Int64.self)
+        return try await dependencies.services.weatherWarnings.discard(actor, pending: id, logger: context.logger)
+    }
+}
+
+extension PendingWarningView: ResponseEncodable {}
 extension AlertView: ResponseEncodable {}

@@ -148,17 +148,40 @@ public struct WeatherWarningPolicy: Sendable, Equatable {
         case urgent
     }
 
+    /// Which alerts wait for alert staff to send them.
+    public enum Approval: String, Sendable, CaseIterable {
+        /// None: everything goes out at once.
+        case off
+        /// Those about advisories (注意報) only; anything about a warning goes at once.
+        case advisories
+        /// Every one.
+        case all
+    }
+
     /// The town's JMA area codes (seven digits) and, for each, the town's alert areas it
     /// stands for (empty: the whole town).
     public var areas: [String: [String]]
     public var advisories: Advisories
     /// The alert category the alerts go out under.
     public var category: String
+    public var approval: Approval
 
-    public init(areas: [String: [String]], advisories: Advisories = .normal, category: String = "disaster") {
+    public init(areas: [String: [String]], advisories: Advisories = .normal, category: String = "disaster", approval: Approval = .off) {
         self.areas = areas
         self.advisories = advisories
         self.category = category
+        self.approval = approval
+    }
+
+    /// Whether an alert about this change waits for a person.
+    public func needsApproval(_ change: WarningChange) -> Bool {
+        switch approval {
+        case .off: return false
+        case .all: return true
+        case .advisories:
+            let levels = change.issued.map(\.level) + change.ended.map { WarningLevel(name: $0.name) }
+            return levels.allSatisfy { $0 == .advisory }
+        }
     }
 
     /// Whether this kind is announced at all (its issuance and its lifting).

@@ -95,6 +95,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("jma-advisories"), help: "注意報 (advisories): skip, normal or urgent; 警報 and 特別警報 are always urgent (env KAIRAN_JMA_ADVISORIES; default normal).")
     var jmaAdvisories: String?
 
+    @Option(name: .customLong("jma-approval"), help: "Which weather warning alerts wait for alert staff to send them (防災担当の承認): off (default: all go at once), advisories (those only about 注意報) or all (env KAIRAN_JMA_APPROVAL).")
+    var jmaApproval: String?
+
     @Option(name: .customLong("jma-category"), help: "The alert category weather warnings go out under (env KAIRAN_JMA_CATEGORY; default disaster).")
     var jmaCategory: String?
 
@@ -190,6 +193,12 @@ struct ServerConfiguration: Sendable {
                     throw ValidationError("--jma-advisories (KAIRAN_JMA_ADVISORIES) must be skip, normal or urgent")
                 }
                 policy.advisories = choice
+            }
+            if let text = serve.jmaApproval ?? environment["KAIRAN_JMA_APPROVAL"] {
+                guard let choice = WeatherWarningPolicy.Approval(rawValue: text) else {
+                    throw ValidationError("--jma-approval (KAIRAN_JMA_APPROVAL) must be off, advisories or all")
+                }
+                policy.approval = choice
             }
             policy.category = serve.jmaCategory ?? environment["KAIRAN_JMA_CATEGORY"] ?? policy.category
             weatherWarnings = WeatherWarningConfiguration(

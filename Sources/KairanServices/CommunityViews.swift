@@ -182,12 +182,15 @@ public struct NotificationPayload: Codable, Sendable {
     public var until: String?
     /// A group event's reminder, change or cancellation (its title is the excerpt).
     public var eventId: EventID?
+    /// An alert from a weather warning waiting for alert staff (its subject is the excerpt).
+    public var warningId: Int64?
 
     public init(postId: PostID? = nil, threadId: ThreadID? = nil, groupId: GroupID? = nil, groupName: String? = nil, author: PostView.Author? = nil,
                 excerpt: String? = nil, itemId: ModerationItemID? = nil, outcome: String? = nil, reason: String? = nil, scope: String? = nil,
-                until: String? = nil, eventId: EventID? = nil) {
+                until: String? = nil, eventId: EventID? = nil, warningId: Int64? = nil) {
         self.postId = postId; self.threadId = threadId; self.groupId = groupId; self.groupName = groupName; self.author = author; self.excerpt = excerpt
         self.itemId = itemId; self.outcome = outcome; self.reason = reason; self.scope = scope; self.until = until; self.eventId = eventId
+        self.warningId = warningId
     }
 }
 

@@ -64,8 +64,14 @@ public struct WeatherWarningService: Sendable {
     /// what changed as alerts, and marks the document done, all in one transaction (a crash
     /// leaves the claim, and the document is applied again by the next poll after it).
     /// Returns the alerts sent.
+    public struct Applied: Sendable {
+        public var alerts: [AlertRecord] = []
+        /// Alerts set aside for alert staff to send (`--jma-approval`).
+        public var pending: [Int64] = []
+    }
+
     @discardableResult
-    public func apply(_ document: WarningDocument, url: String, policy: WeatherWarningPolicy, logger: Logger) async throws -> [AlertRecord] {
+    public func apply(_ document: WarningDocument, url: String, policy: WeatherWarningPolicy, logger: Logger) async throws -> Applied {
         let now = services.clock.now()
         let skip: String? = if document.status != "通常" {
             "control status \(document.status): a drill or test, not sent"
@@ -83,12 +89,12 @@ public struct WeatherWarningService: Sendable {
                 try await WeatherWarningStore.finishDocument(url, .skipped, note: skip, reportTime: document.reportTime, now: now, on: db)
             }
             logger.info("weather warning document skipped", metadata: ["reason": "\(skip ?? "")"])
-            return []
+            return Applied()
         }
         let alerts = services.alertService
         let zone = services.timeZone
         return try await database.withTransaction { db in
-            var sent: [AlertRecord] = []
+            var applied = Applied()
             let townAreas = try await AlertStore.areas(on: db).filter { !$0.archived }.map(\.code)
             for area in document.areas {
                 guard let mapped = policy.areas[area.code] else { continue }
@@ -116,6 +122,16 @@ public struct WeatherWarningService: Sendable {
                     logger.warning("weather warning areas not among the town's alert areas; sending to the areas known, or the whole town",
                                    metadata: ["jma_area": "\(area.code)", "unknown": "\(mapped.filter { !townAreas.contains($0) })"])
                 }
+                if policy.needsApproval(news) {
+                    let id = try await WeatherWarningStore.insertPending(area: area.code, category: policy.category, areas: known, urgent: message.urgent,
+                                                                         subject: message.subject, body: message.body, reportTime: document.reportTime,
+                                                                         now: now, on: db)
+                    try await Notifier.notify(try await WeatherWarningStore.alertStaff(on: db), kind: "weather.pending",
+                                              NotificationPayload(excerpt: message.subject, warningId: id), now: now, on: db)
+                    logger.notice("weather warning alert waits for alert staff", metadata: ["pending_id": "\(id)", "jma_area": "\(area.code)"])
+                    applied.pending.append(id)
+                    continue
+                }
                 let draft = AlertDraft(category: policy.category, areas: known, urgent: message.urgent, subject: message.subject, body: message.body,
                                        sendAt: nil, idempotencyKey: nil)
                 let key = "jma:\(family):\(area.code):\(Int64(document.reportTime.timeIntervalSince1970))"
@@ -125,11 +141,94 @@ public struct WeatherWarningService: Sendable {
                 logger.notice("weather warning alert sent", metadata: [
                     "alert_id": "\(alert.id)", "jma_area": "\(area.code)", "issued": "\(news.issued.map(\.code))", "lifted": "\(news.ended.map(\.code))",
                 ])
-                sent.append(alert)
+                applied.alerts.append(alert)
             }
-            try await WeatherWarningStore.finishDocument(url, .applied, note: sent.isEmpty ? nil : "\(sent.count) alert(s)",
-                                                         reportTime: document.reportTime, now: now, on: db)
-            return sent
+            let note = applied.alerts.isEmpty && applied.pending.isEmpty ? nil : "\(applied.alerts.count) alert(s), \(applied.pending.count) pending"
+            try await WeatherWarningStore.finishDocument(url, .applied, note: note, reportTime: document.reportTime, now: now, on: db)
+            return applied
         }
+    }
+
+    // MARK: - Waiting for a person
+
+    /// Alerts from warnings waiting for alert staff, then the latest decided ones.
+    public func pending(_ actor: Actor, limit: Int, logger: Logger) async throws -> [PendingWarningView] {
+        try services.alertService.requireAlertStaff(actor)
+        return try await database.withConnection { db in
+            try await WeatherWarningStore.pendingList(limit: limit, on: db).map(PendingWarningView.init)
+        }
+    }
+
+    /// Sends a pending alert as it was prepared, in the caller's name.
+    public func send(_ actor: Actor, pending id: Int64, logger: Logger) async throws -> AlertView {
+        let alerts = services.alertService
+        try alerts.requireAlertStaff(actor)
+        let now = services.clock.now()
+        let (record, counts) = try await database.withTransaction { db in
+            let pending = try await Self.undecided(id, on: db)
+            let draft = AlertDraft(category: pending.category, areas: pending.areas, urgent: pending.urgent, subject: pending.subject,
+                                   body: pending.body, sendAt: nil, idempotencyKey: nil)
+            let (record, _, counts) = try await alerts.write(draft, subject: pending.subject, body: pending.body, areaCodes: pending.areas,
+                                                             key: "jma-pending:\(id)", sendAt: now, scheduled: false, createdBy: actor.accountID,
+                                                             now: now, on: db)
+            try await WeatherWarningStore.decidePending(id, decision: "sent", by: actor.accountID, alert: record.id, now: now, on: db)
+            return (record, counts)
+        }
+        logger.notice("pending weather warning alert sent", metadata: ["pending_id": "\(id)", "alert_id": "\(record.id)"])
+        return AlertView(record, progress: counts)
+    }
+
+    /// Sets a pending alert aside: it is never sent.
+    public func discard(_ actor: Actor, pending id: Int64, logger: Logger) async throws -> PendingWarningView {
+        try services.alertService.requireAlertStaff(actor)
+        let now = services.clock.now()
+        let record = try await database.withTransaction { db in
+            _ = try await Self.undecided(id, on: db)
+            try await WeatherWarningStore.decidePending(id, decision: "discarded", by: actor.accountID, alert: nil, now: now, on: db)
+            guard let record = try await WeatherWarningStore.lockPending(id, on: db) else { throw ServiceError.notFound }
+            return record
+        }
+        logger.notice("pending weather warning alert set aside", metadata: ["pending_id": "\(id)"])
+        return PendingWarningView(record)
+    }
+
+    private static func undecided(_ id: Int64, on db: DatabaseConnection) async throws -> PendingWarningRecord {
+        guard let pending = try await WeatherWarningStore.lockPending(id, on: db) else { throw ServiceError.notFound }
+        guard pending.decidedAt == nil else {
+            throw ServiceError.conflict(code: "already_decided", message: "this alert was already \(pending.decision ?? "decided")", field: nil)
+        }
+        return pending
+    }
+}
+
+/// An alert from a weather warning as alert staff see it before it goes out.
+public struct PendingWarningView: Codable, Sendable {
+    public let id: Int64
+    /// `pending`, `sent` or `discarded`.
+    public let status: String
+    public let category: String
+    public let areas: [String]
+    public let urgent: Bool
+    public let subject: String
+    public let body: String
+    /// When JMA issued what it is about.
+    public let reportedAt: Date
+    public let createdAt: Date
+    public let decidedAt: Date?
+    /// The alert it became, once sent.
+    public let alertId: Int64?
+
+    init(_ record: PendingWarningRecord) {
+        id = record.id
+        status = record.decision ?? "pending"
+        category = record.category
+        areas = record.areas
+        urgent = record.urgent
+        subject = record.subject
+        body = record.body
+        reportedAt = record.reportTime
+        createdAt = record.createdAt
+        decidedAt = record.decidedAt
+        alertId = record.alertID
     }
 }

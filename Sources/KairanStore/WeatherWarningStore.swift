@@ -10,6 +10,22 @@ public struct JMAFeedTurn: Sendable, Equatable {
     public let lastSuccessAt: Date?
 }
 
+/// An alert from a weather warning waiting for alert staff.
+public struct PendingWarningRecord: Sendable, Equatable {
+    public let id: Int64
+    public let areaCode: String
+    public let category: String
+    public let areas: [String]
+    public let urgent: Bool
+    public let subject: String
+    public let body: String
+    public let reportTime: Date
+    public let createdAt: Date
+    public let decidedAt: Date?
+    public let decision: String?
+    public let alertID: Int64?
+}
+
 /// What Kairan remembers of JMA's feeds and warnings (migration 0021).
 public enum WeatherWarningStore {
     /// Takes this feed's turn when it is due, leasing it until `until` so other instances
@@ -124,6 +140,62 @@ public enum WeatherWarningStore {
             """)
         for try await code in rows.decode(String.self) { fresh.insert(code) }
         return fresh
+    }
+
+    // MARK: Waiting for a person
+
+    static let pendingColumns = "id, area_code, category, areas, urgent, subject, body, report_time, created_at, decided_at, decision, alert_id"
+
+    private static func pending(_ query: PostgresQuery, on db: DatabaseConnection) async throws -> [PendingWarningRecord] {
+        var records: [PendingWarningRecord] = []
+        for try await row in try await db.query(query).decode((Int64, String, String, [String], Bool, String, String, Date, Date, Date?, String?, Int64?).self) {
+            records.append(PendingWarningRecord(id: row.0, areaCode: row.1, category: row.2, areas: row.3, urgent: row.4, subject: row.5, body: row.6,
+                                                reportTime: row.7, createdAt: row.8, decidedAt: row.9, decision: row.10, alertID: row.11))
+        }
+        return records
+    }
+
+    public static func insertPending(area: String, category: String, areas: [String], urgent: Bool, subject: String, body: String, reportTime: Date,
+                                     now: Date, on db: DatabaseConnection) async throws -> Int64 {
+        for try await id in try await db.query("""
+            INSERT INTO jma_pending_alerts (area_code, category, areas, urgent, subject, body, report_time, created_at)
+            VALUES (\(area), \(category), \(areas), \(urgent), \(subject), \(body), \(reportTime), \(now))
+            RETURNING id
+            """).decode(Int64.self) {
+            return id
+        }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    /// Those still waiting, newest first, then the latest decided (for the record).
+    public static func pendingList(limit: Int, on db: DatabaseConnection) async throws -> [PendingWarningRecord] {
+        try await pending("""
+            SELECT \(unescaped: pendingColumns) FROM jma_pending_alerts
+            ORDER BY decided_at IS NOT NULL, id DESC LIMIT \(limit)
+            """, on: db)
+    }
+
+    /// The pending alert, locked until the transaction ends.
+    public static func lockPending(_ id: Int64, on db: DatabaseConnection) async throws -> PendingWarningRecord? {
+        try await pending("SELECT \(unescaped: pendingColumns) FROM jma_pending_alerts WHERE id = \(id) FOR UPDATE", on: db).first
+    }
+
+    public static func decidePending(_ id: Int64, decision: String, by account: AccountID, alert: Int64?, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            UPDATE jma_pending_alerts SET decided_at = \(now), decided_by = \(account), decision = \(decision), alert_id = \(alert)
+            WHERE id = \(id)
+            """)
+    }
+
+    /// Alert staff (alert senders and town administrators), who decide on pending alerts.
+    public static func alertStaff(on db: DatabaseConnection) async throws -> [AccountID] {
+        var accounts: [AccountID] = []
+        for try await id in try await db.query("""
+            SELECT DISTINCT account_id FROM account_roles WHERE role IN ('alert_sender', 'town_admin') ORDER BY account_id
+            """).decode(Int64.self) {
+            accounts.append(id)
+        }
+        return accounts
     }
 
     public static func linkAnnouncements(area: String, codes: [String], reportTime: Date, alert: Int64, on db: DatabaseConnection) async throws {

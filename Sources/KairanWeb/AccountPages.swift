@@ -162,7 +162,8 @@ struct AccountPages {
                         createdISO: Dates.iso(item.createdAt), read: item.read,
                         link: item.data.threadId.map { "/threads/\($0)" + (item.data.postId.map { "#post-\($0)" } ?? "") }
                             ?? item.data.eventId.map { "/events/\($0)" }
-                            ?? (item.kind == "group.invited" ? item.data.groupId.map { "/groups/\($0)" } : nil))
+                            ?? (item.kind == "group.invited" ? item.data.groupId.map { "/groups/\($0)" } : nil)
+                            ?? (item.kind == "weather.pending" ? "/alerts#weather-heading" : nil))
         }
         let view = MeView(csrf: page.csrf, displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors,
                           passwordErrors: passwordErrors)

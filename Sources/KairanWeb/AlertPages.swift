@@ -21,12 +21,18 @@ struct AlertPages {
         routes.get("/alerts/settings", use: settings)
         routes.post("/alerts/settings/categories", use: putCategory)
         routes.post("/alerts/settings/areas", use: putArea)
+        routes.post("/alerts/weather/:id/send", use: sendWeatherWarning)
+        routes.post("/alerts/weather/:id/discard", use: discardWeatherWarning)
         routes.get("/alerts/:id", use: alert)
         routes.get("/alerts/:id/deliveries.csv", use: deliveryRecord)
     }
 
     struct ListView {
         struct Item { let id: Int64; let subject: String; let urgent: Bool; let when: String; let sent: Int; let recipients: Int; let cancelled: Bool }
+        /// An alert from a weather warning waiting for a person (`--jma-approval`).
+        struct Waiting { let id: Int64; let subject: String; let urgent: Bool; let reported: String; let paragraphs: [String] }
+        let csrf: String
+        let waiting: [Waiting]
         let items: [Item]
         let next: String?
     }
@@ -37,7 +43,12 @@ struct AlertPages {
             let before = request.uri.queryParameters["before"].flatMap { Int64(String($0)) }
             let alerts = try await services.alertService.list(actor, before: before, limit: 30, logger: context.logger)
             let zone = services.timeZone
-            let view = ListView(items: alerts.items.map {
+            // The first page shows what waits; later pages are the record only.
+            let waiting = before != nil ? [] : try await services.weatherWarnings.pending(actor, limit: 20, logger: context.logger)
+                .filter { $0.status == "pending" }
+                .map { ListView.Waiting(id: $0.id, subject: $0.subject, urgent: $0.urgent, reported: Dates.display($0.reportedAt, zone: zone),
+                                        paragraphs: $0.body.components(separatedBy: "\n")) }
+            let view = ListView(csrf: page.csrf, waiting: waiting, items: alerts.items.map {
                 .init(id: $0.id, subject: $0.subject, urgent: $0.urgent, when: Dates.display($0.sendAt, zone: zone), sent: $0.progress.sent,
                       recipients: $0.recipients, cancelled: $0.cancelled)
             }, next: alerts.nextBefore.map { "/alerts?before=\($0)" })
@@ -246,6 +257,26 @@ struct AlertPages {
         try await web.respond(request, context: context) { page in
             try services.alertService.requireAlertStaff(try web.requireActor(page))
             return try await settingsPage(page, context: context)
+        }
+    }
+
+    @Sendable func sendWeatherWarning(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            _ = try await web.postedForm(request, context: context)
+            let id = try context.parameters.require("id", as: Int64.self)
+            let alert = try await services.weatherWarnings.send(actor, pending: id, logger: context.logger)
+            return PageRenderer.redirect("/alerts/\(alert.id)?m=sent")
+        }
+    }
+
+    @Sendable func discardWeatherWarning(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            _ = try await web.postedForm(request, context: context)
+            let id = try context.parameters.require("id", as: Int64.self)
+            _ = try await services.weatherWarnings.discard(actor, pending: id, logger: context.logger)
+            return PageRenderer.redirect("/alerts?m=weather-discarded")
         }
     }
 

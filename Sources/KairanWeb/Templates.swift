@@ -842,6 +842,20 @@ enum Templates {
         <li><a href="/alerts/subscribers">登録者</a></li>
         <li><a href="/alerts/settings">種別と地区</a></li>
         </ul></nav>
+        {{^empty(waiting)}}
+        <section aria-labelledby="weather-heading">
+        <h2 id="weather-heading">送信の判断を待つ気象警報のメール</h2>
+        <p>気象庁の発表をもとに作ったメールです。内容を確かめて、送るか送らないかを選んでください。</p>
+        <ul class="cards">
+        {{#waiting}}<li><h3>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}{{subject}}</h3>
+        <p class="meta">気象庁の発表 <time>{{reported}}</time></p>
+        <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        <form method="post" action="/alerts/weather/{{id}}/send" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">このメールを送る</button></form>
+        <form method="post" action="/alerts/weather/{{id}}/discard" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">送らない</button></form>
+        </li>{{/waiting}}
+        </ul>
+        </section>
+        {{/empty(waiting)}}
         {{^empty(items)}}
         <ul class="cards">
         {{#items}}<li>{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}<a href="/alerts/{{id}}">{{subject}}</a>

@@ -76,6 +76,16 @@ import Yams
             let alert = try #require(try await client.send(.post, "/v1/alerts", json: jsonObject(["category": "crime", "urgent": true, "subject": "不審者", "body": "注意"]),
                                                            token: town.townAdmin).json()["id"] as? Int)
 
+            // A weather warning's alert waiting for alert staff (as `--jma-approval` leaves it).
+            let pendingWarning = try await town.url.withSingleConnection(logger: TestDatabase.logger) { db in
+                var id: Int64 = 0
+                for try await value in try await db.query("""
+                    INSERT INTO jma_pending_alerts (area_code, category, areas, urgent, subject, body, report_time, created_at)
+                    VALUES ('1420100', 'disaster', '{}', false, '横須賀市に雷注意報が発表されました', '気象庁は…', now(), now()) RETURNING id
+                    """).decode(Int64.self) { id = value }
+                return id
+            }
+
             // The callers with no business there.
             let resident = try await client.resident("resident@example.jp", name: "町 住民")
             let otherSchool = try await town.school("町立第二小学校", prefix: "ni")
@@ -91,7 +101,7 @@ import Yams
                 "notificationID": "\(notification)", "accountID": "\(member.id)", "organizationID": "\(school.id)",
                 "classID": "\(school.classes["1-1"]!)", "childID": "\(child)", "noticeID": "\(notice)", "listID": "\(list)",
                 "absenceID": "\(absence)", "alertID": "\(alert)", "subscriberID": "\(subscriber)", "reaction": "thanks",
-                "role": "town_moderator", "code": "chuo", "deviceID": "\(device)", "eventID": "\(event)",
+                "role": "town_moderator", "code": "chuo", "deviceID": "\(device)", "eventID": "\(event)", "pendingID": "\(pendingWarning)",
                 // No appeal or suspension exists: their ids must not be guessable into one.
                 "appealID": "1", "suspensionID": "1",
                 // Secret links: a made-up token opens nothing.
@@ -109,7 +119,7 @@ import Yams
             var walked = 0
             // The town's own business (its moderators', mail staff's and administrators'):
             // no path names an object, and none of these callers holds a town role.
-            let townOnly = ["/v1/admin/", "/v1/alerts", "/v1/alert-subscribers", "/v1/moderation/", "/v1/mail/"]
+            let townOnly = ["/v1/admin/", "/v1/alerts", "/v1/alert-subscribers", "/v1/moderation/", "/v1/mail/", "/v1/weather-warnings"]
             for operation in SpecOperations.all
             where operation.path.contains("{") || townOnly.contains(where: operation.path.hasPrefix) || operation.path == "/v1/organizations" && operation.method == "POST"
                 || ["PUT", "PATCH", "DELETE", "POST"].contains(operation.method) && ["/v1/alert-areas", "/v1/alert-categories"].contains(where: operation.path.hasPrefix) {

@@ -81,6 +81,9 @@ import Testing
         #expect(fromEnvironment?.policy.category == "town" && fromEnvironment?.policy.advisories == .normal)
         #expect(throws: (any Error).self) { try configuration(["--jma-areas", "14201"]) }
         #expect(throws: (any Error).self) { try configuration(["--jma-areas", "1420100", "--jma-advisories", "sometimes"]) }
+        #expect(try configuration(["--jma-areas", "1420100", "--jma-approval", "advisories"]).weatherWarnings?.policy.approval == .advisories)
+        #expect(on.policy.approval == .off)
+        #expect(throws: (any Error).self) { try configuration(["--jma-areas", "1420100", "--jma-approval", "maybe"]) }
     }
 
     @Test func theStreamPingIntervalComesFromTheFlagOrTheEnvironmentWithinBounds() throws {

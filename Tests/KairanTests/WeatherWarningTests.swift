@@ -138,12 +138,12 @@ import Testing
     }
 
     /// Polls as `kairan serve --jma-areas 1420100` does, `workers` instances at once.
-    static func poll(_ setup: Setup, _ server: ScriptedJMAServer, workers: Int = 1,
-                     advisories: WeatherWarningPolicy.Advisories = .normal) async throws -> [WeatherWarningWorker.Poll] {
+    static func poll(_ setup: Setup, _ server: ScriptedJMAServer, workers: Int = 1, advisories: WeatherWarningPolicy.Advisories = .normal,
+                     approval: WeatherWarningPolicy.Approval = .off) async throws -> [WeatherWarningWorker.Poll] {
         try await TestDatabase.withClient(setup.url) { database in
             let services = Services(database: database, clock: setup.clock, passwordHasher: PasswordHasher(testSuiteCost: 4), sessionLifetime: 3600,
                                     publicURL: "https://kairan.town.example.jp")
-            let configuration = WeatherWarningConfiguration(policy: WeatherWarningPolicy(areas: [town.code: []], advisories: advisories),
+            let configuration = WeatherWarningConfiguration(policy: WeatherWarningPolicy(areas: [town.code: []], advisories: advisories, approval: approval),
                                                             feedURL: server.url(feedPath), contact: "https://kairan.town.example.jp")
             let pollers = (0..<workers).map { _ in
                 WeatherWarningWorker(warnings: services.weatherWarnings, configuration: configuration, clock: setup.clock, logger: TestDatabase.logger)
@@ -272,6 +272,64 @@ import Testing
             #expect((alerts.first?["body"] as? String)?.contains("現在、横須賀市に発表中の警報・注意報はありません。") == true)
         }
         await smtp.stop()
+        await server.stop()
+    }
+
+    @Test func withApprovalAnAdvisoryWaitsForAlertStaffWhoSendOrSetItAside() async throws {
+        let server = try await ScriptedJMAServer.start()
+        try await withTown { setup in
+            let client = setup.client
+            let resident = try await client.registerAndLogin(email: "resident@example.jp")
+            // 10:00 雷注意報: under `--jma-approval advisories` it waits; 11:00 大雨警報 goes at once.
+            let at10 = Self.dataPath("20261123010000", "VPWW54"), at11 = Self.dataPath("20261123020000", "VPWW54")
+            let at12 = Self.dataPath("20261123030000", "VPWW54")
+            server.put(at10, Self.document(at: "2026-11-23T10:00:00+09:00", kinds: [("14", "雷注意報", "発表")]))
+            server.put(at11, Self.document(at: "2026-11-23T11:00:00+09:00", kinds: [("03", "大雨警報", "発表"), ("14", "雷注意報", "継続")]))
+            server.put(at12, Self.document(at: "2026-11-23T12:00:00+09:00", kinds: [("15", "強風注意報", "発表"), ("03", "大雨警報", "継続"),
+                                                                                   ("14", "雷注意報", "継続")]))
+            server.put(Self.longFeedPath, Self.feed([("気象警報・注意報（Ｈ２７）", at10, "2026-11-23T01:00:10Z"),
+                                                     ("気象警報・注意報（Ｈ２７）", at11, "2026-11-23T02:00:10Z"),
+                                                     ("気象警報・注意報（Ｈ２７）", at12, "2026-11-23T03:00:10Z")], server: server))
+            let poll = try await Self.poll(setup, server, approval: .advisories)
+            #expect(poll.first?.alerts == 1 && poll.first?.pending == 2, "\(poll)")
+            let sent = try await Self.alerts(setup)
+            #expect(sent.map { $0["subject"] as? String } == ["【防災】横須賀市に大雨警報が発表されました"])
+
+            // Alert staff are told, and see what waits; residents see nothing of it.
+            let told = try await client.send(.get, "/v1/notifications", token: setup.staff).items().filter { $0["kind"] as? String == "weather.pending" }
+            #expect(told.count == 2)
+            #expect(try await client.send(.get, "/v1/weather-warnings/pending", token: resident).status == .forbidden)
+            let waiting = try await client.send(.get, "/v1/weather-warnings/pending", token: setup.staff).items()
+            #expect(waiting.map { $0["subject"] as? String } == ["横須賀市に強風注意報が発表されました", "横須賀市に雷注意報が発表されました"])
+            #expect(waiting.allSatisfy { $0["status"] as? String == "pending" && $0["urgent"] as? Bool == false })
+            let thunder = try #require(waiting.last?["id"] as? Int), wind = try #require(waiting.first?["id"] as? Int)
+            #expect(try await client.send(.post, "/v1/weather-warnings/pending/\(thunder)/send", token: resident).status == .forbidden)
+
+            // One is sent as prepared (once: a second press is refused), the other set aside.
+            let sending = try await client.send(.post, "/v1/weather-warnings/pending/\(thunder)/send", token: setup.staff)
+            #expect(sending.status == .created, "\(sending.text)")
+            #expect(try sending.json()["subject"] as? String == "【防災】横須賀市に雷注意報が発表されました" && (try sending.json()["recipients"] as? Int) == 2)
+            let again = try await client.send(.post, "/v1/weather-warnings/pending/\(thunder)/send", token: setup.staff)
+            #expect(again.status == .conflict && (try? again.errorCode()) == "already_decided")
+            #expect(try await Self.alerts(setup).count == 2)
+
+            // On the web, the waiting one is on the alert list with its two buttons.
+            var browser = WebPagesTests.Browser()
+            _ = try await browser.get("/login", client)
+            #expect(try await browser.post("/login", [("email", "bousai@town.example.jp"), ("password", "correct horse battery"), ("next", "/")], client).status == .seeOther)
+            let list = try await browser.get("/alerts", client)
+            #expect(list.text.contains("送信の判断を待つ気象警報のメール") && list.text.contains("横須賀市に強風注意報が発表されました"))
+            #expect(list.text.contains("/alerts/weather/\(wind)/discard") && !list.text.contains("/alerts/weather/\(thunder)/send"))
+            let discarded = try await browser.post("/alerts/weather/\(wind)/discard", [], client)
+            #expect(discarded.status == .seeOther && discarded.headers[.location] == "/alerts?m=weather-discarded")
+            let after = try await browser.get("/alerts?m=weather-discarded", client)
+            #expect(after.text.contains("気象警報のメールを送らないことにしました") && !after.text.contains("送信の判断を待つ"))
+            let me = try await browser.get("/me", client)
+            #expect(me.text.contains("気象警報のメール「横須賀市に強風注意報が発表されました」が送信の判断を待っています"))
+            let decided = try await client.send(.get, "/v1/weather-warnings/pending", token: setup.staff).items()
+            #expect(decided.map { $0["status"] as? String } == ["discarded", "sent"])
+            #expect(try await Self.alerts(setup).count == 2, "set aside, never sent")
+        }
         await server.stop()
     }
 }

@@ -78,6 +78,8 @@ public final class WeatherWarningWorker: Service, Sendable {
         public var feedStatus: Int?
         public var documents = 0
         public var alerts = 0
+        /// Alerts set aside for alert staff (`--jma-approval`).
+        public var pending = 0
         /// The feed's validators from a 200, kept for the next conditional GET.
         var lastModified: String?
         var etag: String?
@@ -161,9 +163,10 @@ public final class WeatherWarningWorker: Service, Sendable {
                 try await warnings.documentUnreadable(documentURL, reason: "\(error)")
                 continue
             }
-            let sent = try await warnings.apply(document, url: documentURL, policy: configuration.policy, logger: logger)
-            poll.alerts += sent.count
-            if !sent.isEmpty { Counter(label: "kairan_weather_warning_alerts_total").increment(by: sent.count) }
+            let applied = try await warnings.apply(document, url: documentURL, policy: configuration.policy, logger: logger)
+            poll.alerts += applied.alerts.count
+            poll.pending += applied.pending.count
+            if !applied.alerts.isEmpty { Counter(label: "kairan_weather_warning_alerts_total").increment(by: applied.alerts.count) }
         }
     }
 

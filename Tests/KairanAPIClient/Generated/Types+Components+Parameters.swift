@@ -53,6 +53,8 @@ extension Components {
         public typealias Limit = Swift.Int
         /// - Remark: Generated from `#/components/parameters/AlertID`.
         public typealias AlertID = Swift.Int64
+        /// - Remark: Generated from `#/components/parameters/PendingID`.
+        public typealias PendingID = Swift.Int64
         /// the subscriber's secret token, from the link in a mail
         ///
         /// - Remark: Generated from `#/components/parameters/ManageToken`.

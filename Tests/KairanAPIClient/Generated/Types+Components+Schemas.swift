@@ -2420,7 +2420,8 @@ extension Components {
             /// author's held post is up): postId, threadId, groupId, itemId. `event.reminder` (the
             /// day before, to those coming or perhaps coming), `event.changed` (a new time or place)
             /// and `event.cancelled` (to everyone who answered, with the reason): eventId, groupId,
-            /// groupName, excerpt (the event's title), reason.
+            /// groupName, excerpt (the event's title), reason. `weather.pending` (to alert staff: an
+            /// alert from a JMA weather warning waits for them): warningId, excerpt (its subject).
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -2438,6 +2439,7 @@ extension Components {
                 case event_reminder = "event.reminder"
                 case event_changed = "event.changed"
                 case event_cancelled = "event.cancelled"
+                case weather_pending = "weather.pending"
             }
             /// What `data` holds: `mention`: postId, threadId, groupId, author, excerpt.
             /// `flag.outcome` (to each reporter of a post): postId, groupId, outcome (`kept` or
@@ -2452,7 +2454,8 @@ extension Components {
             /// author's held post is up): postId, threadId, groupId, itemId. `event.reminder` (the
             /// day before, to those coming or perhaps coming), `event.changed` (a new time or place)
             /// and `event.cancelled` (to everyone who answered, with the reason): eventId, groupId,
-            /// groupName, excerpt (the event's title), reason.
+            /// groupName, excerpt (the event's title), reason. `weather.pending` (to alert staff: an
+            /// alert from a JMA weather warning waits for them): warningId, excerpt (its subject).
             ///
             ///
             /// - Remark: Generated from `#/components/schemas/Notification/kind`.
@@ -2508,6 +2511,10 @@ extension Components {
                 ///
                 /// - Remark: Generated from `#/components/schemas/Notification/data/eventId`.
                 public var eventId: Swift.Int64?
+                /// a weather warning alert waiting for alert staff
+                ///
+                /// - Remark: Generated from `#/components/schemas/Notification/data/warningId`.
+                public var warningId: Swift.Int64?
                 /// - Remark: Generated from `#/components/schemas/Notification/data/outcome`.
                 @frozen public enum OutcomePayload: String, Codable, Hashable, Sendable, CaseIterable {
                     case kept = "kept"
@@ -2547,6 +2554,7 @@ extension Components {
                 ///   - excerpt:
                 ///   - itemId: the moderation queue item (appeal a removal with it)
                 ///   - eventId: a group event
+                ///   - warningId: a weather warning alert waiting for alert staff
                 ///   - outcome:
                 ///   - reason: the moderators' reason
                 ///   - scope: a suspension's scope
@@ -2560,6 +2568,7 @@ extension Components {
                     excerpt: Swift.String? = nil,
                     itemId: Swift.Int64? = nil,
                     eventId: Swift.Int64? = nil,
+                    warningId: Swift.Int64? = nil,
                     outcome: Components.Schemas.Notification.DataPayload.OutcomePayload? = nil,
                     reason: Swift.String? = nil,
                     scope: Components.Schemas.Notification.DataPayload.ScopePayload? = nil,
@@ -2573,6 +2582,7 @@ extension Components {
                     self.excerpt = excerpt
                     self.itemId = itemId
                     self.eventId = eventId
+                    self.warningId = warningId
                     self.outcome = outcome
                     self.reason = reason
                     self.scope = scope
@@ -2587,6 +2597,7 @@ extension Components {
                     case excerpt
                     case itemId
                     case eventId
+                    case warningId
                     case outcome
                     case reason
                     case scope
@@ -2624,6 +2635,97 @@ extension Components {
                 case createdAt
                 case read
                 case data
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning`.
+        public struct PendingWeatherWarning: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/status`.
+            @frozen public enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case sent = "sent"
+                case discarded = "discarded"
+            }
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/status`.
+            public var status: Components.Schemas.PendingWeatherWarning.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/category`.
+            public var category: Swift.String
+            /// the town's alert areas; empty: the whole town
+            ///
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/areas`.
+            public var areas: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/urgent`.
+            public var urgent: Swift.Bool
+            /// without the category's 【】, which sending adds
+            ///
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/subject`.
+            public var subject: Swift.String
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/body`.
+            public var body: Swift.String
+            /// when JMA issued what it is about
+            ///
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/reportedAt`.
+            public var reportedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/createdAt`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/decidedAt`.
+            public var decidedAt: Foundation.Date?
+            /// the alert it became
+            ///
+            /// - Remark: Generated from `#/components/schemas/PendingWeatherWarning/alertId`.
+            public var alertId: Swift.Int64?
+            /// Creates a new `PendingWeatherWarning`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - status:
+            ///   - category:
+            ///   - areas: the town's alert areas; empty: the whole town
+            ///   - urgent:
+            ///   - subject: without the category's 【】, which sending adds
+            ///   - body:
+            ///   - reportedAt: when JMA issued what it is about
+            ///   - createdAt:
+            ///   - decidedAt:
+            ///   - alertId: the alert it became
+            public init(
+                id: Swift.Int64,
+                status: Components.Schemas.PendingWeatherWarning.StatusPayload,
+                category: Swift.String,
+                areas: [Swift.String],
+                urgent: Swift.Bool,
+                subject: Swift.String,
+                body: Swift.String,
+                reportedAt: Foundation.Date,
+                createdAt: Foundation.Date,
+                decidedAt: Foundation.Date? = nil,
+                alertId: Swift.Int64? = nil
+            ) {
+                self.id = id
+                self.status = status
+                self.category = category
+                self.areas = areas
+                self.urgent = urgent
+                self.subject = subject
+                self.body = body
+                self.reportedAt = reportedAt
+                self.createdAt = createdAt
+                self.decidedAt = decidedAt
+                self.alertId = alertId
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case status
+                case category
+                case areas
+                case urgent
+                case subject
+                case body
+                case reportedAt
+                case createdAt
+                case decidedAt
+                case alertId
             }
         }
         /// - Remark: Generated from `#/components/schemas/MailSuppression`.

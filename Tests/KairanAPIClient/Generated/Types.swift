@@ -830,6 +830,21 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/alerts/{alertID}/deliveries.csv`.
     /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/deliveries.csv/get(exportAlertDeliveries)`.
     func exportAlertDeliveries(_ input: Operations.ExportAlertDeliveries.Input) async throws -> Operations.ExportAlertDeliveries.Output
+    /// Alerts from JMA weather warnings waiting for alert staff (`kairan serve --jma-approval`), then the latest decided ones (alert_sender or town_admin).
+    ///
+    /// - Remark: HTTP `GET /v1/weather-warnings/pending`.
+    /// - Remark: Generated from `#/paths//v1/weather-warnings/pending/get(listPendingWeatherWarnings)`.
+    func listPendingWeatherWarnings(_ input: Operations.ListPendingWeatherWarnings.Input) async throws -> Operations.ListPendingWeatherWarnings.Output
+    /// Send a waiting weather warning alert as prepared, in the caller's name (alert_sender or town_admin).
+    ///
+    /// - Remark: HTTP `POST /v1/weather-warnings/pending/{pendingID}/send`.
+    /// - Remark: Generated from `#/paths//v1/weather-warnings/pending/{pendingID}/send/post(sendPendingWeatherWarning)`.
+    func sendPendingWeatherWarning(_ input: Operations.SendPendingWeatherWarning.Input) async throws -> Operations.SendPendingWeatherWarning.Output
+    /// Set a waiting weather warning alert aside; it is never sent (alert_sender or town_admin).
+    ///
+    /// - Remark: HTTP `POST /v1/weather-warnings/pending/{pendingID}/discard`.
+    /// - Remark: Generated from `#/paths//v1/weather-warnings/pending/{pendingID}/discard/post(discardPendingWeatherWarning)`.
+    func discardPendingWeatherWarning(_ input: Operations.DiscardPendingWeatherWarning.Input) async throws -> Operations.DiscardPendingWeatherWarning.Output
     /// Alert categories, archived ones included, by position (any logged-in account).
     ///
     /// - Remark: HTTP `GET /v1/alert-categories`.
@@ -2835,6 +2850,45 @@ extension APIProtocol {
         headers: Operations.ExportAlertDeliveries.Input.Headers = .init()
     ) async throws -> Operations.ExportAlertDeliveries.Output {
         try await exportAlertDeliveries(Operations.ExportAlertDeliveries.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Alerts from JMA weather warnings waiting for alert staff (`kairan serve --jma-approval`), then the latest decided ones (alert_sender or town_admin).
+    ///
+    /// - Remark: HTTP `GET /v1/weather-warnings/pending`.
+    /// - Remark: Generated from `#/paths//v1/weather-warnings/pending/get(listPendingWeatherWarnings)`.
+    public func listPendingWeatherWarnings(
+        query: Operations.ListPendingWeatherWarnings.Input.Query = .init(),
+        headers: Operations.ListPendingWeatherWarnings.Input.Headers = .init()
+    ) async throws -> Operations.ListPendingWeatherWarnings.Output {
+        try await listPendingWeatherWarnings(Operations.ListPendingWeatherWarnings.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Send a waiting weather warning alert as prepared, in the caller's name (alert_sender or town_admin).
+    ///
+    /// - Remark: HTTP `POST /v1/weather-warnings/pending/{pendingID}/send`.
+    /// - Remark: Generated from `#/paths//v1/weather-warnings/pending/{pendingID}/send/post(sendPendingWeatherWarning)`.
+    public func sendPendingWeatherWarning(
+        path: Operations.SendPendingWeatherWarning.Input.Path,
+        headers: Operations.SendPendingWeatherWarning.Input.Headers = .init()
+    ) async throws -> Operations.SendPendingWeatherWarning.Output {
+        try await sendPendingWeatherWarning(Operations.SendPendingWeatherWarning.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Set a waiting weather warning alert aside; it is never sent (alert_sender or town_admin).
+    ///
+    /// - Remark: HTTP `POST /v1/weather-warnings/pending/{pendingID}/discard`.
+    /// - Remark: Generated from `#/paths//v1/weather-warnings/pending/{pendingID}/discard/post(discardPendingWeatherWarning)`.
+    public func discardPendingWeatherWarning(
+        path: Operations.DiscardPendingWeatherWarning.Input.Path,
+        headers: Operations.DiscardPendingWeatherWarning.Input.Headers = .init()
+    ) async throws -> Operations.DiscardPendingWeatherWarning.Output {
+        try await discardPendingWeatherWarning(Operations.DiscardPendingWeatherWarning.Input(
             path: path,
             headers: headers
         ))
