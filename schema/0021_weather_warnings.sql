@@ -1,14 +1,21 @@
 -- Weather warnings (気象警報・注意報) from JMA's 防災情報XML, turned into alerts.
 
--- The Atom feeds polled: conditional GET state, and a lease so that of several instances
--- one polls each time.
+-- The Atom feeds polled, with their conditional-GET validators.
 CREATE TABLE jma_feeds (
     url             text PRIMARY KEY CHECK (octet_length(url) <= 2000),
     last_modified   text CHECK (octet_length(last_modified) <= 200),
     etag            text CHECK (octet_length(etag) <= 200),
-    lease_until     timestamptz NOT NULL,
-    failures        integer NOT NULL DEFAULT 0,
     last_success_at timestamptz
+);
+
+-- Whose turn it is to poll: one row, so that of several instances one polls at a time,
+-- whichever feed it reads. The holder extends its lease before each document and ends it
+-- only while it still holds it; failures count the polls that failed in a row.
+CREATE TABLE jma_poll (
+    only_row    boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    owner       text,
+    lease_until timestamptz NOT NULL,
+    failures    integer NOT NULL DEFAULT 0
 );
 
 -- Every warning document ever fetched, so none is fetched twice (JMA's one request of its

@@ -8,11 +8,15 @@ public struct WarningKind: Sendable, Equatable, Hashable {
     public let name: String
     /// `発表`, `継続`, `解除`, `警報から注意報`, `発表警報・注意報はなし`…
     public let status: String
+    /// The kind this one replaces (`LastKind`): the 警報 a 特別警報 steps up from, or a
+    /// 注意報 steps down from.
+    public let lastCode: String?
 
-    public init(code: String, name: String, status: String) {
+    public init(code: String, name: String, status: String, lastCode: String? = nil) {
         self.code = code
         self.name = name
         self.status = status
+        self.lastCode = lastCode
     }
 
     /// In force after the document. An unknown status counts as in force: showing a warning
@@ -124,16 +128,22 @@ public struct WarningChange: Sendable, Equatable {
         self.inForce = inForce
     }
 
-    /// `previous`: codes to names of the kinds in force before. A kind carried on (`継続`)
-    /// that was not known before (Kairan started while it was in force) is taken in without
-    /// being announced.
-    public init(previous: [(code: String, name: String)], area: WarningArea) {
-        let before = Set(previous.map(\.code))
+    /// `previous`: the kinds in force before, or nil when nothing is known of the area in
+    /// this family. A kind carried on (`継続`) that was not in force before is announced
+    /// when the area was known (its issuance was missed: a document lost to an outage), and
+    /// taken in silently when it was not (Kairan started while it was in force; the
+    /// announcement record still keeps it from being told twice). A kind stepped up from
+    /// (the `LastKind` of a new issuance, 大雨警報 → 大雨特別警報) is replaced, not lifted.
+    public init(previous: [(code: String, name: String)]?, area: WarningArea) {
+        let before = Set((previous ?? []).map(\.code))
         var seen = Set<String>()
         inForce = area.kinds.filter { $0.inForce && seen.insert($0.code).inserted }
         let now = Set(inForce.map(\.code))
-        issued = inForce.filter { $0.isIssued && !before.contains($0.code) }
-        ended = previous.filter { !now.contains($0.code) }
+        issued = inForce.filter { kind in
+            !before.contains(kind.code) && (kind.isIssued || (previous != nil && kind.status == "継続"))
+        }
+        let steppedUp = Set(issued.compactMap(\.lastCode))
+        ended = (previous ?? []).filter { !now.contains($0.code) && !steppedUp.contains($0.code) }
     }
 }
 

@@ -22,20 +22,35 @@ public struct WeatherWarningService: Sendable {
         }
     }
 
-    public func takeFeedTurn(_ url: String, until: Date) async throws -> JMAFeedTurn? {
+    /// The turn to poll, as `owner`: how many polls before failed in a row, or nil when it
+    /// is another instance's or not due.
+    public func takeTurn(owner: String, until: Date) async throws -> Int? {
         let now = services.clock.now()
-        return try await database.withConnection { db in try await WeatherWarningStore.takeFeedTurn(url, now: now, until: until, on: db) }
+        return try await database.withConnection { db in try await WeatherWarningStore.takeTurn(owner: owner, now: now, until: until, on: db) }
     }
 
-    public func feedAnswered(_ url: String, lastModified: String?, etag: String?, nextAt: Date) async throws {
+    public func extendTurn(owner: String, until: Date) async throws -> Bool {
+        let now = services.clock.now()
+        return try await database.withConnection { db in try await WeatherWarningStore.extendTurn(owner: owner, now: now, until: until, on: db) }
+    }
+
+    public func endTurn(owner: String, nextAt: Date, failed: Bool) async throws {
+        try await database.withConnection { db in try await WeatherWarningStore.endTurn(owner: owner, nextAt: nextAt, failed: failed, on: db) }
+    }
+
+    public func validators(_ url: String) async throws -> JMAFeedValidators {
+        try await database.withConnection { db in try await WeatherWarningStore.validators(url, on: db) }
+    }
+
+    public func feedRead(_ url: String, lastModified: String?, etag: String?) async throws {
         let now = services.clock.now()
         try await database.withConnection { db in
-            try await WeatherWarningStore.feedAnswered(url, lastModified: lastModified, etag: etag, nextAt: nextAt, now: now, on: db)
+            try await WeatherWarningStore.feedRead(url, lastModified: lastModified, etag: etag, now: now, on: db)
         }
     }
 
-    public func feedFailed(_ url: String, nextAt: Date) async throws {
-        try await database.withConnection { db in try await WeatherWarningStore.feedFailed(url, nextAt: nextAt, on: db) }
+    public func forgetValidators(_ url: String) async throws {
+        try await database.withConnection { db in try await WeatherWarningStore.forgetValidators(url, on: db) }
     }
 
     public func lastFeedSuccess() async throws -> Date? {
@@ -103,7 +118,7 @@ public struct WeatherWarningService: Sendable {
                     // An older document arriving after a newer one changes nothing.
                     continue
                 }
-                let change = WarningChange(previous: previous?.kinds ?? [], area: area)
+                let change = WarningChange(previous: previous?.kinds, area: area)
                 try await WeatherWarningStore.saveState(family: family, area: area.code, reportTime: document.reportTime, kinds: change.inForce, on: db)
 
                 let issuedCodes = change.issued.filter { policy.announces($0.level) }.map(\.code)
@@ -134,7 +149,9 @@ public struct WeatherWarningService: Sendable {
                 }
                 let draft = AlertDraft(category: policy.category, areas: known, urgent: message.urgent, subject: message.subject, body: message.body,
                                        sendAt: nil, idempotencyKey: nil)
-                let key = "jma:\(family):\(area.code):\(Int64(document.reportTime.timeIntervalSince1970))"
+                // One alert per document and area: the document's file name is JMA's unique
+                // name for it (`20261123010000_0_VPWW54_140000.xml`).
+                let key = "jma:\(area.code):\(url.split(separator: "/").last.map { String($0.suffix(120)) } ?? url)"
                 let alert = try await alerts.sendAutomatic(draft, key: key, logger: logger, on: db)
                 try await WeatherWarningStore.linkAnnouncements(area: area.code, codes: Array(freshIssued.union(freshEnded)),
                                                                 reportTime: document.reportTime, alert: alert.id, on: db)

@@ -2,12 +2,10 @@ import Foundation
 import KairanCore
 import PostgresNIO
 
-/// A feed's conditional-GET state, handed to the instance whose turn it is to poll.
-public struct JMAFeedTurn: Sendable, Equatable {
+/// A feed's conditional-GET validators from its last 200.
+public struct JMAFeedValidators: Sendable, Equatable {
     public let lastModified: String?
     public let etag: String?
-    public let failures: Int
-    public let lastSuccessAt: Date?
 }
 
 /// An alert from a weather warning waiting for alert staff.
@@ -28,40 +26,60 @@ public struct PendingWarningRecord: Sendable, Equatable {
 
 /// What Kairan remembers of JMA's feeds and warnings (migration 0021).
 public enum WeatherWarningStore {
-    /// Takes this feed's turn when it is due, leasing it until `until` so other instances
-    /// wait. Nil when another instance has it or it is not due. One lease for all feeds:
-    /// reading the long feed instead of the short one is no reason to poll early.
-    public static func takeFeedTurn(_ url: String, now: Date, until: Date, on db: DatabaseConnection) async throws -> JMAFeedTurn? {
-        try await db.query("""
-            INSERT INTO jma_feeds (url, lease_until) VALUES (\(url), '-infinity') ON CONFLICT (url) DO NOTHING
-            """)
+    /// Takes the turn to poll when it is due, as `owner`, until `until`. Returns how many
+    /// polls before failed in a row; nil when another instance holds it or it is not due.
+    public static func takeTurn(owner: String, now: Date, until: Date, on db: DatabaseConnection) async throws -> Int? {
+        try await db.query("INSERT INTO jma_poll (lease_until) VALUES ('-infinity') ON CONFLICT DO NOTHING")
         let rows = try await db.query("""
-            UPDATE jma_feeds SET lease_until = \(until)
-            WHERE url = \(url) AND lease_until <= \(now) AND NOT EXISTS (SELECT 1 FROM jma_feeds o WHERE o.url <> \(url) AND o.lease_until > \(now))
-            RETURNING last_modified, etag, failures, last_success_at
+            UPDATE jma_poll SET owner = \(owner), lease_until = \(until) WHERE lease_until <= \(now) RETURNING failures
             """)
-        for try await row in rows.decode((String?, String?, Int, Date?).self) {
-            return JMAFeedTurn(lastModified: row.0, etag: row.1, failures: row.2, lastSuccessAt: row.3)
-        }
+        for try await failures in rows.decode(Int.self) { return failures }
         return nil
     }
 
-    /// The feed answered (200 or 304): its validators, and when it is next due.
-    public static func feedAnswered(_ url: String, lastModified: String?, etag: String?, nextAt: Date, now: Date, on db: DatabaseConnection) async throws {
+    /// Extends the holder's lease (before each document); false when it was lost (it ran
+    /// out and another instance took the turn), and the holder must stop.
+    public static func extendTurn(owner: String, now: Date, until: Date, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
+            UPDATE jma_poll SET lease_until = greatest(lease_until, \(until)) WHERE owner = \(owner) AND lease_until > \(now) RETURNING 1
+            """).decode(Int.self) {
+            return true
+        }
+        return false
+    }
+
+    /// Ends the holder's turn: the next poll is due at `nextAt`; `failed` counts a failure,
+    /// otherwise the count starts again. Nothing when the turn was lost meanwhile.
+    public static func endTurn(owner: String, nextAt: Date, failed: Bool, on db: DatabaseConnection) async throws {
         try await db.query("""
-            UPDATE jma_feeds SET last_modified = coalesce(\(lastModified), last_modified), etag = coalesce(\(etag), etag),
-                failures = 0, last_success_at = \(now), lease_until = \(nextAt)
-            WHERE url = \(url)
+            UPDATE jma_poll SET lease_until = \(nextAt), failures = CASE WHEN \(failed) THEN failures + 1 ELSE 0 END, owner = NULL
+            WHERE owner = \(owner)
             """)
     }
 
-    /// The feed or a document could not be read: counted, next due after the back-off, and
-    /// read in full then (documents given back are listed again).
-    public static func feedFailed(_ url: String, nextAt: Date, on db: DatabaseConnection) async throws {
-        try await db.query("UPDATE jma_feeds SET failures = failures + 1, lease_until = \(nextAt), last_modified = NULL, etag = NULL WHERE url = \(url)")
+    public static func validators(_ url: String, on db: DatabaseConnection) async throws -> JMAFeedValidators {
+        for try await row in try await db.query("SELECT last_modified, etag FROM jma_feeds WHERE url = \(url)").decode((String?, String?).self) {
+            return JMAFeedValidators(lastModified: row.0, etag: row.1)
+        }
+        return JMAFeedValidators(lastModified: nil, etag: nil)
     }
 
-    /// The latest successful poll of any feed (the short feed is enough only when it was
+    /// The feed was read (200 or 304): its validators for the next conditional GET.
+    public static func feedRead(_ url: String, lastModified: String?, etag: String?, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            INSERT INTO jma_feeds (url, last_modified, etag, last_success_at) VALUES (\(url), \(lastModified), \(etag), \(now))
+            ON CONFLICT (url) DO UPDATE SET last_modified = coalesce(excluded.last_modified, jma_feeds.last_modified),
+                etag = coalesce(excluded.etag, jma_feeds.etag), last_success_at = excluded.last_success_at
+            """)
+    }
+
+    /// The feed or one of its documents could not be read: the next poll reads it in full,
+    /// so documents given back are listed again.
+    public static func forgetValidators(_ url: String, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE jma_feeds SET last_modified = NULL, etag = NULL WHERE url = \(url)")
+    }
+
+    /// The latest successful read of any feed (the short feed is enough only when one was
     /// read in the last few minutes).
     public static func lastSuccess(on db: DatabaseConnection) async throws -> Date? {
         for try await date in try await db.query("SELECT max(last_success_at) FROM jma_feeds").decode(Date?.self) {
@@ -127,14 +145,24 @@ public enum WeatherWarningStore {
             """)
     }
 
-    /// Records these kinds' issuance or lifting at this time; returns the codes not recorded
-    /// before (by another family's document with the same news).
+    /// Records these kinds' issuance or lifting at this time, and returns the codes that are
+    /// news: those whose latest record (from any document, of either system) is not already
+    /// the same. The same issuance carried by several documents, or caught up from a 継続
+    /// after another family announced it, is announced once; a new issuance after a lifting
+    /// is news again. One poller at a time applies documents (the turn), so reading and
+    /// recording do not race.
     public static func recordAnnouncements(area: String, codes: [String], reportTime: Date, action: String, on db: DatabaseConnection) async throws -> Set<String> {
         guard !codes.isEmpty else { return [] }
         var fresh = Set<String>()
         let rows = try await db.query("""
+            WITH latest AS (
+                SELECT DISTINCT ON (kind_code) kind_code, action FROM jma_announcements
+                WHERE area_code = \(area) AND kind_code = ANY(\(codes)::text[])
+                ORDER BY kind_code, report_time DESC
+            )
             INSERT INTO jma_announcements (area_code, kind_code, report_time, action)
             SELECT \(area), c, \(reportTime), \(action) FROM unnest(\(codes)::text[]) AS c
+            WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.kind_code = c AND l.action = \(action))
             ON CONFLICT DO NOTHING
             RETURNING kind_code
             """)

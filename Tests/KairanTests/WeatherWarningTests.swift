@@ -20,16 +20,22 @@ import Testing
 
     typealias Kind = (code: String, name: String, status: String)
 
-    /// A warning document in the shape of JMA's official VPWW54 sample: the prefecture-level
-    /// block (which Kairan must not read as the town's) and the municipality-level one with
-    /// the town and its neighbour. `lastKind` puts a LastKind inside the first kind, as a
+    /// A warning document in the shape of JMA's official VPWW54 sample (15_12_03_161130_VPWW54.xml
+    /// of JMA's technical materials): the headline's summary by area and the prefecture-level
+    /// block (neither of which Kairan must read as the town's), NextKinds inside each kind,
+    /// and the municipality-level block with the town and its neighbour. `lastKind` puts a LastKind inside the first kind, as a
     /// step down from a warning does.
     static func document(title: String = "気象警報・注意報（Ｈ２７）", status: String = "通常", infoType: String = "発表", at report: String,
                          headline: String = "神奈川県では、高波に警戒してください。", kinds: [Kind], lastKind: Kind? = nil,
                          neighbourKinds: [Kind] = [("14", "雷注意報", "発表")]) -> String {
         func kindXML(_ kind: Kind, last: Kind? = nil) -> String {
             let lastXML = last.map { "<LastKind><Name>\($0.name)</Name><Code>\($0.code)</Code><Condition>\($0.status)</Condition></LastKind>" } ?? ""
-            return "<Kind><Name>\(kind.name)</Name><Code>\(kind.code)</Code><Status>\(kind.status)</Status>\(lastXML)</Kind>"
+            // As in JMA's official sample: what the kind may become, with names and codes of its own.
+            let next = kind.code.isEmpty ? "" : """
+                <NextKinds><NextKind><Name>波浪特別警報</Name><Code>37</Code><DateTime precision="PT3H" significant="yyyy-mm-ddThh">2026-11-24T03:00:00+09:00</DateTime>\
+                <Sentence>２４日明け方までに波浪特別警報に切り替える可能性が高い</Sentence></NextKind></NextKinds>
+                """
+            return "<Kind><Name>\(kind.name)</Name><Code>\(kind.code)</Code><Status>\(kind.status)</Status>\(lastXML)\(next)</Kind>"
         }
         let ours = kinds.enumerated().map { kindXML($1, last: $0 == 0 ? lastKind : nil) }.joined()
         return """
@@ -40,7 +46,10 @@ import Testing
             <Head xmlns="http://xml.kishou.go.jp/jmaxml1/informationBasis1/"><Title>神奈川県気象警報・注意報</Title>
             <ReportDateTime>\(report)</ReportDateTime><TargetDateTime>\(report)</TargetDateTime>
             <EventID/><InfoType>\(infoType)</InfoType><Serial/><InfoKind>気象警報・注意報</InfoKind><InfoKindVersion>1.2_0</InfoKindVersion>
-            <Headline><Text>\(headline)</Text></Headline></Head>
+            <Headline><Text>\(headline)</Text>
+            <Information type="気象警報・注意報（市町村等）"><Item><Kind><Name>大雨特別警報</Name><Code>33</Code></Kind>
+            <Areas codeType="気象・地震・火山情報／市町村等"><Area><Name>\(town.name)</Name><Code>\(town.code)</Code></Area></Areas></Item></Information>
+            </Headline></Head>
             <Body xmlns="http://xml.kishou.go.jp/jmaxml1/body/meteorology1/">
             <Warning type="気象警報・注意報（府県予報区等）"><Item>
             <Kind><Name>大雨特別警報</Name><Code>33</Code><Status>発表</Status></Kind>
@@ -86,7 +95,7 @@ import Testing
         #expect(document.family == "h27")
         #expect(document.areas.map(\.code) == [Self.town.code, Self.neighbour.code], "the prefecture's block is not an area of the town")
         // The LastKind inside the first kind is not read as a kind of its own.
-        #expect(document.areas[0].kinds == [WarningKind(code: "10", name: "大雨注意報", status: "警報から注意報"),
+        #expect(document.areas[0].kinds == [WarningKind(code: "10", name: "大雨注意報", status: "警報から注意報", lastCode: "03"),
                                             WarningKind(code: "15", name: "強風注意報", status: "発表")])
 
         // What was in force (大雨警報) ended by stepping down; the new advisory is not an issuance.
@@ -96,9 +105,22 @@ import Testing
         #expect(change.inForce.map(\.code) == ["10", "15"])
 
         // Started while a warning was in force: taken in, not announced.
-        let carriedOn = WarningChange(previous: [], area: WarningArea(code: Self.town.code, name: Self.town.name,
+        let carriedOn = WarningChange(previous: nil, area: WarningArea(code: Self.town.code, name: Self.town.name,
                                                                       kinds: [WarningKind(code: "07", name: "波浪警報", status: "継続")]))
         #expect(carriedOn.issued.isEmpty && carriedOn.inForce.map(\.code) == ["07"])
+        // Known, with nothing in force, and now carried on: its issuance was missed; told now.
+        let caughtUp = WarningChange(previous: [], area: WarningArea(code: Self.town.code, name: Self.town.name,
+                                                                     kinds: [WarningKind(code: "07", name: "波浪警報", status: "継続")]))
+        #expect(caughtUp.issued.map(\.code) == ["07"])
+        // A step up replaces the warning; it is not lifted.
+        let steppedUp = try JMAXML.warningDocument(Data(Self.document(at: "2026-11-23T12:00:00+09:00", kinds: [("33", "大雨特別警報", "発表")],
+                                                                        lastKind: ("03", "大雨警報", "警報")).utf8))
+        #expect(steppedUp.areas[0].kinds.first?.lastCode == "03")
+        let upgrade = WarningChange(previous: [("03", "大雨警報")], area: steppedUp.areas[0])
+        #expect(upgrade.issued.map(\.code) == ["33"] && upgrade.ended.isEmpty)
+        let words = try #require(WeatherWarningMessage(change: upgrade, areaName: Self.town.name, document: steppedUp,
+                                                       policy: WeatherWarningPolicy(areas: [Self.town.code: []]), zone: TimeZone(identifier: "Asia/Tokyo")!))
+        #expect(words.subject == "横須賀市に大雨特別警報が発表されました" && words.urgent && !words.body.contains("解除"))
         // Nothing in force.
         let none = WarningChange(previous: [("07", "波浪警報")], area: WarningArea(code: Self.town.code, name: Self.town.name,
                                                                                   kinds: [WarningKind(code: "", name: "", status: "発表警報・注意報はなし")]))
@@ -270,6 +292,20 @@ import Testing
             #expect(alerts.count == 3)
             #expect(alerts.first?["subject"] as? String == "【防災】横須賀市の波浪警報が解除されました")
             #expect((alerts.first?["body"] as? String)?.contains("現在、横須賀市に発表中の警報・注意報はありません。") == true)
+
+            // 16:00 大雨警報 is issued, but its document is gone by the time it is fetched (404);
+            // at 17:00 the next one carries it on, and the warning is told then. The 17:00
+            // document is not held up behind the lost one.
+            setup.clock.advance(by: 61)
+            let lost = Self.dataPath("20261123070000", "VPWW54"), at17 = Self.dataPath("20261123080000", "VPWW54")
+            server.put(at17, Self.document(at: "2026-11-23T17:00:00+09:00", kinds: [("03", "大雨警報", "継続")]))
+            entries += [("気象警報・注意報（Ｈ２７）", lost, "2026-11-23T07:00:10Z"), ("気象警報・注意報（Ｈ２７）", at17, "2026-11-23T08:00:10Z")]
+            server.put(Self.feedPath, Self.feed(entries, server: server))
+            let caughtUp = try await Self.poll(setup, server)
+            #expect(caughtUp.first?.alerts == 1, "\(caughtUp)")
+            alerts = try await Self.alerts(setup)
+            #expect(alerts.count == 4 && alerts.first?["subject"] as? String == "【防災】横須賀市に大雨警報が発表されました")
+            #expect(alerts.first?["urgent"] as? Bool == true)
         }
         await smtp.stop()
         await server.stop()

@@ -130,7 +130,7 @@ private final class DocumentReader: PathReader {
 
     private var inMunicipalities = false
     private var kinds: [WarningKind] = []
-    private var kind = (code: "", name: "", status: "")
+    private var kind = (code: "", name: "", status: "", last: "")
     private var area = (code: "", name: "")
 
     override func opened(_ name: String, attributes: [String: String]) {
@@ -140,7 +140,7 @@ private final class DocumentReader: PathReader {
             kinds = []
             area = ("", "")
         } else if inMunicipalities && ends(with: ["Item", "Kind"]) {
-            kind = ("", "", "")
+            kind = ("", "", "", "")
         }
     }
 
@@ -164,8 +164,10 @@ private final class DocumentReader: PathReader {
                 kind.code = value
             } else if ends(with: ["Item", "Kind", "Status"]) {
                 kind.status = value
+            } else if ends(with: ["Item", "Kind", "LastKind", "Code"]) {
+                kind.last = value
             } else if ends(with: ["Item", "Kind"]) {
-                kinds.append(WarningKind(code: kind.code, name: kind.name, status: kind.status))
+                kinds.append(WarningKind(code: kind.code, name: kind.name, status: kind.status, lastCode: kind.last.isEmpty ? nil : kind.last))
             } else if ends(with: ["Item", "Area", "Name"]) {
                 area.name = value
             } else if ends(with: ["Item", "Area", "Code"]) {

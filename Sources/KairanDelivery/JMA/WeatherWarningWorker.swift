@@ -51,6 +51,8 @@ public final class WeatherWarningWorker: Service, Sendable {
     let clock: any WallClock
     let logger: Logger
     let http: HTTPClient
+    /// This worker's name on the turn to poll.
+    let owner = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8))"
 
     public init(warnings: WeatherWarningService, configuration: WeatherWarningConfiguration, clock: any WallClock, logger: Logger) {
         self.warnings = warnings
@@ -97,20 +99,23 @@ public final class WeatherWarningWorker: Service, Sendable {
                              metadata: ["category": "\(configuration.policy.category)"])
                 return poll
             }
+            // Held a little less than one interval, so this instance's next tick finds it due;
+            // extended before each document.
+            let lease = now.addingTimeInterval(configuration.interval.seconds * 0.9)
+            guard let failures = try await warnings.takeTurn(owner: owner, until: lease) else { return poll }
             let lastSuccess = try await warnings.lastFeedSuccess()
             let caughtUp = lastSuccess.map { now.timeIntervalSince($0) < 600 } ?? false
             let url = caughtUp ? configuration.feedURL : configuration.longFeedURL
-            // Held a little less than one interval, so this instance's next tick finds it due.
-            let lease = now.addingTimeInterval(configuration.interval.seconds * 0.9)
-            guard let turn = try await warnings.takeFeedTurn(url, until: lease) else { return poll }
             do {
-                try await read(url, turn: turn, into: &poll)
-                try await warnings.feedAnswered(url, lastModified: poll.lastModified, etag: poll.etag, nextAt: lease)
+                try await read(url, validators: try await warnings.validators(url), into: &poll)
+                try await warnings.feedRead(url, lastModified: poll.lastModified, etag: poll.etag)
+                try await warnings.endTurn(owner: owner, nextAt: lease, failed: false)
             } catch {
-                let wait = min(configuration.interval.seconds * pow(2, Double(min(turn.failures + 1, 10))), configuration.maxBackoff.seconds)
+                let wait = min(configuration.interval.seconds * pow(2, Double(min(failures + 1, 10))), configuration.maxBackoff.seconds)
                 logger.warning("weather warnings: the feed or a document could not be read; backing off",
                                metadata: ["error": "\(error)", "retry_in_s": "\(Int(wait))"])
-                try await warnings.feedFailed(url, nextAt: now.addingTimeInterval(wait))
+                try await warnings.forgetValidators(url)
+                try await warnings.endTurn(owner: owner, nextAt: now.addingTimeInterval(wait), failed: true)
             }
         } catch {
             if !Task.isCancelled { logger.error("weather warnings: poll failed", metadata: ["error_type": "\(type(of: error))"]) }
@@ -123,11 +128,15 @@ public final class WeatherWarningWorker: Service, Sendable {
         var description: String { "HTTP \(status)" }
     }
 
-    private func read(_ url: String, turn: JMAFeedTurn, into poll: inout Poll) async throws {
+    struct TurnLost: Error, CustomStringConvertible {
+        var description: String { "the turn to poll ran out and another instance took it" }
+    }
+
+    private func read(_ url: String, validators: JMAFeedValidators, into poll: inout Poll) async throws {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: configuration.userAgent)
-        if let lastModified = turn.lastModified { request.headers.add(name: "If-Modified-Since", value: lastModified) }
-        if let etag = turn.etag { request.headers.add(name: "If-None-Match", value: etag) }
+        if let lastModified = validators.lastModified { request.headers.add(name: "If-Modified-Since", value: lastModified) }
+        if let etag = validators.etag { request.headers.add(name: "If-None-Match", value: etag) }
         let response = try await http.execute(request, timeout: .seconds(Int64(configuration.requestTimeout.seconds)))
         poll.feedStatus = Int(response.status.code)
         if response.status == .notModified { return }
@@ -146,27 +155,43 @@ public final class WeatherWarningWorker: Service, Sendable {
         var pending = try await warnings.claimDocuments(wanted.filter { seen.insert($0).inserted })
         while !pending.isEmpty {
             let documentURL = pending.removeFirst()
-            let data: Data
             do {
-                data = try await fetch(documentURL)
+                // The turn is kept for as long as a document can take, or given up: another
+                // instance must never apply later documents while this one still holds
+                // earlier ones.
+                guard try await warnings.extendTurn(owner: owner, until: clock.now().addingTimeInterval(configuration.requestTimeout.seconds + 60)) else {
+                    throw TurnLost()
+                }
+                let data: Data
+                do {
+                    data = try await fetch(documentURL)
+                } catch let error as HTTPStatusError where error.status == 404 || error.status == 410 {
+                    // Listed but gone: waiting for it would hold up every later document.
+                    // What it issued is caught up from the next document's 継続.
+                    logger.warning("weather warnings: a listed document is gone", metadata: ["url": "\(documentURL)", "status": "\(error.status)"])
+                    try await warnings.documentUnreadable(documentURL, reason: "\(error): listed in the feed but gone")
+                    continue
+                }
+                poll.documents += 1
+                let document: WarningDocument
+                do {
+                    document = try JMAXML.warningDocument(data)
+                } catch {
+                    logger.warning("weather warnings: a document could not be read", metadata: ["url": "\(documentURL)", "error": "\(error)"])
+                    try await warnings.documentUnreadable(documentURL, reason: "\(error)")
+                    continue
+                }
+                let applied = try await warnings.apply(document, url: documentURL, policy: configuration.policy, logger: logger)
+                poll.alerts += applied.alerts.count
+                poll.pending += applied.pending.count
+                if !applied.alerts.isEmpty { Counter(label: "kairan_weather_warning_alerts_total").increment(by: applied.alerts.count) }
             } catch {
-                // Given back in order, so a later document is never applied before it.
-                for url in [documentURL] + pending { try await warnings.releaseDocument(url) }
+                // Given back in order (this one and every later one), so that a later
+                // document is never applied before an earlier one; the next poll reads the
+                // feed in full and claims them again.
+                for url in [documentURL] + pending { try? await warnings.releaseDocument(url) }
                 throw error
             }
-            poll.documents += 1
-            let document: WarningDocument
-            do {
-                document = try JMAXML.warningDocument(data)
-            } catch {
-                logger.warning("weather warnings: a document could not be read", metadata: ["url": "\(documentURL)", "error": "\(error)"])
-                try await warnings.documentUnreadable(documentURL, reason: "\(error)")
-                continue
-            }
-            let applied = try await warnings.apply(document, url: documentURL, policy: configuration.policy, logger: logger)
-            poll.alerts += applied.alerts.count
-            poll.pending += applied.pending.count
-            if !applied.alerts.isEmpty { Counter(label: "kairan_weather_warning_alerts_total").increment(by: applied.alerts.count) }
         }
     }
 
