@@ -72,7 +72,9 @@ public struct Database: Sendable {
                             _ = try? await connection.query("ROLLBACK;", logger: logger)
                             throw error
                         }
-                        try await connection.query("COMMIT;", logger: logger)
+                        // Checked: a statement that failed unseen leaves COMMIT answering
+                        // ROLLBACK, and the caller must not report the write as done.
+                        try await connection.commit(logger: logger)
                         return value
                     } onCancel: {
                         connection.close().whenComplete { _ in }
@@ -132,7 +134,9 @@ public struct Database: Sendable {
     /// connection lost or closed on a deadline) rather than a fault in the request: the
     /// client gets 503 and may retry.
     public static func isUnavailable(_ error: any Error) -> Bool {
-        if error is CancellationError || error is ConnectionLost { return true }
+        // A transaction that came back rolled back is refused as a whole, like a
+        // statement on a full disk: the same request may succeed later.
+        if error is CancellationError || error is ConnectionLost || error is TransactionRolledBack { return true }
         if let error = error as? PostgresTransactionError {
             return isUnavailable(error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError ?? CancellationError())
         }

@@ -16,11 +16,36 @@ extension PostgresConnection {
     /// the connection closes first; a result that is on its way still wins.
     @discardableResult
     public func query(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        try await guarded { try await $0.unguardedQuery(query, logger: logger, file: file, line: line) }
+    }
+
+    /// Commits the transaction open on this connection, and fails with
+    /// `TransactionRolledBack` when the server answers ROLLBACK instead.
+    ///
+    /// Why: PostgreSQL answers COMMIT with ROLLBACK, and no error, when a statement of the
+    /// transaction failed; and PostgresNIO reports a statement's failure only to code that
+    /// reads its rows to the end (with the extended protocol the row description comes
+    /// first, and the error after it). A write whose later statement failed so (an event
+    /// row on a full disk) was answered 201 and was not there. Guarded like `query`.
+    public func commit(logger: Logger) async throws {
+        let tag = try await guarded { connection in try await connection.commitStatement(logger: logger).get().metadata.command }
+        guard tag == "COMMIT" else { throw TransactionRolledBack(commandTag: tag) }
+    }
+
+    /// PostgresNIO's own query, which reports the command tag (a synchronous context
+    /// picks it over the guarded `query`).
+    private func commitStatement(logger: Logger) -> EventLoopFuture<PostgresQueryResult> {
+        query(PostgresQuery(unsafeSQL: "COMMIT;"), logger: logger)
+    }
+
+    /// Runs `work` as its own task and abandons it with `ConnectionLost` when the
+    /// connection closes first; a result that is on its way still wins.
+    private func guarded<Value: Sendable>(_ work: @escaping @Sendable (PostgresConnection) async throws -> Value) async throws -> Value {
         if isClosed { throw ConnectionLost() }
-        let outcome = QueryOutcome()
-        let work = Task { [self] in
+        let outcome = QueryOutcome<Value>()
+        let task = Task { [self] in
             do {
-                outcome.finish(.success(try await self.unguardedQuery(query, logger: logger, file: file, line: line)))
+                outcome.finish(.success(try await work(self)))
             } catch {
                 outcome.finish(.failure(error))
             }
@@ -31,16 +56,24 @@ extension PostgresConnection {
             return try await withTaskCancellationHandler {
                 try await outcome.value()
             } onCancel: {
-                work.cancel()
+                task.cancel()
                 self.close().whenComplete { _ in }
             }
         } catch let error as ConnectionLost {
             // The query's own task may never end (that is the bug); it is told to stop, and
             // costs a suspended task until then.
-            work.cancel()
+            task.cancel()
             throw error
         }
     }
+}
+
+/// COMMIT was answered ROLLBACK: a statement of the transaction had failed, so nothing of
+/// it was kept. The caller must not report the write as done.
+public struct TransactionRolledBack: Error, Sendable, CustomStringConvertible {
+    public let commandTag: String
+    public init(commandTag: String) { self.commandTag = commandTag }
+    public var description: String { "COMMIT was answered \(commandTag): the transaction had failed and nothing of it was kept" }
 }
 
 /// The connection closed before the query's result arrived: whether the statement ran is
@@ -53,9 +86,9 @@ public struct ConnectionLost: Error, Sendable {}
 private final class ClosedConnectionWatch: Sendable {
     static let shared = ClosedConnectionWatch()
 
-    private let watched = NIOLockedValueBox<[ObjectIdentifier: [ObjectIdentifier: QueryOutcome]]>([:])
+    private let watched = NIOLockedValueBox<[ObjectIdentifier: [ObjectIdentifier: any LosableOutcome]]>([:])
 
-    func register(_ outcome: QueryOutcome, on connection: PostgresConnection) {
+    func register(_ outcome: some LosableOutcome, on connection: PostgresConnection) {
         let key = ObjectIdentifier(connection)
         let isNew = watched.withLockedValue { watched -> Bool in
             let isNew = watched[key] == nil
@@ -70,12 +103,12 @@ private final class ClosedConnectionWatch: Sendable {
             guard !outcomes.isEmpty else { return }
             // A result already on its way gets a moment to land first.
             eventLoop.scheduleTask(in: .milliseconds(50)) {
-                for outcome in outcomes.values { outcome.finish(.failure(ConnectionLost())) }
+                for outcome in outcomes.values { outcome.lose() }
             }
         }
     }
 
-    func unregister(_ outcome: QueryOutcome, on connection: PostgresConnection) {
+    func unregister(_ outcome: some LosableOutcome, on connection: PostgresConnection) {
         let key = ObjectIdentifier(connection)
         watched.withLockedValue { watched in
             // The entry stays while the connection lives (its hook is installed), empty.
@@ -84,12 +117,19 @@ private final class ClosedConnectionWatch: Sendable {
     }
 }
 
-/// The first of (the query's result, the connection's close) to arrive.
-private final class QueryOutcome: Sendable {
-    private let state = NIOLockedValueBox<(result: Result<PostgresRowSequence, any Error>?, waiter: CheckedContinuation<PostgresRowSequence, any Error>?)>((nil, nil))
+/// An outcome the connection's close can decide.
+private protocol LosableOutcome: AnyObject, Sendable {
+    func lose()
+}
 
-    func finish(_ result: Result<PostgresRowSequence, any Error>) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<PostgresRowSequence, any Error>? in
+/// The first of (the query's result, the connection's close) to arrive.
+private final class QueryOutcome<Value: Sendable>: LosableOutcome {
+    private let state = NIOLockedValueBox<(result: Result<Value, any Error>?, waiter: CheckedContinuation<Value, any Error>?)>((nil, nil))
+
+    func lose() { finish(.failure(ConnectionLost())) }
+
+    func finish(_ result: Result<Value, any Error>) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Value, any Error>? in
             guard state.result == nil else { return nil }
             state.result = result
             defer { state.waiter = nil }
@@ -98,9 +138,9 @@ private final class QueryOutcome: Sendable {
         waiter?.resume(with: result)
     }
 
-    func value() async throws -> PostgresRowSequence {
+    func value() async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            let ready = state.withLockedValue { state -> Result<PostgresRowSequence, any Error>? in
+            let ready = state.withLockedValue { state -> Result<Value, any Error>? in
                 if let result = state.result { return result }
                 state.waiter = continuation
                 return nil
