@@ -17,6 +17,7 @@ CREATE TABLE jma_poll (
     lease_until timestamptz NOT NULL,
     failures    integer NOT NULL DEFAULT 0
 );
+INSERT INTO jma_poll (lease_until) VALUES ('-infinity');
 
 -- Every warning document ever fetched, so none is fetched twice (JMA's one request of its
 -- users). A claim older than five minutes that never finished is fetched again: the

@@ -264,7 +264,8 @@ public struct WeatherWarningMessage: Sendable, Equatable {
         body = lines.joined(separator: "\n")
     }
 
-    /// Subjects are at most 100 characters (the alert's own limit), cut with an ellipsis.
+    /// Cut with an ellipsis at 90 characters: the alert's limit is 100, and sending puts the
+    /// category (【防災】) in front.
     static func clipped(_ subject: String) -> String {
         subject.count <= 90 ? subject : String(subject.prefix(89)) + "…"
     }

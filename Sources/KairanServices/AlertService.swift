@@ -107,19 +107,21 @@ public struct AlertService: Sendable {
         return (record, true, counts)
     }
 
-    /// Sends an alert no person wrote (a weather warning), now, in the caller's transaction.
+    /// Sends an alert prepared by Kairan (a weather warning) now, in the caller's
+    /// transaction: by nobody (`createdBy` nil) or by the alert staff who released it.
     /// `key` makes it once: the same key again returns the first alert.
-    func sendAutomatic(_ draft: AlertDraft, key: String, logger: Logger, on db: DatabaseConnection) async throws -> AlertRecord {
+    func sendPrepared(_ draft: AlertDraft, key: String, createdBy: AccountID?, logger: Logger,
+                      on db: DatabaseConnection) async throws -> (AlertRecord, DeliveryCounts) {
         let subject = try Content.text(draft.subject, field: "subject", max: Self.subjectMax)
         let body = try Content.text(draft.body, field: "body", max: Self.bodyMax, multiline: true)
         let now = services.clock.now()
-        let (record, created, _) = try await write(draft, subject: subject, body: body, areaCodes: Array(Set(draft.areas)).sorted(), key: key,
-                                                   sendAt: now, scheduled: false, createdBy: nil, now: now, on: db)
+        let (record, created, counts) = try await write(draft, subject: subject, body: body, areaCodes: Array(Set(draft.areas)).sorted(), key: key,
+                                                        sendAt: now, scheduled: false, createdBy: createdBy, now: now, on: db)
         if created {
             Counter(label: "kairan_deliveries_queued_total", dimensions: [("channel", "mail")]).increment(by: record.recipientCount)
-            logger.info("automatic alert created", metadata: ["alert_id": "\(record.id)", "recipients": "\(record.recipientCount)", "urgent": "\(record.urgent)"])
+            logger.info("prepared alert created", metadata: ["alert_id": "\(record.id)", "recipients": "\(record.recipientCount)", "urgent": "\(record.urgent)"])
         }
-        return record
+        return (record, counts)
     }
 
     public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<AlertView> {

@@ -75,16 +75,17 @@ public struct WeatherWarningService: Sendable {
         }
     }
 
-    /// Applies a fetched document: compares it area by area with what was in force, sends
-    /// what changed as alerts, and marks the document done, all in one transaction (a crash
-    /// leaves the claim, and the document is applied again by the next poll after it).
-    /// Returns the alerts sent.
+    /// What applying a document did.
     public struct Applied: Sendable {
         public var alerts: [AlertRecord] = []
         /// Alerts set aside for alert staff to send (`--jma-approval`).
         public var pending: [Int64] = []
     }
 
+    /// Applies a fetched document: compares it area by area with what was in force, sends
+    /// what changed as alerts (or sets them aside for alert staff), and marks the document
+    /// done, all in one transaction (a crash leaves the claim, and the document is applied
+    /// again by the next poll after it).
     @discardableResult
     public func apply(_ document: WarningDocument, url: String, policy: WeatherWarningPolicy, logger: Logger) async throws -> Applied {
         let now = services.clock.now()
@@ -152,7 +153,7 @@ public struct WeatherWarningService: Sendable {
                 // One alert per document and area: the document's file name is JMA's unique
                 // name for it (`20261123010000_0_VPWW54_140000.xml`).
                 let key = "jma:\(area.code):\(url.split(separator: "/").last.map { String($0.suffix(120)) } ?? url)"
-                let alert = try await alerts.sendAutomatic(draft, key: key, logger: logger, on: db)
+                let (alert, _) = try await alerts.sendPrepared(draft, key: key, createdBy: nil, logger: logger, on: db)
                 try await WeatherWarningStore.linkAnnouncements(area: area.code, codes: Array(freshIssued.union(freshEnded)),
                                                                 reportTime: document.reportTime, alert: alert.id, on: db)
                 logger.notice("weather warning alert sent", metadata: [
@@ -185,9 +186,7 @@ public struct WeatherWarningService: Sendable {
             let pending = try await Self.undecided(id, on: db)
             let draft = AlertDraft(category: pending.category, areas: pending.areas, urgent: pending.urgent, subject: pending.subject,
                                    body: pending.body, sendAt: nil, idempotencyKey: nil)
-            let (record, _, counts) = try await alerts.write(draft, subject: pending.subject, body: pending.body, areaCodes: pending.areas,
-                                                             key: "jma-pending:\(id)", sendAt: now, scheduled: false, createdBy: actor.accountID,
-                                                             now: now, on: db)
+            let (record, counts) = try await alerts.sendPrepared(draft, key: "jma-pending:\(id)", createdBy: actor.accountID, logger: logger, on: db)
             try await WeatherWarningStore.decidePending(id, decision: "sent", by: actor.accountID, alert: record.id, now: now, on: db)
             return (record, counts)
         }

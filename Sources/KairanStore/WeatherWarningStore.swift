@@ -29,7 +29,6 @@ public enum WeatherWarningStore {
     /// Takes the turn to poll when it is due, as `owner`, until `until`. Returns how many
     /// polls before failed in a row; nil when another instance holds it or it is not due.
     public static func takeTurn(owner: String, now: Date, until: Date, on db: DatabaseConnection) async throws -> Int? {
-        try await db.query("INSERT INTO jma_poll (lease_until) VALUES ('-infinity') ON CONFLICT DO NOTHING")
         let rows = try await db.query("""
             UPDATE jma_poll SET owner = \(owner), lease_until = \(until) WHERE lease_until <= \(now) RETURNING failures
             """)

@@ -47,7 +47,7 @@ struct AlertPages {
             let waiting = before != nil ? [] : try await services.weatherWarnings.pending(actor, limit: 20, logger: context.logger)
                 .filter { $0.status == "pending" }
                 .map { ListView.Waiting(id: $0.id, subject: $0.subject, urgent: $0.urgent, reported: Dates.display($0.reportedAt, zone: zone),
-                                        paragraphs: $0.body.components(separatedBy: "\n")) }
+                                        paragraphs: Messages.lines($0.body)) }
             let view = ListView(csrf: page.csrf, waiting: waiting, items: alerts.items.map {
                 .init(id: $0.id, subject: $0.subject, urgent: $0.urgent, when: Dates.display($0.sendAt, zone: zone), sent: $0.progress.sent,
                       recipients: $0.recipients, cancelled: $0.cancelled)

@@ -99,7 +99,7 @@ struct EventPages {
             let id = try context.parameters.require("id", as: EventID.self)
             let event = try await services.events.event(actor, id, logger: context.logger)
             // Only the organisers see the form; everyone else is sent back to the event.
-            guard event.canManage, !event.cancelled, event.endsAt > services.clock.now() else { return PageRenderer.redirect("/events/\(id)") }
+            guard canEdit(event) else { return PageRenderer.redirect("/events/\(id)") }
             let zone = services.timeZone
             let values = [
                 "title": event.title, "place": event.place, "description": event.description,
@@ -136,6 +136,11 @@ struct EventPages {
                 try await services.events.update(actor, id, input, logger: context.logger).id
             }
         }
+    }
+
+    /// Organisers change an event until it is over, unless it was cancelled.
+    private func canEdit(_ event: EventView) -> Bool {
+        event.canManage && !event.cancelled && event.endsAt > services.clock.now()
     }
 
     /// Reads the form's fields (dates in the town's time), saves, and goes to the event;
@@ -214,7 +219,7 @@ struct EventPages {
             paragraphs: Messages.lines(event.description).filter { !$0.isEmpty },
             deadline: event.answerDeadline.map { Dates.display($0, zone: zone) }, organizer: event.organizer?.displayName,
             canAnswer: member && event.answersOpen,
-            canEdit: event.canManage && !event.cancelled && event.endsAt > services.clock.now(),
+            canEdit: canEdit(event),
             closedNote: closedNote,
             choices: EventAnswer.allCases.map { .init(value: $0.rawValue, label: Messages.eventAnswer($0), checked: mine?.answer == $0) },
             headCount: max(1, mine?.headCount ?? 1), comment: mine?.comment ?? "", remindByMail: mine?.remindByMail ?? false,

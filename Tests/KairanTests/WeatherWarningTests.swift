@@ -161,11 +161,13 @@ import Testing
 
     /// Polls as `kairan serve --jma-areas 1420100` does, `workers` instances at once.
     static func poll(_ setup: Setup, _ server: ScriptedJMAServer, workers: Int = 1, advisories: WeatherWarningPolicy.Advisories = .normal,
-                     approval: WeatherWarningPolicy.Approval = .off) async throws -> [WeatherWarningWorker.Poll] {
+                     approval: WeatherWarningPolicy.Approval = .off, alertAreas: [String] = [], category: String = "disaster")
+        async throws -> [WeatherWarningWorker.Poll] {
         try await TestDatabase.withClient(setup.url) { database in
             let services = Services(database: database, clock: setup.clock, passwordHasher: PasswordHasher(testSuiteCost: 4), sessionLifetime: 3600,
                                     publicURL: "https://kairan.town.example.jp")
-            let configuration = WeatherWarningConfiguration(policy: WeatherWarningPolicy(areas: [town.code: []], advisories: advisories, approval: approval),
+            let configuration = WeatherWarningConfiguration(policy: WeatherWarningPolicy(areas: [town.code: alertAreas], advisories: advisories, category: category,
+                                                                                         approval: approval),
                                                             feedURL: server.url(feedPath), contact: "https://kairan.town.example.jp")
             let pollers = (0..<workers).map { _ in
                 WeatherWarningWorker(warnings: services.weatherWarnings, configuration: configuration, clock: setup.clock, logger: TestDatabase.logger)
@@ -365,6 +367,39 @@ import Testing
             let decided = try await client.send(.get, "/v1/weather-warnings/pending", token: setup.staff).items()
             #expect(decided.map { $0["status"] as? String } == ["discarded", "sent"])
             #expect(try await Self.alerts(setup).count == 2, "set aside, never sent")
+        }
+        await server.stop()
+    }
+
+    @Test func aMisconfiguredTownFetchesNothingAndMappedAreasNarrowTheAlert() async throws {
+        let server = try await ScriptedJMAServer.start()
+        try await withTown { setup in
+            let admin = try await setup.client.registerAndLogin(email: "admin@town.example.jp")
+            try await grantRole("town_admin", to: "admin@town.example.jp", in: setup.url)
+            #expect(try await setup.client.send(.put, "/v1/alert-areas/kita", json: jsonObject(["name": "北地区"]), token: admin).status.code < 300)
+            let at10 = Self.dataPath("20261123010000", "VPWW54"), at11 = Self.dataPath("20261123020000", "VPWW54")
+            server.put(at10, Self.document(at: "2026-11-23T10:00:00+09:00", kinds: [("03", "大雨警報", "発表")]))
+            server.put(at11, Self.document(at: "2026-11-23T11:00:00+09:00", kinds: [("03", "大雨警報", "継続"), ("15", "強風注意報", "発表")]))
+            server.put(Self.longFeedPath, Self.feed([("気象警報・注意報（Ｈ２７）", at10, "2026-11-23T01:00:10Z")], server: server))
+
+            // A category that does not exist: nothing is fetched, so no document is used up.
+            let misconfigured = try await Self.poll(setup, server, category: "weather")
+            #expect(misconfigured.first?.alerts == 0 && server.requests.isEmpty, "\(server.requests)")
+
+            // Mapped to an alert area the town has: the alert goes to that area only.
+            setup.clock.advance(by: 61)
+            #expect(try await Self.poll(setup, server, alertAreas: ["kita"]).first?.alerts == 1)
+            #expect(try await Self.alerts(setup).first?["areas"] as? [String] == ["kita"])
+            #expect(server.requests(for: at10).count == 1)
+
+            // Mapped to one it does not have: the whole town, rather than nobody.
+            setup.clock.advance(by: 61)
+            server.put(Self.feedPath, Self.feed([("気象警報・注意報（Ｈ２７）", at10, "2026-11-23T01:00:10Z"),
+                                                 ("気象警報・注意報（Ｈ２７）", at11, "2026-11-23T02:00:10Z")], server: server))
+            #expect(try await Self.poll(setup, server, alertAreas: ["minami"]).first?.alerts == 1)
+            let alerts = try await Self.alerts(setup)
+            #expect(alerts.first?["subject"] as? String == "【防災】横須賀市に強風注意報が発表されました")
+            #expect(alerts.first?["areas"] as? [String] == [] && alerts.first?["recipients"] as? Int == 2)
         }
         await server.stop()
     }
