@@ -66,6 +66,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Attachments' bytes: a folder under the data directory, or an S3-compatible bucket.
+        .target(
+            name: "KairanFiles",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Live delivery: the stream hub, subscriptions, LISTEN/NOTIFY listener. No WebSocket
         // library here: the socket side lives in KairanAPI's stream route.
         .target(
@@ -114,8 +126,11 @@ let package = Package(
             dependencies: [
                 "KairanCore",
                 "KairanStore",
+                "KairanFiles",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -128,6 +143,7 @@ let package = Package(
                 "KairanStore",
                 "KairanServices",
                 "KairanGateway",
+                "KairanFiles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -167,7 +183,7 @@ let package = Package(
         .executableTarget(
             name: "KairanServer",
             dependencies: [
-                "KairanCore", "KairanStore", "KairanServices", "KairanAPI", "KairanWeb", "KairanGateway", "KairanDelivery",
+                "KairanCore", "KairanStore", "KairanServices", "KairanAPI", "KairanWeb", "KairanGateway", "KairanDelivery", "KairanFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -197,7 +213,7 @@ let package = Package(
                 "KairanAPIClient",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                "KairanCore", "KairanPostgres", "KairanStore", "KairanServices", "KairanAPI", "KairanWeb", "KairanGateway", "KairanDelivery", "KairanServer",
+                "KairanCore", "KairanPostgres", "KairanStore", "KairanServices", "KairanAPI", "KairanWeb", "KairanGateway", "KairanDelivery", "KairanServer", "KairanFiles",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),

@@ -75,6 +75,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .missing(let code, let message): self = APIError(.notFound, code: code, message: message)
         case .refused(let code, let message): self = APIError(.forbidden, code: code, message: message)
         case .invalid(let code, let message, let field): self = APIError(.unprocessableContent, code: code, message: message, field: field)
+        case .fileRefused(let code, let message, let unsupportedType):
+            self = APIError(unsupportedType ? .unsupportedMediaType : .contentTooLarge, code: code, message: message)
         case .rateLimited(let action, let retryAfter):
             self = APIError(.tooManyRequests, code: "rate_limited", message: "too many \(action) requests; try again in \(retryAfter) s",
                             japanese: "試行が多すぎます。\(retryAfter) 秒ほど待ってから、もう一度お試しください。")

@@ -115,7 +115,8 @@ public struct RequestDeadlineMiddleware<Context: ConnectionRequestContext>: Rout
             // The group ends before `handle` returns, so `next` never outlives this call,
             // and only the one child task calls it.
             let handler = UnsafeHandler(next: next)
-            let timeout = self.timeout
+            // An upload may take longer to arrive (a 20 MB scan from a phone), still bounded.
+            let timeout = UploadRoutes.contains(request) ? max(self.timeout, UploadRoutes.timeout) : self.timeout
             let channel = context.channel
             // A connection that was never active (the framework's in-process test channel)
             // has no client that could leave.

@@ -16,6 +16,18 @@ struct NoticePagesController {
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
         routes.get("/n/{token}", use: page)
         routes.post("/n/{token}", use: submit)
+        routes.get("/n/{token}/files/{attachmentID}", use: file)
+    }
+
+    /// One of the notice's files, for the holder of the mail's link.
+    @Sendable func file(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let id = context.parameters.get("attachmentID", as: AttachmentID.self) else { return HTMLPage.notFound }
+        do {
+            return Response.attachment(try await dependencies.services.attachments.download(
+                mailToken: context.parameters.get("token") ?? "", id, logger: context.logger))
+        } catch ServiceError.notFound {
+            return HTMLPage.notFound
+        }
     }
 
     var notices: GuardianNoticeService { dependencies.services.guardianNotices }
@@ -94,6 +106,11 @@ struct NoticePagesController {
         }
     }
 
+    /// "340 KB", "1.2 MB".
+    static func size(_ bytes: Int) -> String {
+        bytes < 1 << 20 ? "\(max(1, (bytes + 1023) >> 10)) KB" : String(format: "%.1f MB", Double(bytes) / Double(1 << 20))
+    }
+
     static func label(_ kind: AbsenceKind) -> String {
         switch kind {
         case .absent: "欠席"
@@ -110,6 +127,14 @@ struct NoticePagesController {
         if let message { body += "<p><strong>\(HTMLPage.escape(message))</strong></p>" }
         body += "<h2>\(notice.urgent ? "【緊急】" : "")\(HTMLPage.escape(notice.title))</h2>"
         body += "<p>" + HTMLPage.escape(notice.body).replacingOccurrences(of: "\n", with: "<br>") + "</p>"
+        if let files = notice.attachments, !files.isEmpty {
+            // Links, not inline pictures: a feature phone opens what its owner chooses.
+            body += "<h2>添付ファイル</h2><ul>"
+            for file in files {
+                body += "<li><a href=\"\(action)/files/\(file.id)\">\(HTMLPage.escape(file.filename))</a>（\(file.kind?.label ?? "ファイル")・\(Self.size(file.byteSize))）</li>"
+            }
+            body += "</ul>"
+        }
         if notice.confirmedAt != nil || notice.householdConfirmed {
             body += "<p>確認済みです。</p>"
         } else {

@@ -50,6 +50,8 @@ struct NoticesController {
         /// An urgent notice sent without waiting for approval, by staff allowed to; the
         /// reason is recorded in the approval trail.
         let skipApprovalReason: String?
+        /// Uploads (`POST /v1/attachments`): a PDF of 学年だより, photos.
+        let attachmentIds: [AttachmentID]?
     }
 
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<NoticeView> {
@@ -60,7 +62,8 @@ struct NoticesController {
             throw APIError.badRequest("Idempotency-Key must be 1 to \(AlertService.idempotencyKeyMax) visible ASCII characters")
         }
         let draft = NoticeDraft(title: input.title, body: input.body, urgent: input.urgent ?? false, targets: input.targets, form: input.form,
-                                sendAt: input.sendAt, skipApprovalReason: input.skipApprovalReason, idempotencyKey: key)
+                                sendAt: input.sendAt, skipApprovalReason: input.skipApprovalReason, idempotencyKey: key,
+                                attachmentIds: input.attachmentIds ?? [])
         let created = try await notices.createOnce(actor, in: organization, draft, logger: context.logger)
         return EditedResponse(status: created.isNew ? .created : .ok, response: created.notice)
     }

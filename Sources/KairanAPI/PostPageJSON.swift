@@ -89,7 +89,25 @@ struct PostPageResponse: ResponseGenerator, Sendable {
             json.raw(#","heldReason":"#)
             json.string(reason)
         }
-        json.raw("}")
+        json.raw(#","attachments":["#)
+        for (index, file) in post.attachments.enumerated() {
+            json.raw(index > 0 ? #",{"id":"# : #"{"id":"#)
+            json.integer(file.id)
+            json.raw(#","contentType":"#)
+            json.string(file.contentType)
+            json.raw(#","byteSize":"#)
+            json.integer(file.byteSize)
+            json.raw(#","filename":"#)
+            json.string(file.filename)
+            if let width = file.width, let height = file.height {
+                json.raw(#","width":"#)
+                json.integer(width)
+                json.raw(#","height":"#)
+                json.integer(height)
+            }
+            json.raw("}")
+        }
+        json.raw("]}")
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KairanCore
+import KairanFiles
 import KairanGateway
 import KairanServices
 import KairanStore
@@ -30,12 +31,13 @@ public struct APIDependencies: Sendable {
         database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
         alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle(),
-        admission: AdmissionLimits = .forPool(20), push: PushSettings = PushSettings(), publicURL: String = "http://127.0.0.1:8080"
+        admission: AdmissionLimits = .forPool(20), push: PushSettings = PushSettings(), publicURL: String = "http://127.0.0.1:8080",
+        files: (any FileStore)? = nil, attachmentLimits: AttachmentLimits = AttachmentLimits()
     ) {
         self.requestTimeout = requestTimeout
         self.admission = AdmissionGate(limits: admission)
         self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts,
-                                 loginThrottle: loginThrottle, push: push, publicURL: publicURL)
+                                 loginThrottle: loginThrottle, push: push, publicURL: publicURL, files: files, attachmentLimits: attachmentLimits)
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
         self.streamQueueLimitBytes = streamQueueLimitBytes
@@ -55,6 +57,8 @@ public func buildRouter(
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
     router.add(middleware: RequestDeadlineMiddleware(timeout: dependencies.requestTimeout))
+    // Before a turn is taken: a phone sending a photo slowly holds no turn while it does.
+    router.add(middleware: UploadBodyMiddleware(limit: dependencies.services.attachmentLimits.largestFile))
     // Inside the deadline: a turn waited for counts towards the request's time.
     router.add(middleware: AdmissionMiddleware(gate: dependencies.admission))
     router.add(middleware: AuthenticationMiddleware(dependencies: dependencies))
@@ -82,6 +86,7 @@ public func buildRouter(
         AbsencesController(dependencies: dependencies).addRoutes(to: routes)
         NoticePagesController(dependencies: dependencies).addRoutes(to: routes)
         ModerationController(dependencies: dependencies).addRoutes(to: routes)
+        AttachmentsController(dependencies: dependencies).addRoutes(to: routes)
     }
     routes.finish()
     return (router, routes.routes)

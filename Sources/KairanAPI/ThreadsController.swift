@@ -30,6 +30,8 @@ struct ThreadsController {
     struct CreateThread: Decodable {
         let title: String
         let body: String
+        /// Uploads (`POST /v1/attachments`) to show with the opening post.
+        let attachmentIds: [AttachmentID]?
     }
 
     struct CreatedThread: ResponseEncodable {
@@ -41,7 +43,8 @@ struct ThreadsController {
         let actor = try context.requireActor()
         let groupID = try context.parameters.require("groupID", as: GroupID.self)
         let input = try await request.decode(as: CreateThread.self, context: context)
-        let started = try await threads.startThread(actor, in: groupID, title: input.title, body: input.body, logger: context.logger)
+        let started = try await threads.startThread(actor, in: groupID, title: input.title, body: input.body,
+                                                   attachments: input.attachmentIds ?? [], logger: context.logger)
         return EditedResponse(status: .created, response: CreatedThread(thread: started.thread, post: started.post))
     }
 
@@ -100,13 +103,15 @@ struct ThreadsController {
     struct CreatePost: Decodable {
         let body: String
         let replyTo: PostID?
+        let attachmentIds: [AttachmentID]?
     }
 
     @Sendable func createPost(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<PostView> {
         let actor = try context.requireActor()
         let threadID = try context.parameters.require("threadID", as: ThreadID.self)
         let input = try await request.decode(as: CreatePost.self, context: context)
-        let post = try await threads.reply(actor, in: threadID, body: input.body, replyTo: input.replyTo, logger: context.logger)
+        let post = try await threads.reply(actor, in: threadID, body: input.body, replyTo: input.replyTo,
+                                          attachments: input.attachmentIds ?? [], logger: context.logger)
         return EditedResponse(status: .created, response: post)
     }
 

@@ -120,6 +120,15 @@ public enum ErrorText {
         "rate_limited": "試行が多すぎます。しばらく待ってから、もう一度お試しください。",
         "too_many": "上限に達しているため、これ以上は追加できません。",
         "empty": "取り込む行がありません。",
+        // Attachments.
+        "unsupported_file_type": "添付できるのは写真（JPEG・PNG・WebP）と PDF だけです。",
+        "heic_not_supported": "iPhone の HEIC 形式の写真は添付できません。ブラウザから写真を選ぶと JPEG で送られます。アプリから送る場合は、設定 → カメラ → フォーマット で「互換性優先」を選んでください。",
+        "damaged_file": "ファイルが壊れているか、途中までしか届いていません。もう一度選び直してください。",
+        "file_too_large": "ファイルが大きすぎます。",
+        "empty_file": "ファイルが空です。",
+        "too_many_attachments": "添付できるファイルの数を超えています。",
+        "unknown_attachment": "添付するファイルが見つかりません。アップロードし直してください。",
+        "too_many_waiting_uploads": "投稿されていないアップロードが多すぎます。先に投稿するか、1日待ってください。",
         // The live stream's error frames.
         "bad_message": "JSON のテキストメッセージを送ってください（例：{\"type\":\"subscribe\",\"stream\":\"group:1\"}）。",
         "bad_stream": "ストリームは group:<id>、thread:<id>、user:<id>、org:<id>、class:<id>、notice:<id>、alert:<id> の形で指定してください。",

@@ -1,5 +1,6 @@
 import Foundation
 import KairanCore
+import KairanServices
 import KairanStore
 import Logging
 import ServiceLifecycle
@@ -16,9 +17,13 @@ public struct MaintenanceWorker: Service {
     /// Live-stream events are kept this long for reconnecting clients; older gaps are
     /// refetched over REST.
     let eventRetention: TimeInterval
+    /// Abandoned uploads and stored files nothing uses any more.
+    let attachments: AttachmentService?
 
     public init(database: Database, clock: any WallClock, interval: Duration = .seconds(900),
-                sessionRetention: TimeInterval = 7 * 24 * 3600, eventRetention: TimeInterval = 7 * 24 * 3600, logger: Logger) {
+                sessionRetention: TimeInterval = 7 * 24 * 3600, eventRetention: TimeInterval = 7 * 24 * 3600,
+                attachments: AttachmentService? = nil, logger: Logger) {
+        self.attachments = attachments
         self.database = database
         self.clock = clock
         self.interval = interval
@@ -58,6 +63,7 @@ public struct MaintenanceWorker: Service {
                 try await ModerationStore.deleteRateCounters(before: now.addingTimeInterval(-86400), on: db)
                 try await ThrottleStore.deleteOlder(than: now.addingTimeInterval(-86400), on: db)
             }
+            _ = try await attachments?.collect(logger: logger)
         } catch {
             logger.warning("maintenance pass failed; will retry", metadata: ["error_type": "\(type(of: error))", "error": "\(String(describing: error).prefix(200))"])
         }

@@ -3,6 +3,7 @@ import HummingbirdCore
 import KairanAPI
 import KairanCore
 import KairanDelivery
+import KairanFiles
 import KairanGateway
 import KairanStore
 import KairanWeb
@@ -27,7 +28,8 @@ func buildApplication(
         streamHub: hub, allowedOrigins: configuration.allowedOrigins, streamQueueLimitBytes: configuration.streamQueueLimitBytes,
         alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle,
         admission: configuration.admission ?? .forPool(configuration.databasePoolSize), push: configuration.push,
-        publicURL: configuration.mail.identity.publicURL)
+        publicURL: configuration.mail.identity.publicURL, files: try configuration.files.makeStore(),
+        attachmentLimits: configuration.attachmentLimits)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
     if configuration.role.servesAPI {
@@ -39,7 +41,7 @@ func buildApplication(
         services.append(NotificationListener(url: configuration.database, hub: hub, clock: clock, logger: logger))
     }
     if configuration.role.runsWorkers {
-        services.append(MaintenanceWorker(database: database, clock: clock, logger: logger))
+        services.append(MaintenanceWorker(database: database, clock: clock, attachments: dependencies.services.attachments, logger: logger))
         services.append(NoticeScheduler(database: database, listenURL: configuration.database, clock: clock, urgentDeadline: configuration.mail.alerts.urgentDeadline, logger: logger))
         services.append(EventReminderWorker(events: dependencies.services.events, listenURL: configuration.database, clock: clock, logger: logger))
         services.append(try makeMailWorker(configuration.mail, database: database, listenURL: configuration.database, clock: clock, logger: logger))

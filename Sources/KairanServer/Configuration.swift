@@ -3,6 +3,7 @@ import Foundation
 import KairanAPI
 import KairanCore
 import KairanDelivery
+import KairanFiles
 import KairanServices
 import KairanStore
 import Logging
@@ -104,6 +105,21 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("jma-feed-url"), help: "JMA's high-frequency 随時 Atom feed (env KAIRAN_JMA_FEED_URL; default \(WeatherWarningConfiguration.defaultFeedURL)); its long feed is the same name with _l.")
     var jmaFeedURL: String?
 
+    @Option(name: .customLong("files-dir"), help: "Folder for attachments' bytes (env KAIRAN_FILES_DIR; default <data-dir>/files). Ignored with --s3-endpoint.")
+    var filesDirectory: String?
+
+    @Option(name: .customLong("s3-endpoint"), help: "Keep attachments in an S3-compatible bucket at this URL instead of a folder, e.g. https://s3.ap-northeast-1.amazonaws.com (env KAIRAN_S3_ENDPOINT). Keys from KAIRAN_S3_ACCESS_KEY and KAIRAN_S3_SECRET_KEY.")
+    var s3Endpoint: String?
+
+    @Option(name: .customLong("s3-bucket"), help: "The bucket (env KAIRAN_S3_BUCKET); required with --s3-endpoint.")
+    var s3Bucket: String?
+
+    @Option(name: .customLong("s3-region"), help: "The bucket's region for request signing (env KAIRAN_S3_REGION; default us-east-1).")
+    var s3Region: String?
+
+    @Option(name: .customLong("s3-prefix"), help: "Key prefix inside the bucket (env KAIRAN_S3_PREFIX; default kairan/).")
+    var s3Prefix: String?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (run `kairan migrate` separately).")
     var noMigrate = false
 }
@@ -138,6 +154,10 @@ struct ServerConfiguration: Sendable {
     var push = PushSettings()
     /// JMA's weather warnings: nil (the default) polls nothing.
     var weatherWarnings: WeatherWarningConfiguration?
+    /// Where attachments' bytes go; the test suite's servers each get a folder of their own.
+    /// Sizes and counts of attachments.
+    var attachmentLimits = AttachmentLimits()
+    var files = FileStoreConfiguration.local(FileManager.default.temporaryDirectory.path + "/kairan-files-\(UUID().uuidString)")
 
     init(database: DatabaseURL, mail: MailConfiguration) {
         self.database = database
@@ -181,6 +201,7 @@ struct ServerConfiguration: Sendable {
         push.allowLoopbackHTTP = serve.pushAllowLoopbackHTTP || environment["KAIRAN_PUSH_ALLOW_LOOPBACK_HTTP"] == "1"
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)
+        files = try FileStoreConfiguration(serve, dataDirectory: dataDirectory, environment: environment)
         if let areas = serve.jmaAreas ?? environment["KAIRAN_JMA_AREAS"], !areas.isEmpty {
             var policy: WeatherWarningPolicy
             do {
@@ -217,4 +238,37 @@ func integerSetting(_ flag: Int?, _ flagName: String, _ variable: String, _ envi
     }) else { return nil }
     guard range.contains(value) else { throw ValidationError("\(flagName) (\(variable)) must be between \(range.lowerBound) and \(range.upperBound)") }
     return value
+}
+
+/// Where attachments' bytes are kept: a folder (the default, under the data directory) or
+/// an S3-compatible bucket.
+enum FileStoreConfiguration: Sendable, Equatable {
+    case local(String)
+    case s3(S3Configuration)
+
+    init(_ serve: ServeOptions, dataDirectory: String, environment: [String: String]) throws {
+        guard let endpoint = serve.s3Endpoint ?? environment["KAIRAN_S3_ENDPOINT"], !endpoint.isEmpty else {
+            self = .local(serve.filesDirectory ?? environment["KAIRAN_FILES_DIR"] ?? dataDirectory + "/files")
+            return
+        }
+        guard let url = URL(string: endpoint), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+            throw ValidationError("--s3-endpoint (KAIRAN_S3_ENDPOINT) must be an http(s) URL")
+        }
+        guard let bucket = serve.s3Bucket ?? environment["KAIRAN_S3_BUCKET"], !bucket.isEmpty else {
+            throw ValidationError("--s3-bucket (KAIRAN_S3_BUCKET) is required with --s3-endpoint")
+        }
+        // Keys from the environment only: a flag's value shows in every `ps` listing.
+        guard let access = environment["KAIRAN_S3_ACCESS_KEY"], !access.isEmpty, let secret = environment["KAIRAN_S3_SECRET_KEY"], !secret.isEmpty else {
+            throw ValidationError("KAIRAN_S3_ACCESS_KEY and KAIRAN_S3_SECRET_KEY must be set with --s3-endpoint")
+        }
+        self = .s3(S3Configuration(endpoint: endpoint, bucket: bucket, region: serve.s3Region ?? environment["KAIRAN_S3_REGION"] ?? "us-east-1",
+                                   accessKey: access, secretKey: secret, prefix: serve.s3Prefix ?? environment["KAIRAN_S3_PREFIX"] ?? "kairan/"))
+    }
+
+    func makeStore() throws -> any FileStore {
+        switch self {
+        case .local(let directory): try LocalFileStore(directory: directory)
+        case .s3(let configuration): S3FileStore(configuration)
+        }
+    }
 }

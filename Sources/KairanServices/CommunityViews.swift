@@ -94,6 +94,9 @@ public struct PostView: Codable, Sendable {
     /// moderator, "watched_word" (it contains a word the town reviews) or "new_account" (the
     /// group approves new accounts' posts). Absent otherwise.
     public let heldReason: String?
+    /// Photos and PDFs, in the author's order (none once the post is deleted); each is
+    /// downloaded from `GET /v1/attachments/{id}`.
+    public let attachments: [AttachmentRecord]
 
     public init(_ post: PostRecord) {
         id = post.id
@@ -113,10 +116,11 @@ public struct PostView: Codable, Sendable {
         reactions = post.reactions
         moderation = post.moderation == .visible ? nil : post.moderation
         heldReason = post.moderation != .held ? nil : post.heldBecause == "approval" ? "new_account" : post.heldBecause.map { _ in "watched_word" }
+        attachments = post.deletedAt == nil ? post.attachments : []
     }
 
     public enum CodingKeys: String, CodingKey {
-        case id, threadId, groupId, author, body, replyTo, createdAt, edited, editedAt, deleted, reactions, moderation, heldReason
+        case id, threadId, groupId, author, body, replyTo, createdAt, edited, editedAt, deleted, reactions, moderation, heldReason, attachments
     }
 
     /// Written by hand so a deleted post says `"body": null` rather than leaving the key out.
@@ -135,6 +139,7 @@ public struct PostView: Codable, Sendable {
         try container.encode(reactions, forKey: .reactions)
         try container.encodeIfPresent(moderation, forKey: .moderation)
         try container.encodeIfPresent(heldReason, forKey: .heldReason)
+        try container.encode(attachments, forKey: .attachments)
     }
 }
 

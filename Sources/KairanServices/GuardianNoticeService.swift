@@ -28,6 +28,8 @@ public struct GuardianNoticeView: Codable, Sendable {
     public let householdConfirmed: Bool
     /// Detail view: the household's children this notice is for, with their answers.
     public let children: [ChildAnswer]?
+    /// Detail view: the notice's photos and PDFs.
+    public var attachments: [AttachmentRecord]?
 
     init(_ notice: NoticeRecord, organizationName: String, recipient: NoticeRecipientRecord, answers: [NoticeAnswerRecord]? = nil) {
         id = notice.id; organizationId = notice.organizationID; self.organizationName = organizationName; urgent = notice.urgent
@@ -143,7 +145,9 @@ public struct GuardianNoticeService: Sendable {
               let fresh = try await NoticeRecipientStore.recipient(notice: recipient.noticeID, guardian: recipient.guardianID, on: db)
         else { throw ServiceError.notFound }
         let answers = try await NoticeRecipientStore.answers(notice: notice.id, household: recipient.householdID, on: db)
-        return GuardianNoticeView(notice, organizationName: organization.name, recipient: fresh, answers: answers)
+        var view = GuardianNoticeView(notice, organizationName: organization.name, recipient: fresh, answers: answers)
+        view.attachments = try await AttachmentStore.forNotice(notice.id, on: db)
+        return view
     }
 
     /// Marks the notice opened (first time only) and tells the dashboard.

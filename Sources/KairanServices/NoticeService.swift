@@ -54,6 +54,7 @@ public struct NoticeService: Sendable {
         }
         var emptyChannels: [NoticeStore.ChannelReach] = []
         var again: NoticeRecord?
+        var attached: [AttachmentRecord] = []
         let record: NoticeRecord
         do {
             record = try await database.withTransaction { db -> NoticeRecord in
@@ -87,6 +88,9 @@ public struct NoticeService: Sendable {
                     organization: organization.id, author: actor.accountID, urgent: draft.urgent, title: title, body: body, targets: targets, form: form,
                     state: state, sendAt: sendAt, releaseAt: releaseAt, skipReason: logged?.0 == .skipped ? skipReason : nil,
                     idempotencyKey: draft.idempotencyKey, now: now, on: db)
+                // Before publishing: the mail says the notice has files.
+                attached = try await AttachmentService.attach(draft.attachmentIds, to: .notice(notice.id), actor: actor,
+                                                              limit: services.attachmentLimits.perNotice, now: now, on: db)
                 if let (action, comment) = logged {
                     try await NoticeStore.log(action, notice: notice.id, organization: organization.id, actor: actor.accountID, comment: comment,
                                               now: now, on: db)
@@ -113,6 +117,7 @@ public struct NoticeService: Sendable {
         logger.info("notice created", metadata: ["notice_id": "\(record.id)", "state": "\(record.state.rawValue)", "urgent": "\(draft.urgent)"])
         var view = NoticeView(record)
         view.emptyTargets = emptyChannels.isEmpty ? nil : emptyChannels.map { NoticeView.Channel(kind: $0.kind, id: $0.id) }
+        view.attachments = attached
         return (view, true)
     }
 
@@ -232,7 +237,9 @@ public struct NoticeService: Sendable {
             _ = try await OrganizationAccess.confirm(.sendNotices, organizationID, actor: actor, lock: false, on: db)
             let notice = try await find(id, in: organizationID, on: db)
             let log = try await NoticeStore.approvalLog(notice: notice.id, on: db)
-            return NoticeView(notice, log: log)
+            var view = NoticeView(notice, log: log)
+            view.attachments = try await AttachmentStore.forNotice(notice.id, on: db)
+            return view
         }
     }
 

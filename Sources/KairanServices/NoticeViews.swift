@@ -27,6 +27,8 @@ public struct NoticeView: Codable, Sendable {
     public let approvalLog: [ApprovalEntryView]?
     /// On creation: channels among the targets that reach no guardian today (the rest do).
     public var emptyTargets: [Channel]?
+    /// The notice's photos and PDFs (in one notice's own view; lists leave them out).
+    public var attachments: [AttachmentRecord]?
 
     public struct Channel: Codable, Sendable, Equatable {
         /// "all", "grade", "class" or "list".
@@ -122,10 +124,13 @@ public struct NoticeDraft: Sendable {
     public var skipApprovalReason: String?
     /// The same key from the same author again: the notice the first one made, not another.
     public var idempotencyKey: String?
+    /// The author's uploads, shown with the notice (mail carries a link to them, never the files).
+    public var attachmentIds: [AttachmentID]
 
     public init(title: String, body: String, urgent: Bool, targets: NoticeTargets, form: ReplyForm?, sendAt: Date?, skipApprovalReason: String?,
-                idempotencyKey: String? = nil) {
+                idempotencyKey: String? = nil, attachmentIds: [AttachmentID] = []) {
         self.title = title; self.body = body; self.urgent = urgent; self.targets = targets; self.form = form
         self.sendAt = sendAt; self.skipApprovalReason = skipApprovalReason; self.idempotencyKey = idempotencyKey
+        self.attachmentIds = attachmentIds
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KairanCore
+import KairanFiles
 import KairanStore
 import Logging
 
@@ -18,10 +19,13 @@ public struct Services: Sendable {
     public let push: PushSettings
     /// Where residents reach the site (links in mail and calendar files).
     public let publicURL: String
+    /// Where attachments' bytes are kept.
+    public let files: any FileStore
+    public let attachmentLimits: AttachmentLimits
 
     public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
                 alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle(), push: PushSettings = PushSettings(),
-                publicURL: String = "http://127.0.0.1:8080") {
+                publicURL: String = "http://127.0.0.1:8080", files: (any FileStore)? = nil, attachmentLimits: AttachmentLimits = AttachmentLimits()) {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
@@ -30,6 +34,9 @@ public struct Services: Sendable {
         self.loginThrottle = loginThrottle
         self.push = push
         self.publicURL = publicURL
+        // Without a store named (a test that uploads nothing): a folder of its own.
+        self.files = files ?? (try! LocalFileStore(directory: FileManager.default.temporaryDirectory.path + "/kairan-files-\(UUID().uuidString)"))
+        self.attachmentLimits = attachmentLimits
     }
 
     /// The town's time zone: quiet hours, receive windows and dates are local times there.
@@ -54,6 +61,7 @@ public struct Services: Sendable {
     public var pushDevices: PushService { PushService(services: self) }
     public var events: GroupEventService { GroupEventService(services: self) }
     public var weatherWarnings: WeatherWarningService { WeatherWarningService(services: self) }
+    public var attachments: AttachmentService { AttachmentService(services: self) }
 }
 
 extension Decision {
@@ -88,6 +96,9 @@ public enum ServiceError: Error, Equatable, Sendable {
     case invalid(code: String, message: String, field: String?)
     /// The caller used up an allowance; try again after `retryAfter` seconds.
     case rateLimited(action: String, retryAfter: Int)
+    /// An uploaded file is not one Kairan keeps: not a photo or PDF (`unsupportedType`), or
+    /// larger than the caller may upload (`!unsupportedType`).
+    case fileRefused(code: String, message: String, unsupportedType: Bool)
 
     static func conflict(_ code: String, _ message: String) -> ServiceError { .conflict(code: code, message: message, field: nil) }
 }

@@ -18,18 +18,22 @@ public struct ThreadService: Sendable {
     }
 
     /// Opens a thread with its first post. The title passes the post gate with the text: a
-    /// held thread's title must not show either.
-    public func startThread(_ actor: Actor, in groupID: GroupID, title rawTitle: String, body rawBody: String, logger: Logger) async throws -> StartedThread {
+    /// held thread's title must not show either. `attachments`: the caller's uploads.
+    public func startThread(_ actor: Actor, in groupID: GroupID, title rawTitle: String, body rawBody: String, attachments: [AttachmentID] = [],
+                            logger: Logger) async throws -> StartedThread {
         let title = try Content.text(rawTitle, field: "title", max: Content.threadTitleMax)
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
         return try await database.withTransaction { db in
             let (_, standing) = try await GroupAccess.group(.participate, groupID, actor: actor, now: now, on: db)
-            let disposition = try await PostGate.check(actor, group: groupID, standing: standing, body: title + "\n" + body, isEdit: false, now: now,
-                                                       on: db)
+            let names = try await AttachmentStore.waitingNames(attachments, uploader: actor.accountID, on: db)
+            let disposition = try await PostGate.check(actor, group: groupID, standing: standing, body: ([title, body] + names).joined(separator: "\n"),
+                                                       isEdit: false, now: now, on: db)
             let threadID = try await ThreadStore.insertThread(group: groupID, title: title, author: actor.accountID, now: now, on: db)
             let postID = try await ThreadStore.insertPost(thread: threadID, group: groupID, author: actor.accountID, body: body, replyTo: nil,
                                                           now: now, on: db)
+            _ = try await AttachmentService.attach(attachments, to: .post(postID), actor: actor, limit: services.attachmentLimits.perPost, now: now,
+                                                   on: db)
             try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: db)
             guard let written = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
             let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: db)
@@ -112,15 +116,18 @@ public struct ThreadService: Sendable {
         return Page(posts, limit: limit, cursor: \.id).map(PostView.init)
     }
 
-    /// Replies in a thread, optionally to one of its posts the caller can see.
-    public func reply(_ actor: Actor, in threadID: ThreadID, body rawBody: String, replyTo: PostID?, logger: Logger) async throws -> PostView {
+    /// Replies in a thread, optionally to one of its posts the caller can see, with the
+    /// caller's uploads attached.
+    public func reply(_ actor: Actor, in threadID: ThreadID, body rawBody: String, replyTo: PostID?, attachments: [AttachmentID] = [],
+                      logger: Logger) async throws -> PostView {
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
         return try await database.withTransaction { db in
             let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, counts: false, on: db)
             let moderator = GroupAccess.isModerator(actor, in: standing)
-            let disposition = try await PostGate.check(actor, group: thread.groupID, standing: standing, body: body, isEdit: false, now: now,
-                                                       on: db)
+            let names = try await AttachmentStore.waitingNames(attachments, uploader: actor.accountID, on: db)
+            let disposition = try await PostGate.check(actor, group: thread.groupID, standing: standing, body: ([body] + names).joined(separator: "\n"),
+                                                       isEdit: false, now: now, on: db)
             if thread.locked, !moderator { throw ServiceError.conflict("thread_locked", "this thread is locked") }
             if let replyTo {
                 // Only to a post the caller can see: a held or hidden one is not there for them.
@@ -133,6 +140,8 @@ public struct ThreadService: Sendable {
             // locked last, in `publishReply`, one statement before the commit.
             let postID = try await ThreadStore.insertPost(thread: threadID, group: thread.groupID, author: actor.accountID, body: body,
                                                           replyTo: replyTo, now: now, markVisible: false, on: db)
+            _ = try await AttachmentService.attach(attachments, to: .post(postID), actor: actor, limit: services.attachmentLimits.perPost, now: now,
+                                                   on: db)
             guard let written = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
             let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: db)
             // Read again when the gate did something to it (held, or flagged for review).

@@ -133,7 +133,7 @@ extension NoticeStore {
         let subject = notice.urgent ? "【緊急】" + notice.title : notice.title
         let (message, _) = try await DeliveryStore.createMessage(
             kind: "notice", idempotencyKey: "notice:\(notice.id)", urgent: notice.urgent, fromName: organizationName, subject: subject,
-            body: mailBody(notice, organizationName: organizationName), listID: nil,
+            body: mailBody(notice, organizationName: organizationName, attachments: try await AttachmentStore.forNotice(notice.id, on: db)), listID: nil,
             deadline: notice.urgent ? now.addingTimeInterval(urgentDeadline) : nil, now: now, on: db)
         let mailJobs = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: notice.urgent, dueAt: now,
                                                            on: db)
@@ -165,8 +165,16 @@ extension NoticeStore {
         address.defaultMailCharset
     }
 
-    static func mailBody(_ notice: NoticeRecord, organizationName: String) -> String {
+    /// The notice's text for mail. Attachments are named, never sent: a 5 MB PDF to a
+    /// feature phone's carrier address is refused or costs the family; the page behind the
+    /// link shows and downloads them.
+    static func mailBody(_ notice: NoticeRecord, organizationName: String, attachments: [AttachmentRecord] = []) -> String {
         var body = notice.body
+        if !attachments.isEmpty {
+            let names = attachments.prefix(5).map { "・\($0.filename)" }.joined(separator: "\n")
+            let more = attachments.count > 5 ? "\n・ほか \(attachments.count - 5) 件" : ""
+            body += "\n\n※ 添付ファイルがあります。下のリンクのページでご覧ください。\n" + names + more
+        }
         if notice.form != nil { body += "\n\n※ このお知らせには回答が必要です。下のリンクから回答してください。" }
         if notice.urgent { body += "\n\n※ 緊急のお知らせです。下のリンクから確認を押してください。" }
         return "\(organizationName)からのお知らせ\n\n" + body
@@ -207,7 +215,8 @@ extension NoticeStore {
         if !mail.isEmpty {
             let (message, _) = try await DeliveryStore.createMessage(
                 kind: "notice_escalation", idempotencyKey: "notice-escalation:\(notice.id)", urgent: true, fromName: organizationName,
-                subject: "【再送・要確認】" + notice.title, body: mailBody(notice, organizationName: organizationName), listID: nil,
+                subject: "【再送・要確認】" + notice.title, body: mailBody(notice, organizationName: organizationName, attachments: try await AttachmentStore.forNotice(notice.id, on: db)),
+                listID: nil,
                 deadline: now.addingTimeInterval(urgentDeadline), now: now, on: db)
             queued = try await DeliveryStore.enqueueMail(message: message, recipients: mail, urgent: true, dueAt: now, on: db)
             messageID = message

@@ -37,6 +37,8 @@ public struct PostRecord: Sendable, Equatable {
     /// For a held post, why: "watched_word" or "approval" (the group approves new accounts'
     /// posts), from its queue item.
     public let heldBecause: String?
+    /// Photos and PDFs, in the author's order.
+    public var attachments: [AttachmentRecord] = []
 }
 
 /// SQL for threads, posts, edits, reactions, read state and search.
@@ -222,9 +224,10 @@ public enum ThreadStore {
         coalesce((SELECT jsonb_object_agg(reaction, n)::text FROM (
             SELECT reaction, count(*) AS n FROM post_reactions x WHERE x.post_id = p.id GROUP BY reaction) counts), '{}'),
         p.moderation,
-        CASE WHEN p.moderation = 'held' THEN (SELECT i.source FROM moderation_items i WHERE i.post_id = p.id) END
+        CASE WHEN p.moderation = 'held' THEN (SELECT i.source FROM moderation_items i WHERE i.post_id = p.id) END,
+        \(AttachmentStore.jsonColumn(owner: "post_id", id: "p.id"))
         """
-    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String, String?)
+    typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String, String?, String)
 
     static func post(_ row: PostRow) -> PostRecord {
         // Built by PostgreSQL's jsonb_object_agg from the reactions table: always an object
@@ -233,7 +236,8 @@ public enum ThreadStore {
         let reactions = row.10 == "{}" ? [:] : (try? JSONDecoder().decode([String: Int].self, from: Data(row.10.utf8))) ?? [:]
         return PostRecord(id: row.0, threadID: row.1, groupID: row.2, authorID: row.3, authorName: row.4, body: row.5, replyToID: row.6,
                           createdAt: row.7, editedAt: row.8, deletedAt: row.9, reactions: reactions,
-                          moderation: PostModeration(rawValue: row.11) ?? .visible, heldBecause: row.12)
+                          moderation: PostModeration(rawValue: row.11) ?? .visible, heldBecause: row.12,
+                          attachments: AttachmentStore.decodeColumn(row.13))
     }
 
     public static func findPost(_ id: PostID, on db: DatabaseConnection) async throws -> PostRecord? {

@@ -15,6 +15,8 @@ enum Messages {
         case .conflict(let code, _, let field): return (.conflict, ErrorText.japanese(code: code, field: field))
         case .refused(let code, _): return (.forbidden, ErrorText.japanese(code: code))
         case .invalid(let code, _, let field): return (.unprocessableContent, ErrorText.japanese(code: code, field: field))
+        case .fileRefused(let code, _, let unsupportedType):
+            return (unsupportedType ? .unsupportedMediaType : .contentTooLarge, ErrorText.japanese(code: code))
         case .rateLimited(_, let retryAfter):
             let minutes = max(1, (retryAfter + 59) / 60)
             return (.tooManyRequests, "試行が多すぎます。\(minutes) 分ほど待ってから、もう一度お試しください。")

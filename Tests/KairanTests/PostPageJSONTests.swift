@@ -18,14 +18,16 @@ import Testing
     [
       {"id": 1, "threadId": 7, "groupId": 3, "author": {"id": 12, "displayName": "田中 \"たなか\" 太郎\\"},
        "body": "改行\nタブ\t戻り\r制御\u0001\u001f終わり / スラッシュ 🎌", "replyTo": null, "createdAt": 1764557821.987,
-       "edited": false, "editedAt": null, "deleted": false, "reactions": {}},
+       "edited": false, "editedAt": null, "deleted": false, "reactions": {},
+       "attachments": [{"id": 4, "contentType": "image/jpeg", "byteSize": 20480, "filename": "運動会 \"リレー\".jpg", "width": 4032, "height": 3024},
+                       {"id": 5, "contentType": "application/pdf", "byteSize": 1, "filename": "a.pdf"}]},
       {"id": 2, "threadId": 7, "groupId": 3, "author": null, "body": null, "replyTo": 1, "createdAt": 951782400,
-       "edited": true, "editedAt": 1764557822.5, "deleted": true, "reactions": {"👍": 3, "ありがとう": 1}},
+       "edited": true, "editedAt": 1764557822.5, "deleted": true, "reactions": {"👍": 3, "ありがとう": 1}, "attachments": []},
       {"id": 3, "threadId": 7, "groupId": 3, "author": {"id": 5, "displayName": ""}, "body": "", "replyTo": null,
        "createdAt": 4102444799.999, "edited": false, "editedAt": null, "deleted": false, "reactions": {"❤️": 12},
-       "moderation": "held", "heldReason": "watched_word"},
+       "moderation": "held", "heldReason": "watched_word", "attachments": []},
       {"id": 9007199254740991, "threadId": 1, "groupId": 1, "author": {"id": 1, "displayName": "a"}, "body": "x", "replyTo": null,
-       "createdAt": -86400.5, "edited": false, "editedAt": null, "deleted": false, "reactions": {}, "moderation": "hidden"}
+       "createdAt": -86400.5, "edited": false, "editedAt": null, "deleted": false, "reactions": {}, "moderation": "hidden", "attachments": []}
     ]
     """#
 

@@ -23,6 +23,8 @@ extension Components {
         public typealias GroupID = Swift.Int64
         /// - Remark: Generated from `#/components/parameters/ThreadID`.
         public typealias ThreadID = Swift.Int64
+        /// - Remark: Generated from `#/components/parameters/AttachmentID`.
+        public typealias AttachmentID = Swift.Int64
         /// - Remark: Generated from `#/components/parameters/EventID`.
         public typealias EventID = Swift.Int64
         /// - Remark: Generated from `#/components/parameters/PostID`.

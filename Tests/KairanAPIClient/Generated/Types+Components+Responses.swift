@@ -19,6 +19,126 @@ public import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/responses` section of the OpenAPI document.
     public enum Responses {
+        public struct AttachmentFile: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/AttachmentFile/headers`.
+            public struct Headers: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/headers/Content-Disposition`.
+                public var contentDisposition: Swift.String?
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/headers/X-Content-Type-Options`.
+                @frozen public enum XContentTypeOptionsPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case nosniff = "nosniff"
+                }
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/headers/X-Content-Type-Options`.
+                public var xContentTypeOptions: Components.Responses.AttachmentFile.Headers.XContentTypeOptionsPayload?
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - contentDisposition:
+                ///   - xContentTypeOptions:
+                public init(
+                    contentDisposition: Swift.String? = nil,
+                    xContentTypeOptions: Components.Responses.AttachmentFile.Headers.XContentTypeOptionsPayload? = nil
+                ) {
+                    self.contentDisposition = contentDisposition
+                    self.xContentTypeOptions = xContentTypeOptions
+                }
+            }
+            /// Received HTTP response headers
+            public var headers: Components.Responses.AttachmentFile.Headers
+            /// - Remark: Generated from `#/components/responses/AttachmentFile/content`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/content/image\/jpeg`.
+                case jpeg(OpenAPIRuntime.HTTPBody)
+                /// The associated value of the enum case if `self` is `.jpeg`.
+                ///
+                /// - Throws: An error if `self` is not `.jpeg`.
+                /// - SeeAlso: `.jpeg`.
+                public var jpeg: OpenAPIRuntime.HTTPBody {
+                    get throws {
+                        switch self {
+                        case let .jpeg(body):
+                            return body
+                        default:
+                            try throwUnexpectedResponseBody(
+                                expectedContent: "image/jpeg",
+                                body: self
+                            )
+                        }
+                    }
+                }
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/content/image\/png`.
+                case png(OpenAPIRuntime.HTTPBody)
+                /// The associated value of the enum case if `self` is `.png`.
+                ///
+                /// - Throws: An error if `self` is not `.png`.
+                /// - SeeAlso: `.png`.
+                public var png: OpenAPIRuntime.HTTPBody {
+                    get throws {
+                        switch self {
+                        case let .png(body):
+                            return body
+                        default:
+                            try throwUnexpectedResponseBody(
+                                expectedContent: "image/png",
+                                body: self
+                            )
+                        }
+                    }
+                }
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/content/image\/webp`.
+                case imageWebp(OpenAPIRuntime.HTTPBody)
+                /// The associated value of the enum case if `self` is `.imageWebp`.
+                ///
+                /// - Throws: An error if `self` is not `.imageWebp`.
+                /// - SeeAlso: `.imageWebp`.
+                public var imageWebp: OpenAPIRuntime.HTTPBody {
+                    get throws {
+                        switch self {
+                        case let .imageWebp(body):
+                            return body
+                        default:
+                            try throwUnexpectedResponseBody(
+                                expectedContent: "image/webp",
+                                body: self
+                            )
+                        }
+                    }
+                }
+                /// - Remark: Generated from `#/components/responses/AttachmentFile/content/application\/pdf`.
+                case pdf(OpenAPIRuntime.HTTPBody)
+                /// The associated value of the enum case if `self` is `.pdf`.
+                ///
+                /// - Throws: An error if `self` is not `.pdf`.
+                /// - SeeAlso: `.pdf`.
+                public var pdf: OpenAPIRuntime.HTTPBody {
+                    get throws {
+                        switch self {
+                        case let .pdf(body):
+                            return body
+                        default:
+                            try throwUnexpectedResponseBody(
+                                expectedContent: "application/pdf",
+                                body: self
+                            )
+                        }
+                    }
+                }
+            }
+            /// Received HTTP response body
+            public var body: Components.Responses.AttachmentFile.Body
+            /// Creates a new `AttachmentFile`.
+            ///
+            /// - Parameters:
+            ///   - headers: Received HTTP response headers
+            ///   - body: Received HTTP response body
+            public init(
+                headers: Components.Responses.AttachmentFile.Headers = .init(),
+                body: Components.Responses.AttachmentFile.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
         public struct _Error: Sendable, Hashable {
             /// - Remark: Generated from `#/components/responses/Error/content`.
             @frozen public enum Body: Sendable, Hashable {

@@ -1418,6 +1418,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Post/heldReason`.
             public var heldReason: Components.Schemas.Post.HeldReasonPayload?
+            /// photos and PDFs in the author's order; empty once deleted
+            ///
+            /// - Remark: Generated from `#/components/schemas/Post/attachments`.
+            public var attachments: [Components.Schemas.Attachment]
             /// Creates a new `Post`.
             ///
             /// - Parameters:
@@ -1434,6 +1438,7 @@ extension Components {
             ///   - reactions:
             ///   - moderation: hidden: only its author and moderators see it; removed: its text is gone (moderators only see it, with no text); held: waiting for a moderator's approval (its author and moderators see it); absent when visible
             ///   - heldReason: a held post: it contains a word the town reviews, or the group approves new accounts' posts. Its author is notified when it is approved (moderation.approved) or removed (moderation.removed)
+            ///   - attachments: photos and PDFs in the author's order; empty once deleted
             public init(
                 id: Swift.Int64,
                 threadId: Swift.Int64,
@@ -1447,7 +1452,8 @@ extension Components {
                 deleted: Swift.Bool,
                 reactions: Components.Schemas.Post.ReactionsPayload,
                 moderation: Components.Schemas.Post.ModerationPayload? = nil,
-                heldReason: Components.Schemas.Post.HeldReasonPayload? = nil
+                heldReason: Components.Schemas.Post.HeldReasonPayload? = nil,
+                attachments: [Components.Schemas.Attachment]
             ) {
                 self.id = id
                 self.threadId = threadId
@@ -1462,6 +1468,7 @@ extension Components {
                 self.reactions = reactions
                 self.moderation = moderation
                 self.heldReason = heldReason
+                self.attachments = attachments
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -1477,6 +1484,75 @@ extension Components {
                 case reactions
                 case moderation
                 case heldReason
+                case attachments
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Attachment`.
+        public struct Attachment: Codable, Hashable, Sendable {
+            /// download from `GET /v1/attachments/{id}`
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/id`.
+            public var id: Swift.Int64
+            /// read from the file's bytes
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/contentType`.
+            @frozen public enum ContentTypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case imageJpeg = "image/jpeg"
+                case imagePng = "image/png"
+                case imageWebp = "image/webp"
+                case applicationPdf = "application/pdf"
+            }
+            /// read from the file's bytes
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/contentType`.
+            public var contentType: Components.Schemas.Attachment.ContentTypePayload
+            /// as stored (metadata removed)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/byteSize`.
+            public var byteSize: Swift.Int
+            /// the uploader's name for it, with the extension of its real type
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/filename`.
+            public var filename: Swift.String
+            /// photos: pixels
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/width`.
+            public var width: Swift.Int?
+            /// photos: pixels
+            ///
+            /// - Remark: Generated from `#/components/schemas/Attachment/height`.
+            public var height: Swift.Int?
+            /// Creates a new `Attachment`.
+            ///
+            /// - Parameters:
+            ///   - id: download from `GET /v1/attachments/{id}`
+            ///   - contentType: read from the file's bytes
+            ///   - byteSize: as stored (metadata removed)
+            ///   - filename: the uploader's name for it, with the extension of its real type
+            ///   - width: photos: pixels
+            ///   - height: photos: pixels
+            public init(
+                id: Swift.Int64,
+                contentType: Components.Schemas.Attachment.ContentTypePayload,
+                byteSize: Swift.Int,
+                filename: Swift.String,
+                width: Swift.Int? = nil,
+                height: Swift.Int? = nil
+            ) {
+                self.id = id
+                self.contentType = contentType
+                self.byteSize = byteSize
+                self.filename = filename
+                self.width = width
+                self.height = height
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case contentType
+                case byteSize
+                case filename
+                case width
+                case height
             }
         }
         /// - Remark: Generated from `#/components/schemas/PostPage`.
@@ -4355,6 +4431,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/CreateNotice/skipApprovalReason`.
             public var skipApprovalReason: Swift.String?
+            /// the caller's uploads (`POST /v1/attachments`) not yet attached, in the order shown: at most 4 on a post, 10 on a notice (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateNotice/attachmentIds`.
+            public var attachmentIds: [Swift.Int64]?
             /// Creates a new `CreateNotice`.
             ///
             /// - Parameters:
@@ -4365,6 +4445,7 @@ extension Components {
             ///   - form: absent: no reply form
             ///   - sendAt: absent or past: now; at most a year ahead (422 `out_of_range`)
             ///   - skipApprovalReason: urgent notices by staff with `maySkipApproval` only: send without waiting for approval; recorded in the approval trail
+            ///   - attachmentIds: the caller's uploads (`POST /v1/attachments`) not yet attached, in the order shown: at most 4 on a post, 10 on a notice (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`
             public init(
                 title: Swift.String,
                 body: Swift.String,
@@ -4372,7 +4453,8 @@ extension Components {
                 targets: Components.Schemas.NoticeTargetsInput,
                 form: Components.Schemas.ReplyForm? = nil,
                 sendAt: Foundation.Date? = nil,
-                skipApprovalReason: Swift.String? = nil
+                skipApprovalReason: Swift.String? = nil,
+                attachmentIds: [Swift.Int64]? = nil
             ) {
                 self.title = title
                 self.body = body
@@ -4381,6 +4463,7 @@ extension Components {
                 self.form = form
                 self.sendAt = sendAt
                 self.skipApprovalReason = skipApprovalReason
+                self.attachmentIds = attachmentIds
             }
             public enum CodingKeys: String, CodingKey {
                 case title
@@ -4390,6 +4473,7 @@ extension Components {
                 case form
                 case sendAt
                 case skipApprovalReason
+                case attachmentIds
             }
         }
         /// - Remark: Generated from `#/components/schemas/UpdateNotice`.
@@ -4601,6 +4685,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Notice/emptyTargets`.
             public var emptyTargets: Components.Schemas.Notice.EmptyTargetsPayload?
+            /// one notice's detail and creation only: its files. Notice mail names them and links to the notice page, never carries them
+            ///
+            /// - Remark: Generated from `#/components/schemas/Notice/attachments`.
+            public var attachments: [Components.Schemas.Attachment]?
             /// Creates a new `Notice`.
             ///
             /// - Parameters:
@@ -4623,6 +4711,7 @@ extension Components {
             ///   - revision: raised by every edit; approve the revision you read
             ///   - approvalLog: the append-only approval trail, oldest first; one notice's detail only
             ///   - emptyTargets: on creation only: channels among the targets that reach no guardian today (the others do); absent when every channel reaches someone
+            ///   - attachments: one notice's detail and creation only: its files. Notice mail names them and links to the notice page, never carries them
             public init(
                 id: Swift.Int64,
                 organizationId: Swift.Int64,
@@ -4642,7 +4731,8 @@ extension Components {
                 escalatedAt: Foundation.Date? = nil,
                 revision: Swift.Int,
                 approvalLog: [Components.Schemas.ApprovalEntry]? = nil,
-                emptyTargets: Components.Schemas.Notice.EmptyTargetsPayload? = nil
+                emptyTargets: Components.Schemas.Notice.EmptyTargetsPayload? = nil,
+                attachments: [Components.Schemas.Attachment]? = nil
             ) {
                 self.id = id
                 self.organizationId = organizationId
@@ -4663,6 +4753,7 @@ extension Components {
                 self.revision = revision
                 self.approvalLog = approvalLog
                 self.emptyTargets = emptyTargets
+                self.attachments = attachments
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -4684,6 +4775,7 @@ extension Components {
                 case revision
                 case approvalLog
                 case emptyTargets
+                case attachments
             }
         }
         /// - Remark: Generated from `#/components/schemas/NoticePage`.
@@ -5099,6 +5191,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/MyNotice/children`.
             public var children: Components.Schemas.MyNotice.ChildrenPayload?
+            /// one notice's detail only: its files (`GET /v1/attachments/{id}`)
+            ///
+            /// - Remark: Generated from `#/components/schemas/MyNotice/attachments`.
+            public var attachments: [Components.Schemas.Attachment]?
             /// Creates a new `MyNotice`.
             ///
             /// - Parameters:
@@ -5114,6 +5210,7 @@ extension Components {
             ///   - confirmedAt: the caller's confirmation; absent: not confirmed by the caller
             ///   - householdConfirmed: a guardian of the household (perhaps another) confirmed
             ///   - children: one notice's detail only: the household's children it is for, with their answers
+            ///   - attachments: one notice's detail only: its files (`GET /v1/attachments/{id}`)
             public init(
                 id: Swift.Int64,
                 organizationId: Swift.Int64,
@@ -5126,7 +5223,8 @@ extension Components {
                 openedAt: Foundation.Date? = nil,
                 confirmedAt: Foundation.Date? = nil,
                 householdConfirmed: Swift.Bool,
-                children: Components.Schemas.MyNotice.ChildrenPayload? = nil
+                children: Components.Schemas.MyNotice.ChildrenPayload? = nil,
+                attachments: [Components.Schemas.Attachment]? = nil
             ) {
                 self.id = id
                 self.organizationId = organizationId
@@ -5140,6 +5238,7 @@ extension Components {
                 self.confirmedAt = confirmedAt
                 self.householdConfirmed = householdConfirmed
                 self.children = children
+                self.attachments = attachments
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -5154,6 +5253,7 @@ extension Components {
                 case confirmedAt
                 case householdConfirmed
                 case children
+                case attachments
             }
         }
         /// - Remark: Generated from `#/components/schemas/NoticeAnswerInput`.

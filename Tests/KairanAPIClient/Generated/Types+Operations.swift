@@ -8396,21 +8396,29 @@ public enum Operations {
                     public var title: Swift.String
                     /// - Remark: Generated from `#/paths/v1/groups/{groupID}/threads/POST/requestBody/json/body`.
                     public var body: Swift.String
+                    /// the caller's uploads (`POST /v1/attachments`) not yet attached, in the order shown: at most 4 on a post, 10 on a notice (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/groups/{groupID}/threads/POST/requestBody/json/attachmentIds`.
+                    public var attachmentIds: [Swift.Int64]?
                     /// Creates a new `JsonPayload`.
                     ///
                     /// - Parameters:
                     ///   - title:
                     ///   - body:
+                    ///   - attachmentIds: the caller's uploads (`POST /v1/attachments`) not yet attached, in the order shown: at most 4 on a post, 10 on a notice (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`
                     public init(
                         title: Swift.String,
-                        body: Swift.String
+                        body: Swift.String,
+                        attachmentIds: [Swift.Int64]? = nil
                     ) {
                         self.title = title
                         self.body = body
+                        self.attachmentIds = attachmentIds
                     }
                     public enum CodingKeys: String, CodingKey {
                         case title
                         case body
+                        case attachmentIds
                     }
                 }
                 /// - Remark: Generated from `#/paths/v1/groups/{groupID}/threads/POST/requestBody/content/application\/json`.
@@ -9921,21 +9929,29 @@ public enum Operations {
                     ///
                     /// - Remark: Generated from `#/paths/v1/threads/{threadID}/posts/POST/requestBody/json/replyTo`.
                     public var replyTo: Swift.Int64?
+                    /// the caller's uploads (`POST /v1/attachments`) not yet attached, in the order shown: at most 4 on a post, 10 on a notice (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/threads/{threadID}/posts/POST/requestBody/json/attachmentIds`.
+                    public var attachmentIds: [Swift.Int64]?
                     /// Creates a new `JsonPayload`.
                     ///
                     /// - Parameters:
                     ///   - body:
                     ///   - replyTo: a post of this thread the caller can see; otherwise 422 `invalid_reply`
+                    ///   - attachmentIds: the caller's uploads (`POST /v1/attachments`) not yet attached, in the order shown: at most 4 on a post, 10 on a notice (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`
                     public init(
                         body: Swift.String,
-                        replyTo: Swift.Int64? = nil
+                        replyTo: Swift.Int64? = nil,
+                        attachmentIds: [Swift.Int64]? = nil
                     ) {
                         self.body = body
                         self.replyTo = replyTo
+                        self.attachmentIds = attachmentIds
                     }
                     public enum CodingKeys: String, CodingKey {
                         case body
                         case replyTo
+                        case attachmentIds
                     }
                 }
                 /// - Remark: Generated from `#/paths/v1/threads/{threadID}/posts/POST/requestBody/content/application\/json`.
@@ -17839,6 +17855,572 @@ public enum Operations {
             }
             public static var allCases: [Self] {
                 [
+                    .json,
+                    .html
+                ]
+            }
+        }
+    }
+    /// Upload a photo or a PDF, to attach to a post or notice (`attachmentIds`).
+    ///
+    /// The body is the file itself (any `Content-Type`: the server reads the real type from
+    /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
+    /// HEIC (iPhone 高効率) is refused with 415 `heic_not_supported` (a browser's file picker
+    /// sends JPEG; the camera's 互換性優先 setting makes JPEG); anything else 415
+    /// `unsupported_file_type`; a file cut short or forged 422 `damaged_file`; an empty one
+    /// 422 `empty_file`.
+    ///
+    /// Photos lose their metadata before they are stored: EXIF (GPS position, camera serial,
+    /// owner), XMP, IPTC, comments, PNG text chunks and anything after the image's end; a
+    /// JPEG keeps its orientation. The extension of `filename` is made to match the real type.
+    ///
+    /// Limits: photos 10 MB; PDF 5 MB for residents, 20 MB for school, nursery and town staff
+    /// (413 `file_too_large`); 20 uploads waiting to be attached per account (409
+    /// `too_many_waiting_uploads`); 200 MB a day per resident, 1 GB per staff member (429).
+    /// An upload not attached within a day is removed. Until attached, only its uploader can
+    /// download it.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/attachments`.
+    /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)`.
+    public enum UploadAttachment {
+        public static let id: Swift.String = "uploadAttachment"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/attachments/POST/query`.
+            public struct Query: Sendable, Hashable {
+                /// the file's name as the uploader's device called it (a path is cut to its last part); absent: file
+                ///
+                /// - Remark: Generated from `#/paths/v1/attachments/POST/query/filename`.
+                public var filename: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - filename: the file's name as the uploader's device called it (a path is cut to its last part); absent: file
+                public init(filename: Swift.String? = nil) {
+                    self.filename = filename
+                }
+            }
+            public var query: Operations.UploadAttachment.Input.Query
+            /// - Remark: Generated from `#/paths/v1/attachments/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UploadAttachment.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UploadAttachment.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.UploadAttachment.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/attachments/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/attachments/POST/requestBody/content/application\/octet-stream`.
+                case binary(OpenAPIRuntime.HTTPBody)
+            }
+            public var body: Operations.UploadAttachment.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            ///   - body:
+            public init(
+                query: Operations.UploadAttachment.Input.Query = .init(),
+                headers: Operations.UploadAttachment.Input.Headers = .init(),
+                body: Operations.UploadAttachment.Input.Body
+            ) {
+                self.query = query
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/attachments/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/attachments/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.Attachment)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Attachment {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.UploadAttachment.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.UploadAttachment.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Stored; attach it by its id.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.UploadAttachment.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.UploadAttachment.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Too many requests: `rate_limited`; `Retry-After` gives the seconds until the window ends.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case html
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "text/html":
+                    self = .html
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .html:
+                    return "text/html"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .html
+                ]
+            }
+        }
+    }
+    /// Download a file, as whoever may see what it hangs on.
+    ///
+    /// A post's file: for those who may read the post (a private group's members; a post
+    /// moderation hid only for its author and the moderators; a deleted post's for nobody). A
+    /// notice's file: for its guardians and its organization's staff. An upload not yet
+    /// attached: for its uploader. Anyone else: 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)`.
+    public enum DownloadAttachment {
+        public static let id: Swift.String = "downloadAttachment"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/attachments/{attachmentID}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/attachments/{attachmentID}/GET/path/attachmentID`.
+                public var attachmentID: Components.Parameters.AttachmentID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - attachmentID:
+                public init(attachmentID: Components.Parameters.AttachmentID) {
+                    self.attachmentID = attachmentID
+                }
+            }
+            public var path: Operations.DownloadAttachment.Input.Path
+            /// - Remark: Generated from `#/paths/v1/attachments/{attachmentID}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DownloadAttachment.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DownloadAttachment.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DownloadAttachment.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.DownloadAttachment.Input.Path,
+                headers: Operations.DownloadAttachment.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// The file as stored (metadata removed), shown in place under its uploader's name:
+            /// `Content-Disposition: inline; filename="…"; filename*=UTF-8''…`,
+            /// `X-Content-Type-Options: nosniff`, `Cache-Control: private, max-age=300`; an image also
+            /// `Content-Security-Policy: default-src 'none'; sandbox`.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.AttachmentFile)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.AttachmentFile {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case jpeg
+            case png
+            case imageWebp
+            case pdf
+            case json
+            case html
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "image/jpeg":
+                    self = .jpeg
+                case "image/png":
+                    self = .png
+                case "image/webp":
+                    self = .imageWebp
+                case "application/pdf":
+                    self = .pdf
+                case "application/json":
+                    self = .json
+                case "text/html":
+                    self = .html
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .jpeg:
+                    return "image/jpeg"
+                case .png:
+                    return "image/png"
+                case .imageWebp:
+                    return "image/webp"
+                case .pdf:
+                    return "application/pdf"
+                case .json:
+                    return "application/json"
+                case .html:
+                    return "text/html"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .jpeg,
+                    .png,
+                    .imageWebp,
+                    .pdf,
                     .json,
                     .html
                 ]
@@ -42875,6 +43457,233 @@ public enum Operations {
             }
             public static var allCases: [Self] {
                 [
+                    .html,
+                    .json
+                ]
+            }
+        }
+    }
+    /// One of the notice's files (a PDF of 学年だより, a photo), for the holder of the mail's link.
+    ///
+    /// Notice mail never carries the files themselves (a feature phone's carrier refuses or
+    /// charges for them): it names them and links to the notice page, which links here.
+    /// Another notice's file, or an unknown link, is 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /n/{token}/files/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//n/{token}/files/{attachmentID}/get(noticePageFile)`.
+    public enum NoticePageFile {
+        public static let id: Swift.String = "noticePageFile"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/n/{token}/files/{attachmentID}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// the guardian's secret from the link in a notice mail
+                ///
+                /// - Remark: Generated from `#/paths/n/{token}/files/{attachmentID}/GET/path/token`.
+                public var token: Swift.String
+                /// - Remark: Generated from `#/paths/n/{token}/files/{attachmentID}/GET/path/attachmentID`.
+                public var attachmentID: Components.Parameters.AttachmentID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - token: the guardian's secret from the link in a notice mail
+                ///   - attachmentID:
+                public init(
+                    token: Swift.String,
+                    attachmentID: Components.Parameters.AttachmentID
+                ) {
+                    self.token = token
+                    self.attachmentID = attachmentID
+                }
+            }
+            public var path: Operations.NoticePageFile.Input.Path
+            /// - Remark: Generated from `#/paths/n/{token}/files/{attachmentID}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.NoticePageFile.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.NoticePageFile.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.NoticePageFile.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.NoticePageFile.Input.Path,
+                headers: Operations.NoticePageFile.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// The file as stored (metadata removed), shown in place under its uploader's name:
+            /// `Content-Disposition: inline; filename="…"; filename*=UTF-8''…`,
+            /// `X-Content-Type-Options: nosniff`, `Cache-Control: private, max-age=300`; an image also
+            /// `Content-Security-Policy: default-src 'none'; sandbox`.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//n/{token}/files/{attachmentID}/get(noticePageFile)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.AttachmentFile)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.AttachmentFile {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/n/{token}/files/{attachmentID}/GET/responses/404/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/n/{token}/files/{attachmentID}/GET/responses/404/content/text\/html`.
+                    case html(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.html`.
+                    ///
+                    /// - Throws: An error if `self` is not `.html`.
+                    /// - SeeAlso: `.html`.
+                    public var html: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .html(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.NoticePageFile.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.NoticePageFile.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// Unknown link or file.
+            ///
+            /// - Remark: Generated from `#/paths//n/{token}/files/{attachmentID}/get(noticePageFile)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.NoticePageFile.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Operations.NoticePageFile.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//n/{token}/files/{attachmentID}/get(noticePageFile)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case jpeg
+            case png
+            case imageWebp
+            case pdf
+            case html
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "image/jpeg":
+                    self = .jpeg
+                case "image/png":
+                    self = .png
+                case "image/webp":
+                    self = .imageWebp
+                case "application/pdf":
+                    self = .pdf
+                case "text/html":
+                    self = .html
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .jpeg:
+                    return "image/jpeg"
+                case .png:
+                    return "image/png"
+                case .imageWebp:
+                    return "image/webp"
+                case .pdf:
+                    return "application/pdf"
+                case .html:
+                    return "text/html"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .jpeg,
+                    .png,
+                    .imageWebp,
+                    .pdf,
                     .html,
                     .json
                 ]

@@ -546,6 +546,40 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/moderation/watched-words.csv`.
     /// - Remark: Generated from `#/paths//v1/moderation/watched-words.csv/post(importWatchedWords)`.
     func importWatchedWords(_ input: Operations.ImportWatchedWords.Input) async throws -> Operations.ImportWatchedWords.Output
+    /// Upload a photo or a PDF, to attach to a post or notice (`attachmentIds`).
+    ///
+    /// The body is the file itself (any `Content-Type`: the server reads the real type from
+    /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
+    /// HEIC (iPhone 高効率) is refused with 415 `heic_not_supported` (a browser's file picker
+    /// sends JPEG; the camera's 互換性優先 setting makes JPEG); anything else 415
+    /// `unsupported_file_type`; a file cut short or forged 422 `damaged_file`; an empty one
+    /// 422 `empty_file`.
+    ///
+    /// Photos lose their metadata before they are stored: EXIF (GPS position, camera serial,
+    /// owner), XMP, IPTC, comments, PNG text chunks and anything after the image's end; a
+    /// JPEG keeps its orientation. The extension of `filename` is made to match the real type.
+    ///
+    /// Limits: photos 10 MB; PDF 5 MB for residents, 20 MB for school, nursery and town staff
+    /// (413 `file_too_large`); 20 uploads waiting to be attached per account (409
+    /// `too_many_waiting_uploads`); 200 MB a day per resident, 1 GB per staff member (429).
+    /// An upload not attached within a day is removed. Until attached, only its uploader can
+    /// download it.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/attachments`.
+    /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)`.
+    func uploadAttachment(_ input: Operations.UploadAttachment.Input) async throws -> Operations.UploadAttachment.Output
+    /// Download a file, as whoever may see what it hangs on.
+    ///
+    /// A post's file: for those who may read the post (a private group's members; a post
+    /// moderation hid only for its author and the moderators; a deleted post's for nobody). A
+    /// notice's file: for its guardians and its organization's staff. An upload not yet
+    /// attached: for its uploader. Anyone else: 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)`.
+    func downloadAttachment(_ input: Operations.DownloadAttachment.Input) async throws -> Operations.DownloadAttachment.Output
     /// The key browsers subscribe to Web Push with (`applicationServerKey`).
     ///
     /// The town's VAPID public key (RFC 8292): an uncompressed P-256 point, base64url. Pass it
@@ -1340,6 +1374,16 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /n/{token}`.
     /// - Remark: Generated from `#/paths//n/{token}/post(submitNoticePage)`.
     func submitNoticePage(_ input: Operations.SubmitNoticePage.Input) async throws -> Operations.SubmitNoticePage.Output
+    /// One of the notice's files (a PDF of 学年だより, a photo), for the holder of the mail's link.
+    ///
+    /// Notice mail never carries the files themselves (a feature phone's carrier refuses or
+    /// charges for them): it names them and links to the notice page, which links here.
+    /// Another notice's file, or an unknown link, is 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /n/{token}/files/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//n/{token}/files/{attachmentID}/get(noticePageFile)`.
+    func noticePageFile(_ input: Operations.NoticePageFile.Input) async throws -> Operations.NoticePageFile.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -2366,6 +2410,58 @@ extension APIProtocol {
         try await importWatchedWords(Operations.ImportWatchedWords.Input(
             headers: headers,
             body: body
+        ))
+    }
+    /// Upload a photo or a PDF, to attach to a post or notice (`attachmentIds`).
+    ///
+    /// The body is the file itself (any `Content-Type`: the server reads the real type from
+    /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
+    /// HEIC (iPhone 高効率) is refused with 415 `heic_not_supported` (a browser's file picker
+    /// sends JPEG; the camera's 互換性優先 setting makes JPEG); anything else 415
+    /// `unsupported_file_type`; a file cut short or forged 422 `damaged_file`; an empty one
+    /// 422 `empty_file`.
+    ///
+    /// Photos lose their metadata before they are stored: EXIF (GPS position, camera serial,
+    /// owner), XMP, IPTC, comments, PNG text chunks and anything after the image's end; a
+    /// JPEG keeps its orientation. The extension of `filename` is made to match the real type.
+    ///
+    /// Limits: photos 10 MB; PDF 5 MB for residents, 20 MB for school, nursery and town staff
+    /// (413 `file_too_large`); 20 uploads waiting to be attached per account (409
+    /// `too_many_waiting_uploads`); 200 MB a day per resident, 1 GB per staff member (429).
+    /// An upload not attached within a day is removed. Until attached, only its uploader can
+    /// download it.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/attachments`.
+    /// - Remark: Generated from `#/paths//v1/attachments/post(uploadAttachment)`.
+    public func uploadAttachment(
+        query: Operations.UploadAttachment.Input.Query = .init(),
+        headers: Operations.UploadAttachment.Input.Headers = .init(),
+        body: Operations.UploadAttachment.Input.Body
+    ) async throws -> Operations.UploadAttachment.Output {
+        try await uploadAttachment(Operations.UploadAttachment.Input(
+            query: query,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Download a file, as whoever may see what it hangs on.
+    ///
+    /// A post's file: for those who may read the post (a private group's members; a post
+    /// moderation hid only for its author and the moderators; a deleted post's for nobody). A
+    /// notice's file: for its guardians and its organization's staff. An upload not yet
+    /// attached: for its uploader. Anyone else: 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /v1/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)`.
+    public func downloadAttachment(
+        path: Operations.DownloadAttachment.Input.Path,
+        headers: Operations.DownloadAttachment.Input.Headers = .init()
+    ) async throws -> Operations.DownloadAttachment.Output {
+        try await downloadAttachment(Operations.DownloadAttachment.Input(
+            path: path,
+            headers: headers
         ))
     }
     /// The key browsers subscribe to Web Push with (`applicationServerKey`).
@@ -3872,6 +3968,24 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// One of the notice's files (a PDF of 学年だより, a photo), for the holder of the mail's link.
+    ///
+    /// Notice mail never carries the files themselves (a feature phone's carrier refuses or
+    /// charges for them): it names them and links to the notice page, which links here.
+    /// Another notice's file, or an unknown link, is 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /n/{token}/files/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//n/{token}/files/{attachmentID}/get(noticePageFile)`.
+    public func noticePageFile(
+        path: Operations.NoticePageFile.Input.Path,
+        headers: Operations.NoticePageFile.Input.Headers = .init()
+    ) async throws -> Operations.NoticePageFile.Output {
+        try await noticePageFile(Operations.NoticePageFile.Input(
+            path: path,
+            headers: headers
         ))
     }
 }

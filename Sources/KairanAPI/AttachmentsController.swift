@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+import KairanCore
+import KairanServices
+import KairanStore
+import NIOCore
+
+/// Photos and PDFs: uploaded first (`POST /v1/attachments`, the file as the body), then
+/// named by id when a post or notice is created; downloaded by those who may see what they
+/// hang on.
+struct AttachmentsController {
+    let dependencies: APIDependencies
+    var attachments: AttachmentService { dependencies.services.attachments }
+
+    func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
+        routes.post("/v1/attachments", use: upload)
+        routes.get("/v1/attachments/{attachmentID}", use: download)
+    }
+
+    @Sendable func upload(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AttachmentRecord> {
+        let actor = try context.requireActor()
+        let body = try await UploadBody.collect(request, limit: dependencies.services.attachmentLimits.largestFile)
+        let filename = request.uri.queryParameters["filename"].map(String.init) ?? ""
+        let record = try await attachments.upload(actor, bytes: body, filename: filename, logger: context.logger)
+        return EditedResponse(status: .created, response: record)
+    }
+
+    @Sendable func download(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        let actor = try context.requireActor()
+        let id = try context.parameters.require("attachmentID", as: AttachmentID.self)
+        return Response.attachment(try await attachments.download(actor, id, logger: context.logger))
+    }
+}
+
+extension AttachmentRecord: ResponseEncodable {}
+
+/// An upload's body: the file itself, at most `limit` bytes (413 before reading more).
+public enum UploadBody {
+    public static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError(.contentTooLarge, code: "file_too_large", message: "the file is larger than \(limit >> 20) MB")
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "file_too_large", message: "the file is larger than \(limit >> 20) MB")
+        }
+    }
+}
+
+extension Response {
+    /// A stored attachment, shown in place (a photo in the page, a PDF in the browser's
+    /// viewer) under its uploader's name. `nosniff`: the browser takes the type we checked,
+    /// never guesses another from the bytes; an image gets a sandbox of its own too.
+    public static func attachment(_ download: AttachmentService.Download) -> Response {
+        var headers: HTTPFields = [:]
+        let record = download.attachment
+        headers[.contentType] = record.contentType
+        headers[.contentLength] = String(download.file.byteCount)
+        headers[.contentDisposition] = contentDisposition(inline: true, filename: record.filename)
+        headers[.init("X-Content-Type-Options")!] = "nosniff"
+        // Who may see it can change (moderation): a browser keeps it a short while, for its
+        // own user only.
+        headers[.cacheControl] = "private, max-age=300"
+        if record.kind?.isImage ?? false {
+            headers[.init("Content-Security-Policy")!] = "default-src 'none'; sandbox"
+        }
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: download.file.chunks))
+    }
+
+    /// RFC 6266: an ASCII fallback name for old clients and the real one as RFC 8187 UTF-8.
+    static func contentDisposition(inline: Bool, filename: String) -> String {
+        let fallback = String(filename.unicodeScalars.map { scalar -> Character in
+            scalar.isASCII && scalar.value >= 0x20 && scalar != "\"" && scalar != "\\" && scalar != "%" && scalar != ";"
+                ? Character(scalar) : "_"
+        })
+        var encoded = ""
+        for byte in filename.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                encoded += String(format: "%%%02X", byte)
+            }
+        }
+        return "\(inline ? "inline" : "attachment"); filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import KairanCore
+import PostgresNIO
+
+
+/// A file attached (or waiting to be attached) to a post or a notice.
+public struct AttachmentRecord: Sendable, Equatable, Codable {
+    public let id: AttachmentID
+    public let contentType: String
+    public let byteSize: Int
+    public let filename: String
+    public let width: Int?
+    public let height: Int?
+
+    public var kind: AttachmentKind? { AttachmentKind(rawValue: contentType) }
+}
+
+/// An attachment with what it hangs on, for deciding who may download it.
+public struct AttachmentPlacement: Sendable, Equatable {
+    public let attachment: AttachmentRecord
+    public let sha256: String
+    public let uploaderID: AccountID?
+    public let postID: PostID?
+    public let noticeID: NoticeID?
+    /// The notice's organization (when it hangs on a notice).
+    public let organizationID: OrganizationID?
+}
+
+/// Attachments and the stored files under them.
+public enum AttachmentStore {
+    /// The post's (or notice's) attachments as a JSON array for a column of its own query
+    /// ('' when it has none, which most posts do: no JSON to decode then).
+    static func jsonColumn(owner: String, id: String) -> String {
+        """
+        coalesce((SELECT json_agg(json_build_object('id', x.id, 'contentType', x.content_type, 'byteSize', x.byte_size, \
+        'filename', x.filename, 'width', x.width, 'height', x.height) ORDER BY x.position)::text \
+        FROM attachments x WHERE x.\(owner) = \(id)), '')
+        """
+    }
+
+    static func decodeColumn(_ text: String) -> [AttachmentRecord] {
+        guard !text.isEmpty else { return [] }
+        return (try? JSONDecoder().decode([AttachmentRecord].self, from: Data(text.utf8))) ?? []
+    }
+
+    /// Records that the store holds (or is about to hold) these bytes; committed before
+    /// they are written, so the collector knows of them whatever happens next.
+    public static func touchFile(sha256: String, byteSize: Int, contentType: String, now: Date, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            INSERT INTO stored_files (sha256, byte_size, content_type, created_at, touched_at)
+            VALUES (\(sha256), \(byteSize), \(contentType), \(now), \(now))
+            ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at
+            """)
+    }
+
+    public static func insert(
+        uploader: AccountID, sha256: String, kind: AttachmentKind, byteSize: Int, filename: String, width: Int?, height: Int?, now: Date,
+        on db: DatabaseConnection
+    ) async throws -> AttachmentRecord {
+        let rows = try await db.query("""
+            INSERT INTO attachments (uploader_id, sha256, content_type, byte_size, filename, width, height, created_at)
+            VALUES (\(uploader), \(sha256), \(kind.rawValue), \(byteSize), \(filename), \(width), \(height), \(now))
+            RETURNING id
+            """)
+        for try await id in rows.decode(AttachmentID.self) {
+            return AttachmentRecord(id: id, contentType: kind.rawValue, byteSize: byteSize, filename: filename, width: width, height: height)
+        }
+        throw ConnectionLost()
+    }
+
+    /// The uploader's files waiting to be attached, and the bytes they uploaded since `since`.
+    public static func allowanceUsed(uploader: AccountID, since: Date, on db: DatabaseConnection) async throws -> (waiting: Int, bytes: Int64) {
+        let rows = try await db.query("""
+            SELECT count(*) FILTER (WHERE attached_at IS NULL), coalesce(sum(byte_size) FILTER (WHERE created_at >= \(since)), 0)::bigint
+            FROM attachments WHERE uploader_id = \(uploader) AND (attached_at IS NULL OR created_at >= \(since))
+            """)
+        for try await (waiting, bytes) in rows.decode((Int, Int64).self) { return (waiting, bytes) }
+        return (0, 0)
+    }
+
+    public enum Owner: Sendable {
+        case post(PostID)
+        case notice(NoticeID)
+    }
+
+    /// Attaches the uploader's waiting files, in the order given. Returns the ids attached:
+    /// one that is someone else's, already attached or unknown is left out, and the caller
+    /// refuses the whole change.
+    public static func attach(_ ids: [AttachmentID], to owner: Owner, uploader: AccountID, now: Date, on db: DatabaseConnection) async throws -> [AttachmentID] {
+        guard !ids.isEmpty else { return [] }
+        let postID: PostID?
+        let noticeID: NoticeID?
+        switch owner {
+        case .post(let id): (postID, noticeID) = (id, nil)
+        case .notice(let id): (postID, noticeID) = (nil, id)
+        }
+        let rows = try await db.query("""
+            UPDATE attachments a SET post_id = \(postID), notice_id = \(noticeID), position = o.n - 1, attached_at = \(now)
+            FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS o(id, n)
+            WHERE a.id = o.id AND a.uploader_id = \(uploader) AND a.attached_at IS NULL
+            RETURNING a.id
+            """)
+        var attached: [AttachmentID] = []
+        for try await id in rows.decode(AttachmentID.self) { attached.append(id) }
+        return attached
+    }
+
+    /// The names of the uploader's waiting files among `ids` (the post gate reads them with
+    /// the text: a name is something a resident wrote too).
+    public static func waitingNames(_ ids: [AttachmentID], uploader: AccountID, on db: DatabaseConnection) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        var names: [String] = []
+        for try await name in try await db.query("""
+            SELECT filename FROM attachments WHERE id = ANY(\(ids)::bigint[]) AND uploader_id = \(uploader) AND attached_at IS NULL
+            """).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+
+    public static func find(_ id: AttachmentID, on db: DatabaseConnection) async throws -> AttachmentPlacement? {
+        let rows = try await db.query("""
+            SELECT a.id, a.content_type, a.byte_size, a.filename, a.width, a.height, a.sha256, a.uploader_id, a.post_id, a.notice_id,
+                   n.organization_id
+            FROM attachments a LEFT JOIN notices n ON n.id = a.notice_id WHERE a.id = \(id)
+            """)
+        for try await row in rows.decode((AttachmentID, String, Int, String, Int?, Int?, String, AccountID?, PostID?, NoticeID?, OrganizationID?).self) {
+            return AttachmentPlacement(
+                attachment: AttachmentRecord(id: row.0, contentType: row.1, byteSize: row.2, filename: row.3, width: row.4, height: row.5),
+                sha256: row.6, uploaderID: row.7, postID: row.8, noticeID: row.9, organizationID: row.10)
+        }
+        return nil
+    }
+
+    public static func forNotice(_ id: NoticeID, on db: DatabaseConnection) async throws -> [AttachmentRecord] {
+        let rows = try await db.query("""
+            SELECT id, content_type, byte_size, filename, width, height FROM attachments WHERE notice_id = \(id) ORDER BY position
+            """)
+        var found: [AttachmentRecord] = []
+        for try await row in rows.decode((AttachmentID, String, Int, String, Int?, Int?).self) {
+            found.append(AttachmentRecord(id: row.0, contentType: row.1, byteSize: row.2, filename: row.3, width: row.4, height: row.5))
+        }
+        return found
+    }
+
+    /// Forgets uploads never attached since `before` (the form was abandoned).
+    public static func removeWaiting(createdBefore before: Date, on db: DatabaseConnection) async throws -> Int {
+        let rows = try await db.query("""
+            WITH gone AS (DELETE FROM attachments WHERE attached_at IS NULL AND created_at < \(before) RETURNING 1) SELECT count(*) FROM gone
+            """)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Stored files no attachment uses and nobody uploaded since `before`, locked for the
+    /// collector's transaction (another instance's collector passes over them).
+    public static func claimUnused(touchedBefore before: Date, limit: Int, on db: DatabaseConnection) async throws -> [String] {
+        let rows = try await db.query("""
+            SELECT f.sha256 FROM stored_files f
+            WHERE f.touched_at < \(before) AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = f.sha256)
+            ORDER BY f.touched_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """)
+        var keys: [String] = []
+        for try await key in rows.decode(String.self) { keys.append(key) }
+        return keys
+    }
+
+    /// Whether the account is staff of any organization (larger files, more per notice).
+    public static func isOrganizationStaff(_ account: AccountID, on db: DatabaseConnection) async throws -> Bool {
+        for try await found in try await db.query("SELECT EXISTS (SELECT 1 FROM organization_staff WHERE account_id = \(account))").decode(Bool.self) {
+            return found
+        }
+        return false
+    }
+
+    public static func forget(files keys: [String], on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM stored_files WHERE sha256 = ANY(\(keys)::text[])")
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KairanCore
+import KairanDelivery
+import KairanFiles
+import KairanServices
+import NIOCore
+import Testing
+
+@testable import KairanServer
+@testable import KairanStore
+
+/// Photos and PDFs as residents, moderators and schools use them: uploaded, stripped of
+/// where they were taken, attached to a post or a notice, and handed only to those who may
+/// see what they hang on.
+@Suite struct AttachmentTests {
+    static func upload(_ client: any TestClientProtocol, _ bytes: [UInt8], name: String, token: String?,
+                       sourceLocation: SourceLocation = #_sourceLocation) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/octet-stream"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let query = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let uri = "/v1/attachments?filename=\(query)"
+        let response = try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: bytes))
+        SpecConformance.check(.post, uri, response, sourceLocation: sourceLocation)
+        return response
+    }
+
+    static func uploaded(_ client: any TestClientProtocol, _ bytes: [UInt8], name: String, by who: Resident) async throws -> Int {
+        let response = try await upload(client, bytes, name: name, token: who.token)
+        try #require(response.status == .created, "upload: \(response.text)")
+        return try #require(response.json()["id"] as? Int)
+    }
+
+    static func download(_ client: any TestClientProtocol, _ id: Int, by who: Resident) async throws -> TestResponse {
+        try await client.send(.get, "/v1/attachments/\(id)", token: who.token)
+    }
+
+    @Test func aPhotoInAPrivateGroupIsStrippedAndShownOnlyToItsMembers() async throws {
+        try await withApp { client, _ in
+            let owner = try await client.resident("owner@example.jp", name: "世話 役")
+            let member = try await client.resident("member@example.jp", name: "山田 花子")
+            let stranger = try await client.resident("stranger@example.jp")
+            let group = try await client.createGroup(by: owner, name: "ひまわり組の保護者", visibility: "private", joinPolicy: "invite")
+            try await client.invite(member, to: group, by: owner)
+
+            // An iPhone photo its browser turned into JPEG keeps its name, with the real extension.
+            let uploaded = try await Self.upload(client, AttachmentFixtures.jpegWithGPS, name: "C:\\写真\\IMG_0001.HEIC", token: member.token)
+            #expect(uploaded.status == .created, "\(uploaded.text)")
+            let file = try uploaded.json()
+            let id = try #require(file["id"] as? Int)
+            #expect(file["contentType"] as? String == "image/jpeg" && file["filename"] as? String == "IMG_0001.jpg")
+            #expect(file["width"] as? Int == 16 && file["height"] as? Int == 8)
+            let cleaned = try FileInspector.inspect(AttachmentFixtures.jpegWithGPS).bytes
+            #expect(file["byteSize"] as? Int == cleaned.count)
+            // Until it is attached, the file is its uploader's alone.
+            #expect(try await Self.download(client, id, by: member).status == .ok)
+            #expect(try await Self.download(client, id, by: owner).status == .notFound)
+
+            let started = try await client.send(.post, "/v1/groups/\(group)/threads",
+                                                json: jsonObject(["title": "運動会の写真", "body": "リレーの様子です", "attachmentIds": [id]]), token: member.token)
+            #expect(started.status == .created, "\(started.text)")
+            let thread = try #require((started.json()["thread"] as? [String: Any])?["id"] as? Int)
+            let shown = try #require(try await client.send(.get, "/v1/threads/\(thread)/posts", token: owner.token).items().first)
+            let attachments = try #require(shown["attachments"] as? [[String: Any]])
+            #expect(attachments.count == 1 && attachments.first?["id"] as? Int == id && attachments.first?["filename"] as? String == "IMG_0001.jpg")
+
+            let got = try await Self.download(client, id, by: owner)
+            #expect(got.status == .ok)
+            #expect(got.headers[.contentType] == "image/jpeg")
+            #expect(got.headers[.init("X-Content-Type-Options")!] == "nosniff")
+            #expect(got.headers[.contentDisposition] == "inline; filename=\"IMG_0001.jpg\"; filename*=UTF-8''IMG_0001.jpg")
+            #expect(Array(got.body.readableBytesView) == cleaned, "what is stored is the stripped photo")
+            for secret in ["SN-0042", "KairanCam", "Minamichita", "MOTIONVIDEO"] {
+                #expect(!AttachmentFileTests.contains(Array(got.body.readableBytesView), secret))
+            }
+            // A private group's photo does not exist for anyone else.
+            let refused = try await Self.download(client, id, by: stranger)
+            #expect(try refused.status == .notFound && refused.errorCode() == "not_found")
+            #expect(try await client.send(.get, "/v1/attachments/\(id)").status == .unauthorized)
+
+            // An upload goes on one post only, and only its uploader attaches it.
+            let again = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "もう一枚", "attachmentIds": [id]]), token: member.token)
+            #expect(try again.status == .unprocessableContent && again.errorCode() == "unknown_attachment")
+            let ownersUpload = try await Self.uploaded(client, AttachmentFixtures.pngWithText, name: "地図.png", by: owner)
+            let taken = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "地図です", "attachmentIds": [ownersUpload]]), token: member.token)
+            #expect(try taken.status == .unprocessableContent && taken.errorCode() == "unknown_attachment")
+            #expect(try await Self.download(client, ownersUpload, by: owner).status == .ok, "a refused post leaves the upload waiting")
+
+            // Deleting the post takes its photo with it.
+            let postID = try #require(shown["id"] as? Int)
+            #expect(try await client.send(.delete, "/v1/posts/\(postID)", token: member.token).status == .noContent)
+            #expect(try await Self.download(client, id, by: owner).status == .notFound)
+            #expect(try await Self.download(client, id, by: member).status == .notFound)
+        }
+    }
+
+    @Test func aPhotoModerationHidesIsGoneForReadersButNotForItsAuthorOrTheModerators() async throws {
+        try await withApp { client, url in
+            let owner = try await client.resident("owner@example.jp", name: "世話 役")
+            let author = try await client.resident("author@example.jp", name: "投稿 者")
+            let reader = try await client.resident("reader@example.jp")
+            let group = try await client.createGroup(by: owner)
+            for who in [author, reader] {
+                #expect(try await client.send(.post, "/v1/groups/\(group)/join", json: "{}", token: who.token).status == .ok)
+            }
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            let id = try await Self.uploaded(client, AttachmentFixtures.webpWithEXIF, name: "迷子の猫.webp", by: author)
+            let posted = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "この猫を探しています", "attachmentIds": [id]]),
+                                               token: author.token)
+            #expect(posted.status == .created, "\(posted.text)")
+            let post = try #require(posted.json()["id"] as? Int)
+            #expect(try await Self.download(client, id, by: reader).status == .ok)
+
+            #expect(try await client.send(.post, "/v1/posts/\(post)/flags", json: jsonObject(["reason": "personal_info"]), token: reader.token).status == .created)
+            let item = try #require(try await client.send(.get, "/v1/moderation/items", token: owner.token).items().first?["id"] as? Int)
+            let hidden = try await client.send(.post, "/v1/moderation/items/\(item)/actions", json: jsonObject(["action": "hide", "reason": "個人情報"]),
+                                               token: owner.token)
+            #expect(hidden.status == .ok, "\(hidden.text)")
+
+            #expect(try await Self.download(client, id, by: reader).status == .notFound)
+            #expect(try await Self.download(client, id, by: author).status == .ok, "its author still sees the hidden post")
+            #expect(try await Self.download(client, id, by: owner).status == .ok, "the group's moderators review it")
+            _ = url
+        }
+    }
+
+    @Test func filesThatAreNotPhotosOrPDFAreRefusedWithAClearError() async throws {
+        try await withApp(configure: { $0.attachmentLimits.imageBytes = 600; $0.attachmentLimits.perPost = 2 }) { client, _ in
+            let resident = try await client.resident("resident@example.jp")
+            func refusal(_ bytes: [UInt8], _ name: String) async throws -> (HTTPResponse.Status, String) {
+                let response = try await Self.upload(client, bytes, name: name, token: resident.token)
+                return (response.status, try response.errorCode())
+            }
+            #expect(try await refusal(AttachmentFixtures.heicHeader, "IMG_0002.HEIC") == (.unsupportedMediaType, "heic_not_supported"))
+            #expect(try await refusal(Array("<script>alert(1)</script>".utf8), "photo.jpg") == (.unsupportedMediaType, "unsupported_file_type"))
+            #expect(try await refusal(Array(AttachmentFixtures.pdf.dropLast(20)), "学年だより.pdf") == (.unprocessableContent, "damaged_file"))
+            #expect(try await refusal([], "empty.png") == (.unprocessableContent, "empty_file"))
+            // Larger than a resident may send (600 bytes here): refused before it is read.
+            #expect(try await refusal(AttachmentFixtures.jpegWithGPS, "big.jpg") == (.contentTooLarge, "file_too_large"))
+            #expect(try await Self.upload(client, AttachmentFixtures.pngWithText, name: "ok.png", token: nil).status == .unauthorized)
+            // Japanese by default, as every error.
+            let heic = try await Self.upload(client, AttachmentFixtures.heicHeader, name: "x.heic", token: resident.token)
+            #expect(((try heic.json()["error"] as? [String: Any])?["message"] as? String)?.contains("互換性優先") == true, "\(heic.text)")
+
+            // At most two per post here.
+            let group = try await client.createGroup(by: resident)
+            let (thread, _) = try await client.createThread(in: group, by: resident)
+            var ids: [Int] = []
+            for index in 0..<3 { ids.append(try await Self.uploaded(client, AttachmentFixtures.pngWithText, name: "\(index).png", by: resident)) }
+            let tooMany = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "写真3枚", "attachmentIds": ids]), token: resident.token)
+            #expect(try tooMany.status == .unprocessableContent && tooMany.errorCode() == "too_many_attachments")
+            let two = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "写真2枚", "attachmentIds": Array(ids.prefix(2))]),
+                                            token: resident.token)
+            #expect(try two.status == .created && (two.json()["attachments"] as? [[String: Any]])?.map { $0["filename"] as? String } == ["0.png", "1.png"])
+        }
+    }
+
+    @Test func aSchoolsPDFReachesGuardiansByTheirMailLinkAndNoOneElse() async throws {
+        let server = ScriptedSMTPServer()
+        try await server.start()
+        try await NoticeTown.with { town in
+            let school = try await town.school("北小学校", prefix: "north")
+            let other = try await town.school("南小学校", prefix: "south")
+            let hanako = try await town.enrol(school, "鈴木 花子", in: "1-1")
+            try await town.mailGuardian(school, child: hanako, name: "鈴木 良子", email: "suzuki@ezweb.ne.jp")
+            let taro = try await town.enrol(school, "山田 太郎", in: "2-1")
+            let father = try await town.client.resident("yamada@example.jp", name: "山田 一郎")
+            try await town.link(father, to: taro, at: school)
+
+            let pdf = try await Self.uploaded(town.client, AttachmentFixtures.pdf, name: "学年だより12月号.pdf", by: school.teacher)
+            let posted = try await town.post(school, by: school.teacher.token, ["title": "学年だより 12月号", "attachmentIds": [pdf]])
+            #expect(posted.status == .created, "\(posted.text)")
+            #expect((try posted.json()["attachments"] as? [[String: Any]])?.first?["filename"] as? String == "学年だより12月号.pdf")
+            #expect(try await town.deliver(to: server) == 1)
+            let link = try #require(server.noticeLink(to: "suzuki@ezweb.ne.jp"))
+            // The mail names the file and never carries it.
+            let mail = try #require(server.transactions.last?.data)
+            #expect(!mail.contains("%PDF") && !mail.lowercased().contains("content-disposition: attachment"))
+
+            let page = try await town.client.send(.get, link)
+            #expect(page.text.contains("添付ファイル") && page.text.contains("学年だより12月号.pdf</a>（PDF・1 KB）"), "\(page.text)")
+            let file = try await town.client.send(.get, "\(link)/files/\(pdf)")
+            #expect(file.status == .ok && file.headers[.contentType] == "application/pdf")
+            #expect(Array(file.body.readableBytesView) == AttachmentFixtures.pdf)
+            #expect(file.headers[.contentDisposition]?.contains("filename*=UTF-8''%E5%AD%A6%E5%B9%B4") == true)
+            #expect(try await town.client.send(.get, "/n/\(String(repeating: "0", count: 64))/files/\(pdf)").status == .notFound)
+
+            // The app guardian and the school's staff download it; another school's staff do not.
+            #expect(try await Self.download(town.client, pdf, by: father).status == .ok)
+            #expect(try await Self.download(town.client, pdf, by: school.admin).status == .ok)
+            #expect(try await Self.download(town.client, pdf, by: other.teacher).status == .notFound)
+        }
+        await server.stop()
+    }
+
+    /// The mail text names what is attached and sends the reader to the page.
+    @Test func aNoticeMailNamesItsFiles() {
+        let notice = NoticeRecord(id: 1, organizationID: 1, authorID: 1, urgent: false, title: "学年だより", body: "12月号です。", targets: NoticeTargets(all: true, grades: [], classes: [], lists: []),
+                                  form: nil, state: .scheduled, sendAt: Date(), releaseAt: Date(), skipReason: nil, messageID: nil, escalateAt: nil,
+                                  escalatedAt: nil, createdAt: Date(), sentAt: nil, revision: 0)
+        let file = AttachmentRecord(id: 7, contentType: "application/pdf", byteSize: 2048, filename: "学年だより12月号.pdf", width: nil, height: nil)
+        let body = NoticeStore.mailBody(notice, organizationName: "北小学校", attachments: [file])
+        #expect(body.contains("※ 添付ファイルがあります。下のリンクのページでご覧ください。\n・学年だより12月号.pdf"))
+        #expect(!NoticeStore.mailBody(notice, organizationName: "北小学校").contains("添付"))
+    }
+
+    @Test func abandonedUploadsAndUnusedFilesAreCollectedAfterADay() async throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/kairan-collect-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let clock = TestClock()
+        try await withApp(clock: clock, configure: { $0.files = .local(folder) }) { client, url in
+            let resident = try await client.resident("resident@example.jp")
+            let kept = try await Self.uploaded(client, AttachmentFixtures.pngWithText, name: "kept.png", by: resident)
+            _ = try await Self.uploaded(client, AttachmentFixtures.webpWithEXIF, name: "abandoned.webp", by: resident)
+            let group = try await client.createGroup(by: resident)
+            let (thread, _) = try await client.createThread(in: group, by: resident)
+            #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "写真", "attachmentIds": [kept]]), token: resident.token).status == .created)
+            func storedFiles() -> Int {
+                (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).filter { $0.split(separator: "/").count == 3 }.count
+            }
+            #expect(storedFiles() == 2)
+
+            let run = { () async throws -> (Int, Int) in
+                try await TestDatabase.withClient(url) { database in
+                    let services = Services(database: database, clock: clock, passwordHasher: PasswordHasher(testSuiteCost: 4), sessionLifetime: 3600,
+                                            files: try LocalFileStore(directory: folder))
+                    return try await services.attachments.collect(logger: TestDatabase.logger)
+                }
+            }
+            #expect(try await run() == (0, 0), "nothing is a day old")
+            clock.advance(by: 25 * 3600)
+            #expect(try await run() == (1, 1), "the abandoned upload and its bytes")
+            #expect(storedFiles() == 1)
+            #expect(try await Self.download(client, kept, by: resident).status == .ok)
+        }
+    }
+
+    /// The same store code against a real S3-compatible server (moto's, started by
+    /// scripts/test): bytes go in signed, come back whole, and go away.
+    @Test func theS3StoreKeepsFilesInARealObjectStore() async throws {
+        let endpoint = try #require(ProcessInfo.processInfo.environment["KAIRAN_TEST_S3"], "scripts/test starts an S3-compatible server")
+        let bucket = "kairan-test-\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = S3Configuration(endpoint: endpoint, bucket: bucket, region: "us-east-1", accessKey: "testing", secretKey: "testing")
+        try await S3TestBucket.create(configuration)
+        let store = S3FileStore(configuration)
+        let bytes = try FileInspector.inspect(AttachmentFixtures.jpegWithGPS).bytes
+        let key = try #require(FileKey(hex: SHA256Hex.of(bytes)))
+        #expect(try await store.open(key) == nil)
+        try await store.put(key, bytes: ByteBuffer(bytes: bytes), contentType: "image/jpeg")
+        try await store.put(key, bytes: ByteBuffer(bytes: bytes), contentType: "image/jpeg")
+        let opened = try #require(try await store.open(key))
+        #expect(opened.byteCount == bytes.count)
+        var read: [UInt8] = []
+        for try await chunk in opened.chunks { read += chunk.readableBytesView }
+        #expect(read == bytes)
+        try await store.delete(key)
+        try await store.delete(key)
+        #expect(try await store.open(key) == nil)
+
+        // A whole server on the bucket: upload and download go through it.
+        try await withApp(configure: { $0.files = .s3(configuration) }) { client, _ in
+            let resident = try await client.resident("resident@example.jp")
+            let id = try await Self.uploaded(client, AttachmentFixtures.jpegWithGPS, name: "s3.jpg", by: resident)
+            let got = try await Self.download(client, id, by: resident)
+            #expect(got.status == .ok && Array(got.body.readableBytesView) == bytes)
+        }
+    }
+}
