@@ -7,6 +7,7 @@ import re
 import pathlib
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -44,7 +45,7 @@ class Server:
         self.process = subprocess.Popen(
             # Every test signs residents up from 127.0.0.1: more than the default 20 an hour.
             [binary, "serve", "--port", str(self.port), "--public-url", self.url, "--inbound-smtp", "off", "--registrations-per-hour", "1000",
-             "--smtp-relay", smtp, "--smtp-security", "none", *self.options],
+             "--smtp-relay", smtp, "--smtp-security", "none", "--files-dir", tempfile.mkdtemp(prefix="kairan-web-files-"), *self.options],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:

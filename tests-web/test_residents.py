@@ -1,4 +1,5 @@
 """Residents in their groups, as they would use Kairan from a phone or a PC."""
+import pathlib
 import re
 
 from playwright.sync_api import expect
@@ -384,3 +385,40 @@ def test_a_resident_changes_the_password_and_the_other_device_is_signed_out(serv
     expect(other).to_have_url(re.compile(r"/login\?next="))
     phone.close()
     desktop.close()
+
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_resident_posts_a_phone_photo_that_shows_upright_without_its_location(server, browser):
+    """The photo goes through the form's picker, the server strips its EXIF (GPS, camera,
+    owner) but keeps its orientation: Chromium, an image decoder we did not write, draws it
+    turned as the phone took it. A HEIC file is refused in Japanese, in the form."""
+    context = browser.new_context(viewport=PHONE, locale="ja-JP", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sign_up(page, server, "高橋 美咲", unique("misaki"))
+    create_group(page, "西地区 ペットの会", "地域", "西地区")
+
+    picker = page.get_by_label(re.compile("写真・PDF"))
+    heic = FIXTURES.parent.parent / ".build" / "iphone.heic"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    picker.set_input_files(str(heic))
+    expect(page.locator("[data-attach-list] li.error")).to_contain_text("互換性優先")
+    picker.set_input_files(str(FIXTURES / "photo-with-gps.jpg"))
+    expect(page.locator("[data-attach-list]")).to_contain_text("photo-with-gps.jpg を添付しました。")
+    check_accessibility(page)
+    start_thread(page, "迷子の猫を探しています", "茶色のしま模様の猫です。見かけたら教えてください。")
+
+    image = post_item(page, "茶色のしま模様").get_by_role("img", name="写真: photo-with-gps.jpg")
+    expect(image).to_be_visible()
+    # 16×8 pixels stored with orientation 6 (turned a quarter): shown 8 wide and 16 high.
+    size = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
+    assert size == [8, 16], size
+    stored = page.request.get(server.url + image.get_attribute("src"))
+    assert stored.headers["x-content-type-options"] == "nosniff"
+    body = stored.body()
+    for secret in (b"SN-0042", b"KairanCam", b"Minamichita", b"MOTIONVIDEO", b"GPS"):
+        assert secret not in body, secret
+    check_accessibility(page)
+    screenshot(page, "thread-photo")
+    context.close()

@@ -106,11 +106,6 @@ struct NoticePagesController {
         }
     }
 
-    /// "340 KB", "1.2 MB".
-    static func size(_ bytes: Int) -> String {
-        bytes < 1 << 20 ? "\(max(1, (bytes + 1023) >> 10)) KB" : String(format: "%.1f MB", Double(bytes) / Double(1 << 20))
-    }
-
     static func label(_ kind: AbsenceKind) -> String {
         switch kind {
         case .absent: "欠席"
@@ -131,7 +126,7 @@ struct NoticePagesController {
             // Links, not inline pictures: a feature phone opens what its owner chooses.
             body += "<h2>添付ファイル</h2><ul>"
             for file in files {
-                body += "<li><a href=\"\(action)/files/\(file.id)\">\(HTMLPage.escape(file.filename))</a>（\(file.kind?.label ?? "ファイル")・\(Self.size(file.byteSize))）</li>"
+                body += "<li><a href=\"\(action)/files/\(file.id)\">\(HTMLPage.escape(file.filename))</a>（\(file.kind?.label ?? "ファイル")・\(AttachmentKind.sizeText(file.byteSize))）</li>"
             }
             body += "</ul>"
         }

@@ -12,6 +12,14 @@ public enum AttachmentKind: String, Sendable, Codable, CaseIterable {
     /// What a page calls it: 「写真」 or 「PDF」.
     public var label: String { isImage ? "写真" : "PDF" }
 
+    /// A file's size as a page says it: "340 KB", "1.2 MB".
+    public static func sizeText(_ bytes: Int) -> String {
+        let kilobytes = max(1, (bytes + 1023) >> 10)
+        guard kilobytes >= 1024 else { return "\(kilobytes) KB" }
+        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MB"
+    }
+
     /// The extension a stored file's name ends with, whatever the uploader called it.
     public var fileExtension: String {
         switch self {

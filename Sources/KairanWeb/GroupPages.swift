@@ -114,6 +114,8 @@ struct GroupPages {
         let joinButton: String
         /// Invited to this private group: they may accept (join) or decline.
         let invited: Bool
+        /// Files the opening post may carry.
+        let maxFiles: Int
         struct Event {
             let id: EventID; let title: String; let when: String; let startISO: String; let place: String; let going: Int; let cancelled: Bool
             let myAnswer: String?
@@ -155,7 +157,7 @@ struct GroupPages {
             moderates: group.myRole == .owner || group.myRole == .moderator,
             canJoin: !member && (group.joinPolicy != .invite || invited),
             joinButton: invited ? "招待を受けて参加する" : group.joinPolicy == .approval ? "参加を申し込む" : "このグループに参加する",
-            invited: invited, events: events,
+            invited: invited, maxFiles: services.attachmentLimits.perPost, events: events,
             threads: threads, next: list?.page.nextBefore.map { "/groups/\(id)?before=\($0)" }, title: title, body: body, errors: errors)
         return web.renderer.page("group", title: group.name, content: view, request: page, status: status,
                                  liveStreams: ["group:\(id)"], path: "/groups/\(id)" + (before.map { "?before=\($0)" } ?? ""))
@@ -205,7 +207,8 @@ struct GroupPages {
             let form = try await web.postedForm(request, context: context)
             let title = form["title"] ?? "", body = form["body"] ?? ""
             do {
-                let started = try await services.threads.startThread(actor, in: id, title: title, body: body, logger: context.logger)
+                let started = try await services.threads.startThread(actor, in: id, title: title, body: body,
+                                                                     attachments: form.all("attachment").compactMap(AttachmentID.init), logger: context.logger)
                 return PageRenderer.redirect("/threads/\(started.thread.id)")
             } catch {
                 guard let message = Messages.formRefusal(error) else { throw error }

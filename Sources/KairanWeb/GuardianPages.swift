@@ -73,6 +73,7 @@ struct GuardianPages {
         let deadline: String?
         let children: [Child]
         let errors: [String]
+        let files: [FilePages.Item]
     }
 
     func noticePage(_ page: PageRequest, _ notice: GuardianNoticeView, errors: [String] = [], status: HTTPResponse.Status = .ok) -> Response {
@@ -88,7 +89,7 @@ struct GuardianPages {
             sent: notice.sentAt.map { Dates.display($0, zone: services.timeZone) } ?? "", state: Self.state(notice),
             confirmed: notice.confirmedAt != nil, question: form?.question, single: form?.kind == .single, multiple: form?.kind == .multiple,
             textAnswer: form?.kind == .text, deadline: form?.deadline.map { Dates.display($0, zone: services.timeZone) }, children: children,
-            errors: errors)
+            errors: errors, files: FilePages.items(notice.attachments ?? []))
         return web.renderer.page("notice", title: notice.title, content: view, request: page, status: status)
     }
 

@@ -11,6 +11,62 @@ enum LiveScript {
         if (main) start(main);
         const pushSection = document.querySelector("[data-push]");
         if (pushSection) setUpPush(pushSection);
+        for (const picker of document.querySelectorAll("[data-attach]")) setUpAttachments(picker);
+
+        // Photos and PDFs for a post or notice: each chosen file is uploaded at once (the
+        // server checks its type and strips where it was taken) and its id joins the form as
+        // a hidden field. Without JavaScript the picker stays hidden and the form sends text.
+        // The accept list leaves HEIC out, so an iPhone hands its photos over as JPEG.
+        function setUpAttachments(section) {
+          const form = section.closest("form");
+          const input = section.querySelector("input[type=file]");
+          const list = section.querySelector("[data-attach-list]");
+          const max = Number(section.dataset.attach) || 4;
+          const csrf = document.querySelector('meta[name="csrf-token"]').content;
+          section.hidden = false;
+          input.addEventListener("change", async () => {
+            const files = [...input.files];
+            input.value = "";
+            for (const file of files) {
+              const item = document.createElement("li");
+              list.append(item);
+              if (form.querySelectorAll('input[name="attachment"]').length >= max) {
+                item.textContent = file.name + ": 添付できるのは " + max + " 件までです。";
+                item.className = "error";
+                continue;
+              }
+              item.textContent = file.name + " を送っています…";
+              try {
+                const response = await fetch("/attachments?filename=" + encodeURIComponent(file.name), {
+                  method: "POST", credentials: "same-origin", body: file,
+                  headers: { "X-CSRF-Token": csrf, "Content-Type": "application/octet-stream" },
+                });
+                const answer = await response.json();
+                if (!response.ok) {
+                  item.textContent = file.name + ": " + ((answer.error && answer.error.message) || "送れませんでした。");
+                  item.className = "error";
+                  continue;
+                }
+                const field = document.createElement("input");
+                field.type = "hidden";
+                field.name = "attachment";
+                field.value = String(answer.id);
+                form.append(field);
+                item.textContent = answer.filename + " を添付しました。";
+                const remove = document.createElement("button");
+                remove.type = "button";
+                remove.className = "small secondary";
+                remove.textContent = "取り消す";
+                remove.setAttribute("aria-label", answer.filename + " の添付を取り消す");
+                remove.addEventListener("click", () => { field.remove(); item.remove(); input.focus(); });
+                item.append(" ", remove);
+              } catch (error) {
+                item.textContent = file.name + ": 送れませんでした。通信状態を確かめて、もう一度選んでください。";
+                item.className = "error";
+              }
+            }
+          });
+        }
 
         // マイページ: this device asks for Web Push (the service worker is /sw.js) and hands
         // the subscription to the server with the page's form token.

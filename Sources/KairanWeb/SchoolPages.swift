@@ -101,6 +101,9 @@ struct SchoolPages {
         let skipReason: String
         let preview: Preview?
         let errors: [String]
+        /// Uploads chosen already (kept through a preview) and how many may go.
+        let attachments: [AttachmentID]
+        let maxFiles: Int
     }
 
     /// What the compose form holds, as posted (or empty for a new notice).
@@ -108,6 +111,8 @@ struct SchoolPages {
         var title = "", body = "", urgent = false, all = true, sendAt = ""
         var grades: Set<Int> = [], classes: Set<ClassID> = [], lists: Set<NoticeListID> = []
         var formKind = "", question = "", options = "", skipReason = ""
+        /// The author's uploads, carried through a preview as hidden fields.
+        var attachments: [AttachmentID] = []
         /// The form's own key: 送信 twice (or a reload of the answer) makes one notice.
         var key = WebSecurity.newSeed()
 
@@ -121,6 +126,7 @@ struct SchoolPages {
             lists = Set(form.all("list").compactMap(NoticeListID.init))
             sendAt = form["sendAt"] ?? ""; formKind = form["formKind"] ?? ""; question = form["question"] ?? ""
             options = form["options"] ?? ""; skipReason = form["skipReason"] ?? ""
+            attachments = Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
             key = form["key"].flatMap { $0.isEmpty || $0.count > 64 ? nil : $0 } ?? WebSecurity.newSeed()
         }
 
@@ -153,7 +159,7 @@ struct SchoolPages {
             question: draft.question, options: draft.options, skipReason: draft.skipReason,
             preview: preview ? .init(title: draft.title, paragraphs: Messages.lines(draft.body), urgent: draft.urgent, audience: audience,
                                      hasForm: !draft.formKind.isEmpty, formQuestion: draft.question, formOptions: draft.optionList) : nil,
-            errors: errors)
+            errors: errors, attachments: draft.attachments, maxFiles: services.attachmentLimits.perNotice)
     }
 
     static func gradeName(_ grade: Int) -> String { grade == 0 ? "学年なし" : "\(grade)年" }
@@ -214,7 +220,8 @@ struct SchoolPages {
                 let notice = try await services.notices.create(
                     actor, in: id,
                     NoticeDraft(title: draft.title, body: draft.body, urgent: draft.urgent, targets: targets, form: replyForm, sendAt: sendAt,
-                                skipApprovalReason: draft.skipReason.isEmpty ? nil : draft.skipReason, idempotencyKey: "web-" + draft.key),
+                                skipApprovalReason: draft.skipReason.isEmpty ? nil : draft.skipReason, idempotencyKey: "web-" + draft.key,
+                                attachmentIds: draft.attachments),
                     logger: context.logger)
                 let done = notice.state == .pendingApproval ? "submitted" : notice.state == .sent ? "sent" : "scheduled"
                 return PageRenderer.redirect("/schools/\(id)/notices/\(notice.id)?m=\(done)")
@@ -248,6 +255,7 @@ struct SchoolPages {
         let trail: [Entry]
         let pending: Bool
         let mayApprove: Bool
+        let files: [FilePages.Item]
     }
 
     /// Whether the caller is one of the organization's admins, who approve notices.
@@ -294,7 +302,7 @@ struct SchoolPages {
                 trail: (notice.approvalLog ?? []).map {
                     .init(who: $0.actorName, action: Self.approvalLabels[$0.action] ?? $0.action.rawValue, comment: $0.comment, at: Dates.display($0.at, zone: zone))
                 },
-                pending: notice.state == .pendingApproval, mayApprove: mayApprove)
+                pending: notice.state == .pendingApproval, mayApprove: mayApprove, files: FilePages.items(notice.attachments ?? []))
             return web.renderer.page("school-notice", title: notice.title, content: view, request: page,
                                      liveStreams: notice.state == .sent ? [EventStore.noticeStream(id)]
                                         : [mayApprove ? EventStore.organizationStream(org) : EventStore.userStream(actor.accountID)])

@@ -40,6 +40,10 @@ enum Stylesheet {
         .post .body p { margin: 0.25rem 0; white-space: pre-wrap; overflow-wrap: anywhere; }
         .post-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin-top: 0.5rem; }
         .post-actions form { display: inline; }
+        ul.files { list-style: none; margin: 0.5rem 0; padding: 0; display: flex; flex-wrap: wrap; gap: 0.5rem; }
+        ul.files img { display: block; max-width: min(100%, 20rem); height: auto; border-radius: 0.25rem; border: 1px solid #d6d6d0; }
+        ul.files-chosen { margin: 0.25rem 0; padding-left: 1.25rem; }
+        ul.files-chosen li.error { color: #a4000f; }
         .reactions span { display: inline-block; margin-right: 0.5rem; font-size: 0.875rem; }
         label { display: block; font-weight: 600; }
         fieldset { border: 1px solid #d6d6d0; border-radius: 0.5rem; margin: 0 0 1rem; }

@@ -254,6 +254,11 @@ enum Templates {
         <input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="body">本文</label>
         <textarea id="body" name="body" rows="5" required maxlength="5000">{{body}}</textarea></p>
+        <div data-attach="{{maxFiles}}" hidden>
+        <p><label for="files">写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）</label>
+        <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>
+        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
+        </div>
         <p><button type="submit">投稿する</button></p>
         </form>
         </section>
@@ -351,10 +356,21 @@ enum Templates {
         <input type="hidden" name="csrf" value="{{csrf}}">
         <p><label for="body">本文</label>
         <textarea id="body" name="body" rows="4" required maxlength="5000">{{body}}</textarea></p>
+        <div data-attach="{{maxFiles}}" hidden>
+        <p><label for="files">写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）</label>
+        <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>
+        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
+        </div>
         <p><button type="submit">返信する</button></p>
         </form>
         </section>
         {{/canReply}}
+        """
+
+    /// A post's or notice's files: photos shown (each a link to the full size), PDFs linked
+    /// with their size.
+    static let files = """
+        {{^empty(files)}}<ul class="files">{{#files}}<li>{{#isImage}}<a href="{{url}}"><img src="{{url}}" alt="写真: {{name}}"{{#width}} width="{{width}}" height="{{height}}"{{/width}} loading="lazy"></a>{{/isImage}}{{^isImage}}<a href="{{url}}">{{name}}</a>（{{label}}・{{size}}）{{/isImage}}</li>{{/files}}</ul>{{/empty(files)}}
         """
 
     static let posts = """
@@ -365,6 +381,7 @@ enum Templates {
         <p class="meta"><strong id="post-{{id}}-author">{{author}}</strong> · <time datetime="{{createdISO}}">{{created}}</time>{{#edited}} · 編集済み{{/edited}}{{#status}} · <span class="tag">{{status}}</span>{{/status}}</p>
         {{#replyTo}}<p class="meta"><a href="#post-{{replyTo}}">返信先の投稿</a></p>{{/replyTo}}
         {{^deleted}}<div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>{{/deleted}}
+        {{^deleted}}\(files){{/deleted}}
         {{#deleted}}<p class="meta">（この投稿は削除されました）</p>{{/deleted}}
         {{^empty(reactions)}}<p class="reactions">{{#reactions}}<span>{{label}} {{count}}</span> {{/reactions}}</p>{{/empty(reactions)}}
         {{#actionable}}
@@ -516,6 +533,7 @@ enum Templates {
         <h1>{{#notice.urgent}}<span class="tag urgent-tag">緊急</span> {{/notice.urgent}}{{notice.title}}</h1>
         <p class="meta">{{notice.organizationName}} · {{sent}} · {{state}}</p>
         <div class="body notice-body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        \(files)
         {{^confirmed}}
         <form method="post" action="/notices/{{notice.id}}/confirm" class="actions">
         <input type="hidden" name="csrf" value="{{csrf}}">
@@ -733,6 +751,13 @@ enum Templates {
         <input type="hidden" name="key" value="{{key}}">
         <p><label for="title">件名</label><input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="body">本文</label><textarea id="body" name="body" rows="8" required maxlength="5000">{{body}}</textarea></p>
+        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
+        {{^empty(attachments)}}<p class="meta">添付ファイル {{count(attachments)}} 件（送信するとお知らせに付きます。メールではファイル名とページへのリンクが届きます）</p>{{/empty(attachments)}}
+        <div data-attach="{{maxFiles}}" hidden>
+        <p><label for="files">PDF・写真（学年だよりなど。{{maxFiles}}件まで）</label>
+        <input type="file" id="files" accept="application/pdf,image/jpeg,image/png,image/webp" multiple></p>
+        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
+        </div>
         <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急連絡（静かな時間でもすぐに送り、未確認の家庭を追跡します）</label></p>
         <fieldset><legend>送る相手</legend>
         <p><input type="radio" id="audience-all" name="audience" value="all"{{#all}} checked{{/all}}> <label for="audience-all">全員</label></p>
@@ -799,6 +824,7 @@ enum Templates {
         <section aria-labelledby="content-heading">
         <h2 id="content-heading">内容</h2>
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        \(files)
         </section>
         {{^empty(trail)}}
         <section aria-labelledby="trail-heading">

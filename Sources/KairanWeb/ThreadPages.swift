@@ -35,6 +35,7 @@ struct ThreadPages {
         let reactions: [Count]
         let actionable: Bool
         let mine: Bool
+        let files: [FilePages.Item]
     }
 
     struct ThreadPageView {
@@ -47,6 +48,8 @@ struct ThreadPages {
         let canReply: Bool
         let body: String
         let errors: [String]
+        /// Files a post may carry (the picker's limit).
+        let maxFiles: Int
     }
 
     func postItem(_ post: PostView, actor: Actor) -> PostItem {
@@ -64,7 +67,7 @@ struct ThreadPages {
             id: post.id, author: post.author?.displayName ?? "退会したユーザー", created: Dates.display(post.createdAt, zone: services.timeZone),
             createdISO: Dates.iso(post.createdAt), edited: post.edited, status: status, hidden: post.moderation != nil, replyTo: post.replyTo,
             deleted: post.deleted || post.body == nil, paragraphs: Messages.lines((post.body ?? "")), reactions: reactions,
-            actionable: !post.deleted && post.moderation == nil, mine: post.author?.id == actor.accountID)
+            actionable: !post.deleted && post.moderation == nil, mine: post.author?.id == actor.accountID, files: FilePages.items(post.attachments))
     }
 
     func threadPage(
@@ -87,7 +90,8 @@ struct ThreadPages {
         }
         let view = ThreadPageView(
             csrf: page.csrf, thread: thread, groupId: group.id, groupName: group.name, posts: items,
-            older: posts.nextBefore.map { "/threads/\(id)?before=\($0)" }, canReply: group.myRole != nil && !thread.locked, body: body, errors: errors)
+            older: posts.nextBefore.map { "/threads/\(id)?before=\($0)" }, canReply: group.myRole != nil && !thread.locked, body: body, errors: errors,
+            maxFiles: services.attachmentLimits.perPost)
         return web.renderer.page("thread", title: thread.title, content: view, request: page, status: status, liveStreams: ["thread:\(id)"],
                                  path: "/threads/\(id)" + (before.map { "?before=\($0)" } ?? ""))
     }
@@ -106,7 +110,8 @@ struct ThreadPages {
             let form = try await web.postedForm(request, context: context)
             let body = form["body"] ?? ""
             do {
-                let post = try await services.threads.reply(actor, in: id, body: body, replyTo: nil, logger: context.logger)
+                let post = try await services.threads.reply(actor, in: id, body: body, replyTo: nil,
+                                                            attachments: form.all("attachment").compactMap(AttachmentID.init), logger: context.logger)
                 return PageRenderer.redirect("/threads/\(id)?m=posted#post-\(post.id)")
             } catch {
                 guard let message = Messages.formRefusal(error) else { throw error }

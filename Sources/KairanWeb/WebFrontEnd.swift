@@ -43,6 +43,7 @@ public struct WebFrontEnd: Sendable {
         SuspensionPages(web: self).addRoutes(to: pages)
         StreamTicketRoute(web: self).addRoutes(to: pages)
         PushPages(web: self).addRoutes(to: pages)
+        FilePages(web: self).addRoutes(to: pages)
         // Any other address a browser asks for gets a page in Japanese with the menu, not the
         // API's JSON 404; the API's own paths keep their JSON answer.
         pages.get("**") { request, context in

@@ -35,6 +35,10 @@ import Yams
             try await client.invite(member, to: group, by: owner)
             let (thread, _) = try await client.createThread(in: group, by: owner)
             let post = try await client.post("会員の投稿", in: thread, by: member)
+            // A photo on a member's post in the private group.
+            let photo = try await AttachmentTests.uploaded(client, AttachmentFixtures.jpegWithGPS, name: "会員の写真.jpg", by: member)
+            try #require(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "写真です", "attachmentIds": [photo]]),
+                                               token: member.token).status == .created)
             // The group's event, with the member's answer.
             let start = Date().addingTimeInterval(3 * 86_400)
             let event = try #require(try await client.send(.post, "/v1/groups/\(group)/events", json: jsonObject([
@@ -102,6 +106,7 @@ import Yams
                 "classID": "\(school.classes["1-1"]!)", "childID": "\(child)", "noticeID": "\(notice)", "listID": "\(list)",
                 "absenceID": "\(absence)", "alertID": "\(alert)", "subscriberID": "\(subscriber)", "reaction": "thanks",
                 "role": "town_moderator", "code": "chuo", "deviceID": "\(device)", "eventID": "\(event)", "pendingID": "\(pendingWarning)",
+                "attachmentID": "\(photo)",
                 // No appeal or suspension exists: their ids must not be guessable into one.
                 "appealID": "1", "suspensionID": "1",
                 // Secret links: a made-up token opens nothing.

@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import KairanAPI
+import KairanCore
+import KairanServices
+import KairanStore
+
+/// Photos and PDFs on the web pages: the forms' script uploads each chosen file here
+/// (`POST /attachments`, the file as the body, the page's form token in a header) and puts
+/// the id it gets back into the form; `/files/<id>` shows a file to whoever may see what it
+/// hangs on, as the API does.
+struct FilePages {
+    let web: WebFrontEnd
+    var services: Services { web.services }
+
+    func addRoutes(to routes: RouterGroup<KairanRequestContext>) {
+        routes.post("/attachments", use: upload)
+        routes.get("/files/:id", use: file)
+    }
+
+    /// Answers in JSON (with the Japanese message the script shows), like the API.
+    @Sendable func upload(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AttachmentRecord> {
+        try await web.verifyScriptRequest(request, context: context)
+        let actor = try context.requireActor()
+        let body = try await UploadBody.collect(request, limit: services.attachmentLimits.largestFile)
+        let filename = request.uri.queryParameters["filename"].map(String.init) ?? ""
+        return EditedResponse(status: .created, response: try await services.attachments.upload(actor, bytes: body, filename: filename, logger: context.logger))
+    }
+
+    @Sendable func file(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            guard let id = context.parameters.get("id", as: AttachmentID.self) else { throw ServiceError.notFound }
+            return Response.attachment(try await services.attachments.download(actor, id, logger: context.logger))
+        }
+    }
+
+    /// A file as the pages list it.
+    struct Item {
+        let url: String
+        let name: String
+        let isImage: Bool
+        let width: Int?
+        let height: Int?
+        /// 「写真」 or 「PDF」, and "340 KB".
+        let label: String
+        let size: String
+    }
+
+    static func items(_ files: [AttachmentRecord]) -> [Item] {
+        files.map { file in
+            Item(url: "/files/\(file.id)", name: file.filename, isImage: file.kind?.isImage ?? false, width: file.width, height: file.height,
+                 label: file.kind?.label ?? "ファイル", size: AttachmentKind.sizeText(file.byteSize))
+        }
+    }
+}
