@@ -70,6 +70,7 @@ let package = Package(
         .target(
             name: "KairanFiles",
             dependencies: [
+                "KairanCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -71,19 +71,10 @@ extension Response {
     /// RFC 6266: an ASCII fallback name for old clients and the real one as RFC 8187 UTF-8.
     static func contentDisposition(inline: Bool, filename: String) -> String {
         let fallback = String(filename.unicodeScalars.map { scalar -> Character in
-            scalar.isASCII && scalar.value >= 0x20 && scalar != "\"" && scalar != "\\" && scalar != "%" && scalar != ";"
+            scalar.value >= 0x20 && scalar.value < 0x7F && scalar != "\"" && scalar != "\\" && scalar != "%" && scalar != ";"
                 ? Character(scalar) : "_"
         })
-        var encoded = ""
-        for byte in filename.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                encoded += String(format: "%%%02X", byte)
-            }
-        }
+        let encoded = PercentEncoding.unreserved(filename)
         return "\(inline ? "inline" : "attachment"); filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
     }
 }

@@ -50,6 +50,8 @@ public enum FileRefusal: Error, Equatable, Sendable {
     case unsupported(detected: String?)
     /// Claims to be a kind (by its first bytes) but does not hold together.
     case damaged(AttachmentKind, String)
+    /// More pixels than a phone can show (a few megabytes of PNG can say 30000×30000).
+    case tooManyPixels(width: Int, height: Int)
 }
 
 /// Reads a file's real type from its bytes and removes its metadata.
@@ -62,7 +64,18 @@ public enum FileRefusal: Error, Equatable, Sendable {
 /// time and EXIF chunks go); WebP loses its EXIF and XMP chunks and their flags. Anything
 /// after a file's end (a phone's appended motion video, a second image) goes too.
 public enum FileInspector {
+    /// The most pixels a photo may have: 50 million (a 2026 phone's 48-megapixel photo fits).
+    public static let maxPixels = 50_000_000
+
     public static func inspect(_ bytes: [UInt8]) throws(FileRefusal) -> InspectedFile {
+        let file = try identify(bytes)
+        if let width = file.width, let height = file.height, width > 65_535 || height > 65_535 || width * height > maxPixels {
+            throw .tooManyPixels(width: width, height: height)
+        }
+        return file
+    }
+
+    static func identify(_ bytes: [UInt8]) throws(FileRefusal) -> InspectedFile {
         guard !bytes.isEmpty else { throw .empty }
         if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try JPEGCleaner.clean(bytes) }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try PNGCleaner.clean(bytes) }
@@ -143,6 +156,11 @@ enum JPEGCleaner {
                 return InspectedFile(kind: .jpeg, bytes: output, width: width, height: height)
             case 0xD0...0xD7, 0x01:
                 output.append(contentsOf: [0xFF, marker])
+                continue
+            case 0x00 where sawScan:
+                // A stuffed 0xFF at the very start of a scan's data (a progressive JPEG's
+                // refinement scan often begins so).
+                output.append(contentsOf: [0xFF, 0x00])
                 continue
             case 0xD8, 0x00:
                 throw damaged("unexpected marker")

@@ -126,6 +126,7 @@ public enum ErrorText {
         "damaged_file": "ファイルが壊れているか、途中までしか届いていません。もう一度選び直してください。",
         "file_too_large": "ファイルが大きすぎます。",
         "empty_file": "ファイルが空です。",
+        "image_too_large": "画像の画素数が多すぎます（5000万画素まで）。縮小してから添付してください。",
         "too_many_attachments": "添付できるファイルの数を超えています。",
         "unknown_attachment": "添付するファイルが見つかりません。アップロードし直してください。",
         "too_many_waiting_uploads": "投稿されていないアップロードが多すぎます。先に投稿するか、1日待ってください。",

@@ -16,6 +16,14 @@ public protocol FileStore: Sendable {
     func open(_ key: FileKey) async throws -> StoredFile?
     /// Removes the bytes; removing what is not there is not an error.
     func delete(_ key: FileKey) async throws
+    /// Removes what writes that never finished (a crash mid-write) left behind before
+    /// `cutoff`; returns how many.
+    func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int
+}
+
+extension FileStore {
+    /// An object store keeps nothing of a PUT that did not finish.
+    public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int { 0 }
 }
 
 /// A content address: 64 lowercase hex digits.

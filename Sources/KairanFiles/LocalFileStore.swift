@@ -9,9 +9,9 @@ import Glibc
 /// Files in a folder, two levels of fan-out by the key's first hex digits
 /// (`ab/cd/abcd…`) so no folder grows past a few thousand entries.
 ///
-/// A file is written under a temporary name, flushed to disk, renamed into place and its
-/// folder flushed: a crash leaves either the whole file or none (a stray temporary file at
-/// worst, which the next write of the same key replaces).
+/// A file is written under a temporary name in `.incoming/`, flushed to disk, renamed into
+/// place and its folder flushed: a crash leaves either the whole file or none, and at worst
+/// a temporary file that `removeAbandonedWrites` sweeps a day later.
 public struct LocalFileStore: FileStore {
     public let directory: String
     let threadPool: NIOThreadPool
@@ -30,16 +30,34 @@ public struct LocalFileStore: FileStore {
 
     func path(_ key: FileKey) -> String { folder(key) + "/" + key.hex }
 
+    /// Where files are written before they are renamed into place (same file system).
+    var incoming: String { directory + "/.incoming" }
+
+    public func removeAbandonedWrites(olderThan cutoff: Date) async throws -> Int {
+        let incoming = incoming
+        return try await threadPool.runIfActive {
+            var removed = 0
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: incoming)) ?? [] where name.hasSuffix(".tmp") {
+                let path = incoming + "/" + name
+                guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff else { continue }
+                if unlink(path) == 0 { removed += 1 }
+            }
+            return removed
+        }
+    }
+
     public func put(_ key: FileKey, bytes: ByteBuffer, contentType: String) async throws {
         let folder = folder(key)
         let path = path(key)
+        let incoming = incoming
         try await threadPool.runIfActive {
             if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
                (attributes[.size] as? NSNumber)?.intValue == bytes.readableBytes {
                 return
             }
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let temporary = folder + "/.\(key.hex).\(UInt64.random(in: 0...UInt64.max)).tmp"
+            try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: true)
+            let temporary = incoming + "/\(key.hex).\(UInt64.random(in: 0...UInt64.max)).tmp"
             let fd = posixOpen(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
             guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             var failed: POSIXErrorCode?
@@ -84,26 +102,10 @@ public struct LocalFileStore: FileStore {
             return (handle, Int(size))
         }
         guard let (handle, size) = handle else { return nil }
-        let box = HandleBox(handle)
-        let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            let reading = Task {
-                defer { try? box.handle.close() }
-                do {
-                    var total = 0
-                    while !Task.isCancelled {
-                        let data = try await threadPool.runIfActive { try box.handle.read(upToCount: Self.chunkSize) ?? Data() }
-                        if data.isEmpty { break }
-                        total += data.count
-                        continuation.yield(ByteBuffer(bytes: data))
-                    }
-                    if total != size, !Task.isCancelled { throw FileStoreError.corrupt(key) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in reading.cancel() }
-        }
+        let reader = ChunkReader(handle, size: size, key: key, threadPool: threadPool)
+        // Read when the response asks for the next piece: a slow phone holds one piece, not
+        // the whole file.
+        let chunks = AsyncThrowingStream<ByteBuffer, any Error>(unfolding: { try await reader.next() })
         return StoredFile(byteCount: size, chunks: chunks)
     }
 
@@ -120,8 +122,46 @@ private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> In
     open(path, flags, mode)
 }
 
-/// A file handle read by one task at a time (the stream's reader).
-private final class HandleBox: @unchecked Sendable {
-    let handle: FileHandle
-    init(_ handle: FileHandle) { self.handle = handle }
+/// A file read piece by piece by its one consumer (the response being written), and closed
+/// at its end, on an error, or when the consumer goes away.
+private final class ChunkReader: @unchecked Sendable {
+    private let handle: FileHandle
+    private let size: Int
+    private let key: FileKey
+    private let threadPool: NIOThreadPool
+    private var total = 0
+    private var closed = false
+
+    init(_ handle: FileHandle, size: Int, key: FileKey, threadPool: NIOThreadPool) {
+        self.handle = handle
+        self.size = size
+        self.key = key
+        self.threadPool = threadPool
+    }
+
+    deinit { if !closed { try? handle.close() } }
+
+    func next() async throws -> ByteBuffer? {
+        guard !closed else { return nil }
+        let handle = handle
+        let data: Data
+        do {
+            data = try await threadPool.runIfActive { try handle.read(upToCount: LocalFileStore.chunkSize) ?? Data() }
+        } catch {
+            close()
+            throw error
+        }
+        guard !data.isEmpty else {
+            close()
+            if total != size { throw FileStoreError.corrupt(key) }
+            return nil
+        }
+        total += data.count
+        return ByteBuffer(bytes: data)
+    }
+
+    private func close() {
+        closed = true
+        try? handle.close()
+    }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import KairanCore
 import NIOCore
 import NIOHTTP1
 
@@ -51,7 +52,9 @@ public struct S3FileStore: FileStore {
     func request(_ method: HTTPMethod, _ key: FileKey, payloadHash: String, extra: [(String, String)] = []) -> HTTPClientRequest {
         let path = objectPath(key)
         let url = URLComponents(string: configuration.endpoint)
-        let host = (url?.host ?? "") + (url?.port.map { ":\($0)" } ?? "")
+        // The Host header as the client will send it: without a port that is the scheme's own.
+        let defaultPort = url?.scheme == "https" ? 443 : 80
+        let host = (url?.host ?? "") + (url?.port.flatMap { $0 == defaultPort ? nil : ":\($0)" } ?? "")
         var headers: [(String, String)] = [("host", host), ("x-amz-content-sha256", payloadHash)] + extra
         let signer = S3Signer(accessKey: configuration.accessKey, secretKey: configuration.secretKey, region: configuration.region)
         let (_, authorization) = signer.authorization(method: method.rawValue, path: path, query: "", headers: &headers, payloadHash: payloadHash,
@@ -74,7 +77,8 @@ public struct S3FileStore: FileStore {
     }
 
     public func open(_ key: FileKey) async throws -> StoredFile? {
-        let response = try await http.execute(request(.GET, key, payloadHash: S3Signer.emptyPayloadHash), timeout: timeout)
+        // The deadline covers the body too: long enough for a 20 MB file to a slow phone.
+        let response = try await http.execute(request(.GET, key, payloadHash: S3Signer.emptyPayloadHash), timeout: .minutes(10))
         if response.status == .notFound {
             _ = try? await response.body.collect(upTo: 64 * 1024)
             return nil
@@ -83,25 +87,13 @@ public struct S3FileStore: FileStore {
             _ = try? await response.body.collect(upTo: 64 * 1024)
             throw FileStoreError.remote(status: Int(response.status.code), operation: "GET")
         }
-        let length = response.headers.first(name: "Content-Length").flatMap(Int.init) ?? -1
-        let body = response.body
-        let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            let reading = Task {
-                do {
-                    var total = 0
-                    for try await chunk in body {
-                        total += chunk.readableBytes
-                        continuation.yield(chunk)
-                    }
-                    if length >= 0, total != length { throw FileStoreError.corrupt(key) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in reading.cancel() }
+        guard let length = response.headers.first(name: "Content-Length").flatMap(Int.init) else {
+            throw FileStoreError.remote(status: 200, operation: "GET without Content-Length")
         }
-        guard length >= 0 else { throw FileStoreError.remote(status: 200, operation: "GET without Content-Length") }
+        // Pulled as the response is written (AHC's body has back-pressure): a slow reader
+        // holds a piece of the object, not all of it.
+        let reader = BodyReader(response.body.makeAsyncIterator(), length: length, key: key)
+        let chunks = AsyncThrowingStream<ByteBuffer, any Error>(unfolding: { try await reader.next() })
         return StoredFile(byteCount: length, chunks: chunks)
     }
 
@@ -111,6 +103,29 @@ public struct S3FileStore: FileStore {
         guard (200..<300).contains(response.status.code) || response.status == .notFound else {
             throw FileStoreError.remote(status: Int(response.status.code), operation: "DELETE")
         }
+    }
+}
+
+/// An object's body read by its one consumer, piece by piece.
+private final class BodyReader: @unchecked Sendable {
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+    private let length: Int
+    private let key: FileKey
+    private var total = 0
+
+    init(_ iterator: HTTPClientResponse.Body.AsyncIterator, length: Int, key: FileKey) {
+        self.iterator = iterator
+        self.length = length
+        self.key = key
+    }
+
+    func next() async throws -> ByteBuffer? {
+        guard let chunk = try await iterator.next() else {
+            if total != length { throw FileStoreError.corrupt(key) }
+            return nil
+        }
+        total += chunk.readableBytes
+        return chunk
     }
 }
 
@@ -169,18 +184,6 @@ public struct S3Signer: Sendable {
 
     /// RFC 3986 unreserved characters stay; everything else is %XX (S3's rule for paths).
     public static func encode(_ text: String, keepSlash: Bool = false) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: "/") where keepSlash:
-                out.append("/")
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
+        PercentEncoding.unreserved(text, keepSlash: keepSlash)
     }
 }

@@ -62,8 +62,9 @@ public struct AttachmentService: Sendable {
         let key = FileKey(hex: SHA256.hash(data: inspected.bytes).map { String(format: "%02x", $0) }.joined())!
 
         // The allowance, then the file's row (committed: the collector knows of it), then the
-        // bytes, then the attachment.
-        try await database.withTransaction { db in
+        // bytes, then the attachment, the allowance checked again under the uploader's lock
+        // (parallel uploads each saw the same count the first time).
+        func checkAllowance(on db: DatabaseConnection) async throws {
             let used = try await AttachmentStore.allowanceUsed(uploader: actor.accountID, since: now.addingTimeInterval(-24 * 3600), on: db)
             if used.waiting >= limits.waitingPerAccount {
                 throw ServiceError.conflict("too_many_waiting_uploads",
@@ -72,12 +73,17 @@ public struct AttachmentService: Sendable {
             if used.bytes + Int64(inspected.bytes.count) > (staff ? limits.staffBytesPerDay : limits.residentBytesPerDay) {
                 throw ServiceError.rateLimited(action: "upload", retryAfter: 3600)
             }
+        }
+        try await database.withTransaction { db in
+            try await checkAllowance(on: db)
             try await AttachmentStore.touchFile(sha256: key.hex, byteSize: inspected.bytes.count, contentType: inspected.kind.rawValue, now: now, on: db)
         }
         try await files.put(key, bytes: ByteBuffer(bytes: inspected.bytes), contentType: inspected.kind.rawValue)
         let record = try await database.withTransaction { db in
-            try await AttachmentStore.insert(uploader: actor.accountID, sha256: key.hex, kind: inspected.kind, byteSize: inspected.bytes.count,
-                                             filename: name, width: inspected.width, height: inspected.height, now: now, on: db)
+            try await AttachmentStore.lockUploads(of: actor.accountID, on: db)
+            try await checkAllowance(on: db)
+            return try await AttachmentStore.insert(uploader: actor.accountID, sha256: key.hex, kind: inspected.kind, byteSize: inspected.bytes.count,
+                                                    filename: name, width: inspected.width, height: inspected.height, now: now, on: db)
         }
         // Never the name: it can be a child's.
         logger.info("attachment uploaded", metadata: [
@@ -196,6 +202,8 @@ public struct AttachmentService: Sendable {
             removed += batch
             if batch < 100 { break }
         }
+        let abandoned = try await files.removeAbandonedWrites(olderThan: now.addingTimeInterval(-24 * 3600))
+        if abandoned > 0 { logger.warning("removed unfinished file writes", metadata: ["count": "\(abandoned)"]) }
         if uploads > 0 || removed > 0 {
             logger.info("attachments collected", metadata: ["abandoned_uploads": "\(uploads)", "files_removed": "\(removed)"])
         }
@@ -243,6 +251,10 @@ public struct AttachmentService: Sendable {
             return .fileRefused(code: "unsupported_file_type",
                                 message: "only photos (JPEG, PNG, WebP) and PDF can be attached" + (detected.map { "; this file is \($0)" } ?? ""),
                                 unsupportedType: true)
+        case .tooManyPixels(let width, let height):
+            return .fileRefused(code: "image_too_large",
+                                message: "the image is \(width)×\(height) pixels; at most \(FileInspector.maxPixels / 1_000_000) million pixels",
+                                unsupportedType: false)
         case .damaged(let kind, let why):
             return .invalid(code: "damaged_file", message: "the \(kind.fileExtension.uppercased()) file is damaged or incomplete: \(why)", field: nil)
         }

@@ -201,6 +201,7 @@ public struct ThreadService: Sendable {
             if post.authorID != actor.accountID { try Policy.decide(actor, .moderate, in: standing).require() }
             guard post.deletedAt == nil else { return }
             try await ThreadStore.delete(post: id, now: now, on: db)
+            try await AttachmentStore.removeFromPost(id, on: db)
             // What it said leaves the stored events and the mention notifications too: a
             // client replaying the thread from offset 0 must not get back the deleted text.
             try await ModerationEffects.scrub(post: post, reason: .deleted, on: db)

@@ -68,6 +68,18 @@ public enum AttachmentStore {
         throw ConnectionLost()
     }
 
+    /// Serialises one uploader's uploads until the transaction ends (their allowance is
+    /// counted, then added to).
+    public static func lockUploads(of uploader: AccountID, on db: DatabaseConnection) async throws {
+        try await db.query("SELECT pg_advisory_xact_lock(74201, hashint8(\(uploader)))")
+    }
+
+    /// A post its author deleted lets go of its files (the bytes go a day later, when no
+    /// other post uses them): a parent who deletes a photo of their child wants it gone.
+    public static func removeFromPost(_ post: PostID, on db: DatabaseConnection) async throws {
+        try await db.query("DELETE FROM attachments WHERE post_id = \(post)")
+    }
+
     /// The uploader's files waiting to be attached, and the bytes they uploaded since `since`.
     public static func allowanceUsed(uploader: AccountID, since: Date, on db: DatabaseConnection) async throws -> (waiting: Int, bytes: Int64) {
         let rows = try await db.query("""

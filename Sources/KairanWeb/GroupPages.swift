@@ -114,8 +114,10 @@ struct GroupPages {
         let joinButton: String
         /// Invited to this private group: they may accept (join) or decline.
         let invited: Bool
-        /// Files the opening post may carry.
+        /// Files the opening post may carry, and those chosen already (kept when the form
+        /// comes back with an error).
         let maxFiles: Int
+        let attachments: [AttachmentID]
         struct Event {
             let id: EventID; let title: String; let when: String; let startISO: String; let place: String; let going: Int; let cancelled: Bool
             let myAnswer: String?
@@ -130,7 +132,7 @@ struct GroupPages {
     }
 
     func groupPage(
-        _ page: PageRequest, id: GroupID, before: Int64?, title: String = "", body: String = "", errors: [String] = [], status: HTTPResponse.Status = .ok,
+        _ page: PageRequest, id: GroupID, before: Int64?, title: String = "", body: String = "", attachments: [AttachmentID] = [], errors: [String] = [], status: HTTPResponse.Status = .ok,
         context: KairanRequestContext
     ) async throws -> Response {
         let actor = try web.requireActor(page)
@@ -157,7 +159,7 @@ struct GroupPages {
             moderates: group.myRole == .owner || group.myRole == .moderator,
             canJoin: !member && (group.joinPolicy != .invite || invited),
             joinButton: invited ? "招待を受けて参加する" : group.joinPolicy == .approval ? "参加を申し込む" : "このグループに参加する",
-            invited: invited, maxFiles: services.attachmentLimits.perPost, events: events,
+            invited: invited, maxFiles: services.attachmentLimits.perPost, attachments: attachments, events: events,
             threads: threads, next: list?.page.nextBefore.map { "/groups/\(id)?before=\($0)" }, title: title, body: body, errors: errors)
         return web.renderer.page("group", title: group.name, content: view, request: page, status: status,
                                  liveStreams: ["group:\(id)"], path: "/groups/\(id)" + (before.map { "?before=\($0)" } ?? ""))
@@ -206,14 +208,15 @@ struct GroupPages {
             let id = try context.parameters.require("id", as: GroupID.self)
             let form = try await web.postedForm(request, context: context)
             let title = form["title"] ?? "", body = form["body"] ?? ""
+            let attachments = Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
             do {
-                let started = try await services.threads.startThread(actor, in: id, title: title, body: body,
-                                                                     attachments: form.all("attachment").compactMap(AttachmentID.init), logger: context.logger)
+                let started = try await services.threads.startThread(actor, in: id, title: title, body: body, attachments: attachments,
+                                                                     logger: context.logger)
                 return PageRenderer.redirect("/threads/\(started.thread.id)")
             } catch {
                 guard let message = Messages.formRefusal(error) else { throw error }
-                return try await groupPage(page, id: id, before: nil, title: title, body: body, errors: [message], status: .unprocessableContent,
-                                           context: context)
+                return try await groupPage(page, id: id, before: nil, title: title, body: body, attachments: attachments, errors: [message],
+                                           status: .unprocessableContent, context: context)
             }
         }
     }

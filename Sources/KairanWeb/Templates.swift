@@ -254,6 +254,8 @@ enum Templates {
         <input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="body">本文</label>
         <textarea id="body" name="body" rows="5" required maxlength="5000">{{body}}</textarea></p>
+        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
+        {{^empty(attachments)}}<p class="meta">選んだファイル {{count(attachments)}} 件は、投稿すると付きます。</p>{{/empty(attachments)}}
         <div data-attach="{{maxFiles}}" hidden>
         <p><label for="files">写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）</label>
         <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>
@@ -356,6 +358,8 @@ enum Templates {
         <input type="hidden" name="csrf" value="{{csrf}}">
         <p><label for="body">本文</label>
         <textarea id="body" name="body" rows="4" required maxlength="5000">{{body}}</textarea></p>
+        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
+        {{^empty(attachments)}}<p class="meta">選んだファイル {{count(attachments)}} 件は、投稿すると付きます。</p>{{/empty(attachments)}}
         <div data-attach="{{maxFiles}}" hidden>
         <p><label for="files">写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）</label>
         <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>

@@ -48,8 +48,10 @@ struct ThreadPages {
         let canReply: Bool
         let body: String
         let errors: [String]
-        /// Files a post may carry (the picker's limit).
+        /// Files a post may carry (the picker's limit), and those chosen already (kept when
+        /// the form comes back with an error).
         let maxFiles: Int
+        let attachments: [AttachmentID]
     }
 
     func postItem(_ post: PostView, actor: Actor) -> PostItem {
@@ -71,7 +73,8 @@ struct ThreadPages {
     }
 
     func threadPage(
-        _ page: PageRequest, id: ThreadID, before: Int64?, body: String = "", errors: [String] = [], status: HTTPResponse.Status = .ok,
+        _ page: PageRequest, id: ThreadID, before: Int64?, body: String = "", attachments: [AttachmentID] = [], errors: [String] = [],
+        status: HTTPResponse.Status = .ok,
         context: KairanRequestContext
     ) async throws -> Response {
         let actor = try web.requireActor(page)
@@ -91,7 +94,7 @@ struct ThreadPages {
         let view = ThreadPageView(
             csrf: page.csrf, thread: thread, groupId: group.id, groupName: group.name, posts: items,
             older: posts.nextBefore.map { "/threads/\(id)?before=\($0)" }, canReply: group.myRole != nil && !thread.locked, body: body, errors: errors,
-            maxFiles: services.attachmentLimits.perPost)
+            maxFiles: services.attachmentLimits.perPost, attachments: attachments)
         return web.renderer.page("thread", title: thread.title, content: view, request: page, status: status, liveStreams: ["thread:\(id)"],
                                  path: "/threads/\(id)" + (before.map { "?before=\($0)" } ?? ""))
     }
@@ -109,13 +112,14 @@ struct ThreadPages {
             let id = try context.parameters.require("id", as: ThreadID.self)
             let form = try await web.postedForm(request, context: context)
             let body = form["body"] ?? ""
+            let attachments = Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
             do {
-                let post = try await services.threads.reply(actor, in: id, body: body, replyTo: nil,
-                                                            attachments: form.all("attachment").compactMap(AttachmentID.init), logger: context.logger)
+                let post = try await services.threads.reply(actor, in: id, body: body, replyTo: nil, attachments: attachments, logger: context.logger)
                 return PageRenderer.redirect("/threads/\(id)?m=posted#post-\(post.id)")
             } catch {
                 guard let message = Messages.formRefusal(error) else { throw error }
-                return try await threadPage(page, id: id, before: nil, body: body, errors: [message], status: .unprocessableContent, context: context)
+                return try await threadPage(page, id: id, before: nil, body: body, attachments: attachments, errors: [message],
+                                            status: .unprocessableContent, context: context)
             }
         }
     }

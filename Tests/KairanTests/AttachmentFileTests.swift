@@ -108,6 +108,29 @@ import Testing
         #expect(throws: FileRefusal.self) { try FileInspector.inspect(Array(png.prefix(png.count - 12))) }
     }
 
+    /// A scan whose data starts with a stuffed 0xFF (a progressive JPEG's refinement scan
+    /// often does) is image data, not a marker.
+    @Test func aScanStartingWithAStuffedByteIsKept() throws {
+        let jpeg: [UInt8] = [0xFF, 0xD8,
+                             0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x01, 0x01, 0x01, 0x11, 0x00,
+                             0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00,
+                             0xFF, 0x00, 0x12, 0xFF, 0xD0, 0x34,
+                             0xFF, 0xD9]
+        let file = try FileInspector.inspect(jpeg)
+        #expect(file.bytes == jpeg && file.width == 1 && file.height == 1)
+    }
+
+    /// A few bytes of PNG may claim 40000×40000 pixels: refused before a phone tries to draw it.
+    @Test func anImageWithMorePixelsThanAPhoneCanShowIsRefused() throws {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let length = UInt32(data.count)
+            return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + Array(type.utf8) + data + [0, 0, 0, 0]
+        }
+        let side: [UInt8] = [0x00, 0x00, 0x9C, 0x40]  // 40000
+        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 2, 0, 0, 0]) + chunk("IDAT", [0x78, 0x9C]) + chunk("IEND", [])
+        #expect(throws: FileRefusal.tooManyPixels(width: 40000, height: 40000)) { try FileInspector.inspect(png) }
+    }
+
     /// AWS's own example for a signed GET (S3 API reference, "Signature Calculations for the
     /// Authorization Header", GET Object): the signature must match theirs exactly.
     @Test func requestsToTheObjectStoreAreSignedAsAWSSpecifies() {
