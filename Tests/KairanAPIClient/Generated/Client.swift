@@ -13225,8 +13225,9 @@ public struct Client: APIProtocol {
     /// owner), XMP, IPTC, comments, PNG text chunks and anything after the image's end; a
     /// JPEG keeps its orientation. The extension of `filename` is made to match the real type.
     ///
-    /// Limits: photos 10 MB; PDF 5 MB for residents, 20 MB for school, nursery and town staff
-    /// (413 `file_too_large`); 20 uploads waiting to be attached per account (409
+    /// Limits: photos 10 MB and 50 million pixels (413 `image_too_large`); PDF 5 MB for
+    /// residents, 20 MB for school, nursery and town staff (413 `file_too_large`); 8 uploads
+    /// read at once per process, 2 per address (503 `overloaded`); 20 uploads waiting to be attached per account (409
     /// `too_many_waiting_uploads`); 200 MB a day per resident, 1 GB per staff member (429).
     /// An upload not attached within a day is removed. Until attached, only its uploader can
     /// download it.
