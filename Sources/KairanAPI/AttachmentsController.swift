@@ -3,6 +3,7 @@ import Hummingbird
 import KairanCore
 import KairanServices
 import KairanStore
+import Logging
 import NIOCore
 
 /// Photos and PDFs: uploaded first (`POST /v1/attachments`, the file as the body), then
@@ -18,11 +19,7 @@ struct AttachmentsController {
     }
 
     @Sendable func upload(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AttachmentRecord> {
-        let actor = try context.requireActor()
-        let body = try await UploadBody.collect(request, limit: dependencies.services.attachmentLimits.largestFile)
-        let filename = request.uri.queryParameters["filename"].map(String.init) ?? ""
-        let record = try await attachments.upload(actor, bytes: body, filename: filename, logger: context.logger)
-        return EditedResponse(status: .created, response: record)
+        try await UploadBody.upload(request, actor: try context.requireActor(), services: dependencies.services, logger: context.logger)
     }
 
     @Sendable func download(_ request: Request, context: KairanRequestContext) async throws -> Response {
@@ -36,15 +33,17 @@ extension AttachmentRecord: ResponseEncodable {}
 
 /// An upload's body: the file itself, at most `limit` bytes (413 before reading more).
 public enum UploadBody {
-    public static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError(.contentTooLarge, code: "file_too_large", message: "the file is larger than \(limit >> 20) MB")
-        }
-        do {
-            return try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "file_too_large", message: "the file is larger than \(limit >> 20) MB")
-        }
+    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        try await request.collectBody(upTo: limit, tooLarge: APIError(.contentTooLarge, code: "file_too_large",
+                                                                      message: "the file is larger than \(limit >> 20) MB"))
+    }
+
+    /// The upload routes' work, the API's and the web pages' alike: the body (already read by
+    /// `UploadBodyMiddleware`) and `?filename=` to the service, 201 with the record.
+    public static func upload(_ request: Request, actor: Actor, services: Services, logger: Logger) async throws -> EditedResponse<AttachmentRecord> {
+        let body = try await collect(request, limit: services.attachmentLimits.largestFile)
+        let filename = request.uri.queryParameters["filename"].map(String.init) ?? ""
+        return EditedResponse(status: .created, response: try await services.attachments.upload(actor, bytes: body, filename: filename, logger: logger))
     }
 }
 

@@ -188,15 +188,8 @@ public struct StrictJSONDecoder: RequestDecoder {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the body as application/json")
         }
         let limit = context.maxUploadSize
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds \(limit) bytes")
-        }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds \(limit) bytes")
-        }
+        let buffer = try await request.collectBody(
+            upTo: limit, tooLarge: APIError(.contentTooLarge, code: "payload_too_large", message: "request body exceeds \(limit) bytes"))
         do {
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .custom { decoder in
@@ -250,6 +243,19 @@ public struct StrictJSONDecoder: RequestDecoder {
         case is Bool.Type: return ("a boolean", "true か false")
         case is Double.Type: return ("a number", "数値")
         default: return ("of type \(type)", "正しい形")
+        }
+    }
+}
+
+extension Request {
+    /// The whole body, at most `limit` bytes: a declared length over it is refused before a
+    /// byte is read, a body that runs past it as soon as it does.
+    func collectBody(upTo limit: Int, tooLarge: @autoclosure () -> APIError) async throws -> ByteBuffer {
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge() }
+        do {
+            return try await body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge()
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NIOCore
 
@@ -33,6 +34,11 @@ public struct FileKey: Sendable, Hashable, CustomStringConvertible {
     public init?(hex: String) {
         guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
         self.hex = hex
+    }
+
+    /// The key of these bytes: their SHA-256.
+    public init(of bytes: [UInt8]) {
+        hex = S3Signer.hex(SHA256.hash(data: bytes))
     }
 
     public var description: String { hex }

@@ -17,10 +17,11 @@ public struct LocalFileStore: FileStore {
     let threadPool: NIOThreadPool
     static let chunkSize = 256 * 1024
 
-    public init(directory: String, threadPool: NIOThreadPool = .singleton) throws {
+    /// The folder is made by the first write (`kairan serve` makes it at start, so a data
+    /// directory it cannot write to stops it there).
+    public init(directory: String, threadPool: NIOThreadPool = .singleton) {
         self.directory = directory
         self.threadPool = threadPool
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
     func folder(_ key: FileKey) -> String {

@@ -36,30 +36,40 @@ public struct S3FileStore: FileStore {
     public let configuration: S3Configuration
     let http: HTTPClient
     let timeout: TimeAmount
+    /// From the endpoint, once: its scheme, the Host header as the client will send it
+    /// (without a port that is the scheme's own, or the signature would not match), and the
+    /// bucket's path.
+    let scheme: String
+    let host: String
+    let bucketPath: String
+    let signer: S3Signer
 
     public init(_ configuration: S3Configuration, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(30)) {
         self.configuration = configuration
         self.http = http
         self.timeout = timeout
+        let url = URLComponents(string: configuration.endpoint)
+        scheme = url?.scheme ?? "http"
+        let defaultPort = scheme == "https" ? 443 : 80
+        host = (url?.host ?? "") + (url?.port.flatMap { $0 == defaultPort ? nil : ":\($0)" } ?? "")
+        bucketPath = (url?.path ?? "") + "/" + S3Signer.encode(configuration.bucket)
+        signer = S3Signer(accessKey: configuration.accessKey, secretKey: configuration.secretKey, region: configuration.region)
     }
 
     /// The object's path: `/bucket/prefix+key`, each segment already URI-safe.
     func objectPath(_ key: FileKey) -> String {
-        let base = URLComponents(string: configuration.endpoint)?.path ?? ""
-        return base + "/" + S3Signer.encode(configuration.bucket) + "/" + S3Signer.encode(configuration.prefix + key.hex, keepSlash: true)
+        bucketPath + "/" + S3Signer.encode(configuration.prefix + key.hex, keepSlash: true)
     }
 
     func request(_ method: HTTPMethod, _ key: FileKey, payloadHash: String, extra: [(String, String)] = []) -> HTTPClientRequest {
-        let path = objectPath(key)
-        let url = URLComponents(string: configuration.endpoint)
-        // The Host header as the client will send it: without a port that is the scheme's own.
-        let defaultPort = url?.scheme == "https" ? 443 : 80
-        let host = (url?.host ?? "") + (url?.port.flatMap { $0 == defaultPort ? nil : ":\($0)" } ?? "")
+        request(method, path: objectPath(key), payloadHash: payloadHash, extra: extra)
+    }
+
+    /// A signed request for `path` on the endpoint (the tests make their bucket with it).
+    func request(_ method: HTTPMethod, path: String, payloadHash: String, extra: [(String, String)] = []) -> HTTPClientRequest {
         var headers: [(String, String)] = [("host", host), ("x-amz-content-sha256", payloadHash)] + extra
-        let signer = S3Signer(accessKey: configuration.accessKey, secretKey: configuration.secretKey, region: configuration.region)
         let (_, authorization) = signer.authorization(method: method.rawValue, path: path, query: "", headers: &headers, payloadHash: payloadHash,
                                                       now: Date())
-        let scheme = url?.scheme ?? "http"
         var request = HTTPClientRequest(url: "\(scheme)://\(host)\(path)")
         request.method = method
         for (name, value) in headers where name != "host" { request.headers.add(name: name, value: value) }

@@ -267,8 +267,10 @@ enum FileStoreConfiguration: Sendable, Equatable {
 
     func makeStore() throws -> any FileStore {
         switch self {
-        case .local(let directory): try LocalFileStore(directory: directory)
-        case .s3(let configuration): S3FileStore(configuration)
+        case .local(let directory):
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            return LocalFileStore(directory: directory)
+        case .s3(let configuration): return S3FileStore(configuration)
         }
     }
 }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import KairanCore
 import KairanFiles
@@ -59,7 +58,7 @@ public struct AttachmentService: Sendable {
         let limit = inspected.kind == .pdf ? (staff ? limits.staffPDFBytes : limits.residentPDFBytes) : limits.imageBytes
         guard inspected.bytes.count <= limit else { throw tooLarge(limit) }
         let name = Self.named(filenameBase, as: inspected.kind)
-        let key = FileKey(hex: SHA256.hash(data: inspected.bytes).map { String(format: "%02x", $0) }.joined())!
+        let key = FileKey(of: inspected.bytes)
 
         // The allowance, then the file's row (committed: the collector knows of it), then the
         // bytes, then the attachment, the allowance checked again under the uploader's lock
@@ -103,7 +102,7 @@ public struct AttachmentService: Sendable {
     }
 
     /// Attaches the caller's uploads to what they just wrote, in the transaction that wrote
-    /// it: all of them or the whole change is refused.
+    /// it: all of them (returned in the caller's order) or the whole change is refused.
     static func attach(_ ids: [AttachmentID], to owner: AttachmentStore.Owner, actor: Actor, limit: Int, now: Date,
                        on db: DatabaseConnection) async throws -> [AttachmentRecord] {
         guard !ids.isEmpty else { return [] }
@@ -118,10 +117,7 @@ public struct AttachmentService: Sendable {
             throw ServiceError.invalid(code: "unknown_attachment",
                                        message: "every attachment must be your own upload, not yet attached (uploads wait a day)", field: "attachmentIds")
         }
-        switch owner {
-        case .notice(let id): return try await AttachmentStore.forNotice(id, on: db)
-        case .post: return []
-        }
+        return attached
     }
 
     // MARK: - Downloads

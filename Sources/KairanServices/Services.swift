@@ -35,7 +35,7 @@ public struct Services: Sendable {
         self.push = push
         self.publicURL = publicURL
         // Without a store named (a test that uploads nothing): a folder of its own.
-        self.files = files ?? (try! LocalFileStore(directory: FileManager.default.temporaryDirectory.path + "/kairan-files-\(UUID().uuidString)"))
+        self.files = files ?? LocalFileStore(directory: FileManager.default.temporaryDirectory.path + "/kairan-files-\(UUID().uuidString)")
         self.attachmentLimits = attachmentLimits
     }
 

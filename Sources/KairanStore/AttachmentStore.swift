@@ -95,10 +95,10 @@ public enum AttachmentStore {
         case notice(NoticeID)
     }
 
-    /// Attaches the uploader's waiting files, in the order given. Returns the ids attached:
-    /// one that is someone else's, already attached or unknown is left out, and the caller
-    /// refuses the whole change.
-    public static func attach(_ ids: [AttachmentID], to owner: Owner, uploader: AccountID, now: Date, on db: DatabaseConnection) async throws -> [AttachmentID] {
+    /// Attaches the uploader's waiting files, in the order given. Returns those attached, in
+    /// that order: one that is someone else's, already attached or unknown is left out, and
+    /// the caller refuses the whole change.
+    public static func attach(_ ids: [AttachmentID], to owner: Owner, uploader: AccountID, now: Date, on db: DatabaseConnection) async throws -> [AttachmentRecord] {
         guard !ids.isEmpty else { return [] }
         let postID: PostID?
         let noticeID: NoticeID?
@@ -110,11 +110,13 @@ public enum AttachmentStore {
             UPDATE attachments a SET post_id = \(postID), notice_id = \(noticeID), position = o.n - 1, attached_at = \(now)
             FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS o(id, n)
             WHERE a.id = o.id AND a.uploader_id = \(uploader) AND a.attached_at IS NULL
-            RETURNING a.id
+            RETURNING o.n, a.id, a.content_type, a.byte_size, a.filename, a.width, a.height
             """)
-        var attached: [AttachmentID] = []
-        for try await id in rows.decode(AttachmentID.self) { attached.append(id) }
-        return attached
+        var attached: [(Int64, AttachmentRecord)] = []
+        for try await row in rows.decode((Int64, AttachmentID, String, Int, String, Int?, Int?).self) {
+            attached.append((row.0, AttachmentRecord(id: row.1, contentType: row.2, byteSize: row.3, filename: row.4, width: row.5, height: row.6)))
+        }
+        return attached.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// The names of the uploader's waiting files among `ids` (the post gate reads them with

@@ -21,10 +21,7 @@ struct FilePages {
     /// Answers in JSON (with the Japanese message the script shows), like the API.
     @Sendable func upload(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AttachmentRecord> {
         try await web.verifyScriptRequest(request, context: context)
-        let actor = try context.requireActor()
-        let body = try await UploadBody.collect(request, limit: services.attachmentLimits.largestFile)
-        let filename = request.uri.queryParameters["filename"].map(String.init) ?? ""
-        return EditedResponse(status: .created, response: try await services.attachments.upload(actor, bytes: body, filename: filename, logger: context.logger))
+        return try await UploadBody.upload(request, actor: try context.requireActor(), services: services, logger: context.logger)
     }
 
     @Sendable func file(_ request: Request, context: KairanRequestContext) async throws -> Response {
@@ -33,6 +30,12 @@ struct FilePages {
             guard let id = context.parameters.get("id", as: AttachmentID.self) else { throw ServiceError.notFound }
             return Response.attachment(try await services.attachments.download(actor, id, logger: context.logger))
         }
+    }
+
+    /// The uploads a form names (its picker's `attachment` fields); more than any form may
+    /// carry is cut off here, the service refuses more than the post or notice may hold.
+    static func chosen(in form: Form) -> [AttachmentID] {
+        Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
     }
 
     /// A file as the pages list it.

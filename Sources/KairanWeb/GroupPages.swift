@@ -208,7 +208,7 @@ struct GroupPages {
             let id = try context.parameters.require("id", as: GroupID.self)
             let form = try await web.postedForm(request, context: context)
             let title = form["title"] ?? "", body = form["body"] ?? ""
-            let attachments = Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
+            let attachments = FilePages.chosen(in: form)
             do {
                 let started = try await services.threads.startThread(actor, in: id, title: title, body: body, attachments: attachments,
                                                                      logger: context.logger)

@@ -126,7 +126,7 @@ struct SchoolPages {
             lists = Set(form.all("list").compactMap(NoticeListID.init))
             sendAt = form["sendAt"] ?? ""; formKind = form["formKind"] ?? ""; question = form["question"] ?? ""
             options = form["options"] ?? ""; skipReason = form["skipReason"] ?? ""
-            attachments = Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
+            attachments = FilePages.chosen(in: form)
             key = form["key"].flatMap { $0.isEmpty || $0.count > 64 ? nil : $0 } ?? WebSecurity.newSeed()
         }
 

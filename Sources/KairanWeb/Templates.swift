@@ -254,13 +254,7 @@ enum Templates {
         <input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="body">本文</label>
         <textarea id="body" name="body" rows="5" required maxlength="5000">{{body}}</textarea></p>
-        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
-        {{^empty(attachments)}}<p class="meta">選んだファイル {{count(attachments)}} 件は、投稿すると付きます。</p>{{/empty(attachments)}}
-        <div data-attach="{{maxFiles}}" hidden>
-        <p><label for="files">写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）</label>
-        <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>
-        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
-        </div>
+        \(postFilePicker)
         <p><button type="submit">投稿する</button></p>
         </form>
         </section>
@@ -358,18 +352,30 @@ enum Templates {
         <input type="hidden" name="csrf" value="{{csrf}}">
         <p><label for="body">本文</label>
         <textarea id="body" name="body" rows="4" required maxlength="5000">{{body}}</textarea></p>
-        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
-        {{^empty(attachments)}}<p class="meta">選んだファイル {{count(attachments)}} 件は、投稿すると付きます。</p>{{/empty(attachments)}}
-        <div data-attach="{{maxFiles}}" hidden>
-        <p><label for="files">写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）</label>
-        <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>
-        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
-        </div>
+        \(postFilePicker)
         <p><button type="submit">返信する</button></p>
         </form>
         </section>
         {{/canReply}}
         """
+
+    /// A form's file picker (shown by the script, which uploads each file as it is chosen and
+    /// adds its id as an `attachment` field), and the files chosen before the form came back
+    /// with an error. The accept list leaves HEIC out, so an iPhone sends JPEG.
+    static func filePicker(label: String, chosen: String) -> String {
+        """
+        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
+        {{^empty(attachments)}}<p class="meta">\(chosen)</p>{{/empty(attachments)}}
+        <div data-attach="{{maxFiles}}" hidden>
+        <p><label for="files">\(label)</label>
+        <input type="file" id="files" accept="image/jpeg,image/png,image/webp,application/pdf" multiple></p>
+        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
+        </div>
+        """
+    }
+
+    static let postFilePicker = filePicker(label: "写真・PDF（{{maxFiles}}件まで。写真の位置情報などは取り除かれます）",
+                                           chosen: "選んだファイル {{count(attachments)}} 件は、投稿すると付きます。")
 
     /// A post's or notice's files: photos shown (each a link to the full size), PDFs linked
     /// with their size.
@@ -755,13 +761,8 @@ enum Templates {
         <input type="hidden" name="key" value="{{key}}">
         <p><label for="title">件名</label><input id="title" name="title" required maxlength="100" value="{{title}}"></p>
         <p><label for="body">本文</label><textarea id="body" name="body" rows="8" required maxlength="5000">{{body}}</textarea></p>
-        {{#attachments}}<input type="hidden" name="attachment" value="{{.}}">{{/attachments}}
-        {{^empty(attachments)}}<p class="meta">添付ファイル {{count(attachments)}} 件（送信するとお知らせに付きます。メールではファイル名とページへのリンクが届きます）</p>{{/empty(attachments)}}
-        <div data-attach="{{maxFiles}}" hidden>
-        <p><label for="files">PDF・写真（学年だよりなど。{{maxFiles}}件まで）</label>
-        <input type="file" id="files" accept="application/pdf,image/jpeg,image/png,image/webp" multiple></p>
-        <ul class="files-chosen" data-attach-list aria-live="polite"></ul>
-        </div>
+        \(filePicker(label: "PDF・写真（学年だよりなど。{{maxFiles}}件まで）",
+                     chosen: "添付ファイル {{count(attachments)}} 件（送信するとお知らせに付きます。メールではファイル名とページへのリンクが届きます）"))
         <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急連絡（静かな時間でもすぐに送り、未確認の家庭を追跡します）</label></p>
         <fieldset><legend>送る相手</legend>
         <p><input type="radio" id="audience-all" name="audience" value="all"{{#all}} checked{{/all}}> <label for="audience-all">全員</label></p>

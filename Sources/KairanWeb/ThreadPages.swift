@@ -112,7 +112,7 @@ struct ThreadPages {
             let id = try context.parameters.require("id", as: ThreadID.self)
             let form = try await web.postedForm(request, context: context)
             let body = form["body"] ?? ""
-            let attachments = Array(form.all("attachment").compactMap(AttachmentID.init).prefix(20))
+            let attachments = FilePages.chosen(in: form)
             do {
                 let post = try await services.threads.reply(actor, in: id, body: body, replyTo: nil, attachments: attachments, logger: context.logger)
                 return PageRenderer.redirect("/threads/\(id)?m=posted#post-\(post.id)")

@@ -122,13 +122,7 @@ import Testing
 
     /// A few bytes of PNG may claim 40000×40000 pixels: refused before a phone tries to draw it.
     @Test func anImageWithMorePixelsThanAPhoneCanShowIsRefused() throws {
-        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-            let length = UInt32(data.count)
-            return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + Array(type.utf8) + data + [0, 0, 0, 0]
-        }
-        let side: [UInt8] = [0x00, 0x00, 0x9C, 0x40]  // 40000
-        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 2, 0, 0, 0]) + chunk("IDAT", [0x78, 0x9C]) + chunk("IEND", [])
-        #expect(throws: FileRefusal.tooManyPixels(width: 40000, height: 40000)) { try FileInspector.inspect(png) }
+        #expect(throws: FileRefusal.tooManyPixels(width: 40000, height: 40000)) { try FileInspector.inspect(AttachmentFixtures.hugePNG) }
     }
 
     /// AWS's own example for a signed GET (S3 API reference, "Signature Calculations for the

@@ -49,6 +49,17 @@ enum AttachmentFixtures {
     /// The first bytes of an iPhone photo in HEIC (an ISO BMFF `ftyp` box with brand heic).
     static let heicHeader: [UInt8] = [0, 0, 0, 0x18] + Array("ftypheic".utf8) + [0, 0, 0, 0] + Array("mif1heic".utf8) + [UInt8](repeating: 0, count: 64)
 
+    /// A PNG of a few bytes whose header claims 40000×40000 pixels.
+    static let hugePNG: [UInt8] = {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let length = UInt32(data.count)
+            return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + Array(type.utf8) + data + [0, 0, 0, 0]
+        }
+        let side: [UInt8] = [0x00, 0x00, 0x9C, 0x40]  // 40000
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 2, 0, 0, 0]) + chunk("IDAT", [0x78, 0x9C])
+            + chunk("IEND", [])
+    }()
+
     static func decode(_ text: String) -> [UInt8] {
         Array(Data(base64Encoded: text.replacingOccurrences(of: "\n", with: ""))!)
     }

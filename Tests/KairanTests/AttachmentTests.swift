@@ -33,6 +33,14 @@ import Testing
         return try #require(response.json()["id"] as? Int)
     }
 
+    static func ints(_ sql: PostgresQuery, _ url: DatabaseURL) async throws -> [Int] {
+        try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+            var values: [Int] = []
+            for try await value in try await db.query(sql).decode(Int.self) { values.append(value) }
+            return values
+        }
+    }
+
     static func download(_ client: any TestClientProtocol, _ id: Int, by who: Resident) async throws -> TestResponse {
         try await client.send(.get, "/v1/attachments/\(id)", token: who.token)
     }
@@ -94,12 +102,7 @@ import Testing
             #expect(try await Self.download(client, id, by: owner).status == .notFound)
             #expect(try await Self.download(client, id, by: member).status == .notFound)
             // The post lets go of the photo: its bytes go with the next collection a day on.
-            let left = try await url.withSingleConnection(logger: TestDatabase.logger) { db in
-                var count = -1
-                for try await value in try await db.query("SELECT count(*) FROM attachments WHERE id = \(id)").decode(Int.self) { count = value }
-                return count
-            }
-            #expect(left == 0)
+            #expect(try await Self.ints("SELECT count(*)::int FROM attachments WHERE id = \(id)", url) == [0])
         }
     }
 
@@ -145,6 +148,7 @@ import Testing
             #expect(try await refusal([], "empty.png") == (.unprocessableContent, "empty_file"))
             // Larger than a resident may send (600 bytes here): refused before it is read.
             #expect(try await refusal(AttachmentFixtures.jpegWithGPS, "big.jpg") == (.contentTooLarge, "file_too_large"))
+            #expect(try await refusal(AttachmentFixtures.hugePNG, "huge.png") == (.contentTooLarge, "image_too_large"))
             #expect(try await Self.upload(client, AttachmentFixtures.pngWithText, name: "ok.png", token: nil).status == .unauthorized)
             // Japanese by default, as every error.
             let heic = try await Self.upload(client, AttachmentFixtures.heicHeader, name: "x.heic", token: resident.token)
@@ -227,19 +231,85 @@ import Testing
                 (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).filter { $0.split(separator: "/").count == 3 }.count
             }
             #expect(storedFiles() == 2)
+            // What a crash mid-write left two days ago, and a write on its way now.
+            let incoming = folder + "/.incoming"
+            for (name, age) in [("crashed.tmp", 2 * 86_400.0), ("writing.tmp", 0)] {
+                FileManager.default.createFile(atPath: "\(incoming)/\(name)", contents: Data([1, 2, 3]),
+                                               attributes: [.modificationDate: clock.now().addingTimeInterval(-age)])
+            }
 
             let run = { () async throws -> (Int, Int) in
                 try await TestDatabase.withClient(url) { database in
                     let services = Services(database: database, clock: clock, passwordHasher: PasswordHasher(testSuiteCost: 4), sessionLifetime: 3600,
-                                            files: try LocalFileStore(directory: folder))
+                                            files: LocalFileStore(directory: folder))
                     return try await services.attachments.collect(logger: TestDatabase.logger)
                 }
             }
             #expect(try await run() == (0, 0), "nothing is a day old")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: incoming) == ["writing.tmp"], "the crash's leftover is swept, the write on its way is not")
             clock.advance(by: 25 * 3600)
             #expect(try await run() == (1, 1), "the abandoned upload and its bytes")
             #expect(storedFiles() == 1)
             #expect(try await Self.download(client, kept, by: resident).status == .ok)
+        }
+    }
+
+    /// Residents send photos and small PDFs; staff (of a school, a nursery or the town) send
+    /// larger PDFs. Waiting uploads and a day's bytes are counted per account.
+    @Test func limitsDependOnWhoUploadsAndAreCountedPerAccount() async throws {
+        let pdf = AttachmentFixtures.pdf.count
+        // A day's bytes count what is stored: the photo without its metadata.
+        let png = try FileInspector.inspect(AttachmentFixtures.pngWithText).bytes.count
+        try await withApp(configure: {
+            $0.attachmentLimits.residentPDFBytes = pdf - 1
+            $0.attachmentLimits.staffPDFBytes = pdf
+            $0.attachmentLimits.waitingPerAccount = 2
+            $0.attachmentLimits.residentBytesPerDay = Int64(3 * png)
+        }) { client, url in
+            let resident = try await client.resident("resident@example.jp")
+            let staff = try await client.resident("bousai@town.example.jp", name: "防災 担当")
+            try await grantRole("alert_sender", to: "bousai@town.example.jp", in: url)
+            let refused = try await Self.upload(client, AttachmentFixtures.pdf, name: "案内.pdf", token: resident.token)
+            #expect(try refused.status == .contentTooLarge && refused.errorCode() == "file_too_large")
+            #expect(try await Self.upload(client, AttachmentFixtures.pdf, name: "避難所一覧.pdf", token: staff.token).status == .created)
+
+            // Two uploads may wait to be attached; the third waits for one of them.
+            for index in 0..<2 { _ = try await Self.uploaded(client, AttachmentFixtures.pngWithText, name: "\(index).png", by: resident) }
+            let third = try await Self.upload(client, AttachmentFixtures.pngWithText, name: "2.png", token: resident.token)
+            #expect(try third.status == .conflict && third.errorCode() == "too_many_waiting_uploads")
+            // Attached, they no longer wait; the day's bytes (three such files here) still count.
+            let group = try await client.createGroup(by: resident)
+            let (thread, _) = try await client.createThread(in: group, by: resident)
+            let waiting = try await Self.ints("SELECT id::int FROM attachments WHERE attached_at IS NULL AND uploader_id = \(resident.id) ORDER BY id", url)
+            #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "写真", "attachmentIds": waiting]),
+                                          token: resident.token).status == .created)
+            _ = try await Self.uploaded(client, AttachmentFixtures.pngWithText, name: "3.png", by: resident)
+            let overDay = try await Self.upload(client, AttachmentFixtures.pngWithText, name: "4.png", token: resident.token)
+            #expect(try overDay.status == .tooManyRequests && overDay.errorCode() == "rate_limited")
+            #expect(overDay.headers[.retryAfter] != nil)
+        }
+    }
+
+    /// A process reads at most two uploads from one address at once: of three that arrive
+    /// together and stall halfway, one is answered 503 with Retry-After before a byte of it
+    /// is read; the other two hold their places, which come back when they end.
+    @Test func uploadsFromOneAddressAreReadTwoAtATime() async throws {
+        try await withLiveApp { client, _ in
+            let port = try #require(client.port)
+            let resident = try await client.resident("resident@example.jp")
+            let file = AttachmentFixtures.pngWithText
+            let head = "POST /v1/attachments?filename=slow.png HTTP/1.1\r\nHost: kairan\r\nConnection: close\r\n"
+                + "Authorization: Bearer \(resident.token)\r\nContent-Length: \(file.count)\r\n\r\n"
+            let stalled = (0..<3).map { _ in
+                Task { try await RawHTTPClient.exchange(port: port, [Array(head.utf8) + file.prefix(file.count / 2)], timeout: .seconds(4)) }
+            }
+            var answers: [RawHTTPClient.Exchange] = []
+            for task in stalled { answers.append(try await task.value) }
+            let refused = answers.filter { $0.statuses == [503] }
+            #expect(refused.count == 1, "one of three is refused: \(answers.map(\.statuses))")
+            #expect(refused.first.map { $0.response.contains("Retry-After: 5") && $0.response.contains(#""code":"overloaded""#) } == true)
+            #expect(answers.filter { $0.statuses.isEmpty && !$0.closedByServer }.count == 2, "two are read, waiting for the rest of their bytes")
+            #expect(try await Self.upload(client, file, name: "later.png", token: resident.token).status == .created, "their places came back")
         }
     }
 
@@ -252,7 +322,7 @@ import Testing
         try await S3TestBucket.create(configuration)
         let store = S3FileStore(configuration)
         let bytes = try FileInspector.inspect(AttachmentFixtures.jpegWithGPS).bytes
-        let key = try #require(FileKey(hex: SHA256Hex.of(bytes)))
+        let key = FileKey(of: bytes)
         #expect(try await store.open(key) == nil)
         try await store.put(key, bytes: ByteBuffer(bytes: bytes), contentType: "image/jpeg")
         try await store.put(key, bytes: ByteBuffer(bytes: bytes), contentType: "image/jpeg")
