@@ -404,6 +404,13 @@ def test_a_resident_posts_a_phone_photo_that_shows_upright_without_its_location(
     heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
     picker.set_input_files(str(heic))
     expect(page.locator("[data-attach-list] li.error")).to_contain_text("互換性優先")
+    # The wrong photo first: 取り消す takes it off the form and off the server at once.
+    picker.set_input_files(str(FIXTURES / "photo-with-gps.jpg"))
+    expect(page.locator("[data-attach-list]")).to_contain_text("photo-with-gps.jpg を添付しました。")
+    with page.expect_response(lambda r: "/attachments/" in r.url and r.request.method == "DELETE") as withdrawn:
+        page.get_by_role("button", name="photo-with-gps.jpg の添付を取り消す").click()
+    assert withdrawn.value.status == 204, withdrawn.value.status
+    expect(page.locator('input[name="attachment"]')).to_have_count(0)
     picker.set_input_files(str(FIXTURES / "photo-with-gps.jpg"))
     expect(page.locator("[data-attach-list]")).to_contain_text("photo-with-gps.jpg を添付しました。")
     check_accessibility(page)

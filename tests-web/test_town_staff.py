@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from playwright.sync_api import expect
 
 from conftest import DESKTOP, check_accessibility, screenshot, unique
-from test_residents import log_in
+from test_residents import FIXTURES, log_in
 
 
 def sink_count():
@@ -56,7 +56,11 @@ def test_town_staff_preview_the_carrier_rendering_send_an_alert_and_watch_it_rea
     page.get_by_label("緊急（受信時間帯の設定にかかわらず、すぐに送ります）").check()
     page.get_by_label("件名").fill("髙橋川の水位上昇")
     page.get_by_label("本文").fill("髙橋川の水位が上がっています❗\n川に近づかないでください。")
+    # A photo of the river: uploaded as it is chosen, linked from the mail, never in it.
+    page.get_by_label(re.compile("地図・PDF・写真")).set_input_files(str(FIXTURES / "photo-with-gps.jpg"))
+    expect(page.locator("[data-attach-list]")).to_contain_text("photo-with-gps.jpg を添付しました。")
     page.get_by_role("button", name="プレビュー").click()
+    expect(page.get_by_text("添付ファイル 1 件")).to_be_visible()
     preview = page.locator("section.preview")
     expect(preview).to_contain_text("【防災】髙橋川の水位上昇")
     # A feature phone gets 高 for 髙 (the IBM extension kanji are mapped) and 〓 for what JIS lacks.
@@ -74,6 +78,16 @@ def test_town_staff_preview_the_carrier_rendering_send_an_alert_and_watch_it_rea
     expect(carriers.locator("tr").filter(has_text="docomo")).to_contain_text("1")
     expect(carriers.locator("tr").filter(has_text="au")).to_contain_text("1")
     expect(carriers.locator("tr").filter(has_text="PC・その他")).to_contain_text("1")
+    # The body as mailed ends with the photo's link, which opens for anyone holding it.
+    expect(page.get_by_role("img", name="写真: photo-with-gps.jpg")).to_be_visible()
+    mailed = page.locator(".body").inner_text()
+    assert "【添付ファイル】" in mailed, mailed
+    link = re.search(r"https?://\S+/a/[A-Za-z0-9_-]+/files/[0-9]+", mailed).group(0)
+    stranger = browser.new_context()
+    opened = stranger.request.get(link)
+    assert opened.status == 200 and opened.headers["content-type"] == "image/jpeg", opened.status
+    assert b"GPS" not in opened.body()
+    stranger.close()
     check_accessibility(page)
     screenshot(page, "alert-progress")
     if before is not None:

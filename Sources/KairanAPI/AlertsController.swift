@@ -29,6 +29,8 @@ struct AlertsController {
         let body: String
         /// Absent: now.
         let sendAt: Date?
+        /// Uploads (`POST /v1/attachments`): the mail links to each.
+        let attachmentIds: [AttachmentID]?
     }
 
     @Sendable func create(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AlertView> {
@@ -40,7 +42,7 @@ struct AlertsController {
             throw APIError.badRequest("Idempotency-Key must be 1 to \(AlertService.idempotencyKeyMax) visible ASCII characters")
         }
         let draft = AlertDraft(category: input.category, areas: input.areas ?? [], urgent: input.urgent, subject: input.subject, body: input.body,
-                               sendAt: input.sendAt, idempotencyKey: key)
+                               sendAt: input.sendAt, idempotencyKey: key, attachmentIds: input.attachmentIds ?? [])
         let created = try await alerts.create(actor, draft, logger: context.logger)
         return EditedResponse(status: created.isNew ? .created : .ok, response: created.alert)
     }

@@ -7,8 +7,8 @@ import Logging
 import NIOCore
 
 /// Photos and PDFs: uploaded first (`POST /v1/attachments`, the file as the body), then
-/// named by id when a post or notice is created; downloaded by those who may see what they
-/// hang on.
+/// named by id when a post, notice or alert is created; downloaded by those who may see what
+/// they hang on, and an alert's by anyone holding its mail's link.
 struct AttachmentsController {
     let dependencies: APIDependencies
     var attachments: AttachmentService { dependencies.services.attachments }
@@ -16,6 +16,8 @@ struct AttachmentsController {
     func addRoutes(to routes: some RouterMethods<KairanRequestContext>) {
         routes.post("/v1/attachments", use: upload)
         routes.get("/v1/attachments/{attachmentID}", use: download)
+        routes.delete("/v1/attachments/{attachmentID}", use: withdraw)
+        routes.get("/a/{token}/files/{attachmentID}", use: alertFile)
     }
 
     @Sendable func upload(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AttachmentRecord> {
@@ -26,6 +28,24 @@ struct AttachmentsController {
         let actor = try context.requireActor()
         let id = try context.parameters.require("attachmentID", as: AttachmentID.self)
         return Response.attachment(try await attachments.download(actor, id, logger: context.logger))
+    }
+
+    /// Takes back an upload not attached yet → 204.
+    @Sendable func withdraw(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        let actor = try context.requireActor()
+        try await attachments.withdraw(actor, try context.parameters.require("attachmentID", as: AttachmentID.self), logger: context.logger)
+        return .noContent
+    }
+
+    /// One of an alert's files, for whoever holds its mail's link (residents without an
+    /// account): a page for a phone's browser, so "not found" is a page too.
+    @Sendable func alertFile(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        guard let id = context.parameters.get("attachmentID", as: AttachmentID.self) else { return HTMLPage.notFound }
+        do {
+            return Response.attachment(try await attachments.download(alertFileToken: context.parameters.get("token") ?? "", id, logger: context.logger))
+        } catch ServiceError.notFound {
+            return HTMLPage.notFound
+        }
     }
 }
 

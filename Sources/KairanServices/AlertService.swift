@@ -56,7 +56,7 @@ public struct AlertService: Sendable {
 
         let (record, created, counts) = try await database.withTransaction { db in
             try await write(draft, subject: subject, body: body, areaCodes: areaCodes, key: key, sendAt: sendAt, scheduled: scheduled,
-                            createdBy: actor.accountID, now: now, on: db)
+                            createdBy: actor, now: now, on: db)
         }
         if created {
             Counter(label: "kairan_deliveries_queued_total", dimensions: [("channel", "mail")]).increment(by: record.recipientCount)
@@ -70,7 +70,7 @@ public struct AlertService: Sendable {
     /// The alert and its mail jobs, in the caller's transaction: what staff send and what
     /// the weather warning feed sends (`createdBy` nil) go the same way.
     func write(_ draft: AlertDraft, subject: String, body: String, areaCodes: [String], key: String?, sendAt: Date, scheduled: Bool,
-               createdBy: AccountID?, now: Date, on db: DatabaseConnection) async throws -> (AlertRecord, Bool, DeliveryCounts) {
+               createdBy: Actor?, now: Date, on db: DatabaseConnection) async throws -> (AlertRecord, Bool, DeliveryCounts) {
         let categories = try await AlertStore.categories(on: db)
         guard let category = categories.first(where: { $0.code == draft.category && !$0.archived }) else {
             throw ValidationError(field: "category", code: "unknown_category",
@@ -99,8 +99,17 @@ public struct AlertService: Sendable {
         let alertDraft = AlertStore.AlertDraft(category: category, areaIDs: areaIDs, urgent: draft.urgent, sendAt: sendAt, scheduled: scheduled,
                                                deadline: deadline)
         let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: db)
-        let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: createdBy,
-                                                  now: now, on: db)
+        // Files are a person's uploads: Kairan's own alerts (weather warnings) have none.
+        let fileToken = draft.attachmentIds.isEmpty || createdBy == nil ? nil : RandomToken.urlSafe(byteCount: 24)
+        let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: createdBy?.accountID,
+                                                  fileToken: fileToken, now: now, on: db)
+        if let fileToken, let actor = createdBy {
+            // The files, then their links at the end of the mail (committed together: no mail
+            // goes out before both are there).
+            let files = try await AttachmentService.attach(draft.attachmentIds, to: .alert(id), actor: actor,
+                                                           limit: services.attachmentLimits.perAlert, now: now, on: db)
+            try await DeliveryStore.appendToBody(message: message.id, Self.fileLinks(files, token: fileToken, publicURL: services.publicURL), on: db)
+        }
         guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
         var counts = DeliveryCounts()
         counts.queued = recipients
@@ -110,7 +119,7 @@ public struct AlertService: Sendable {
     /// Sends an alert prepared by Kairan (a weather warning) now, in the caller's
     /// transaction: by nobody (`createdBy` nil) or by the alert staff who released it.
     /// `key` makes it once: the same key again returns the first alert.
-    func sendPrepared(_ draft: AlertDraft, key: String, createdBy: AccountID?, logger: Logger,
+    func sendPrepared(_ draft: AlertDraft, key: String, createdBy: Actor?, logger: Logger,
                       on db: DatabaseConnection) async throws -> (AlertRecord, DeliveryCounts) {
         let subject = try Content.text(draft.subject, field: "subject", max: Self.subjectMax)
         let body = try Content.text(draft.body, field: "body", max: Self.bodyMax, multiline: true)
@@ -122,6 +131,16 @@ public struct AlertService: Sendable {
             logger.info("prepared alert created", metadata: ["alert_id": "\(record.id)", "recipients": "\(record.recipientCount)", "urgent": "\(record.urgent)"])
         }
         return (record, counts)
+    }
+
+    /// The end of an alert's mail: each file's name, kind and size, and its link. A link, never
+    /// the file: a feature phone cannot open a 2 MB PDF, and a carrier's queue should not
+    /// carry thousands of copies of one.
+    static func fileLinks(_ files: [AttachmentRecord], token: String, publicURL: String) -> String {
+        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        return "\n\n【添付ファイル】\n" + files.map { file in
+            "\(file.filename)（\(file.kind?.label ?? "ファイル")・\(AttachmentKind.sizeText(file.byteSize))）\n\(base)/a/\(token)/files/\(file.id)\n"
+        }.joined()
     }
 
     public func list(_ actor: Actor, before: Int64?, limit: Int, logger: Logger) async throws -> Page<AlertView> {

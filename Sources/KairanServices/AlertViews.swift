@@ -18,6 +18,8 @@ public struct AlertView: Codable, Sendable {
     public let deadlineMissed: Bool
     public let recipients: Int
     public let progress: DeliveryCounts
+    /// Its photos and PDFs; the mail (and so `body`) links to each.
+    public let attachments: [AttachmentRecord]
 
     init(_ record: AlertRecord, progress: DeliveryCounts) {
         id = record.id
@@ -33,6 +35,7 @@ public struct AlertView: Codable, Sendable {
         deadlineMissed = record.deadlineMissed
         recipients = record.recipientCount
         self.progress = progress
+        attachments = record.attachments
     }
 }
 
@@ -86,9 +89,12 @@ public struct AlertDraft: Sendable {
     public var sendAt: Date?
     /// The client's key for this request: the same key again answers with the first alert.
     public var idempotencyKey: String?
+    /// The sender's uploads (`POST /v1/attachments`): the mail links to each.
+    public var attachmentIds: [AttachmentID]
 
-    public init(category: String, areas: [String], urgent: Bool, subject: String, body: String, sendAt: Date?, idempotencyKey: String?) {
+    public init(category: String, areas: [String], urgent: Bool, subject: String, body: String, sendAt: Date?, idempotencyKey: String?,
+                attachmentIds: [AttachmentID] = []) {
         self.category = category; self.areas = areas; self.urgent = urgent; self.subject = subject; self.body = body
-        self.sendAt = sendAt; self.idempotencyKey = idempotencyKey
+        self.sendAt = sendAt; self.idempotencyKey = idempotencyKey; self.attachmentIds = attachmentIds
     }
 }

@@ -14,6 +14,8 @@ public struct AttachmentLimits: Sendable, Equatable {
     public var staffPDFBytes = 20 << 20
     public var perPost = 4
     public var perNotice = 10
+    /// An alert's mail carries one link per file: a few, for a phone's small screen.
+    public var perAlert = 3
     /// Uploads not yet attached to anything, per account: a form left open, not a store.
     public var waitingPerAccount = 20
     /// Bytes uploaded per account in 24 hours.
@@ -92,6 +94,20 @@ public struct AttachmentService: Sendable {
         return record
     }
 
+    /// Takes back an upload not attached yet (the wrong photo chosen): it is gone at once, and
+    /// its bytes a day later unless something else uses them. Someone else's upload, or one
+    /// unknown, is "not found"; one attached already belongs to its post or notice (409).
+    public func withdraw(_ actor: Actor, _ id: AttachmentID, logger: Logger) async throws {
+        try await database.withTransaction { db in
+            if try await AttachmentStore.removeWaiting(id, uploader: actor.accountID, on: db) { return }
+            guard let placement = try await AttachmentStore.find(id, on: db), placement.uploaderID == actor.accountID else {
+                throw ServiceError.notFound
+            }
+            throw ServiceError.conflict("attachment_in_use", "this file is attached already; delete or edit what it is attached to")
+        }
+        logger.info("attachment withdrawn", metadata: ["attachment_id": "\(id)"])
+    }
+
     func isStaff(_ actor: Actor, on db: DatabaseConnection) async throws -> Bool {
         if actor.isTownModerator || actor.isAlertSender { return true }
         return try await AttachmentStore.isOrganizationStaff(actor.accountID, on: db)
@@ -131,7 +147,8 @@ public struct AttachmentService: Sendable {
     /// The file, for someone who may see what it hangs on: a post they can read (held,
     /// hidden and removed posts only for their author and moderators, as the post itself;
     /// deleted posts for nobody), a notice they received or whose organization they work
-    /// for, or their own upload not yet attached. Anyone else gets "not found".
+    /// for, an alert for alert staff, or their own upload not yet attached. Anyone else gets
+    /// "not found" (residents open an alert's files by the link in its mail).
     public func download(_ actor: Actor, _ id: AttachmentID, logger: Logger) async throws -> Download {
         let now = services.clock.now()
         let placement = try await database.withConnection { db -> AttachmentPlacement in
@@ -147,9 +164,24 @@ public struct AttachmentService: Sendable {
                         throw ServiceError.notFound
                     }
                 }
+            } else if placement.alertID != nil {
+                guard Policy.decide(actor, .sendAlerts) == .allow else { throw ServiceError.notFound }
             } else {
                 guard placement.uploaderID == actor.accountID else { throw ServiceError.notFound }
             }
+            return placement
+        }
+        return try await open(placement, logger: logger)
+    }
+
+    /// An alert's file for whoever holds the alert mail's link; nobody's before the alert's
+    /// send time (a scheduled alert's files are not out before its mail).
+    public func download(alertFileToken token: String, _ id: AttachmentID, logger: Logger) async throws -> Download {
+        let now = services.clock.now()
+        let placement = try await database.withConnection { db -> AttachmentPlacement in
+            guard token.utf8.count <= 64, let alert = try await AttachmentStore.alert(fileToken: token, on: db), alert.sendAt <= now,
+                  let placement = try await AttachmentStore.find(id, on: db), placement.alertID == alert.id
+            else { throw ServiceError.notFound }
             return placement
         }
         return try await open(placement, logger: logger)

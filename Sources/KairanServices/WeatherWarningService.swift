@@ -186,7 +186,7 @@ public struct WeatherWarningService: Sendable {
             let pending = try await Self.undecided(id, on: db)
             let draft = AlertDraft(category: pending.category, areas: pending.areas, urgent: pending.urgent, subject: pending.subject,
                                    body: pending.body, sendAt: nil, idempotencyKey: nil)
-            let (record, counts) = try await alerts.sendPrepared(draft, key: "jma-pending:\(id)", createdBy: actor.accountID, logger: logger, on: db)
+            let (record, counts) = try await alerts.sendPrepared(draft, key: "jma-pending:\(id)", createdBy: actor, logger: logger, on: db)
             try await WeatherWarningStore.decidePending(id, decision: "sent", by: actor.accountID, alert: record.id, now: now, on: db)
             return (record, counts)
         }

@@ -50,6 +50,9 @@ public struct AlertRecord: Sendable {
     /// Urgent and still not fully delivered when its deadline passed (reported by a worker).
     public let deadlineMissed: Bool
     public let recipientCount: Int
+    /// Photos and PDFs, linked from the mail (`/a/<fileToken>/files/<id>`).
+    public let attachments: [AttachmentRecord]
+    public let fileToken: String?
 }
 
 /// What the town's alert mail service stores: categories, areas, subscribers, alerts.
@@ -320,11 +323,11 @@ public enum AlertStore {
     }
 
     public static func insertAlert(
-        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID?, now: Date, on db: DatabaseConnection
+        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID?, fileToken: String? = nil, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {
         for try await id in try await db.query("""
-            INSERT INTO alerts (message_id, category_id, area_ids, send_at, created_by, created_at, recipient_count)
-            VALUES (\(message), \(draft.category.id), \(draft.areaIDs), \(draft.sendAt), \(createdBy), \(now), \(recipients))
+            INSERT INTO alerts (message_id, category_id, area_ids, send_at, created_by, created_at, recipient_count, file_token)
+            VALUES (\(message), \(draft.category.id), \(draft.areaIDs), \(draft.sendAt), \(createdBy), \(now), \(recipients), \(fileToken))
             RETURNING id
             """).decode(Int64.self) {
             return id
@@ -335,13 +338,14 @@ public enum AlertStore {
     static let alertColumns = """
         a.id, a.message_id, c.code, ARRAY(SELECT ar.code FROM alert_areas ar WHERE ar.id = ANY(a.area_ids) ORDER BY ar.position, ar.id),
         m.urgent, m.subject, m.body, a.send_at, a.created_at, a.cancelled_at, m.deadline_at, a.recipient_count,
-        m.deadline_missed
+        m.deadline_missed, a.file_token, \(AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id"))
         """
-    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool)
+    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool, String?, String)
 
     static func alert(_ row: AlertRow) -> AlertRecord {
         AlertRecord(id: row.0, messageID: row.1, categoryCode: row.2, areaCodes: row.3, urgent: row.4, subject: row.5, body: row.6,
-                    sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11))
+                    sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11),
+                    attachments: AttachmentStore.decodeColumn(row.14), fileToken: row.13)
     }
 
     /// The alerts among these outbox messages (others are notices and the like).

@@ -3,7 +3,7 @@ import KairanCore
 import PostgresNIO
 
 
-/// A file attached (or waiting to be attached) to a post or a notice.
+/// A file attached (or waiting to be attached) to a post, a notice or a town alert.
 public struct AttachmentRecord: Sendable, Equatable, Codable {
     public let id: AttachmentID
     public let contentType: String
@@ -24,6 +24,7 @@ public struct AttachmentPlacement: Sendable, Equatable {
     public let noticeID: NoticeID?
     /// The notice's organization (when it hangs on a notice).
     public let organizationID: OrganizationID?
+    public let alertID: Int64?
 }
 
 /// Attachments and the stored files under them.
@@ -80,6 +81,17 @@ public enum AttachmentStore {
         try await db.query("DELETE FROM attachments WHERE post_id = \(post)")
     }
 
+    /// Removes the uploader's waiting upload. False when there is no such upload (someone
+    /// else's, unknown, or already attached: that is the post's or notice's now).
+    public static func removeWaiting(_ id: AttachmentID, uploader: AccountID, on db: DatabaseConnection) async throws -> Bool {
+        for try await _ in try await db.query("""
+            DELETE FROM attachments WHERE id = \(id) AND uploader_id = \(uploader) AND attached_at IS NULL RETURNING id
+            """).decode(AttachmentID.self) {
+            return true
+        }
+        return false
+    }
+
     /// The uploader's files waiting to be attached, and the bytes they uploaded since `since`.
     public static func allowanceUsed(uploader: AccountID, since: Date, on db: DatabaseConnection) async throws -> (waiting: Int, bytes: Int64) {
         let rows = try await db.query("""
@@ -93,6 +105,7 @@ public enum AttachmentStore {
     public enum Owner: Sendable {
         case post(PostID)
         case notice(NoticeID)
+        case alert(Int64)
     }
 
     /// Attaches the uploader's waiting files, in the order given. Returns those attached, in
@@ -100,14 +113,14 @@ public enum AttachmentStore {
     /// the caller refuses the whole change.
     public static func attach(_ ids: [AttachmentID], to owner: Owner, uploader: AccountID, now: Date, on db: DatabaseConnection) async throws -> [AttachmentRecord] {
         guard !ids.isEmpty else { return [] }
-        let postID: PostID?
-        let noticeID: NoticeID?
+        var (postID, noticeID, alertID): (PostID?, NoticeID?, Int64?) = (nil, nil, nil)
         switch owner {
-        case .post(let id): (postID, noticeID) = (id, nil)
-        case .notice(let id): (postID, noticeID) = (nil, id)
+        case .post(let id): postID = id
+        case .notice(let id): noticeID = id
+        case .alert(let id): alertID = id
         }
         let rows = try await db.query("""
-            UPDATE attachments a SET post_id = \(postID), notice_id = \(noticeID), position = o.n - 1, attached_at = \(now)
+            UPDATE attachments a SET post_id = \(postID), notice_id = \(noticeID), alert_id = \(alertID), position = o.n - 1, attached_at = \(now)
             FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS o(id, n)
             WHERE a.id = o.id AND a.uploader_id = \(uploader) AND a.attached_at IS NULL
             RETURNING o.n, a.id, a.content_type, a.byte_size, a.filename, a.width, a.height
@@ -135,21 +148,39 @@ public enum AttachmentStore {
     public static func find(_ id: AttachmentID, on db: DatabaseConnection) async throws -> AttachmentPlacement? {
         let rows = try await db.query("""
             SELECT a.id, a.content_type, a.byte_size, a.filename, a.width, a.height, a.sha256, a.uploader_id, a.post_id, a.notice_id,
-                   n.organization_id
+                   n.organization_id, a.alert_id
             FROM attachments a LEFT JOIN notices n ON n.id = a.notice_id WHERE a.id = \(id)
             """)
-        for try await row in rows.decode((AttachmentID, String, Int, String, Int?, Int?, String, AccountID?, PostID?, NoticeID?, OrganizationID?).self) {
+        for try await row in rows.decode((AttachmentID, String, Int, String, Int?, Int?, String, AccountID?, PostID?, NoticeID?, OrganizationID?, Int64?).self) {
             return AttachmentPlacement(
                 attachment: AttachmentRecord(id: row.0, contentType: row.1, byteSize: row.2, filename: row.3, width: row.4, height: row.5),
-                sha256: row.6, uploaderID: row.7, postID: row.8, noticeID: row.9, organizationID: row.10)
+                sha256: row.6, uploaderID: row.7, postID: row.8, noticeID: row.9, organizationID: row.10, alertID: row.11)
         }
         return nil
     }
 
     public static func forNotice(_ id: NoticeID, on db: DatabaseConnection) async throws -> [AttachmentRecord] {
-        let rows = try await db.query("""
+        try await records(try await db.query("""
             SELECT id, content_type, byte_size, filename, width, height FROM attachments WHERE notice_id = \(id) ORDER BY position
-            """)
+            """))
+    }
+
+    public static func forAlert(_ id: Int64, on db: DatabaseConnection) async throws -> [AttachmentRecord] {
+        try await records(try await db.query("""
+            SELECT id, content_type, byte_size, filename, width, height FROM attachments WHERE alert_id = \(id) ORDER BY position
+            """))
+    }
+
+    /// The alert whose file link carries this token, and when it is sent: its files are
+    /// nobody's before then.
+    public static func alert(fileToken token: String, on db: DatabaseConnection) async throws -> (id: Int64, sendAt: Date)? {
+        for try await row in try await db.query("SELECT id, send_at FROM alerts WHERE file_token = \(token)").decode((Int64, Date).self) {
+            return row
+        }
+        return nil
+    }
+
+    private static func records(_ rows: PostgresRowSequence) async throws -> [AttachmentRecord] {
         var found: [AttachmentRecord] = []
         for try await row in rows.decode((AttachmentID, String, Int, String, Int?, Int?).self) {
             found.append(AttachmentRecord(id: row.0, contentType: row.1, byteSize: row.2, filename: row.3, width: row.4, height: row.5))

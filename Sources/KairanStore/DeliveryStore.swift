@@ -82,6 +82,12 @@ public enum DeliveryStore {
         preconditionFailure("conflicting idempotency key vanished inside the transaction")
     }
 
+    /// Adds text to the end of a message's body, in the transaction that created it (before
+    /// any worker can claim its mail): an alert's links to its files, known once it exists.
+    public static func appendToBody(message: Int64, _ text: String, on db: DatabaseConnection) async throws {
+        try await db.query("UPDATE outbox_messages SET body = body || \(text) WHERE id = \(message)")
+    }
+
     /// One recipient of a generic enqueue.
     public struct Recipient: Sendable {
         public let key: String

@@ -69,14 +69,19 @@ struct AlertPages {
         let sendAt: String
         let preview: Preview?
         let errors: [String]
+        /// Uploads chosen already (kept through a preview) and how many may go.
+        let attachments: [AttachmentID]
+        let maxFiles: Int
     }
 
     struct Draft {
         var category = "", areas: Set<String> = [], urgent = false, subject = "", body = "", sendAt = "", key = WebSecurity.newSeed()
+        var attachments: [AttachmentID] = []
         init() {}
         init(_ form: Form) {
             category = form["category"] ?? ""; areas = Set(form.all("area")); urgent = form["urgent"] == "on"
             subject = form["subject"] ?? ""; body = form["body"] ?? ""; sendAt = form["sendAt"] ?? ""
+            attachments = FilePages.chosen(in: form)
             key = form["key"].flatMap { $0.isEmpty ? nil : $0 } ?? WebSecurity.newSeed()
         }
     }
@@ -97,7 +102,8 @@ struct AlertPages {
             csrf: page.csrf, key: draft.key,
             categories: categories.map { .init(code: $0.code, name: $0.name, selected: $0.code == draft.category) },
             areas: areas.map { .init(code: $0.code, name: $0.name, selected: draft.areas.contains($0.code)) },
-            urgent: draft.urgent, subject: draft.subject, body: draft.body, sendAt: draft.sendAt, preview: shown, errors: errors)
+            urgent: draft.urgent, subject: draft.subject, body: draft.body, sendAt: draft.sendAt, preview: shown, errors: errors,
+            attachments: draft.attachments, maxFiles: services.attachmentLimits.perAlert)
     }
 
     @Sendable func composePage(_ request: Request, context: KairanRequestContext) async throws -> Response {
@@ -131,13 +137,19 @@ struct AlertPages {
                 // The form's own key: pressing 送信 twice (or reloading the answer) sends once.
                 let created = try await services.alertService.create(
                     actor, AlertDraft(category: draft.category, areas: draft.areas.sorted(), urgent: draft.urgent, subject: draft.subject, body: draft.body,
-                                      sendAt: sendAt, idempotencyKey: "web-" + String(draft.key.prefix(60))),
+                                      sendAt: sendAt, idempotencyKey: "web-" + String(draft.key.prefix(60)), attachmentIds: draft.attachments),
                     logger: context.logger)
                 let scheduled = created.alert.sendAt > services.clock.now().addingTimeInterval(60)
                 return PageRenderer.redirect("/alerts/\(created.alert.id)?m=" + (scheduled ? "scheduled" : "sent"))
             } catch let error as ValidationError {
                 let message = error.code == "unknown_category" ? "種別を選んでください。" : Messages.describe(error)
                 return try await again([message], preview: false, status: .unprocessableContent)
+            } catch let error as ServiceError {
+                // Files: too many, or an upload that expired while the form was open.
+                switch error {
+                case .invalid, .conflict: return try await again([Messages.describe(error).1], preview: false, status: .unprocessableContent)
+                default: throw error
+                }
             }
         }
     }
@@ -154,6 +166,7 @@ struct AlertPages {
         let failed: Int
         let finished: Bool
         let carriers: [Carrier]
+        let files: [FilePages.Item]
     }
 
     static func pending(_ counts: DeliveryCounts) -> Int { counts.queued + counts.retrying + counts.sending }
@@ -172,7 +185,8 @@ struct AlertPages {
                 percent: total == 0 ? 100 : counts.sent * 100 / total, sent: counts.sent, pending: Self.pending(counts), failed: Self.failed(counts),
                 finished: Self.pending(counts) == 0,
                 carriers: carriers.map { .init(name: $0.carrier, sent: $0.counts.sent, pending: Self.pending($0.counts), failed: Self.failed($0.counts),
-                                               total: $0.counts.sent + Self.pending($0.counts) + Self.failed($0.counts)) })
+                                               total: $0.counts.sent + Self.pending($0.counts) + Self.failed($0.counts)) },
+                files: FilePages.items(alert.attachments))
             // While mail is going out the page follows it live (`alert.progress` as the workers record).
             return web.renderer.page("alert", title: alert.subject, content: view, request: page,
                                      liveStreams: view.finished ? [] : [EventStore.alertStream(alert.id)])

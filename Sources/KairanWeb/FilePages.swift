@@ -15,6 +15,7 @@ struct FilePages {
 
     func addRoutes(to routes: RouterGroup<KairanRequestContext>) {
         routes.post("/attachments", use: upload)
+        routes.delete("/attachments/:id", use: withdraw)
         routes.get("/files/:id", use: file)
     }
 
@@ -22,6 +23,15 @@ struct FilePages {
     @Sendable func upload(_ request: Request, context: KairanRequestContext) async throws -> EditedResponse<AttachmentRecord> {
         try await web.verifyScriptRequest(request, context: context)
         return try await UploadBody.upload(request, actor: try context.requireActor(), services: services, logger: context.logger)
+    }
+
+    /// The picker's 取り消す: the upload goes at once (a parent who chose the wrong photo of
+    /// their child wants it gone, not kept for a day). JSON, like the upload.
+    @Sendable func withdraw(_ request: Request, context: KairanRequestContext) async throws -> HTTPResponse.Status {
+        try await web.verifyScriptRequest(request, context: context)
+        guard let id = context.parameters.get("id", as: AttachmentID.self) else { throw ServiceError.notFound }
+        try await services.attachments.withdraw(try context.requireActor(), id, logger: context.logger)
+        return .noContent
     }
 
     @Sendable func file(_ request: Request, context: KairanRequestContext) async throws -> Response {

@@ -58,7 +58,12 @@ enum LiveScript {
                 remove.className = "small secondary";
                 remove.textContent = "取り消す";
                 remove.setAttribute("aria-label", answer.filename + " の添付を取り消す");
-                remove.addEventListener("click", () => { field.remove(); item.remove(); input.focus(); });
+                remove.addEventListener("click", () => {
+                  field.remove(); item.remove(); input.focus();
+                  // Gone from the server too (otherwise it would wait a day to expire).
+                  fetch("/attachments/" + answer.id, { method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
+                    .catch(() => {});
+                });
                 item.append(" ", remove);
               } catch (error) {
                 item.textContent = file.name + ": 送れませんでした。通信状態を確かめて、もう一度選んでください。";

@@ -928,6 +928,8 @@ enum Templates {
         <p><input type="checkbox" id="urgent" name="urgent"{{#urgent}} checked{{/urgent}}> <label for="urgent">緊急（受信時間帯の設定にかかわらず、すぐに送ります）</label></p>
         <p><label for="subject">件名</label><input id="subject" name="subject" required maxlength="100" value="{{subject}}"></p>
         <p><label for="body">本文</label><textarea id="body" name="body" rows="8" required maxlength="5000">{{body}}</textarea></p>
+        \(filePicker(label: "地図・PDF・写真（{{maxFiles}}件まで。メールにはファイルへのリンクが付きます）",
+                     chosen: "添付ファイル {{count(attachments)}} 件（送信すると、メールの最後に各ファイルへのリンクが付きます）"))
         <p><label for="send-at">送信日時（空欄ならすぐ）</label><input id="send-at" name="sendAt" type="datetime-local" value="{{sendAt}}"></p>
         <p class="actions"><button type="submit" name="preview" value="1" class="secondary">プレビュー</button> <button type="submit" name="send" value="1">送信する</button></p>
         </form>
@@ -954,8 +956,9 @@ enum Templates {
         </div>
         <p><a href="/alerts/{{id}}/deliveries.csv" download>送信記録（CSV）</a></p>
         <section aria-labelledby="content-heading">
-        <h2 id="content-heading">本文</h2>
+        <h2 id="content-heading">本文（送ったとおり）</h2>
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        \(files)
         </section>
         """
 

@@ -49,8 +49,10 @@ import Testing
     }
 
     func sendAlert(_ town: Town, category: String, areas: [String] = [], urgent: Bool = true, subject: String = "不審者情報",
-                   body: String = "本日16時ごろ、北小学校付近で不審者が目撃されました。", sendAt: Date? = nil, key: String? = nil) async throws -> TestResponse {
+                   body: String = "本日16時ごろ、北小学校付近で不審者が目撃されました。", sendAt: Date? = nil, key: String? = nil,
+                   attachments: [Int] = []) async throws -> TestResponse {
         var json: [String: Any] = ["category": category, "areas": areas, "urgent": urgent, "subject": subject, "body": body]
+        if !attachments.isEmpty { json["attachmentIds"] = attachments }
         if let sendAt { json["sendAt"] = sendAt.formatted(.iso8601) }
         var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(town.staff)"]
         if let key { headers[.init("Idempotency-Key")!] = key }
@@ -285,6 +287,88 @@ import Testing
             let past = try await sendAlert(town, category: "crime", sendAt: town.clock.now().addingTimeInterval(-3600))
             #expect(try past.errorCode() == "out_of_range")
             #expect(try await query(town, "SELECT count(*)::int FROM outbox_messages", as: Int.self) == [0])
+        }
+    }
+
+    /// A shelter map and a photo of the flooded road: the mail (ISO-2022-JP to a feature phone)
+    /// names each file and links to it, never carries it; the link opens without an account,
+    /// only for this alert's files, and not before a scheduled alert goes out.
+    @Test func anAlertsFilesAreLinksInItsMailThatOpenWithoutAnAccount() async throws {
+        let server = ScriptedSMTPServer()
+        try await server.start()
+        try await withTown { town in
+            try await subscribe(town, "mama@docomo.ne.jp")
+            func upload(_ bytes: [UInt8], _ name: String, token: String) async throws -> Int {
+                let response = try await AttachmentTests.upload(town.client, bytes, name: name, token: token)
+                try #require(response.status == .created, "\(response.text)")
+                return try #require(response.json()["id"] as? Int)
+            }
+            let map = try await upload(AttachmentFixtures.pdf, "避難所マップ.pdf", token: town.staff)
+            let photo = try await upload(AttachmentFixtures.jpegWithGPS, "冠水.jpg", token: town.staff)
+
+            let created = try await sendAlert(town, category: "disaster", subject: "避難指示", body: "北地区に避難指示を発令しました。", attachments: [map, photo])
+            #expect(created.status == .created, "\(created.text)")
+            let alert = try created.json()
+            let id = try #require(alert["id"] as? Int)
+            #expect((alert["attachments"] as? [[String: Any]])?.compactMap { $0["filename"] as? String } == ["避難所マップ.pdf", "冠水.jpg"])
+            let body = try #require(alert["body"] as? String)
+            #expect(body.hasPrefix("北地区に避難指示を発令しました。\n\n【添付ファイル】\n避難所マップ.pdf（PDF・1 KB）\n"), "\(body)")
+
+            #expect(try await deliver(town, to: server) == 1)
+            let mail = try #require(server.transactions.last?.data)
+            #expect(mail.contains("charset=ISO-2022-JP") && !mail.contains("%PDF") && !mail.lowercased().contains("content-disposition"))
+            let links = mail.matches(of: /\/a\/([A-Za-z0-9_-]{16,64})\/files\/([0-9]+)/).map { (String($0.output.1), Int($0.output.2)!) }
+            #expect(links.map(\.1) == [map, photo], "one link per file, in order: \(mail)")
+            let token = try #require(links.first?.0)
+
+            // Anyone holding the mail opens the files, with no account.
+            let pdf = try await town.client.send(.get, "/a/\(token)/files/\(map)")
+            #expect(pdf.status == .ok && pdf.headers[.contentType] == "application/pdf" && Array(pdf.body.readableBytesView) == AttachmentFixtures.pdf)
+            #expect(pdf.headers[.init("X-Content-Type-Options")!] == "nosniff")
+            let jpeg = try await town.client.send(.get, "/a/\(token)/files/\(photo)")
+            #expect(jpeg.status == .ok && jpeg.headers[.contentType] == "image/jpeg")
+            #expect(jpeg.body.readableBytes < AttachmentFixtures.jpegWithGPS.count, "stored without its EXIF")
+            // Nothing else: a wrong token, or the token with another alert's or a post's file.
+            #expect(try await town.client.send(.get, "/a/\(String(repeating: "A", count: 32))/files/\(map)").status == .notFound)
+            let residentsPhoto = try await upload(AttachmentFixtures.pngWithText, "猫.png", token: town.resident)
+            #expect(try await town.client.send(.get, "/a/\(token)/files/\(residentsPhoto)").status == .notFound)
+            // Over the API: alert staff, not residents.
+            #expect(try await town.client.send(.get, "/v1/attachments/\(map)", token: town.staff).status == .ok)
+            #expect(try await town.client.send(.get, "/v1/attachments/\(map)", token: town.resident).status == .notFound)
+            #expect(try await town.client.send(.get, "/v1/alerts/\(id)", token: town.staff).json()["attachments"] as? [[String: Any]] != nil)
+
+            // A scheduled alert's file is nobody's before its time.
+            let later = try await upload(AttachmentFixtures.pdf, "訓練のお知らせ.pdf", token: town.staff)
+            let scheduled = try await sendAlert(town, category: "disaster", subject: "防災訓練", body: "日曜に訓練を行います。",
+                                                sendAt: town.clock.now().addingTimeInterval(2 * 3600), attachments: [later])
+            #expect(scheduled.status == .created, "\(scheduled.text)")
+            let scheduledID = try #require(try scheduled.json()["id"] as? Int)
+            let laterToken = try #require(try await query(town, "SELECT file_token FROM alerts WHERE id = \(scheduledID)", as: String.self).first)
+            #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(later)").status == .notFound)
+            town.clock.advance(by: 2 * 3600 + 1)
+            #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(later)").status == .ok)
+            #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(map)").status == .notFound)
+        }
+        await server.stop()
+    }
+
+    @Test func anAlertWithTooManyOrSomeoneElsesFilesIsNotSent() async throws {
+        try await withTown { town in
+            try await subscribe(town, "all@example.jp")
+            var mine: [Int] = []
+            for n in 0..<4 {
+                let response = try await AttachmentTests.upload(town.client, AttachmentFixtures.pdf, name: "\(n).pdf", token: town.staff)
+                mine.append(try #require(response.json()["id"] as? Int))
+            }
+            let tooMany = try await sendAlert(town, category: "crime", attachments: mine)
+            #expect(try tooMany.status == .unprocessableContent && tooMany.errorCode() == "too_many_attachments", "\(tooMany.text)")
+            let theirs = try #require(try await AttachmentTests.upload(town.client, AttachmentFixtures.pdf, name: "x.pdf", token: town.resident).json()["id"] as? Int)
+            let notMine = try await sendAlert(town, category: "crime", attachments: [mine[0], theirs])
+            #expect(try notMine.status == .unprocessableContent && notMine.errorCode() == "unknown_attachment", "\(notMine.text)")
+            // Nothing was queued, and the uploads still wait to be attached.
+            #expect(try await query(town, "SELECT count(*)::int FROM deliveries", as: Int.self) == [0])
+            #expect(try await query(town, "SELECT count(*)::int FROM attachments WHERE attached_at IS NULL", as: Int.self) == [5])
+            #expect(try await sendAlert(town, category: "crime", attachments: Array(mine.prefix(3))).status == .created)
         }
     }
 }

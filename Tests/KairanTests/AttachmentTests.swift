@@ -216,6 +216,31 @@ import Testing
         #expect(!NoticeStore.mailBody(notice, organizationName: "北小学校").contains("添付"))
     }
 
+    /// The wrong photo chosen: taken back, it is gone at once, and no longer counts among the
+    /// uploads waiting to be attached. Nobody takes back someone else's upload or a post's file.
+    @Test func anUploadNotAttachedYetCanBeTakenBack() async throws {
+        try await withApp { client, url in
+            let parent = try await client.resident("parent@example.jp")
+            let other = try await client.resident("other@example.jp")
+            let wrong = try await Self.uploaded(client, AttachmentFixtures.jpegWithGPS, name: "子ども.jpg", by: parent)
+            #expect(try await client.send(.delete, "/v1/attachments/\(wrong)", token: other.token).status == .notFound)
+            let withdrawn = try await client.send(.delete, "/v1/attachments/\(wrong)", token: parent.token)
+            #expect(withdrawn.status == .noContent, "\(withdrawn.text)")
+            #expect(try await Self.download(client, wrong, by: parent).status == .notFound)
+            #expect(try await Self.ints("SELECT count(*)::int FROM attachments", url) == [0])
+            #expect(try await client.send(.delete, "/v1/attachments/\(wrong)", token: parent.token).status == .notFound)
+
+            let kept = try await Self.uploaded(client, AttachmentFixtures.pngWithText, name: "運動会.png", by: parent)
+            let group = try await client.createGroup(by: parent)
+            let (thread, _) = try await client.createThread(in: group, by: parent)
+            #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "運動会", "attachmentIds": [kept]]),
+                                          token: parent.token).status == .created)
+            let attached = try await client.send(.delete, "/v1/attachments/\(kept)", token: parent.token)
+            #expect(try attached.status == .conflict && attached.errorCode() == "attachment_in_use", "\(attached.text)")
+            #expect(try await Self.download(client, kept, by: parent).status == .ok)
+        }
+    }
+
     @Test func abandonedUploadsAndUnusedFilesAreCollectedAfterADay() async throws {
         let folder = FileManager.default.temporaryDirectory.path + "/kairan-collect-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }

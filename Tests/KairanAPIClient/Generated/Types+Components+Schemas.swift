@@ -3071,6 +3071,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/CreateAlert/sendAt`.
             public var sendAt: Foundation.Date?
+            /// the caller's uploads (`POST /v1/attachments`) not yet attached, at most 3 (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`. The mail carries a link to each (`/a/{token}/files/{id}`), never the file
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateAlert/attachmentIds`.
+            public var attachmentIds: [Swift.Int64]?
             /// Creates a new `CreateAlert`.
             ///
             /// - Parameters:
@@ -3080,13 +3084,15 @@ extension Components {
             ///   - subject:
             ///   - body:
             ///   - sendAt: absent: now; otherwise from now to 60 days ahead
+            ///   - attachmentIds: the caller's uploads (`POST /v1/attachments`) not yet attached, at most 3 (422 `too_many_attachments`); one that is not the caller's waiting upload is 422 `unknown_attachment`. The mail carries a link to each (`/a/{token}/files/{id}`), never the file
             public init(
                 category: Swift.String,
                 areas: [Swift.String]? = nil,
                 urgent: Swift.Bool,
                 subject: Swift.String,
                 body: Swift.String,
-                sendAt: Foundation.Date? = nil
+                sendAt: Foundation.Date? = nil,
+                attachmentIds: [Swift.Int64]? = nil
             ) {
                 self.category = category
                 self.areas = areas
@@ -3094,6 +3100,7 @@ extension Components {
                 self.subject = subject
                 self.body = body
                 self.sendAt = sendAt
+                self.attachmentIds = attachmentIds
             }
             public enum CodingKeys: String, CodingKey {
                 case category
@@ -3102,6 +3109,7 @@ extension Components {
                 case subject
                 case body
                 case sendAt
+                case attachmentIds
             }
         }
         /// - Remark: Generated from `#/components/schemas/Alert`.
@@ -3122,6 +3130,8 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Alert/subject`.
             public var subject: Swift.String
+            /// as mailed: with 【添付ファイル】 and a link per file at the end when it has files
+            ///
             /// - Remark: Generated from `#/components/schemas/Alert/body`.
             public var body: Swift.String
             /// - Remark: Generated from `#/components/schemas/Alert/sendAt`.
@@ -3144,6 +3154,8 @@ extension Components {
             public var recipients: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Alert/progress`.
             public var progress: Components.Schemas.DeliveryCounts
+            /// - Remark: Generated from `#/components/schemas/Alert/attachments`.
+            public var attachments: [Components.Schemas.Attachment]
             /// Creates a new `Alert`.
             ///
             /// - Parameters:
@@ -3152,7 +3164,7 @@ extension Components {
             ///   - areas: area codes; empty: the whole town
             ///   - urgent:
             ///   - subject: as mailed: prefixed with 【category name】 unless it began with 【
-            ///   - body:
+            ///   - body: as mailed: with 【添付ファイル】 and a link per file at the end when it has files
             ///   - sendAt:
             ///   - createdAt:
             ///   - cancelled:
@@ -3160,6 +3172,7 @@ extension Components {
             ///   - deadlineMissed: urgent, and not every recipient's mail was accepted by the deadline (reported in the log and kairan_deliveries_deadline_missed_total)
             ///   - recipients: subscribers the alert was queued for
             ///   - progress:
+            ///   - attachments:
             public init(
                 id: Swift.Int64,
                 category: Swift.String,
@@ -3173,7 +3186,8 @@ extension Components {
                 deadline: Foundation.Date? = nil,
                 deadlineMissed: Swift.Bool,
                 recipients: Swift.Int,
-                progress: Components.Schemas.DeliveryCounts
+                progress: Components.Schemas.DeliveryCounts,
+                attachments: [Components.Schemas.Attachment]
             ) {
                 self.id = id
                 self.category = category
@@ -3188,6 +3202,7 @@ extension Components {
                 self.deadlineMissed = deadlineMissed
                 self.recipients = recipients
                 self.progress = progress
+                self.attachments = attachments
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -3203,6 +3218,7 @@ extension Components {
                 case deadlineMissed
                 case recipients
                 case progress
+                case attachments
             }
         }
         /// - Remark: Generated from `#/components/schemas/AlertPage`.

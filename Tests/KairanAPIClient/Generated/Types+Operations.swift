@@ -17861,7 +17861,7 @@ public enum Operations {
             }
         }
     }
-    /// Upload a photo or a PDF, to attach to a post or notice (`attachmentIds`).
+    /// Upload a photo or a PDF, to attach to a post, notice or alert (`attachmentIds`).
     ///
     /// The body is the file itself (any `Content-Type`: the server reads the real type from
     /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
@@ -18195,8 +18195,9 @@ public enum Operations {
     ///
     /// A post's file: for those who may read the post (a private group's members; a post
     /// moderation hid only for its author and the moderators; a deleted post's for nobody). A
-    /// notice's file: for its guardians and its organization's staff. An upload not yet
-    /// attached: for its uploader. Anyone else: 404.
+    /// notice's file: for its guardians and its organization's staff. An alert's file: for
+    /// alert staff (residents open it by the link in the alert mail, `/a/{token}/files/{id}`).
+    /// An upload not yet attached: for its uploader. Anyone else: 404.
     ///
     ///
     /// - Remark: HTTP `GET /v1/attachments/{attachmentID}`.
@@ -18424,6 +18425,478 @@ public enum Operations {
                     .pdf,
                     .json,
                     .html
+                ]
+            }
+        }
+    }
+    /// Take back an upload not attached yet (the wrong photo chosen).
+    ///
+    /// The upload is gone at once (its bytes within a day, unless another attachment uses
+    /// them), and no longer counts among the waiting uploads. Someone else's upload, or an
+    /// unknown one, is 404; one already attached is 409 `attachment_in_use` (delete the post
+    /// instead).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /v1/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)`.
+    public enum WithdrawAttachment {
+        public static let id: Swift.String = "withdrawAttachment"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/attachments/{attachmentID}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/attachments/{attachmentID}/DELETE/path/attachmentID`.
+                public var attachmentID: Components.Parameters.AttachmentID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - attachmentID:
+                public init(attachmentID: Components.Parameters.AttachmentID) {
+                    self.attachmentID = attachmentID
+                }
+            }
+            public var path: Operations.WithdrawAttachment.Input.Path
+            /// - Remark: Generated from `#/paths/v1/attachments/{attachmentID}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.WithdrawAttachment.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.WithdrawAttachment.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.WithdrawAttachment.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.WithdrawAttachment.Input.Path,
+                headers: Operations.WithdrawAttachment.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct NoContent: Sendable, Hashable {
+                /// Creates a new `NoContent`.
+                public init() {}
+            }
+            /// Taken back.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            case noContent(Operations.WithdrawAttachment.Output.NoContent)
+            /// Taken back.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            public static var noContent: Self {
+                .noContent(.init())
+            }
+            /// The associated value of the enum case if `self` is `.noContent`.
+            ///
+            /// - Throws: An error if `self` is not `.noContent`.
+            /// - SeeAlso: `.noContent`.
+            public var noContent: Operations.WithdrawAttachment.Output.NoContent {
+                get throws {
+                    switch self {
+                    case let .noContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case html
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "text/html":
+                    self = .html
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .html:
+                    return "text/html"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .html
+                ]
+            }
+        }
+    }
+    /// One of a town alert's files (a shelter map, a PDF), for whoever holds the alert mail's link.
+    ///
+    /// Alert mail never carries a file: the end of its body names each file (name, kind, size)
+    /// and links here, so a feature phone gets a short mail and a smartphone opens the file.
+    /// The link needs no account (subscribers have none) and cannot be guessed. Before the
+    /// alert's send time, for another alert's file, or for an unknown link: 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)`.
+    public enum AlertFile {
+        public static let id: Swift.String = "alertFile"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// the alert's file link secret, from the alert mail
+                ///
+                /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/path/token`.
+                public var token: Swift.String
+                /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/path/attachmentID`.
+                public var attachmentID: Components.Parameters.AttachmentID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - token: the alert's file link secret, from the alert mail
+                ///   - attachmentID:
+                public init(
+                    token: Swift.String,
+                    attachmentID: Components.Parameters.AttachmentID
+                ) {
+                    self.token = token
+                    self.attachmentID = attachmentID
+                }
+            }
+            public var path: Operations.AlertFile.Input.Path
+            /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AlertFile.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AlertFile.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.AlertFile.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.AlertFile.Input.Path,
+                headers: Operations.AlertFile.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// The file as stored (metadata removed), shown in place under its uploader's name:
+            /// `Content-Disposition: inline; filename="…"; filename*=UTF-8''…`,
+            /// `X-Content-Type-Options: nosniff`, `Cache-Control: private, max-age=300`; an image also
+            /// `Content-Security-Policy: default-src 'none'; sandbox`.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.AttachmentFile)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.AttachmentFile {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/responses/404/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/responses/404/content/text\/html`.
+                    case html(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.html`.
+                    ///
+                    /// - Throws: An error if `self` is not `.html`.
+                    /// - SeeAlso: `.html`.
+                    public var html: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .html(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.AlertFile.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.AlertFile.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// Unknown link or file, or the alert is not sent yet.
+            ///
+            /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.AlertFile.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Operations.AlertFile.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case jpeg
+            case png
+            case imageWebp
+            case pdf
+            case html
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "image/jpeg":
+                    self = .jpeg
+                case "image/png":
+                    self = .png
+                case "image/webp":
+                    self = .imageWebp
+                case "application/pdf":
+                    self = .pdf
+                case "text/html":
+                    self = .html
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .jpeg:
+                    return "image/jpeg"
+                case .png:
+                    return "image/png"
+                case .imageWebp:
+                    return "image/webp"
+                case .pdf:
+                    return "application/pdf"
+                case .html:
+                    return "text/html"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .jpeg,
+                    .png,
+                    .imageWebp,
+                    .pdf,
+                    .html,
+                    .json
                 ]
             }
         }

@@ -546,7 +546,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/moderation/watched-words.csv`.
     /// - Remark: Generated from `#/paths//v1/moderation/watched-words.csv/post(importWatchedWords)`.
     func importWatchedWords(_ input: Operations.ImportWatchedWords.Input) async throws -> Operations.ImportWatchedWords.Output
-    /// Upload a photo or a PDF, to attach to a post or notice (`attachmentIds`).
+    /// Upload a photo or a PDF, to attach to a post, notice or alert (`attachmentIds`).
     ///
     /// The body is the file itself (any `Content-Type`: the server reads the real type from
     /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
@@ -574,13 +574,36 @@ public protocol APIProtocol: Sendable {
     ///
     /// A post's file: for those who may read the post (a private group's members; a post
     /// moderation hid only for its author and the moderators; a deleted post's for nobody). A
-    /// notice's file: for its guardians and its organization's staff. An upload not yet
-    /// attached: for its uploader. Anyone else: 404.
+    /// notice's file: for its guardians and its organization's staff. An alert's file: for
+    /// alert staff (residents open it by the link in the alert mail, `/a/{token}/files/{id}`).
+    /// An upload not yet attached: for its uploader. Anyone else: 404.
     ///
     ///
     /// - Remark: HTTP `GET /v1/attachments/{attachmentID}`.
     /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/get(downloadAttachment)`.
     func downloadAttachment(_ input: Operations.DownloadAttachment.Input) async throws -> Operations.DownloadAttachment.Output
+    /// Take back an upload not attached yet (the wrong photo chosen).
+    ///
+    /// The upload is gone at once (its bytes within a day, unless another attachment uses
+    /// them), and no longer counts among the waiting uploads. Someone else's upload, or an
+    /// unknown one, is 404; one already attached is 409 `attachment_in_use` (delete the post
+    /// instead).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /v1/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)`.
+    func withdrawAttachment(_ input: Operations.WithdrawAttachment.Input) async throws -> Operations.WithdrawAttachment.Output
+    /// One of a town alert's files (a shelter map, a PDF), for whoever holds the alert mail's link.
+    ///
+    /// Alert mail never carries a file: the end of its body names each file (name, kind, size)
+    /// and links here, so a feature phone gets a short mail and a smartphone opens the file.
+    /// The link needs no account (subscribers have none) and cannot be guessed. Before the
+    /// alert's send time, for another alert's file, or for an unknown link: 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)`.
+    func alertFile(_ input: Operations.AlertFile.Input) async throws -> Operations.AlertFile.Output
     /// The key browsers subscribe to Web Push with (`applicationServerKey`).
     ///
     /// The town's VAPID public key (RFC 8292): an uncompressed P-256 point, base64url. Pass it
@@ -2413,7 +2436,7 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// Upload a photo or a PDF, to attach to a post or notice (`attachmentIds`).
+    /// Upload a photo or a PDF, to attach to a post, notice or alert (`attachmentIds`).
     ///
     /// The body is the file itself (any `Content-Type`: the server reads the real type from
     /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
@@ -2451,8 +2474,9 @@ extension APIProtocol {
     ///
     /// A post's file: for those who may read the post (a private group's members; a post
     /// moderation hid only for its author and the moderators; a deleted post's for nobody). A
-    /// notice's file: for its guardians and its organization's staff. An upload not yet
-    /// attached: for its uploader. Anyone else: 404.
+    /// notice's file: for its guardians and its organization's staff. An alert's file: for
+    /// alert staff (residents open it by the link in the alert mail, `/a/{token}/files/{id}`).
+    /// An upload not yet attached: for its uploader. Anyone else: 404.
     ///
     ///
     /// - Remark: HTTP `GET /v1/attachments/{attachmentID}`.
@@ -2462,6 +2486,44 @@ extension APIProtocol {
         headers: Operations.DownloadAttachment.Input.Headers = .init()
     ) async throws -> Operations.DownloadAttachment.Output {
         try await downloadAttachment(Operations.DownloadAttachment.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Take back an upload not attached yet (the wrong photo chosen).
+    ///
+    /// The upload is gone at once (its bytes within a day, unless another attachment uses
+    /// them), and no longer counts among the waiting uploads. Someone else's upload, or an
+    /// unknown one, is 404; one already attached is 409 `attachment_in_use` (delete the post
+    /// instead).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /v1/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/attachments/{attachmentID}/delete(withdrawAttachment)`.
+    public func withdrawAttachment(
+        path: Operations.WithdrawAttachment.Input.Path,
+        headers: Operations.WithdrawAttachment.Input.Headers = .init()
+    ) async throws -> Operations.WithdrawAttachment.Output {
+        try await withdrawAttachment(Operations.WithdrawAttachment.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// One of a town alert's files (a shelter map, a PDF), for whoever holds the alert mail's link.
+    ///
+    /// Alert mail never carries a file: the end of its body names each file (name, kind, size)
+    /// and links here, so a feature phone gets a short mail and a smartphone opens the file.
+    /// The link needs no account (subscribers have none) and cannot be guessed. Before the
+    /// alert's send time, for another alert's file, or for an unknown link: 404.
+    ///
+    ///
+    /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)`.
+    public func alertFile(
+        path: Operations.AlertFile.Input.Path,
+        headers: Operations.AlertFile.Input.Headers = .init()
+    ) async throws -> Operations.AlertFile.Output {
+        try await alertFile(Operations.AlertFile.Input(
             path: path,
             headers: headers
         ))
