@@ -1,10 +1,12 @@
--- Attachments on town alerts (a map of the evacuation shelters, a PDF of the notice).
+-- Town alerts get a public page and attachments, and reach app users by Web Push.
 --
 -- Alert mail never carries a file: it carries a link to it (feature phones cannot open a
--- 2 MB PDF, and thousands of copies of it would slow every carrier's queue). The link is
--- `/a/<file_token>/files/<attachment id>`: anyone holding the mail may open it, nobody can
--- guess it, and an alert without files has no token.
-ALTER TABLE alerts ADD COLUMN file_token text UNIQUE CHECK (char_length(file_token) BETWEEN 16 AND 64);
+-- 2 MB PDF, and thousands of copies of it would slow every carrier's queue). The alert's
+-- page is `/a/<public_token>` (what a push notification opens) and its files
+-- `/a/<public_token>/files/<attachment id>`: anyone holding the mail or the push may open
+-- them, nobody can guess them, and nothing is shown before the alert's send time. Alerts
+-- from before this migration have no token and no page.
+ALTER TABLE alerts ADD COLUMN public_token text UNIQUE CHECK (char_length(public_token) BETWEEN 16 AND 64);
 
 ALTER TABLE attachments ADD COLUMN alert_id bigint REFERENCES alerts (id) ON DELETE CASCADE;
 -- The table's two unnamed checks (0022) counted posts and notices only.
@@ -14,3 +16,13 @@ ALTER TABLE attachments
     ADD CONSTRAINT attachments_attached_has_owner
         CHECK ((attached_at IS NULL) = (post_id IS NULL AND notice_id IS NULL AND alert_id IS NULL));
 CREATE INDEX attachments_alert_idx ON attachments (alert_id, position) WHERE alert_id IS NOT NULL;
+
+-- A resident with the app who wants the town's alerts on their devices (Web Push), as a
+-- mail subscriber chooses them: mandatory categories always, the others as chosen; the
+-- areas chosen (none: every area, and alerts for the whole town always).
+CREATE TABLE alert_push_preferences (
+    account_id    bigint PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    category_ids  bigint[] NOT NULL DEFAULT '{}' CHECK (cardinality(category_ids) <= 50),
+    area_ids      bigint[] NOT NULL DEFAULT '{}' CHECK (cardinality(area_ids) <= 100),
+    updated_at    timestamptz NOT NULL
+);

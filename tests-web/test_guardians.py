@@ -107,7 +107,7 @@ def test_a_guardian_links_a_child_gets_an_urgent_notice_live_and_confirms_it(ser
     # How notices reach this guardian: by mail too.
     page.get_by_role("navigation", name="メインメニュー").get_by_role("link", name="マイページ").click()
     page.get_by_label("両方で受け取る").check()
-    page.get_by_role("button", name="保存する").click()
+    page.get_by_role("region", name="学校・園からのお知らせの受け取り方").get_by_role("button", name="保存する").click()
     expect(page.locator(".notice")).to_contain_text("受け取り方を保存しました")
     expect(page.get_by_label("両方で受け取る")).to_be_checked()
     check_accessibility(page)

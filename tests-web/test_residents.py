@@ -369,6 +369,20 @@ def test_a_resident_changes_the_password_and_the_other_device_is_signed_out(serv
     log_in(other, server, email)
 
     page.goto(server.url + "/me")
+    # The town's alerts on this phone's notifications: 防災 always comes; she leaves 防犯 out.
+    alerts = page.get_by_role("region", name="町の防災・防犯情報の通知")
+    expect(alerts.get_by_label("防災（必ず届きます）")).to_be_disabled()
+    alerts.get_by_label("町の防災・防犯情報を、通知を受け取る端末に送る").check()
+    alerts.get_by_label("防犯", exact=True).uncheck()
+    alerts.get_by_role("button", name="防災・防犯情報の通知を保存する").click()
+    expect(page.locator(".notice")).to_contain_text("町の防災・防犯情報を通知します")
+    expect(alerts.get_by_label("防犯", exact=True)).not_to_be_checked()
+    expect(alerts.get_by_label("子育て")).to_be_checked()
+    check_accessibility(page)
+    status, choices = server.api("GET", "/v1/me/alert-push", None, server.token(email))
+    assert status == 200 and choices["enabled"] and "crime" not in choices["categories"], choices
+    assert {"disaster", "parenting"} <= set(choices["categories"]) and choices["areas"] == [], choices
+
     page.get_by_label("現在のパスワード").fill("wrong password")
     page.get_by_label("新しいパスワード").fill("新しい合言葉 2026")
     page.get_by_role("button", name="パスワードを変更する").click()

@@ -42,7 +42,7 @@ struct AttachmentsController {
     @Sendable func alertFile(_ request: Request, context: KairanRequestContext) async throws -> Response {
         guard let id = context.parameters.get("attachmentID", as: AttachmentID.self) else { return HTMLPage.notFound }
         do {
-            return Response.attachment(try await attachments.download(alertFileToken: context.parameters.get("token") ?? "", id, logger: context.logger))
+            return Response.attachment(try await attachments.download(alertToken: context.parameters.get("token") ?? "", id, logger: context.logger))
         } catch ServiceError.notFound {
             return HTMLPage.notFound
         }

@@ -3,7 +3,8 @@ import Hummingbird
 import KairanCore
 import KairanServices
 
-/// Web Push: the key browsers subscribe with, and the caller's own devices.
+/// Web Push: the key browsers subscribe with, the caller's own devices, and which of the
+/// town's alerts they get on them.
 struct PushDevicesController {
     let dependencies: APIDependencies
     var push: PushService { dependencies.services.pushDevices }
@@ -13,6 +14,25 @@ struct PushDevicesController {
         routes.get("/v1/me/push-devices", use: list)
         routes.post("/v1/me/push-devices", use: subscribe)
         routes.delete("/v1/me/push-devices/{deviceID}", use: unsubscribe)
+        routes.get("/v1/me/alert-push", use: alertChoices)
+        routes.put("/v1/me/alert-push", use: setAlertChoices)
+    }
+
+    struct AlertChoicesInput: Decodable {
+        let enabled: Bool
+        let categories: [String]?
+        let areas: [String]?
+    }
+
+    @Sendable func alertChoices(_ request: Request, context: KairanRequestContext) async throws -> AlertService.PushChoices {
+        try await dependencies.services.alertService.pushChoices(try context.requireActor(), logger: context.logger)
+    }
+
+    @Sendable func setAlertChoices(_ request: Request, context: KairanRequestContext) async throws -> AlertService.PushChoices {
+        let actor = try context.requireActor()
+        let input = try await request.decode(as: AlertChoicesInput.self, context: context)
+        return try await dependencies.services.alertService.setPushChoices(actor, enabled: input.enabled, categories: input.categories,
+                                                                          areas: input.areas, logger: context.logger)
     }
 
     struct KeyResponse: ResponseEncodable {
@@ -46,3 +66,5 @@ struct PushDevicesController {
 }
 
 extension PushDeviceView: ResponseEncodable {}
+
+extension AlertService.PushChoices: ResponseEncodable {}

@@ -99,17 +99,24 @@ public struct AlertService: Sendable {
         let alertDraft = AlertStore.AlertDraft(category: category, areaIDs: areaIDs, urgent: draft.urgent, sendAt: sendAt, scheduled: scheduled,
                                                deadline: deadline)
         let recipients = try await AlertStore.enqueueAlert(message: message.id, draft: alertDraft, timing: settings.timing, on: db)
-        // Files are a person's uploads: Kairan's own alerts (weather warnings) have none.
-        let fileToken = draft.attachmentIds.isEmpty || createdBy == nil ? nil : RandomToken.urlSafe(byteCount: 24)
+        let publicToken = RandomToken.urlSafe(byteCount: 24)
         let id = try await AlertStore.insertAlert(message: message.id, draft: alertDraft, recipients: recipients, createdBy: createdBy?.accountID,
-                                                  fileToken: fileToken, now: now, on: db)
-        if let fileToken, let actor = createdBy {
+                                                  publicToken: publicToken, now: now, on: db)
+        // Files are a person's uploads: Kairan's own alerts (weather warnings) have none.
+        if let actor = createdBy, !draft.attachmentIds.isEmpty {
             // The files, then their links at the end of the mail (committed together: no mail
             // goes out before both are there).
             let files = try await AttachmentService.attach(draft.attachmentIds, to: .alert(id), actor: actor,
                                                            limit: services.attachmentLimits.perAlert, now: now, on: db)
-            try await DeliveryStore.appendToBody(message: message.id, Self.fileLinks(files, token: fileToken, publicURL: services.publicURL), on: db)
+            try await DeliveryStore.appendToBody(message: message.id, Self.fileLinks(files, token: publicToken, publicURL: services.publicURL), on: db)
         }
+        // App users who asked for the town's alerts, on every device (Web Push): due when the
+        // mail is, urgent ones at once with high urgency; stale after a few hours (a flood
+        // warning from yesterday is no news).
+        let push = AlertPush(id: id, subject: fullSubject, text: body, token: publicToken, urgent: draft.urgent)
+        try await AlertPushStore.enqueue(alert: id, categoryID: category.id, mandatory: category.mandatory, areaIDs: areaIDs, payload: push.json,
+                                         urgency: draft.urgent ? "high" : "normal", ttlSeconds: draft.urgent ? 6 * 3600 : 24 * 3600,
+                                         dueAt: sendAt, now: now, on: db)
         guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
         var counts = DeliveryCounts()
         counts.queued = recipients
@@ -228,6 +235,71 @@ public struct AlertService: Sendable {
             guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
             return try await AlertStore.deliveries(message: record.messageID, after: after, limit: limit, on: db)
         }
+    }
+
+    // MARK: - The public page, and pushes to app users
+
+    /// The alert behind a public link (`/a/<token>`: a push opens it, and so may anyone the
+    /// mail was forwarded to), from its send time on; "not found" otherwise.
+    public func publicAlert(token: String, logger: Logger) async throws -> AlertPushStore.PublicAlert {
+        guard (16...64).contains(token.utf8.count) else { throw ServiceError.notFound }
+        let now = services.clock.now()
+        guard let alert = try await database.withConnection({ db in try await AlertPushStore.publicAlert(token: token, now: now, on: db) }) else {
+            throw ServiceError.notFound
+        }
+        return alert
+    }
+
+    /// The staff's text of an alert as mailed: without the links to its files added at the
+    /// end (a page lists the files itself).
+    public static func text(ofMailed body: String, hasFiles: Bool) -> String {
+        guard hasFiles, let range = body.range(of: "\n\n【添付ファイル】\n", options: .backwards) else { return body }
+        return String(body[..<range.lowerBound])
+    }
+
+    /// Which of the town's alerts an app user gets on their devices (Web Push).
+    public struct PushChoices: Codable, Sendable, Equatable {
+        public let enabled: Bool
+        /// Category codes chosen (mandatory ones come whatever this says).
+        public let categories: [String]
+        /// Area codes chosen; empty: every area.
+        public let areas: [String]
+        public init(enabled: Bool, categories: [String], areas: [String]) {
+            self.enabled = enabled; self.categories = categories; self.areas = areas
+        }
+    }
+
+    public func pushChoices(_ actor: Actor, logger: Logger) async throws -> PushChoices {
+        let stored = try await database.withConnection { db in try await AlertPushStore.preferences(account: actor.accountID, on: db) }
+        return stored.map { PushChoices(enabled: true, categories: $0.categories, areas: $0.areas) } ?? PushChoices(enabled: false, categories: [], areas: [])
+    }
+
+    /// Turns the town's alerts on this account's devices on (with these categories, absent:
+    /// all of them; and areas, absent or empty: every area) or off.
+    public func setPushChoices(_ actor: Actor, enabled: Bool, categories: [String]?, areas: [String]?, logger: Logger) async throws -> PushChoices {
+        let now = services.clock.now()
+        try await database.withTransaction { db in
+            guard enabled else {
+                try await AlertPushStore.removePreferences(account: actor.accountID, on: db)
+                return
+            }
+            let known = try await AlertStore.categories(on: db).filter { !$0.archived }
+            let knownAreas = try await AlertStore.areas(on: db).filter { !$0.archived }
+            let chosen = Array(Set(categories ?? known.map(\.code))).sorted()
+            let chosenAreas = Array(Set(areas ?? [])).sorted()
+            guard chosen.count <= 50, chosenAreas.count <= 100 else {
+                throw ValidationError(field: "categories", code: "too_many", message: "too many categories or areas")
+            }
+            if let unknown = chosen.first(where: { code in !known.contains { $0.code == code } }) {
+                throw ValidationError(field: "categories", code: "unknown_category", message: "unknown category '\(unknown)'")
+            }
+            if let unknown = chosenAreas.first(where: { code in !knownAreas.contains { $0.code == code } }) {
+                throw ValidationError(field: "areas", code: "unknown_area", message: "unknown area '\(unknown)'")
+            }
+            try await AlertPushStore.setPreferences(account: actor.accountID, categories: chosen, areas: chosenAreas, now: now, on: db)
+        }
+        logger.info("alert push choices saved", metadata: ["enabled": "\(enabled)"])
+        return try await pushChoices(actor, logger: logger)
     }
 
     // MARK: - Categories and areas

@@ -20,6 +20,11 @@ public struct AlertView: Codable, Sendable {
     public let progress: DeliveryCounts
     /// Its photos and PDFs; the mail (and so `body`) links to each.
     public let attachments: [AttachmentRecord]
+    /// Its public page (`/a/<token>`, what a push opens): nil for alerts from before pages.
+    public let page: String?
+    /// App users' devices it is pushed to (Web Push), and how many the push services took.
+    public let pushDevices: Int
+    public let pushSent: Int
 
     init(_ record: AlertRecord, progress: DeliveryCounts) {
         id = record.id
@@ -36,6 +41,9 @@ public struct AlertView: Codable, Sendable {
         recipients = record.recipientCount
         self.progress = progress
         attachments = record.attachments
+        page = record.publicToken.map { "/a/\($0)" }
+        pushDevices = record.pushDevices
+        pushSent = record.pushSent
     }
 }
 
@@ -96,5 +104,35 @@ public struct AlertDraft: Sendable {
                 attachmentIds: [AttachmentID] = []) {
         self.category = category; self.areas = areas; self.urgent = urgent; self.subject = subject; self.body = body
         self.sendAt = sendAt; self.idempotencyKey = idempotencyKey; self.attachmentIds = attachmentIds
+    }
+}
+
+/// What an alert's push shows on a closed phone: the subject, the start of the text (alerts
+/// are public information, unlike a school's notice), and its public page to open.
+struct AlertPush: Codable, Sendable {
+    let kind: String
+    let title: String
+    let body: String
+    let url: String
+    /// One notification per alert on the phone.
+    let tag: String
+    let urgent: Bool
+
+    /// The body's first characters a lock screen shows.
+    static let bodyCharacters = 120
+
+    init(id: Int64, subject: String, text: String, token: String, urgent: Bool) {
+        kind = "alert"
+        title = subject
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        body = flat.count > Self.bodyCharacters ? String(flat.prefix(Self.bodyCharacters - 1)) + "…" : flat
+        url = "/a/\(token)"
+        tag = "alert-\(id)"
+        self.urgent = urgent
+    }
+
+    var json: String {
+        // Encoding this struct cannot fail.
+        String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

@@ -176,10 +176,10 @@ public struct AttachmentService: Sendable {
 
     /// An alert's file for whoever holds the alert mail's link; nobody's before the alert's
     /// send time (a scheduled alert's files are not out before its mail).
-    public func download(alertFileToken token: String, _ id: AttachmentID, logger: Logger) async throws -> Download {
+    public func download(alertToken token: String, _ id: AttachmentID, logger: Logger) async throws -> Download {
         let now = services.clock.now()
         let placement = try await database.withConnection { db -> AttachmentPlacement in
-            guard token.utf8.count <= 64, let alert = try await AttachmentStore.alert(fileToken: token, on: db), alert.sendAt <= now,
+            guard token.utf8.count <= 64, let alert = try await AttachmentStore.alert(publicToken: token, on: db), alert.sendAt <= now,
                   let placement = try await AttachmentStore.find(id, on: db), placement.alertID == alert.id
             else { throw ServiceError.notFound }
             return placement

@@ -50,9 +50,12 @@ public struct AlertRecord: Sendable {
     /// Urgent and still not fully delivered when its deadline passed (reported by a worker).
     public let deadlineMissed: Bool
     public let recipientCount: Int
-    /// Photos and PDFs, linked from the mail (`/a/<fileToken>/files/<id>`).
+    /// Photos and PDFs, linked from the mail (`/a/<publicToken>/files/<id>`).
     public let attachments: [AttachmentRecord]
-    public let fileToken: String?
+    public let publicToken: String?
+    /// Devices of app users who asked for it (Web Push), and how many the push service took.
+    public let pushDevices: Int
+    public let pushSent: Int
 }
 
 /// What the town's alert mail service stores: categories, areas, subscribers, alerts.
@@ -323,11 +326,11 @@ public enum AlertStore {
     }
 
     public static func insertAlert(
-        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID?, fileToken: String? = nil, now: Date, on db: DatabaseConnection
+        message: Int64, draft: AlertDraft, recipients: Int, createdBy: AccountID?, publicToken: String? = nil, now: Date, on db: DatabaseConnection
     ) async throws -> Int64 {
         for try await id in try await db.query("""
-            INSERT INTO alerts (message_id, category_id, area_ids, send_at, created_by, created_at, recipient_count, file_token)
-            VALUES (\(message), \(draft.category.id), \(draft.areaIDs), \(draft.sendAt), \(createdBy), \(now), \(recipients), \(fileToken))
+            INSERT INTO alerts (message_id, category_id, area_ids, send_at, created_by, created_at, recipient_count, public_token)
+            VALUES (\(message), \(draft.category.id), \(draft.areaIDs), \(draft.sendAt), \(createdBy), \(now), \(recipients), \(publicToken))
             RETURNING id
             """).decode(Int64.self) {
             return id
@@ -338,14 +341,16 @@ public enum AlertStore {
     static let alertColumns = """
         a.id, a.message_id, c.code, ARRAY(SELECT ar.code FROM alert_areas ar WHERE ar.id = ANY(a.area_ids) ORDER BY ar.position, ar.id),
         m.urgent, m.subject, m.body, a.send_at, a.created_at, a.cancelled_at, m.deadline_at, a.recipient_count,
-        m.deadline_missed, a.file_token, \(AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id"))
+        m.deadline_missed, a.public_token, \(AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id")),
+        (SELECT count(*) FROM push_deliveries p WHERE p.source = 'alert:' || a.id)::int,
+        (SELECT count(*) FROM push_deliveries p WHERE p.source = 'alert:' || a.id AND p.state = 'sent')::int
         """
-    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool, String?, String)
+    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool, String?, String, Int, Int)
 
     static func alert(_ row: AlertRow) -> AlertRecord {
         AlertRecord(id: row.0, messageID: row.1, categoryCode: row.2, areaCodes: row.3, urgent: row.4, subject: row.5, body: row.6,
                     sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11),
-                    attachments: AttachmentStore.decodeColumn(row.14), fileToken: row.13)
+                    attachments: AttachmentStore.decodeColumn(row.14), publicToken: row.13, pushDevices: row.15, pushSent: row.16)
     }
 
     /// The alerts among these outbox messages (others are notices and the like).
@@ -394,6 +399,7 @@ public enum AlertStore {
             message = value
         }
         guard let message else { return nil }
+        try await AlertPushStore.cancel(alert: id, on: db)
         var count = 0
         for try await n in try await db.query("""
             WITH c AS (UPDATE deliveries SET state = 'cancelled', last_reply = 'alert cancelled'

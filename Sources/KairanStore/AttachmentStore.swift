@@ -173,8 +173,8 @@ public enum AttachmentStore {
 
     /// The alert whose file link carries this token, and when it is sent: its files are
     /// nobody's before then.
-    public static func alert(fileToken token: String, on db: DatabaseConnection) async throws -> (id: Int64, sendAt: Date)? {
-        for try await row in try await db.query("SELECT id, send_at FROM alerts WHERE file_token = \(token)").decode((Int64, Date).self) {
+    public static func alert(publicToken token: String, on db: DatabaseConnection) async throws -> (id: Int64, sendAt: Date)? {
+        for try await row in try await db.query("SELECT id, send_at FROM alerts WHERE public_token = \(token)").decode((Int64, Date).self) {
             return row
         }
         return nil

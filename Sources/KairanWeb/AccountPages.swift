@@ -18,6 +18,7 @@ struct AccountPages {
         routes.post("/logout", use: logOut)
         routes.get("/me", use: me)
         routes.post("/me/delivery", use: setDelivery)
+        routes.post("/me/alert-push", use: setAlertPush)
         routes.post("/me/password", use: changePassword)
     }
 
@@ -123,12 +124,18 @@ struct AccountPages {
     struct MeView {
         struct Item { let text: String; let created: String; let createdISO: String; let read: Bool; let link: String? }
         struct Delivery { let value: String; let label: String; let checked: Bool }
-        /// For guardians: how school notices reach them.
+        /// A device that gets pushes with the app closed.
         struct Device { let id: Int64; let name: String; let created: String; let createdISO: String }
-        /// For guardians: how school notices reach them, and the devices that get them
-        /// pushed with the app closed (`pushKey` is what browsers subscribe with).
-        struct Guardian { let deliveries: [Delivery]; let email: String; let phone: String; let pushKey: String; let devices: [Device] }
+        /// For guardians: how school notices reach them.
+        struct Guardian { let deliveries: [Delivery]; let email: String; let phone: String }
+        struct Choice { let code: String; let name: String; let checked: Bool; let mandatory: Bool }
+        /// Which of the town's alerts come to this account's devices.
+        struct AlertPush { let enabled: Bool; let categories: [Choice]; let areas: [Choice] }
         let csrf: String
+        /// What browsers subscribe with.
+        let pushKey: String
+        let devices: [Device]
+        let alertPush: AlertPush
         let displayName: String
         let email: String
         let guardian: Guardian?
@@ -146,14 +153,23 @@ struct AccountPages {
         let account = try await services.accounts.own(actor, logger: context.logger)
         let notifications = try await services.notifications.list(actor, before: nil, limit: 30, logger: context.logger)
         var guardian: MeView.Guardian?
+        let devices = try await services.pushDevices.devices(actor).map { device in
+            MeView.Device(id: device.id, name: device.label ?? "\(device.service) 経由の端末", created: Dates.display(device.createdAt, zone: services.timeZone),
+                          createdISO: Dates.iso(device.createdAt))
+        }
+        let choices = try await services.alertService.pushChoices(actor, logger: context.logger)
+        let categories = try await services.alertService.categories(logger: context.logger).filter { !$0.archived }
+        let areas = try await services.alertService.areas(logger: context.logger).filter { !$0.archived }
+        // Off: every category ticked, ready to turn on as it is.
+        let alertPush = MeView.AlertPush(
+            enabled: choices.enabled,
+            categories: categories.map { .init(code: $0.code, name: $0.name, checked: $0.mandatory || !choices.enabled || choices.categories.contains($0.code),
+                                               mandatory: $0.mandatory) },
+            areas: areas.map { .init(code: $0.code, name: $0.name, checked: choices.areas.contains($0.code), mandatory: false) })
         do {
             let record = try await services.guardians.guardian(actor, logger: context.logger)
-            let devices = try await services.pushDevices.devices(actor).map { device in
-                MeView.Device(id: device.id, name: device.label ?? "\(device.service) 経由の端末", created: Dates.display(device.createdAt, zone: services.timeZone),
-                              createdISO: Dates.iso(device.createdAt))
-            }
             guardian = .init(deliveries: Self.deliveries.map { .init(value: $0.0.rawValue, label: $0.1, checked: $0.0 == record.delivery) },
-                             email: record.email ?? "", phone: record.phone ?? "", pushKey: try await services.pushDevices.publicKey(), devices: devices)
+                             email: record.email ?? "", phone: record.phone ?? "")
         } catch ServiceError.notFound {
             // Not a guardian (no child linked): no delivery settings to show.
         }
@@ -165,7 +181,8 @@ struct AccountPages {
                             ?? (item.kind == "group.invited" ? item.data.groupId.map { "/groups/\($0)" } : nil)
                             ?? (item.kind == "weather.pending" ? "/alerts#weather-heading" : nil))
         }
-        let view = MeView(csrf: page.csrf, displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors,
+        let view = MeView(csrf: page.csrf, pushKey: try await services.pushDevices.publicKey(), devices: devices, alertPush: alertPush,
+                          displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors,
                           passwordErrors: passwordErrors)
         return web.renderer.page("me", title: "マイページ", content: view, request: page, status: status, liveStreams: ["user:\(actor.accountID)"], path: "/me")
     }
@@ -189,6 +206,24 @@ struct AccountPages {
                 return try await mePage(page, actor: actor, errors: [Messages.describe(error)], status: .unprocessableContent, context: context)
             }
             return PageRenderer.redirect("/me?m=delivery")
+        }
+    }
+
+    /// Which of the town's alerts come to this account's devices (the mandatory categories
+    /// are not in the form: they always come).
+    @Sendable func setAlertPush(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let form = try await web.postedForm(request, context: context)
+            let mandatory = try await services.alertService.categories(logger: context.logger).filter { $0.mandatory && !$0.archived }.map(\.code)
+            do {
+                _ = try await services.alertService.setPushChoices(actor, enabled: form["alerts"] == "on",
+                                                                   categories: Array(Set(form.all("category").prefix(50) + mandatory)),
+                                                                   areas: Array(form.all("area").prefix(100)), logger: context.logger)
+            } catch let error as ValidationError {
+                return try await mePage(page, actor: actor, errors: [Messages.describe(error)], status: .unprocessableContent, context: context)
+            }
+            return PageRenderer.redirect("/me?m=" + (form["alerts"] == "on" ? "alert-push" : "alert-push-off"))
         }
     }
 

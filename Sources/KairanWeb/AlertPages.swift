@@ -24,6 +24,7 @@ struct AlertPages {
         routes.post("/alerts/weather/:id/send", use: sendWeatherWarning)
         routes.post("/alerts/weather/:id/discard", use: discardWeatherWarning)
         routes.get("/alerts/:id", use: alert)
+        routes.get("/a/:token", use: publicAlert)
         routes.get("/alerts/:id/deliveries.csv", use: deliveryRecord)
     }
 
@@ -190,6 +191,34 @@ struct AlertPages {
             // While mail is going out the page follows it live (`alert.progress` as the workers record).
             return web.renderer.page("alert", title: alert.subject, content: view, request: page,
                                      liveStreams: view.finished ? [] : [EventStore.alertStream(alert.id)])
+        }
+    }
+
+    struct PublicAlertView {
+        let urgent: Bool
+        let subject: String
+        let category: String
+        let areas: String
+        let when: String
+        let iso: String
+        let cancelled: Bool
+        let paragraphs: [String]
+        let files: [FilePages.Item]
+    }
+
+    /// An alert's public page: what a push notification opens, for anyone holding the link
+    /// (no account: the town's alerts are public information). Its files link under it.
+    @Sendable func publicAlert(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let token = context.parameters.get("token") ?? ""
+            let alert = try await services.alertService.publicAlert(token: token, logger: context.logger)
+            let view = PublicAlertView(
+                urgent: alert.urgent, subject: alert.subject, category: alert.categoryName,
+                areas: alert.areaNames.isEmpty ? "町全体" : alert.areaNames.joined(separator: "・"),
+                when: Dates.display(alert.sendAt, zone: services.timeZone), iso: Dates.iso(alert.sendAt), cancelled: alert.cancelledAt != nil,
+                paragraphs: Messages.lines(AlertService.text(ofMailed: alert.body, hasFiles: !alert.attachments.isEmpty)),
+                files: FilePages.items(alert.attachments, under: "/a/\(token)/files"))
+            return web.renderer.page("alert-public", title: alert.subject, content: view, request: page)
         }
     }
 

@@ -60,9 +60,10 @@ struct FilePages {
         let size: String
     }
 
-    static func items(_ files: [AttachmentRecord]) -> [Item] {
+    /// `under`: the path the files are served from (an alert's public page has its own).
+    static func items(_ files: [AttachmentRecord], under base: String = "/files") -> [Item] {
         files.map { file in
-            Item(url: "/files/\(file.id)", name: file.filename, isImage: file.kind?.isImage ?? false, width: file.width, height: file.height,
+            Item(url: "\(base)/\(file.id)", name: file.filename, isImage: file.kind?.isImage ?? false, width: file.width, height: file.height,
                  label: file.kind?.label ?? "ファイル", size: AttachmentKind.sizeText(file.byteSize))
         }
     }

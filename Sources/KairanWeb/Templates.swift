@@ -10,7 +10,7 @@ enum Templates {
         "notices": notices, "notice": notice, "children": children, "absences": absences, "absence-inbox": absenceInbox,
         "schools": schools, "school": school, "notice-compose": noticeCompose, "school-notice": schoolNotice, "notice-call-list": noticeCallList,
         "notice-lists": noticeLists, "notice-list": noticeList, "list-picker": listPicker,
-        "alerts": alerts, "alert-compose": alertCompose, "alert": alert, "alert-subscribers": alertSubscribers, "alert-settings": alertSettings,
+        "alerts": alerts, "alert-compose": alertCompose, "alert": alert, "alert-public": alertPublic, "alert-subscribers": alertSubscribers, "alert-settings": alertSettings,
         "moderation": moderation, "moderation-item": moderationItem, "watched-words": watchedWords, "moderation-log": moderationLog, "suspensions": suspensions,
     ]
 
@@ -473,9 +473,10 @@ enum Templates {
         <p><button type="submit">保存する</button></p>
         </form>
         </section>
+        {{/guardian}}
         <section aria-labelledby="push-heading" data-push data-push-key="{{pushKey}}">
         <h2 id="push-heading">この端末への通知</h2>
-        <p>学校・園からのお知らせを、このページを閉じていても端末に通知します。緊急のお知らせは、触れるまで表示されたままになります。</p>
+        <p>{{#guardian}}学校・園からのお知らせと、{{/guardian}}下で選んだ町の防災・防犯情報を、このページを閉じていても端末に通知します。緊急のものは、触れるまで表示されたままになります。</p>
         <p><button type="button" data-push-enable hidden>この端末で通知を受け取る</button></p>
         <p data-push-state role="status"></p>
         <noscript><p>通知の登録には JavaScript が必要です。</p></noscript>
@@ -487,7 +488,24 @@ enum Templates {
         </ul>
         {{/empty(devices)}}
         </section>
-        {{/guardian}}
+        <section aria-labelledby="alert-push-heading">
+        <h2 id="alert-push-heading">町の防災・防犯情報の通知</h2>
+        {{#alertPush}}
+        <form method="post" action="/me/alert-push" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><input type="checkbox" id="alert-push" name="alerts"{{#enabled}} checked{{/enabled}}> <label for="alert-push">町の防災・防犯情報を、通知を受け取る端末に送る</label></p>
+        <fieldset><legend>種別</legend>
+        {{#categories}}<p><input type="checkbox" id="alert-push-category-{{code}}" name="category" value="{{code}}"{{#checked}} checked{{/checked}}{{#mandatory}} disabled{{/mandatory}}> <label for="alert-push-category-{{code}}">{{name}}{{#mandatory}}（必ず届きます）{{/mandatory}}</label></p>{{/categories}}
+        </fieldset>
+        {{^empty(areas)}}
+        <fieldset><legend>地区（選ばなければ全地区。町全体への情報はいつも届きます）</legend>
+        {{#areas}}<p><input type="checkbox" id="alert-push-area-{{code}}" name="area" value="{{code}}"{{#checked}} checked{{/checked}}> <label for="alert-push-area-{{code}}">{{name}}</label></p>{{/areas}}
+        </fieldset>
+        {{/empty(areas)}}
+        <p><button type="submit">防災・防犯情報の通知を保存する</button></p>
+        </form>
+        {{/alertPush}}
+        </section>
         <section aria-labelledby="password-heading">
         <h2 id="password-heading">パスワードの変更</h2>
         {{^empty(passwordErrors)}}
@@ -960,6 +978,17 @@ enum Templates {
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
         \(files)
         </section>
+        """
+
+    /// An alert for everyone holding its link (a push opens it): no staff's figures.
+    static let alertPublic = """
+        <article aria-labelledby="alert-heading">
+        <h1 id="alert-heading">{{#urgent}}<span class="tag urgent-tag">緊急</span> {{/urgent}}{{subject}}</h1>
+        <p class="meta">{{category}} · {{areas}} · <time datetime="{{iso}}">{{when}}</time></p>
+        {{#cancelled}}<p class="warning" role="note">この情報は取り消されました。</p>{{/cancelled}}
+        <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
+        \(files)
+        </article>
         """
 
     static let alertSubscribers = """

@@ -343,7 +343,7 @@ import Testing
                                                 sendAt: town.clock.now().addingTimeInterval(2 * 3600), attachments: [later])
             #expect(scheduled.status == .created, "\(scheduled.text)")
             let scheduledID = try #require(try scheduled.json()["id"] as? Int)
-            let laterToken = try #require(try await query(town, "SELECT file_token FROM alerts WHERE id = \(scheduledID)", as: String.self).first)
+            let laterToken = try #require(try await query(town, "SELECT public_token FROM alerts WHERE id = \(scheduledID)", as: String.self).first)
             #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(later)").status == .notFound)
             town.clock.advance(by: 2 * 3600 + 1)
             #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(later)").status == .ok)

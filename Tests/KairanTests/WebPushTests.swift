@@ -85,6 +85,85 @@ import Testing
         }
     }
 
+    /// Residents with the app choose the town's alerts as a mail subscriber would (categories,
+    /// areas); each alert is pushed to the devices of those it matches, opens its public page,
+    /// and a cancelled scheduled alert pushes nothing.
+    @Test func townAlertsReachTheDevicesOfResidentsWhoChoseThem() async throws {
+        let service = try await ScriptedPushService.start()
+        defer { Task { await service.stop() } }
+        try await NoticeTown.with { town in
+            let staff = try await town.client.resident("bousai@town.example.jp")
+            try await grantRole("alert_sender", to: "bousai@town.example.jp", in: town.url)
+            for (code, name) in [("kita", "北地区"), ("minami", "南地区")] {
+                let area = try await town.client.send(.put, "/v1/alert-areas/\(code)", json: jsonObject(["name": name]), token: town.townAdmin)
+                try #require(area.status == .ok, "\(area.text)")
+            }
+            let north = try await town.client.resident("kita@example.jp"), south = try await town.client.resident("minami@example.jp")
+            let quiet = try await town.client.resident("quiet@example.jp")
+            for (resident, device) in [(north, "north-phone"), (south, "south-phone"), (quiet, "quiet-phone")] {
+                _ = try await Self.register(service.device(device), for: resident, in: town)
+            }
+            func choose(_ resident: Resident, _ choices: [String: Any]) async throws -> TestResponse {
+                try await town.client.send(.put, "/v1/me/alert-push", json: jsonObject(choices), token: resident.token)
+            }
+            let northChoice = try await choose(north, ["enabled": true, "categories": ["crime"], "areas": ["kita"]])
+            #expect(northChoice.status == .ok, "\(northChoice.text)")
+            #expect(try northChoice.json()["categories"] as? [String] == ["crime"] && northChoice.json()["areas"] as? [String] == ["kita"])
+            #expect(try await choose(south, ["enabled": true, "areas": ["minami"]]).status == .ok)
+            #expect(try await town.client.send(.get, "/v1/me/alert-push", token: quiet.token).json()["enabled"] as? Bool == false)
+            let unknown = try await choose(quiet, ["enabled": true, "areas": ["nowhere"]])
+            #expect(try unknown.status == .unprocessableContent && unknown.errorCode() == "unknown_area")
+
+            func send(_ body: [String: Any]) async throws -> [String: Any] {
+                let response = try await town.client.send(.post, "/v1/alerts", json: jsonObject(body), token: staff.token)
+                try #require(response.status == .created, "\(response.text)")
+                return try response.json()
+            }
+            // A crime alert for 北地区: the resident who chose crime in 北地区, nobody else.
+            let text = "本日16時ごろ、北小学校付近で不審者が目撃されました。\n下校時は複数で帰るようにしてください。"
+            let crime = try await send(["category": "crime", "areas": ["kita"], "urgent": true, "subject": "不審者情報", "body": text])
+            #expect(crime["pushDevices"] as? Int == 1)
+            #expect(try await Self.pushPass(town) == 1)
+            let push = try #require(service.pushes(to: "north-phone").first)
+            #expect(push.urgency == "high" && push.ttl == "21600" && push.topic == "alert\(crime["id"] as? Int ?? 0)")
+            let payload = try #require(push.json, "decrypted as the phone would")
+            #expect(payload["title"] as? String == "【防犯】不審者情報")
+            #expect(payload["body"] as? String == "本日16時ごろ、北小学校付近で不審者が目撃されました。 下校時は複数で帰るようにしてください。")
+            let page = try #require(crime["page"] as? String)
+            #expect(payload["url"] as? String == page && payload["urgent"] as? Bool == true)
+            #expect(service.pushes(to: "south-phone").isEmpty && service.pushes(to: "quiet-phone").isEmpty)
+            #expect(try await town.client.send(.get, "/v1/alerts/\(crime["id"] as? Int ?? 0)", token: staff.token).json()["pushSent"] as? Int == 1)
+
+            // The page the push opens: no account needed, the text in full.
+            let opened = try await town.client.send(.get, page)
+            #expect(opened.status == .ok && opened.text.contains("不審者情報") && opened.text.contains("下校時は複数で帰るようにしてください。"),
+                    "\(opened.text)")
+            #expect(try await town.client.send(.get, "/a/\(String(repeating: "x", count: 32))").status == .notFound)
+
+            // 防災 is mandatory: both who asked for alerts get a whole-town one, whatever they chose.
+            _ = try await send(["category": "disaster", "urgent": false, "subject": "避難所開設", "body": "中央公民館を避難所として開設しました。"])
+            #expect(try await Self.pushPass(town) == 2)
+            #expect(service.pushes(to: "south-phone").first?.urgency == "normal")
+            #expect(service.pushes(to: "north-phone").count == 2 && service.pushes(to: "quiet-phone").isEmpty)
+
+            // A scheduled alert: pushed at its time, or never once cancelled; its page is not out before.
+            let later = try await send(["category": "disaster", "urgent": true, "subject": "訓練", "body": "訓練です。",
+                                        "sendAt": town.clock.now().addingTimeInterval(3600).formatted(.iso8601)])
+            #expect(try await Self.pushPass(town) == 0)
+            #expect(try await town.client.send(.get, try #require(later["page"] as? String)).status == .notFound)
+            #expect(try await town.client.send(.post, "/v1/alerts/\(later["id"] as? Int ?? 0)/cancel", token: staff.token).status == .ok)
+            town.clock.advance(by: 3601)
+            #expect(try await Self.pushPass(town) == 0)
+            #expect(service.pushes(to: "north-phone").count == 2)
+
+            // Turned off: nothing more.
+            #expect(try await choose(north, ["enabled": false]).json()["enabled"] as? Bool == false)
+            _ = try await send(["category": "disaster", "urgent": true, "subject": "土砂災害警戒", "body": "警戒してください。"])
+            #expect(try await Self.pushPass(town) == 1)
+            #expect(service.pushes(to: "north-phone").count == 2 && service.pushes(to: "south-phone").count == 2)
+        }
+    }
+
     @Test func aDeviceThePushServiceCallsGoneIsRemovedAndABusyServiceIsAskedAgainLater() async throws {
         let service = try await ScriptedPushService.start()
         defer { Task { await service.stop() } }

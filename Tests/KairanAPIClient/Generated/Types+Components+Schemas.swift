@@ -552,6 +552,39 @@ extension Components {
                 case canManage
             }
         }
+        /// - Remark: Generated from `#/components/schemas/AlertPushChoices`.
+        public struct AlertPushChoices: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/AlertPushChoices/enabled`.
+            public var enabled: Swift.Bool
+            /// category codes chosen (mandatory ones come regardless)
+            ///
+            /// - Remark: Generated from `#/components/schemas/AlertPushChoices/categories`.
+            public var categories: [Swift.String]
+            /// area codes; empty: every area
+            ///
+            /// - Remark: Generated from `#/components/schemas/AlertPushChoices/areas`.
+            public var areas: [Swift.String]
+            /// Creates a new `AlertPushChoices`.
+            ///
+            /// - Parameters:
+            ///   - enabled:
+            ///   - categories: category codes chosen (mandatory ones come regardless)
+            ///   - areas: area codes; empty: every area
+            public init(
+                enabled: Swift.Bool,
+                categories: [Swift.String],
+                areas: [Swift.String]
+            ) {
+                self.enabled = enabled
+                self.categories = categories
+                self.areas = areas
+            }
+            public enum CodingKeys: String, CodingKey {
+                case enabled
+                case categories
+                case areas
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/PushDevice`.
         public struct PushDevice: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/PushDevice/id`.
@@ -3156,6 +3189,18 @@ extension Components {
             public var progress: Components.Schemas.DeliveryCounts
             /// - Remark: Generated from `#/components/schemas/Alert/attachments`.
             public var attachments: [Components.Schemas.Attachment]
+            /// its public page's path (`/a/<token>`: what a push opens; shareable, shown from the send time on); null for alerts from before pages
+            ///
+            /// - Remark: Generated from `#/components/schemas/Alert/page`.
+            public var page: Swift.String?
+            /// app users' devices it is pushed to (Web Push: those who chose it in `PUT /v1/me/alert-push`)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Alert/pushDevices`.
+            public var pushDevices: Swift.Int
+            /// of those
+            ///
+            /// - Remark: Generated from `#/components/schemas/Alert/pushSent`.
+            public var pushSent: Swift.Int
             /// Creates a new `Alert`.
             ///
             /// - Parameters:
@@ -3173,6 +3218,9 @@ extension Components {
             ///   - recipients: subscribers the alert was queued for
             ///   - progress:
             ///   - attachments:
+            ///   - page: its public page's path (`/a/<token>`: what a push opens; shareable, shown from the send time on); null for alerts from before pages
+            ///   - pushDevices: app users' devices it is pushed to (Web Push: those who chose it in `PUT /v1/me/alert-push`)
+            ///   - pushSent: of those
             public init(
                 id: Swift.Int64,
                 category: Swift.String,
@@ -3187,7 +3235,10 @@ extension Components {
                 deadlineMissed: Swift.Bool,
                 recipients: Swift.Int,
                 progress: Components.Schemas.DeliveryCounts,
-                attachments: [Components.Schemas.Attachment]
+                attachments: [Components.Schemas.Attachment],
+                page: Swift.String? = nil,
+                pushDevices: Swift.Int,
+                pushSent: Swift.Int
             ) {
                 self.id = id
                 self.category = category
@@ -3203,6 +3254,9 @@ extension Components {
                 self.recipients = recipients
                 self.progress = progress
                 self.attachments = attachments
+                self.page = page
+                self.pushDevices = pushDevices
+                self.pushSent = pushSent
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -3219,6 +3273,9 @@ extension Components {
                 case recipients
                 case progress
                 case attachments
+                case page
+                case pushDevices
+                case pushSent
             }
         }
         /// - Remark: Generated from `#/components/schemas/AlertPage`.

@@ -597,8 +597,9 @@ public protocol APIProtocol: Sendable {
     ///
     /// Alert mail never carries a file: the end of its body names each file (name, kind, size)
     /// and links here, so a feature phone gets a short mail and a smartphone opens the file.
-    /// The link needs no account (subscribers have none) and cannot be guessed. Before the
-    /// alert's send time, for another alert's file, or for an unknown link: 404.
+    /// The link needs no account (subscribers have none) and cannot be guessed; the alert's
+    /// public page (`/a/<token>`, what a push opens) lists the same files. Before the alert's
+    /// send time, for another alert's file, or for an unknown link: 404.
     ///
     ///
     /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
@@ -614,6 +615,26 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/push/key`.
     /// - Remark: Generated from `#/paths//v1/push/key/get(getPushKey)`.
     func getPushKey(_ input: Operations.GetPushKey.Input) async throws -> Operations.GetPushKey.Output
+    /// Which of the town's alerts come to the caller's devices (Web Push).
+    ///
+    /// `enabled` false: none (the default).
+    ///
+    /// - Remark: HTTP `GET /v1/me/alert-push`.
+    /// - Remark: Generated from `#/paths//v1/me/alert-push/get(getAlertPush)`.
+    func getAlertPush(_ input: Operations.GetAlertPush.Input) async throws -> Operations.GetAlertPush.Output
+    /// Get the town's alerts on every device registered for Web Push, or stop.
+    ///
+    /// As a mail subscriber chooses: mandatory categories always come; the others as listed
+    /// (absent: all of them); the areas listed (absent or empty: every area; an alert for
+    /// the whole town always comes). Each alert is pushed when its mail is due (urgent ones
+    /// with `Urgency: high`), showing its subject and the start of its text, and opens its
+    /// public page (`/a/<token>`). An unknown or archived code is 422 `unknown_category` /
+    /// `unknown_area`.
+    ///
+    ///
+    /// - Remark: HTTP `PUT /v1/me/alert-push`.
+    /// - Remark: Generated from `#/paths//v1/me/alert-push/put(setAlertPush)`.
+    func setAlertPush(_ input: Operations.SetAlertPush.Input) async throws -> Operations.SetAlertPush.Output
     /// The caller's devices registered for Web Push.
     ///
     /// The endpoint itself is not shown back (it is a capability to push to the device); `service` is its push service's host.
@@ -2513,8 +2534,9 @@ extension APIProtocol {
     ///
     /// Alert mail never carries a file: the end of its body names each file (name, kind, size)
     /// and links here, so a feature phone gets a short mail and a smartphone opens the file.
-    /// The link needs no account (subscribers have none) and cannot be guessed. Before the
-    /// alert's send time, for another alert's file, or for an unknown link: 404.
+    /// The link needs no account (subscribers have none) and cannot be guessed; the alert's
+    /// public page (`/a/<token>`, what a push opens) lists the same files. Before the alert's
+    /// send time, for another alert's file, or for an unknown link: 404.
     ///
     ///
     /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
@@ -2539,6 +2561,36 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//v1/push/key/get(getPushKey)`.
     public func getPushKey(headers: Operations.GetPushKey.Input.Headers = .init()) async throws -> Operations.GetPushKey.Output {
         try await getPushKey(Operations.GetPushKey.Input(headers: headers))
+    }
+    /// Which of the town's alerts come to the caller's devices (Web Push).
+    ///
+    /// `enabled` false: none (the default).
+    ///
+    /// - Remark: HTTP `GET /v1/me/alert-push`.
+    /// - Remark: Generated from `#/paths//v1/me/alert-push/get(getAlertPush)`.
+    public func getAlertPush(headers: Operations.GetAlertPush.Input.Headers = .init()) async throws -> Operations.GetAlertPush.Output {
+        try await getAlertPush(Operations.GetAlertPush.Input(headers: headers))
+    }
+    /// Get the town's alerts on every device registered for Web Push, or stop.
+    ///
+    /// As a mail subscriber chooses: mandatory categories always come; the others as listed
+    /// (absent: all of them); the areas listed (absent or empty: every area; an alert for
+    /// the whole town always comes). Each alert is pushed when its mail is due (urgent ones
+    /// with `Urgency: high`), showing its subject and the start of its text, and opens its
+    /// public page (`/a/<token>`). An unknown or archived code is 422 `unknown_category` /
+    /// `unknown_area`.
+    ///
+    ///
+    /// - Remark: HTTP `PUT /v1/me/alert-push`.
+    /// - Remark: Generated from `#/paths//v1/me/alert-push/put(setAlertPush)`.
+    public func setAlertPush(
+        headers: Operations.SetAlertPush.Input.Headers = .init(),
+        body: Operations.SetAlertPush.Input.Body
+    ) async throws -> Operations.SetAlertPush.Output {
+        try await setAlertPush(Operations.SetAlertPush.Input(
+            headers: headers,
+            body: body
+        ))
     }
     /// The caller's devices registered for Web Push.
     ///
