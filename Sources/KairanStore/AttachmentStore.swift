@@ -79,6 +79,7 @@ public enum AttachmentStore {
     /// other post uses them): a parent who deletes a photo of their child wants it gone.
     public static func removeFromPost(_ post: PostID, on db: DatabaseConnection) async throws {
         try await db.query("DELETE FROM attachments WHERE post_id = \(post)")
+        try await db.query("UPDATE posts SET has_attachments = false WHERE id = \(post) AND has_attachments")
     }
 
     /// Removes the uploader's waiting upload. False when there is no such upload (someone
@@ -128,6 +129,10 @@ public enum AttachmentStore {
         var attached: [(Int64, AttachmentRecord)] = []
         for try await row in rows.decode((Int64, AttachmentID, String, Int, String, Int?, Int?).self) {
             attached.append((row.0, AttachmentRecord(id: row.1, contentType: row.2, byteSize: row.3, filename: row.4, width: row.5, height: row.6)))
+        }
+        if let postID, !attached.isEmpty {
+            // The thread page reads a post's files only when this says it has some.
+            try await db.query("UPDATE posts SET has_attachments = true WHERE id = \(postID)")
         }
         return attached.sorted { $0.0 < $1.0 }.map(\.1)
     }

@@ -225,7 +225,7 @@ public enum ThreadStore {
             SELECT reaction, count(*) AS n FROM post_reactions x WHERE x.post_id = p.id GROUP BY reaction) counts), '{}'),
         p.moderation,
         CASE WHEN p.moderation = 'held' THEN (SELECT i.source FROM moderation_items i WHERE i.post_id = p.id) END,
-        \(AttachmentStore.jsonColumn(owner: "post_id", id: "p.id"))
+        CASE WHEN p.has_attachments THEN \(AttachmentStore.jsonColumn(owner: "post_id", id: "p.id")) ELSE '' END
         """
     typealias PostRow = (PostID, ThreadID, GroupID, AccountID?, String?, String?, PostID?, Date, Date?, Date?, String, String, String?, String)
 
