@@ -277,6 +277,14 @@ public struct AlertService: Sendable {
     /// Turns the town's alerts on this account's devices on (with these categories, absent:
     /// all of them; and areas, absent or empty: every area) or off.
     public func setPushChoices(_ actor: Actor, enabled: Bool, categories: [String]?, areas: [String]?, logger: Logger) async throws -> PushChoices {
+        // Checked even when turning it off: a request is refused for what it is, not for what
+        // it asks.
+        guard (categories?.count ?? 0) <= 50, (areas?.count ?? 0) <= 100 else {
+            throw ValidationError(field: "categories", code: "too_many", message: "at most 50 categories and 100 areas")
+        }
+        for (field, codes) in [("categories", categories ?? []), ("areas", areas ?? [])] where codes.contains(where: { $0.count > 32 }) {
+            throw ValidationError(field: field, code: "too_long", message: "a code is at most 32 characters")
+        }
         let now = services.clock.now()
         try await database.withTransaction { db in
             guard enabled else {

@@ -41,23 +41,16 @@ public enum AlertPushStore {
         alert: Int64, categoryID: Int64, mandatory: Bool, areaIDs: [Int64], payload: String, urgency: String, ttlSeconds: Int,
         dueAt: Date, now: Date, on db: DatabaseConnection
     ) async throws -> Int {
-        var count = 0
-        for try await inserted in try await db.query("""
-            WITH queued AS (
-                INSERT INTO push_deliveries (subscription_id, source, payload, urgency, ttl_seconds, topic, due_at, created_at)
-                SELECT s.id, \(source(alert)), \(payload), \(urgency), \(ttlSeconds), \("alert\(alert)"), \(dueAt), \(now)
-                FROM alert_push_preferences p JOIN push_subscriptions s ON s.account_id = p.account_id
-                WHERE (\(mandatory) OR \(categoryID) = ANY(p.category_ids))
-                  AND (cardinality(\(areaIDs)::bigint[]) = 0 OR cardinality(p.area_ids) = 0 OR p.area_ids && \(areaIDs)::bigint[])
-                ON CONFLICT (source, subscription_id) DO NOTHING
-                RETURNING 1
-            )
-            SELECT count(*)::int FROM queued
-            """).decode(Int.self) {
-            count = inserted
+        var accounts: [Int64] = []
+        for try await account in try await db.query("""
+            SELECT p.account_id FROM alert_push_preferences p
+            WHERE (\(mandatory) OR \(categoryID) = ANY(p.category_ids))
+              AND (cardinality(\(areaIDs)::bigint[]) = 0 OR cardinality(p.area_ids) = 0 OR p.area_ids && \(areaIDs)::bigint[])
+            """).decode(Int64.self) {
+            accounts.append(account)
         }
-        if count > 0 { try await db.query("SELECT pg_notify(\(PushStore.channel), '')") }
-        return count
+        return try await PushStore.enqueue(source: source(alert), accounts: accounts, payload: payload, urgency: urgency, ttlSeconds: ttlSeconds,
+                                           topic: "alert\(alert)", dueAt: dueAt, now: now, on: db)
     }
 
     /// Withdraws the alert's pushes not sent yet (a scheduled alert cancelled).

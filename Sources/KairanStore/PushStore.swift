@@ -97,11 +97,12 @@ public enum PushStore {
         return false
     }
 
-    /// Queues one push per device of each account, in the caller's transaction, and wakes
-    /// the push workers when it commits. Returns the number queued.
+    /// Queues one push per device of each account, due at `dueAt` (absent: now), in the
+    /// caller's transaction, and wakes the push workers when it commits. Returns the number
+    /// queued.
     @discardableResult
     public static func enqueue(
-        source: String, accounts: [Int64], payload: String, urgency: String, ttlSeconds: Int, topic: String?, now: Date,
+        source: String, accounts: [Int64], payload: String, urgency: String, ttlSeconds: Int, topic: String?, dueAt: Date? = nil, now: Date,
         on db: DatabaseConnection
     ) async throws -> Int {
         guard !accounts.isEmpty else { return 0 }
@@ -109,7 +110,7 @@ public enum PushStore {
         for try await inserted in try await db.query("""
             WITH queued AS (
                 INSERT INTO push_deliveries (subscription_id, source, payload, urgency, ttl_seconds, topic, due_at, created_at)
-                SELECT s.id, \(source), \(payload), \(urgency), \(ttlSeconds), \(topic), \(now), \(now)
+                SELECT s.id, \(source), \(payload), \(urgency), \(ttlSeconds), \(topic), \(dueAt ?? now), \(now)
                 FROM push_subscriptions s WHERE s.account_id = ANY(\(accounts)::bigint[])
                 ON CONFLICT (source, subscription_id) DO NOTHING
                 RETURNING 1
@@ -177,6 +178,38 @@ public enum PushStore {
             // Its other pushes not yet sent are cancelled with it (migration 0019).
             try await db.query("DELETE FROM push_subscriptions WHERE id = \(subscription)")
         }
+    }
+
+    /// One push's outcome, for `record(_:worker:now:on:)`.
+    public struct RecordedOutcome: Sendable {
+        public let id: Int64
+        public let subscription: Int64
+        public let outcome: PushOutcome
+        public init(id: Int64, subscription: Int64, outcome: PushOutcome) {
+            self.id = id; self.subscription = subscription; self.outcome = outcome
+        }
+    }
+
+    /// Records several outcomes in the caller's transaction: the pushes sent (nearly all)
+    /// with two set-based statements, the rest one by one.
+    public static func record(_ outcomes: [RecordedOutcome], worker: String, now: Date, on db: DatabaseConnection) async throws {
+        var sent: [(id: Int64, subscription: Int64, status: String)] = []
+        for entry in outcomes {
+            if case .sent(let status) = entry.outcome {
+                sent.append((entry.id, entry.subscription, status))
+            } else {
+                try await record(entry.id, subscription: entry.subscription, entry.outcome, worker: worker, now: now, on: db)
+            }
+        }
+        guard !sent.isEmpty else { return }
+        try await db.query("""
+            UPDATE push_deliveries d SET state = 'sent', sent_at = \(now), last_status = o.status, lease_owner = NULL, lease_expires_at = NULL
+            FROM unnest(\(sent.map(\.id))::bigint[], \(sent.map(\.status))::text[]) AS o(id, status)
+            WHERE d.id = o.id AND d.state = 'sending' AND d.lease_owner = \(worker)
+            """)
+        // In id order (a btree scan of `= ANY` visits the sorted keys): two workers' groups
+        // that share a device lock its row in the same order.
+        try await db.query("UPDATE push_subscriptions SET last_success_at = \(now) WHERE id = ANY(\(Array(Set(sent.map(\.subscription))).sorted())::bigint[])")
     }
 
     /// Keeps a batch's pushes ours while they are being sent.

@@ -113,6 +113,8 @@ import Testing
             #expect(try await town.client.send(.get, "/v1/me/alert-push", token: quiet.token).json()["enabled"] as? Bool == false)
             let unknown = try await choose(quiet, ["enabled": true, "areas": ["nowhere"]])
             #expect(try unknown.status == .unprocessableContent && unknown.errorCode() == "unknown_area")
+            let long = try await choose(quiet, ["enabled": false, "areas": [String(repeating: "a", count: 33)]])
+            #expect(try long.status == .unprocessableContent && long.errorCode() == "too_long", "refused even when turning it off")
 
             func send(_ body: [String: Any]) async throws -> [String: Any] {
                 let response = try await town.client.send(.post, "/v1/alerts", json: jsonObject(body), token: staff.token)

@@ -58,6 +58,7 @@ public final class PushDeliveryWorker: Service, Sendable {
     private let outcomes = Counter(label: "kairan_push_sent_total")
     private let gone = Counter(label: "kairan_push_gone_total")
     private let failures = Counter(label: "kairan_push_failed_total")
+    private let recorder: PushOutcomeRecorder
 
     public init(database: Database, listenURL: DatabaseURL?, contact: String, settings: PushSettings, configuration: PushDeliveryConfiguration,
                 clock: any WallClock, logger: Logger) {
@@ -68,6 +69,13 @@ public final class PushDeliveryWorker: Service, Sendable {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
+        let worker = configuration.workerID
+        recorder = PushOutcomeRecorder(logger: logger) { [database, clock] outcomes in
+            let now = clock.now()
+            try await database.withTransaction { db in
+                try await PushStore.record(outcomes, worker: worker, now: now, on: db)
+            }
+        }
     }
 
     public func run() async throws {
@@ -175,8 +183,9 @@ public final class PushDeliveryWorker: Service, Sendable {
         }
     }
 
-    /// Sends one push and records the answer. Recorded even during shutdown: a push that
-    /// went out and is not recorded goes again after the lease.
+    /// Sends one push and records the answer, committed with the other outcomes of the
+    /// moment. Recorded even during shutdown: a push that went out and is not recorded goes
+    /// again after the lease.
     private func deliver(_ push: ClaimedPush, signer: VAPIDSigner) async {
         let outcome = await send(push, signer: signer)
         switch outcome {
@@ -187,20 +196,7 @@ public final class PushDeliveryWorker: Service, Sendable {
             logger.warning("push failed", metadata: ["push_delivery_id": "\(push.id)", "status": "\(Self.statusText(outcome))"])
         case .retry: break
         }
-        let now = clock.now()
-        await Task {
-            for attempt in 1...5 {
-                do {
-                    try await database.withTransaction { db in
-                        try await PushStore.record(push.id, subscription: push.subscriptionID, outcome, worker: configuration.workerID, now: now, on: db)
-                    }
-                    return
-                } catch {
-                    logger.warning("recording a push outcome failed", metadata: ["attempt": "\(attempt)", "error_type": "\(type(of: error))"])
-                    try? await Task.sleep(for: .milliseconds(200 * attempt))
-                }
-            }
-        }.value
+        await recorder.record(PushStore.RecordedOutcome(id: push.id, subscription: push.subscriptionID, outcome: outcome))
     }
 
     static func statusText(_ outcome: PushOutcome) -> String {
