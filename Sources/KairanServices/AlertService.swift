@@ -45,6 +45,14 @@ public struct AlertService: Sendable {
             throw ValidationError(field: "idempotencyKey", code: "invalid_key",
                                   message: "an idempotency key is 1 to \(Self.idempotencyKeyMax) visible ASCII characters")
         }
+        // Before anything is written: a refused file list would otherwise roll back a
+        // town-wide enqueue.
+        guard draft.attachmentIds.count <= services.attachmentLimits.perAlert else {
+            throw ServiceError.invalid(code: "too_many_attachments", message: "at most \(services.attachmentLimits.perAlert) attachments", field: "attachmentIds")
+        }
+        guard Set(draft.attachmentIds).count == draft.attachmentIds.count else {
+            throw ServiceError.invalid(code: "unknown_attachment", message: "an attachment is listed twice", field: "attachmentIds")
+        }
         // Keys are per account: two staff members' "1" are different requests.
         let key = draft.idempotencyKey.map { "alert:\(actor.accountID):\($0)" }
         let now = services.clock.now()
@@ -289,6 +297,7 @@ public struct AlertService: Sendable {
         try await database.withTransaction { db in
             guard enabled else {
                 try await AlertPushStore.removePreferences(account: actor.accountID, on: db)
+                try await AlertPushStore.cancelUnwanted(account: actor.accountID, on: db)
                 return
             }
             let known = try await AlertStore.categories(on: db).filter { !$0.archived }
@@ -305,6 +314,7 @@ public struct AlertService: Sendable {
                 throw ValidationError(field: "areas", code: "unknown_area", message: "unknown area '\(unknown)'")
             }
             try await AlertPushStore.setPreferences(account: actor.accountID, categories: chosen, areas: chosenAreas, now: now, on: db)
+            try await AlertPushStore.cancelUnwanted(account: actor.accountID, on: db)
         }
         logger.info("alert push choices saved", metadata: ["enabled": "\(enabled)"])
         return try await pushChoices(actor, logger: logger)

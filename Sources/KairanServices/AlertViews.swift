@@ -118,17 +118,34 @@ struct AlertPush: Codable, Sendable {
     let tag: String
     let urgent: Bool
 
-    /// The body's first characters a lock screen shows.
+    /// The body's first characters a lock screen shows, and at most this many UTF-8 bytes
+    /// (a push's payload is at most 3,000 bytes, and a character can be dozens: emoji
+    /// families, stacked combining marks).
     static let bodyCharacters = 120
+    static let bodyBytes = 600
+    static let titleBytes = 600
 
     init(id: Int64, subject: String, text: String, token: String, urgent: Bool) {
         kind = "alert"
-        title = subject
+        title = Self.prefix(subject, characters: 200, bytes: Self.titleBytes)
         let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
-        body = flat.count > Self.bodyCharacters ? String(flat.prefix(Self.bodyCharacters - 1)) + "…" : flat
+        body = Self.prefix(flat, characters: Self.bodyCharacters, bytes: Self.bodyBytes)
         url = "/a/\(token)"
         tag = "alert-\(id)"
         self.urgent = urgent
+    }
+
+    /// The text whole when it fits, else its first whole characters that fit with "…".
+    static func prefix(_ text: String, characters: Int, bytes: Int) -> String {
+        guard text.count > characters || text.utf8.count > bytes else { return text }
+        var cut = ""
+        var used = 3  // "…"
+        for character in text.prefix(characters - 1) {
+            used += character.utf8.count
+            if used > bytes { break }
+            cut.append(character)
+        }
+        return cut + "…"
     }
 
     var json: String {

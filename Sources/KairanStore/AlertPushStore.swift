@@ -7,8 +7,8 @@ public enum AlertPushStore {
     /// The account's choices as category and area codes; nil when it has not asked for alerts.
     public static func preferences(account: Int64, on db: DatabaseConnection) async throws -> (categories: [String], areas: [String])? {
         for try await row in try await db.query("""
-            SELECT ARRAY(SELECT c.code FROM alert_categories c WHERE c.id = ANY(p.category_ids) ORDER BY c.position, c.id),
-                   ARRAY(SELECT a.code FROM alert_areas a WHERE a.id = ANY(p.area_ids) ORDER BY a.position, a.id)
+            SELECT ARRAY(SELECT c.code FROM alert_categories c WHERE c.id = ANY(p.category_ids) AND c.archived_at IS NULL ORDER BY c.position, c.id),
+                   ARRAY(SELECT a.code FROM alert_areas a WHERE a.id = ANY(p.area_ids) AND a.archived_at IS NULL ORDER BY a.position, a.id)
             FROM alert_push_preferences p WHERE p.account_id = \(account)
             """).decode(([String], [String]).self) {
             return (row.0, row.1)
@@ -30,6 +30,22 @@ public enum AlertPushStore {
 
     public static func removePreferences(account: Int64, on db: DatabaseConnection) async throws {
         try await db.query("DELETE FROM alert_push_preferences WHERE account_id = \(account)")
+    }
+
+    /// Withdraws the account's queued alert pushes that its choices no longer ask for (all of
+    /// them once it has none): turned off tonight, tomorrow's scheduled alert stays silent.
+    public static func cancelUnwanted(account: Int64, on db: DatabaseConnection) async throws {
+        try await db.query("""
+            UPDATE push_deliveries d SET state = 'cancelled', last_status = 'no longer chosen'
+            FROM push_subscriptions s
+            WHERE d.subscription_id = s.id AND s.account_id = \(account) AND d.state = 'queued' AND d.source LIKE 'alert:%'
+              AND NOT EXISTS (
+                SELECT 1 FROM alerts a JOIN alert_categories c ON c.id = a.category_id
+                JOIN alert_push_preferences p ON p.account_id = \(account)
+                WHERE d.source = 'alert:' || a.id
+                  AND (c.mandatory OR c.id = ANY(p.category_ids))
+                  AND (cardinality(a.area_ids) = 0 OR cardinality(p.area_ids) = 0 OR p.area_ids && a.area_ids))
+            """)
     }
 
     /// Queues the alert's push for every device of every account whose choices match: a
@@ -83,7 +99,7 @@ public enum AlertPushStore {
             SELECT a.id, c.name, ARRAY(SELECT ar.name FROM alert_areas ar WHERE ar.id = ANY(a.area_ids) ORDER BY ar.position, ar.id),
                    m.urgent, m.subject, m.body, a.send_at, a.cancelled_at, \(unescaped: AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id"))
             FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
-            WHERE a.public_token = \(token) AND a.send_at <= \(now)
+            WHERE a.public_token = \(token) AND a.send_at <= \(now) AND NOT coalesce(a.cancelled_at <= a.send_at, false)
             """).decode((Int64, String, [String], Bool, String, String, Date, Date?, String).self) {
             return PublicAlert(id: row.0, categoryName: row.1, areaNames: row.2, urgent: row.3, subject: row.4, body: row.5, sendAt: row.6,
                                cancelledAt: row.7, attachments: AttachmentStore.decodeColumn(row.8))

@@ -177,9 +177,12 @@ public enum AttachmentStore {
     }
 
     /// The alert whose file link carries this token, and when it is sent: its files are
-    /// nobody's before then.
+    /// nobody's before then, and never when it was cancelled before it went out (a wrong
+    /// file attached is taken back by cancelling).
     public static func alert(publicToken token: String, on db: DatabaseConnection) async throws -> (id: Int64, sendAt: Date)? {
-        for try await row in try await db.query("SELECT id, send_at FROM alerts WHERE public_token = \(token)").decode((Int64, Date).self) {
+        for try await row in try await db.query("""
+            SELECT id, send_at FROM alerts WHERE public_token = \(token) AND NOT coalesce(cancelled_at <= send_at, false)
+            """).decode((Int64, Date).self) {
             return row
         }
         return nil

@@ -142,12 +142,14 @@ struct AccountPages {
         let notifications: [Item]
         let errors: [String]
         let passwordErrors: [String]
+        let alertPushErrors: [String]
     }
 
     static let deliveries: [(GuardianDelivery, String)] = [(.app, "このサイト（アプリ）で受け取る"), (.mail, "メールで受け取る"), (.both, "両方で受け取る")]
 
     func mePage(
-        _ page: PageRequest, actor: Actor, errors: [String] = [], passwordErrors: [String] = [], status: HTTPResponse.Status = .ok,
+        _ page: PageRequest, actor: Actor, errors: [String] = [], passwordErrors: [String] = [], alertPushErrors: [String] = [],
+        status: HTTPResponse.Status = .ok,
         context: KairanRequestContext
     ) async throws -> Response {
         let account = try await services.accounts.own(actor, logger: context.logger)
@@ -183,7 +185,7 @@ struct AccountPages {
         }
         let view = MeView(csrf: page.csrf, pushKey: try await services.pushDevices.publicKey(), devices: devices, alertPush: alertPush,
                           displayName: account.displayName, email: account.email, guardian: guardian, notifications: items, errors: errors,
-                          passwordErrors: passwordErrors)
+                          passwordErrors: passwordErrors, alertPushErrors: alertPushErrors)
         return web.renderer.page("me", title: "マイページ", content: view, request: page, status: status, liveStreams: ["user:\(actor.accountID)"], path: "/me")
     }
 
@@ -221,7 +223,7 @@ struct AccountPages {
                                                                    categories: Array(Set(form.all("category").prefix(50) + mandatory)),
                                                                    areas: Array(form.all("area").prefix(100)), logger: context.logger)
             } catch let error as ValidationError {
-                return try await mePage(page, actor: actor, errors: [Messages.describe(error)], status: .unprocessableContent, context: context)
+                return try await mePage(page, actor: actor, alertPushErrors: [Messages.describe(error)], status: .unprocessableContent, context: context)
             }
             return PageRenderer.redirect("/me?m=" + (form["alerts"] == "on" ? "alert-push" : "alert-push-off"))
         }

@@ -490,6 +490,12 @@ enum Templates {
         </section>
         <section aria-labelledby="alert-push-heading">
         <h2 id="alert-push-heading">町の防災・防犯情報の通知</h2>
+        {{^empty(alertPushErrors)}}
+        <div class="errors" role="alert">
+        <p><strong>保存できませんでした</strong></p>
+        <ul>{{#alertPushErrors}}<li>{{.}}</li>{{/alertPushErrors}}</ul>
+        </div>
+        {{/empty(alertPushErrors)}}
         {{#alertPush}}
         <form method="post" action="/me/alert-push" class="stack">
         <input type="hidden" name="csrf" value="{{csrf}}">

@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import KairanCore
 import KairanDelivery
-import KairanServices
+@testable import KairanServices
 import KairanStore
 import PostgresNIO
 import Testing
@@ -348,8 +348,33 @@ import Testing
             town.clock.advance(by: 2 * 3600 + 1)
             #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(later)").status == .ok)
             #expect(try await town.client.send(.get, "/a/\(laterToken)/files/\(map)").status == .notFound)
+
+            // The wrong file attached to a scheduled alert: cancelled before it goes out, it never opens.
+            let wrong = try await upload(AttachmentFixtures.pdf, "要支援者名簿.pdf", token: town.staff)
+            let mistaken = try await sendAlert(town, category: "disaster", subject: "避難訓練", body: "訓練の案内です。",
+                                               sendAt: town.clock.now().addingTimeInterval(3600), attachments: [wrong])
+            let mistakenID = try #require(try mistaken.json()["id"] as? Int)
+            let wrongToken = try #require(try await query(town, "SELECT public_token FROM alerts WHERE id = \(mistakenID)", as: String.self).first)
+            #expect(try await town.client.send(.post, "/v1/alerts/\(mistakenID)/cancel", token: town.staff).status == .ok)
+            town.clock.advance(by: 3601)
+            #expect(try await town.client.send(.get, "/a/\(wrongToken)/files/\(wrong)").status == .notFound)
+            #expect(try await town.client.send(.get, "/a/\(wrongToken)").status == .notFound)
         }
         await server.stop()
+    }
+
+    /// A push's payload is at most 3,000 bytes: the alert's text is cut by characters and by
+    /// bytes, never inside a character.
+    @Test func anAlertsPushTextFitsThePayload() {
+        let short = AlertPush(id: 1, subject: "【防災】避難指示", text: "北地区に\n避難指示", token: "t", urgent: true)
+        #expect(short.body == "北地区に 避難指示" && short.title == "【防災】避難指示")
+        let family = String(repeating: "👨‍👩‍👧‍👦", count: 200)
+        let long = AlertPush(id: 1, subject: String(repeating: "👨‍👩‍👧‍👦", count: 100), text: family, token: "t", urgent: true)
+        #expect(long.body.utf8.count <= AlertPush.bodyBytes && long.body.hasSuffix("…") && long.body.dropLast().allSatisfy { $0 == "👨‍👩‍👧‍👦" })
+        #expect(long.title.utf8.count <= AlertPush.titleBytes)
+        #expect(long.json.utf8.count <= 3000)
+        let kana = AlertPush(id: 1, subject: "s", text: String(repeating: "あ", count: 300), token: "t", urgent: false)
+        #expect(kana.body.count == AlertPush.bodyCharacters)
     }
 
     @Test func anAlertWithTooManyOrSomeoneElsesFilesIsNotSent() async throws {

@@ -158,11 +158,15 @@ import Testing
             #expect(try await Self.pushPass(town) == 0)
             #expect(service.pushes(to: "north-phone").count == 2)
 
-            // Turned off: nothing more.
+            // Turned off: a scheduled alert already queued for the device stays silent, and nothing more comes.
+            _ = try await send(["category": "disaster", "urgent": true, "subject": "断水", "body": "明朝、断水します。",
+                                "sendAt": town.clock.now().addingTimeInterval(3600).formatted(.iso8601)])
             #expect(try await choose(north, ["enabled": false]).json()["enabled"] as? Bool == false)
+            town.clock.advance(by: 3601)
+            #expect(try await Self.pushPass(town) == 1, "the scheduled one, to the south only")
             _ = try await send(["category": "disaster", "urgent": true, "subject": "土砂災害警戒", "body": "警戒してください。"])
             #expect(try await Self.pushPass(town) == 1)
-            #expect(service.pushes(to: "north-phone").count == 2 && service.pushes(to: "south-phone").count == 2)
+            #expect(service.pushes(to: "north-phone").count == 2 && service.pushes(to: "south-phone").count == 3)
         }
     }
 

@@ -18679,7 +18679,8 @@ public enum Operations {
     /// and links here, so a feature phone gets a short mail and a smartphone opens the file.
     /// The link needs no account (subscribers have none) and cannot be guessed; the alert's
     /// public page (`/a/<token>`, what a push opens) lists the same files. Before the alert's
-    /// send time, for another alert's file, or for an unknown link: 404.
+    /// send time, for an alert cancelled before it went out, for another alert's file, or for
+    /// an unknown link: 404.
     ///
     ///
     /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
@@ -19241,8 +19242,9 @@ public enum Operations {
     /// (absent: all of them); the areas listed (absent or empty: every area; an alert for
     /// the whole town always comes). Each alert is pushed when its mail is due (urgent ones
     /// with `Urgency: high`), showing its subject and the start of its text, and opens its
-    /// public page (`/a/<token>`). An unknown or archived code is 422 `unknown_category` /
-    /// `unknown_area`.
+    /// public page (`/a/<token>`). Pushes already queued (a scheduled alert) that the new
+    /// choice no longer asks for are withdrawn. An unknown or archived code is 422
+    /// `unknown_category` / `unknown_area`; archived ones are left out when reading.
     ///
     ///
     /// - Remark: HTTP `PUT /v1/me/alert-push`.
