@@ -47,12 +47,7 @@ public struct AlertService: Sendable {
         }
         // Before anything is written: a refused file list would otherwise roll back a
         // town-wide enqueue.
-        guard draft.attachmentIds.count <= services.attachmentLimits.perAlert else {
-            throw ServiceError.invalid(code: "too_many_attachments", message: "at most \(services.attachmentLimits.perAlert) attachments", field: "attachmentIds")
-        }
-        guard Set(draft.attachmentIds).count == draft.attachmentIds.count else {
-            throw ServiceError.invalid(code: "unknown_attachment", message: "an attachment is listed twice", field: "attachmentIds")
-        }
+        try AttachmentService.checkList(draft.attachmentIds, limit: services.attachmentLimits.perAlert)
         // Keys are per account: two staff members' "1" are different requests.
         let key = draft.idempotencyKey.map { "alert:\(actor.accountID):\($0)" }
         let now = services.clock.now()

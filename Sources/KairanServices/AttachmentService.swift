@@ -122,18 +122,24 @@ public struct AttachmentService: Sendable {
     static func attach(_ ids: [AttachmentID], to owner: AttachmentStore.Owner, actor: Actor, limit: Int, now: Date,
                        on db: DatabaseConnection) async throws -> [AttachmentRecord] {
         guard !ids.isEmpty else { return [] }
-        guard ids.count <= limit else {
-            throw ServiceError.invalid(code: "too_many_attachments", message: "at most \(limit) attachments", field: "attachmentIds")
-        }
-        guard Set(ids).count == ids.count else {
-            throw ServiceError.invalid(code: "unknown_attachment", message: "an attachment is listed twice", field: "attachmentIds")
-        }
+        try checkList(ids, limit: limit)
         let attached = try await AttachmentStore.attach(ids, to: owner, uploader: actor.accountID, now: now, on: db)
         guard attached.count == ids.count else {
             throw ServiceError.invalid(code: "unknown_attachment",
                                        message: "every attachment must be your own upload, not yet attached (uploads wait a day)", field: "attachmentIds")
         }
         return attached
+    }
+
+    /// The files a post, notice or alert names, as asked: at most `limit`, none twice. Also
+    /// checked before any work a refusal would undo (an alert's town-wide enqueue).
+    static func checkList(_ ids: [AttachmentID], limit: Int) throws {
+        guard ids.count <= limit else {
+            throw ServiceError.invalid(code: "too_many_attachments", message: "at most \(limit) attachments", field: "attachmentIds")
+        }
+        guard Set(ids).count == ids.count else {
+            throw ServiceError.invalid(code: "unknown_attachment", message: "an attachment is listed twice", field: "attachmentIds")
+        }
     }
 
     // MARK: - Downloads
