@@ -32,12 +32,13 @@ public struct APIDependencies: Sendable {
         streamHub: StreamHub? = nil, allowedOrigins: Set<String> = [], streamQueueLimitBytes: Int = 4 << 20,
         alerts: AlertSettings = AlertSettings(), requestTimeout: Duration = .seconds(10), loginThrottle: LoginThrottle = LoginThrottle(),
         admission: AdmissionLimits = .forPool(20), push: PushSettings = PushSettings(), publicURL: String = "http://127.0.0.1:8080",
-        files: (any FileStore)? = nil, attachmentLimits: AttachmentLimits = AttachmentLimits()
+        files: (any FileStore)? = nil, attachmentLimits: AttachmentLimits = AttachmentLimits(), heicConverter: HEICConverter? = nil
     ) {
         self.requestTimeout = requestTimeout
         self.admission = AdmissionGate(limits: admission)
         self.services = Services(database: database, clock: clock, passwordHasher: passwordHasher, sessionLifetime: sessionLifetime, alerts: alerts,
-                                 loginThrottle: loginThrottle, push: push, publicURL: publicURL, files: files, attachmentLimits: attachmentLimits)
+                                 loginThrottle: loginThrottle, push: push, publicURL: publicURL, files: files, attachmentLimits: attachmentLimits,
+                                 heicConverter: heicConverter)
         self.streamHub = streamHub
         self.allowedOrigins = allowedOrigins
         self.streamQueueLimitBytes = streamQueueLimitBytes

@@ -44,7 +44,8 @@ public struct InspectedFile: Sendable, Equatable {
 /// Why a file was refused.
 public enum FileRefusal: Error, Equatable, Sendable {
     case empty
-    /// HEIC/HEIF (iPhone photos in 高効率 format): not converted here, so refused with advice.
+    /// HEIC/HEIF (iPhone photos in 高効率 format): converted to JPEG by the server when it has
+    /// a converter (`HEICConverter`), refused with advice when it has none.
     case heic
     /// Not one of the kinds above; `detected` names what it looked like when known.
     case unsupported(detected: String?)
@@ -67,17 +68,20 @@ public enum FileInspector {
     /// The most pixels a photo may have: 50 million (a 2026 phone's 48-megapixel photo fits).
     public static let maxPixels = 50_000_000
 
-    public static func inspect(_ bytes: [UInt8]) throws(FileRefusal) -> InspectedFile {
-        let file = try identify(bytes)
+    /// - Parameter orientationApplied: the pixels already stand as they should (a JPEG made
+    ///   from a HEIC photo, whose rotation the converter applied): the orientation tag goes too,
+    ///   or a viewer would turn the photo a second time.
+    public static func inspect(_ bytes: [UInt8], orientationApplied: Bool = false) throws(FileRefusal) -> InspectedFile {
+        let file = try identify(bytes, orientationApplied: orientationApplied)
         if let width = file.width, let height = file.height, width > 65_535 || height > 65_535 || width * height > maxPixels {
             throw .tooManyPixels(width: width, height: height)
         }
         return file
     }
 
-    static func identify(_ bytes: [UInt8]) throws(FileRefusal) -> InspectedFile {
+    static func identify(_ bytes: [UInt8], orientationApplied: Bool = false) throws(FileRefusal) -> InspectedFile {
         guard !bytes.isEmpty else { throw .empty }
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try JPEGCleaner.clean(bytes) }
+        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try JPEGCleaner.clean(bytes, keepOrientation: !orientationApplied) }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try PNGCleaner.clean(bytes) }
         if bytes.count >= 12, bytes.starts(with: Array("RIFF".utf8)), Array(bytes[8..<12]) == Array("WEBP".utf8) {
             return try WebPCleaner.clean(bytes)
@@ -104,12 +108,53 @@ public enum FileInspector {
         }
         return InspectedFile(kind: .pdf, bytes: bytes, width: nil, height: nil)
     }
+
+    /// The size a HEIC photo says it has, read before it is decoded (so a file claiming
+    /// 30000×30000 is refused without the work): the largest `ispe` property in its
+    /// `meta`/`iprp`/`ipco` boxes. An iPhone photo is a grid of 512×512 tiles, each with its
+    /// own `ispe`; the grid's is the largest. nil: no such box (not a HEIF image, or damaged).
+    public static func heifImageSize(_ bytes: [UInt8]) -> (width: Int, height: Int)? {
+        func read32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
+        /// The boxes directly inside bytes[start..<end], as (type, payload start, end).
+        func children(_ start: Int, _ end: Int) -> [(String, Int, Int)] {
+            var found: [(String, Int, Int)] = []
+            var at = start
+            while at + 8 <= end {
+                var size = read32(at)
+                var header = 8
+                if size == 1 {
+                    // A 64-bit size: only mdat needs one; anything past 2^31 is not a photo.
+                    guard at + 16 <= end, read32(at + 8) == 0 else { return found }
+                    size = read32(at + 12)
+                    header = 16
+                } else if size == 0 {
+                    size = end - at
+                }
+                guard size >= header, at + size <= end else { return found }
+                found.append((String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self), at + header, at + size))
+                at += size
+            }
+            return found
+        }
+        guard let meta = children(0, bytes.count).first(where: { $0.0 == "meta" }) else { return nil }
+        // meta is a full box: a version and flags before its children.
+        guard let iprp = children(meta.1 + 4, meta.2).first(where: { $0.0 == "iprp" }),
+              let ipco = children(iprp.1, iprp.2).first(where: { $0.0 == "ipco" }) else { return nil }
+        var best: (width: Int, height: Int, pixels: Int)?
+        for property in children(ipco.1, ipco.2) where property.0 == "ispe" && property.2 - property.1 >= 12 {
+            let width = read32(property.1 + 4), height = read32(property.1 + 8)
+            let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+            let count = overflow ? Int.max : pixels
+            if count > (best?.pixels ?? -1) { best = (width, height, count) }
+        }
+        return best.map { ($0.width, $0.height) }
+    }
 }
 
 // MARK: - JPEG
 
 enum JPEGCleaner {
-    static func clean(_ input: [UInt8]) throws(FileRefusal) -> InspectedFile {
+    static func clean(_ input: [UInt8], keepOrientation: Bool = true) throws(FileRefusal) -> InspectedFile {
         func damaged(_ why: String) -> FileRefusal { .damaged(.jpeg, why) }
         var output: [UInt8] = [0xFF, 0xD8]
         output.reserveCapacity(input.count)
@@ -148,7 +193,7 @@ enum JPEGCleaner {
             case 0xD9:
                 guard sawScan, let width, let height else { throw damaged("no image data") }
                 output.append(contentsOf: [0xFF, 0xD9])
-                if let orientation, orientation != 1 {
+                if keepOrientation, let orientation, orientation != 1 {
                     output.insert(contentsOf: exifOrientationSegment(orientation), at: orientationInsertAt)
                 }
                 // Whatever follows the end marker (a motion photo's video, a second picture)

@@ -29,7 +29,7 @@ func buildApplication(
         alerts: configuration.mail.alerts, requestTimeout: configuration.requestTimeout, loginThrottle: configuration.loginThrottle,
         admission: configuration.admission ?? .forPool(configuration.databasePoolSize), push: configuration.push,
         publicURL: configuration.mail.identity.publicURL, files: try configuration.files.makeStore(),
-        attachmentLimits: configuration.attachmentLimits)
+        attachmentLimits: configuration.attachmentLimits, heicConverter: configuration.heicConverter)
 
     let (router, _) = buildRouter(dependencies, includeAPI: configuration.role.servesAPI)
     if configuration.role.servesAPI {

@@ -108,6 +108,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("files-dir"), help: "Folder for attachments' bytes (env KAIRAN_FILES_DIR; default <data-dir>/files). Ignored with --s3-endpoint.")
     var filesDirectory: String?
 
+    @Option(name: .customLong("heic-converter"), help: "The program that turns iPhones' HEIC photos into JPEG, or `off` to refuse them (env KAIRAN_HEIC_CONVERTER; default /usr/bin/heif-convert from Debian's libheif-examples, when installed).")
+    var heicConverter: String?
+
     @Option(name: .customLong("s3-endpoint"), help: "Keep attachments in an S3-compatible bucket at this URL instead of a folder, e.g. https://s3.ap-northeast-1.amazonaws.com (env KAIRAN_S3_ENDPOINT). Keys from KAIRAN_S3_ACCESS_KEY and KAIRAN_S3_SECRET_KEY.")
     var s3Endpoint: String?
 
@@ -157,6 +160,8 @@ struct ServerConfiguration: Sendable {
     /// Where attachments' bytes go; the test suite's servers each get a folder of their own.
     /// Sizes and counts of attachments.
     var attachmentLimits = AttachmentLimits()
+    /// HEIC photos are converted with this; nil refuses them (415 with advice).
+    var heicConverter = HEICConverter.installed()
     var files = FileStoreConfiguration.local(FileManager.default.temporaryDirectory.path + "/kairan-files-\(UUID().uuidString)")
 
     init(database: DatabaseURL, mail: MailConfiguration) {
@@ -202,6 +207,16 @@ struct ServerConfiguration: Sendable {
         let shownHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         mail = try MailConfiguration(mailOptions, dataDirectory: dataDirectory, defaultPublicURL: "http://\(shownHost):\(port)", environment: environment)
         files = try FileStoreConfiguration(serve, dataDirectory: dataDirectory, environment: environment)
+        if let converter = serve.heicConverter ?? environment["KAIRAN_HEIC_CONVERTER"] {
+            if converter == "off" {
+                heicConverter = nil
+            } else {
+                guard let found = HEICConverter(executable: converter) else {
+                    throw ValidationError("--heic-converter (KAIRAN_HEIC_CONVERTER): \(converter) is not a program this process can run; name heif-convert's path or off")
+                }
+                heicConverter = found
+            }
+        }
         if let areas = serve.jmaAreas ?? environment["KAIRAN_JMA_AREAS"], !areas.isEmpty {
             var policy: WeatherWarningPolicy
             do {

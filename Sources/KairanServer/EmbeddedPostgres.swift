@@ -1,4 +1,5 @@
 import Foundation
+import KairanFiles
 import KairanStore
 import Logging
 import PostgresNIO

@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
                 "role": "\(configuration.role.rawValue)", "database": "\(url.redacted)",
                 "url": "http://\(configuration.host):\(configuration.port)", "mail": "\(configuration.mail.destinationDescription)",
             ])
+            if configuration.heicConverter == nil, configuration.role.servesAPI {
+                logger.notice("iPhone HEIC photos will be refused: no converter (apt install libheif-examples, or --heic-converter PATH)")
+            }
             if configuration.push.allowLoopbackHTTP {
                 logger.warning("Web Push endpoints on this machine are accepted (--push-allow-loopback-http): for benchmarks and development only")
             }

@@ -50,10 +50,14 @@ public struct AttachmentService: Sendable {
         guard bytes.readableBytes <= largest else { throw tooLarge(largest) }
         let filenameBase = try Self.filename(rawName)
         // Parsing a 20 MB scan takes a few milliseconds: off the event loop.
-        let inspected: InspectedFile
+        let raw = Array(bytes.readableBytesView)
+        var inspected: InspectedFile
+        var convertedFrom: String?
         do {
-            let raw = Array(bytes.readableBytesView)
             inspected = try await NIOThreadPool.singleton.runIfActive { try FileInspector.inspect(raw) }
+        } catch FileRefusal.heic where services.heicConverter != nil {
+            inspected = try await convertHEIC(raw, with: services.heicConverter!, logger: logger)
+            convertedFrom = "heic"
         } catch let refusal as FileRefusal {
             throw Self.describe(refusal)
         }
@@ -89,9 +93,39 @@ public struct AttachmentService: Sendable {
         // Never the name: it can be a child's.
         logger.info("attachment uploaded", metadata: [
             "attachment_id": "\(record.id)", "type": "\(inspected.kind.rawValue)", "bytes": "\(inspected.bytes.count)",
-            "stripped_bytes": "\(bytes.readableBytes - inspected.bytes.count)",
+            "stripped_bytes": "\(bytes.readableBytes - inspected.bytes.count)", "converted_from": "\(convertedFrom ?? "-")",
         ])
         return record
+    }
+
+    /// An iPhone photo in HEIC becomes a JPEG residents' phones and feature phones' browsers
+    /// can show. Its claimed size is checked before decoding; the JPEG is then inspected like
+    /// any upload, its EXIF (GPS) stripped and its orientation tag too (the converter already
+    /// turned the pixels upright).
+    func convertHEIC(_ heic: [UInt8], with converter: HEICConverter, logger: Logger) async throws -> InspectedFile {
+        guard let size = FileInspector.heifImageSize(heic) else {
+            throw ServiceError.invalid(code: "damaged_file", message: "the HEIC file is damaged or incomplete: it has no image size", field: nil)
+        }
+        guard size.width <= 65_535, size.height <= 65_535, size.width * size.height <= FileInspector.maxPixels else {
+            throw Self.describe(.tooManyPixels(width: size.width, height: size.height))
+        }
+        let jpeg: [UInt8]
+        do {
+            jpeg = try await converter.convert(heic)
+        } catch HEICConverter.Failure.unreadable(let detail) {
+            logger.info("HEIC conversion refused the file", metadata: ["detail": "\(detail)"])
+            throw ServiceError.invalid(code: "damaged_file", message: "the HEIC file is damaged or incomplete: it could not be converted to JPEG", field: nil)
+        } catch HEICConverter.Failure.timedOut {
+            logger.warning("HEIC conversion ran out of time", metadata: ["bytes": "\(heic.count)", "timeout": "\(converter.timeout)"])
+            throw ServiceError.invalid(code: "damaged_file", message: "the HEIC file could not be converted to JPEG in time", field: nil)
+        }
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try FileInspector.inspect(jpeg, orientationApplied: true) }
+        } catch let refusal as FileRefusal {
+            // The converter wrote something that is not a clean JPEG: its fault, not the file's.
+            logger.error("HEIC conversion wrote an unreadable JPEG", metadata: ["refusal": "\(refusal)"])
+            throw Self.describe(refusal)
+        }
     }
 
     /// Takes back an upload not attached yet (the wrong photo chosen): it is gone at once, and

@@ -22,10 +22,13 @@ public struct Services: Sendable {
     /// Where attachments' bytes are kept.
     public let files: any FileStore
     public let attachmentLimits: AttachmentLimits
+    /// Turns HEIC photos into JPEG; nil: they are refused with advice.
+    public let heicConverter: HEICConverter?
 
     public init(database: Database, clock: any WallClock, passwordHasher: PasswordHasher, sessionLifetime: TimeInterval,
                 alerts: AlertSettings = AlertSettings(), loginThrottle: LoginThrottle = LoginThrottle(), push: PushSettings = PushSettings(),
-                publicURL: String = "http://127.0.0.1:8080", files: (any FileStore)? = nil, attachmentLimits: AttachmentLimits = AttachmentLimits()) {
+                publicURL: String = "http://127.0.0.1:8080", files: (any FileStore)? = nil, attachmentLimits: AttachmentLimits = AttachmentLimits(),
+                heicConverter: HEICConverter? = nil) {
         self.database = database
         self.clock = clock
         self.passwordHasher = passwordHasher
@@ -37,6 +40,7 @@ public struct Services: Sendable {
         // Without a store named (a test that uploads nothing): a folder of its own.
         self.files = files ?? LocalFileStore(directory: FileManager.default.temporaryDirectory.path + "/kairan-files-\(UUID().uuidString)")
         self.attachmentLimits = attachmentLimits
+        self.heicConverter = heicConverter
     }
 
     /// The town's time zone: quiet hours, receive windows and dates are local times there.

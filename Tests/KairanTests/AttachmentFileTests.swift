@@ -92,6 +92,33 @@ import Testing
         #expect(throws: FileRefusal.empty) { try FileInspector.inspect([]) }
     }
 
+    @Test func aHEICPhotoSaysItsSizeBeforeItIsDecoded() throws {
+        // The largest ispe: here the 64×64 tile of a 16×8 grid (an upper bound is what the
+        // pixel limit needs).
+        let size = try #require(FileInspector.heifImageSize(AttachmentFixtures.heicPortrait))
+        #expect(size.width == 64 && size.height == 64)
+        let claimed = try #require(FileInspector.heifImageSize(AttachmentFixtures.heicClaiming(width: 0xFFFF_FFFF, height: 0xFFFF_FFFF)))
+        #expect(claimed.width == 0xFFFF_FFFF, "no overflow on a claim of 2^32 × 2^32")
+        #expect(FileInspector.heifImageSize(AttachmentFixtures.heicHeader) == nil)
+        #expect(FileInspector.heifImageSize(Array(AttachmentFixtures.heicPortrait.prefix(40))) == nil)
+    }
+
+    @Test func aConvertedPhotoLosesItsOrientationTagBecauseItsPixelsAlreadyStand() throws {
+        let kept = try FileInspector.inspect(AttachmentFixtures.jpegWithGPS)
+        #expect(Self.contains(kept.bytes, "Exif"), "an upload keeps its orientation (6)")
+        let applied = try FileInspector.inspect(AttachmentFixtures.jpegWithGPS, orientationApplied: true)
+        #expect(!Self.contains(applied.bytes, "Exif") && applied.width == 16 && applied.height == 8)
+    }
+
+    @Test func aChildProgramGetsOnlyTheEnvironmentGivenAndIsKilledWhenItRunsTooLong() throws {
+        let env = try ChildProcess.run("/usr/bin/env", [], environment: ["LANG=C"])
+        #expect(env.status == 0 && env.output == "LANG=C\n")
+        let started = ContinuousClock.now
+        let slow = try ChildProcess.run("/bin/sleep", ["30"], environment: [], timeout: .milliseconds(200))
+        #expect(slow.timedOut && slow.status == 128 + SIGKILL)
+        #expect(ContinuousClock.now - started < .seconds(25), "killed, not waited for")
+    }
+
     @Test func imagesCutShortOrForgedAreRefused() throws {
         let jpeg = AttachmentFixtures.jpegWithGPS
         // Cut inside the scan: no end marker.

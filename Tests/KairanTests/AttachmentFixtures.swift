@@ -46,6 +46,40 @@ enum AttachmentFixtures {
         ZGlhQm94IFswIDAgMjAwIDIwMF0+PiBlbmRvYmoKdHJhaWxlciA8PC9Sb290IDEgMCBSPj4KJSVFT0YK
         """)
 
+    /// A portrait photo as an iPhone saves it in HEIC: the 16×8 pixels of `jpegWithGPS` coded
+    /// with HEVC (libheif's heif-enc, which carried its EXIF — GPS, serial, owner — and XMP
+    /// over), and an `irot` property (270°, a phone held upright) on the primary image, added
+    /// to the boxes by hand: libheif decodes it as 8×16.
+    static let heicPortrait: [UInt8] = decode("""
+        AAAAHGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZgAAAjdtZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAAAAAAAAAAAAAA
+        AA5waXRtAAAAAAACAAAAEGlkYXQAAAAAABAACAAAAGBpbG9jAQAAAERAAAQAAQAAAAAAAAJbAAEAAAAAAAAARgACAAEAAAAAAAAA
+        AQAAAAAAAAAIAAMAAAAAAAACoQABAAAAAAAAAPkABAAAAAAAAAOaAAEAAAAAAAAARgAAAHdpaW5mAAAAAAAEAAAAFWluZmUCAAAB
+        AAEAAGh2YzEAAAAAFWluZmUCAAAAAAIAAGdyaWQAAAAAFWluZmUCAAABAAMAAEV4aWYAAAAAKmluZmUCAAABAAQAAG1pbWUAYXBw
+        bGljYXRpb24vcmRmK3htbAAAAAAA32lwcnAAAAC8aXBjbwAAAHNodmNDAQNwAAAAAAAAAAAAHvAA/P34+AAADwMgAAEAGEABDAH/
+        /wNwAAADAJAAAAMAAAMAHroCQCEAAQAnQgEBA3AAAAMAkAAAAwAAAwAeoCCBBZbqrprmwIAAAAMAgAAAAwCEIgABAAZEAcFzwYkA
+        AAAUaXNwZQAAAAAAAABAAAAAQAAAABRpc3BlAAAAAAAAABAAAAAIAAAAEHBpeGkAAAAAAwgICAAAAAlpcm90AwAAABtpcG1hAAAA
+        AAAAAAIAAQKBAgACAwOEhQAAADZpcmVmAAAAAAAAAA5kaW1nAAIAAQABAAAADmNkc2MAAwABAAIAAAAOY2RzYwAEAAEAAgAAAY1t
+        ZGF0AAAAQigBrxMhohxo5TVT/ZOXggBbEJL8e/3CgEiCcxmCS5aXMWlDma75u921HoDx65wtl2zjaOLgzOY5HJECWewkynk7rAAA
+        AABNTQAqAAAACAAGAQ8AAgAAAAoAAABWARAAAgAAAAgAAABgARIAAwAAAAEABgAAATsAAgAAAA4AAABoh2kABAAAAAEAAAB2iCUA
+        BAAAAAEAAACTAAAAAEthaXJhbkNhbQBNb2RlbC1aAFlhbWFkYSBIYW5ha28AAAGkMQACAAAADwAAAIRTTi0wMDQyLVNFQ1JFVAAA
+        BAABAAIAAAACTgAAAAACAAUAAAADAAAAxQADAAIAAAACRQAAAAAEAAUAAAADAAAA3QAAACMAAAABAAAAKQAAAAEAAAiYAAAAZAAA
+        AIsAAAABAAAAKQAAAAEAAAu4AAAAZDx4OnhtcG1ldGE+PHJkZjpEZXNjcmlwdGlvbiBwaG90b3Nob3A6Q2l0eT0iTWluYW1pY2hp
+        dGEiLz48L3g6eG1wbWV0YT4=
+        """)
+
+    /// `heicPortrait` with every `ispe` (image size) property claiming width×height.
+    static func heicClaiming(width: UInt32, height: UInt32) -> [UInt8] {
+        var bytes = heicPortrait
+        let tag = Array("ispe".utf8)
+        for index in 0..<(bytes.count - 16) where Array(bytes[index..<(index + 4)]) == tag {
+            // Type, then version and flags (4 bytes), then width and height.
+            for (offset, value) in [(8, width), (12, height)] {
+                for byte in 0..<4 { bytes[index + offset + byte] = UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32(byte))) }
+            }
+        }
+        return bytes
+    }
+
     /// The first bytes of an iPhone photo in HEIC (an ISO BMFF `ftyp` box with brand heic).
     static let heicHeader: [UInt8] = [0, 0, 0, 0x18] + Array("ftypheic".utf8) + [0, 0, 0, 0] + Array("mif1heic".utf8) + [UInt8](repeating: 0, count: 64)
 

@@ -135,8 +135,48 @@ import Testing
         }
     }
 
+    @Test func anIPhonePhotoInHEICBecomesAnUprightJPEGWithoutWhereItWasTaken() async throws {
+        // scripts/test installs Debian's libheif-examples; a server without it refuses HEIC
+        // (the next test).
+        try #require(HEICConverter.installed() != nil, "heif-convert is missing: apt install libheif-examples")
+        try await withApp { client, _ in
+            let resident = try await client.resident("iphone@example.jp")
+            let uploaded = try await Self.upload(client, AttachmentFixtures.heicPortrait, name: "IMG_0003.HEIC", token: resident.token)
+            #expect(uploaded.status == .created, "\(uploaded.text)")
+            let file = try uploaded.json()
+            let id = try #require(file["id"] as? Int)
+            #expect(file["contentType"] as? String == "image/jpeg" && file["filename"] as? String == "IMG_0003.jpg")
+            // Upright as the phone showed it (its irot applied), 8 wide and 16 high.
+            #expect(file["width"] as? Int == 8 && file["height"] as? Int == 16, "\(file)")
+
+            let got = try await Self.download(client, id, by: resident)
+            let bytes = Array(got.body.readableBytesView)
+            #expect(got.status == .ok && got.headers[.contentType] == "image/jpeg")
+            let shown = try FileInspector.inspect(bytes)
+            #expect(shown.kind == .jpeg && shown.width == 8 && shown.height == 16)
+            for secret in AttachmentFileTests.secrets {
+                #expect(!AttachmentFileTests.contains(bytes, secret), "\(secret) survived the conversion")
+            }
+            // No EXIF at all: the converter copies the phone's orientation tag (6) beside
+            // pixels it already turned, and a browser would turn the photo a second time.
+            #expect(!AttachmentFileTests.contains(bytes, "Exif"))
+            #expect(file["byteSize"] as? Int == bytes.count)
+
+            func refusal(_ bytes: [UInt8]) async throws -> (HTTPResponse.Status, String) {
+                let response = try await Self.upload(client, bytes, name: "IMG_0004.HEIC", token: resident.token)
+                return (response.status, try response.errorCode())
+            }
+            // Cut off in transfer, no image inside, or claiming 400 million pixels (refused
+            // before anything decodes it).
+            #expect(try await refusal(Array(AttachmentFixtures.heicPortrait.prefix(700))) == (.unprocessableContent, "damaged_file"))
+            #expect(try await refusal(AttachmentFixtures.heicHeader) == (.unprocessableContent, "damaged_file"))
+            #expect(try await refusal(AttachmentFixtures.heicClaiming(width: 20_000, height: 20_000)) == (.contentTooLarge, "image_too_large"))
+        }
+    }
+
     @Test func filesThatAreNotPhotosOrPDFAreRefusedWithAClearError() async throws {
-        try await withApp(configure: { $0.attachmentLimits.imageBytes = 600; $0.attachmentLimits.perPost = 2 }) { client, _ in
+        // A server without a HEIC converter (Debian's libheif-examples not installed).
+        try await withApp(configure: { $0.attachmentLimits.imageBytes = 600; $0.attachmentLimits.perPost = 2; $0.heicConverter = nil }) { client, _ in
             let resident = try await client.resident("resident@example.jp")
             func refusal(_ bytes: [UInt8], _ name: String) async throws -> (HTTPResponse.Status, String) {
                 let response = try await Self.upload(client, bytes, name: name, token: resident.token)

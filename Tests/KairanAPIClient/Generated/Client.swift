@@ -13216,10 +13216,11 @@ public struct Client: APIProtocol {
     ///
     /// The body is the file itself (any `Content-Type`: the server reads the real type from
     /// the bytes, never from the name or the header). Accepted: JPEG, PNG, WebP and PDF.
-    /// HEIC (iPhone 高効率) is refused with 415 `heic_not_supported` (a browser's file picker
-    /// sends JPEG; the camera's 互換性優先 setting makes JPEG); anything else 415
-    /// `unsupported_file_type`; a file cut short or forged 422 `damaged_file`; an empty one
-    /// 422 `empty_file`.
+    /// HEIC (iPhone 高効率) is converted to JPEG (its rotation applied, its metadata removed,
+    /// `contentType` image/jpeg and the name ending .jpg); a server without a converter
+    /// refuses it with 415 `heic_not_supported` (a browser's file picker sends JPEG; the
+    /// camera's 互換性優先 setting makes JPEG). Anything else 415 `unsupported_file_type`; a
+    /// file cut short or forged 422 `damaged_file`; an empty one 422 `empty_file`.
     ///
     /// Photos lose their metadata before they are stored: EXIF (GPS position, camera serial,
     /// owner), XMP, IPTC, comments, PNG text chunks and anything after the image's end; a
