@@ -407,24 +407,28 @@ FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 def test_a_resident_posts_a_phone_photo_that_shows_upright_without_its_location(server, browser):
     """The photo goes through the form's picker, the server strips its EXIF (GPS, camera,
     owner) but keeps its orientation: Chromium, an image decoder we did not write, draws it
-    turned as the phone took it. A HEIC file is refused in Japanese, in the form."""
+    turned as the phone took it. An iPhone's HEIC photo is converted to JPEG and stands as
+    the phone showed it; a broken one is refused in Japanese, in the form."""
     context = browser.new_context(viewport=PHONE, locale="ja-JP", is_mobile=True, has_touch=True)
     page = context.new_page()
     sign_up(page, server, "高橋 美咲", unique("misaki"))
     create_group(page, "西地区 ペットの会", "地域", "西地区")
 
     picker = page.get_by_label(re.compile("写真・PDF"))
-    heic = FIXTURES.parent.parent / ".build" / "iphone.heic"
-    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
-    picker.set_input_files(str(heic))
-    expect(page.locator("[data-attach-list] li.error")).to_contain_text("互換性優先")
+    # A portrait photo in HEIC (16×8 pixels with an irot of 270°, GPS in its EXIF).
+    picker.set_input_files(str(FIXTURES / "portrait.heic"))
+    expect(page.locator("[data-attach-list]")).to_contain_text("portrait.jpg を添付しました。")
+    broken = FIXTURES.parent.parent / ".build" / "iphone.heic"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    picker.set_input_files(str(broken))
+    expect(page.locator("[data-attach-list] li.error")).to_contain_text("ファイルが壊れているか")
     # The wrong photo first: 取り消す takes it off the form and off the server at once.
     picker.set_input_files(str(FIXTURES / "photo-with-gps.jpg"))
     expect(page.locator("[data-attach-list]")).to_contain_text("photo-with-gps.jpg を添付しました。")
     with page.expect_response(lambda r: "/attachments/" in r.url and r.request.method == "DELETE") as withdrawn:
         page.get_by_role("button", name="photo-with-gps.jpg の添付を取り消す").click()
     assert withdrawn.value.status == 204, withdrawn.value.status
-    expect(page.locator('input[name="attachment"]')).to_have_count(0)
+    expect(page.locator('input[name="attachment"]')).to_have_count(1)  # the converted HEIC's
     picker.set_input_files(str(FIXTURES / "photo-with-gps.jpg"))
     expect(page.locator("[data-attach-list]")).to_contain_text("photo-with-gps.jpg を添付しました。")
     check_accessibility(page)
@@ -435,6 +439,12 @@ def test_a_resident_posts_a_phone_photo_that_shows_upright_without_its_location(
     # 16×8 pixels stored with orientation 6 (turned a quarter): shown 8 wide and 16 high.
     size = image.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
     assert size == [8, 16], size
+    converted = post_item(page, "茶色のしま模様").get_by_role("img", name="写真: portrait.jpg")
+    expect(converted).to_be_visible()
+    size = converted.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
+    assert size == [8, 16], size
+    body = page.request.get(server.url + converted.get_attribute("src")).body()
+    assert body[:3] == b"\xff\xd8\xff" and b"Exif" not in body and b"SN-0042" not in body
     stored = page.request.get(server.url + image.get_attribute("src"))
     assert stored.headers["x-content-type-options"] == "nosniff"
     body = stored.body()

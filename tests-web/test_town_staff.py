@@ -87,9 +87,19 @@ def test_town_staff_preview_the_carrier_rendering_send_an_alert_and_watch_it_rea
     opened = stranger.request.get(link)
     assert opened.status == 200 and opened.headers["content-type"] == "image/jpeg", opened.status
     assert b"GPS" not in opened.body()
-    stranger.close()
     check_accessibility(page)
     screenshot(page, "alert-progress")
+    # The wrong photo: taken off the alert that went out, its link in the mail then says so.
+    withdraw = page.get_by_role("region", name="添付ファイルの取り下げ")
+    withdraw.get_by_label("「photo-with-gps.jpg」を取り下げる").check()
+    withdraw.get_by_role("button", name="取り下げる").click()
+    expect(page.locator(".notice")).to_contain_text("添付ファイルを取り下げました")
+    expect(page.locator("ul.withdrawn")).to_contain_text("photo-with-gps.jpg")
+    expect(page.get_by_role("img", name="写真: photo-with-gps.jpg")).to_have_count(0)
+    check_accessibility(page)
+    gone = stranger.request.get(link)
+    assert gone.status == 410 and "配信元が取り下げました" in gone.text(), gone.status
+    stranger.close()
     if before is not None:
         assert sink_count() - before >= 3, "smtp-sink received the three mails"
 

@@ -15,6 +15,7 @@ struct AlertsController {
         routes.post("/v1/alerts", use: create)
         routes.get("/v1/alerts/{alertID}", use: show)
         routes.post("/v1/alerts/{alertID}/cancel", use: cancel)
+        routes.delete("/v1/alerts/{alertID}/attachments/{attachmentID}", use: withdrawFile)
         routes.get("/v1/alerts/{alertID}/deliveries.csv", use: exportCSV)
         routes.get("/v1/weather-warnings/pending", use: pendingWarnings)
         routes.post("/v1/weather-warnings/pending/{pendingID}/send", use: sendPendingWarning)
@@ -64,6 +65,15 @@ struct AlertsController {
         let actor = try context.requireActor()
         try alerts.requireAlertStaff(actor)
         return try await alerts.cancel(actor, try context.parameters.require("alertID", as: Int64.self), logger: context.logger)
+    }
+
+    /// Takes a file off an alert that went out: its link then says it was withdrawn → the
+    /// alert, the file under `withdrawnFiles`.
+    @Sendable func withdrawFile(_ request: Request, context: KairanRequestContext) async throws -> AlertView {
+        let actor = try context.requireActor()
+        try alerts.requireAlertStaff(actor)
+        return try await alerts.withdrawFile(actor, alert: try context.parameters.require("alertID", as: Int64.self),
+                                             attachment: try context.parameters.require("attachmentID", as: AttachmentID.self), logger: context.logger)
     }
 
     /// The per-recipient delivery record (proof of contact), streamed a page at a time so a

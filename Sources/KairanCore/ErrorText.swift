@@ -130,6 +130,7 @@ public enum ErrorText {
         "too_many_attachments": "添付できるファイルの数を超えています。",
         "unknown_attachment": "添付するファイルが見つかりません。アップロードし直してください。",
         "too_many_waiting_uploads": "投稿されていないアップロードが多すぎます。先に投稿するか、1日待ってください。",
+        "alert_not_sent": "このメールはまだ送信されていません。ファイルを外すには、メールを取り消してから、ファイルを付けずに送り直してください。",
         "attachment_in_use": "このファイルはすでに投稿やお知らせに付いています。取り消すには、その投稿を削除してください。",
         // The live stream's error frames.
         "bad_message": "JSON のテキストメッセージを送ってください（例：{\"type\":\"subscribe\",\"stream\":\"group:1\"}）。",

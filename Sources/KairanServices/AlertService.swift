@@ -228,6 +228,41 @@ public struct AlertService: Sendable {
         return view
     }
 
+    /// Takes a file off an alert that has gone out: the wrong PDF, or a list that names a
+    /// child. Mail already delivered cannot be called back, but its link (and the link in
+    /// mail still queued, and on the alert's page) then answers that the file was withdrawn,
+    /// and the bytes are removed at once unless something else shows them. The alert lists
+    /// it under `withdrawnFiles` with the time. Withdrawing it again changes nothing.
+    ///
+    /// Before its send time nothing has gone out: the alert is cancelled and sent again
+    /// without the file (409 `alert_not_sent`), so no resident gets a mail whose link is dead
+    /// from the start.
+    public func withdrawFile(_ actor: Actor, alert id: Int64, attachment: AttachmentID, logger: Logger) async throws -> AlertView {
+        try requireAlertStaff(actor)
+        let now = services.clock.now()
+        let (view, key) = try await database.withTransaction { db -> (AlertView, String?) in
+            // The alert's row locked: two staff withdrawing at once each see the other's.
+            guard let sendAt = try await AlertStore.lockForFiles(alert: id, on: db) else { throw ServiceError.notFound }
+            var key: String?
+            if try await AlertStore.withdrawnFile(alert: id, attachment: attachment, on: db) == nil {
+                guard sendAt <= now else {
+                    throw ServiceError.conflict("alert_not_sent", "the alert has not gone out yet: cancel it and send it again without the file")
+                }
+                guard let found = try await AlertStore.withdrawFile(alert: id, attachment: attachment, by: actor.accountID, now: now, on: db) else {
+                    throw ServiceError.notFound
+                }
+                key = found
+            }
+            guard let record = try await AlertStore.alert(id: id, on: db) else { throw ServiceError.notFound }
+            return (AlertView(record, progress: try await DeliveryStore.counts(message: record.messageID, on: db)), key)
+        }
+        if let key {
+            logger.notice("alert file withdrawn", metadata: ["alert_id": "\(id)", "attachment_id": "\(attachment)", "by": "\(actor.accountID)"])
+            await services.attachments.removeNowIfUnused(key, logger: logger)
+        }
+        return view
+    }
+
     /// One page of an alert's per-recipient record (proof of contact), by delivery id
     /// ascending. `timeLimit` bounds a page read outside a request's own deadline (a
     /// streamed export).
@@ -255,6 +290,7 @@ public struct AlertService: Sendable {
 
     /// The staff's text of an alert as mailed: without the links to its files added at the
     /// end (a page lists the files itself).
+    /// `hasFiles`: it was sent with files (some may have been withdrawn since).
     public static func text(ofMailed body: String, hasFiles: Bool) -> String {
         guard hasFiles, let range = body.range(of: "\n\n【添付ファイル】\n", options: .backwards) else { return body }
         return String(body[..<range.lowerBound])

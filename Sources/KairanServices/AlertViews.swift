@@ -25,6 +25,8 @@ public struct AlertView: Codable, Sendable {
     /// App users' devices it is pushed to (Web Push), and how many the push services took.
     public let pushDevices: Int
     public let pushSent: Int
+    /// Files staff took off it after it went out; their links say they were withdrawn.
+    public let withdrawnFiles: [WithdrawnFile]
 
     init(_ record: AlertRecord, progress: DeliveryCounts) {
         id = record.id
@@ -44,6 +46,7 @@ public struct AlertView: Codable, Sendable {
         page = record.publicToken.map { "/a/\($0)" }
         pushDevices = record.pushDevices
         pushSent = record.pushSent
+        withdrawnFiles = record.withdrawnFiles
     }
 }
 

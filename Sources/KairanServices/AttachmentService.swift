@@ -30,6 +30,13 @@ public struct AttachmentLimits: Sendable, Equatable {
     public var largestFile: Int { max(imageBytes, residentPDFBytes, staffPDFBytes) }
 }
 
+/// An alert's file its sender took off after the alert went out.
+public struct FileWithdrawn: Error, Sendable {
+    public let file: WithdrawnFile
+    /// The alert's public page, which still holds its text.
+    public let alertPage: String
+}
+
 /// Uploading photos and PDFs, attaching them to posts and notices, and handing them to those
 /// who may see what they hang on.
 public struct AttachmentService: Sendable {
@@ -215,13 +222,19 @@ public struct AttachmentService: Sendable {
     }
 
     /// An alert's file for whoever holds the alert mail's link; nobody's before the alert's
-    /// send time (a scheduled alert's files are not out before its mail).
+    /// send time (a scheduled alert's files are not out before its mail). One staff took off
+    /// since is `FileWithdrawn`, so the page can say so instead of "not found".
     public func download(alertToken token: String, _ id: AttachmentID, logger: Logger) async throws -> Download {
         let now = services.clock.now()
         let placement = try await database.withConnection { db -> AttachmentPlacement in
-            guard token.utf8.count <= 64, let alert = try await AttachmentStore.alert(publicToken: token, on: db), alert.sendAt <= now,
-                  let placement = try await AttachmentStore.find(id, on: db), placement.alertID == alert.id
+            guard token.utf8.count <= 64, let alert = try await AttachmentStore.alert(publicToken: token, on: db), alert.sendAt <= now
             else { throw ServiceError.notFound }
+            guard let placement = try await AttachmentStore.find(id, on: db), placement.alertID == alert.id else {
+                if let withdrawn = try await AlertStore.withdrawnFile(alert: alert.id, attachment: id, on: db) {
+                    throw FileWithdrawn(file: withdrawn, alertPage: "/a/\(token)")
+                }
+                throw ServiceError.notFound
+            }
             return placement
         }
         return try await open(placement, logger: logger)
@@ -250,6 +263,33 @@ public struct AttachmentService: Sendable {
 
     // MARK: - Collecting
 
+    /// Removes up to 100 stored files (among `keys`, or any) that no attachment uses and
+    /// nobody uploaded since `before`; returns how many went.
+    func removeUnused(touchedBefore before: Date, among keys: [String]? = nil) async throws -> Int {
+        try await database.withTransaction { db -> Int in
+            let keys = try await AttachmentStore.claimUnused(touchedBefore: before, among: keys, limit: 100, on: db)
+            for hex in keys {
+                if let key = FileKey(hex: hex) { try await files.delete(key) }
+            }
+            try await AttachmentStore.forget(files: keys, on: db)
+            return keys.count
+        }
+    }
+
+    /// A file someone took back on purpose (withdrawn from an alert): its bytes go now, unless
+    /// something else shows the same bytes or an upload of them may be on its way (one in the
+    /// last 10 minutes; an upload's body has 120 s to arrive), in which case the collector
+    /// takes them a day later.
+    public func removeNowIfUnused(_ key: String, logger: Logger) async {
+        do {
+            let removed = try await removeUnused(touchedBefore: services.clock.now().addingTimeInterval(-600), among: [key])
+            logger.info("withdrawn file's bytes", metadata: ["removed": "\(removed == 1)"])
+        } catch {
+            // The collector's pass removes them later.
+            logger.warning("withdrawn file's bytes not removed yet", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+        }
+    }
+
     /// Forgets uploads never attached within their lifetime, then removes stored bytes that
     /// no attachment uses any more (a day after their last upload). Returns what went.
     public func collect(logger: Logger) async throws -> (uploads: Int, files: Int) {
@@ -259,14 +299,7 @@ public struct AttachmentService: Sendable {
         }
         var removed = 0
         while true {
-            let batch = try await database.withTransaction { db -> Int in
-                let keys = try await AttachmentStore.claimUnused(touchedBefore: now.addingTimeInterval(-24 * 3600), limit: 100, on: db)
-                for hex in keys {
-                    if let key = FileKey(hex: hex) { try await files.delete(key) }
-                }
-                try await AttachmentStore.forget(files: keys, on: db)
-                return keys.count
-            }
+            let batch = try await removeUnused(touchedBefore: now.addingTimeInterval(-24 * 3600))
             removed += batch
             if batch < 100 { break }
         }

@@ -91,18 +91,22 @@ public enum AlertPushStore {
         public let sendAt: Date
         public let cancelledAt: Date?
         public let attachments: [AttachmentRecord]
+        /// Files staff took off it after it went out.
+        public let withdrawnFiles: [WithdrawnFile]
     }
 
     /// The alert behind a public link, once its send time has come; nil otherwise.
     public static func publicAlert(token: String, now: Date, on db: DatabaseConnection) async throws -> PublicAlert? {
         for try await row in try await db.query("""
             SELECT a.id, c.name, ARRAY(SELECT ar.name FROM alert_areas ar WHERE ar.id = ANY(a.area_ids) ORDER BY ar.position, ar.id),
-                   m.urgent, m.subject, m.body, a.send_at, a.cancelled_at, \(unescaped: AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id"))
+                   m.urgent, m.subject, m.body, a.send_at, a.cancelled_at, \(unescaped: AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id")),
+                   \(unescaped: AlertStore.withdrawnFilesColumn)
             FROM alerts a JOIN outbox_messages m ON m.id = a.message_id JOIN alert_categories c ON c.id = a.category_id
             WHERE a.public_token = \(token) AND a.send_at <= \(now) AND NOT coalesce(a.cancelled_at <= a.send_at, false)
-            """).decode((Int64, String, [String], Bool, String, String, Date, Date?, String).self) {
+            """).decode((Int64, String, [String], Bool, String, String, Date, Date?, String, String).self) {
             return PublicAlert(id: row.0, categoryName: row.1, areaNames: row.2, urgent: row.3, subject: row.4, body: row.5, sendAt: row.6,
-                               cancelledAt: row.7, attachments: AttachmentStore.decodeColumn(row.8))
+                               cancelledAt: row.7, attachments: AttachmentStore.decodeColumn(row.8),
+                               withdrawnFiles: AlertStore.decodeWithdrawnFiles(row.9))
         }
         return nil
     }

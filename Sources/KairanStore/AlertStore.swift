@@ -56,6 +56,16 @@ public struct AlertRecord: Sendable {
     /// Devices of app users who asked for it (Web Push), and how many the push service took.
     public let pushDevices: Int
     public let pushSent: Int
+    /// Files taken off it after it went out (their links say so).
+    public let withdrawnFiles: [WithdrawnFile]
+}
+
+/// A file taken off a town alert after it went out.
+public struct WithdrawnFile: Sendable, Equatable, Codable {
+    /// The attachment id its link named.
+    public let id: AttachmentID
+    public let filename: String
+    public let withdrawnAt: Date
 }
 
 /// What the town's alert mail service stores: categories, areas, subscribers, alerts.
@@ -343,14 +353,68 @@ public enum AlertStore {
         m.urgent, m.subject, m.body, a.send_at, a.created_at, a.cancelled_at, m.deadline_at, a.recipient_count,
         m.deadline_missed, a.public_token, \(AttachmentStore.jsonColumn(owner: "alert_id", id: "a.id")),
         (SELECT count(*) FROM push_deliveries p WHERE p.source = 'alert:' || a.id)::int,
-        (SELECT count(*) FROM push_deliveries p WHERE p.source = 'alert:' || a.id AND p.state = 'sent')::int
+        (SELECT count(*) FROM push_deliveries p WHERE p.source = 'alert:' || a.id AND p.state = 'sent')::int,
+        \(withdrawnFilesColumn)
         """
-    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool, String?, String, Int, Int)
+    typealias AlertRow = (Int64, Int64, String, [String], Bool, String, String, Date, Date, Date?, Date?, Int32, Bool, String?, String, Int, Int, String)
 
     static func alert(_ row: AlertRow) -> AlertRecord {
         AlertRecord(id: row.0, messageID: row.1, categoryCode: row.2, areaCodes: row.3, urgent: row.4, subject: row.5, body: row.6,
                     sendAt: row.7, createdAt: row.8, cancelledAt: row.9, deadlineAt: row.10, deadlineMissed: row.12, recipientCount: Int(row.11),
-                    attachments: AttachmentStore.decodeColumn(row.14), publicToken: row.13, pushDevices: row.15, pushSent: row.16)
+                    attachments: AttachmentStore.decodeColumn(row.14), publicToken: row.13, pushDevices: row.15, pushSent: row.16,
+                    withdrawnFiles: decodeWithdrawnFiles(row.17))
+    }
+
+    /// The files taken off the alert `a` since it went out, as JSON ('' when none, as most).
+    static let withdrawnFilesColumn = """
+        coalesce((SELECT json_agg(json_build_object('id', w.attachment_id, 'filename', w.filename, \
+        'withdrawnAt', extract(epoch FROM w.withdrawn_at)) ORDER BY w.withdrawn_at, w.attachment_id)::text \
+        FROM alert_file_withdrawals w WHERE w.alert_id = a.id), '')
+        """
+
+    static func decodeWithdrawnFiles(_ text: String) -> [WithdrawnFile] {
+        guard !text.isEmpty else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return (try? decoder.decode([WithdrawnFile].self, from: Data(text.utf8))) ?? []
+    }
+
+    /// Takes a file off an alert: the attachment goes, a withdrawal row records it. Returns
+    /// the file's stored bytes' key, or nil when the alert has no such file (any more).
+    public static func withdrawFile(alert: Int64, attachment: AttachmentID, by account: AccountID, now: Date,
+                                    on db: DatabaseConnection) async throws -> String? {
+        for try await key in try await db.query("""
+            WITH gone AS (
+                DELETE FROM attachments WHERE id = \(attachment) AND alert_id = \(alert)
+                RETURNING id, alert_id, filename, content_type, byte_size, sha256
+            ), kept AS (
+                INSERT INTO alert_file_withdrawals (alert_id, attachment_id, filename, content_type, byte_size, withdrawn_by, withdrawn_at)
+                SELECT alert_id, id, filename, content_type, byte_size, \(account), \(now) FROM gone
+            )
+            SELECT sha256 FROM gone
+            """).decode(String.self) {
+            return key
+        }
+        return nil
+    }
+
+    /// Locks an alert's row while its files change; returns its send time, nil when there is
+    /// no such alert.
+    public static func lockForFiles(alert id: Int64, on db: DatabaseConnection) async throws -> Date? {
+        for try await sendAt in try await db.query("SELECT send_at FROM alerts WHERE id = \(id) FOR UPDATE").decode(Date.self) {
+            return sendAt
+        }
+        return nil
+    }
+
+    /// The withdrawal of one of an alert's files, if it was withdrawn.
+    public static func withdrawnFile(alert: Int64, attachment: AttachmentID, on db: DatabaseConnection) async throws -> WithdrawnFile? {
+        for try await row in try await db.query("""
+            SELECT attachment_id, filename, withdrawn_at FROM alert_file_withdrawals WHERE alert_id = \(alert) AND attachment_id = \(attachment)
+            """).decode((Int64, String, Date).self) {
+            return WithdrawnFile(id: row.0, filename: row.1, withdrawnAt: row.2)
+        }
+        return nil
     }
 
     /// The alerts among these outbox messages (others are notices and the like).

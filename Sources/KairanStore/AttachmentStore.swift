@@ -207,10 +207,13 @@ public enum AttachmentStore {
 
     /// Stored files no attachment uses and nobody uploaded since `before`, locked for the
     /// collector's transaction (another instance's collector passes over them).
-    public static func claimUnused(touchedBefore before: Date, limit: Int, on db: DatabaseConnection) async throws -> [String] {
+    /// `among`: only these (nil: any).
+    public static func claimUnused(touchedBefore before: Date, among keys: [String]? = nil, limit: Int,
+                                   on db: DatabaseConnection) async throws -> [String] {
         let rows = try await db.query("""
             SELECT f.sha256 FROM stored_files f
             WHERE f.touched_at < \(before) AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = f.sha256)
+              AND (\(keys)::text[] IS NULL OR f.sha256 = ANY(\(keys)::text[]))
             ORDER BY f.touched_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             """)
         var keys: [String] = []

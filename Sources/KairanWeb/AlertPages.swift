@@ -24,6 +24,7 @@ struct AlertPages {
         routes.post("/alerts/weather/:id/send", use: sendWeatherWarning)
         routes.post("/alerts/weather/:id/discard", use: discardWeatherWarning)
         routes.get("/alerts/:id", use: alert)
+        routes.post("/alerts/:id/files/:file/withdraw", use: withdrawFile)
         routes.get("/a/:token", use: publicAlert)
         routes.get("/alerts/:id/deliveries.csv", use: deliveryRecord)
     }
@@ -168,6 +169,17 @@ struct AlertPages {
         let finished: Bool
         let carriers: [Carrier]
         let files: [FilePages.Item]
+        /// Its files staff may take off (once it has gone out), and those taken off.
+        let withdrawable: [Withdrawable]
+        let withdrawn: [Withdrawn]
+        let csrf: String
+    }
+
+    struct Withdrawable { let alertID: Int64; let fileID: AttachmentID; let name: String }
+    struct Withdrawn { let name: String; let when: String }
+
+    static func withdrawn(_ files: [WithdrawnFile], zone: TimeZone) -> [Withdrawn] {
+        files.map { Withdrawn(name: $0.filename, when: Dates.display($0.withdrawnAt, zone: zone)) }
     }
 
     static func pending(_ counts: DeliveryCounts) -> Int { counts.queued + counts.retrying + counts.sending }
@@ -187,7 +199,10 @@ struct AlertPages {
                 finished: Self.pending(counts) == 0,
                 carriers: carriers.map { .init(name: $0.carrier, sent: $0.counts.sent, pending: Self.pending($0.counts), failed: Self.failed($0.counts),
                                                total: $0.counts.sent + Self.pending($0.counts) + Self.failed($0.counts)) },
-                files: FilePages.items(alert.attachments))
+                files: FilePages.items(alert.attachments),
+                withdrawable: alert.sendAt <= services.clock.now()
+                    ? alert.attachments.map { Withdrawable(alertID: alert.id, fileID: $0.id, name: $0.filename) } : [],
+                withdrawn: Self.withdrawn(alert.withdrawnFiles, zone: services.timeZone), csrf: page.csrf)
             // While mail is going out the page follows it live (`alert.progress` as the workers record).
             return web.renderer.page("alert", title: alert.subject, content: view, request: page,
                                      liveStreams: view.finished ? [] : [EventStore.alertStream(alert.id)])
@@ -204,6 +219,22 @@ struct AlertPages {
         let cancelled: Bool
         let paragraphs: [String]
         let files: [FilePages.Item]
+        let withdrawn: [Withdrawn]
+    }
+
+    /// A wrong file sent with an alert (a list naming a child): staff take it off, and its
+    /// link in every mail then says so.
+    @Sendable func withdrawFile(_ request: Request, context: KairanRequestContext) async throws -> Response {
+        try await web.respond(request, context: context) { page in
+            let actor = try web.requireActor(page)
+            let form = try await web.postedForm(request, context: context)
+            let id = try context.parameters.require("id", as: Int64.self)
+            guard let file = context.parameters.get("file", as: AttachmentID.self) else { throw ServiceError.notFound }
+            // The box is required in the page; a post without it changes nothing.
+            guard form["confirm"] == "1" else { return PageRenderer.redirect("/alerts/\(id)") }
+            _ = try await services.alertService.withdrawFile(actor, alert: id, attachment: file, logger: context.logger)
+            return PageRenderer.redirect("/alerts/\(id)?m=file-withdrawn")
+        }
     }
 
     /// An alert's public page: what a push notification opens, for anyone holding the link
@@ -216,8 +247,9 @@ struct AlertPages {
                 urgent: alert.urgent, subject: alert.subject, category: alert.categoryName,
                 areas: alert.areaNames.isEmpty ? "町全体" : alert.areaNames.joined(separator: "・"),
                 when: Dates.display(alert.sendAt, zone: services.timeZone), iso: Dates.iso(alert.sendAt), cancelled: alert.cancelledAt != nil,
-                paragraphs: Messages.lines(AlertService.text(ofMailed: alert.body, hasFiles: !alert.attachments.isEmpty)),
-                files: FilePages.items(alert.attachments, under: "/a/\(token)/files"))
+                paragraphs: Messages.lines(AlertService.text(ofMailed: alert.body, hasFiles: !alert.attachments.isEmpty || !alert.withdrawnFiles.isEmpty)),
+                files: FilePages.items(alert.attachments, under: "/a/\(token)/files"),
+                withdrawn: Self.withdrawn(alert.withdrawnFiles, zone: services.timeZone))
             return web.renderer.page("alert-public", title: alert.subject, content: view, request: page)
         }
     }

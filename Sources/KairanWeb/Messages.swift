@@ -86,7 +86,7 @@ extension Messages {
     }
 
     static let doneTexts: [String: String] = [
-        "weather-discarded": "気象警報のメールを送らないことにしました。", "event-created": "行事を作成しました。", "event-changed": "行事の内容を変更しました。", "event-answered": "出欠を送りました。", "event-cancelled": "行事を中止し、回答した方に知らせました。",
+        "weather-discarded": "気象警報のメールを送らないことにしました。", "file-withdrawn": "添付ファイルを取り下げました。メールのリンクを開くと「取り下げられました」と表示されます。", "event-created": "行事を作成しました。", "event-changed": "行事の内容を変更しました。", "event-answered": "出欠を送りました。", "event-cancelled": "行事を中止し、回答した方に知らせました。",
         "welcome": "登録が完了しました。ようこそ！", "created": "グループを作成しました。", "joined": "グループに参加しました。",
         "requested": "参加を申し込みました。管理者の承認をお待ちください。", "left": "グループを退会しました。",
         "posted": "投稿しました。", "edited": "投稿を編集しました。", "deleted": "投稿を削除しました。", "flagged": "通報しました。モデレーターが確認します。",

@@ -55,6 +55,7 @@ enum Stylesheet {
         button, .button { font: inherit; display: inline-block; padding: 0.5rem 1.1rem; border-radius: 0.375rem; border: 2px solid #0b55a3;
           background: #0b55a3; color: #fff; cursor: pointer; text-decoration: none; min-height: 44px; }
         button.secondary, .button.secondary { background: #fff; color: #0b55a3; }
+        button.danger { background: #a3130b; border-color: #a3130b; }
         button.small, a.small { min-height: 36px; padding: 0.2rem 0.7rem; font-size: 0.875rem; }
         button.link { background: none; border: none; padding: 0; min-height: 0; text-decoration: underline; color: inherit; }
         .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0.5rem 0 1rem; }

@@ -983,7 +983,26 @@ enum Templates {
         <h2 id="content-heading">本文（送ったとおり）</h2>
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
         \(files)
+        \(withdrawnFiles)
         </section>
+        {{^empty(withdrawable)}}
+        <section aria-labelledby="withdraw-heading">
+        <h2 id="withdraw-heading">添付ファイルの取り下げ</h2>
+        <p>間違ったファイルを送ったときは取り下げてください。メールのリンクを開くと「取り下げられました」と表示され、ファイルは削除されます。届いたメールそのものは取り消せません。</p>
+        {{#withdrawable}}
+        <form method="post" action="/alerts/{{alertID}}/files/{{fileID}}/withdraw" class="stack">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p><input type="checkbox" id="withdraw-{{fileID}}" name="confirm" value="1" required> <label for="withdraw-{{fileID}}">「{{name}}」を取り下げる</label>
+        <button type="submit" class="danger">取り下げる<span class="visually-hidden">（{{name}}）</span></button></p>
+        </form>
+        {{/withdrawable}}
+        </section>
+        {{/empty(withdrawable)}}
+        """
+
+    /// Files taken off an alert after it went out.
+    static let withdrawnFiles = """
+        {{^empty(withdrawn)}}<ul class="files withdrawn">{{#withdrawn}}<li><del>{{name}}</del>（{{when}} に取り下げられました）</li>{{/withdrawn}}</ul>{{/empty(withdrawn)}}
         """
 
     /// An alert for everyone holding its link (a push opens it): no staff's figures.
@@ -994,6 +1013,7 @@ enum Templates {
         {{#cancelled}}<p class="warning" role="note">この情報は取り消されました。</p>{{/cancelled}}
         <div class="body">{{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}</div>
         \(files)
+        \(withdrawnFiles)
         </article>
         """
 

@@ -363,6 +363,72 @@ import Testing
         await server.stop()
     }
 
+    @Test func aWrongFileIsTakenOffAnAlertThatWentOutAndItsLinkSaysSo() async throws {
+        let server = ScriptedSMTPServer()
+        try await server.start()
+        try await withTown { town in
+            try await subscribe(town, "papa@ezweb.ne.jp")
+            func upload(_ bytes: [UInt8], _ name: String) async throws -> Int {
+                let response = try await AttachmentTests.upload(town.client, bytes, name: name, token: town.staff)
+                try #require(response.status == .created, "\(response.text)")
+                return try #require(response.json()["id"] as? Int)
+            }
+            let map = try await upload(AttachmentFixtures.pdf, "避難所マップ.pdf")
+            // The wrong file: a photo that shows who lives where.
+            let wrong = try await upload(AttachmentFixtures.jpegWithGPS, "要支援者の家.jpg")
+            let created = try await sendAlert(town, category: "disaster", subject: "避難指示", body: "北地区に避難指示を発令しました。", attachments: [map, wrong])
+            let id = try #require(try created.json()["id"] as? Int)
+            #expect(try await deliver(town, to: server) == 1)
+            let mail = try #require(server.transactions.last?.data)
+            let token = try #require(mail.firstMatch(of: /\/a\/([A-Za-z0-9_-]{16,64})\/files\//).map { String($0.output.1) })
+            #expect(try await town.client.send(.get, "/a/\(token)/files/\(wrong)").status == .ok)
+            let key = try #require(try await query(town, "SELECT sha256 FROM attachments WHERE id = \(wrong)", as: String.self).first)
+
+            // Only alert staff take files off.
+            #expect(try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/\(wrong)", token: town.resident).status == .forbidden)
+            #expect(try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/\(wrong)").status == .unauthorized)
+            // Ten minutes on (no upload of these bytes can still be on its way).
+            town.clock.advance(by: 601)
+            let withdrawn = try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/\(wrong)", token: town.staff)
+            #expect(withdrawn.status == .ok, "\(withdrawn.text)")
+            let alert = try withdrawn.json()
+            #expect((alert["attachments"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [map])
+            let listed = try #require(alert["withdrawnFiles"] as? [[String: Any]])
+            #expect(listed.count == 1 && listed.first?["id"] as? Int == wrong && listed.first?["filename"] as? String == "要支援者の家.jpg")
+            #expect((alert["body"] as? String)?.contains("/files/\(wrong)") == true, "the body stays as it was mailed: proof of what went out")
+
+            // The link in the mail now says the file was taken back, and when; the other still opens.
+            let gone = try await town.client.send(.get, "/a/\(token)/files/\(wrong)")
+            #expect(gone.status == .gone && gone.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(gone.text.contains("「要支援者の家.jpg」は、") && gone.text.contains("配信元が取り下げました") && gone.text.contains("href=\"/a/\(token)\""),
+                    "\(gone.text)")
+            #expect(try await town.client.send(.get, "/a/\(token)/files/\(map)").status == .ok)
+            // The alert's page lists it as withdrawn, and its text still has no link block.
+            let page = try await town.client.send(.get, "/a/\(token)")
+            #expect(page.status == .ok && page.text.contains("<del>要支援者の家.jpg</del>") && page.text.contains("取り下げられました"))
+            #expect(!page.text.contains("【添付ファイル】"), "\(page.text)")
+            // Its bytes are gone from the store, not kept for a day.
+            #expect(try await query(town, "SELECT count(*)::int FROM stored_files WHERE sha256 = \(key)", as: Int.self) == [0])
+            #expect(try await town.client.send(.get, "/v1/attachments/\(wrong)", token: town.staff).status == .notFound)
+
+            // Again: nothing changes. Another alert's file, or none: 404.
+            let again = try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/\(wrong)", token: town.staff)
+            #expect(try again.status == .ok && (again.json()["withdrawnFiles"] as? [[String: Any]])?.count == 1)
+            #expect(try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/999999", token: town.staff).status == .notFound)
+            #expect(try await town.client.send(.delete, "/v1/alerts/999999/attachments/\(map)", token: town.staff).status == .notFound)
+
+            // A scheduled alert has not gone out: it is cancelled and sent again instead.
+            let later = try await upload(AttachmentFixtures.pngWithText, "訓練.png")
+            let scheduled = try await sendAlert(town, category: "disaster", subject: "防災訓練", body: "日曜に訓練を行います。",
+                                                sendAt: town.clock.now().addingTimeInterval(3600), attachments: [later])
+            let scheduledID = try #require(try scheduled.json()["id"] as? Int)
+            let early = try await town.client.send(.delete, "/v1/alerts/\(scheduledID)/attachments/\(later)", token: town.staff)
+            #expect(try early.status == .conflict && early.errorCode() == "alert_not_sent")
+            #expect(try await query(town, "SELECT count(*)::int FROM attachments WHERE id = \(later)", as: Int.self) == [1])
+        }
+        await server.stop()
+    }
+
     /// A push's payload is at most 3,000 bytes: the alert's text is cut by characters and by
     /// bytes, never inside a character.
     @Test func anAlertsPushTextFitsThePayload() {

@@ -3201,6 +3201,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Alert/pushSent`.
             public var pushSent: Swift.Int
+            /// files taken off it after it went out (`DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`); their links answer 410
+            ///
+            /// - Remark: Generated from `#/components/schemas/Alert/withdrawnFiles`.
+            public var withdrawnFiles: [Components.Schemas.WithdrawnFile]
             /// Creates a new `Alert`.
             ///
             /// - Parameters:
@@ -3221,6 +3225,7 @@ extension Components {
             ///   - page: its public page's path (`/a/<token>`: what a push opens; shareable, shown from the send time on); null for alerts from before pages
             ///   - pushDevices: app users' devices it is pushed to (Web Push: those who chose it in `PUT /v1/me/alert-push`)
             ///   - pushSent: of those
+            ///   - withdrawnFiles: files taken off it after it went out (`DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`); their links answer 410
             public init(
                 id: Swift.Int64,
                 category: Swift.String,
@@ -3238,7 +3243,8 @@ extension Components {
                 attachments: [Components.Schemas.Attachment],
                 page: Swift.String? = nil,
                 pushDevices: Swift.Int,
-                pushSent: Swift.Int
+                pushSent: Swift.Int,
+                withdrawnFiles: [Components.Schemas.WithdrawnFile]
             ) {
                 self.id = id
                 self.category = category
@@ -3257,6 +3263,7 @@ extension Components {
                 self.page = page
                 self.pushDevices = pushDevices
                 self.pushSent = pushSent
+                self.withdrawnFiles = withdrawnFiles
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -3276,6 +3283,38 @@ extension Components {
                 case page
                 case pushDevices
                 case pushSent
+                case withdrawnFiles
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WithdrawnFile`.
+        public struct WithdrawnFile: Codable, Hashable, Sendable {
+            /// the attachment id its link named
+            ///
+            /// - Remark: Generated from `#/components/schemas/WithdrawnFile/id`.
+            public var id: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WithdrawnFile/filename`.
+            public var filename: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WithdrawnFile/withdrawnAt`.
+            public var withdrawnAt: Foundation.Date
+            /// Creates a new `WithdrawnFile`.
+            ///
+            /// - Parameters:
+            ///   - id: the attachment id its link named
+            ///   - filename:
+            ///   - withdrawnAt:
+            public init(
+                id: Swift.Int64,
+                filename: Swift.String,
+                withdrawnAt: Foundation.Date
+            ) {
+                self.id = id
+                self.filename = filename
+                self.withdrawnAt = withdrawnAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case filename
+                case withdrawnAt
             }
         }
         /// - Remark: Generated from `#/components/schemas/AlertPage`.

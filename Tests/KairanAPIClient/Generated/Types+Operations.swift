@@ -18681,7 +18681,8 @@ public enum Operations {
     /// The link needs no account (subscribers have none) and cannot be guessed; the alert's
     /// public page (`/a/<token>`, what a push opens) lists the same files. Before the alert's
     /// send time, for an alert cancelled before it went out, for another alert's file, or for
-    /// an unknown link: 404.
+    /// an unknown link: 404. A file staff took off after the alert went out
+    /// (`DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`): 410, a page saying so.
     ///
     ///
     /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
@@ -18810,6 +18811,57 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Gone: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/responses/410/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/a/{token}/files/{attachmentID}/GET/responses/410/content/text\/html`.
+                    case html(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.html`.
+                    ///
+                    /// - Throws: An error if `self` is not `.html`.
+                    /// - SeeAlso: `.html`.
+                    public var html: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .html(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.AlertFile.Output.Gone.Body
+                /// Creates a new `Gone`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.AlertFile.Output.Gone.Body) {
+                    self.body = body
+                }
+            }
+            /// The alert's sender took this file off (its name and when, and a link to the alert's page).
+            ///
+            /// - Remark: Generated from `#/paths//a/{token}/files/{attachmentID}/get(alertFile)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Operations.AlertFile.Output.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Operations.AlertFile.Output.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
                             response: self
                         )
                     }
@@ -26425,6 +26477,299 @@ public enum Operations {
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/cancel/post(cancelAlert)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case html
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "text/html":
+                    self = .html
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .html:
+                    return "text/html"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .html
+                ]
+            }
+        }
+    }
+    /// Take a file off an alert that has gone out (alert_sender or town_admin).
+    ///
+    /// For the wrong file sent with an alert (a list that names a child, last year's map).
+    /// Mail already delivered cannot be called back, but the file's link in it, in mail still
+    /// queued and on the alert's page then answers 410 with a page saying the file was
+    /// withdrawn and when, and the file's bytes are removed unless something else shows the
+    /// same file. The alert lists it under `withdrawnFiles`. Withdrawing it again changes
+    /// nothing. Before the alert's send time nothing has gone out: 409 `alert_not_sent`
+    /// (cancel the alert and send it again without the file).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)`.
+    public enum WithdrawAlertFile {
+        public static let id: Swift.String = "withdrawAlertFile"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/alerts/{alertID}/attachments/{attachmentID}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/alerts/{alertID}/attachments/{attachmentID}/DELETE/path/alertID`.
+                public var alertID: Components.Parameters.AlertID
+                /// - Remark: Generated from `#/paths/v1/alerts/{alertID}/attachments/{attachmentID}/DELETE/path/attachmentID`.
+                public var attachmentID: Components.Parameters.AttachmentID
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - alertID:
+                ///   - attachmentID:
+                public init(
+                    alertID: Components.Parameters.AlertID,
+                    attachmentID: Components.Parameters.AttachmentID
+                ) {
+                    self.alertID = alertID
+                    self.attachmentID = attachmentID
+                }
+            }
+            public var path: Operations.WithdrawAlertFile.Input.Path
+            /// - Remark: Generated from `#/paths/v1/alerts/{alertID}/attachments/{attachmentID}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.WithdrawAlertFile.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.WithdrawAlertFile.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.WithdrawAlertFile.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.WithdrawAlertFile.Input.Path,
+                headers: Operations.WithdrawAlertFile.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/alerts/{alertID}/attachments/{attachmentID}/DELETE/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/alerts/{alertID}/attachments/{attachmentID}/DELETE/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Alert)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Alert {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.WithdrawAlertFile.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.WithdrawAlertFile.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The alert, the file now under `withdrawnFiles`.
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.WithdrawAlertFile.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.WithdrawAlertFile.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An error.
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses._Error)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses._Error {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Not answered now; `Retry-After` gives the seconds to wait. `overloaded`: the server is
+            /// busy and did not start the request (nothing was done). `timeout` or
+            /// `database_unavailable`: the request ran out of time or the database was away; a write
+            /// not yet committed was rolled back, one whose commit was under way may be kept, so
+            /// check before sending it again.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
             case serviceUnavailable(Components.Responses.Unavailable)

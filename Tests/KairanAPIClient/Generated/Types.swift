@@ -601,7 +601,8 @@ public protocol APIProtocol: Sendable {
     /// The link needs no account (subscribers have none) and cannot be guessed; the alert's
     /// public page (`/a/<token>`, what a push opens) lists the same files. Before the alert's
     /// send time, for an alert cancelled before it went out, for another alert's file, or for
-    /// an unknown link: 404.
+    /// an unknown link: 404. A file staff took off after the alert went out
+    /// (`DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`): 410, a page saying so.
     ///
     ///
     /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
@@ -900,6 +901,20 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/alerts/{alertID}/cancel`.
     /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/cancel/post(cancelAlert)`.
     func cancelAlert(_ input: Operations.CancelAlert.Input) async throws -> Operations.CancelAlert.Output
+    /// Take a file off an alert that has gone out (alert_sender or town_admin).
+    ///
+    /// For the wrong file sent with an alert (a list that names a child, last year's map).
+    /// Mail already delivered cannot be called back, but the file's link in it, in mail still
+    /// queued and on the alert's page then answers 410 with a page saying the file was
+    /// withdrawn and when, and the file's bytes are removed unless something else shows the
+    /// same file. The alert lists it under `withdrawnFiles`. Withdrawing it again changes
+    /// nothing. Before the alert's send time nothing has gone out: 409 `alert_not_sent`
+    /// (cancel the alert and send it again without the file).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)`.
+    func withdrawAlertFile(_ input: Operations.WithdrawAlertFile.Input) async throws -> Operations.WithdrawAlertFile.Output
     /// The per-recipient delivery record as CSV (alert_sender or town_admin).
     ///
     /// RFC 4180, CRLF line ends, UTF-8, sent as an attachment `alert-<id>-deliveries.csv`.
@@ -2541,7 +2556,8 @@ extension APIProtocol {
     /// The link needs no account (subscribers have none) and cannot be guessed; the alert's
     /// public page (`/a/<token>`, what a push opens) lists the same files. Before the alert's
     /// send time, for an alert cancelled before it went out, for another alert's file, or for
-    /// an unknown link: 404.
+    /// an unknown link: 404. A file staff took off after the alert went out
+    /// (`DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`): 410, a page saying so.
     ///
     ///
     /// - Remark: HTTP `GET /a/{token}/files/{attachmentID}`.
@@ -3048,6 +3064,28 @@ extension APIProtocol {
         headers: Operations.CancelAlert.Input.Headers = .init()
     ) async throws -> Operations.CancelAlert.Output {
         try await cancelAlert(Operations.CancelAlert.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Take a file off an alert that has gone out (alert_sender or town_admin).
+    ///
+    /// For the wrong file sent with an alert (a list that names a child, last year's map).
+    /// Mail already delivered cannot be called back, but the file's link in it, in mail still
+    /// queued and on the alert's page then answers 410 with a page saying the file was
+    /// withdrawn and when, and the file's bytes are removed unless something else shows the
+    /// same file. The alert lists it under `withdrawnFiles`. Withdrawing it again changes
+    /// nothing. Before the alert's send time nothing has gone out: 409 `alert_not_sent`
+    /// (cancel the alert and send it again without the file).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /v1/alerts/{alertID}/attachments/{attachmentID}`.
+    /// - Remark: Generated from `#/paths//v1/alerts/{alertID}/attachments/{attachmentID}/delete(withdrawAlertFile)`.
+    public func withdrawAlertFile(
+        path: Operations.WithdrawAlertFile.Input.Path,
+        headers: Operations.WithdrawAlertFile.Input.Headers = .init()
+    ) async throws -> Operations.WithdrawAlertFile.Output {
+        try await withdrawAlertFile(Operations.WithdrawAlertFile.Input(
             path: path,
             headers: headers
         ))
