@@ -19,6 +19,8 @@ public enum ChildProcess {
         public let output: String
         /// It ran past its time and was killed.
         public let timedOut: Bool
+        /// Its caller gave up on it (`cancelled` said so) and it was killed.
+        public let cancelled: Bool
     }
 
     public struct SpawnError: Error, CustomStringConvertible {
@@ -30,7 +32,9 @@ public enum ChildProcess {
     ///     that reads untrusted input gets a small one: our environment holds secrets
     ///     (object-store keys, the database password).
     ///   - timeout: killed (SIGKILL) when it runs longer.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String]? = nil, timeout: Duration? = nil) throws -> Result {
+    ///   - cancelled: asked while it runs (with a timeout); true kills it.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String]? = nil, timeout: Duration? = nil,
+                           cancelled: @Sendable () -> Bool = { false }) throws -> Result {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("kairan-\(UUID().uuidString).out").path
         defer { unlink(outputPath) }
 
@@ -60,6 +64,7 @@ public enum ChildProcess {
         }
         var status: Int32 = 0
         var timedOut = false
+        var gaveUp = false
         if let timeout {
             // Polled, not signalled: the child is ours to reap, so it cannot be killed after
             // another process took its pid.
@@ -68,9 +73,11 @@ public enum ChildProcess {
                 let reaped = waitpid(pid, &status, WNOHANG)
                 if reaped == pid { break }
                 if reaped == -1, errno != EINTR { throw SpawnError(description: "waitpid failed for \(executable)") }
-                if ContinuousClock.now >= deadline {
+                let late = ContinuousClock.now >= deadline
+                if late || cancelled() {
                     kill(pid, SIGKILL)
-                    timedOut = true
+                    timedOut = late
+                    gaveUp = !late
                     while waitpid(pid, &status, 0) == -1, errno == EINTR {}
                     break
                 }
@@ -81,11 +88,17 @@ public enum ChildProcess {
                 guard errno == EINTR else { throw SpawnError(description: "waitpid failed for \(executable)") }
             }
         }
-        // The output only explains a failure; a missing file leaves the explanation empty.
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        // The output only explains a failure: its last 4 KB (a missing file leaves it empty).
+        var output = ""
+        if let handle = FileHandle(forReadingAtPath: outputPath) {
+            defer { try? handle.close() }
+            let size = (try? handle.seekToEnd()) ?? 0
+            try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+            output = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+        }
         // WIFEXITED / WEXITSTATUS, spelled out: the C macros are not imported into Swift.
         let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: exitCode, output: output, timedOut: timedOut)
+        return Result(status: exitCode, output: output, timedOut: timedOut, cancelled: gaveUp)
     }
 
     /// Our open descriptors, from /proc/self/fd (a server with thousands of sockets has them

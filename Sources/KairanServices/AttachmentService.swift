@@ -56,18 +56,31 @@ public struct AttachmentService: Sendable {
         let largest = staff ? max(limits.imageBytes, limits.staffPDFBytes) : max(limits.imageBytes, limits.residentPDFBytes)
         guard bytes.readableBytes <= largest else { throw tooLarge(largest) }
         let filenameBase = try Self.filename(rawName)
+        func checkAllowance(bytes: Int, on db: DatabaseConnection) async throws {
+            let used = try await AttachmentStore.allowanceUsed(uploader: actor.accountID, since: now.addingTimeInterval(-24 * 3600), on: db)
+            if used.waiting >= limits.waitingPerAccount {
+                throw ServiceError.conflict("too_many_waiting_uploads",
+                                            "\(limits.waitingPerAccount) uploads already wait to be attached; attach them or let them expire")
+            }
+            if used.bytes + Int64(bytes) > (staff ? limits.staffBytesPerDay : limits.residentBytesPerDay) {
+                throw ServiceError.rateLimited(action: "upload", retryAfter: 3600)
+            }
+        }
         // Parsing a 20 MB scan takes a few milliseconds: off the event loop.
         let raw = Array(bytes.readableBytesView)
-        var inspected: InspectedFile
+        let result: InspectedFile
         var convertedFrom: String?
         do {
-            inspected = try await NIOThreadPool.singleton.runIfActive { try FileInspector.inspect(raw) }
+            result = try await NIOThreadPool.singleton.runIfActive { try FileInspector.inspect(raw) }
         } catch FileRefusal.heic where services.heicConverter != nil {
-            inspected = try await convertHEIC(raw, with: services.heicConverter!, logger: logger)
+            // Converting costs up to 30 s of a core: an account past its allowance gets none.
+            try await database.withConnection { db in try await checkAllowance(bytes: raw.count, on: db) }
+            result = try await convertHEIC(raw, for: actor.accountID, with: services.heicConverter!, logger: logger)
             convertedFrom = "heic"
         } catch let refusal as FileRefusal {
             throw Self.describe(refusal)
         }
+        let inspected = result
         let limit = inspected.kind == .pdf ? (staff ? limits.staffPDFBytes : limits.residentPDFBytes) : limits.imageBytes
         guard inspected.bytes.count <= limit else { throw tooLarge(limit) }
         let name = Self.named(filenameBase, as: inspected.kind)
@@ -76,24 +89,14 @@ public struct AttachmentService: Sendable {
         // The allowance, then the file's row (committed: the collector knows of it), then the
         // bytes, then the attachment, the allowance checked again under the uploader's lock
         // (parallel uploads each saw the same count the first time).
-        func checkAllowance(on db: DatabaseConnection) async throws {
-            let used = try await AttachmentStore.allowanceUsed(uploader: actor.accountID, since: now.addingTimeInterval(-24 * 3600), on: db)
-            if used.waiting >= limits.waitingPerAccount {
-                throw ServiceError.conflict("too_many_waiting_uploads",
-                                            "\(limits.waitingPerAccount) uploads already wait to be attached; attach them or let them expire")
-            }
-            if used.bytes + Int64(inspected.bytes.count) > (staff ? limits.staffBytesPerDay : limits.residentBytesPerDay) {
-                throw ServiceError.rateLimited(action: "upload", retryAfter: 3600)
-            }
-        }
         try await database.withTransaction { db in
-            try await checkAllowance(on: db)
+            try await checkAllowance(bytes: inspected.bytes.count, on: db)
             try await AttachmentStore.touchFile(sha256: key.hex, byteSize: inspected.bytes.count, contentType: inspected.kind.rawValue, now: now, on: db)
         }
         try await files.put(key, bytes: ByteBuffer(bytes: inspected.bytes), contentType: inspected.kind.rawValue)
         let record = try await database.withTransaction { db in
             try await AttachmentStore.lockUploads(of: actor.accountID, on: db)
-            try await checkAllowance(on: db)
+            try await checkAllowance(bytes: inspected.bytes.count, on: db)
             return try await AttachmentStore.insert(uploader: actor.accountID, sha256: key.hex, kind: inspected.kind, byteSize: inspected.bytes.count,
                                                     filename: name, width: inspected.width, height: inspected.height, now: now, on: db)
         }
@@ -109,7 +112,7 @@ public struct AttachmentService: Sendable {
     /// can show. Its claimed size is checked before decoding; the JPEG is then inspected like
     /// any upload, its EXIF (GPS) stripped and its orientation tag too (the converter already
     /// turned the pixels upright).
-    func convertHEIC(_ heic: [UInt8], with converter: HEICConverter, logger: Logger) async throws -> InspectedFile {
+    func convertHEIC(_ heic: [UInt8], for account: AccountID, with converter: HEICConverter, logger: Logger) async throws -> InspectedFile {
         guard let size = FileInspector.heifImageSize(heic) else {
             throw ServiceError.invalid(code: "damaged_file", message: "the HEIC file is damaged or incomplete: it has no image size", field: nil)
         }
@@ -118,7 +121,12 @@ public struct AttachmentService: Sendable {
         }
         let jpeg: [UInt8]
         do {
-            jpeg = try await converter.convert(heic)
+            jpeg = try await converter.convert(heic, for: account)
+        } catch HEICConverter.Failure.cancelled {
+            throw CancellationError()
+        } catch HEICConverter.Failure.busy {
+            // One photo of an account's at a time, and a few waiting in all: the rest try again.
+            throw ServiceError.rateLimited(action: "convert", retryAfter: 10)
         } catch HEICConverter.Failure.unreadable(let detail) {
             logger.info("HEIC conversion refused the file", metadata: ["detail": "\(detail)"])
             throw ServiceError.invalid(code: "damaged_file", message: "the HEIC file is damaged or incomplete: it could not be converted to JPEG", field: nil)
@@ -264,10 +272,11 @@ public struct AttachmentService: Sendable {
     // MARK: - Collecting
 
     /// Removes up to 100 stored files (among `keys`, or any) that no attachment uses and
-    /// nobody uploaded since `before`; returns how many went.
-    func removeUnused(touchedBefore before: Date, among keys: [String]? = nil) async throws -> Int {
+    /// nobody uploaded since `before` (`withdrawnBefore` for bytes withdrawn on purpose);
+    /// returns how many went.
+    func removeUnused(touchedBefore before: Date, withdrawnBefore: Date? = nil, among keys: [String]? = nil) async throws -> Int {
         try await database.withTransaction { db -> Int in
-            let keys = try await AttachmentStore.claimUnused(touchedBefore: before, among: keys, limit: 100, on: db)
+            let keys = try await AttachmentStore.claimUnused(touchedBefore: before, withdrawnBefore: withdrawnBefore, among: keys, limit: 100, on: db)
             for hex in keys {
                 if let key = FileKey(hex: hex) { try await files.delete(key) }
             }
@@ -276,13 +285,17 @@ public struct AttachmentService: Sendable {
         }
     }
 
+    /// How long after their last upload withdrawn bytes wait: an upload of the same bytes may
+    /// be on its way (its body has 120 s to arrive, then it is inspected and stored).
+    static let withdrawnGrace: TimeInterval = 600
+
     /// A file someone took back on purpose (withdrawn from an alert): its bytes go now, unless
     /// something else shows the same bytes or an upload of them may be on its way (one in the
-    /// last 10 minutes; an upload's body has 120 s to arrive), in which case the collector
-    /// takes them a day later.
+    /// last 10 minutes), in which case the collector's next pass after that takes them
+    /// (`purge_soon`).
     public func removeNowIfUnused(_ key: String, logger: Logger) async {
         do {
-            let removed = try await removeUnused(touchedBefore: services.clock.now().addingTimeInterval(-600), among: [key])
+            let removed = try await removeUnused(touchedBefore: services.clock.now().addingTimeInterval(-Self.withdrawnGrace), among: [key])
             logger.info("withdrawn file's bytes", metadata: ["removed": "\(removed == 1)"])
         } catch {
             // The collector's pass removes them later.
@@ -291,7 +304,8 @@ public struct AttachmentService: Sendable {
     }
 
     /// Forgets uploads never attached within their lifetime, then removes stored bytes that
-    /// no attachment uses any more (a day after their last upload). Returns what went.
+    /// no attachment uses any more (a day after their last upload; ten minutes for bytes
+    /// withdrawn on purpose). Returns what went.
     public func collect(logger: Logger) async throws -> (uploads: Int, files: Int) {
         let now = services.clock.now()
         let uploads = try await database.withTransaction { db in
@@ -299,7 +313,8 @@ public struct AttachmentService: Sendable {
         }
         var removed = 0
         while true {
-            let batch = try await removeUnused(touchedBefore: now.addingTimeInterval(-24 * 3600))
+            let batch = try await removeUnused(touchedBefore: now.addingTimeInterval(-24 * 3600),
+                                               withdrawnBefore: now.addingTimeInterval(-Self.withdrawnGrace))
             removed += batch
             if batch < 100 { break }
         }

@@ -390,6 +390,9 @@ public enum AlertStore {
             ), kept AS (
                 INSERT INTO alert_file_withdrawals (alert_id, attachment_id, filename, content_type, byte_size, withdrawn_by, withdrawn_at)
                 SELECT alert_id, id, filename, content_type, byte_size, \(account), \(now) FROM gone
+            ), marked AS (
+                -- The collector takes the bytes at its next pass, not a day later.
+                UPDATE stored_files SET purge_soon = true WHERE sha256 IN (SELECT sha256 FROM gone)
             )
             SELECT sha256 FROM gone
             """).decode(String.self) {

@@ -50,7 +50,7 @@ public enum AttachmentStore {
         try await db.query("""
             INSERT INTO stored_files (sha256, byte_size, content_type, created_at, touched_at)
             VALUES (\(sha256), \(byteSize), \(contentType), \(now), \(now))
-            ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at
+            ON CONFLICT (sha256) DO UPDATE SET touched_at = greatest(stored_files.touched_at, excluded.touched_at), purge_soon = false
             """)
     }
 
@@ -207,12 +207,14 @@ public enum AttachmentStore {
 
     /// Stored files no attachment uses and nobody uploaded since `before`, locked for the
     /// collector's transaction (another instance's collector passes over them).
-    /// `among`: only these (nil: any).
-    public static func claimUnused(touchedBefore before: Date, among keys: [String]? = nil, limit: Int,
+    /// `among`: only these (nil: any). `withdrawnBefore`: also those marked withdrawn
+    /// (`purge_soon`) that nobody uploaded since then.
+    public static func claimUnused(touchedBefore before: Date, withdrawnBefore: Date? = nil, among keys: [String]? = nil, limit: Int,
                                    on db: DatabaseConnection) async throws -> [String] {
         let rows = try await db.query("""
             SELECT f.sha256 FROM stored_files f
-            WHERE f.touched_at < \(before) AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = f.sha256)
+            WHERE (f.touched_at < \(before) OR f.purge_soon AND f.touched_at < \(withdrawnBefore))
+              AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = f.sha256)
               AND (\(keys)::text[] IS NULL OR f.sha256 = ANY(\(keys)::text[]))
             ORDER BY f.touched_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             """)

@@ -1,6 +1,6 @@
 import Foundation
 @testable import KairanCore
-import KairanFiles
+@testable import KairanFiles
 import Testing
 
 /// What the server does to a file before keeping it: its real type read from its bytes, and
@@ -117,6 +117,28 @@ import Testing
         let slow = try ChildProcess.run("/bin/sleep", ["30"], environment: [], timeout: .milliseconds(200))
         #expect(slow.timedOut && slow.status == 128 + SIGKILL)
         #expect(ContinuousClock.now - started < .seconds(25), "killed, not waited for")
+        let abandoned = try ChildProcess.run("/bin/sleep", ["30"], environment: [], timeout: .seconds(60), cancelled: { true })
+        #expect(abandoned.cancelled && !abandoned.timedOut && abandoned.status == 128 + SIGKILL)
+    }
+
+    @Test func aChildProgramGetsNoneOfOurDescriptors() throws {
+        // Ours: a file and a socket left open while the child runs.
+        let file = open("/dev/null", O_RDONLY)
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(file); close(socket) }
+        let listed = try ChildProcess.run("/bin/ls", ["/proc/self/fd"], environment: [])
+        // 0, 1 and 2, and ls's own handle on the folder it lists.
+        #expect(listed.output.split(separator: "\n") == ["0", "1", "2", "3"], "\(listed.output)")
+    }
+
+    @Test func oneAccountConvertsOnePhotoAtATime() async throws {
+        let converter = try #require(HEICConverter.installed(), "heif-convert is missing: apt install libheif-examples")
+        #expect(converter.turns.enter(7))
+        await #expect(throws: HEICConverter.Failure.busy) { try await converter.convert(AttachmentFixtures.heicPortrait, for: 7) }
+        let other = try await converter.convert(AttachmentFixtures.heicPortrait, for: 8)
+        #expect(other.starts(with: [0xFF, 0xD8, 0xFF]))
+        converter.turns.leave(7)
+        #expect(try await converter.convert(AttachmentFixtures.heicPortrait, for: 7).starts(with: [0xFF, 0xD8, 0xFF]))
     }
 
     @Test func imagesCutShortOrForgedAreRefused() throws {

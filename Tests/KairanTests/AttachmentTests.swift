@@ -161,6 +161,7 @@ import Testing
             // pixels it already turned, and a browser would turn the photo a second time.
             #expect(!AttachmentFileTests.contains(bytes, "Exif"))
             #expect(file["byteSize"] as? Int == bytes.count)
+            #expect(bytes.count < AttachmentFixtures.heicPortrait.count, "the JPEG is smaller than the HEIC (the allowance test below relies on it)")
 
             func refusal(_ bytes: [UInt8]) async throws -> (HTTPResponse.Status, String) {
                 let response = try await Self.upload(client, bytes, name: "IMG_0004.HEIC", token: resident.token)
@@ -171,6 +172,13 @@ import Testing
             #expect(try await refusal(Array(AttachmentFixtures.heicPortrait.prefix(700))) == (.unprocessableContent, "damaged_file"))
             #expect(try await refusal(AttachmentFixtures.heicHeader) == (.unprocessableContent, "damaged_file"))
             #expect(try await refusal(AttachmentFixtures.heicClaiming(width: 20_000, height: 20_000)) == (.contentTooLarge, "image_too_large"))
+        }
+        // An account past its day's allowance gets no conversion (30 s of a core each): the
+        // HEIC as sent is over it, though the JPEG it would become is not.
+        try await withApp(configure: { $0.attachmentLimits.residentBytesPerDay = Int64(AttachmentFixtures.heicPortrait.count - 1) }) { client, _ in
+            let resident = try await client.resident("many-photos@example.jp")
+            let response = try await Self.upload(client, AttachmentFixtures.heicPortrait, name: "IMG_0005.HEIC", token: resident.token)
+            #expect(try response.status == .tooManyRequests && response.errorCode() == "rate_limited", "\(response.text)")
         }
     }
 
