@@ -83,22 +83,33 @@ public enum GroupStore {
     public static func standing(
         group id: GroupID, account: AccountID, now: Date, lock: Bool = false, on db: DatabaseConnection
     ) async throws -> (GroupRecord, GroupStanding)? {
-        let query = ("""
-            SELECT \(unescaped: groupColumns),
-                   (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)),
-                   EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = \(account)
-                           AND (b.expires_at IS NULL OR b.expires_at > \(now))),
-                   EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
-            FROM groups g WHERE g.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")
-            """ as PostgresQuery)
-        for try await row in try await db.query(query)
-            .decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self) {
+        let query = standingQuery(group: id, account: account, now: now, lock: lock)
+        // Without the lock (every read of a group, thread or post): planned once per connection.
+        let rows = lock ? try await Array(db.query(query).collect()) : try await db.query(query, preparedAs: StandingStatement.self)
+        for row in rows {
+            let row = try row.decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self)
             let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
             let standing = GroupStanding(visibility: group.visibility, joinPolicy: group.joinPolicy,
                                          role: row.9.flatMap(GroupRole.init(rawValue:)), banned: row.10, invited: row.11)
             return (group, standing)
         }
         return nil
+    }
+
+    static func standingQuery(group id: GroupID, account: AccountID, now: Date, lock: Bool) -> PostgresQuery {
+        """
+        SELECT \(unescaped: groupColumns),
+               (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)),
+               EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = \(account)
+                       AND (b.expires_at IS NULL OR b.expires_at > \(now))),
+               EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
+        FROM groups g WHERE g.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")
+        """
+    }
+
+    enum StandingStatement: PreparedSQL {
+        static let name = "group_standing"
+        static let sql = standingQuery(group: 0, account: 0, now: Date(timeIntervalSince1970: 0), lock: false).sql
     }
 
     public static func update(_ group: GroupRecord, on db: DatabaseConnection) async throws {

@@ -19,6 +19,16 @@ extension PostgresConnection {
         try await guarded { try await $0.unguardedQuery(query, logger: logger, file: file, line: line) }
     }
 
+    /// A prepared statement's rows (PreparedStatements.swift), guarded like `query`.
+    func executeGuarded<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger, file: String,
+                                                       line: Int) async throws -> [PostgresRow] where Statement.Row == PostgresRow {
+        try await guarded { connection in
+            var rows: [PostgresRow] = []
+            for try await row in try await connection.execute(statement, logger: logger, file: file, line: line) { rows.append(row) }
+            return rows
+        }
+    }
+
     /// Commits the transaction open on this connection, and fails with
     /// `TransactionRolledBack` when the server answers ROLLBACK instead.
     ///

@@ -295,12 +295,23 @@ public enum ModerationStore {
         return result
     }
 
+    static func sandboxQuery(account: AccountID?) -> PostgresQuery {
+        """
+        SELECT s.auto_hide_score::float8, s.new_account_days, s.new_account_posts_per_hour, s.new_account_max_links, a.created_at
+        FROM moderation_settings s LEFT JOIN accounts a ON a.id = \(account)::bigint
+        """
+    }
+
+    /// Every post's gate reads it: planned once per connection.
+    enum SandboxStatement: PreparedSQL {
+        static let name = "moderation_sandbox"
+        static let sql = sandboxQuery(account: nil).sql
+    }
+
     /// The settings, and whether the account is still new (the sandbox applies), in one query.
     public static func sandbox(account: AccountID?, now: Date, on db: DatabaseConnection) async throws -> (ModerationSettings, isNew: Bool) {
-        for try await (score, days, posts, links, createdAt) in try await db.query("""
-            SELECT s.auto_hide_score::float8, s.new_account_days, s.new_account_posts_per_hour, s.new_account_max_links, a.created_at
-            FROM moderation_settings s LEFT JOIN accounts a ON a.id = \(account)::bigint
-            """).decode((Double, Int32, Int32, Int32, Date?).self) {
+        for row in try await db.query(sandboxQuery(account: account), preparedAs: SandboxStatement.self) {
+            let (score, days, posts, links, createdAt) = try row.decode((Double, Int32, Int32, Int32, Date?).self)
             let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts), newAccountMaxLinks: Int(links))
             let isNew = createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true
             return (settings, isNew)

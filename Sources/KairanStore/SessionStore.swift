@@ -68,18 +68,28 @@ public enum SessionStore {
     /// The live session for a token, with its account's roles: not revoked, not expired at
     /// `now`, account not disabled. One query, since every authenticated request runs it.
     public static func findActive(token: SessionToken, now: Date, on db: DatabaseConnection) async throws -> ActiveSession? {
-        let hash = token.hash
-        for try await (id, accountID, expiresAt, roles, name, staff) in try await db.query("""
-            SELECT s.id, s.account_id, s.expires_at,
-                   ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id), a.display_name,
-                   EXISTS (SELECT 1 FROM organization_staff o WHERE o.account_id = s.account_id)
-            FROM sessions s JOIN accounts a ON a.id = s.account_id
-            WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
-            """).decode((Int64, AccountID, Date, [String], String, Bool).self) {
+        for row in try await db.query(activeQuery(hash: token.hash, now: now), preparedAs: ActiveSessionStatement.self) {
+            let (id, accountID, expiresAt, roles, name, staff) = try row.decode((Int64, AccountID, Date, [String], String, Bool).self)
             return ActiveSession(id: id, accountID: accountID, expiresAt: expiresAt, roles: Set(roles.compactMap(Role.init(rawValue:))),
                                  displayName: name, isOrganizationStaff: staff)
         }
         return nil
+    }
+
+    static func activeQuery(hash: ByteBuffer, now: Date) -> PostgresQuery {
+        """
+        SELECT s.id, s.account_id, s.expires_at,
+               ARRAY(SELECT role FROM account_roles r WHERE r.account_id = s.account_id), a.display_name,
+               EXISTS (SELECT 1 FROM organization_staff o WHERE o.account_id = s.account_id)
+        FROM sessions s JOIN accounts a ON a.id = s.account_id
+        WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > \(now) AND a.disabled_at IS NULL
+        """
+    }
+
+    /// Every authenticated request's first statement: planned once per connection.
+    enum ActiveSessionStatement: PreparedSQL {
+        static let name = "active_session"
+        static let sql = activeQuery(hash: ByteBuffer(), now: Date(timeIntervalSince1970: 0)).sql
     }
 
     /// Ends a session. Its unspent stream tickets stop working (spending checks the

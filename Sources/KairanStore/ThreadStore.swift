@@ -84,14 +84,25 @@ public enum ThreadStore {
     /// `reader`: the member whose unread counts to compute (nil: none).
     /// `counts: false` leaves `postCount`, `unreadCount` and `lastReadPostID` empty.
     public static func findThread(_ id: ThreadID, reader: AccountID?, counts: Bool = true, on db: DatabaseConnection) async throws -> ThreadRecord? {
-        let query: PostgresQuery = """
-            SELECT \(unescaped: counts ? threadColumns : threadColumnsWithoutCounts)
-            FROM threads t CROSS JOIN (SELECT \(reader)::bigint AS reader) rd WHERE t.id = \(id)
-            """
-        for try await row in try await db.query(query).decode(ThreadRow.self) {
-            return thread(row)
+        let query = threadQuery(id, reader: reader, counts: counts)
+        // Without counts (every read of a page and every reply): planned once per connection.
+        let rows = counts ? try await Array(db.query(query).collect()) : try await db.query(query, preparedAs: ThreadStatement.self)
+        for row in rows {
+            return thread(try row.decode(ThreadRow.self))
         }
         return nil
+    }
+
+    static func threadQuery(_ id: ThreadID, reader: AccountID?, counts: Bool) -> PostgresQuery {
+        """
+        SELECT \(unescaped: counts ? threadColumns : threadColumnsWithoutCounts)
+        FROM threads t CROSS JOIN (SELECT \(reader)::bigint AS reader) rd WHERE t.id = \(id)
+        """
+    }
+
+    enum ThreadStatement: PreparedSQL {
+        static let name = "thread_without_counts"
+        static let sql = threadQuery(0, reader: nil, counts: false).sql
     }
 
     /// Threads of a group, newest first, keyset-paged by id. `pinnedOnly` lists the pinned ones.
@@ -156,15 +167,25 @@ public enum ThreadStore {
         on db: DatabaseConnection
     ) async throws -> PostID {
         var id: PostID = 0
-        for try await value in try await db.query("""
-            INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
-            VALUES (\(thread), \(group), \(author), \(body), \(replyTo), \(now)) RETURNING id
-            """).decode(PostID.self) {
-            id = value
+        for row in try await db.query(insertPostQuery(thread: thread, group: group, author: author, body: body, replyTo: replyTo, now: now),
+                                      preparedAs: InsertPostStatement.self) {
+            id = try row.decode(PostID.self)
         }
         // A post held by moderation moves it back (`recomputeLastPostAt`) in the same transaction.
         if markVisible { try await markVisiblePost(in: thread, at: now, on: db) }
         return id
+    }
+
+    static func insertPostQuery(thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, now: Date) -> PostgresQuery {
+        """
+        INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
+        VALUES (\(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now)) RETURNING id
+        """
+    }
+
+    enum InsertPostStatement: PreparedSQL {
+        static let name = "insert_post"
+        static let sql = insertPostQuery(thread: 0, group: 0, author: 0, body: "", replyTo: nil, now: Date(timeIntervalSince1970: 0)).sql
     }
 
     /// The end of a visible reply's transaction, in one statement: the thread moves up the
@@ -241,13 +262,20 @@ public enum ThreadStore {
     }
 
     public static func findPost(_ id: PostID, on db: DatabaseConnection) async throws -> PostRecord? {
-        let query: PostgresQuery = """
-            SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = \(id)
-            """
-        for try await row in try await db.query(query).decode(PostRow.self) {
-            return post(row)
+        for row in try await db.query(postQuery(id), preparedAs: PostStatement.self) {
+            return post(try row.decode(PostRow.self))
         }
         return nil
+    }
+
+    static func postQuery(_ id: PostID) -> PostgresQuery {
+        "SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = \(id)"
+    }
+
+    /// One post (a reply reads its own twice): planned once per connection.
+    enum PostStatement: PreparedSQL {
+        static let name = "post"
+        static let sql = postQuery(0).sql
     }
 
     /// Posts of a thread, newest first, keyset-paged by id: ids only grow, so a page never
@@ -258,17 +286,27 @@ public enum ThreadStore {
     public static func posts(
         thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool, on db: DatabaseConnection
     ) async throws -> [PostRecord] {
-        let query: PostgresQuery = """
-            SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
-            WHERE p.thread_id = \(thread) AND (\(before)::bigint IS NULL OR p.id < \(before))
-              AND (p.moderation = 'visible' OR \(moderator) OR (p.moderation IN ('hidden', 'held') AND p.author_id = \(viewer)))
-            ORDER BY p.id DESC LIMIT \(limit)
-            """
         var posts: [PostRecord] = []
-        for try await row in try await db.query(query).decode(PostRow.self) {
-            posts.append(post(row))
+        for row in try await db.query(postsQuery(thread: thread, before: before, limit: limit, viewer: viewer, moderator: moderator),
+                                      preparedAs: PostsPageStatement.self) {
+            posts.append(post(try row.decode(PostRow.self)))
         }
         return posts
+    }
+
+    static func postsQuery(thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool) -> PostgresQuery {
+        """
+        SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
+        WHERE p.thread_id = \(thread) AND (\(before)::bigint IS NULL OR p.id < \(before)::bigint)
+          AND (p.moderation = 'visible' OR \(moderator)::boolean OR (p.moderation IN ('hidden', 'held') AND p.author_id = \(viewer)::bigint))
+        ORDER BY p.id DESC LIMIT \(limit)::bigint
+        """
+    }
+
+    /// A page of a thread's posts, the most read statement: planned once per connection.
+    enum PostsPageStatement: PreparedSQL {
+        static let name = "thread_posts_page"
+        static let sql = postsQuery(thread: 0, before: nil, limit: 0, viewer: nil, moderator: false).sql
     }
 
     /// Replaces a post's text, keeping the old one in the edit history.
