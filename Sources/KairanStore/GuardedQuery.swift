@@ -20,12 +20,27 @@ extension PostgresConnection {
     }
 
     /// A prepared statement's rows (PreparedStatements.swift), guarded like `query`.
+    ///
+    /// A statement the server refused closes the connection (the pool opens another): in
+    /// PostgresNIO 1.33 a statement whose preparation failed on a connection (a lock timeout
+    /// while parsing, a transaction already aborted) fails every later execution there with
+    /// the same error, long after the cause is gone (`PreparedStatementStateMachine`'s
+    /// `.error` state). A refusal at execution would not need it, but the two look alike,
+    /// and refusals of these statements are rare.
     func executeGuarded<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger, file: String,
                                                        line: Int) async throws -> [PostgresRow] where Statement.Row == PostgresRow {
-        try await guarded { connection in
-            var rows: [PostgresRow] = []
-            for try await row in try await connection.execute(statement, logger: logger, file: file, line: line) { rows.append(row) }
-            return rows
+        do {
+            return try await guarded { connection in
+                var rows: [PostgresRow] = []
+                for try await row in try await connection.execute(statement, logger: logger, file: file, line: line) { rows.append(row) }
+                return rows
+            }
+        } catch let error as PSQLError where error.code == .server {
+            logger.info("a prepared statement was refused; its connection is replaced", metadata: [
+                "statement": "\(Statement.name)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")",
+            ])
+            close().whenComplete { _ in }
+            throw error
         }
     }
 

@@ -355,16 +355,27 @@ public enum ModerationStore {
     /// `*` in a word stands for any run of characters: the word becomes a LIKE pattern with
     /// LIKE's own wildcards and escape character escaped first.
     public static func watchedWord(in text: WatchedWords.Text, on db: DatabaseConnection) async throws -> WatchedWord? {
-        for try await (id, pattern, normalized, action, foldsKana) in try await db.query("""
-            SELECT id, pattern, normalized, action, fold_kana FROM watched_words
-            WHERE (CASE WHEN fold_kana THEN \(text.kanaFolded) ELSE \(text.plain) END)
-                  LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
-            ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
-            LIMIT 1
-            """).decode((Int64, String, String, String, Bool).self) {
+        for row in try await db.query(watchedWordQuery(plain: text.plain, kanaFolded: text.kanaFolded), preparedAs: WatchedWordStatement.self) {
+            let (id, pattern, normalized, action, foldsKana) = try row.decode((Int64, String, String, String, Bool).self)
             return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana)
         }
         return nil
+    }
+
+    static func watchedWordQuery(plain: String, kanaFolded: String) -> PostgresQuery {
+        """
+        SELECT id, pattern, normalized, action, fold_kana FROM watched_words
+        WHERE (CASE WHEN fold_kana THEN \(kanaFolded) ELSE \(plain) END)
+              LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
+        ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
+        LIMIT 1
+        """
+    }
+
+    /// Every post's gate asks it: planned once per connection.
+    enum WatchedWordStatement: PreparedSQL {
+        static let name = "watched_word"
+        static let sql = watchedWordQuery(plain: "", kanaFolded: "").sql
     }
 
     public static func watchedWords(on db: DatabaseConnection) async throws -> [WatchedWord] {
@@ -419,13 +430,23 @@ public enum ModerationStore {
     /// The end of the longest suspension in force for posting in `group` (the group's own
     /// or the town's), if any.
     public static func suspendedUntil(account: AccountID, group: GroupID?, now: Date, on db: DatabaseConnection) async throws -> Date? {
-        for try await until in try await db.query("""
-            SELECT max(until) FROM suspensions
-            WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group))
-            """).decode(Date?.self) {
-            return until
+        for row in try await db.query(suspendedQuery(account: account, group: group, now: now), preparedAs: SuspendedStatement.self) {
+            return try row.decode(Date?.self)
         }
         return nil
+    }
+
+    static func suspendedQuery(account: AccountID, group: GroupID?, now: Date) -> PostgresQuery {
+        """
+        SELECT max(until) FROM suspensions
+        WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group)::bigint)
+        """
+    }
+
+    /// Every post's gate asks it: planned once per connection.
+    enum SuspendedStatement: PreparedSQL {
+        static let name = "suspended_until"
+        static let sql = suspendedQuery(account: 0, group: nil, now: Date(timeIntervalSince1970: 0)).sql
     }
 
     // MARK: - The log

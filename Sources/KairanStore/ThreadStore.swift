@@ -203,25 +203,37 @@ public enum ThreadStore {
         on db: DatabaseConnection
     ) async throws {
         let json = try EventStore.json(payload)
-        try await db.query("""
-            WITH moved AS (
-                UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)
-            ), marked AS (
-                INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) VALUES (\(thread), \(author), \(post))
-                ON CONFLICT (account_id, thread_id) DO UPDATE
-                SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
-            ), heads AS (
-                INSERT INTO stream_heads (stream, last_offset)
-                SELECT s, 1 FROM unnest(\(streams)::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n
-                ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
-                RETURNING stream, last_offset
-            ), appended AS (
-                INSERT INTO events (stream, seq, kind, payload, created_at)
-                SELECT stream, last_offset, \(kind), \(json)::jsonb, \(now) FROM heads
-                RETURNING stream
-            )
-            SELECT pg_notify(\(EventStore.channel), stream) FROM appended
-            """)
+        _ = try await db.query(publishReplyQuery(post, thread: thread, author: author, streams: streams, kind: kind, json: json, now: now),
+                               preparedAs: PublishReplyStatement.self)
+    }
+
+    static func publishReplyQuery(_ post: PostID, thread: ThreadID, author: AccountID, streams: [String], kind: String, json: String,
+                                  now: Date) -> PostgresQuery {
+        """
+        WITH moved AS (
+            UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)
+        ), marked AS (
+            INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) VALUES (\(thread), \(author), \(post))
+            ON CONFLICT (account_id, thread_id) DO UPDATE
+            SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
+        ), heads AS (
+            INSERT INTO stream_heads (stream, last_offset)
+            SELECT s, 1 FROM unnest(\(streams)::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n
+            ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
+            RETURNING stream, last_offset
+        ), appended AS (
+            INSERT INTO events (stream, seq, kind, payload, created_at)
+            SELECT stream, last_offset, \(kind), \(json)::jsonb, \(now) FROM heads
+            RETURNING stream
+        )
+        SELECT pg_notify(\(EventStore.channel), stream) FROM appended
+        """
+    }
+
+    /// Every visible reply's last statement: planned once per connection.
+    enum PublishReplyStatement: PreparedSQL {
+        static let name = "publish_reply"
+        static let sql = publishReplyQuery(0, thread: 0, author: 0, streams: [], kind: "", json: "", now: Date(timeIntervalSince1970: 0)).sql
     }
 
     /// A post became visible at `now` (written, or approved by a moderator): its thread

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import HummingbirdTesting
 import HummingbirdWSClient
@@ -471,8 +472,21 @@ extension StreamRevocationTests {
 
         static func with(lockTimeout: Bool = true, _ body: @escaping @Sendable (PrivateGroupFixture) async throws -> Void) async throws {
             try await TestDatabase.withFreshDatabase { url in
-                // A statement waiting on a lock gives up after 50 ms in this database: the
-                // lock then fails the hub's re-check outright, as a restart would.
+                // The group, its members and thread first, by a server without a lock timeout:
+                // on a loaded machine a setup write may wait longer than 50 ms for another.
+                let made = Mutex<(Resident, Resident, Int, Int)?>(nil)
+                try await serveLive(url: url) { client in
+                    let owner = try await client.resident("owner@example.jp")
+                    let member = try await client.resident("member@example.jp")
+                    let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
+                    try await client.invite(member, to: group, by: owner)
+                    let (thread, _) = try await client.createThread(in: group, by: owner)
+                    made.withLock { $0 = (owner, member, group, thread) }
+                }
+                let (owner, member, group, thread) = try #require(made.withLock { $0 })
+                // Then a statement waiting on a lock gives up after 50 ms in this database (for
+                // the connections of the server below): the lock then fails the hub's re-check
+                // outright, as a restart would.
                 if lockTimeout {
                     try await TestDatabase.serverURL.withSingleConnection(logger: TestDatabase.logger) { db in
                         try await db.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(url.database) SET lock_timeout = '50ms'"))
@@ -480,11 +494,6 @@ extension StreamRevocationTests {
                 }
                 try await serveLive(url: url) { client in
                     let port = try #require(client.port)
-                    let owner = try await client.resident("owner@example.jp")
-                    let member = try await client.resident("member@example.jp")
-                    let group = try await client.createGroup(by: owner, visibility: "private", joinPolicy: "invite")
-                    try await client.invite(member, to: group, by: owner)
-                    let (thread, _) = try await client.createThread(in: group, by: owner)
                     let stream = StreamClient.open(port: port, token: member.token)
                     defer { stream.close() }
                     stream.subscribe("thread:\(thread)")
