@@ -309,7 +309,9 @@ public enum ThreadStore {
     static func postsQuery(thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool) -> PostgresQuery {
         """
         SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
-        WHERE p.thread_id = \(thread) AND (\(before)::bigint IS NULL OR p.id < \(before)::bigint)
+        -- One range, the cursor or the top: a plan PostgreSQL caches for the prepared statement
+        -- (made once, for any cursor) still reads the thread's index from the cursor down.
+        WHERE p.thread_id = \(thread) AND p.id < coalesce(\(before)::bigint, 9223372036854775807)
           AND (p.moderation = 'visible' OR \(moderator)::boolean OR (p.moderation IN ('hidden', 'held') AND p.author_id = \(viewer)::bigint))
         ORDER BY p.id DESC LIMIT \(limit)::bigint
         """
