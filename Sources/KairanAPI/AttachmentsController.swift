@@ -48,9 +48,7 @@ struct AttachmentsController {
         } catch let withdrawn as FileWithdrawn {
             // Gone on purpose, and said so: a resident tapping the link in their mail learns
             // the file was taken back, not that the link is broken.
-            let when = withdrawn.file.withdrawnAt.formatted(Date.VerbatimFormatStyle(
-                format: "\(month: .defaultDigits)月\(day: .defaultDigits)日 \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits)",
-                timeZone: dependencies.services.timeZone, calendar: Calendar(identifier: .gregorian)))
+            let when = TownTime.display(withdrawn.file.withdrawnAt, zone: dependencies.services.timeZone)
             return HTMLPage(title: "取り下げられたファイル", body: """
                 <p>「\(HTMLPage.escape(withdrawn.file.filename))」は、\(when) に配信元が取り下げました。</p>
                 <p><a href="\(withdrawn.alertPage)">お知らせの本文を見る</a></p>

@@ -73,10 +73,16 @@ public enum FileInspector {
     ///   or a viewer would turn the photo a second time.
     public static func inspect(_ bytes: [UInt8], orientationApplied: Bool = false) throws(FileRefusal) -> InspectedFile {
         let file = try identify(bytes, orientationApplied: orientationApplied)
-        if let width = file.width, let height = file.height, width > 65_535 || height > 65_535 || width * height > maxPixels {
+        if let width = file.width, let height = file.height { try checkPixels(width: width, height: height) }
+        return file
+    }
+
+    /// At most 65,535 pixels a side and `maxPixels` in all: a photo's own size, or the size a
+    /// HEIC photo claims before it is decoded.
+    public static func checkPixels(width: Int, height: Int) throws(FileRefusal) {
+        if width > 65_535 || height > 65_535 || width * height > maxPixels {
             throw .tooManyPixels(width: width, height: height)
         }
-        return file
     }
 
     static func identify(_ bytes: [UInt8], orientationApplied: Bool = false) throws(FileRefusal) -> InspectedFile {

@@ -105,9 +105,9 @@ public enum ChildProcess {
     /// far above 1024). glibc's `posix_spawn_file_actions_addclosefrom_np` would do it in one
     /// step, but Swift's Glibc module does not export it.
     static func openDescriptors() -> [Int32] {
-        let listed = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        // Without /proc: the first 1024.
+        let candidates = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? Array(0..<1024)
         // The listing's own descriptor is closed by now: keep only those still open.
-        let open = listed.filter { fcntl($0, F_GETFD) != -1 }
-        return open.isEmpty && listed.isEmpty ? Array(3..<Int32(1024)).filter { fcntl($0, F_GETFD) != -1 } : open
+        return candidates.filter { fcntl($0, F_GETFD) != -1 }
     }
 }

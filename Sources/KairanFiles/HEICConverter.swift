@@ -129,8 +129,8 @@ public struct HEICConverter: Sendable {
         if result.timedOut { throw Failure.timedOut }
         // A file holding several images (a burst) is written as photo-1.jpg, photo-2.jpg…:
         // the first is the one shown.
-        for candidate in [output, folder + "/photo-1.jpg"] {
-            if result.status == 0, let data = FileManager.default.contents(atPath: candidate) { return Array(data) }
+        if result.status == 0, let data = [output, folder + "/photo-1.jpg"].lazy.compactMap(FileManager.default.contents(atPath:)).first {
+            return Array(data)
         }
         let detail = result.output.split(whereSeparator: \.isNewline).last.map(String.init) ?? "exit status \(result.status)"
         throw Failure.unreadable(detail: String(detail.prefix(200)))

@@ -116,8 +116,10 @@ public struct AttachmentService: Sendable {
         guard let size = FileInspector.heifImageSize(heic) else {
             throw ServiceError.invalid(code: "damaged_file", message: "the HEIC file is damaged or incomplete: it has no image size", field: nil)
         }
-        guard size.width <= 65_535, size.height <= 65_535, size.width * size.height <= FileInspector.maxPixels else {
-            throw Self.describe(.tooManyPixels(width: size.width, height: size.height))
+        do {
+            try FileInspector.checkPixels(width: size.width, height: size.height)
+        } catch {
+            throw Self.describe(error)
         }
         let jpeg: [UInt8]
         do {

@@ -1,9 +1,10 @@
 import Foundation
+import KairanCore
 
 /// Dates as the town reads them (its own time zone, Japanese style).
 enum Dates {
     static func display(_ date: Date, zone: TimeZone) -> String {
-        formatter("M月d日(EEE) H:mm", zone: zone, locale: "ja_JP").string(from: date)
+        TownTime.display(date, zone: zone)
     }
 
     static func iso(_ date: Date) -> String {
@@ -23,9 +24,9 @@ enum Dates {
         formatter("yyyy-MM-dd'T'HH:mm", zone: zone).string(from: date)
     }
 
-    private static func formatter(_ format: String, zone: TimeZone, locale: String = "en_US_POSIX") -> DateFormatter {
+    private static func formatter(_ format: String, zone: TimeZone) -> DateFormatter {
         let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: locale)
+        formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = zone
         formatter.dateFormat = format
         return formatter

@@ -394,6 +394,7 @@ import Testing
             #expect(try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/\(wrong)").status == .unauthorized)
             // Minutes after it went out, as a mistake is noticed.
             town.clock.advance(by: 120)
+            let withdrawnAt = town.clock.now()
             let withdrawn = try await town.client.send(.delete, "/v1/alerts/\(id)/attachments/\(wrong)", token: town.staff)
             #expect(withdrawn.status == .ok, "\(withdrawn.text)")
             let alert = try withdrawn.json()
@@ -405,7 +406,8 @@ import Testing
             // The link in the mail now says the file was taken back, and when; the other still opens.
             let gone = try await town.client.send(.get, "/a/\(token)/files/\(wrong)")
             #expect(gone.status == .gone && gone.headers[.contentType] == "text/html; charset=utf-8")
-            #expect(gone.text.contains("「要支援者の家.jpg」は、") && gone.text.contains("配信元が取り下げました") && gone.text.contains("href=\"/a/\(token)\""),
+            let when = TownTime.display(withdrawnAt, zone: TimeZone(identifier: "Asia/Tokyo")!)
+            #expect(gone.text.contains("「要支援者の家.jpg」は、\(when) に配信元が取り下げました。") && gone.text.contains("href=\"/a/\(token)\""),
                     "\(gone.text)")
             #expect(try await town.client.send(.get, "/a/\(token)/files/\(map)").status == .ok)
             // The alert's page lists it as withdrawn, and its text still has no link block.

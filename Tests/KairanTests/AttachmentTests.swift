@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import KairanCore
 import KairanDelivery
-import KairanFiles
+@testable import KairanFiles
 import KairanServices
 import NIOCore
 import PostgresNIO
@@ -172,6 +172,35 @@ import Testing
             #expect(try await refusal(Array(AttachmentFixtures.heicPortrait.prefix(700))) == (.unprocessableContent, "damaged_file"))
             #expect(try await refusal(AttachmentFixtures.heicHeader) == (.unprocessableContent, "damaged_file"))
             #expect(try await refusal(AttachmentFixtures.heicClaiming(width: 20_000, height: 20_000)) == (.contentTooLarge, "image_too_large"))
+        }
+        // One photo of an account's converts at a time: a second one meanwhile is asked to
+        // come back shortly.
+        let converter = try #require(HEICConverter.installed())
+        try await withApp(configure: { $0.heicConverter = converter }) { client, _ in
+            let resident = try await client.resident("two-at-once@example.jp")
+            #expect(converter.turns.enter(Int64(resident.id)))
+            let busy = try await Self.upload(client, AttachmentFixtures.heicPortrait, name: "IMG_0006.HEIC", token: resident.token)
+            #expect(try busy.status == .tooManyRequests && busy.errorCode() == "rate_limited", "\(busy.text)")
+            #expect(busy.headers[.retryAfter] == "10")
+            converter.turns.leave(Int64(resident.id))
+            #expect(try await Self.upload(client, AttachmentFixtures.heicPortrait, name: "IMG_0006.HEIC", token: resident.token).status == .created)
+        }
+        // A conversion that runs past its time is ended and the photo refused, not waited for.
+        let folder = FileManager.default.temporaryDirectory.path + "/kairan-slow-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let script = folder + "/slow-convert"
+        try "#!/bin/sh\nexec sleep 30\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        var slow = try #require(HEICConverter(executable: script))
+        slow.timeout = .milliseconds(300)
+        try await withApp(configure: { [slow] in $0.heicConverter = slow }) { client, _ in
+            let resident = try await client.resident("slow@example.jp")
+            let started = ContinuousClock.now
+            let response = try await Self.upload(client, AttachmentFixtures.heicPortrait, name: "IMG_0007.HEIC", token: resident.token)
+            #expect(try response.status == .unprocessableContent && response.errorCode() == "damaged_file", "\(response.text)")
+            #expect(response.text.contains("ファイルが壊れているか"), "in Japanese, as every error: \(response.text)")
+            #expect(ContinuousClock.now - started < .seconds(25), "killed at its time, not after the program's 30 s")
         }
         // An account past its day's allowance gets no conversion (30 s of a core each): the
         // HEIC as sent is over it, though the JPEG it would become is not.
