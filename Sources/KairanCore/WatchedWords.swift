@@ -30,7 +30,7 @@ public struct WatchedWord: Sendable, Equatable {
 /// forms and upper and lower case are the same word. Hiragana and katakana are the same only
 /// for words that ask for it: folded for every word, a short kana entry collides with
 /// everyday words (バカ in 生まれたばかり, シカ in しかし). Both the stored word and the post are
-/// normalized here; the database does the matching (`ModerationStore.watchedWord(in:)`), so
+/// normalized here; the database does the matching (`ModerationStore.gateReading`), so
 /// a post never loads the whole list.
 public enum WatchedWords {
     /// NFKC (ｂａｄ → bad, ﾊﾞｶ → バカ, ① → 1) and case folding, plus hiragana → katakana when

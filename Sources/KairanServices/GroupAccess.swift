@@ -32,12 +32,24 @@ enum GroupAccess {
     static func thread(
         _ action: GroupAction, _ id: ThreadID, actor: Actor, now: Date, counts: Bool = true, on db: DatabaseConnection
     ) async throws -> (ThreadRecord, GroupStanding) {
-        guard let thread = try await ThreadStore.findThread(id, reader: actor.accountID, counts: counts, on: db) else { throw ServiceError.notFound }
-        let (_, standing) = try await group(action, thread.groupID, actor: actor, now: now, on: db)
+        let thread: ThreadRecord, standing: GroupStanding, hasVisiblePost: () async throws -> Bool
+        if counts {
+            guard let found = try await ThreadStore.findThread(id, reader: actor.accountID, on: db) else { throw ServiceError.notFound }
+            guard let (_, groupStanding) = try await GroupStore.standing(group: found.groupID, account: actor.accountID, now: now, on: db) else {
+                throw ServiceError.notFound
+            }
+            (thread, standing, hasVisiblePost) = (found, groupStanding, { try await ThreadStore.hasVisiblePost(thread: id, on: db) })
+        } else {
+            // Every page of posts and every reply: one statement.
+            guard let found = try await ThreadStore.threadWithStanding(id, account: actor.accountID, now: now, on: db) else {
+                throw ServiceError.notFound
+            }
+            (thread, standing, hasVisiblePost) = (found.thread, found.standing, { found.hasVisiblePost })
+        }
+        try Policy.decide(actor, action, in: standing).require()
         // A thread whose posts moderation holds, hid or removed (its title may be what was
         // held) is there only for whoever started it and the moderators.
-        if thread.createdBy != actor.accountID, !isModerator(actor, in: standing),
-           try await !ThreadStore.hasVisiblePost(thread: id, on: db) {
+        if thread.createdBy != actor.accountID, !isModerator(actor, in: standing), try await !hasVisiblePost() {
             throw ServiceError.notFound
         }
         return (thread, standing)

@@ -30,10 +30,14 @@ enum PostGate {
         _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date,
         on db: DatabaseConnection
     ) async throws -> Disposition {
-        if let until = try await ModerationStore.suspendedUntil(account: actor.accountID, group: group, now: now, on: db) {
+        // One statement reads all the gate asks (suspension, sandbox, watched words, the
+        // group's approval rule); the checks are then made in this order.
+        let reading = try await ModerationStore.gateReading(account: actor.accountID, group: group, text: WatchedWords.Text(body), now: now,
+                                                            on: db)
+        if let until = reading.suspendedUntil {
             throw ServiceError.refused(code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
         }
-        let (settings, isNew) = try await ModerationStore.sandbox(account: actor.accountID, now: now, on: db)
+        let (settings, isNew) = (reading.settings, reading.isNew)
         let moderator = GroupAccess.isModerator(actor, in: standing)
         if !isEdit {
             try await checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: db)
@@ -42,7 +46,7 @@ enum PostGate {
             throw ServiceError.invalid(code: "too_many_links",
                                        message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")
         }
-        if let word = try await ModerationStore.watchedWord(in: WatchedWords.Text(body), on: db) {
+        if let word = reading.watchedWord {
             switch word.action {
             case .block:
                 throw ServiceError.invalid(code: "blocked_word",
@@ -54,10 +58,8 @@ enum PostGate {
             }
         }
         // Edits too: a post approved as "hello" must not turn into spam unreviewed.
-        if isNew && !moderator {
-            if try await GroupStore.approvesNewAccounts(group, on: db) {
-                return .hold(source: "approval", reason: "new account in a group that approves new accounts' posts")
-            }
+        if isNew && !moderator && reading.groupApprovesNewAccounts {
+            return .hold(source: "approval", reason: "new account in a group that approves new accounts' posts")
         }
         return .publish
     }

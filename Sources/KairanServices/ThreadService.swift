@@ -31,7 +31,7 @@ public struct ThreadService: Sendable {
                                                        isEdit: false, now: now, on: db)
             let threadID = try await ThreadStore.insertThread(group: groupID, title: title, author: actor.accountID, now: now, on: db)
             let postID = try await ThreadStore.insertPost(thread: threadID, group: groupID, author: actor.accountID, body: body, replyTo: nil,
-                                                          now: now, on: db)
+                                                          now: now, on: db).id
             _ = try await AttachmentService.attach(attachments, to: .post(postID), actor: actor, limit: services.attachmentLimits.perPost, now: now,
                                                    on: db)
             try await ThreadStore.markRead(thread: threadID, account: actor.accountID, upTo: postID, on: db)
@@ -138,11 +138,16 @@ public struct ThreadService: Sendable {
             }
             // The rows every reply to this thread shares (the thread's, the stream heads) are
             // locked last, in `publishReply`, one statement before the commit.
-            let postID = try await ThreadStore.insertPost(thread: threadID, group: thread.groupID, author: actor.accountID, body: body,
-                                                          replyTo: replyTo, now: now, markVisible: false, on: db)
-            _ = try await AttachmentService.attach(attachments, to: .post(postID), actor: actor, limit: services.attachmentLimits.perPost, now: now,
-                                                   on: db)
-            guard let written = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
+            let inserted = try await ThreadStore.insertPost(thread: threadID, group: thread.groupID, author: actor.accountID, body: body,
+                                                            replyTo: replyTo, now: now, markVisible: false, on: db)
+            let postID = inserted.id
+            var written = inserted
+            if !attachments.isEmpty {
+                _ = try await AttachmentService.attach(attachments, to: .post(postID), actor: actor, limit: services.attachmentLimits.perPost,
+                                                       now: now, on: db)
+                guard let withFiles = try await ThreadStore.findPost(postID, on: db) else { throw ServiceError.notFound }
+                written = withFiles
+            }
             let shown = try await PostGate.apply(disposition, post: written, isEdit: false, now: now, on: db)
             // Read again when the gate did something to it (held, or flagged for review).
             var post = written

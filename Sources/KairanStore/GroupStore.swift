@@ -42,15 +42,6 @@ public struct JoinRequestRecord: Sendable, Equatable {
 
 /// SQL for groups and their membership.
 public enum GroupStore {
-    /// Whether the group holds new accounts' posts for approval.
-    public static func approvesNewAccounts(_ group: GroupID, on db: DatabaseConnection) async throws -> Bool {
-        for try await approve in try await db.query("SELECT approve_new_accounts FROM groups WHERE id = \(group)")
-            .decode(Bool.self) {
-            return approve
-        }
-        return false
-    }
-
     static let groupColumns = "g.id, g.kind, g.name, g.description, g.area, g.visibility, g.join_policy, g.created_at, g.approve_new_accounts"
     typealias GroupRow = (GroupID, String, String, String, String?, String, String, Date, Bool)
 
@@ -87,24 +78,49 @@ public enum GroupStore {
         // Without the lock (every read of a group, thread or post): planned once per connection.
         let rows = lock ? try await Array(db.query(query).collect()) : try await db.query(query, preparedAs: StandingStatement.self)
         for row in rows {
-            let row = try row.decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self)
-            let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
-            let standing = GroupStanding(visibility: group.visibility, joinPolicy: group.joinPolicy,
-                                         role: row.9.flatMap(GroupRole.init(rawValue:)), banned: row.10, invited: row.11)
-            return (group, standing)
+            return standing(try row.decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self))
         }
         return nil
     }
 
     static func standingQuery(group id: GroupID, account: AccountID, now: Date, lock: Bool) -> PostgresQuery {
-        """
-        SELECT \(unescaped: groupColumns),
-               (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)),
-               EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = \(account)
-                       AND (b.expires_at IS NULL OR b.expires_at > \(now))),
-               EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
-        FROM groups g WHERE g.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")
-        """
+        standingQuery(of: .group(id), account: account, now: now, lock: lock)
+    }
+
+    /// What the caller's standing is read with: a group, or a thread with its group.
+    enum StandingTarget {
+        case group(GroupID)
+        /// The thread's columns without counts first, and last whether it has a visible post.
+        case thread(ThreadID)
+    }
+
+    static func standingQuery(of target: StandingTarget, account: AccountID, now: Date, lock: Bool) -> PostgresQuery {
+        let (id, threadColumns, visiblePost, from): (Int64, String, String, String)
+        switch target {
+        case .group(let group):
+            (id, threadColumns, visiblePost, from) = (group, "", "", "groups g WHERE g.id")
+        case .thread(let thread):
+            (id, threadColumns, visiblePost, from) = (
+                thread, ThreadStore.threadColumnsWithoutCounts + ",",
+                ", EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible')",
+                "threads t JOIN groups g ON g.id = t.group_id WHERE t.id")
+        }
+        return """
+            SELECT \(unescaped: threadColumns) \(unescaped: groupColumns),
+                   (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)),
+                   EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = \(account)
+                           AND (b.expires_at IS NULL OR b.expires_at > \(now))),
+                   EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
+                   \(unescaped: visiblePost)
+            FROM \(unescaped: from) = \(id) \(unescaped: lock ? "FOR UPDATE" : "")
+            """
+    }
+
+    static func standing(_ row: (GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool))
+        -> (GroupRecord, GroupStanding) {
+        let group = record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8))
+        return (group, GroupStanding(visibility: group.visibility, joinPolicy: group.joinPolicy,
+                                     role: row.9.flatMap(GroupRole.init(rawValue:)), banned: row.10, invited: row.11))
     }
 
     enum StandingStatement: PreparedSQL {

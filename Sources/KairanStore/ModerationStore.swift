@@ -351,33 +351,6 @@ public enum ModerationStore {
         return 0
     }
 
-    /// The strongest watched word (block, then hold, then flag) in `text`, already normalized.
-    /// `*` in a word stands for any run of characters: the word becomes a LIKE pattern with
-    /// LIKE's own wildcards and escape character escaped first.
-    public static func watchedWord(in text: WatchedWords.Text, on db: DatabaseConnection) async throws -> WatchedWord? {
-        for row in try await db.query(watchedWordQuery(plain: text.plain, kanaFolded: text.kanaFolded), preparedAs: WatchedWordStatement.self) {
-            let (id, pattern, normalized, action, foldsKana) = try row.decode((Int64, String, String, String, Bool).self)
-            return WatchedWord(id: id, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag, foldsKana: foldsKana)
-        }
-        return nil
-    }
-
-    static func watchedWordQuery(plain: String, kanaFolded: String) -> PostgresQuery {
-        """
-        SELECT id, pattern, normalized, action, fold_kana FROM watched_words
-        WHERE (CASE WHEN fold_kana THEN \(kanaFolded) ELSE \(plain) END)
-              LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
-        ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
-        LIMIT 1
-        """
-    }
-
-    /// Every post's gate asks it: planned once per connection.
-    enum WatchedWordStatement: PreparedSQL {
-        static let name = "watched_word"
-        static let sql = watchedWordQuery(plain: "", kanaFolded: "").sql
-    }
-
     public static func watchedWords(on db: DatabaseConnection) async throws -> [WatchedWord] {
         var result: [WatchedWord] = []
         for try await (id, pattern, normalized, action, foldsKana) in try await db.query(
@@ -427,26 +400,68 @@ public enum ModerationStore {
             """)
     }
 
-    /// The end of the longest suspension in force for posting in `group` (the group's own
-    /// or the town's), if any.
-    public static func suspendedUntil(account: AccountID, group: GroupID?, now: Date, on db: DatabaseConnection) async throws -> Date? {
-        for row in try await db.query(suspendedQuery(account: account, group: group, now: now), preparedAs: SuspendedStatement.self) {
-            return try row.decode(Date?.self)
+    // MARK: - The post gate's reading
+
+    /// What the post gate reads before a post or an edit is written, in one statement
+    /// planned once per connection (it was four round trips of a reply's eleven).
+    public struct GateReading: Sendable {
+        /// The end of the longest suspension in force for posting in the group (the group's
+        /// own or the town's), if any.
+        public let suspendedUntil: Date?
+        public let settings: ModerationSettings
+        /// The account is still new: the sandbox applies.
+        public let isNew: Bool
+        /// The strongest watched word in the text (block, then hold, then flag).
+        public let watchedWord: WatchedWord?
+        /// The group holds new accounts' posts for approval.
+        public let groupApprovesNewAccounts: Bool
+    }
+
+    /// `text` is already normalized. `*` in a watched word stands for any run of characters:
+    /// the word becomes a LIKE pattern with LIKE's own wildcards and escape character escaped
+    /// first.
+    public static func gateReading(account: AccountID, group: GroupID, text: WatchedWords.Text, now: Date,
+                                   on db: DatabaseConnection) async throws -> GateReading {
+        for row in try await db.query(gateQuery(account: account, group: group, plain: text.plain, kanaFolded: text.kanaFolded, now: now),
+                                      preparedAs: GateStatement.self) {
+            let (until, score, days, posts, links, createdAt, wordID, pattern, normalized, action, foldsKana, approves) = try row.decode(
+                (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?).self)
+            let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts),
+                                              newAccountMaxLinks: Int(links))
+            var word: WatchedWord?
+            if let wordID, let pattern, let normalized, let action, let foldsKana {
+                word = WatchedWord(id: wordID, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag,
+                                   foldsKana: foldsKana)
+            }
+            return GateReading(suspendedUntil: until, settings: settings,
+                               isNew: createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true,
+                               watchedWord: word, groupApprovesNewAccounts: approves ?? false)
         }
-        return nil
+        preconditionFailure("migration 0009 inserts the settings row")
     }
 
-    static func suspendedQuery(account: AccountID, group: GroupID?, now: Date) -> PostgresQuery {
+    static func gateQuery(account: AccountID, group: GroupID, plain: String, kanaFolded: String, now: Date) -> PostgresQuery {
         """
-        SELECT max(until) FROM suspensions
-        WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group)::bigint)
+        SELECT (SELECT max(until) FROM suspensions
+                WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group))),
+               s.auto_hide_score::float8, s.new_account_days, s.new_account_posts_per_hour, s.new_account_max_links, a.created_at,
+               w.id, w.pattern, w.normalized, w.action, w.fold_kana,
+               (SELECT approve_new_accounts FROM groups WHERE id = \(group))
+        FROM moderation_settings s LEFT JOIN accounts a ON a.id = \(account)
+        LEFT JOIN LATERAL (
+            SELECT id, pattern, normalized, action, fold_kana FROM watched_words
+            WHERE (CASE WHEN fold_kana THEN \(kanaFolded) ELSE \(plain) END)
+                  LIKE '%' || replace(replace(replace(replace(normalized, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') || '%'
+            ORDER BY CASE action WHEN 'block' THEN 3 WHEN 'hold' THEN 2 ELSE 1 END DESC, id
+            LIMIT 1
+        ) w ON true
         """
     }
 
-    /// Every post's gate asks it: planned once per connection.
-    enum SuspendedStatement: PreparedSQL {
-        static let name = "suspended_until"
-        static let sql = suspendedQuery(account: 0, group: nil, now: Date(timeIntervalSince1970: 0)).sql
+    /// Every post and edit asks it: planned once per connection.
+    enum GateStatement: PreparedSQL {
+        static let name = "post_gate"
+        static let sql = gateQuery(account: 0, group: 0, plain: "", kanaFolded: "", now: Date(timeIntervalSince1970: 0)).sql
     }
 
     // MARK: - The log

@@ -105,6 +105,26 @@ public enum ThreadStore {
         static let sql = threadQuery(0, reader: nil, counts: false).sql
     }
 
+    /// A thread (without counts), its group, where `account` stands in it and whether the
+    /// thread has a visible post, in one statement planned once per connection: every page
+    /// of posts and every reply checks access with it (three round trips before).
+    public static func threadWithStanding(_ id: ThreadID, account: AccountID, now: Date, on db: DatabaseConnection) async throws
+        -> (thread: ThreadRecord, group: GroupRecord, standing: GroupStanding, hasVisiblePost: Bool)? {
+        for row in try await db.query(GroupStore.standingQuery(of: .thread(id), account: account, now: now, lock: false),
+                                      preparedAs: ThreadStandingStatement.self) {
+            let r = try row.decode((ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?,
+                                    GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool, Bool).self)
+            let (group, standing) = GroupStore.standing((r.11, r.12, r.13, r.14, r.15, r.16, r.17, r.18, r.19, r.20, r.21, r.22))
+            return (thread((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)), group, standing, r.23)
+        }
+        return nil
+    }
+
+    enum ThreadStandingStatement: PreparedSQL {
+        static let name = "thread_standing"
+        static let sql = GroupStore.standingQuery(of: .thread(0), account: 0, now: Date(timeIntervalSince1970: 0), lock: false).sql
+    }
+
     /// Threads of a group, newest first, keyset-paged by id. `pinnedOnly` lists the pinned ones.
     public static func threads(
         group: GroupID, reader: AccountID?, pinnedOnly: Bool, before: ThreadID?, limit: Int, viewer: AccountID? = nil, moderator: Bool = false,
@@ -162,24 +182,30 @@ public enum ThreadStore {
 
     /// `markVisible: false` leaves the thread's place in the list to the caller (a reply
     /// moves it in `publishReply`, with the locks taken last).
+    /// Writes a post and returns it as `findPost` would read it, in the same statement
+    /// (a reply without files needs no second read).
     public static func insertPost(
         thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, now: Date, markVisible: Bool = true,
         on db: DatabaseConnection
-    ) async throws -> PostID {
-        var id: PostID = 0
+    ) async throws -> PostRecord {
+        var written: PostRecord?
         for row in try await db.query(insertPostQuery(thread: thread, group: group, author: author, body: body, replyTo: replyTo, now: now),
                                       preparedAs: InsertPostStatement.self) {
-            id = try row.decode(PostID.self)
+            written = post(try row.decode(PostRow.self))
         }
+        guard let written else { preconditionFailure("INSERT … RETURNING returns the row") }
         // A post held by moderation moves it back (`recomputeLastPostAt`) in the same transaction.
         if markVisible { try await markVisiblePost(in: thread, at: now, on: db) }
-        return id
+        return written
     }
 
     static func insertPostQuery(thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, now: Date) -> PostgresQuery {
         """
-        INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
-        VALUES (\(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now)) RETURNING id
+        WITH p AS (
+            INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
+            VALUES (\(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now)) RETURNING *
+        )
+        SELECT \(unescaped: postColumns) FROM p LEFT JOIN accounts a ON a.id = p.author_id
         """
     }
 

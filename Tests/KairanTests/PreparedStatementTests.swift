@@ -49,4 +49,42 @@ import Testing
             #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: reader.token).status == .unauthorized)
         }
     }
+
+    /// The post gate's one statement (suspension, sandbox, watched word, the group's approval
+    /// rule) and the access check's (thread, standing, a visible post), first run finding
+    /// nothing, then finding each thing, on one connection.
+    @Test func oneConnectionGatesEveryPostRight() async throws {
+        try await withApp(configure: { $0.databasePoolSize = 1 }) { client, url in
+            let moderator = try await client.resident("moderator@town.example.jp")
+            try await grantRole("town_admin", to: "moderator@town.example.jp", in: url)
+            let owner = try await client.resident("owner@example.jp")
+            let member = try await client.resident("member@example.jp")
+            let group = try await client.createGroup(by: owner, visibility: "public", joinPolicy: "open")
+            #expect(try await client.send(.post, "/v1/groups/\(group)/join", json: "{}", token: member.token).status == .ok)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            func post(_ text: String, to thread: Int) async throws -> TestResponse {
+                try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": text]), token: member.token)
+            }
+            // First execution: no watched word, no suspension.
+            let plain = try await post("こんにちは", to: thread)
+            #expect(plain.status == .created, "\(plain.text)")
+            #expect(try plain.json()["body"] as? String == "こんにちは", "the reply answers with the post as written")
+            for (pattern, action) in [("禁句", "block"), ("要確認", "hold")] {
+                let added = try await client.send(.post, "/v1/moderation/watched-words", json: jsonObject(["pattern": pattern, "action": action]),
+                                                  token: moderator.token)
+                #expect(added.status == .created, "\(added.text)")
+            }
+            #expect(try await post("これは禁句です", to: thread).errorCode() == "blocked_word")
+            let held = try await post("要確認の話", to: thread)
+            #expect(held.status == .created, "\(held.text)")
+            #expect(try held.json()["moderation"] as? String == "held")
+            // A thread whose only post is held is not there for another member.
+            let (heldID, _) = try await client.createThread(in: group, by: member, title: "相談", body: "要確認の件")
+            let reader = try await client.resident("reader@example.jp")
+            #expect(try await client.send(.post, "/v1/groups/\(group)/join", json: "{}", token: reader.token).status == .ok)
+            #expect(try await client.send(.get, "/v1/threads/\(heldID)/posts", token: reader.token).status == .notFound)
+            #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: reader.token).status == .ok)
+            #expect(try await client.send(.get, "/v1/threads/\(heldID)/posts", token: member.token).status == .ok, "its author still sees it")
+        }
+    }
 }
