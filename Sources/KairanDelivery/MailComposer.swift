@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KairanCore
 import KairanStore
+import Synchronization
 
 /// Who the mail is from and where its links point.
 public struct MailIdentity: Sendable {
@@ -27,6 +28,8 @@ public struct MailComposer: Sendable {
     public let publicURL: String
     /// HMAC with the key already taken in: each tag copies it and hashes only the id.
     let verpMAC: KeyedMAC
+    /// Shared by the copies of this composer (a class): one per worker pass.
+    let bodies = EncodedBodyMemo()
 
     public init(identity: MailIdentity, verpSecret: String) {
         self.fromAddress = identity.fromAddress
@@ -83,22 +86,49 @@ public struct MailComposer: Sendable {
     public func messageID(for job: ClaimedDelivery) -> String { "kairan.\(job.messageID).\(job.id)@\(mailDomain)" }
 
     public func render(_ job: ClaimedDelivery, recipient: EmailAddress, eightBitAllowed: Bool) -> [UInt8] {
-        var body = job.body
+        var footer = ""
         var unsubscribe: String?
         if let link = job.linkToken {
             // A notice: the guardian's own page to read, confirm (既読確認) and answer.
-            body += "\n\n確認・回答はこちら:\n\(noticeURL(token: link))\n"
+            footer += "\n\n確認・回答はこちら:\n\(noticeURL(token: link))\n"
         }
         if let token = job.unsubscribeToken {
             // Feature phones show no List-Unsubscribe button: the link is in the text too.
-            body += "\n\n--\n配信設定の変更・配信停止:\n\(settingsURL(token: token))\n"
+            footer += "\n\n--\n配信設定の変更・配信停止:\n\(settingsURL(token: token))\n"
             unsubscribe = unsubscribeURL(token: token)
         }
+        let charset = MailCharset(rawValue: job.charset) ?? .utf8
         let mail = OutgoingMail(
-            fromAddress: fromAddress, fromName: job.fromName, to: recipient, subject: job.subject, body: body,
-            charset: MailCharset(rawValue: job.charset) ?? .utf8, messageID: messageID(for: job), date: job.createdAt,
+            fromAddress: fromAddress, fromName: job.fromName, to: recipient, subject: job.subject, body: "",
+            charset: charset, messageID: messageID(for: job), date: job.createdAt,
             listUnsubscribeURL: unsubscribe, listID: job.listID)
-        return MailRenderer.render(mail, eightBitAllowed: eightBitAllowed)
+        // A message's text is the same for every recipient (written once, in the transaction
+        // that queued it): encoded once per message and charset, not for each of thousands.
+        let body = bodies.body(message: job.messageID, charset: charset) { MailRenderer.encodeBody(job.body, charset: charset) }
+        return MailRenderer.render(mail, body: body, footer: footer, eightBitAllowed: eightBitAllowed)
+    }
+}
+
+/// The last messages' bodies, encoded, by message and charset. A message's text does not
+/// change once its deliveries can be claimed, so a hit is the same bytes; the memo holds a
+/// few entries (a worker sends a handful of messages at a time), dropped wholesale when full.
+final class EncodedBodyMemo: Sendable {
+    private struct Key: Hashable {
+        let message: Int64
+        let charset: MailCharset
+    }
+    private let entries = Mutex<[Key: MailRenderer.EncodedBody]>([:])
+    private static let capacity = 64
+
+    func body(message: Int64, charset: MailCharset, encode: () -> MailRenderer.EncodedBody) -> MailRenderer.EncodedBody {
+        let key = Key(message: message, charset: charset)
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let body = encode()
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = body
+        }
+        return body
     }
 }
 

@@ -9,6 +9,61 @@ import Darwin
 #endif
 
 @Suite struct MailRenderingTests {
+    // MARK: A message's body encoded once
+
+    /// The worker encodes a message's text once and each recipient's footer on its own
+    /// (`MailComposer`): the bytes must be those of the whole body rendered at once, for
+    /// every way a body can end, in both charsets, with and without 8BITMIME.
+    @Test func aBodyEncodedOnceRendersAsTheWholeBody() throws {
+        let long = String(repeating: "避難", count: 400)  // 2,400 octets in UTF-8: base64
+        let bodies = ["", "一行", "一行\n", "一行\r", "一行\r\n", "\n", "\r", "a\nb", "避難所\n\n開設\r\nしました", "end\r\n\r\n",
+                      "ascii only\nlines", "nul\u{0}here\n", long, "前\n\(long)\n後"]
+        let footers = ["", "\n", "\n\n--\n配信設定の変更・配信停止:\nhttps://k.example.jp/m/s/abc\n", "\r\n", "tail", "\n\(long)"]
+        for charset in MailCharset.allCases {
+            for body in bodies {
+                let encoded = MailRenderer.encodeBody(body, charset: charset)
+                for footer in footers {
+                    for eightBit in [true, false] {
+                        let whole = MailRenderer.render(try Self.mail(body: body + footer, charset: charset), eightBitAllowed: eightBit)
+                        let parts = MailRenderer.render(try Self.mail(body: "", charset: charset), body: encoded, footer: footer,
+                                                        eightBitAllowed: eightBit)
+                        let label = "\(charset) \(body.debugDescription) + \(footer.debugDescription) 8bit: \(eightBit)"
+                        #expect(parts == whole, "\(label)")
+                        // And both are what the body says, line by line (written out here, not
+                        // by the renderer's own path).
+                        let expected = Self.referenceBody(body + footer, charset: charset, eightBitAllowed: eightBit)
+                        #expect(Self.body(of: whole) == expected.bytes, "\(label)")
+                        #expect(Self.fields(whole).first { $0.name == "Content-Transfer-Encoding" }?.value == expected.transferEncoding, "\(label)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A body as RFC 5322 and MIME want it: lines split at CRLF, CR or LF (a final break does
+    /// not start a line; an empty body is one empty line), each ending in CRLF; 7bit, 8bit
+    /// or base64 in UTF-8, 7bit or base64 in ISO-2022-JP, by the 998-octet limit.
+    static func referenceBody(_ text: String, charset: MailCharset, eightBitAllowed: Bool) -> (transferEncoding: String, bytes: [UInt8]) {
+        var lines: [[UInt8]] = [[]]
+        var sawCR = false
+        for byte in text.utf8 {
+            if byte == 0x0A, sawCR { sawCR = false; continue }
+            sawCR = byte == 0x0D
+            if byte == 0x0D || byte == 0x0A { lines.append([]) } else { lines[lines.count - 1].append(byte) }
+        }
+        if lines.count > 1, lines.last == [] { lines.removeLast() }
+        if charset == .iso2022jp, let encoder = ISO2022JPEncoder() {
+            let encoded = lines.map { ISO2022JPEncoder.bytes(encoder.units(String(decoding: $0, as: UTF8.self))) }
+            let joined = Array(encoded.map { $0 + [0x0D, 0x0A] }.joined())
+            return encoded.allSatisfy { $0.count <= 998 } ? ("7bit", joined) : ("base64", MailRenderer.base64Lines(joined))
+        }
+        let joined = Array(lines.map { $0 + [0x0D, 0x0A] }.joined())
+        let fits = lines.allSatisfy { $0.count <= 998 && !$0.contains(0) }
+        if fits, lines.allSatisfy({ $0.allSatisfy { $0 < 0x80 } }) { return ("7bit", joined) }
+        if fits, eightBitAllowed { return ("8bit", joined) }
+        return ("base64", MailRenderer.base64Lines(joined))
+    }
+
     // MARK: Golden messages
 
     @Test func goldenUTF8Message() throws {

@@ -53,15 +53,35 @@ public enum MailRenderer {
     /// If the C library has no ISO-2022-JP converter, an ISO-2022-JP mail is rendered as UTF-8
     /// rather than not at all: an alert that some handsets show garbled beats one never sent.
     public static func render(_ mail: OutgoingMail, eightBitAllowed: Bool) -> [UInt8] {
-        let encoder = mail.charset == .iso2022jp ? ISO2022JPEncoder.borrow() : nil
+        render(mail, body: encodeBody(mail.body, charset: mail.charset), footer: "", eightBitAllowed: eightBitAllowed)
+    }
+
+    /// The same message, its body given as `body` (encoded once for every recipient of a
+    /// message, `encodeBody`) followed by `footer` (this recipient's own lines): the bytes
+    /// are those of `render` with `mail.body` = the body's text + `footer`. `mail.body` is
+    /// not read.
+    static func render(_ mail: OutgoingMail, body shared: EncodedBody, footer: String, eightBitAllowed: Bool) -> [UInt8] {
+        let encoder = shared.charset == .iso2022jp ? ISO2022JPEncoder.borrow() : nil
         defer { if let encoder { ISO2022JPEncoder.giveBack(encoder) } }
-        let charset: MailCharset = encoder == nil ? .utf8 : .iso2022jp
-        let lines = bodyLines(mail.body)
+        // The encoder went missing since the shared part was encoded: all of it as UTF-8.
+        if shared.charset == .iso2022jp, encoder == nil {
+            var utf8 = mail
+            utf8.charset = .utf8
+            return render(utf8, body: encodeBody(shared.text, charset: .utf8), footer: footer, eightBitAllowed: eightBitAllowed)
+        }
+        let charset = shared.charset
+        let rest = encodeLines(shared.tail + footer, charset: charset, encoder: encoder, noneIfEmpty: !shared.lines.isEmpty)
         let body: (transferEncoding: String, bytes: [UInt8])
-        if let encoder {
-            body = iso2022jpBody(lines, encoder: encoder)
+        let joined = shared.lines + rest.lines
+        let fits = shared.fits && rest.fits
+        if charset == .iso2022jp {
+            body = fits ? ("7bit", joined) : ("base64", base64Lines(joined))
+        } else if fits, shared.ascii, rest.ascii {
+            body = ("7bit", joined)
+        } else if fits, eightBitAllowed {
+            body = ("8bit", joined)
         } else {
-            body = utf8Body(lines, eightBitAllowed: eightBitAllowed)
+            body = ("base64", base64Lines(joined))
         }
 
         // An alert's From and Subject are the same for thousands of recipients: encoded once.
@@ -137,25 +157,58 @@ public enum MailRenderer {
         return lines
     }
 
+    /// A body's lines encoded in its charset, each ending in CRLF, up to and including its
+    /// last LF; the text after it (`tail`) is encoded with the recipient's footer, since a
+    /// line break in the footer may end the body's last line. Every recipient of a message
+    /// shares this (`MailComposer` keeps it per message).
+    ///
     /// 7bit for short ASCII lines, 8bit when the server takes it and every line fits SMTP's
-    /// 998 octets, base64 otherwise (a NUL also forces base64: 7bit/8bit data may not hold one).
-    static func utf8Body(_ lines: [[UInt8]], eightBitAllowed: Bool) -> (transferEncoding: String, bytes: [UInt8]) {
-        let fits = lines.allSatisfy { $0.count <= HeaderEncoding.hardLimit && !$0.contains(0) }
-        let ascii = lines.allSatisfy { $0.allSatisfy { $0 < 0x80 } }
-        let joined = Array(lines.map { $0 + crlf }.joined())
-        if fits, ascii { return ("7bit", joined) }
-        if fits, eightBitAllowed { return ("8bit", joined) }
-        return ("base64", base64Lines(joined))
+    /// 998 octets, base64 otherwise (a NUL also forces base64: 7bit/8bit data may not hold
+    /// one). ISO-2022-JP (RFC 1468) is 7bit, every line back in ASCII state before its CRLF,
+    /// so a phone that loses one line (or shows lines separately) still decodes the next; a
+    /// line over 998 octets once encoded makes the whole body base64 (charset unchanged).
+    struct EncodedBody: Sendable {
+        /// The charset written: UTF-8 when ISO-2022-JP was asked for and the C library has
+        /// no converter.
+        let charset: MailCharset
+        let text: String
+        let lines: [UInt8]
+        /// Every line fits SMTP's limit (and, in UTF-8, holds no NUL).
+        let fits: Bool
+        let ascii: Bool
+        let tail: String
     }
 
-    /// RFC 1468: 7bit, every line back in ASCII state before its CRLF, so a phone that loses
-    /// one line (or shows lines separately) still decodes the next. A line that is over 998
-    /// octets once encoded makes the whole body base64 (charset unchanged).
-    static func iso2022jpBody(_ lines: [[UInt8]], encoder: ISO2022JPEncoder) -> (transferEncoding: String, bytes: [UInt8]) {
-        let encoded = lines.map { ISO2022JPEncoder.bytes(encoder.units(String(decoding: $0, as: UTF8.self))) }
-        let joined = Array(encoded.map { $0 + crlf }.joined())
-        if encoded.allSatisfy({ $0.count <= HeaderEncoding.hardLimit }) { return ("7bit", joined) }
-        return ("base64", base64Lines(joined))
+    static func encodeBody(_ text: String, charset requested: MailCharset) -> EncodedBody {
+        let encoder = requested == .iso2022jp ? ISO2022JPEncoder.borrow() : nil
+        defer { if let encoder { ISO2022JPEncoder.giveBack(encoder) } }
+        let charset: MailCharset = encoder == nil ? .utf8 : .iso2022jp
+        let bytes = Array(text.utf8)
+        let split = (bytes.lastIndex(of: 0x0A) ?? -1) + 1
+        let complete = encodeLines(String(decoding: bytes[..<split], as: UTF8.self), charset: charset, encoder: encoder, noneIfEmpty: true)
+        return EncodedBody(charset: charset, text: text, lines: complete.lines, fits: complete.fits, ascii: complete.ascii,
+                           tail: String(decoding: bytes[split...], as: UTF8.self))
+    }
+
+    /// `noneIfEmpty`: an empty text is no line (else one empty line, as an empty body is).
+    private static func encodeLines(_ text: String, charset: MailCharset, encoder: ISO2022JPEncoder?, noneIfEmpty: Bool)
+        -> (lines: [UInt8], fits: Bool, ascii: Bool) {
+        if text.isEmpty, noneIfEmpty { return ([], true, true) }
+        var out: [UInt8] = []
+        var fits = true, ascii = true
+        for line in bodyLines(text) {
+            if let encoder, charset == .iso2022jp {
+                let encoded = ISO2022JPEncoder.bytes(encoder.units(String(decoding: line, as: UTF8.self)))
+                fits = fits && encoded.count <= HeaderEncoding.hardLimit
+                out += encoded
+            } else {
+                fits = fits && line.count <= HeaderEncoding.hardLimit && !line.contains(0)
+                ascii = ascii && line.allSatisfy { $0 < 0x80 }
+                out += line
+            }
+            out += crlf
+        }
+        return (out, fits, ascii)
     }
 
     /// Base64 in lines of 76 characters, each ending in CRLF (RFC 2045 6.8).
