@@ -2,7 +2,6 @@ import Crypto
 import Foundation
 import KairanCore
 import KairanStore
-import Synchronization
 
 /// Who the mail is from and where its links point.
 public struct MailIdentity: Sendable {
@@ -28,8 +27,14 @@ public struct MailComposer: Sendable {
     public let publicURL: String
     /// HMAC with the key already taken in: each tag copies it and hashes only the id.
     let verpMAC: KeyedMAC
-    /// Shared by the copies of this composer (a class): one per worker pass.
-    let bodies = EncodedBodyMemo()
+    /// Messages' texts, encoded. A message's text does not change once its deliveries can
+    /// be claimed (it is written in the transaction that queues them). Shared by the copies
+    /// of this composer.
+    let bodies = BoundedMemo<BodyKey, MailRenderer.EncodedBody>()
+    struct BodyKey: Hashable, Sendable {
+        let message: Int64
+        let charset: MailCharset
+    }
 
     public init(identity: MailIdentity, verpSecret: String) {
         self.fromAddress = identity.fromAddress
@@ -104,31 +109,8 @@ public struct MailComposer: Sendable {
             listUnsubscribeURL: unsubscribe, listID: job.listID)
         // A message's text is the same for every recipient (written once, in the transaction
         // that queued it): encoded once per message and charset, not for each of thousands.
-        let body = bodies.body(message: job.messageID, charset: charset) { MailRenderer.encodeBody(job.body, charset: charset) }
+        let body = bodies.value(for: BodyKey(message: job.messageID, charset: charset)) { MailRenderer.encodeBody(job.body, charset: charset) }
         return MailRenderer.render(mail, body: body, footer: footer, eightBitAllowed: eightBitAllowed)
-    }
-}
-
-/// The last messages' bodies, encoded, by message and charset. A message's text does not
-/// change once its deliveries can be claimed, so a hit is the same bytes; the memo holds a
-/// few entries (a worker sends a handful of messages at a time), dropped wholesale when full.
-final class EncodedBodyMemo: Sendable {
-    private struct Key: Hashable {
-        let message: Int64
-        let charset: MailCharset
-    }
-    private let entries = Mutex<[Key: MailRenderer.EncodedBody]>([:])
-    private static let capacity = 64
-
-    func body(message: Int64, charset: MailCharset, encode: () -> MailRenderer.EncodedBody) -> MailRenderer.EncodedBody {
-        let key = Key(message: message, charset: charset)
-        if let hit = entries.withLock({ $0[key] }) { return hit }
-        let body = encode()
-        entries.withLock { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = body
-        }
-        return body
     }
 }
 

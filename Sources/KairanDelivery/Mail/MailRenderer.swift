@@ -1,6 +1,5 @@
 import Foundation
 import KairanCore
-import Synchronization
 
 /// The character set a resident's mail is written in. Feature phones (garake) on the old
 /// carrier gateways only read ISO-2022-JP; everything else gets UTF-8.
@@ -85,7 +84,8 @@ public enum MailRenderer {
         }
 
         // An alert's From and Subject are the same for thousands of recipients: encoded once.
-        let (from, subject) = HeaderMemo.shared.fields(mail.fromName, mail.fromAddress, mail.subject, charset) {
+        let (from, subject) = HeaderMemo.fields.value(
+            for: HeaderMemo.Key(name: mail.fromName, address: mail.fromAddress.raw, subject: mail.subject, charset: charset)) {
             (HeaderEncoding.fromField(name: mail.fromName, address: mail.fromAddress, charset: charset, encoder: encoder),
              HeaderEncoding.subjectField(mail.subject, charset: charset, encoder: encoder))
         }
@@ -248,29 +248,13 @@ public enum MailRenderer {
     }
 }
 
-/// The last encoded From and Subject fields, by their inputs. Rendering is pure, so a hit
-/// is the same text; the memo only holds a few entries (a worker sends a handful of
-/// messages at a time), dropped wholesale when full.
-final class HeaderMemo: Sendable {
-    static let shared = HeaderMemo()
-    private struct Key: Hashable {
+/// The encoded From and Subject fields, by their inputs.
+enum HeaderMemo {
+    struct Key: Hashable, Sendable {
         let name: String
         let address: String
         let subject: String
         let charset: MailCharset
     }
-    private let entries = Mutex<[Key: (String, String)]>([:])
-    private static let capacity = 64
-
-    func fields(_ name: String, _ address: EmailAddress, _ subject: String, _ charset: MailCharset,
-                encode: () -> (String, String)) -> (String, String) {
-        let key = Key(name: name, address: address.raw, subject: subject, charset: charset)
-        if let hit = entries.withLock({ $0[key] }) { return hit }
-        let fields = encode()
-        entries.withLock { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = fields
-        }
-        return fields
-    }
+    static let fields = BoundedMemo<Key, (String, String)>()
 }

@@ -1,0 +1,22 @@
+import Synchronization
+
+/// The last few values computed for their keys, for work that is the same for thousands of
+/// messages in a row (an alert's From and Subject, its encoded text). The computation is
+/// pure, so a hit is the same value; the memo is dropped wholesale when full (a worker sends
+/// a handful of messages at a time).
+final class BoundedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let entries = Mutex<[Key: Value]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 64) { self.capacity = capacity }
+
+    func value(for key: Key, compute: () -> Value) -> Value {
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let value = compute()
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = value
+        }
+        return value
+    }
+}
