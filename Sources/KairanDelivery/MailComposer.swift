@@ -109,7 +109,11 @@ public struct MailComposer: Sendable {
             listUnsubscribeURL: unsubscribe, listID: job.listID)
         // A message's text is the same for every recipient (written once, in the transaction
         // that queued it): encoded once per message and charset, not for each of thousands.
-        let body = bodies.value(for: BodyKey(message: job.messageID, charset: charset)) { MailRenderer.encodeBody(job.body, charset: charset) }
+        // An encoder that could not be had this once (iconv) gives UTF-8: that text serves this
+        // mail but must not stand for the message's ISO-2022-JP text for the recipients after it.
+        let body = bodies.value(for: BodyKey(message: job.messageID, charset: charset), keep: { $0.charset == charset }) {
+            MailRenderer.encodeBody(job.body, charset: charset)
+        }
         return MailRenderer.render(mail, body: body, footer: footer, eightBitAllowed: eightBitAllowed)
     }
 }

@@ -75,7 +75,8 @@ public enum GroupStore {
         group id: GroupID, account: AccountID, now: Date, lock: Bool = false, on db: DatabaseConnection
     ) async throws -> (GroupRecord, GroupStanding)? {
         let query = standingQuery(group: id, account: account, now: now, lock: lock)
-        // Without the lock (every read of a group, thread or post): planned once per connection.
+        // Without the lock (every read of a group, a member's standing, a moderation decision):
+        // planned once per connection.
         let rows = lock ? try await Array(db.query(query).collect()) : try await db.query(query, preparedAs: StandingStatement.self)
         for row in rows {
             return standing(try row.decode((GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool).self))

@@ -85,7 +85,9 @@ public enum ThreadStore {
     /// `counts: false` leaves `postCount`, `unreadCount` and `lastReadPostID` empty.
     public static func findThread(_ id: ThreadID, reader: AccountID?, counts: Bool = true, on db: DatabaseConnection) async throws -> ThreadRecord? {
         let query = threadQuery(id, reader: reader, counts: counts)
-        // Without counts (every read of a page and every reply): planned once per connection.
+        // Without counts (the stream's check of every subscription to a thread): planned once
+        // per connection. Pages and replies read the thread with the caller's standing in one
+        // statement instead (`threadWithStanding`).
         let rows = counts ? try await Array(db.query(query).collect()) : try await db.query(query, preparedAs: ThreadStatement.self)
         for row in rows {
             return thread(try row.decode(ThreadRow.self))
@@ -180,10 +182,11 @@ public enum ThreadStore {
 
     // MARK: - Posts
 
-    /// `markVisible: false` leaves the thread's place in the list to the caller (a reply
-    /// moves it in `publishReply`, with the locks taken last).
     /// Writes a post and returns it as `findPost` would read it, in the same statement
     /// (a reply without files needs no second read).
+    ///
+    /// `markVisible: false` leaves the thread's place in the list to the caller (a reply
+    /// moves it in `publishReply`, with the locks taken last).
     public static func insertPost(
         thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, now: Date, markVisible: Bool = true,
         on db: DatabaseConnection
@@ -310,7 +313,8 @@ public enum ThreadStore {
         "SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id WHERE p.id = \(id)"
     }
 
-    /// One post (a reply reads its own twice): planned once per connection.
+    /// One post (every edit, moderation decision and reply target reads one): planned once per
+    /// connection.
     enum PostStatement: PreparedSQL {
         static let name = "post"
         static let sql = postQuery(0).sql

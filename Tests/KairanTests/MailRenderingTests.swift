@@ -40,6 +40,23 @@ import Darwin
         }
     }
 
+    /// The composer keeps a message's encoded text only when it is in the charset asked for: a
+    /// UTF-8 fallback (no ISO-2022-JP encoder could be had that once) serves its one mail and
+    /// the next recipient's text is encoded again.
+    @Test func aValueTheMemoMayNotKeepIsComputedAgain() {
+        let memo = BoundedMemo<Int, String>(capacity: 4)
+        var computed = 0
+        let keepOnlyISO: (String) -> Bool = { $0 == "iso-2022-jp" }
+        #expect(memo.value(for: 1, keep: keepOnlyISO) { computed += 1; return "utf-8" } == "utf-8")
+        #expect(memo.value(for: 1, keep: keepOnlyISO) { computed += 1; return "iso-2022-jp" } == "iso-2022-jp")
+        #expect(memo.value(for: 1, keep: keepOnlyISO) { computed += 1; return "never" } == "iso-2022-jp")
+        #expect(computed == 2)
+        // Full: dropped wholesale, so the first key is computed again after four others.
+        for key in 2...5 { _ = memo.value(for: key) { "\(key)" } }
+        #expect(memo.value(for: 1) { computed += 1; return "again" } == "again")
+        #expect(computed == 3)
+    }
+
     /// A body as RFC 5322 and MIME want it: lines split at CRLF, CR or LF (a final break does
     /// not start a line; an empty body is one empty line), each ending in CRLF; 7bit, 8bit
     /// or base64 in UTF-8, 7bit or base64 in ISO-2022-JP, by the 998-octet limit.

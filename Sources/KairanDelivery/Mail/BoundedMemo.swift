@@ -10,9 +10,12 @@ final class BoundedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     init(capacity: Int = 64) { self.capacity = capacity }
 
-    func value(for key: Key, compute: () -> Value) -> Value {
+    /// `keep`: whether this value may stand for the key's next lookups (a result that only a
+    /// passing condition produced, such as a fallback, is returned but not remembered).
+    func value(for key: Key, keep: (Value) -> Bool = { _ in true }, compute: () -> Value) -> Value {
         if let hit = entries.withLock({ $0[key] }) { return hit }
         let value = compute()
+        guard keep(value) else { return value }
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = value
