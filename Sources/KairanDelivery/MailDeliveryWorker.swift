@@ -61,6 +61,9 @@ public final class MailDeliveryWorker: Service, Sendable {
     let gate: DomainGate
     let metrics: DeliveryMetrics
     let recorder: OutcomeRecorder
+    /// Time sessions spent waiting for their older outcomes to commit before sending on (the
+    /// price of `unsafeAfterKill`).
+    let sessionWaitTimer = Metrics.Timer(label: "kairan_mail_session_wait_seconds")
     /// Passes of the run loop (claims attempted), for the idle test.
     public let passes = PassCounter()
 
@@ -344,7 +347,11 @@ public final class MailDeliveryWorker: Service, Sendable {
             let depth = min(session.pipelineDepth, configuration.pipelineDepth)
             let unrecordedAllowed = Self.unsafeAfterKill - depth
             while reusable, session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
-                while unrecorded.count > unrecordedAllowed { await recorder.waitRecorded(unrecorded.removeFirst()) }
+                if unrecorded.count > unrecordedAllowed {
+                    let started = DispatchTime.now()
+                    while unrecorded.count > unrecordedAllowed { await recorder.waitRecorded(unrecorded.removeFirst()) }
+                    sessionWaitTimer.recordInterval(since: started)
+                }
                 session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.
                 if job.attempts > configuration.maxAttempts {

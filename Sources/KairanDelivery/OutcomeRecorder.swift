@@ -2,6 +2,7 @@ import Foundation
 import KairanCore
 import KairanStore
 import Logging
+import Metrics
 
 /// Records what the relay answered, message by message, a few milliseconds after it
 /// answered: outcomes that arrive while one write is in flight go together in the next
@@ -33,6 +34,12 @@ actor OutcomeRecorder {
     private var recorded = -1
     private var writing = false
     private var waiters: [(ticket: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    /// How long one write takes from its start to its commit, and how many outcomes the
+    /// writes carried: a session may not run more than a few messages ahead of the last
+    /// commit (`MailDeliveryWorker.unsafeAfterKill`), so a write's time bounds each
+    /// session's rate.
+    private let writeTimer = Metrics.Timer(label: "kairan_mail_outcome_write_seconds")
+    private let recordedCounter = Counter(label: "kairan_mail_outcomes_recorded_total")
 
     init(database: Database, worker: String, hardBounceLimit: Int, clock: any WallClock, metrics: DeliveryMetrics, logger: Logger) {
         self.database = database
@@ -51,7 +58,8 @@ actor OutcomeRecorder {
         if !writing {
             writing = true
             // Its own task: the writer keeps going while the sessions that queued outcomes
-            // carry on sending.
+            // carry on sending. Not at a higher priority: measured, it started writes sooner
+            // with fewer outcomes each (more commits, more CPU, less mail a second).
             Task { await self.writeLoop() }
         }
         return collecting
@@ -105,6 +113,11 @@ actor OutcomeRecorder {
         // The usual write (every message accepted) is one statement: sent without BEGIN and
         // COMMIT, it costs one round trip and one commit instead of three round trips.
         let oneStatement = bounceKeys.isEmpty && DeliveryStore.recordsInOneStatement(outcomes)
+        let started = DispatchTime.now()
+        defer {
+            writeTimer.recordInterval(since: started)
+            recordedCounter.increment(by: batch.count)
+        }
         for attempt in 1... {
             do {
                 let suppressed = oneStatement

@@ -104,6 +104,8 @@ import Testing
             #expect(alert["subject"] as? String == "【防犯】不審者情報")
             #expect((alert["progress"] as? [String: Any])?["queued"] as? Int == 2)
 
+            let recordedBefore = metricValue("kairan_mail_outcomes_recorded_total")
+            let writesBefore = metricValue("kairan_mail_outcome_write_seconds_count")
             #expect(try await deliver(town, to: server) == 2)
             let progress = try #require(try await town.client.send(.get, "/v1/alerts/\(id)", token: town.staff).json()["progress"] as? [String: Any])
             #expect(progress["sent"] as? Int == 2)
@@ -112,6 +114,9 @@ import Testing
             let metrics = try await town.client.send(.get, "/metrics")
             #expect(metrics.text.contains(#"kairan_deliveries_sent_total{channel="mail",domain="docomo.ne.jp"}"#), "sent per channel and carrier domain")
             #expect(metrics.text.contains(#"kairan_deliveries_sent_total{channel="mail",domain="other"}"#))
+            // The recorder's own figures (other tests in this process send too: at least ours).
+            #expect(metricValue("kairan_mail_outcomes_recorded_total", in: metrics.text) >= recordedBefore + 2)
+            #expect(metricValue("kairan_mail_outcome_write_seconds_count", in: metrics.text) >= writesBefore + 1)
             let recipients = Set(server.transactions.flatMap(\.recipients))
             #expect(recipients == ["RCPT TO:<all@example.jp>", "RCPT TO:<\"taro..kita\"@docomo.ne.jp>"])
             for transaction in server.transactions {
