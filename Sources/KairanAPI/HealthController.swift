@@ -53,7 +53,13 @@ public enum KairanMetrics {
     public static let registry = PrometheusCollectorRegistry()
 
     private static let bootstrapped: Void = {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // The mail recorder's writes and the sessions' waits for them take a few milliseconds:
+        // the default buckets start at 5 ms and would put every one in the first.
+        let milliseconds: [Duration] = [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100, 250, 1000].map { .microseconds(Int64($0 * 1000)) }
+        factory.durationHistogramBuckets["kairan_mail_outcome_write_seconds"] = milliseconds
+        factory.durationHistogramBuckets["kairan_mail_session_wait_seconds"] = milliseconds
+        MetricsSystem.bootstrap(factory)
     }()
 
     /// Installs the registry as swift-metrics' backend. Safe to call more than once.

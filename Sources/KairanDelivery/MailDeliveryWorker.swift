@@ -348,9 +348,14 @@ public final class MailDeliveryWorker: Service, Sendable {
             let unrecordedAllowed = Self.unsafeAfterKill - depth
             while reusable, session.messagesSent(to: domain) < policy.messagesPerSession, let job = queue.next() {
                 if unrecorded.count > unrecordedAllowed {
+                    // Timed only when a commit was really waited for (usually the older
+                    // outcomes are already recorded and this returns at once).
                     let started = DispatchTime.now()
-                    while unrecorded.count > unrecordedAllowed { await recorder.waitRecorded(unrecorded.removeFirst()) }
-                    sessionWaitTimer.recordInterval(since: started)
+                    var waited = false
+                    while unrecorded.count > unrecordedAllowed {
+                        if await recorder.waitRecorded(unrecorded.removeFirst()) { waited = true }
+                    }
+                    if waited { sessionWaitTimer.recordInterval(since: started) }
                 }
                 session.noteSent(to: domain)
                 // A job rescued again and again (its workers keep dying on it) stops here.

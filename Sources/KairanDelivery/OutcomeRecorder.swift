@@ -65,10 +65,13 @@ actor OutcomeRecorder {
         return collecting
     }
 
-    /// Returns once the outcome with `ticket` (and every earlier one) is recorded.
-    func waitRecorded(_ ticket: Int) async {
-        guard ticket > recorded else { return }
+    /// Returns once the outcome with `ticket` (and every earlier one) is recorded: true when
+    /// it had to wait for a write, false when the ticket was already recorded.
+    @discardableResult
+    func waitRecorded(_ ticket: Int) async -> Bool {
+        guard ticket > recorded else { return false }
         await withCheckedContinuation { waiters.append((ticket, $0)) }
+        return true
     }
 
     private func writeLoop() async {

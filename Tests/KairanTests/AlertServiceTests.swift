@@ -117,6 +117,8 @@ import Testing
             // The recorder's own figures (other tests in this process send too: at least ours).
             #expect(metricValue("kairan_mail_outcomes_recorded_total", in: metrics.text) >= recordedBefore + 2)
             #expect(metricValue("kairan_mail_outcome_write_seconds_count", in: metrics.text) >= writesBefore + 1)
+            // Buckets under the default 5 ms floor: a write takes a few milliseconds.
+            #expect(metrics.text.contains(#"kairan_mail_outcome_write_seconds_bucket{le="0.001"}"#), "millisecond buckets")
             let recipients = Set(server.transactions.flatMap(\.recipients))
             #expect(recipients == ["RCPT TO:<all@example.jp>", "RCPT TO:<\"taro..kita\"@docomo.ne.jp>"])
             for transaction in server.transactions {
