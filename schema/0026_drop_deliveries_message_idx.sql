@@ -1,8 +1,7 @@
 -- deliveries_message_idx (message_id, state) repeated the unique key's leading column: the
 -- statements that look deliveries up by message read the unique index (message_id,
--- recipient, channel) just as well, and the counts by message read each row for `attempts`
--- either way. Only the check of an urgent message at its deadline loses something: it now
--- reads the message's rows to count the ones still outstanding, once per message.
+-- recipient, channel) just as well, and they read each row anyway (the counts by message
+-- for `attempts`, the deadline check for `sent_at`).
 --
 -- An index costs an entry on every insert and on every change of state (a claim, a
 -- recorded outcome: neither is a HOT update, since state is indexed), so one index fewer
