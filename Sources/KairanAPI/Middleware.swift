@@ -92,61 +92,57 @@ public protocol ConnectionRequestContext: RequestContext {
 /// when the client's side ends before its answer): a write not yet committed is rolled
 /// back, so a resident who gave up and posts again does not post twice.
 ///
-/// The handler runs as a child task so the watcher can cancel it; the group still waits
-/// for it to end, which cancellation makes prompt, so nothing outlives the request.
+/// The handler runs as a child task so that it can be cancelled without cancelling the
+/// connection's task (whose writer would then refuse the 503); the group waits for it to
+/// end, which cancellation makes prompt, so nothing outlives the request. One sweep per
+/// process watches every running request (`RunningRequests`).
 public struct RequestDeadlineMiddleware<Context: ConnectionRequestContext>: RouterMiddleware {
     let timeout: Duration
-    /// How often a running request looks whether its client is still there. A request that
-    /// ends sooner (nearly all) sets one timer and never wakes.
-    static var connectionCheckInterval: Duration { .milliseconds(100) }
+    let running: RunningRequests
 
     public init(timeout: Duration) {
         self.timeout = timeout
-    }
-
-    private enum Outcome {
-        case response(Response)
-        case timedOut
-        case clientClosed
+        // How often the running requests are looked at: how late a deadline or a client
+        // that left is noticed.
+        self.running = RunningRequests(interval: .milliseconds(100))
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try await withoutActuallyEscaping(next) { next in
+        // An upload may take longer to arrive (a 20 MB scan from a phone), still bounded.
+        let timeout = UploadRoutes.contains(request) ? max(self.timeout, UploadRoutes.timeout) : self.timeout
+        let deadline = ContinuousClock.now + timeout
+        let channel = context.channel
+        // A connection that was never active (the framework's in-process test channel)
+        // has no client that could leave.
+        let connection: (any Channel)? = channel.isActive ? channel : nil
+        let running = self.running
+        let (result, verdict) = await withoutActuallyEscaping(next) { next in
             // The group ends before `handle` returns, so `next` never outlives this call,
             // and only the one child task calls it.
             let handler = UnsafeHandler(next: next)
-            // An upload may take longer to arrive (a 20 MB scan from a phone), still bounded.
-            let timeout = UploadRoutes.contains(request) ? max(self.timeout, UploadRoutes.timeout) : self.timeout
-            let channel = context.channel
-            // A connection that was never active (the framework's in-process test channel)
-            // has no client that could leave.
-            let watchConnection = channel.isActive
-            let outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
-                group.addTask { .response(try await handler.next(request, context)) }
+            return await withTaskGroup(of: (Result<Response, any Error>, RunningRequests.Verdict?).self) { group in
                 group.addTask {
-                    var left = timeout
-                    while left > .zero {
-                        let slice = min(left, Self.connectionCheckInterval)
-                        try await Task.sleep(for: slice)
-                        left -= slice
-                        if watchConnection && !channel.isActive { return .clientClosed }
+                    let id = running.begin(deadline: deadline, connection: connection)
+                    let result: Result<Response, any Error>
+                    do {
+                        result = .success(try await handler.next(request, context))
+                    } catch {
+                        result = .failure(error)
                     }
-                    return .timedOut
+                    return (result, running.end(id))
                 }
-                defer { group.cancelAll() }
-                // The first child to finish decides.
-                return try await group.next()!
+                return await group.next()!
             }
-            switch outcome {
-            case .response(let response):
-                return response
-            case .timedOut:
-                context.logger.warning("request ran out of time", metadata: ["timeout": "\(timeout)"])
-                throw APIError.timedOut
-            case .clientClosed:
-                context.logger.notice("client closed the connection; request stopped")
-                throw APIError.clientClosed
-            }
+        }
+        switch verdict {
+        case nil:
+            return try result.get()
+        case .timedOut:
+            context.logger.warning("request ran out of time", metadata: ["timeout": "\(timeout)"])
+            throw APIError.timedOut
+        case .clientClosed:
+            context.logger.notice("client closed the connection; request stopped")
+            throw APIError.clientClosed
         }
     }
 
