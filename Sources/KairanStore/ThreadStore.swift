@@ -47,8 +47,11 @@ public enum ThreadStore {
         group: GroupID, title: String, author: AccountID, now: Date, on db: DatabaseConnection
     ) async throws -> ThreadID {
         for try await id in try await db.query("""
-            INSERT INTO threads (group_id, title, created_by, created_at, last_post_at)
-            VALUES (\(group), \(title), \(author), \(now), \(now)) RETURNING id
+            WITH thread AS (
+                INSERT INTO threads (group_id, title, created_by, created_at)
+                VALUES (\(group), \(title), \(author), \(now)) RETURNING id
+            )
+            INSERT INTO thread_activity (thread_id, last_post_at) SELECT id, \(now) FROM thread RETURNING thread_id
             """).decode(ThreadID.self) {
             return id
         }
@@ -59,7 +62,7 @@ public enum ThreadStore {
     /// joins `(SELECT <reader>::bigint AS reader) rd`, so the reader is a bound value like
     /// any other (a fixed fragment holds no parameter).
     static let threadColumns = """
-        t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, t.last_post_at,
+        t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, \(lastPostAt),
         (SELECT count(*) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible')::int,
         CASE WHEN rd.reader IS NULL THEN 0 ELSE (
             SELECT count(*) FROM posts p
@@ -72,8 +75,12 @@ public enum ThreadStore {
     /// are counted by reading them, so an access check that needs none of them (every reply,
     /// every page of posts) does not pay for a thread's whole length.
     static let threadColumnsWithoutCounts = """
-        t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, t.last_post_at, 0, 0, NULL::bigint
+        t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, \(lastPostAt), 0, 0, NULL::bigint
         """
+    /// Kept in `thread_activity`, not on the thread's row, which every reply key-share locks
+    /// through its post's foreign key (migration 0027 says why). Every thread has its row;
+    /// the thread's start stands in should one ever be missing.
+    static let lastPostAt = "coalesce((SELECT ta.last_post_at FROM thread_activity ta WHERE ta.thread_id = t.id), t.created_at)"
     typealias ThreadRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?)
 
     static func thread(_ row: ThreadRow) -> ThreadRecord {
@@ -240,7 +247,7 @@ public enum ThreadStore {
                                   now: Date) -> PostgresQuery {
         """
         WITH moved AS (
-            UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)
+            UPDATE thread_activity SET last_post_at = greatest(last_post_at, \(now)) WHERE thread_id = \(thread)
         ), marked AS (
             INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) VALUES (\(thread), \(author), \(post))
             ON CONFLICT (account_id, thread_id) DO UPDATE
@@ -268,16 +275,17 @@ public enum ThreadStore {
     /// A post became visible at `now` (written, or approved by a moderator): its thread
     /// moves up the list. The one place `last_post_at` moves forward.
     public static func markVisiblePost(in thread: ThreadID, at now: Date, on db: DatabaseConnection) async throws {
-        try await db.query("UPDATE threads SET last_post_at = greatest(last_post_at, \(now)) WHERE id = \(thread)")
+        try await db.query("UPDATE thread_activity SET last_post_at = greatest(last_post_at, \(now)) WHERE thread_id = \(thread)")
     }
 
     /// The thread's place in the list from its visible posts only (after a post was held or
     /// hidden: others must not learn of it from the thread moving up).
     public static func recomputeLastPostAt(_ thread: ThreadID, on db: DatabaseConnection) async throws {
         try await db.query("""
-            UPDATE threads t SET last_post_at = coalesce(
-                (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'), t.created_at)
-            WHERE t.id = \(thread)
+            UPDATE thread_activity ta SET last_post_at = coalesce(
+                (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = ta.thread_id AND p.moderation = 'visible'),
+                (SELECT t.created_at FROM threads t WHERE t.id = ta.thread_id))
+            WHERE ta.thread_id = \(thread)
             """)
     }
 

@@ -90,9 +90,18 @@ import Testing
             #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: member.token).items().contains { $0["id"] as? Int == heldID })
             let queue = try await client.send(.get, "/v1/moderation/items?state=pending", token: owner.token).items()
             let heldItem = try #require(queue.first { $0["postId"] as? Int == heldID })
+            clock.advance(by: 60)
             let approve = try await client.send(.post, "/v1/moderation/items/\(try #require(heldItem["id"] as? Int))/actions",
                                                 json: jsonObject(["action": "keep", "reason": "問題なし"]), token: owner.token)
             #expect(approve.status == .ok, "\(approve.text)")
+            func lastPostAt() async throws -> String? {
+                try await client.send(.get, "/v1/threads/\(thread)", token: owner.token).json()["lastPostAt"] as? String
+            }
+            let approvedAt = try #require(try await lastPostAt())
+            #expect(approvedAt != before, "an approved post moves its thread up, as of its approval")
+            clock.advance(by: 60)
+            #expect(try await post(client, "来週もやります", in: thread, by: member).status == .created)
+            #expect(try await lastPostAt() != approvedAt, "a visible reply moves its thread up")
             #expect(try await client.send(.get, "/v1/threads/\(thread)/posts", token: stranger.token).items().contains { $0["id"] as? Int == heldID })
             let approvedNotice = try await client.send(.get, "/v1/notifications", token: member.token).items().first { $0["kind"] as? String == "moderation.approved" }
             #expect((approvedNotice?["data"] as? [String: Any])?["postId"] as? Int == heldID, "the author is told it is up")
