@@ -48,8 +48,10 @@ public enum ThreadStore {
     ) async throws -> ThreadID {
         for try await id in try await db.query("""
             WITH thread AS (
-                INSERT INTO threads (group_id, title, created_by, created_at)
-                VALUES (\(group), \(title), \(author), \(now)) RETURNING id
+                -- threads.last_post_at only for instances of the release before migration
+                -- 0027, during a rolling upgrade; never moved here.
+                INSERT INTO threads (group_id, title, created_by, created_at, last_post_at)
+                VALUES (\(group), \(title), \(author), \(now), \(now)) RETURNING id
             )
             INSERT INTO thread_activity (thread_id, last_post_at) SELECT id, \(now) FROM thread RETURNING thread_id
             """).decode(ThreadID.self) {
@@ -78,8 +80,9 @@ public enum ThreadStore {
         t.id, t.group_id, t.title, t.created_by, t.created_at, t.pinned, t.locked, \(lastPostAt), 0, 0, NULL::bigint
         """
     /// Kept in `thread_activity`, not on the thread's row, which every reply key-share locks
-    /// through its post's foreign key (migration 0027 says why). Every thread has its row;
-    /// the thread's start stands in should one ever be missing.
+    /// through its post's foreign key (migration 0027 says why). A thread created by an
+    /// instance older than 0027 during a rolling upgrade has no row until its first reply
+    /// here; its start stands in until then.
     static let lastPostAt = "coalesce((SELECT ta.last_post_at FROM thread_activity ta WHERE ta.thread_id = t.id), t.created_at)"
     typealias ThreadRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?)
 
@@ -247,7 +250,9 @@ public enum ThreadStore {
                                   now: Date) -> PostgresQuery {
         """
         WITH moved AS (
-            UPDATE thread_activity SET last_post_at = greatest(last_post_at, \(now)) WHERE thread_id = \(thread)
+            -- An upsert, as in `markVisiblePost`.
+            INSERT INTO thread_activity AS ta (thread_id, last_post_at) VALUES (\(thread), \(now))
+            ON CONFLICT (thread_id) DO UPDATE SET last_post_at = greatest(ta.last_post_at, excluded.last_post_at)
         ), marked AS (
             INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) VALUES (\(thread), \(author), \(post))
             ON CONFLICT (account_id, thread_id) DO UPDATE
@@ -273,19 +278,26 @@ public enum ThreadStore {
     }
 
     /// A post became visible at `now` (written, or approved by a moderator): its thread
-    /// moves up the list. The one place `last_post_at` moves forward.
+    /// moves up the list. With a reply's last statement (`publishReplyQuery`), the only
+    /// places `last_post_at` moves forward.
     public static func markVisiblePost(in thread: ThreadID, at now: Date, on db: DatabaseConnection) async throws {
-        try await db.query("UPDATE thread_activity SET last_post_at = greatest(last_post_at, \(now)) WHERE thread_id = \(thread)")
+        // An upsert: a thread created by an instance older than migration 0027 (during a
+        // rolling upgrade) may have no `thread_activity` row yet.
+        try await db.query("""
+            INSERT INTO thread_activity AS ta (thread_id, last_post_at) VALUES (\(thread), \(now))
+            ON CONFLICT (thread_id) DO UPDATE SET last_post_at = greatest(ta.last_post_at, excluded.last_post_at)
+            """)
     }
 
     /// The thread's place in the list from its visible posts only (after a post was held or
     /// hidden: others must not learn of it from the thread moving up).
     public static func recomputeLastPostAt(_ thread: ThreadID, on db: DatabaseConnection) async throws {
+        // An upsert, as in `markVisiblePost`.
         try await db.query("""
-            UPDATE thread_activity ta SET last_post_at = coalesce(
-                (SELECT max(p.created_at) FROM posts p WHERE p.thread_id = ta.thread_id AND p.moderation = 'visible'),
-                (SELECT t.created_at FROM threads t WHERE t.id = ta.thread_id))
-            WHERE ta.thread_id = \(thread)
+            INSERT INTO thread_activity AS ta (thread_id, last_post_at)
+            SELECT t.id, coalesce((SELECT max(p.created_at) FROM posts p WHERE p.thread_id = t.id AND p.moderation = 'visible'), t.created_at)
+            FROM threads t WHERE t.id = \(thread)
+            ON CONFLICT (thread_id) DO UPDATE SET last_post_at = excluded.last_post_at
             """)
     }
 
