@@ -26,10 +26,23 @@ enum PostGate {
         throw ServiceError.rateLimited(action: action.rawValue, retryAfter: retry)
     }
 
+    /// What the gate decided, and what it read that its caller may need.
+    struct Verdict: Sendable {
+        let disposition: Disposition
+        /// The poster's display name.
+        let posterName: String?
+        let isNewAccount: Bool
+        let settings: ModerationSettings
+    }
+
+    /// `countRate: false` leaves the post's use of the rate limit to the caller, who counts
+    /// it with `checkRate` once nothing else can refuse the post (a reply written in one
+    /// statement, whose count is not rolled back with a transaction: see
+    /// `ThreadService.reply`).
     static func check(
-        _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date,
+        _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date, countRate: Bool = true,
         on db: DatabaseConnection
-    ) async throws -> Disposition {
+    ) async throws -> Verdict {
         // One statement reads all the gate asks (suspension, sandbox, watched words, the
         // group's approval rule); the checks are then made in this order.
         let reading = try await ModerationStore.gateReading(account: actor.accountID, group: group, text: WatchedWords.Text(body), now: now,
@@ -39,9 +52,16 @@ enum PostGate {
         }
         let (settings, isNew) = (reading.settings, reading.isNew)
         let moderator = GroupAccess.isModerator(actor, in: standing)
-        if !isEdit {
+        if !isEdit && countRate {
             try await checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: db)
         }
+        return Verdict(disposition: try decide(reading, body: body, moderator: moderator), posterName: reading.posterName,
+                       isNewAccount: isNew, settings: settings)
+    }
+
+    /// The checks after the rate limit, in order.
+    private static func decide(_ reading: ModerationStore.GateReading, body: String, moderator: Bool) throws -> Disposition {
+        let (settings, isNew) = (reading.settings, reading.isNew)
         if isNew && !moderator && Sandbox.linkCount(in: body) > settings.newAccountMaxLinks {
             throw ServiceError.invalid(code: "too_many_links",
                                        message: "new accounts may include at most \(settings.newAccountMaxLinks) links in a post", field: "body")

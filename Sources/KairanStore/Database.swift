@@ -81,7 +81,7 @@ public struct Database: Sendable {
                     }
                     return result.value
                 }
-            } catch let server as PSQLError where attempt < 3 && server.serverInfo?[.sqlState] == "40P01" {
+            } catch where attempt < 3 && Self.isDeadlock(error) {
                 // A deadlock aborts one of the transactions involved and nothing of it is
                 // kept, so running it again is safe (two publishers whose stream locks
                 // crossed, for instance).
@@ -160,5 +160,11 @@ public struct Database: Sendable {
     /// True for a unique-constraint violation (two writers racing for the same name).
     public static func isUniqueViolation(_ error: any Error) -> Bool {
         (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+    }
+
+    /// True for the error of a transaction PostgreSQL chose to abort to end a deadlock:
+    /// nothing of it was kept, so running it again is safe.
+    public static func isDeadlock(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.serverInfo?[.sqlState] == "40P01"
     }
 }

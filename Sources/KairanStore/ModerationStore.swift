@@ -415,6 +415,9 @@ public enum ModerationStore {
         public let watchedWord: WatchedWord?
         /// The group holds new accounts' posts for approval.
         public let groupApprovesNewAccounts: Bool
+        /// The poster's display name, for the event of a reply written in one statement
+        /// (`ThreadStore.insertAndPublishReply`).
+        public let posterName: String?
     }
 
     /// `text` is already normalized. `*` in a watched word stands for any run of characters:
@@ -424,8 +427,8 @@ public enum ModerationStore {
                                    on db: DatabaseConnection) async throws -> GateReading {
         for row in try await db.query(gateQuery(account: account, group: group, plain: text.plain, kanaFolded: text.kanaFolded, now: now),
                                       preparedAs: GateStatement.self) {
-            let (until, score, days, posts, links, createdAt, wordID, pattern, normalized, action, foldsKana, approves) = try row.decode(
-                (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?).self)
+            let (until, score, days, posts, links, createdAt, wordID, pattern, normalized, action, foldsKana, approves, name) = try row.decode(
+                (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?, String?).self)
             let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts),
                                               newAccountMaxLinks: Int(links))
             var word: WatchedWord?
@@ -435,7 +438,7 @@ public enum ModerationStore {
             }
             return GateReading(suspendedUntil: until, settings: settings,
                                isNew: createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true,
-                               watchedWord: word, groupApprovesNewAccounts: approves ?? false)
+                               watchedWord: word, groupApprovesNewAccounts: approves ?? false, posterName: name)
         }
         preconditionFailure("migration 0009 inserts the settings row")
     }
@@ -446,7 +449,7 @@ public enum ModerationStore {
                 WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group))),
                s.auto_hide_score::float8, s.new_account_days, s.new_account_posts_per_hour, s.new_account_max_links, a.created_at,
                w.id, w.pattern, w.normalized, w.action, w.fold_kana,
-               (SELECT approve_new_accounts FROM groups WHERE id = \(group))
+               (SELECT approve_new_accounts FROM groups WHERE id = \(group)), a.display_name
         FROM moderation_settings s LEFT JOIN accounts a ON a.id = \(account)
         LEFT JOIN LATERAL (
             SELECT id, pattern, normalized, action, fold_kana FROM watched_words

@@ -277,6 +277,75 @@ public enum ThreadStore {
         static let sql = publishReplyQuery(0, thread: 0, author: 0, streams: [], kind: "", json: "", now: Date(timeIntervalSince1970: 0)).sql
     }
 
+    /// A reply as `insertAndPublishReply` will write it, before it has an id (0): what its
+    /// event is encoded from.
+    public static func newReply(thread: ThreadID, group: GroupID, author: AccountID, authorName: String?, body: String, replyTo: PostID?,
+                                now: Date) -> PostRecord {
+        PostRecord(id: 0, threadID: thread, groupID: group, authorID: author, authorName: authorName, body: body, replyToID: replyTo,
+                   createdAt: now, editedAt: nil, deletedAt: nil, reactions: [:], moderation: .visible, heldBecause: nil)
+    }
+
+    /// A visible reply with nothing else to write (no files, no mentions, nothing for
+    /// moderation), written and published in one statement that commits on its own: the
+    /// post, the thread moving up the list, the author's read marker, the event on each of
+    /// `streams` and the listeners' wake-up. `payload` is the event's, made from `newReply`
+    /// (id 0); the post's id goes in here. Returns the post as `findPost` reads it.
+    ///
+    /// Why one statement without BEGIN and COMMIT: two round trips fewer for every such
+    /// reply, and the rows every reply to the thread shares (its place in the list, the
+    /// stream heads) are locked only while this statement runs and commits, not also while
+    /// a COMMIT travels from kairan (`scripts/bench rest`: replies to one thread).
+    public static func insertAndPublishReply(
+        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, streams: [String], kind: String,
+        payload: some Encodable, now: Date, on db: DatabaseConnection
+    ) async throws -> PostRecord {
+        let json = try EventStore.json(payload)
+        let query = insertAndPublishReplyQuery(thread: thread, group: group, author: author, body: body, replyTo: replyTo, streams: streams,
+                                               kind: kind, json: json, now: now)
+        for row in try await db.query(query, preparedAs: InsertAndPublishReplyStatement.self) {
+            return post(try row.decode(PostRow.self))
+        }
+        preconditionFailure("INSERT … RETURNING returns the row")
+    }
+
+    static func insertAndPublishReplyQuery(
+        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, streams: [String], kind: String, json: String,
+        now: Date
+    ) -> PostgresQuery {
+        // The rows replies share are upserted as in `publishReplyQuery`, in the same order.
+        """
+        WITH p AS (
+            INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
+            VALUES (\(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now)) RETURNING *
+        ), moved AS (
+            INSERT INTO thread_activity AS ta (thread_id, last_post_at) VALUES (\(thread), \(now))
+            ON CONFLICT (thread_id) DO UPDATE SET last_post_at = greatest(ta.last_post_at, excluded.last_post_at)
+        ), marked AS (
+            INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) SELECT p.thread_id, p.author_id, p.id FROM p
+            ON CONFLICT (account_id, thread_id) DO UPDATE
+            SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
+        ), heads AS (
+            INSERT INTO stream_heads (stream, last_offset)
+            SELECT s, 1 FROM unnest(\(streams)::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n
+            ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
+            RETURNING stream, last_offset
+        ), appended AS (
+            INSERT INTO events (stream, seq, kind, payload, created_at)
+            SELECT h.stream, h.last_offset, \(kind), jsonb_set(\(json)::jsonb, '{id}', to_jsonb(p.id)), \(now) FROM heads h CROSS JOIN p
+            RETURNING stream
+        )
+        SELECT \(unescaped: postColumns)
+        FROM p LEFT JOIN accounts a ON a.id = p.author_id
+        CROSS JOIN (SELECT count(pg_notify(\(EventStore.channel), stream)) FROM appended) woken
+        """
+    }
+
+    enum InsertAndPublishReplyStatement: PreparedSQL {
+        static let name = "insert_and_publish_reply"
+        static let sql = insertAndPublishReplyQuery(thread: 0, group: 0, author: 0, body: "", replyTo: nil, streams: [], kind: "", json: "",
+                                                    now: Date(timeIntervalSince1970: 0)).sql
+    }
+
     /// A post became visible at `now` (written, or approved by a moderator): its thread
     /// moves up the list. With a reply's last statement (`publishReplyQuery`), the only
     /// places `last_post_at` moves forward.

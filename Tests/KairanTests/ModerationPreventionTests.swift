@@ -215,6 +215,23 @@ import Testing
         }
     }
 
+    /// A held reply is written by the transaction after the one-statement path has read the
+    /// gate: its use of the rate limit is counted once, not twice.
+    @Test func aHeldReplyUsesTheRateLimitOnce() async throws {
+        try await withGroup { client, _, moderator, owner, member, group, thread in
+            #expect(try await client.send(.put, "/v1/moderation/settings", json: jsonObject(["newAccountPostsPerHour": 3]),
+                                          token: moderator.token).status == .ok)
+            #expect(try await client.send(.patch, "/v1/groups/\(group)", json: jsonObject(["approveNewAccounts": true]), token: owner.token).status == .ok)
+            for index in 1...3 {
+                let held = try await post(client, "承認待ち \(index)", in: thread, by: member)
+                #expect(held.status == .created, "\(held.text)")
+                #expect(try held.json()["moderation"] as? String == "held")
+            }
+            let limited = try await post(client, "承認待ち 4", in: thread, by: member)
+            #expect(limited.status == .tooManyRequests, "\(limited.text)")
+        }
+    }
+
     @Test func newAccountsAreSandboxedAndEveryoneIsRateLimited() async throws {
         try await withGroup { client, clock, moderator, owner, member, group, thread in
             // The sandbox as shipped (the test database relaxes the posting rate).
