@@ -104,6 +104,11 @@ public struct DatabaseURL: Sendable, Equatable {
         }
         configuration.options.minimumConnections = 0
         configuration.options.maximumConnections = maximumConnections
+        // A request cancelled mid-statement (its deadline, its client gone) closes its
+        // connection; PostgreSQL then notices within a second that nobody waits and aborts
+        // the statement instead of running it to the end, and, for a statement that commits
+        // on its own (a plain reply, `ThreadService.reply`), instead of committing it.
+        configuration.options.additionalStartupParameters = [("client_connection_check_interval", "1000")]
         return configuration
     }
 }
