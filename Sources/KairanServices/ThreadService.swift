@@ -123,7 +123,7 @@ public struct ThreadService: Sendable {
         let body = try Content.text(rawBody, field: "body", max: Content.postBodyMax, multiline: true)
         let now = services.clock.now()
         if attachments.isEmpty, Mentions.tokens(in: body).isEmpty,
-           let post = try await plainReply(actor, in: threadID, body: body, replyTo: replyTo, now: now) {
+           let post = try await plainReply(actor, in: threadID, body: body, replyTo: replyTo, now: now, logger: logger) {
             return post
         }
         return try await database.withTransaction { db in
@@ -168,17 +168,22 @@ public struct ThreadService: Sendable {
     /// written: those are read as the transaction above reads them (access, the gate, the
     /// post replied to; none of these reads takes a lock, so at READ COMMITTED they see what
     /// they would see inside it) and written in one statement that commits on its own
-    /// (`ThreadStore.insertAndPublishReply`): four round trips to PostgreSQL with the
-    /// session's, not seven, and the rows all replies to the thread share are held for that
-    /// statement only.
+    /// (`ThreadStore.insertAndPublishReply`): five round trips to PostgreSQL with the
+    /// session's and the rate limit's, not eight, and the rows all replies to the thread
+    /// share are held for that statement only.
     ///
     /// The reply's use of the rate limit is counted on its own, last, once nothing else can
-    /// refuse it. A request cancelled (its deadline, its client gone) before the statement
-    /// is sent writes nothing, as before; one cancelled while it runs may be stored, as one
-    /// cancelled during COMMIT could be before (the connection is closed either way).
+    /// refuse it (so refusals for the text, a locked thread or the post replied to come
+    /// before `rate_limited` here). It is not rolled back: a request cancelled between the
+    /// count and the statement, or a statement that fails, leaves one use counted. A request
+    /// cancelled before the statement is sent writes no post; once it is sent, closing the
+    /// connection makes PostgreSQL abort it within `client_connection_check_interval`, so
+    /// only one that completes within that second is kept, as a COMMIT already sent could be
+    /// before.
     ///
     /// nil when the gate holds or flags the reply: the transaction in `reply` writes it.
-    private func plainReply(_ actor: Actor, in threadID: ThreadID, body: String, replyTo: PostID?, now: Date) async throws -> PostView? {
+    private func plainReply(_ actor: Actor, in threadID: ThreadID, body: String, replyTo: PostID?, now: Date,
+                            logger: Logger) async throws -> PostView? {
         try await database.withConnection { db in
             let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, counts: false, on: db)
             let moderator = GroupAccess.isModerator(actor, in: standing)
@@ -200,6 +205,7 @@ public struct ThreadService: Sendable {
                     return PostView(post)
                 } catch where attempt < 3 && Database.isDeadlock(error) {
                     // Nothing of it was kept (as `Database.withTransaction` retries).
+                    logger.warning("deadlock; reply retried", metadata: ["attempt": "\(attempt)"])
                     attempt += 1
                 }
             }

@@ -17,6 +17,10 @@ public struct DatabaseURL: Sendable, Equatable {
     public var database: String
     public var socketDirectory: String?
     public var tls: TLSMode
+    /// How often PostgreSQL checks that kairan still waits on a connection while a statement
+    /// runs, in milliseconds (`?client_connection_check_interval=`; 0: never, for a
+    /// connection pooler that refuses the parameter). See `clientConfiguration`.
+    public var connectionCheckInterval: Int = 1000
 
     public init(username: String, password: String? = nil, host: String = "127.0.0.1", port: Int = 5432,
                 database: String, socketDirectory: String? = nil, tls: TLSMode = .disable) {
@@ -58,6 +62,12 @@ public struct DatabaseURL: Sendable, Equatable {
         case "require", "verify-ca", "verify-full": self.tls = .require
         case let other: throw ParseError(description: "unsupported sslmode '\(other)'")
         }
+        if let interval = query["client_connection_check_interval"] {
+            guard let milliseconds = Int(interval), milliseconds >= 0 else {
+                throw ParseError(description: "client_connection_check_interval must be a number of milliseconds (0: off)")
+            }
+            self.connectionCheckInterval = milliseconds
+        }
     }
 
     /// The same server, another database (tests clone databases from a template).
@@ -79,6 +89,9 @@ public struct DatabaseURL: Sendable, Equatable {
         var query: [URLQueryItem] = []
         if let socketDirectory { query.append(URLQueryItem(name: "host", value: socketDirectory)) }
         if tls != .disable { query.append(URLQueryItem(name: "sslmode", value: tls.rawValue)) }
+        if connectionCheckInterval != 1000 {
+            query.append(URLQueryItem(name: "client_connection_check_interval", value: String(connectionCheckInterval)))
+        }
         components.queryItems = query.isEmpty ? nil : query
         return components.string ?? ""
     }
@@ -108,7 +121,9 @@ public struct DatabaseURL: Sendable, Equatable {
         // connection; PostgreSQL then notices within a second that nobody waits and aborts
         // the statement instead of running it to the end, and, for a statement that commits
         // on its own (a plain reply, `ThreadService.reply`), instead of committing it.
-        configuration.options.additionalStartupParameters = [("client_connection_check_interval", "1000")]
+        if connectionCheckInterval > 0 {
+            configuration.options.additionalStartupParameters = [("client_connection_check_interval", String(connectionCheckInterval))]
+        }
         return configuration
     }
 }

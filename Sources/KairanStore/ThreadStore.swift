@@ -313,8 +313,17 @@ public enum ThreadStore {
         now: Date
     ) -> PostgresQuery {
         // The rows replies share are upserted as in `publishReplyQuery`, in the same order.
+        // `locked`: the key-share locks the post's foreign keys take, taken before the stream
+        // heads as the transaction's INSERT took them before its events. Left to the foreign
+        // keys they would come at the statement's end, after the heads: a membership change
+        // holds its group's row, then waits for the group stream's head, and a reply holding
+        // that head would then wait for the group's row.
         """
-        WITH p AS (
+        WITH locked AS (
+            SELECT 1 FROM threads t, groups g, accounts a WHERE t.id = \(thread) AND g.id = \(group) AND a.id = \(author) FOR KEY SHARE
+        ), replied AS (
+            SELECT 1 FROM posts r WHERE r.id = \(replyTo)::bigint FOR KEY SHARE
+        ), p AS (
             INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
             VALUES (\(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now)) RETURNING *
         ), moved AS (
@@ -326,7 +335,10 @@ public enum ThreadStore {
             SET last_read_post_id = greatest(thread_reads.last_read_post_id, excluded.last_read_post_id)
         ), heads AS (
             INSERT INTO stream_heads (stream, last_offset)
-            SELECT s, 1 FROM unnest(\(streams)::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n
+            SELECT s, 1 FROM unnest(\(streams)::text[]) WITH ORDINALITY AS u(s, n)
+            -- Uncorrelated: evaluated once, before the first head is locked.
+            WHERE EXISTS (SELECT 1 FROM locked) AND (\(replyTo)::bigint IS NULL OR EXISTS (SELECT 1 FROM replied))
+            ORDER BY n
             ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
             RETURNING stream, last_offset
         ), appended AS (

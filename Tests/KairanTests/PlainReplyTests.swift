@@ -59,6 +59,23 @@ import Testing
         }
     }
 
+    /// Whether a plain reply's statement is waiting for a lock (within 10 s).
+    func aReplyWaitsForALock(_ url: DatabaseURL) async throws -> Bool {
+        try await url.withSingleConnection(logger: TestDatabase.logger) { db in
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                for try await waiting in try await db.query("""
+                    SELECT count(*)::int FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH locked AS%'
+                    """).decode(Int.self) where waiting > 0 {
+                    return true
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return false
+        }
+    }
+
     /// A plain reply commits on its own, in one statement. Held up in it (here by a lock on
     /// its thread's stream head) past the request's deadline, the resident is answered 503
     /// and the reply is not kept: the connection is closed and PostgreSQL aborts the
@@ -66,20 +83,22 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func aPlainReplyAnswered503AtItsDeadlineIsNotStored() async throws {
         try await TestDatabase.withFreshDatabase { url in
-            try await serveLive(url: url, configure: { $0.requestTimeout = .seconds(2) }) { client in
+            try await serveLive(url: url, configure: { $0.requestTimeout = .seconds(3) }) { client in
                 let owner = try await client.resident("owner@example.jp")
                 let group = try await client.createGroup(by: owner)
                 let (thread, _) = try await client.createThread(in: group, by: owner)
                 let blocker = try await PostgresConnection.connect(configuration: url.connectionConfiguration(), id: 9, logger: TestDatabase.logger)
                 try await blocker.query("BEGIN", logger: TestDatabase.logger)
-                try await blocker.query("SELECT 1 FROM stream_heads WHERE stream = \("thread:\(thread)") FOR UPDATE", logger: TestDatabase.logger)
-                let late = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "待たされた返信"]), token: owner.token)
-                #expect(late.status == .serviceUnavailable, "\(late.text)")
-                // Longer than the server's check for a connection nobody reads.
-                try await Task.sleep(for: .seconds(2))
+                // Rows read to the end: a statement's error (or its lock) comes with its rows.
+                for try await _ in try await blocker.query("SELECT 1 FROM stream_heads WHERE stream = \("thread:\(thread)") FOR UPDATE",
+                                                           logger: TestDatabase.logger) {}
+                async let late = client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "待たされた返信"]), token: owner.token)
+                #expect(try await aReplyWaitsForALock(url), "the reply's statement was sent and waits for the head")
+                #expect(try await late.status == .serviceUnavailable)
+                // Well past the server's check (every second) for a connection nobody reads.
+                try await Task.sleep(for: .seconds(3))
                 try await blocker.query("ROLLBACK", logger: TestDatabase.logger)
                 try await blocker.close()
-                try await Task.sleep(for: .milliseconds(500))
                 let after = try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "次の返信"]), token: owner.token)
                 #expect(after.status == .created, "\(after.text)")
                 let page = try await client.send(.get, "/v1/threads/\(thread)/posts", token: owner.token)
@@ -87,6 +106,56 @@ import Testing
                 #expect(bodies.contains("次の返信"))
                 #expect(!bodies.contains("待たされた返信"), "the reply answered 503 was not kept: \(bodies)")
             }
+        }
+    }
+
+    /// A membership change locks its group's row, then appends to the group's stream. A plain
+    /// reply waiting for that row must not hold the group stream's head meanwhile (its
+    /// foreign keys' locks would come after the heads if left to the end of its statement):
+    /// the change takes the head at once, and the reply goes through after it.
+    @Test(.timeLimit(.minutes(2)))
+    func aPlainReplyWaitingForItsGroupHoldsNoStreamHead() async throws {
+        try await withApp { client, url in
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            // The group's stream has a head by now (a first reply's event at the latest).
+            #expect(try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "最初の返信"]), token: owner.token).status == .created)
+            let change = try await PostgresConnection.connect(configuration: url.connectionConfiguration(), id: 9, logger: TestDatabase.logger)
+            try await change.query("BEGIN", logger: TestDatabase.logger)
+            // Rows read to the end: a statement's error (or its lock) comes with its rows.
+            for try await _ in try await change.query("SELECT 1 FROM groups WHERE id = \(group) FOR UPDATE", logger: TestDatabase.logger) {}
+            async let reply = client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": "入会手続き中の返信"]), token: owner.token)
+            #expect(try await aReplyWaitsForALock(url))
+            // Shorter than PostgreSQL's deadlock_timeout (1 s), which would otherwise end the
+            // cycle by aborting the reply (and the retry would hide it).
+            try await change.query("SET LOCAL lock_timeout = '500ms'", logger: TestDatabase.logger)
+            do {
+                for try await _ in try await change.query("SELECT 1 FROM stream_heads WHERE stream = \("group:\(group)") FOR UPDATE",
+                                                          logger: TestDatabase.logger) {}
+            } catch {
+                Issue.record("the membership change waited for the group stream's head, held by the reply: \(String(reflecting: error))")
+            }
+            _ = try? await change.query("ROLLBACK", logger: TestDatabase.logger)
+            try await change.close()
+            let answered = try await reply
+            #expect(answered.status == .created, "\(answered.text)")
+        }
+    }
+}
+
+/// `KAIRAN_DATABASE_URL`'s parameters.
+@Suite struct DatabaseURLTests {
+    @Test func theConnectionCheckIsOnByDefaultAndCanBeTurnedOff() throws {
+        let plain = try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan")
+        #expect(plain.connectionCheckInterval == 1000)
+        #expect(try plain.clientConfiguration().options.additionalStartupParameters.map(\.0) == ["client_connection_check_interval"])
+        let off = try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=0")
+        #expect(off.connectionCheckInterval == 0)
+        #expect(try off.clientConfiguration().options.additionalStartupParameters.isEmpty)
+        #expect(try DatabaseURL(string: off.urlString) == off, "kept for child processes")
+        #expect(throws: DatabaseURL.ParseError.self) {
+            try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=soon")
         }
     }
 }
