@@ -168,18 +168,16 @@ public struct ThreadService: Sendable {
     /// written: those are read as the transaction above reads them (access, the gate, the
     /// post replied to; none of these reads takes a lock, so at READ COMMITTED they see what
     /// they would see inside it) and written in one statement that commits on its own
-    /// (`ThreadStore.insertAndPublishReply`): five round trips to PostgreSQL with the
-    /// session's and the rate limit's, not eight, and the rows all replies to the thread
-    /// share are held for that statement only.
+    /// (`ThreadStore.insertAndPublishReply`): four round trips to PostgreSQL with the
+    /// session's, not eight, and the rows all replies to the thread share are held for that
+    /// statement only.
     ///
-    /// The reply's use of the rate limit is counted on its own, last, once nothing else can
-    /// refuse it (so refusals for the text, a locked thread or the post replied to come
-    /// before `rate_limited` here). It is not rolled back: a request cancelled between the
-    /// count and the statement, or a statement that fails, leaves one use counted. A request
-    /// cancelled before the statement is sent writes no post; once it is sent, closing the
-    /// connection makes PostgreSQL abort it within `client_connection_check_interval`, so
-    /// only one that completes within that second is kept, as a COMMIT already sent could be
-    /// before.
+    /// The reply's use of the hourly limit is counted in that statement, so after every other
+    /// check: refusals for the text, a locked thread or the post replied to come before
+    /// `rate_limited` here, and use up nothing. A request cancelled before the statement is
+    /// sent writes nothing; once it is sent, closing the connection makes PostgreSQL abort it
+    /// within `client_connection_check_interval`, so only one that completes within that
+    /// second is kept, as a COMMIT already sent could be before.
     ///
     /// nil when the gate holds or flags the reply: the transaction in `reply` writes it.
     private func plainReply(_ actor: Actor, in threadID: ThreadID, body: String, replyTo: PostID?, now: Date,
@@ -192,16 +190,21 @@ public struct ThreadService: Sendable {
             guard case .publish = verdict.disposition else { return nil }
             if thread.locked, !moderator { throw ServiceError.conflict("thread_locked", "this thread is locked") }
             if let replyTo { try await Self.checkReplyTarget(replyTo, in: threadID, actor: actor, moderator: moderator, on: db) }
-            try await PostGate.checkRate(.post, actor: actor, isNewAccount: verdict.isNewAccount, settings: verdict.settings, now: now, on: db)
+            let limit = Sandbox.limit(for: .post, actor: actor, isNewAccount: verdict.isNewAccount,
+                                      newAccountPostsPerHour: verdict.settings.newAccountPostsPerHour)
             let asWritten = ThreadStore.newReply(thread: threadID, group: thread.groupID, author: actor.accountID, authorName: verdict.posterName,
                                                  body: body, replyTo: replyTo, now: now)
             var attempt = 1
             while true {
                 do {
-                    let post = try await ThreadStore.insertAndPublishReply(
-                        thread: threadID, group: thread.groupID, author: actor.accountID, body: body, replyTo: replyTo,
+                    guard let post = try await ThreadStore.insertAndPublishReply(
+                        thread: threadID, group: thread.groupID, author: actor.accountID, body: body, replyTo: replyTo, limit: limit,
                         streams: [EventStore.threadStream(threadID), EventStore.groupStream(thread.groupID)], kind: "post.created",
                         payload: PostView(asWritten), now: now, on: db)
+                    else {
+                        let retryAfter = limit.map { ModerationStore.window(of: $0, at: now).retryAfter } ?? 1
+                        throw ServiceError.rateLimited(action: RateLimitedAction.post.rawValue, retryAfter: retryAfter)
+                    }
                     return PostView(post)
                 } catch where attempt < 3 && Database.isDeadlock(error) {
                     // Nothing of it was kept (as `Database.withTransaction` retries).

@@ -325,15 +325,22 @@ public enum ModerationStore {
     public static func hit(
         _ action: RateLimitedAction, account: AccountID, limit: RateLimit, now: Date, on db: DatabaseConnection
     ) async throws -> Int? {
-        let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / limit.window).rounded(.down) * limit.window)
+        let window = window(of: limit, at: now)
         for try await count in try await db.query("""
-            INSERT INTO rate_counters (account_id, action, window_start, count) VALUES (\(account), \(action.rawValue), \(start), 1)
+            INSERT INTO rate_counters (account_id, action, window_start, count) VALUES (\(account), \(action.rawValue), \(window.start), 1)
             ON CONFLICT (account_id, action, window_start) DO UPDATE SET count = rate_counters.count + 1
             RETURNING count
             """).decode(Int32.self) where Int(count) > limit.count {
-            return max(1, Int(start.addingTimeInterval(limit.window).timeIntervalSince(now).rounded(.up)))
+            return window.retryAfter
         }
         return nil
+    }
+
+    /// The window a use of `limit` at `now` is counted in (its row in `rate_counters`), and
+    /// the seconds until it ends (at least 1): the Retry-After of a use refused in it.
+    public static func window(of limit: RateLimit, at now: Date) -> (start: Date, retryAfter: Int) {
+        let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / limit.window).rounded(.down) * limit.window)
+        return (start, max(1, Int(start.addingTimeInterval(limit.window).timeIntervalSince(now).rounded(.up))))
     }
 
     public static func deleteRateCounters(before cutoff: Date, on db: DatabaseConnection) async throws {

@@ -291,43 +291,56 @@ public enum ThreadStore {
     /// `streams` and the listeners' wake-up. `payload` is the event's, made from `newReply`
     /// (id 0); the post's id goes in here. Returns the post as `findPost` reads it.
     ///
+    /// `limit`: the author's hourly limit on posts, counted in the same statement (nil: none,
+    /// a town moderator). nil when it is used up: nothing else is written (the count of that
+    /// refused use stays, as the window is used up anyway).
+    ///
     /// Why one statement without BEGIN and COMMIT: two round trips fewer for every such
     /// reply, and the rows every reply to the thread shares (its place in the list, the
     /// stream heads) are locked only while this statement runs and commits, not also while
     /// a COMMIT travels from kairan (`scripts/bench rest`: replies to one thread).
     public static func insertAndPublishReply(
-        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, streams: [String], kind: String,
-        payload: some Encodable, now: Date, on db: DatabaseConnection
-    ) async throws -> PostRecord {
+        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, limit: RateLimit?, streams: [String],
+        kind: String, payload: some Encodable, now: Date, on db: DatabaseConnection
+    ) async throws -> PostRecord? {
         let json = try EventStore.json(payload)
-        let query = insertAndPublishReplyQuery(thread: thread, group: group, author: author, body: body, replyTo: replyTo, streams: streams,
-                                               kind: kind, json: json, now: now)
+        let query = insertAndPublishReplyQuery(thread: thread, group: group, author: author, body: body, replyTo: replyTo, limit: limit,
+                                               streams: streams, kind: kind, json: json, now: now)
         for row in try await db.query(query, preparedAs: InsertAndPublishReplyStatement.self) {
             return post(try row.decode(PostRow.self))
         }
-        preconditionFailure("INSERT … RETURNING returns the row")
+        return nil
     }
 
     static func insertAndPublishReplyQuery(
-        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, streams: [String], kind: String, json: String,
-        now: Date
+        thread: ThreadID, group: GroupID, author: AccountID, body: String, replyTo: PostID?, limit: RateLimit?, streams: [String],
+        kind: String, json: String, now: Date
     ) -> PostgresQuery {
+        let window = limit.map { ModerationStore.window(of: $0, at: now).start } ?? now
         // The rows replies share are upserted as in `publishReplyQuery`, in the same order.
         // `locked`: the key-share locks the post's foreign keys take, taken before the stream
         // heads as the transaction's INSERT took them before its events. Left to the foreign
         // keys they would come at the statement's end, after the heads: a membership change
         // holds its group's row, then waits for the group stream's head, and a reply holding
-        // that head would then wait for the group's row.
-        """
-        WITH locked AS (
+        // that head would then wait for the group's row. `counted`, `allowed`: the hourly
+        // limit's count (as `ModerationStore.hit`), which every write below waits for.
+        return """
+        WITH counted AS (
+            INSERT INTO rate_counters (account_id, action, window_start, count)
+            SELECT \(author), \(RateLimitedAction.post.rawValue), \(window), 1 WHERE \(limit != nil)
+            ON CONFLICT (account_id, action, window_start) DO UPDATE SET count = rate_counters.count + 1
+            RETURNING count
+        ), allowed AS (
+            SELECT NOT EXISTS (SELECT 1 FROM counted WHERE count > \(limit?.count ?? 0)) AS ok
+        ), locked AS (
             SELECT 1 FROM threads t, groups g, accounts a WHERE t.id = \(thread) AND g.id = \(group) AND a.id = \(author) FOR KEY SHARE
         ), replied AS (
             SELECT 1 FROM posts r WHERE r.id = \(replyTo)::bigint FOR KEY SHARE
         ), p AS (
             INSERT INTO posts (thread_id, group_id, author_id, body, reply_to_id, created_at)
-            VALUES (\(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now)) RETURNING *
+            SELECT \(thread), \(group), \(author), \(body), \(replyTo)::bigint, \(now) WHERE (SELECT ok FROM allowed) RETURNING *
         ), moved AS (
-            INSERT INTO thread_activity AS ta (thread_id, last_post_at) VALUES (\(thread), \(now))
+            INSERT INTO thread_activity AS ta (thread_id, last_post_at) SELECT \(thread), \(now) WHERE (SELECT ok FROM allowed)
             ON CONFLICT (thread_id) DO UPDATE SET last_post_at = greatest(ta.last_post_at, excluded.last_post_at)
         ), marked AS (
             INSERT INTO thread_reads (thread_id, account_id, last_read_post_id) SELECT p.thread_id, p.author_id, p.id FROM p
@@ -337,7 +350,7 @@ public enum ThreadStore {
             INSERT INTO stream_heads (stream, last_offset)
             SELECT s, 1 FROM unnest(\(streams)::text[]) WITH ORDINALITY AS u(s, n)
             -- Uncorrelated: evaluated once, before the first head is locked.
-            WHERE EXISTS (SELECT 1 FROM locked) AND (\(replyTo)::bigint IS NULL OR EXISTS (SELECT 1 FROM replied))
+            WHERE (SELECT ok FROM allowed) AND EXISTS (SELECT 1 FROM locked) AND (\(replyTo)::bigint IS NULL OR EXISTS (SELECT 1 FROM replied))
             ORDER BY n
             ON CONFLICT (stream) DO UPDATE SET last_offset = stream_heads.last_offset + 1
             RETURNING stream, last_offset
@@ -354,8 +367,8 @@ public enum ThreadStore {
 
     enum InsertAndPublishReplyStatement: PreparedSQL {
         static let name = "insert_and_publish_reply"
-        static let sql = insertAndPublishReplyQuery(thread: 0, group: 0, author: 0, body: "", replyTo: nil, streams: [], kind: "", json: "",
-                                                    now: Date(timeIntervalSince1970: 0)).sql
+        static let sql = insertAndPublishReplyQuery(thread: 0, group: 0, author: 0, body: "", replyTo: nil, limit: nil, streams: [], kind: "",
+                                                    json: "", now: Date(timeIntervalSince1970: 0)).sql
     }
 
     /// A post became visible at `now` (written, or approved by a moderator): its thread

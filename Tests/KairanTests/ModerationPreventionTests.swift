@@ -246,6 +246,8 @@ import Testing
             let limited = try await post(client, "投稿 6", in: thread, by: member)
             #expect(limited.status == .tooManyRequests)
             #expect(try limited.errorCode() == "rate_limited")
+            let page = try await client.send(.get, "/v1/threads/\(thread)/posts", token: owner.token)
+            #expect(try page.items().compactMap { $0["body"] as? String }.filter { $0.hasPrefix("投稿") }.count == 5, "the refused reply was not written")
             let retry = try #require(limited.headers[.retryAfter].flatMap { Int($0) })
             #expect(retry > 0 && retry <= 3600)
             clock.advance(by: TimeInterval(retry))

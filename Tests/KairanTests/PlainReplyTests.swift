@@ -66,7 +66,7 @@ import Testing
             while ContinuousClock.now < deadline {
                 for try await waiting in try await db.query("""
                     SELECT count(*)::int FROM pg_stat_activity
-                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH locked AS%'
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH counted AS%'
                     """).decode(Int.self) where waiting > 0 {
                     return true
                 }
