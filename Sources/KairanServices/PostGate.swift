@@ -35,10 +35,9 @@ enum PostGate {
         let settings: ModerationSettings
     }
 
-    /// `countRate: false` leaves the post's use of the rate limit to the caller, who counts
-    /// it with `checkRate` once nothing else can refuse the post (a reply written in one
-    /// statement, whose count is not rolled back with a transaction: see
-    /// `ThreadService.reply`).
+    /// `countRate: false` leaves the post's use of the rate limit to the caller: a plain reply
+    /// counts it in the statement that writes it (`ThreadStore.insertAndPublishReply`, from
+    /// the verdict's `isNewAccount` and `settings`), so a refused reply uses up nothing.
     static func check(
         _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date, countRate: Bool = true,
         on db: DatabaseConnection

@@ -372,8 +372,8 @@ public enum ThreadStore {
     }
 
     /// A post became visible at `now` (written, or approved by a moderator): its thread
-    /// moves up the list. With a reply's last statement (`publishReplyQuery`), the only
-    /// places `last_post_at` moves forward.
+    /// moves up the list. With a reply's statements (`publishReplyQuery`,
+    /// `insertAndPublishReplyQuery`), the only places `last_post_at` moves forward.
     public static func markVisiblePost(in thread: ThreadID, at now: Date, on db: DatabaseConnection) async throws {
         // An upsert: a thread created by an instance older than migration 0027 (during a
         // rolling upgrade) may have no `thread_activity` row yet.
