@@ -109,21 +109,9 @@ public struct ThreadService: Sendable {
     public func posts(_ actor: Actor, in threadID: ThreadID, before: Int64?, limit: Int, logger: Logger) async throws -> Page<PostView> {
         let now = services.clock.now()
         let posts = try await database.withConnection { db in
-            // The access check and the page in one statement; the policy decides on what it read.
-            guard let page = try await ThreadStore.pageWithStanding(threadID, account: actor.accountID, townModerator: actor.isTownModerator,
-                                                                    before: before, limit: limit, now: now, on: db) else {
-                throw ServiceError.notFound
-            }
-            try await GroupAccess.require(.read, thread: page.thread, standing: page.standing, actor: actor) { page.hasVisiblePost }
-            let moderator = GroupAccess.isModerator(actor, in: page.standing)
-            if moderator == page.moderatorView { return page.posts }
-            // The statement predicted another view than the policy gives (a rule changed in
-            // one of the two places and not the other): the page is read again with the
-            // policy's, and the log says so.
-            logger.warning("a thread page was read with another view than the policy's; read again", metadata: [
-                "thread_id": "\(threadID)", "statement_moderator_view": "\(page.moderatorView)"])
-            return try await ThreadStore.posts(thread: threadID, before: before, limit: limit, viewer: actor.accountID, moderator: moderator,
-                                               on: db)
+            let (_, standing) = try await GroupAccess.thread(.read, threadID, actor: actor, now: now, counts: false, on: db)
+            return try await ThreadStore.posts(thread: threadID, before: before, limit: limit, viewer: actor.accountID,
+                                               moderator: GroupAccess.isModerator(actor, in: standing), on: db)
         }
         return Page(posts, limit: limit, cursor: \.id).map(PostView.init)
     }

@@ -108,9 +108,9 @@ public enum GroupStore {
         }
         return """
             SELECT \(unescaped: threadColumns) \(unescaped: groupColumns),
-                   (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)) AS member_role,
+                   (SELECT role FROM group_members m WHERE m.group_id = g.id AND m.account_id = \(account)),
                    EXISTS (SELECT 1 FROM group_bans b WHERE b.group_id = g.id AND b.account_id = \(account)
-                           AND (b.expires_at IS NULL OR b.expires_at > \(now))) AS banned,
+                           AND (b.expires_at IS NULL OR b.expires_at > \(now))),
                    EXISTS (SELECT 1 FROM group_invitations i WHERE i.group_id = g.id AND i.account_id = \(account))
                    \(unescaped: visiblePost)
             FROM \(unescaped: from) = \(id) \(unescaped: lock ? "FOR UPDATE" : "")

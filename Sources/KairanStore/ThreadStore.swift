@@ -450,116 +450,21 @@ public enum ThreadStore {
         return posts
     }
 
-    /// The page's rows, its arguments SQL expressions (placeholders, or a column of the
-    /// statement around it): the page read alone and the page read with its access check
-    /// (`pageWithStanding`) are the same SQL. Only these literals and placeholders go in;
-    /// every value is bound.
-    static func postsPageSQL(thread: String, before: String, moderator: String, viewer: String, limit: String) -> String {
+    static func postsQuery(thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool) -> PostgresQuery {
         """
-        SELECT \(postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
+        SELECT \(unescaped: postColumns) FROM posts p LEFT JOIN accounts a ON a.id = p.author_id
         -- One range, the cursor or the top: a plan PostgreSQL caches for the prepared statement
         -- (made once, for any cursor) still reads the thread's index from the cursor down.
         WHERE p.thread_id = \(thread) AND p.id < coalesce(\(before)::bigint, 9223372036854775807)
-          AND (p.moderation = 'visible' OR \(moderator) OR (p.moderation IN ('hidden', 'held') AND p.author_id = \(viewer)::bigint))
+          AND (p.moderation = 'visible' OR \(moderator)::boolean OR (p.moderation IN ('hidden', 'held') AND p.author_id = \(viewer)::bigint))
         ORDER BY p.id DESC LIMIT \(limit)::bigint
         """
-    }
-
-    static func postsQuery(thread: ThreadID, before: PostID?, limit: Int, viewer: AccountID?, moderator: Bool) -> PostgresQuery {
-        var binds = PostgresBindings(capacity: 5)
-        binds.append(thread)
-        binds.append(before)
-        binds.append(moderator)
-        binds.append(viewer)
-        binds.append(limit)
-        return PostgresQuery(unsafeSQL: postsPageSQL(thread: "$1", before: "$2", moderator: "$3::boolean", viewer: "$4", limit: "$5"),
-                             binds: binds)
     }
 
     /// A page of a thread's posts, the most read statement: planned once per connection.
     enum PostsPageStatement: PreparedSQL {
         static let name = "thread_posts_page"
         static let sql = postsQuery(thread: 0, before: nil, limit: 0, viewer: nil, moderator: false).sql
-    }
-
-    /// What `pageWithStanding` read.
-    public struct PageWithStanding: Sendable {
-        public let thread: ThreadRecord
-        public let group: GroupRecord
-        public let standing: GroupStanding
-        public let hasVisiblePost: Bool
-        /// The view the page was read with: true, a moderator's (every post; removed ones as
-        /// placeholders).
-        public let moderatorView: Bool
-        public let posts: [PostRecord]
-    }
-
-    /// A page of a thread's posts and the access check that guards it (the thread, its group
-    /// and the caller's standing, as `threadWithStanding` reads them) in one statement: one
-    /// round trip to PostgreSQL for a page, not two. Nil when the thread does not exist.
-    ///
-    /// The statement cannot ask the policy. It reads the posts with the view it predicts from
-    /// the standing it reads (`moderatorView`: a town moderator, or the group's moderator or
-    /// owner and not banned); the caller then asks `Policy` whether the caller may read at all
-    /// and whether that view is the right one, before anything is shown.
-    public static func pageWithStanding(
-        _ thread: ThreadID, account: AccountID, townModerator: Bool, before: PostID?, limit: Int, now: Date, on db: DatabaseConnection
-    ) async throws -> PageWithStanding? {
-        let query = pageWithStandingQuery(thread: thread, account: account, townModerator: townModerator, before: before, limit: limit,
-                                          now: now)
-        var head: (ThreadRecord, GroupRecord, GroupStanding, Bool, Bool)?
-        var posts: [PostRecord] = []
-        for row in try await db.query(query, preparedAs: PageWithStandingStatement.self) {
-            // The standing's 24 columns, the view, then the post's (all NULL when the page is
-            // empty: the standing still comes, on one row).
-            let r = try row.decode((ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?,
-                                    GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool, Bool,
-                                    Bool,
-                                    PostID?, ThreadID?, GroupID?, AccountID?, String?, String?, PostID?, Date?, Date?, Date?,
-                                    String?, String?, String?, String?).self)
-            if head == nil {
-                let (group, standing) = GroupStore.standing((r.11, r.12, r.13, r.14, r.15, r.16, r.17, r.18, r.19, r.20, r.21, r.22))
-                head = (Self.thread((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)), group, standing, r.23, r.24)
-            }
-            // A post's id, thread, group, time, reactions, moderation and files are never NULL.
-            guard let id = r.25, let threadID = r.26, let groupID = r.27, let createdAt = r.32, let reactions = r.35,
-                  let moderation = r.36, let attachments = r.38 else { continue }
-            posts.append(post((id, threadID, groupID, r.28, r.29, r.30, r.31, createdAt, r.33, r.34, reactions, moderation, r.37,
-                               attachments)))
-        }
-        guard let (threadRecord, group, standing, hasVisiblePost, moderatorView) = head else { return nil }
-        return PageWithStanding(thread: threadRecord, group: group, standing: standing, hasVisiblePost: hasVisiblePost,
-                                moderatorView: moderatorView, posts: posts)
-    }
-
-    static func pageWithStandingQuery(
-        thread: ThreadID, account: AccountID, townModerator: Bool, before: PostID?, limit: Int, now: Date
-    ) -> PostgresQuery {
-        // The standing statement's SQL and values first, unchanged; the page's values are bound
-        // after them, numbered on.
-        var query = GroupStore.standingQuery(of: .thread(thread), account: account, now: now, lock: false)
-        let n = query.binds.count
-        query.binds.append(townModerator)
-        query.binds.append(thread)
-        query.binds.append(before)
-        query.binds.append(account)
-        query.binds.append(limit)
-        let page = postsPageSQL(thread: "$\(n + 2)", before: "$\(n + 3)", moderator: "v.moderator_view", viewer: "$\(n + 4)",
-                                limit: "$\(n + 5)")
-        query.sql = """
-            WITH s AS (\(query.sql)),
-            v AS (SELECT s.*, ($\(n + 1)::boolean OR (coalesce(s.member_role IN ('moderator', 'owner'), false) AND NOT s.banned)) AS moderator_view FROM s)
-            SELECT v.*, page.* FROM v LEFT JOIN LATERAL (\(page)) page ON true
-            ORDER BY page.id DESC
-            """
-        return query
-    }
-
-    /// Every page of posts read over the API and the web: planned once per connection.
-    enum PageWithStandingStatement: PreparedSQL {
-        static let name = "thread_page_with_standing"
-        static let sql = pageWithStandingQuery(thread: 0, account: 0, townModerator: false, before: nil, limit: 0,
-                                               now: Date(timeIntervalSince1970: 0)).sql
     }
 
     /// Replaces a post's text, keeping the old one in the edit history.
