@@ -46,13 +46,21 @@ enum GroupAccess {
             }
             (thread, standing, hasVisiblePost) = (found.thread, found.standing, { found.hasVisiblePost })
         }
+        try await require(action, thread: thread, standing: standing, actor: actor, hasVisiblePost: hasVisiblePost)
+        return (thread, standing)
+    }
+
+    /// The policy's answer for `action` on a thread read with the caller's standing in its
+    /// group; `hasVisiblePost` is asked only when the answer depends on it.
+    static func require(
+        _ action: GroupAction, thread: ThreadRecord, standing: GroupStanding, actor: Actor, hasVisiblePost: () async throws -> Bool
+    ) async throws {
         try Policy.decide(actor, action, in: standing).require()
         // A thread whose posts moderation holds, hid or removed (its title may be what was
         // held) is there only for whoever started it and the moderators.
         if thread.createdBy != actor.accountID, !isModerator(actor, in: standing), try await !hasVisiblePost() {
             throw ServiceError.notFound
         }
-        return (thread, standing)
     }
 
     /// The post and the caller's standing in its group, authorised for `action`.

@@ -35,27 +35,38 @@ enum PostGate {
         let settings: ModerationSettings
     }
 
-    /// `countRate: false` leaves the post's use of the rate limit to the caller: a plain reply
-    /// counts it in the statement that writes it (`ThreadStore.insertAndPublishReply`, from
-    /// the verdict's `isNewAccount` and `settings`), so a refused reply uses up nothing.
+    /// Reads what the gate asks and decides; a new post (not an edit) counts against the
+    /// rate limit here. A plain reply reads the gate with its access check and decides with
+    /// `verdict`, and counts its use of the limit in the statement that writes it
+    /// (`ThreadStore.insertAndPublishReply`, from the verdict's `isNewAccount` and
+    /// `settings`), so a refused reply uses up nothing.
     static func check(
-        _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date, countRate: Bool = true,
-        on db: DatabaseConnection
+        _ actor: Actor, group: GroupID, standing: GroupStanding, body: String, isEdit: Bool, now: Date, on db: DatabaseConnection
     ) async throws -> Verdict {
         // One statement reads all the gate asks (suspension, sandbox, watched words, the
         // group's approval rule); the checks are then made in this order.
         let reading = try await ModerationStore.gateReading(account: actor.accountID, group: group, text: WatchedWords.Text(body), now: now,
                                                             on: db)
+        if !isEdit {
+            try refuseIfSuspended(reading)
+            try await checkRate(.post, actor: actor, isNewAccount: reading.isNew, settings: reading.settings, now: now, on: db)
+        }
+        return try verdict(reading, actor: actor, standing: standing, body: body)
+    }
+
+    /// The gate's decision on what it read (`ModerationStore.gateReading`, or a plain reply's
+    /// one statement with the access check), the rate limit left to the caller.
+    static func verdict(_ reading: ModerationStore.GateReading, actor: Actor, standing: GroupStanding, body: String) throws -> Verdict {
+        try refuseIfSuspended(reading)
+        let moderator = GroupAccess.isModerator(actor, in: standing)
+        return Verdict(disposition: try decide(reading, body: body, moderator: moderator), posterName: reading.posterName,
+                       isNewAccount: reading.isNew, settings: reading.settings)
+    }
+
+    private static func refuseIfSuspended(_ reading: ModerationStore.GateReading) throws {
         if let until = reading.suspendedUntil {
             throw ServiceError.refused(code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
         }
-        let (settings, isNew) = (reading.settings, reading.isNew)
-        let moderator = GroupAccess.isModerator(actor, in: standing)
-        if !isEdit && countRate {
-            try await checkRate(.post, actor: actor, isNewAccount: isNew, settings: settings, now: now, on: db)
-        }
-        return Verdict(disposition: try decide(reading, body: body, moderator: moderator), posterName: reading.posterName,
-                       isNewAccount: isNew, settings: settings)
     }
 
     /// The checks after the rate limit, in order.

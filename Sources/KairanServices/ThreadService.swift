@@ -183,10 +183,16 @@ public struct ThreadService: Sendable {
     private func plainReply(_ actor: Actor, in threadID: ThreadID, body: String, replyTo: PostID?, now: Date,
                             logger: Logger) async throws -> PostView? {
         try await database.withConnection { db in
-            let (thread, standing) = try await GroupAccess.thread(.participate, threadID, actor: actor, now: now, counts: false, on: db)
+            // The thread with the caller's standing and the post gate's reading: one statement;
+            // then the same checks, in the same order, as a reply in a transaction makes.
+            guard let read = try await ThreadStore.threadWithStandingAndGate(threadID, account: actor.accountID, text: WatchedWords.Text(body),
+                                                                            now: now, on: db) else {
+                throw ServiceError.notFound
+            }
+            let (thread, standing) = (read.thread, read.standing)
+            try await GroupAccess.require(.participate, thread: thread, standing: standing, actor: actor) { read.hasVisiblePost }
             let moderator = GroupAccess.isModerator(actor, in: standing)
-            let verdict = try await PostGate.check(actor, group: thread.groupID, standing: standing, body: body, isEdit: false, now: now,
-                                                   countRate: false, on: db)
+            let verdict = try PostGate.verdict(read.gate, actor: actor, standing: standing, body: body)
             guard case .publish = verdict.disposition else { return nil }
             if thread.locked, !moderator { throw ServiceError.conflict("thread_locked", "this thread is locked") }
             if let replyTo { try await Self.checkReplyTarget(replyTo, in: threadID, actor: actor, moderator: moderator, on: db) }

@@ -434,23 +434,31 @@ public enum ModerationStore {
                                    on db: DatabaseConnection) async throws -> GateReading {
         for row in try await db.query(gateQuery(account: account, group: group, plain: text.plain, kanaFolded: text.kanaFolded, now: now),
                                       preparedAs: GateStatement.self) {
-            let (until, score, days, posts, links, createdAt, wordID, pattern, normalized, action, foldsKana, approves, name) = try row.decode(
-                (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?, String?).self)
-            let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts),
-                                              newAccountMaxLinks: Int(links))
-            var word: WatchedWord?
-            if let wordID, let pattern, let normalized, let action, let foldsKana {
-                word = WatchedWord(id: wordID, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag,
-                                   foldsKana: foldsKana)
-            }
-            return GateReading(suspendedUntil: until, settings: settings,
-                               isNew: createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true,
-                               watchedWord: word, groupApprovesNewAccounts: approves ?? false, posterName: name)
+            return gateReading(try row.decode(GateRow.self), now: now)
         }
         preconditionFailure("migration 0009 inserts the settings row")
     }
 
-    static func gateQuery(account: AccountID, group: GroupID, plain: String, kanaFolded: String, now: Date) -> PostgresQuery {
+    public typealias GateRow = (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?, String?)
+
+    public static func gateReading(_ row: GateRow, now: Date) -> GateReading {
+        let (until, score, days, posts, links, createdAt, wordID, pattern, normalized, action, foldsKana, approves, name) = row
+        let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts),
+                                          newAccountMaxLinks: Int(links))
+        var word: WatchedWord?
+        if let wordID, let pattern, let normalized, let action, let foldsKana {
+            word = WatchedWord(id: wordID, pattern: pattern, normalized: normalized, action: WatchedWordAction(rawValue: action) ?? .flag,
+                               foldsKana: foldsKana)
+        }
+        return GateReading(suspendedUntil: until, settings: settings,
+                           isNew: createdAt.map { now.timeIntervalSince($0) < Double(days) * 86400 } ?? true,
+                           watchedWord: word, groupApprovesNewAccounts: approves ?? false, posterName: name)
+    }
+
+    /// The gate's SQL, its arguments SQL expressions (placeholders, or a column of the
+    /// statement around it: `ThreadStore.threadWithStandingAndGate` reads it with the thread's
+    /// access check). Only these literals and placeholders go in; every value is bound.
+    static func gateSQL(account: String, group: String, plain: String, kanaFolded: String, now: String) -> String {
         """
         SELECT (SELECT max(until) FROM suspensions
                 WHERE account_id = \(account) AND until > \(now) AND (group_id IS NULL OR group_id = \(group))),
@@ -466,6 +474,16 @@ public enum ModerationStore {
             LIMIT 1
         ) w ON true
         """
+    }
+
+    static func gateQuery(account: AccountID, group: GroupID, plain: String, kanaFolded: String, now: Date) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: 5)
+        binds.append(account)
+        binds.append(now)
+        binds.append(group)
+        binds.append(kanaFolded)
+        binds.append(plain)
+        return PostgresQuery(unsafeSQL: gateSQL(account: "$1", group: "$3", plain: "$5", kanaFolded: "$4", now: "$2"), binds: binds)
     }
 
     /// Every post and edit asks it: planned once per connection.

@@ -1,10 +1,10 @@
 import Foundation
 import KairanCore
-import KairanStore
 import PostgresNIO
 import Testing
 
 @testable import KairanServer
+@testable import KairanStore
 
 /// Most replies are written in one statement that commits on its own
 /// (`ThreadStore.insertAndPublishReply`, the event encoded before the post had its id);
@@ -156,6 +156,46 @@ import Testing
         #expect(try DatabaseURL(string: off.urlString) == off, "kept for child processes")
         #expect(throws: DatabaseURL.ParseError.self) {
             try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=soon")
+        }
+    }
+
+    /// A plain reply reads the thread with the caller's standing and the post gate's reading
+    /// in one statement. On a database without statistics (a new town server's first minute,
+    /// and every test database) the planner guesses 1,480 rows for the one-row settings
+    /// table; with the standing inlined, its subqueries were costed once per guessed row, the
+    /// estimate passed `jit_above_cost`, and every reply spent 280 ms compiling the statement.
+    /// Its estimate must stay under that threshold, for the first executions' custom plans
+    /// and for the generic plan a pooled connection keeps. Fails with the CTE inlined
+    /// (108,003 against 100,000; 24,384 materialized).
+    @Test func theReplysReadingStaysBelowTheJITThresholdWithoutStatistics() async throws {
+        try await withApp { client, url in
+            let owner = try await client.resident("owner@example.jp")
+            let group = try await client.createGroup(by: owner)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            let (costs, threshold) = try await url.withSingleConnection(logger: TestDatabase.logger) { db -> ([Double], Double) in
+                // A thread that has been busy for a minute, before autovacuum's first look.
+                try await db.query("""
+                    INSERT INTO posts (thread_id, group_id, author_id, body, created_at)
+                    SELECT id, group_id, created_by, 'もう一件 ' || n, now() FROM threads, generate_series(1, 2000) n WHERE id = \(thread)
+                    """)
+                var threshold = 0.0
+                for try await value in try await db.query("SELECT current_setting('jit_above_cost')::float8").decode(Double.self) {
+                    threshold = value
+                }
+                try await db.query(PostgresQuery(unsafeSQL: "PREPARE reading AS " + ThreadStore.ThreadStandingAndGateStatement.sql))
+                var costs: [Double] = []
+                for mode in ["force_custom_plan", "force_generic_plan"] {
+                    try await db.query(PostgresQuery(unsafeSQL: "SET plan_cache_mode = \(mode)"))
+                    var plan = ""
+                    let explain = "EXPLAIN (FORMAT JSON) EXECUTE reading(\(owner.id), \(owner.id), now(), \(owner.id), \(thread), \(owner.id), now(), 'こんにちは', 'こんにちは')"
+                    for try await text in try await db.query(PostgresQuery(unsafeSQL: explain)).decode(String.self) { plan += text }
+                    let json = try #require(try JSONSerialization.jsonObject(with: Data(plan.utf8)) as? [[String: Any]])
+                    costs.append(try #require((json.first?["Plan"] as? [String: Any])?["Total Cost"] as? Double, "\(plan)"))
+                }
+                return (costs, threshold)
+            }
+            #expect(threshold > 0)
+            #expect(costs.count == 2 && costs.allSatisfy { $0 < threshold }, "estimated \(costs) against jit_above_cost \(threshold)")
         }
     }
 }
