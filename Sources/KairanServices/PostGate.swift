@@ -47,26 +47,30 @@ enum PostGate {
         // group's approval rule); the checks are then made in this order.
         let reading = try await ModerationStore.gateReading(account: actor.accountID, group: group, text: WatchedWords.Text(body), now: now,
                                                             on: db)
+        try refuseIfSuspended(reading)
         if !isEdit {
-            try refuseIfSuspended(reading)
             try await checkRate(.post, actor: actor, isNewAccount: reading.isNew, settings: reading.settings, now: now, on: db)
         }
-        return try verdict(reading, actor: actor, standing: standing, body: body)
+        return try unsuspendedVerdict(reading, actor: actor, standing: standing, body: body)
     }
 
     /// The gate's decision on what it read (`ModerationStore.gateReading`, or a plain reply's
     /// one statement with the access check), the rate limit left to the caller.
     static func verdict(_ reading: ModerationStore.GateReading, actor: Actor, standing: GroupStanding, body: String) throws -> Verdict {
         try refuseIfSuspended(reading)
-        let moderator = GroupAccess.isModerator(actor, in: standing)
-        return Verdict(disposition: try decide(reading, body: body, moderator: moderator), posterName: reading.posterName,
-                       isNewAccount: reading.isNew, settings: reading.settings)
+        return try unsuspendedVerdict(reading, actor: actor, standing: standing, body: body)
     }
 
     private static func refuseIfSuspended(_ reading: ModerationStore.GateReading) throws {
         if let until = reading.suspendedUntil {
             throw ServiceError.refused(code: "suspended", message: "you are suspended from posting until \(until.formatted(.iso8601))")
         }
+    }
+
+    /// The checks after the suspension and the rate limit.
+    private static func unsuspendedVerdict(_ reading: ModerationStore.GateReading, actor: Actor, standing: GroupStanding, body: String) throws -> Verdict {
+        Verdict(disposition: try decide(reading, body: body, moderator: GroupAccess.isModerator(actor, in: standing)),
+                posterName: reading.posterName, isNewAccount: reading.isNew, settings: reading.settings)
     }
 
     /// The checks after the rate limit, in order.

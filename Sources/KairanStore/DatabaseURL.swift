@@ -20,7 +20,8 @@ public struct DatabaseURL: Sendable, Equatable {
     /// How often PostgreSQL checks that kairan still waits on a connection while a statement
     /// runs, in milliseconds (`?client_connection_check_interval=`; 0: never, for a
     /// connection pooler that refuses the parameter). See `clientConfiguration`.
-    public var connectionCheckInterval: Int = 1000
+    public var connectionCheckInterval: Int = Self.defaultConnectionCheckInterval
+    public static let defaultConnectionCheckInterval = 1000
 
     public init(username: String, password: String? = nil, host: String = "127.0.0.1", port: Int = 5432,
                 database: String, socketDirectory: String? = nil, tls: TLSMode = .disable) {
@@ -89,7 +90,7 @@ public struct DatabaseURL: Sendable, Equatable {
         var query: [URLQueryItem] = []
         if let socketDirectory { query.append(URLQueryItem(name: "host", value: socketDirectory)) }
         if tls != .disable { query.append(URLQueryItem(name: "sslmode", value: tls.rawValue)) }
-        if connectionCheckInterval != 1000 {
+        if connectionCheckInterval != Self.defaultConnectionCheckInterval {
             query.append(URLQueryItem(name: "client_connection_check_interval", value: String(connectionCheckInterval)))
         }
         components.queryItems = query.isEmpty ? nil : query

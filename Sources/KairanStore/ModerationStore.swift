@@ -439,9 +439,9 @@ public enum ModerationStore {
         preconditionFailure("migration 0009 inserts the settings row")
     }
 
-    public typealias GateRow = (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?, String?)
+    typealias GateRow = (Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?, String?)
 
-    public static func gateReading(_ row: GateRow, now: Date) -> GateReading {
+    static func gateReading(_ row: GateRow, now: Date) -> GateReading {
         let (until, score, days, posts, links, createdAt, wordID, pattern, normalized, action, foldsKana, approves, name) = row
         let settings = ModerationSettings(autoHideScore: score, newAccountDays: Int(days), newAccountPostsPerHour: Int(posts),
                                           newAccountMaxLinks: Int(links))

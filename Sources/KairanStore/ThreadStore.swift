@@ -124,12 +124,20 @@ public enum ThreadStore {
         -> (thread: ThreadRecord, group: GroupRecord, standing: GroupStanding, hasVisiblePost: Bool)? {
         for row in try await db.query(GroupStore.standingQuery(of: .thread(id), account: account, now: now, lock: false),
                                       preparedAs: ThreadStandingStatement.self) {
-            let r = try row.decode((ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?,
-                                    GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool, Bool).self)
-            let (group, standing) = GroupStore.standing((r.11, r.12, r.13, r.14, r.15, r.16, r.17, r.18, r.19, r.20, r.21, r.22))
-            return (thread((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)), group, standing, r.23)
+            return threadWithStanding(try row.decode(ThreadStandingRow.self))
         }
         return nil
+    }
+
+    /// The standing statement's columns for a thread: the thread's (without counts), the
+    /// group's, the caller's role, ban and invitation, whether the thread has a visible post.
+    typealias ThreadStandingRow = (ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?,
+                                   GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool, Bool)
+
+    static func threadWithStanding(_ r: ThreadStandingRow)
+        -> (thread: ThreadRecord, group: GroupRecord, standing: GroupStanding, hasVisiblePost: Bool) {
+        let (group, standing) = GroupStore.standing((r.11, r.12, r.13, r.14, r.15, r.16, r.17, r.18, r.19, r.20, r.21, r.22))
+        return (thread((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)), group, standing, r.23)
     }
 
     enum ThreadStandingStatement: PreparedSQL {
@@ -147,13 +155,14 @@ public enum ThreadStore {
                        gate: ModerationStore.GateReading)? {
         let query = threadWithStandingAndGateQuery(id, account: account, plain: text.plain, kanaFolded: text.kanaFolded, now: now)
         for row in try await db.query(query, preparedAs: ThreadStandingAndGateStatement.self) {
-            // The standing's 24 columns, then the gate's 13.
+            // A `ThreadStandingRow`'s 24 columns, then a `ModerationStore.GateRow`'s 13.
             let r = try row.decode((ThreadID, GroupID, String, AccountID?, Date, Bool, Bool, Date, Int, Int, PostID?,
                                     GroupID, String, String, String, String?, String, String, Date, Bool, String?, Bool, Bool, Bool,
                                     Date?, Double, Int32, Int32, Int32, Date?, Int64?, String?, String?, String?, Bool?, Bool?, String?).self)
-            let (group, standing) = GroupStore.standing((r.11, r.12, r.13, r.14, r.15, r.16, r.17, r.18, r.19, r.20, r.21, r.22))
+            let read = threadWithStanding((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14, r.15, r.16, r.17,
+                                           r.18, r.19, r.20, r.21, r.22, r.23))
             let gate = ModerationStore.gateReading((r.24, r.25, r.26, r.27, r.28, r.29, r.30, r.31, r.32, r.33, r.34, r.35, r.36), now: now)
-            return (thread((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10)), group, standing, r.23, gate)
+            return (read.thread, read.group, read.standing, read.hasVisiblePost, gate)
         }
         return nil
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import KairanCore
 import PostgresNIO
 import Testing
@@ -142,20 +143,33 @@ import Testing
             #expect(answered.status == .created, "\(answered.text)")
         }
     }
-}
 
-/// `KAIRAN_DATABASE_URL`'s parameters.
-@Suite struct DatabaseURLTests {
-    @Test func theConnectionCheckIsOnByDefaultAndCanBeTurnedOff() throws {
-        let plain = try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan")
-        #expect(plain.connectionCheckInterval == 1000)
-        #expect(try plain.clientConfiguration().options.additionalStartupParameters.map(\.0) == ["client_connection_check_interval"])
-        let off = try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=0")
-        #expect(off.connectionCheckInterval == 0)
-        #expect(try off.clientConfiguration().options.additionalStartupParameters.isEmpty)
-        #expect(try DatabaseURL(string: off.urlString) == off, "kept for child processes")
-        #expect(throws: DatabaseURL.ParseError.self) {
-            try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=soon")
+    /// A locked thread takes replies from its group's moderators only: a member's reply is
+    /// refused with 409 `thread_locked` and not written, whether it would have been written in
+    /// one statement or (mentioning someone) in a transaction; the group's owner still replies,
+    /// and once the thread is unlocked the member can again.
+    @Test func aLockedThreadTakesRepliesFromModeratorsOnly() async throws {
+        try await withApp { client, _ in
+            let owner = try await client.resident("owner@example.jp", name: "山田 花子")
+            let member = try await client.resident("member@example.jp")
+            let group = try await client.createGroup(by: owner)
+            #expect(try await client.send(.post, "/v1/groups/\(group)/join", json: "{}", token: member.token).status == .ok)
+            let (thread, _) = try await client.createThread(in: group, by: owner)
+            func reply(_ body: String, by who: Resident) async throws -> TestResponse {
+                try await client.send(.post, "/v1/threads/\(thread)/posts", json: jsonObject(["body": body]), token: who.token)
+            }
+            let locked = try await client.send(.patch, "/v1/threads/\(thread)", json: jsonObject(["locked": true]), token: owner.token)
+            #expect(locked.status == .ok, "\(locked.text)")
+            for body in ["鍵のかかったスレッドへの返信", "@山田花子 さん、鍵のかかったスレッドへの返信"] {
+                let refused = try await reply(body, by: member)
+                #expect(refused.status == .conflict, "\(body): \(refused.text)")
+                #expect(try refused.errorCode() == "thread_locked", "\(body)")
+            }
+            #expect(try await reply("管理者からのお知らせ", by: owner).status == .created)
+            let bodies = try await client.send(.get, "/v1/threads/\(thread)/posts", token: member.token).items().compactMap { $0["body"] as? String }
+            #expect(!bodies.contains { $0.contains("鍵のかかったスレッドへの返信") }, "\(bodies)")
+            #expect(try await client.send(.patch, "/v1/threads/\(thread)", json: jsonObject(["locked": false]), token: owner.token).status == .ok)
+            #expect(try await reply("鍵が外れたあとの返信", by: member).status == .created)
         }
     }
 
@@ -196,6 +210,22 @@ import Testing
             }
             #expect(threshold > 0)
             #expect(costs.count == 2 && costs.allSatisfy { $0 < threshold }, "estimated \(costs) against jit_above_cost \(threshold)")
+        }
+    }
+}
+
+/// `KAIRAN_DATABASE_URL`'s parameters.
+@Suite struct DatabaseURLTests {
+    @Test func theConnectionCheckIsOnByDefaultAndCanBeTurnedOff() throws {
+        let plain = try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan")
+        #expect(plain.connectionCheckInterval == 1000)
+        #expect(try plain.clientConfiguration().options.additionalStartupParameters.map(\.0) == ["client_connection_check_interval"])
+        let off = try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=0")
+        #expect(off.connectionCheckInterval == 0)
+        #expect(try off.clientConfiguration().options.additionalStartupParameters.isEmpty)
+        #expect(try DatabaseURL(string: off.urlString) == off, "kept for child processes")
+        #expect(throws: DatabaseURL.ParseError.self) {
+            try DatabaseURL(string: "postgres://kairan@db.example.jp/kairan?client_connection_check_interval=soon")
         }
     }
 }
